@@ -1,0 +1,10 @@
+# CMake generated Testfile for 
+# Source directory: /work/main/tests
+# Build directory: /work/main/build/tests
+# 
+# This file includes the relevant testing commands required for 
+# testing this directory and lists subdirectories to be tested as well.
+add_test(test_status "/work/main/build/tests/test_status")
+set_tests_properties(test_status PROPERTIES  ENVIRONMENT "ELMO_FIXTURES=/work/shared/fixtures;ELMO_BIN=/work/main/build/elmo;ELMO_SOURCE_DIR=/work/main;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_pml=ob1;OMPI_MCA_btl=self,vader;OPENBLAS_NUM_THREADS=1" LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;34;add_test;/work/main/tests/CMakeLists.txt;51;elmo_add_test;/work/main/tests/CMakeLists.txt;0;")
+add_test(test_gemm "/work/main/build/tests/test_gemm")
+set_tests_properties(test_gemm PROPERTIES  ENVIRONMENT "ELMO_FIXTURES=/work/shared/fixtures;ELMO_BIN=/work/main/build/elmo;ELMO_SOURCE_DIR=/work/main;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_pml=ob1;OMPI_MCA_btl=self,vader;OPENBLAS_NUM_THREADS=1" LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;34;add_test;/work/main/tests/CMakeLists.txt;54;elmo_add_test;/work/main/tests/CMakeLists.txt;0;")

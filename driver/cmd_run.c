@@ -1,0 +1,83 @@
+/*
+ * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "driver/commands.h"
+#include "model/status.h"
+
+static int not_yet(const struct elmo_job *job, int issue) {
+    return elmo_error(ELMO_ERR_NOTIMPL, "the %s job is not implemented yet (issue #%d)",
+                      elmo_job_kind_name(job->kind), issue);
+}
+
+int elmo_job_run(struct elmo_job *job) {
+    switch (job->kind) {
+    case ELMO_JOB_EMBED: return elmo_embed_run(job);
+    case ELMO_JOB_ANNOTATE: return not_yet(job, 4);
+    case ELMO_JOB_TRAIN_NER: return not_yet(job, 4);
+    case ELMO_JOB_EVAL_NER: return not_yet(job, 4);
+    case ELMO_JOB_WSD: return not_yet(job, 5);
+    case ELMO_JOB_PRETRAIN: return not_yet(job, 9);
+    default: return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
+    }
+}
+
+/* Reports a status from rank 0 (every rank reached the same verdict) and maps it. */
+static int finish(int rc) {
+    if (rc < 0 && elmo_rank() == 0) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    return elmo_exit_code(rc);
+}
+
+static int wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int elmo_cmd_run(int argc, char **argv) {
+    if (wants_help(argc, argv) || argc < 2) {
+        if (elmo_rank() == 0)
+            fprintf(argc < 2 ? stderr : stdout,
+                    "usage: elmo run JOB.yaml [--key value ...]\n"
+                    "  Runs a job file; its `kind:` key picks the job (embed, annotate, "
+                    "train-ner, eval-ner, wsd, pretrain).\n"
+                    "  Flags after the file override the file's keys (elmo KIND --help lists "
+                    "them).\n");
+        return argc < 2 ? ELMO_EXIT_USAGE : ELMO_EXIT_OK;
+    }
+    struct elmo_job job;
+    int rc = elmo_job_load(&job, argv[1]);
+    if (rc == 0 && argc > 2) {
+        /* Overrides: re-parse flags on top of the loaded job. */
+        struct elmo_job over = job;
+        int npos = 0;
+        rc = elmo_job_parse_args(&over, job.kind, argc - 2, argv + 2, NULL, 0, &npos);
+        if (rc == 0) job = over;
+    }
+    if (rc == 0) {
+        elmo_job_resolve_model(&job);
+        rc = elmo_job_validate(&job);
+    }
+    if (rc == 0) rc = elmo_job_run(&job);
+    elmo_job_free(&job);
+    return finish(rc);
+}
+
+int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        if (elmo_rank() == 0) elmo_job_print_help(kind, "elmo");
+        return ELMO_EXIT_OK;
+    }
+    struct elmo_job job;
+    int npos = 0;
+    int rc = elmo_job_parse_args(&job, kind, argc - 1, argv + 1, NULL, 0, &npos);
+    if (rc == 0) {
+        elmo_job_resolve_model(&job);
+        rc = elmo_job_validate(&job);
+    }
+    if (rc == 0) rc = elmo_job_run(&job);
+    elmo_job_free(&job);
+    return finish(rc);
+}

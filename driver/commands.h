@@ -1,0 +1,46 @@
+/*
+ * commands.h: the subcommands of `elmo`.  Each elmo_cmd_* takes the arguments after the
+ * command name (argv[0] is the command name) and returns a process exit code
+ * (see README "Exit codes").  Commands marked collective run on every rank of MPI_COMM_WORLD.
+ */
+#ifndef ELMO_COMMANDS_H
+#define ELMO_COMMANDS_H
+
+#include "io/job.h"
+
+/* Exit codes, documented in the README. */
+enum elmo_exit {
+    ELMO_EXIT_OK = 0,          /* success */
+    ELMO_EXIT_FAIL = 1,        /* runtime failure: I/O, bad weights, MPI, ... */
+    ELMO_EXIT_USAGE = 2,       /* bad flags or a malformed job file */
+    ELMO_EXIT_INTERRUPTED = 3, /* stopped by a signal; rerun the same job to resume */
+};
+
+/* Maps a status code to an exit code. */
+int elmo_exit_code(int status);
+
+/* Runs a loaded job of any kind.  Collective.  Returns a status code. */
+int elmo_job_run(struct elmo_job *job);
+
+int elmo_cmd_run(int argc, char **argv);       /* elmo run JOB.yaml [--flag overrides] */
+int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv); /* elmo embed|annotate|... */
+int elmo_cmd_export(int argc, char **argv);    /* elmo export --format allennlp STORE OUT */
+int elmo_cmd_info(int argc, char **argv);      /* elmo info STORE */
+int elmo_cmd_model(int argc, char **argv);     /* elmo model synth --shape S --seed N --out DIR */
+int elmo_cmd_bench(int argc, char **argv);     /* elmo bench [--shape S] [--input F] */
+
+/* Job kinds implemented in their own files; each returns a status code.  Collective. */
+int elmo_embed_run(struct elmo_job *job);
+
+/* Rank-0 printing and fatal errors. */
+int elmo_rank(void);
+int elmo_size(void);
+
+/*
+ * Prints "elmo: error: MESSAGE" once and stops every rank with MPI_Abort.  For errors that
+ * only some ranks see; errors that every rank sees the same way are returned and printed by
+ * rank 0 instead.
+ */
+_Noreturn void elmo_die(int status);
+
+#endif /* ELMO_COMMANDS_H */

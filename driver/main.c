@@ -1,0 +1,121 @@
+/*
+ * main.c: the `elmo` program: subcommand dispatch, MPI start-up and shut-down.
+ *
+ * `elmo --help` and `elmo --version` run without MPI; every other command initialises MPI
+ * (a singleton run needs no mpirun) so that the same binary serves 1 or N ranks.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/commands.h"
+#include "model/gemm.h"
+#include "model/status.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "elmo %s: ELMo contextual word embeddings and Twitter NER, in C, at cluster scale\n"
+            "\n"
+            "usage: [mpirun -n N] elmo COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  run JOB.yaml       run a job file (kind: embed, annotate, train-ner, eval-ner,\n"
+            "                     wsd, pretrain); flags after the file override its keys\n"
+            "  embed              embed a corpus into an HDF5 store (elmo embed --help)\n"
+            "  export             convert a store: export --format allennlp STORE OUT.hdf5\n"
+            "  info               summarise a store: info STORE.h5\n"
+            "  model synth        write a model of a published shape with seeded random weights\n"
+            "  bench              measure tokens/s on synthetic models\n"
+            "  train-ner          train the BiLSTM NER tagger on ELMo features\n"
+            "  eval-ner           evaluate a tagger like conlleval\n"
+            "  annotate           tag tweet archives into JSONL spans or CoNLL\n"
+            "  wsd                the word-sense picture: PCA of a word's vectors per layer\n"
+            "  pretrain           train a biLM from scratch on a corpus\n"
+            "\n"
+            "  elmo COMMAND --help lists a command's flags; a flag --some-key is YAML key some_key.\n"
+            "  elmo --version prints the version.\n",
+            ELMO_VERSION);
+}
+
+static int world_rank = 0, world_size = 1, mpi_up = 0;
+
+int elmo_rank(void) { return world_rank; }
+int elmo_size(void) { return world_size; }
+
+int elmo_exit_code(int status) {
+    switch (status) {
+    case ELMO_OK: return ELMO_EXIT_OK;
+    case ELMO_ERR_ARG:
+    case ELMO_ERR_YAML: return ELMO_EXIT_USAGE;
+    case ELMO_ERR_INTERRUPTED: return ELMO_EXIT_INTERRUPTED;
+    default: return ELMO_EXIT_FAIL;
+    }
+}
+
+_Noreturn void elmo_die(int status) {
+    if (world_size > 1)
+        fprintf(stderr, "elmo: error (rank %d of %d): %s\n", world_rank, world_size,
+                elmo_errmsg());
+    else fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    fflush(stderr);
+    if (mpi_up) MPI_Abort(MPI_COMM_WORLD, elmo_exit_code(status));
+    exit(elmo_exit_code(status));
+}
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    int kind;  /* job kind for elmo_cmd_job, or -1 */
+};
+
+static const struct command commands[] = {
+    {"run", elmo_cmd_run, -1},
+    {"embed", NULL, ELMO_JOB_EMBED},
+    {"annotate", NULL, ELMO_JOB_ANNOTATE},
+    {"train-ner", NULL, ELMO_JOB_TRAIN_NER},
+    {"eval-ner", NULL, ELMO_JOB_EVAL_NER},
+    {"wsd", NULL, ELMO_JOB_WSD},
+    {"pretrain", NULL, ELMO_JOB_PRETRAIN},
+    {"export", elmo_cmd_export, -1},
+    {"info", elmo_cmd_info, -1},
+    {"model", elmo_cmd_model, -1},
+    {"bench", elmo_cmd_bench, -1},
+};
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? ELMO_EXIT_USAGE : ELMO_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("elmo %s (BLAS kernel %s)\n", ELMO_VERSION, elmo_blas_corename());
+        return ELMO_EXIT_OK;
+    }
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "elmo: unknown command '%s' (elmo --help lists them)\n", argv[1]);
+        return ELMO_EXIT_USAGE;
+    }
+
+    int provided = 0;
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "elmo: error: MPI_Init failed\n");
+        return ELMO_EXIT_FAIL;
+    }
+    mpi_up = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    /* Errors of MPI calls come back as codes that the callers check and report. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+
+    int code;
+    if (cmd->fn) code = cmd->fn(argc - 1, argv + 1);
+    else code = elmo_cmd_job((enum elmo_job_kind)cmd->kind, argc - 1, argv + 1);
+
+    MPI_Finalize();
+    return code;
+}

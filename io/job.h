@@ -1,0 +1,133 @@
+/*
+ * job.h: a job, as read from a YAML file (`elmo run JOB.yaml`) or from command-line flags
+ * (`elmo embed --options F ...`).  A YAML key and its flag share one name: key `input_format`
+ * is flag `--input-format` (underscores become dashes).  Every key, its type, range, default
+ * and help text live in one table (io/job.c), which the YAML loader, the flag parser and
+ * `elmo COMMAND --help` all read.
+ */
+#ifndef ELMO_JOB_H
+#define ELMO_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum elmo_job_kind {
+    ELMO_JOB_EMBED = 0,
+    ELMO_JOB_ANNOTATE,
+    ELMO_JOB_TRAIN_NER,
+    ELMO_JOB_EVAL_NER,
+    ELMO_JOB_WSD,
+    ELMO_JOB_PRETRAIN,
+    ELMO_JOB__COUNT
+};
+
+enum elmo_input_format { ELMO_INPUT_TEXT = 0, ELMO_INPUT_CONLL, ELMO_INPUT_JSONL };
+enum elmo_precision { ELMO_PREC_F32 = 0, ELMO_PREC_F16 };
+enum elmo_long_policy { ELMO_LONG_SPLIT = 0, ELMO_LONG_TRUNCATE };
+
+/* Output bits, for `outputs`. */
+enum elmo_output_bits {
+    ELMO_OUT_WORD_EMB = 1 << 0,
+    ELMO_OUT_LSTM1 = 1 << 1,
+    ELMO_OUT_LSTM2 = 1 << 2,
+    ELMO_OUT_ELMO = 1 << 3,
+    ELMO_OUT_DEFAULT = 1 << 4,
+    ELMO_OUT_ALL = 1 << 5,     /* AllenNLP 3-layer view (3, n, 2P) */
+    ELMO_OUT_TOP = 1 << 6,     /* AllenNLP top = lstm_outputs2 */
+    ELMO_OUT_AVERAGE = 1 << 7, /* AllenNLP average of the 3 layers */
+};
+
+#define ELMO_PATH_MAX 4096
+
+struct elmo_job {
+    enum elmo_job_kind kind;
+    char source[ELMO_PATH_MAX];      /* the YAML path, or "<command line>" */
+    char *yaml_text;                 /* the job as run (YAML text, owned), for store attributes */
+
+    /* model */
+    char options[ELMO_PATH_MAX];     /* options.json path */
+    char weights[ELMO_PATH_MAX];     /* weight HDF5 path */
+    char model[ELMO_PATH_MAX];       /* shorthand dir: DIR/options.json + DIR/weights.hdf5 */
+
+    /* input */
+    char input[ELMO_PATH_MAX];       /* "-" = stdin */
+    enum elmo_input_format input_format;
+    char text_field[128];            /* jsonl: field with untokenized text (default "text") */
+    char tokens_field[128];          /* jsonl: field with a token array (default "", unused) */
+    char id_field[128];              /* jsonl: field with the record id (default "id") */
+
+    /* output */
+    char output[ELMO_PATH_MAX];
+    unsigned outputs;                /* elmo_output_bits; default word_emb|lstm1|lstm2|elmo|default */
+    enum elmo_precision precision;   /* f32 (default) or f16 (storage only) */
+    int compress;                    /* deflate level 0..9, 0 = none (default) */
+    char reject_file[ELMO_PATH_MAX]; /* default: OUTPUT.rejects.tsv */
+
+    /* forward pass */
+    int streams;                     /* 0 = stateless (default), S > 0 = stateful streams */
+    int batch_tokens;                /* token budget per batch (default 4096) */
+    int max_sentence_tokens;         /* cap per sentence (default 1000) */
+    enum elmo_long_policy long_sentences; /* split (default) or truncate */
+    int threads;                     /* BLAS threads per rank (default 1) */
+    int shard_tokens;                /* target tokens per shard (default 20000) */
+    float mix_weights[8];            /* `elmo` pre-softmax layer weights (default 0) */
+    int n_mix_weights;               /* how many were given (0 = default) */
+    float gamma;                     /* `elmo` scale (default 1) */
+    bool layer_norm;                 /* layer norm in the mix (default false) */
+    bool cache;                      /* word-type cache of token vectors (default true) */
+    bool progress;                   /* progress on stderr (default true) */
+
+    /* NER / wsd / pretrain keys are added by their issues. */
+    char tagger[ELMO_PATH_MAX];
+    char train[ELMO_PATH_MAX];
+    char dev[ELMO_PATH_MAX];
+    char test[ELMO_PATH_MAX];
+    char out[ELMO_PATH_MAX];
+    char format[32];                 /* output format: jsonl|conll (annotate), allennlp (export) */
+    int epochs;
+    uint64_t seed;
+};
+
+/* Fills a job with the defaults of its kind.  Not collective. */
+void elmo_job_default(struct elmo_job *job, enum elmo_job_kind kind);
+
+/*
+ * Loads a YAML job file.  The top-level mapping must hold `kind:` and keys of that kind only.
+ * Unknown keys, wrong types and out-of-range values fail with ELMO_ERR_YAML and a message
+ * "FILE:LINE:COLUMN: cause".  Fills *job (defaults first).  Free with elmo_job_free().
+ */
+int elmo_job_load(struct elmo_job *job, const char *path);
+
+/* Same, from a string (for tests and stdin); name is used in messages. */
+int elmo_job_load_string(struct elmo_job *job, const char *text, size_t len, const char *name);
+
+/*
+ * Parses flags `--key value` / `--key=value` / `--flag` for a job of the given kind (defaults
+ * first), starting at argv[0].  Unknown flags and bad values fail with ELMO_ERR_ARG naming the
+ * flag.  Positional arguments are returned in positional (at most max_positional).
+ */
+int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc, char **argv,
+                        char **positional, int max_positional, int *n_positional);
+
+/* Checks cross-key rules after loading (e.g. input and output given); names the key. */
+int elmo_job_validate(const struct elmo_job *job);
+
+/* Resolves `model: DIR` into options/weights when those are empty. */
+void elmo_job_resolve_model(struct elmo_job *job);
+
+/* Prints `elmo KIND --help`: every key of the kind with type, default and help. */
+void elmo_job_print_help(enum elmo_job_kind kind, const char *prog);
+
+/* Writes the job as YAML (the job as run; every key of its kind). Returns an owned string. */
+char *elmo_job_to_yaml(const struct elmo_job *job);
+
+void elmo_job_free(struct elmo_job *job);
+
+const char *elmo_job_kind_name(enum elmo_job_kind kind);
+int elmo_job_kind_parse(const char *name, enum elmo_job_kind *kind);
+
+/* Parses an `outputs` value ("all", "top", "average", or a comma list); 0 or ELMO_ERR_ARG. */
+int elmo_outputs_parse(const char *text, unsigned *bits);
+
+#endif /* ELMO_JOB_H */

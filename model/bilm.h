@@ -1,0 +1,189 @@
+/*
+ * bilm.h: the ELMo biLM: options, weights, and the forward pass (see ../shared/docs/elmo-spec.md).
+ *
+ * Dimension letters, used in every shape comment of model/:
+ *   E = char embedding dim, F = sum of CNN filter counts, P = lstm projection dim,
+ *   D = lstm cell dim, L = lstm layers, C = ELMO_MAXC (50) chars per token,
+ *   B = sentences in a batch, T = positions of a sentence including <S> and </S>,
+ *   N = real tokens (T - 2), V = words in a set of word types.
+ *
+ * The split between the immutable struct elmo_model (weights; shareable between threads) and
+ * the per-worker struct elmo_bilm_ws (scratch sized once; no allocation in the batch loop)
+ * follows whisper's context/state.  Nothing here is collective: model/ knows no MPI.
+ */
+#ifndef ELMO_BILM_H
+#define ELMO_BILM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ELMO_MAXC 50          /* characters per token (max_characters_per_token) */
+#define ELMO_MAX_BYTES 48     /* UTF-8 bytes kept of a token (ELMO_MAXC - 2) */
+#define ELMO_NCHARS 262       /* rows of the char table, including the zero row 0 */
+#define ELMO_MAX_FILTERS 16
+#define ELMO_MAX_HIGHWAY 8
+#define ELMO_MAX_LAYERS 8
+
+/* Shifted char ids (after the +1 of elmo-spec 3.1). */
+enum elmo_char_id {
+    ELMO_CHAR_BOS = 257,  /* begin-of-sentence char */
+    ELMO_CHAR_EOS = 258,  /* end-of-sentence char */
+    ELMO_CHAR_BOW = 259,  /* begin of word */
+    ELMO_CHAR_EOW = 260,  /* end of word */
+    ELMO_CHAR_PAD = 261,  /* padding inside a token */
+};
+
+enum elmo_activation { ELMO_ACT_RELU = 0, ELMO_ACT_TANH = 1 };
+
+/* options.json, as in elmo-spec section 1.  Filled by io/options.c. */
+struct elmo_options {
+    int E;                                /* char_cnn.embedding.dim */
+    int n_filters;                        /* number of [width, count] entries */
+    int filter_width[ELMO_MAX_FILTERS];   /* width of group i */
+    int filter_count[ELMO_MAX_FILTERS];   /* output channels of group i */
+    int F;                                /* sum of filter_count */
+    int n_highway;                        /* H */
+    int n_characters;                     /* 262 for inference (261 accepted for training files) */
+    int max_chars;                        /* max_characters_per_token, must be 50 */
+    enum elmo_activation activation;      /* CNN activation (highway is always relu) */
+    int D;                                /* lstm.dim */
+    int P;                                /* lstm.projection_dim */
+    int L;                                /* lstm.n_layers */
+    float cell_clip;                      /* 0 = no clipping */
+    float proj_clip;                      /* 0 = no clipping */
+    bool skip;                            /* use_skip_connections */
+    bool has_cnn_proj;                    /* CNN_proj present (F != P or the file has it) */
+    bool has_lstm_proj;                   /* W_P_0 present (P < D or the file has it) */
+};
+
+/* Weights of one LSTM (direction d, layer l).  P_in = P for every layer. */
+struct elmo_lstm_weights {
+    float *w;   /* (P_in + P, 4D) rows 0..P_in-1 act on x, the rest on h; gates i, j, f, o */
+    float *b;   /* (4D) gate bias, without the +1 forget bias */
+    float *wp;  /* (D, P) state projection, or NULL when has_lstm_proj is false (then P == D) */
+};
+
+/*
+ * All weights in one 64-byte aligned block; the named pointers are views into it.  The order
+ * of the block is the order of elmo_model_params(), so a gradient block of the same layout
+ * can be reduced with one MPI_Allreduce.
+ */
+struct elmo_model {
+    struct elmo_options opt;
+    float *block;                         /* owner of every tensor below */
+    size_t n_params;                      /* floats in block */
+    float *char_embed;                    /* (ELMO_NCHARS, E); row 0 is zero, file rows start at 1 */
+    float *cnn_w[ELMO_MAX_FILTERS];       /* (w_i, E, n_i) = file (1, w_i, E, n_i) */
+    float *cnn_b[ELMO_MAX_FILTERS];       /* (n_i) */
+    float *hw_carry_w[ELMO_MAX_HIGHWAY];  /* (F, F) gate on the nonlinear branch */
+    float *hw_carry_b[ELMO_MAX_HIGHWAY];  /* (F) */
+    float *hw_tr_w[ELMO_MAX_HIGHWAY];     /* (F, F) */
+    float *hw_tr_b[ELMO_MAX_HIGHWAY];     /* (F) */
+    float *proj_w;                        /* (F, P), NULL when has_cnn_proj is false (F == P) */
+    float *proj_b;                        /* (P) */
+    struct elmo_lstm_weights lstm[2][ELMO_MAX_LAYERS]; /* [direction][layer], 0 = forward */
+};
+
+/* One named tensor of the model, as stored in the official weight file. */
+struct elmo_param {
+    char name[96];      /* HDF5 dataset path, e.g. "RNN_0/RNN/MultiRNNCell/Cell1/LSTMCell/W_0" */
+    float *data;        /* view into model->block (char_embed: starts at row 1) */
+    int ndim;
+    int64_t dims[4];    /* shape in the file, e.g. (1, w, E, n) for CNN/W_cnn_i */
+};
+
+/* Checks the options for values this implementation supports; names the bad key. */
+int elmo_options_check(const struct elmo_options *opt);
+
+/*
+ * Allocates the weight block for opt (zeroed) and points every tensor into it.
+ * Returns 0 or ELMO_ERR_NOMEM.  Free with elmo_model_free().  Not collective.
+ */
+int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt);
+
+/* Frees the block; accepts a zeroed model and may be called twice. */
+void elmo_model_free(struct elmo_model *m);
+
+/*
+ * Lists the model's tensors in file layout, in block order.  Writes at most cap entries to out
+ * and returns the total count (call with out = NULL to count).
+ */
+int elmo_model_params(const struct elmo_model *m, struct elmo_param *out, int cap);
+
+/* Fills every weight with seeded uniform values of a sensible scale (for synth and tests). */
+void elmo_model_randomize(struct elmo_model *m, uint64_t seed);
+
+/* Parameter count of a model of these options (what the file holds, without the zero row). */
+size_t elmo_options_param_count(const struct elmo_options *opt);
+
+/* Forward FLOPs per token (multiply-add = 2) for the full character path of this model. */
+double elmo_options_flops_per_token(const struct elmo_options *opt);
+
+/*
+ * Character ids of one token (elmo-spec 3.1), already +1 shifted: out[0..ELMO_MAXC-1].
+ * tok is len bytes of UTF-8 (not NUL-terminated); "<S>" and "</S>" give the boundary patterns.
+ */
+void elmo_char_ids(const char *tok, size_t len, int32_t out[ELMO_MAXC]);
+
+/* The <S> and </S> patterns. */
+void elmo_char_ids_bos(int32_t out[ELMO_MAXC]);
+void elmo_char_ids_eos(int32_t out[ELMO_MAXC]);
+
+/*
+ * Per-worker scratch.  Sized once by elmo_bilm_ws_init for at most max_rows sentences per batch
+ * and at most max_positions positions per batch counted with <S> and </S> (sum of T), and
+ * max_words words per elmo_token_embed call.  The forward pass never allocates.
+ */
+struct elmo_bilm_ws {
+    int max_rows, max_positions, max_words;
+    float *arena;       /* one block; the fields below are views */
+    size_t arena_floats;
+    float *bos;         /* (P) token embedding of <S> */
+    float *eos;         /* (P) token embedding of </S> */
+    void *priv;         /* implementation-private views into arena */
+};
+
+int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int max_rows,
+                      int max_positions, int max_words);
+void elmo_bilm_ws_free(struct elmo_bilm_ws *ws);
+
+/*
+ * Context-free token vectors (char CNN, highway, projection): layer 0 / `word_emb`.
+ *   ids: (V, C) shifted char ids; out: (V, P).  V <= ws->max_words.
+ * A row's result depends on that row alone (bit-identical whatever V and the neighbours are).
+ */
+void elmo_token_embed(const struct elmo_model *m, struct elmo_bilm_ws *ws, int V,
+                      const int32_t *ids, float *out);
+
+/* Size in floats of one stream's carried LSTM state: 2 directions x L layers x (D + P). */
+size_t elmo_stream_state_floats(const struct elmo_options *opt);
+
+/*
+ * The biLSTM over a batch of B sentences (elmo-spec sections 5-8).
+ *   n_tok:  (B) real tokens of each sentence (N_b >= 1; the caller leaves empty ones out).
+ *   tok:    (sum N_b, P) token vectors of the real tokens, sentences one after another;
+ *           <S>/</S> are added here from ws->bos / ws->eos.
+ *   state:  NULL for the stateless regime (zero initial state), or B pointers, each to one
+ *           stream's state of elmo_stream_state_floats() floats, read as the initial state and
+ *           overwritten with the final state (forward: after </S>; backward: after <S>).
+ *           Two rows must not share a stream.
+ *   out:    L pointers; out[l] is (sum N_b, 2P): [forward ; backward] output of layer l+1 at
+ *           the real tokens (with the skip connection for l >= 1 when opt.skip), <S>/</S> dropped.
+ * Requires B <= max_rows and sum(N_b + 2) <= max_positions.  In the stateless regime a row's
+ * outputs do not depend on the other rows (bit-identical whatever the batch).
+ */
+void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,
+                       const int32_t *n_tok, const float *tok, float *const *state,
+                       float *const *out);
+
+/*
+ * The `elmo` scalar mix over K = L + 1 layers of one sentence (elmo-spec 7.1, design 8):
+ *   layers[k]: (N, 2P) with layer 0 = [word_emb; word_emb]; s: (K) pre-softmax weights;
+ *   out = gamma * sum_k softmax(s)_k * norm(layers[k]), norm = identity, or layer norm with one
+ *   mean/variance per layer over the N x 2P values of this sentence (eps 1e-12) when layer_norm.
+ */
+void elmo_scalar_mix(int K, int N, int dim, const float *const *layers, const float *s,
+                     float gamma, bool layer_norm, float *out);
+
+#endif /* ELMO_BILM_H */
