@@ -1,0 +1,121 @@
+/*
+ * store.h: the embedding store, one HDF5 file per job, written collectively by all ranks
+ * with parallel HDF5 (MPI-IO), readable with h5py and h5dump.  Layout (README "The store"):
+ *
+ *   /sentences/offset      (N+1)    int64   token range of sentence i: [offset[i], offset[i+1])
+ *   /sentences/line        (N)      int64   1-based input line of the sentence's record
+ *   /sentences/id_offset   (N+1)    int64   byte range of sentence i's id in id_blob
+ *   /sentences/id_blob     (Bi)     uint8   UTF-8 ids, concatenated (no separators)
+ *   /sentences/text_offset (N+1)    int64   byte range of sentence i's text in text_blob
+ *   /sentences/text_blob   (Bs)     uint8   the stripped input text of each sentence
+ *   /tokens/text_offset    (T+1)    int64   byte range of token t in text_blob
+ *   /tokens/text_blob      (Bt)     uint8   UTF-8 tokens, concatenated
+ *   /embeddings/word_emb      (T, P)     float32 or float16
+ *   /embeddings/lstm_outputs1 (T, 2P)
+ *   /embeddings/lstm_outputs2 (T, 2P)
+ *   /embeddings/elmo          (T, 2P)
+ *   /embeddings/default       (N, 2P)
+ *   /embeddings/all           (T, 3, 2P)  AllenNLP view [[x;x], lstm1, lstm2]
+ *   /embeddings/top           (T, 2P)     AllenNLP top (= lstm_outputs2)
+ *   /embeddings/average       (T, 2P)     AllenNLP average of the 3 layers
+ *   root attributes: complete (int, 1 only when every row is in), format_version, version,
+ *     options_json, weights_sha256, regime ("stateless" | "streams=S"), precision ("f32"|"f16"),
+ *     job_yaml, n_sentences, n_tokens, outputs, elmo_weights, elmo_gamma, elmo_layer_norm.
+ *
+ * float16 is a 2-byte IEEE little-endian type (h5py reads it as <f2), converted in the program
+ * before writing.  Embedding datasets are chunked (rows x full width) and, with compress > 0,
+ * shuffle + deflate; filtered datasets need collective writes, so every write call below is
+ * collective over the store's communicator: every rank calls it the same number of times in the
+ * same order, a rank with nothing to write passes n = 0.
+ */
+#ifndef ELMO_STORE_H
+#define ELMO_STORE_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/job.h"
+
+/* Names of the embedding datasets, indexed by the bit position in enum elmo_output_bits. */
+extern const char *const elmo_output_names[8];
+
+struct elmo_store_layout {
+    int64_t n_sent;          /* N */
+    int64_t n_tok;           /* T */
+    int64_t id_bytes;        /* Bi */
+    int64_t sent_text_bytes; /* Bs */
+    int64_t tok_text_bytes;  /* Bt */
+    unsigned outputs;        /* enum elmo_output_bits */
+    int P;                   /* projection dim; embeddings are P (word_emb) or 2P wide */
+    enum elmo_precision precision;
+    int compress;            /* deflate level 0..9 */
+};
+
+struct elmo_store_attrs {
+    const char *options_json;
+    const char *weights_sha256;
+    const char *regime;      /* "stateless" or "streams=S" */
+    const char *job_yaml;
+    const float *elmo_weights; int n_elmo_weights;
+    float elmo_gamma;
+    bool elmo_layer_norm;
+};
+
+struct elmo_store;
+
+/* Creates (truncates) path with every dataset of the layout, complete = 0.  Collective. */
+int elmo_store_create(struct elmo_store **out, const char *path, MPI_Comm comm,
+                      const struct elmo_store_layout *lay, const struct elmo_store_attrs *attrs);
+
+/*
+ * Writes rows [row0, row0 + n) of a dataset ("sentences/offset", "tokens/text_blob",
+ * "embeddings/elmo", ...).  The row width is the dataset's (1 for 1-D, 2P for embeddings,
+ * 3*2P for all).  Typed by the dataset: int64 for offsets/line, uint8 for blobs, float for
+ * embeddings (converted to float16 when the store is f16).  Collective.
+ */
+int elmo_store_write_i64(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                         const int64_t *data);
+int elmo_store_write_u8(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                        const uint8_t *data);
+int elmo_store_write_f32(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                         const float *data);
+
+/* Marks the store complete (attribute complete = 1) and closes it.  Collective. */
+int elmo_store_finish(struct elmo_store *st);
+
+/* Closes without marking complete (after a failure).  Collective.  Accepts NULL. */
+void elmo_store_close(struct elmo_store *st);
+
+/* ---- reading (serial, any process) ---- */
+
+struct elmo_store_info {
+    int complete;
+    int64_t n_sent, n_tok;
+    unsigned outputs;
+    int P;
+    enum elmo_precision precision;
+    char regime[64];
+    char weights_sha256[80];
+    char version[32];
+};
+
+/* Opens a store read-only and fills *info.  Not collective. */
+int elmo_store_open(struct elmo_store **out, const char *path, struct elmo_store_info *info);
+
+/* Reads rows [row0, row0 + n) of a dataset (float16 converted to float).  Not collective. */
+int elmo_store_read_i64(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                        int64_t *data);
+int elmo_store_read_u8(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                       uint8_t *data);
+int elmo_store_read_f32(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
+                        float *data);
+
+/* Reads a string attribute of the root into an owned string (NULL if absent). */
+char *elmo_store_attr_string(struct elmo_store *st, const char *name);
+
+/* float <-> IEEE half (round to nearest even; inf/nan kept). */
+uint16_t elmo_f32_to_f16(float x);
+float elmo_f16_to_f32(uint16_t h);
+
+#endif /* ELMO_STORE_H */
