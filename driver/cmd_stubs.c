@@ -17,6 +17,3 @@ int elmo_cmd_bench(int argc, char **argv) { return not_yet("bench", 8); }
 int elmo_cmd_model(int argc, char **argv) { return not_yet("model synth", 3); }
 int elmo_cmd_export(int argc, char **argv) { return not_yet("export", 10); }
 int elmo_cmd_info(int argc, char **argv) { return not_yet("info", 10); }
-int elmo_embed_run(struct elmo_job *job) {
-    return elmo_error(ELMO_ERR_NOTIMPL, "the embed job is not implemented yet (issue #10)");
-}

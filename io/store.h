@@ -81,7 +81,10 @@ int elmo_store_write_u8(struct elmo_store *st, const char *name, int64_t row0, i
 int elmo_store_write_f32(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
                          const float *data);
 
-/* Marks the store complete (attribute complete = 1) and closes it.  Collective. */
+/*
+ * Marks the store complete (attribute complete = 1, after flushing every row to disk) and
+ * closes it.  The store is closed and freed whatever the result.  Collective.
+ */
 int elmo_store_finish(struct elmo_store *st);
 
 /* Closes without marking complete (after a failure).  Collective.  Accepts NULL. */
@@ -111,11 +114,20 @@ int elmo_store_read_u8(struct elmo_store *st, const char *name, int64_t row0, in
 int elmo_store_read_f32(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
                         float *data);
 
+/*
+ * The shape of a dataset of a store opened for reading: *ndim = 1..3, dims[0..ndim) (the rest
+ * set to 1).  ELMO_ERR_ARG if the store has no such dataset.  Not collective.
+ */
+int elmo_store_dims(struct elmo_store *st, const char *name, int *ndim, int64_t dims[3]);
+
 /* Reads a string attribute of the root into an owned string (NULL if absent). */
 char *elmo_store_attr_string(struct elmo_store *st, const char *name);
 
 /* float <-> IEEE half (round to nearest even; inf/nan kept). */
 uint16_t elmo_f32_to_f16(float x);
 float elmo_f16_to_f32(uint16_t h);
+
+/* For tests: how many writes HDF5 did not do collectively (0 expected). */
+int elmo__store_independent_writes(const struct elmo_store *st);
 
 #endif /* ELMO_STORE_H */

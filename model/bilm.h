@@ -97,6 +97,12 @@ struct elmo_param {
 int elmo_options_check(const struct elmo_options *opt);
 
 /*
+ * Fills opt with a published shape (elmo-spec section 12): "small", "medium", "original", or
+ * "fixture" (the allennlp test fixture's shape).  Returns 0 or ELMO_ERR_ARG for another name.
+ */
+int elmo_options_preset(const char *name, struct elmo_options *opt);
+
+/*
  * Allocates the weight block for opt (zeroed) and points every tensor into it.
  * Returns 0 or ELMO_ERR_NOMEM.  Free with elmo_model_free().  Not collective.
  */
@@ -110,6 +116,9 @@ void elmo_model_free(struct elmo_model *m);
  * and returns the total count (call with out = NULL to count).
  */
 int elmo_model_params(const struct elmo_model *m, struct elmo_param *out, int cap);
+
+/* Number of floats of one tensor (the product of its dims). */
+size_t elmo_param_numel(const struct elmo_param *p);
 
 /* Fills every weight with seeded uniform values of a sensible scale (for synth and tests). */
 void elmo_model_randomize(struct elmo_model *m, uint64_t seed);

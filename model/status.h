@@ -27,7 +27,8 @@
     XX(ERR_STATE, -11, "inconsistent state")                          \
     XX(ERR_NOTIMPL, -12, "not implemented yet")                       \
     XX(ERR_INTERRUPTED, -13, "interrupted by a signal")               \
-    XX(ERR_MISMATCH, -14, "does not match the existing journal")
+    XX(ERR_MISMATCH, -14, "does not match the existing journal")     \
+    XX(ERR_REPORTED, -15, "failed on another rank (reported there)")
 
 enum elmo_status {
 #define ELMO__STATUS_ENUM(name, code, msg) ELMO_##name = code,

@@ -1,0 +1,53 @@
+# The two set-up commands of the README, and the usual targets.
+#   make          build into build/ (the program is build/elmo)
+#   make demo     install what is missing, build, run the embed demo on 2 MPI ranks
+#   make check    install what is missing, build, run the whole ctest suite
+#   make asan     the unit + conformance suites under ASan + UBSan (build-asan/)
+#   make model MODEL=small|medium|original   download official weights into models/ (online)
+#   make install  put elmo on PATH (PREFIX=/usr/local)
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+JOBS    ?= 2
+MODEL   ?= small
+CMAKE_FLAGS ?=
+
+# Open MPI as root on one box, quiet and fast (docs: platform.md section 2).
+export OMPI_ALLOW_RUN_AS_ROOT = 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
+export OMPI_MCA_rmaps_base_oversubscribe = 1
+export OMPI_MCA_pml = ob1
+export OMPI_MCA_btl = self,vader
+
+.PHONY: all build deps demo check asan model install clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: deps build
+	@bash scripts/demo.sh $(BUILD)
+
+check: deps build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DELMO_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS) -L 'unit|conformance' -LE mpi
+
+model:
+	@bash scripts/get-model.sh $(MODEL)
+
+install: build
+	@install -d $(DESTDIR)$(PREFIX)/bin
+	@install -m 0755 $(BUILD)/elmo $(DESTDIR)$(PREFIX)/bin/elmo
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/elmo"
+
+clean:
+	@rm -rf $(BUILD) build-asan

@@ -1,0 +1,476 @@
+/*
+ * embed.c: one shard from input text to a staged part file.
+ *
+ * Flow: read the shard's records (corpus reader) into entries (a record gives one entry, none
+ * when rejected, several when a long sentence is split); plan length-sorted batches under the
+ * token budget (stateless) or walk the stream in order (streams); for each batch look up or
+ * compute the token vectors (word-type cache), run the biLSTM, derive the requested outputs
+ * and write each entry's rows at their place in the part file.
+ */
+#include "worker/embed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/status.h"
+#include "worker/batcher.h"
+#include "worker/part.h"
+
+/* ---- growable arrays (amortised; a shard's index) ----------------------------------- */
+
+struct vec64 { int64_t *v; int64_t n, cap; };
+struct bytes { char *v; int64_t n, cap; };
+
+static void v64_push(struct vec64 *a, int64_t x) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 1024;
+        a->v = elmo_xrealloc(a->v, (size_t)a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = x;
+}
+
+static void bytes_add(struct bytes *b, const char *s, size_t n) {
+    if (b->n + (int64_t)n > b->cap) {
+        while (b->n + (int64_t)n > b->cap) b->cap = b->cap ? 2 * b->cap : 4096;
+        b->v = elmo_xrealloc(b->v, (size_t)b->cap);
+    }
+    memcpy(b->v + b->n, s, n);
+    b->n += (int64_t)n;
+}
+
+struct shard_buf {
+    struct vec64 rec_ent, ent_line, ent_id, ent_text, ent_tok, tok_text;
+    struct bytes id, text, tok;
+    int64_t n_reject, n_empty, n_split, n_truncated, n_cut_tokens;
+};
+
+static void shard_buf_free(struct shard_buf *b) {
+    free(b->rec_ent.v); free(b->ent_line.v); free(b->ent_id.v); free(b->ent_text.v);
+    free(b->ent_tok.v); free(b->tok_text.v); free(b->id.v); free(b->text.v); free(b->tok.v);
+    memset(b, 0, sizeof *b);
+}
+
+/* Adds one entry made of tokens tok[0..n) with the given text. */
+static void add_entry(struct shard_buf *b, int64_t line, const char *id, const char *text,
+                      size_t text_len, char **tok, int n) {
+    v64_push(&b->ent_line, line);
+    bytes_add(&b->id, id, strlen(id));
+    v64_push(&b->ent_id, b->id.n);
+    bytes_add(&b->text, text, text_len);
+    v64_push(&b->ent_text, b->text.n);
+    for (int i = 0; i < n; i++) {
+        bytes_add(&b->tok, tok[i], strlen(tok[i]));
+        v64_push(&b->tok_text, b->tok.n);
+    }
+    v64_push(&b->ent_tok, b->tok_text.n - 1);
+}
+
+/* Joins tokens with single spaces (the text of a piece of a split sentence). */
+static char *join_tokens(char **tok, int n, size_t *len) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += strlen(tok[i]) + 1;
+    char *s = elmo_xmalloc(total + 1);
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(tok[i]);
+        if (i) s[o++] = ' ';
+        memcpy(s + o, tok[i], l);
+        o += l;
+    }
+    s[o] = '\0';
+    *len = o;
+    return s;
+}
+
+static int read_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
+                      struct shard_buf *b, FILE *rej, const char *rej_path) {
+    const struct elmo_job *job = ctx->job;
+    struct elmo_corpus *c = NULL;
+    struct elmo_record rec;
+    int rc = 0;
+    int64_t cap = job->max_sentence_tokens;
+    int64_t r = -1;
+    memset(&rec, 0, sizeof rec);
+    ELMO_CALL(elmo_corpus_open(&c, input, &ctx->copts, sh->begin, sh->end, sh->first_line));
+    v64_push(&b->ent_id, 0);
+    v64_push(&b->ent_text, 0);
+    v64_push(&b->ent_tok, 0);
+    v64_push(&b->tok_text, 0);
+    for (;;) {
+        int got = elmo_corpus_next(c, &rec);
+        if (got < 0) ELMO_FAIL(got, "%s", elmo_errmsg());
+        if (got == 0) break;
+        r++;
+        if (sh->stream >= 0 && r % job->streams != sh->stream) continue;
+        v64_push(&b->rec_ent, b->ent_line.n);
+        if (rec.reject) {
+            b->n_reject++;
+            if (fprintf(rej, "%" PRId64 "\t%s\n", rec.line, rec.reason) < 0)
+                ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
+            continue;
+        }
+        char idbuf[32];
+        const char *id = rec.id && rec.id[0] ? rec.id : idbuf;
+        snprintf(idbuf, sizeof idbuf, "%" PRId64, rec.line);
+        const char *text = rec.text ? rec.text : "";
+        if (rec.n_tok == 0) {
+            b->n_empty++;
+            add_entry(b, rec.line, id, text, strlen(text), NULL, 0);
+        } else if (rec.n_tok <= cap) {
+            add_entry(b, rec.line, id, text, strlen(text), rec.tok, rec.n_tok);
+        } else if (job->long_sentences == ELMO_LONG_TRUNCATE) {
+            b->n_truncated++;
+            b->n_cut_tokens += rec.n_tok - cap;
+            add_entry(b, rec.line, id, text, strlen(text), rec.tok, (int)cap);
+        } else {
+            b->n_split++;
+            for (int64_t s = 0; s < rec.n_tok; s += cap) {
+                int n = (int)(rec.n_tok - s < cap ? rec.n_tok - s : cap);
+                size_t len;
+                char *piece = join_tokens(rec.tok + s, n, &len);
+                add_entry(b, rec.line, id, piece, len, rec.tok + s, n);
+                free(piece);
+            }
+        }
+    }
+    v64_push(&b->rec_ent, b->ent_line.n);
+cleanup:
+    elmo_corpus_close(c);
+    return rc;
+}
+
+/* ---- part file writing ---------------------------------------------------------------- */
+
+static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const char *path) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, (size_t)n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        p += w;
+        n -= w;
+        off += w;
+    }
+    return 0;
+}
+
+/* ---- the batch ------------------------------------------------------------------------ */
+
+/* Token vectors of a batch's entries into ctx->tok (rows in batch order). */
+static void token_vectors(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
+                          const int32_t *ents, int B, int64_t *src) {
+    const struct elmo_model *m = ctx->m;
+    const int P = m->opt.P;
+    int nmiss = 0;
+    int64_t miss_dst[4096];  /* >= ws.max_words: row (>= 0) or cache index (< 0, ~idx) */
+    int row = 0;
+    for (int k = 0; k < B; k++) {
+        int64_t e = ents[k];
+        for (int64_t t = b->ent_tok.v[e]; t < b->ent_tok.v[e + 1]; t++, row++) {
+            const char *s = b->tok.v + b->tok_text.v[t];
+            size_t len = (size_t)(b->tok_text.v[t + 1] - b->tok_text.v[t]);
+            int ready = 0;
+            int64_t ci = ctx->job->cache ? elmo_cache_get(&ctx->cache, s, len, &ready) : -1;
+            if (!ctx->job->cache) ctx->cache.lookups++;
+            src[row] = ci;
+            if (ci >= 0 && ready) continue;
+            elmo_char_ids(s, len, ctx->ids + (size_t)nmiss * ELMO_MAXC);
+            miss_dst[nmiss++] = ci >= 0 ? ~ci : row;
+            if (nmiss == ctx->ws.max_words) {
+                elmo_token_embed(m, &ctx->ws, nmiss, ctx->ids, ctx->missvec);
+                for (int i = 0; i < nmiss; i++) {
+                    float *dst = miss_dst[i] >= 0 ? ctx->tok + (size_t)miss_dst[i] * P
+                                                  : elmo_cache_vec(&ctx->cache, ~miss_dst[i]);
+                    memcpy(dst, ctx->missvec + (size_t)i * P, sizeof(float) * P);
+                }
+                nmiss = 0;
+            }
+        }
+    }
+    if (nmiss) {
+        elmo_token_embed(m, &ctx->ws, nmiss, ctx->ids, ctx->missvec);
+        for (int i = 0; i < nmiss; i++) {
+            float *dst = miss_dst[i] >= 0 ? ctx->tok + (size_t)miss_dst[i] * P
+                                          : elmo_cache_vec(&ctx->cache, ~miss_dst[i]);
+            memcpy(dst, ctx->missvec + (size_t)i * P, sizeof(float) * P);
+        }
+    }
+    for (int i = 0; i < row; i++)
+        if (src[i] >= 0)
+            memcpy(ctx->tok + (size_t)i * P, elmo_cache_vec(&ctx->cache, src[i]),
+                   sizeof(float) * P);
+}
+
+/* Derives and writes the outputs of entry e whose rows start at batch row r0. */
+static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e, int r0,
+                       int fd, const struct elmo_part_layout *lay, const char *path) {
+    const struct elmo_model *m = ctx->m;
+    const int P = m->opt.P, W = 2 * P, L = m->opt.L;
+    const int n = (int)(b->ent_tok.v[e + 1] - b->ent_tok.v[e]);
+    const int64_t t0 = b->ent_tok.v[e];
+    const float *tok = ctx->tok + (size_t)r0 * P;
+    const float *l1 = ctx->lay[0] + (size_t)r0 * W;
+    const float *l2 = ctx->lay[L - 1] + (size_t)r0 * W;
+    unsigned outs = ctx->outputs;
+    for (int i = 0; i < n; i++) {
+        memcpy(ctx->layer0 + (size_t)i * W, tok + (size_t)i * P, sizeof(float) * P);
+        memcpy(ctx->layer0 + (size_t)i * W + P, tok + (size_t)i * P, sizeof(float) * P);
+    }
+    if (outs & (ELMO_OUT_ELMO | ELMO_OUT_DEFAULT)) {
+        const float *layers[ELMO_MAX_LAYERS + 1];
+        float s[ELMO_MAX_LAYERS + 1] = {0};
+        layers[0] = ctx->layer0;
+        for (int l = 0; l < L; l++) layers[l + 1] = ctx->lay[l] + (size_t)r0 * W;
+        if (ctx->job->n_mix_weights == L + 1)
+            for (int k = 0; k <= L; k++) s[k] = ctx->job->mix_weights[k];
+        elmo_scalar_mix(L + 1, n, W, layers, s, ctx->job->gamma, ctx->job->layer_norm, ctx->mix);
+    }
+    for (unsigned k = 0; k < 8; k++) {
+        unsigned bit = 1u << k;
+        if (!(outs & bit)) continue;
+        int width = elmo_part_width(k, P);
+        const float *rows = NULL;
+        int64_t nrows = n, at = t0;
+        switch (bit) {
+        case ELMO_OUT_WORD_EMB: rows = tok; break;
+        case ELMO_OUT_LSTM1: rows = l1; break;
+        case ELMO_OUT_LSTM2:
+        case ELMO_OUT_TOP: rows = l2; break;
+        case ELMO_OUT_ELMO: rows = ctx->mix; break;
+        case ELMO_OUT_DEFAULT: {
+            float *d = ctx->rowbuf;
+            for (int j = 0; j < W; j++) d[j] = 0.0f;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < W; j++) d[j] += ctx->mix[(size_t)i * W + j];
+            if (n > 0)
+                for (int j = 0; j < W; j++) d[j] /= (float)n;
+            rows = d;
+            nrows = 1;
+            at = e;
+            break;
+        }
+        case ELMO_OUT_ALL: {
+            float *d = ctx->rowbuf;
+            for (int i = 0; i < n; i++) {
+                memcpy(d + (size_t)i * 3 * W, ctx->layer0 + (size_t)i * W, sizeof(float) * W);
+                memcpy(d + (size_t)i * 3 * W + W, l1 + (size_t)i * W, sizeof(float) * W);
+                memcpy(d + (size_t)i * 3 * W + 2 * W, l2 + (size_t)i * W, sizeof(float) * W);
+            }
+            rows = d;
+            break;
+        }
+        case ELMO_OUT_AVERAGE: {
+            float *d = ctx->rowbuf;
+            for (int i = 0; i < n * W; i++) d[i] = (ctx->layer0[i] + l1[i] + l2[i]) / 3.0f;
+            rows = d;
+            break;
+        }
+        }
+        if (nrows > 0 && (n > 0 || bit == ELMO_OUT_DEFAULT))
+            ELMO_TRY(pwrite_all(fd, rows, nrows * width * 4, lay->out[k] + at * width * 4, path));
+    }
+    return 0;
+}
+
+static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
+                     int B, int64_t *src, int32_t *ntok, int fd,
+                     const struct elmo_part_layout *lay, const char *path) {
+    int64_t tokens = 0;
+    for (int k = 0; k < B; k++) {
+        ntok[k] = (int32_t)(b->ent_tok.v[ents[k] + 1] - b->ent_tok.v[ents[k]]);
+        tokens += ntok[k];
+    }
+    token_vectors(ctx, b, ents, B, src);
+    float *state[1] = {ctx->state};
+    elmo_bilm_forward(ctx->m, &ctx->ws, B, ntok, ctx->tok, ctx->state ? state : NULL,
+                      ctx->lay);
+    int r0 = 0;
+    for (int k = 0; k < B; k++) {
+        ELMO_TRY(write_entry(ctx, b, ents[k], r0, fd, lay, path));
+        r0 += ntok[k];
+    }
+    ctx->tokens_done += tokens;
+    ctx->sentences_done += B;
+    if (ctx->on_batch) ctx->on_batch(ctx->cb_arg, B, tokens);
+    return 0;
+}
+
+/* ---- context -------------------------------------------------------------------------- */
+
+int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
+                        const struct elmo_model *m) {
+    const int P = m->opt.P, W = 2 * P;
+    int rc = 0;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->job = job;
+    ctx->m = m;
+    ctx->copts.format = job->input_format;
+    ctx->copts.text_field = job->text_field;
+    ctx->copts.tokens_field = job->tokens_field[0] ? job->tokens_field : NULL;
+    ctx->copts.id_field = job->id_field;
+    ctx->outputs = job->outputs;
+    if (job->n_mix_weights != 0 && job->n_mix_weights != m->opt.L + 1)
+        return elmo_error(ELMO_ERR_ARG, "mix_weights has %d values; the model has %d layers "
+                          "(give %d values or none)", job->n_mix_weights, m->opt.L + 1,
+                          m->opt.L + 1);
+    if ((job->outputs & (ELMO_OUT_ALL | ELMO_OUT_AVERAGE)) && m->opt.L != 2)
+        return elmo_error(ELMO_ERR_ARG, "outputs all/average need a 2-layer model (this has %d)",
+                          m->opt.L);
+    int cap = job->max_sentence_tokens;
+    ctx->budget = job->batch_tokens > cap + 2 ? job->batch_tokens : cap + 2;
+    ctx->max_rows = job->streams > 0 ? 1 : 256;
+    int max_words = ctx->budget < 4096 ? ctx->budget : 4096;
+    if (max_words > 1024) max_words = 1024;
+    ELMO_CALL(elmo_bilm_ws_init(&ctx->ws, m, ctx->max_rows, ctx->budget, max_words));
+    size_t cache_bytes = job->cache ? (size_t)256 << 20 : 0;
+    ELMO_CALL(elmo_cache_init(&ctx->cache, P, cache_bytes));
+    ctx->tok = elmo_aligned_alloc(sizeof(float) * (size_t)ctx->budget * P, "token vectors");
+    ctx->mix = elmo_aligned_alloc(sizeof(float) * (size_t)cap * W, "mix");
+    ctx->layer0 = elmo_aligned_alloc(sizeof(float) * (size_t)cap * W, "layer 0");
+    ctx->rowbuf = elmo_aligned_alloc(sizeof(float) * (size_t)cap * 3 * W, "rows");
+    ctx->ids = elmo_aligned_alloc(sizeof(int32_t) * (size_t)max_words * ELMO_MAXC, "char ids");
+    ctx->missvec = elmo_aligned_alloc(sizeof(float) * (size_t)max_words * P, "new vectors");
+    if (!ctx->tok || !ctx->mix || !ctx->layer0 || !ctx->rowbuf || !ctx->ids || !ctx->missvec)
+        ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    for (int l = 0; l < m->opt.L; l++) {
+        ctx->lay[l] = elmo_aligned_alloc(sizeof(float) * (size_t)ctx->budget * W, "layers");
+        if (!ctx->lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    }
+    if (job->streams > 0) {
+        ctx->state = elmo_aligned_alloc(sizeof(float) * elmo_stream_state_floats(&m->opt),
+                                        "stream state");
+        if (!ctx->state) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    }
+    return 0;
+cleanup:
+    elmo_embed_ctx_free(ctx);
+    return rc;
+}
+
+void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
+    elmo_bilm_ws_free(&ctx->ws);
+    elmo_cache_free(&ctx->cache);
+    free(ctx->tok); free(ctx->mix); free(ctx->layer0); free(ctx->rowbuf);
+    free(ctx->ids); free(ctx->missvec); free(ctx->state);
+    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(ctx->lay[l]);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+/* ---- the shard ------------------------------------------------------------------------ */
+
+static int fsync_dir_of(const char *path) {
+    char *copy = elmo_xstrdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0) return 0;
+    fsync(fd);
+    close(fd);
+    return 0;
+}
+
+int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
+                     const char *part_path, const char *rej_path) {
+    const struct elmo_model *m = ctx->m;
+    struct shard_buf b;
+    struct elmo_part_header h;
+    struct elmo_part_layout lay;
+    char tmp[ELMO_PATH_MAX + 8];
+    int rc = 0, fd = -1;
+    FILE *rej = NULL;
+    int32_t *order = NULL, *starts = NULL, *ntok = NULL;
+    int64_t *src = NULL;
+    memset(&b, 0, sizeof b);
+    int64_t hits0 = ctx->cache.hits, look0 = ctx->cache.lookups;
+
+    rej = fopen(rej_path, "w");
+    if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
+    ELMO_CALL(read_shard(ctx, input, sh, &b, rej, rej_path));
+    if (fflush(rej) != 0 || fsync(fileno(rej)) != 0)
+        ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
+
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, ELMO_PART_MAGIC, 8);
+    h.version = 1;
+    h.P = (uint32_t)m->opt.P;
+    h.outputs = ctx->outputs;
+    h.shard = sh->id;
+    h.n_rec = b.rec_ent.n - 1;
+    h.n_ent = b.ent_line.n;
+    h.n_tok = b.tok_text.n - 1;
+    h.id_bytes = b.id.n;
+    h.text_bytes = b.text.n;
+    h.tok_bytes = b.tok.n;
+    h.n_reject = b.n_reject;
+    h.n_empty = b.n_empty;
+    h.n_split = b.n_split;
+    h.n_truncated = b.n_truncated;
+    h.n_cut_tokens = b.n_cut_tokens;
+    elmo_part_layout(&h, &lay);
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    ELMO_CALL(pwrite_all(fd, b.rec_ent.v, 8 * (h.n_rec + 1), lay.rec_ent, tmp));
+    ELMO_CALL(pwrite_all(fd, b.ent_line.v, 8 * h.n_ent, lay.ent_line, tmp));
+    ELMO_CALL(pwrite_all(fd, b.ent_id.v, 8 * (h.n_ent + 1), lay.ent_id, tmp));
+    ELMO_CALL(pwrite_all(fd, b.ent_text.v, 8 * (h.n_ent + 1), lay.ent_text, tmp));
+    ELMO_CALL(pwrite_all(fd, b.ent_tok.v, 8 * (h.n_ent + 1), lay.ent_tok, tmp));
+    ELMO_CALL(pwrite_all(fd, b.tok_text.v, 8 * (h.n_tok + 1), lay.tok_text, tmp));
+    ELMO_CALL(pwrite_all(fd, b.id.v, h.id_bytes, lay.id_blob, tmp));
+    ELMO_CALL(pwrite_all(fd, b.text.v, h.text_bytes, lay.text_blob, tmp));
+    ELMO_CALL(pwrite_all(fd, b.tok.v, h.tok_bytes, lay.tok_blob, tmp));
+    if (ftruncate(fd, (off_t)lay.total) != 0)
+        ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+
+    /* batches */
+    int n = (int)h.n_ent;
+    order = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    starts = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 2));
+    ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->max_rows + 1));
+    src = elmo_xmalloc(sizeof(int64_t) * (size_t)ctx->budget);
+    int32_t *lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    for (int e = 0; e < n; e++) lens[e] = (int32_t)(b.ent_tok.v[e + 1] - b.ent_tok.v[e]);
+    if (sh->stream >= 0) {
+        memset(ctx->state, 0, sizeof(float) * elmo_stream_state_floats(&m->opt));
+        for (int e = 0; e < n && rc == 0; e++) {
+            if (lens[e] == 0) continue;  /* empty: an empty entry; the state stays */
+            int32_t one = e;
+            rc = run_batch(ctx, &b, &one, 1, src, ntok, fd, &lay, tmp);
+        }
+    } else {
+        int nb = elmo_batcher_plan(n, lens, ctx->budget, ctx->max_rows, order, starts);
+        for (int k = 0; k < nb && rc == 0; k++)
+            rc = run_batch(ctx, &b, order + starts[k], starts[k + 1] - starts[k], src, ntok, fd,
+                           &lay, tmp);
+    }
+    free(lens);
+    if (rc < 0) goto cleanup;
+    /* the header last: a part without its header is never taken for complete */
+    h.cache_hits = ctx->cache.hits - hits0;
+    h.cache_lookups = ctx->cache.lookups - look0;
+    ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
+    if (fsync(fd) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+    if (close(fd) != 0) {
+        fd = -1;
+        ELMO_FAIL(ELMO_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
+    }
+    fd = -1;
+    if (rename(tmp, part_path) != 0)
+        ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", part_path, strerror(errno));
+    fsync_dir_of(part_path);
+cleanup:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (rej && fclose(rej) != 0 && rc == 0)
+        rc = elmo_error(ELMO_ERR_IO, "%s: close failed: %s", rej_path, strerror(errno));
+    free(order); free(starts); free(ntok); free(src);
+    shard_buf_free(&b);
+    return rc;
+}

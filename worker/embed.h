@@ -1,0 +1,65 @@
+/*
+ * embed.h: the per-rank embed loop.  A shard (a byte range of the input in the stateless
+ * regime, or a whole stream in the streams regime) is read, split into entries, batched by
+ * token budget, run through the biLM, and staged as a part file (worker/part.h).  Not
+ * collective: ranks call it independently on the shards they are handed.
+ */
+#ifndef ELMO_EMBED_H
+#define ELMO_EMBED_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "io/corpus.h"
+#include "io/job.h"
+#include "model/bilm.h"
+#include "worker/cache.h"
+
+/* What a shard covers. */
+struct elmo_shard {
+    int64_t id;          /* shard number (= stream number in the streams regime) */
+    int64_t begin, end;  /* byte range of the input (stateless); 0, -1 for a stream */
+    int64_t first_line;  /* 1-based line at begin */
+    int stream;          /* -1 (stateless) or the stream s: records r with r % S == s */
+};
+
+/* Called after every batch with the tokens it covered (rank 0 polls its queue there). */
+typedef void (*elmo_batch_cb)(void *arg, int64_t sentences, int64_t tokens);
+
+struct elmo_embed_ctx {
+    const struct elmo_job *job;
+    const struct elmo_model *m;
+    struct elmo_corpus_opts copts;
+    struct elmo_bilm_ws ws;
+    struct elmo_cache cache;
+    int max_rows;         /* sentences per batch */
+    int budget;           /* positions per batch (tokens + 2 per sentence) */
+    unsigned outputs;     /* what the parts hold (enum elmo_output_bits) */
+    elmo_batch_cb on_batch;
+    void *cb_arg;
+    /* scratch, sized at init */
+    float *tok;           /* (budget, P) token vectors of a batch */
+    float *lay[ELMO_MAX_LAYERS];  /* (budget, 2P) LSTM outputs */
+    float *mix;           /* (max entry tokens, 2P) elmo mix of one entry */
+    float *layer0;        /* (max entry tokens, 2P) [tok; tok] of one entry */
+    float *rowbuf;        /* (max entry tokens, 6P) one entry's rows for an output */
+    int32_t *ids;         /* (ws.max_words, 50) char ids of cache misses */
+    float *missvec;       /* (ws.max_words, P) their vectors */
+    float *state;         /* streams: (state floats) the stream's carried state */
+    int64_t tokens_done, sentences_done;
+};
+
+/* Sizes everything from the job (batch_tokens, max_sentence_tokens, outputs, cache). */
+int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
+                        const struct elmo_model *m);
+void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx);
+
+/*
+ * Processes one shard of job->input into part_path (written as part_path.tmp, fsynced and
+ * renamed) and appends its rejected records to rej_path ("LINE\tREASON" lines, created even
+ * when empty).  S is job->streams.  Returns 0 or a status with a message naming the file.
+ */
+int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
+                     const char *part_path, const char *rej_path);
+
+#endif /* ELMO_EMBED_H */

@@ -1,0 +1,112 @@
+/*
+ * part.c: reading staged shard results (see part.h for the layout).
+ */
+#include "worker/part.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/job.h"
+#include "model/status.h"
+
+static int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
+
+int elmo_part_width(unsigned bit, int P) {
+    switch (1u << bit) {
+    case ELMO_OUT_WORD_EMB: return P;
+    case ELMO_OUT_ALL: return 3 * 2 * P;
+    default: return 2 * P;
+    }
+}
+
+void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout *lay) {
+    int64_t o = (int64_t)sizeof *h;
+    memset(lay, 0, sizeof *lay);
+    lay->rec_ent = o;  o += 8 * (h->n_rec + 1);
+    lay->ent_line = o; o += 8 * h->n_ent;
+    lay->ent_id = o;   o += 8 * (h->n_ent + 1);
+    lay->ent_text = o; o += 8 * (h->n_ent + 1);
+    lay->ent_tok = o;  o += 8 * (h->n_ent + 1);
+    lay->tok_text = o; o += 8 * (h->n_tok + 1);
+    lay->id_blob = o;   o += pad8(h->id_bytes);
+    lay->text_blob = o; o += pad8(h->text_bytes);
+    lay->tok_blob = o;  o += pad8(h->tok_bytes);
+    for (unsigned k = 0; k < 8; k++) {
+        if (!(h->outputs & (1u << k))) continue;
+        int64_t rows = (1u << k) == ELMO_OUT_DEFAULT ? h->n_ent : h->n_tok;
+        lay->out[k] = o;
+        o += rows * elmo_part_width(k, (int)h->P) * (int64_t)sizeof(float);
+    }
+    lay->total = o;
+}
+
+static int read_at(int fd, void *dst, int64_t n, int64_t off, const char *path) {
+    char *d = dst;
+    while (n > 0) {
+        ssize_t r = pread(fd, d, (size_t)n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return elmo_error(ELMO_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r == 0) return elmo_error(ELMO_ERR_FORMAT, "%s: part file is truncated", path);
+        d += r;
+        n -= r;
+        off += r;
+    }
+    return 0;
+}
+
+static int load(int fd, void **dst, int64_t n, int64_t off, const char *path) {
+    *dst = elmo_malloc((size_t)(n > 0 ? n : 1), "part index");
+    if (!*dst) return ELMO_ERR_NOMEM;
+    return read_at(fd, *dst, n, off, path);
+}
+
+int elmo_part_open(struct elmo_part *p, const char *path) {
+    int rc = 0;
+    memset(p, 0, sizeof *p);
+    p->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    ELMO_CALL(read_at(p->fd, &p->h, sizeof p->h, 0, path));
+    if (memcmp(p->h.magic, ELMO_PART_MAGIC, 8) != 0 || p->h.version != 1)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not an elmo part file", path);
+    elmo_part_layout(&p->h, &p->lay);
+    struct stat stt;
+    if (fstat(p->fd, &stt) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    if ((int64_t)stt.st_size != p->lay.total)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: part file has %lld bytes, expected %lld", path,
+                  (long long)stt.st_size, (long long)p->lay.total);
+    const struct elmo_part_header *h = &p->h;
+    ELMO_CALL(load(p->fd, (void **)&p->rec_ent, 8 * (h->n_rec + 1), p->lay.rec_ent, path));
+    ELMO_CALL(load(p->fd, (void **)&p->ent_line, 8 * h->n_ent, p->lay.ent_line, path));
+    ELMO_CALL(load(p->fd, (void **)&p->ent_id, 8 * (h->n_ent + 1), p->lay.ent_id, path));
+    ELMO_CALL(load(p->fd, (void **)&p->ent_text, 8 * (h->n_ent + 1), p->lay.ent_text, path));
+    ELMO_CALL(load(p->fd, (void **)&p->ent_tok, 8 * (h->n_ent + 1), p->lay.ent_tok, path));
+    ELMO_CALL(load(p->fd, (void **)&p->tok_text, 8 * (h->n_tok + 1), p->lay.tok_text, path));
+    ELMO_CALL(load(p->fd, (void **)&p->id_blob, h->id_bytes, p->lay.id_blob, path));
+    ELMO_CALL(load(p->fd, (void **)&p->text_blob, h->text_bytes, p->lay.text_blob, path));
+    ELMO_CALL(load(p->fd, (void **)&p->tok_blob, h->tok_bytes, p->lay.tok_blob, path));
+    return 0;
+cleanup:
+    elmo_part_close(p);
+    return rc;
+}
+
+int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, int64_t n,
+                        float *dst) {
+    if (n <= 0) return 0;
+    int64_t width = elmo_part_width(bit, (int)p->h.P);
+    ELMO_CHECK(p->lay.out[bit] != 0, ELMO_ERR_STATE, "part has no output %u", bit);
+    return read_at(p->fd, dst, n * width * 4, p->lay.out[bit] + row0 * width * 4, "part file");
+}
+
+void elmo_part_close(struct elmo_part *p) {
+    if (p->fd > 0) close(p->fd);
+    free(p->rec_ent); free(p->ent_line); free(p->ent_id); free(p->ent_text);
+    free(p->ent_tok); free(p->tok_text);
+    free(p->id_blob); free(p->text_blob); free(p->tok_blob);
+    memset(p, 0, sizeof *p);
+    p->fd = -1;
+}

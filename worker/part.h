@@ -1,0 +1,73 @@
+/*
+ * part.h: a shard's results, staged durably before the final store is written.
+ *
+ * A rank that finishes a shard writes PARTS_DIR/shard-NNNNNN.part (via a .tmp file, fsync and
+ * rename), then the shard is journalled; a rerun after a crash skips journalled shards and the
+ * final merge reads every part into a fresh store.  All numbers are little-endian as on the
+ * machine that wrote them (parts never leave the job's directory).
+ *
+ * Layout: struct elmo_part_header, then the arrays below in this order, then the outputs:
+ *   rec_ent   (n_rec + 1) int64   entries of record r: [rec_ent[r], rec_ent[r+1])
+ *   ent_line  (n_ent)     int64   1-based input line of each entry
+ *   ent_id    (n_ent + 1) int64   byte ranges in id_blob
+ *   ent_text  (n_ent + 1) int64   byte ranges in text_blob
+ *   ent_tok   (n_ent + 1) int64   token ranges (local) of each entry
+ *   tok_text  (n_tok + 1) int64   byte ranges in tok_blob
+ *   id_blob, text_blob, tok_blob  bytes (each padded to 8 bytes)
+ *   outputs   for each output bit in increasing order: rows x width float32, where rows is
+ *             n_ent for `default` and n_tok otherwise, width P for word_emb, 3 x 2P for all,
+ *             2P for the rest.
+ */
+#ifndef ELMO_PART_H
+#define ELMO_PART_H
+
+#include <stdint.h>
+
+#define ELMO_PART_MAGIC "ELMOPRT1"
+
+struct elmo_part_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t P;
+    uint32_t outputs;
+    uint32_t reserved;
+    int64_t shard;
+    int64_t n_rec, n_ent, n_tok;
+    int64_t id_bytes, text_bytes, tok_bytes;
+    int64_t n_reject, n_empty, n_split, n_truncated, n_cut_tokens;
+    int64_t cache_hits, cache_lookups;
+    int64_t pad[4];
+};
+
+/* Width in floats of one row of an output (bit index k of enum elmo_output_bits). */
+int elmo_part_width(unsigned bit, int P);
+
+/* Byte offsets of each section; computed from the header. */
+struct elmo_part_layout {
+    int64_t rec_ent, ent_line, ent_id, ent_text, ent_tok, tok_text;
+    int64_t id_blob, text_blob, tok_blob;
+    int64_t out[8];  /* offset of output bit k (0 when absent) */
+    int64_t total;
+};
+
+void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout *lay);
+
+/* An open part for reading (the index arrays in memory, outputs read on demand). */
+struct elmo_part {
+    struct elmo_part_header h;
+    struct elmo_part_layout lay;
+    int fd;
+    int64_t *rec_ent, *ent_line, *ent_id, *ent_text, *ent_tok, *tok_text;
+    uint8_t *id_blob, *text_blob, *tok_blob;
+};
+
+/* Opens a part, checks its magic and size, reads the index and blobs.  Not collective. */
+int elmo_part_open(struct elmo_part *p, const char *path);
+
+/* Reads rows [row0, row0 + n) of output bit k into dst (n x width floats). */
+int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, int64_t n,
+                        float *dst);
+
+void elmo_part_close(struct elmo_part *p);
+
+#endif /* ELMO_PART_H */
