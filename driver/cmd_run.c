@@ -50,11 +50,9 @@ int elmo_cmd_run(int argc, char **argv) {
     struct elmo_job job;
     int rc = elmo_job_load(&job, argv[1]);
     if (rc == 0 && argc > 2) {
-        /* Overrides: re-parse flags on top of the loaded job. */
-        struct elmo_job over = job;
+        /* Overrides: flags after the file change only the keys they name. */
         int npos = 0;
-        rc = elmo_job_parse_args(&over, job.kind, argc - 2, argv + 2, NULL, 0, &npos);
-        if (rc == 0) job = over;
+        rc = elmo_job_apply_args(&job, argc - 2, argv + 2, NULL, 0, &npos);
     }
     if (rc == 0) {
         elmo_job_resolve_model(&job);

@@ -41,6 +41,13 @@ struct elmo_record {
     int reject;           /* 0, or 1 when the record could not be parsed */
     char reason[256];     /* why it was rejected (without file and line) */
 };
+/*
+ * Details of the readers (io/corpus.c): a jsonl record read from tokens_field has as text its
+ * tokens joined by single spaces; a rejected record has n_tok = 0, id "" and as text the raw
+ * line (conll: the first columns joined), which may be invalid UTF-8 and is cut at a NUL byte;
+ * byte positions in reasons count from 1.  A blank jsonl line is rejected ("empty line").
+ * A UTF-8 byte order mark at offset 0 is skipped.
+ */
 
 struct elmo_corpus;
 
@@ -71,7 +78,9 @@ bool elmo_corpus_is_stream(const char *path);
 /*
  * Cuts a plain file into at most n_pieces byte ranges of about equal size, each starting at a
  * record boundary.  bounds: (n_pieces + 1) out; lines: (n_pieces + 1) out, the 1-based line
- * number at each bound.  Returns the number of ranges (may be fewer for small files).
+ * number at each bound.  Returns the number of ranges (may be fewer for small files; an empty
+ * file gives one empty range), ELMO_ERR_ARG for a stream (elmo_corpus_is_stream), ELMO_ERR_IO.
+ * Reads the whole file once.
  */
 int elmo_corpus_split(const char *path, const struct elmo_corpus_opts *opts, int n_pieces,
                       int64_t *bounds, int64_t *lines);

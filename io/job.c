@@ -933,13 +933,15 @@ int elmo_job_validate(const struct elmo_job *job) {
     if ((unsigned)job->kind >= ELMO_JOB__COUNT)
         return elmo_error(ELMO_ERR_ARG, "%s: unknown job kind %d", job->source, (int)job->kind);
     if (bit & K_MODEL) {
-        if (!job->options[0] && !job->weights[0])
+        if (job->model[0]) {
+            /* elmo_job_resolve_model fills options and weights from model. */
+        } else if (!job->options[0] && !job->weights[0])
             return elmo_error(ELMO_ERR_ARG, "%s: a job of kind %s needs a model: `options` and "
                               "`weights` (flags --options FILE --weights FILE), or `model` "
                               "(--model DIR, for DIR/options.json + DIR/weights.hdf5)",
                               job->source, kind_names[job->kind]);
-        if (!job->options[0]) return missing(job, "options");
-        if (!job->weights[0]) return missing(job, "weights");
+        else if (!job->options[0]) return missing(job, "options");
+        else if (!job->weights[0]) return missing(job, "weights");
     }
     switch (job->kind) {
     case ELMO_JOB_EMBED:
@@ -1064,23 +1066,22 @@ char *elmo_job_to_yaml(const struct elmo_job *job) {
 }
 
 void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
+    static const char *const type_names[] = {
+        [T_STRING] = "string", [T_PATH] = "path",     [T_INT] = "int",       [T_U64] = "int",
+        [T_FLOAT] = "float",   [T_BOOL] = "bool",     [T_ENUM] = "enum",     [T_CHOICE] = "enum",
+        [T_FLOATS] = "floats", [T_OUTPUTS] = "outputs"};
     if ((unsigned)kind >= ELMO_JOB__COUNT) return;
     struct elmo_job def;
     elmo_job_default(&def, kind);
-    /* Columns: flag and value name, type, default, help. */
-    char flag[N_KEYS][96], type[N_KEYS][96];
-    struct text dflt[N_KEYS];
-    int wf = 4, wt = 4, wd = 7;
+
+    /* Two lines per key: flag, type and default in aligned columns, then the help. */
+    char flag[N_KEYS][160], type[N_KEYS][64];
+    int wf = 0, wt = 0;
     for (int i = 0; i < N_KEYS; i++) {
         const struct key *k = &keys[i];
-        memset(&dflt[i], 0, sizeof dflt[i]);
         if (!(k->kinds & kind_bit(kind))) continue;
         char name[64];
         flag_name(k->name, name, sizeof name);
-        static const char *const type_names[] = {
-            [T_STRING] = "string", [T_PATH] = "path", [T_INT] = "int", [T_U64] = "int",
-            [T_FLOAT] = "float", [T_BOOL] = "bool", [T_ENUM] = "enum", [T_CHOICE] = "enum",
-            [T_FLOATS] = "floats", [T_OUTPUTS] = "outputs"};
         if (k->type == T_BOOL) snprintf(flag[i], sizeof flag[i], "--[no-]%s", name);
         else if (k->meta) snprintf(flag[i], sizeof flag[i], "--%s %s", name, k->meta);
         else {
@@ -1091,22 +1092,23 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
         if ((k->type == T_INT || k->type == T_FLOAT) && k->lo < k->hi)
             snprintf(type[i], sizeof type[i], "%s %g..%g", type_names[k->type], k->lo, k->hi);
         else snprintf(type[i], sizeof type[i], "%s", type_names[k->type]);
-        value_text(&def, k, &dflt[i], false);
-        if (!dflt[i].len) text_printf(&dflt[i], "-");
-        int lf = (int)strlen(flag[i]), lt = (int)strlen(type[i]), ld = (int)dflt[i].len;
+        int lf = (int)strlen(flag[i]), lt = (int)strlen(type[i]);
         if (lf > wf) wf = lf;
         if (lt > wt) wt = lt;
-        if (ld > wd && ld <= 24) wd = ld;
     }
     printf("usage: %s %s [--key value | --key=value | --flag | --no-flag ...]\n"
-           "       %s run JOB.yaml [--key value ...]   (YAML key some_key = flag --some-key;\n"
-           "       paths in a job file are relative to the file)\n\n",
-           prog, kind_names[kind], prog);
-    printf("  %-*s  %-*s  %-*s  %s\n", wf, "flag", wt, "type", wd, "default", "meaning");
+           "   or: %s run JOB.yaml [--key value ...]\n"
+           "A job file's key some_key is the flag --some-key; paths in a job file are relative\n"
+           "to the file.  Flags of elmo %s:\n\n",
+           prog, kind_names[kind], prog, kind_names[kind]);
     for (int i = 0; i < N_KEYS; i++) {
-        if (!(keys[i].kinds & kind_bit(kind))) continue;
-        printf("  %-*s  %-*s  %-*s  %s\n", wf, flag[i], wt, type[i], wd, dflt[i].p, keys[i].help);
-        free(dflt[i].p);
+        const struct key *k = &keys[i];
+        if (!(k->kinds & kind_bit(kind))) continue;
+        struct text d = {0};
+        value_text(&def, k, &d, false);
+        printf("  %-*s  %-*s  default: %s\n      %s\n", wf, flag[i], wt, type[i],
+               d.len ? d.p : "none", k->help);
+        free(d.p);
     }
-    printf("\n  --help  this list\n");
+    printf("  %-*s  %-*s  prints this list\n", wf, "--help", wt, "");
 }

@@ -103,17 +103,28 @@ int elmo_job_load(struct elmo_job *job, const char *path);
 int elmo_job_load_string(struct elmo_job *job, const char *text, size_t len, const char *name);
 
 /*
- * Parses flags `--key value` / `--key=value` / `--flag` for a job of the given kind (defaults
- * first), starting at argv[0].  Unknown flags and bad values fail with ELMO_ERR_ARG naming the
+ * Parses flags `--key value` / `--key=value` / `--flag` / `--no-flag` for a job of the given
+ * kind (defaults first, then elmo_job_apply_args), starting at argv[0].  Unknown flags and bad values fail with ELMO_ERR_ARG naming the
  * flag.  Positional arguments are returned in positional (at most max_positional).
  */
 int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc, char **argv,
                         char **positional, int max_positional, int *n_positional);
 
+/*
+ * Applies flags (same syntax as elmo_job_parse_args) on top of an existing job, e.g. one loaded
+ * from YAML: keys not named keep their values.  `--model DIR` clears options and weights unless
+ * they are given in the same call.  The job's kind decides which flags exist.
+ */
+int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **positional,
+                        int max_positional, int *n_positional);
+
 /* Checks cross-key rules after loading (e.g. input and output given); names the key. */
 int elmo_job_validate(const struct elmo_job *job);
 
-/* Resolves `model: DIR` into options/weights when those are empty. */
+/*
+ * Resolves `model: DIR` into options/weights when those are empty, and an empty reject_file
+ * into OUTPUT.rejects.tsv (annotate without output: OUT.rejects.tsv).
+ */
 void elmo_job_resolve_model(struct elmo_job *job);
 
 /* Prints `elmo KIND --help`: every key of the kind with type, default and help. */

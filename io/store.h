@@ -87,7 +87,10 @@ int elmo_store_write_f32(struct elmo_store *st, const char *name, int64_t row0, 
  */
 int elmo_store_finish(struct elmo_store *st);
 
-/* Closes without marking complete (after a failure).  Collective.  Accepts NULL. */
+/*
+ * Closes without marking complete (after a failure).  Collective for a store from
+ * elmo_store_create; also closes a store from elmo_store_open (not collective).  Accepts NULL.
+ */
 void elmo_store_close(struct elmo_store *st);
 
 /* ---- reading (serial, any process) ---- */

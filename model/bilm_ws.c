@@ -3,6 +3,7 @@
  * for the largest batch the worker will run, carves the views of struct elmo__ws out of it,
  * and computes the <S>/</S> token vectors once; the forward pass then never allocates.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/bilm_ws.h"

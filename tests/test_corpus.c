@@ -254,7 +254,7 @@ static void test_text(void) {
     if (rs.n == 2) {
         CHECK_STR_EQ(rs.r[0].toks, "x|y");
         CHECK_INT_EQ(rs.r[1].n_tok, 0);
-        CHECK_INT_EQ(rs.r[1].offset, 6);
+        CHECK_INT_EQ(rs.r[1].offset, 8);
     }
     recs_free(&rs);
 

@@ -67,4 +67,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "driver/CMakeFiles/elmo.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_status.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_gemm.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_corpus.dir/DependInfo.cmake"
   )

@@ -7,6 +7,7 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/driver/*.c")
 set(OLD_GLOB
   "/work/main/driver/cmd_run.c"
   "/work/main/driver/cmd_stubs.c"
+  "/work/main/driver/embed.c"
   "/work/main/driver/main.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
@@ -17,7 +18,10 @@ endif()
 # ELMO_IO_SOURCES at io/CMakeLists.txt:2 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/io/*.c")
 set(OLD_GLOB
+  "/work/main/io/corpus.c"
   "/work/main/io/job.c"
+  "/work/main/io/store.c"
+  "/work/main/io/utf8.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -27,7 +31,14 @@ endif()
 # ELMO_MODEL_SOURCES at model/CMakeLists.txt:2 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/model/*.c")
 set(OLD_GLOB
+  "/work/main/model/bilm.c"
+  "/work/main/model/bilm_ws.c"
+  "/work/main/model/charcnn.c"
+  "/work/main/model/charids.c"
   "/work/main/model/gemm.c"
+  "/work/main/model/lstm.c"
+  "/work/main/model/mix.c"
+  "/work/main/model/rng.c"
   "/work/main/model/status.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
@@ -39,6 +50,9 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/worker/*.c")
 set(OLD_GLOB
   "/work/main/worker/batcher.c"
+  "/work/main/worker/cache.c"
+  "/work/main/worker/embed.c"
+  "/work/main/worker/part.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

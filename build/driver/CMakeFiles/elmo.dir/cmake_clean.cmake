@@ -5,6 +5,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/elmo.dir/cmd_run.c.o.d"
   "CMakeFiles/elmo.dir/cmd_stubs.c.o"
   "CMakeFiles/elmo.dir/cmd_stubs.c.o.d"
+  "CMakeFiles/elmo.dir/embed.c.o"
+  "CMakeFiles/elmo.dir/embed.c.o.d"
   "CMakeFiles/elmo.dir/main.c.o"
   "CMakeFiles/elmo.dir/main.c.o.d"
 )

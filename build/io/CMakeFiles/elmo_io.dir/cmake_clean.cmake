@@ -1,6 +1,12 @@
 file(REMOVE_RECURSE
+  "CMakeFiles/elmo_io.dir/corpus.c.o"
+  "CMakeFiles/elmo_io.dir/corpus.c.o.d"
   "CMakeFiles/elmo_io.dir/job.c.o"
   "CMakeFiles/elmo_io.dir/job.c.o.d"
+  "CMakeFiles/elmo_io.dir/store.c.o"
+  "CMakeFiles/elmo_io.dir/store.c.o.d"
+  "CMakeFiles/elmo_io.dir/utf8.c.o"
+  "CMakeFiles/elmo_io.dir/utf8.c.o.d"
   "libelmo_io.a"
   "libelmo_io.pdb"
 )

@@ -69,10 +69,66 @@ include model/CMakeFiles/elmo_model.dir/progress.make
 # Include the compile flags for this target's objects.
 include model/CMakeFiles/elmo_model.dir/flags.make
 
+model/CMakeFiles/elmo_model.dir/bilm.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/bilm.c.o: /work/main/model/bilm.c
+model/CMakeFiles/elmo_model.dir/bilm.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object model/CMakeFiles/elmo_model.dir/bilm.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/bilm.c.o -MF CMakeFiles/elmo_model.dir/bilm.c.o.d -o CMakeFiles/elmo_model.dir/bilm.c.o -c /work/main/model/bilm.c
+
+model/CMakeFiles/elmo_model.dir/bilm.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/bilm.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/bilm.c > CMakeFiles/elmo_model.dir/bilm.c.i
+
+model/CMakeFiles/elmo_model.dir/bilm.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/bilm.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/bilm.c -o CMakeFiles/elmo_model.dir/bilm.c.s
+
+model/CMakeFiles/elmo_model.dir/bilm_ws.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/bilm_ws.c.o: /work/main/model/bilm_ws.c
+model/CMakeFiles/elmo_model.dir/bilm_ws.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object model/CMakeFiles/elmo_model.dir/bilm_ws.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/bilm_ws.c.o -MF CMakeFiles/elmo_model.dir/bilm_ws.c.o.d -o CMakeFiles/elmo_model.dir/bilm_ws.c.o -c /work/main/model/bilm_ws.c
+
+model/CMakeFiles/elmo_model.dir/bilm_ws.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/bilm_ws.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/bilm_ws.c > CMakeFiles/elmo_model.dir/bilm_ws.c.i
+
+model/CMakeFiles/elmo_model.dir/bilm_ws.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/bilm_ws.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/bilm_ws.c -o CMakeFiles/elmo_model.dir/bilm_ws.c.s
+
+model/CMakeFiles/elmo_model.dir/charcnn.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/charcnn.c.o: /work/main/model/charcnn.c
+model/CMakeFiles/elmo_model.dir/charcnn.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object model/CMakeFiles/elmo_model.dir/charcnn.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/charcnn.c.o -MF CMakeFiles/elmo_model.dir/charcnn.c.o.d -o CMakeFiles/elmo_model.dir/charcnn.c.o -c /work/main/model/charcnn.c
+
+model/CMakeFiles/elmo_model.dir/charcnn.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/charcnn.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/charcnn.c > CMakeFiles/elmo_model.dir/charcnn.c.i
+
+model/CMakeFiles/elmo_model.dir/charcnn.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/charcnn.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/charcnn.c -o CMakeFiles/elmo_model.dir/charcnn.c.s
+
+model/CMakeFiles/elmo_model.dir/charids.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/charids.c.o: /work/main/model/charids.c
+model/CMakeFiles/elmo_model.dir/charids.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object model/CMakeFiles/elmo_model.dir/charids.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/charids.c.o -MF CMakeFiles/elmo_model.dir/charids.c.o.d -o CMakeFiles/elmo_model.dir/charids.c.o -c /work/main/model/charids.c
+
+model/CMakeFiles/elmo_model.dir/charids.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/charids.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/charids.c > CMakeFiles/elmo_model.dir/charids.c.i
+
+model/CMakeFiles/elmo_model.dir/charids.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/charids.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/charids.c -o CMakeFiles/elmo_model.dir/charids.c.s
+
 model/CMakeFiles/elmo_model.dir/gemm.c.o: model/CMakeFiles/elmo_model.dir/flags.make
 model/CMakeFiles/elmo_model.dir/gemm.c.o: /work/main/model/gemm.c
 model/CMakeFiles/elmo_model.dir/gemm.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object model/CMakeFiles/elmo_model.dir/gemm.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object model/CMakeFiles/elmo_model.dir/gemm.c.o"
 	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/gemm.c.o -MF CMakeFiles/elmo_model.dir/gemm.c.o.d -o CMakeFiles/elmo_model.dir/gemm.c.o -c /work/main/model/gemm.c
 
 model/CMakeFiles/elmo_model.dir/gemm.c.i: cmake_force
@@ -83,10 +139,52 @@ model/CMakeFiles/elmo_model.dir/gemm.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/gemm.c.s"
 	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/gemm.c -o CMakeFiles/elmo_model.dir/gemm.c.s
 
+model/CMakeFiles/elmo_model.dir/lstm.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/lstm.c.o: /work/main/model/lstm.c
+model/CMakeFiles/elmo_model.dir/lstm.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object model/CMakeFiles/elmo_model.dir/lstm.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/lstm.c.o -MF CMakeFiles/elmo_model.dir/lstm.c.o.d -o CMakeFiles/elmo_model.dir/lstm.c.o -c /work/main/model/lstm.c
+
+model/CMakeFiles/elmo_model.dir/lstm.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/lstm.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/lstm.c > CMakeFiles/elmo_model.dir/lstm.c.i
+
+model/CMakeFiles/elmo_model.dir/lstm.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/lstm.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/lstm.c -o CMakeFiles/elmo_model.dir/lstm.c.s
+
+model/CMakeFiles/elmo_model.dir/mix.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/mix.c.o: /work/main/model/mix.c
+model/CMakeFiles/elmo_model.dir/mix.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object model/CMakeFiles/elmo_model.dir/mix.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/mix.c.o -MF CMakeFiles/elmo_model.dir/mix.c.o.d -o CMakeFiles/elmo_model.dir/mix.c.o -c /work/main/model/mix.c
+
+model/CMakeFiles/elmo_model.dir/mix.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/mix.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/mix.c > CMakeFiles/elmo_model.dir/mix.c.i
+
+model/CMakeFiles/elmo_model.dir/mix.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/mix.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/mix.c -o CMakeFiles/elmo_model.dir/mix.c.s
+
+model/CMakeFiles/elmo_model.dir/rng.c.o: model/CMakeFiles/elmo_model.dir/flags.make
+model/CMakeFiles/elmo_model.dir/rng.c.o: /work/main/model/rng.c
+model/CMakeFiles/elmo_model.dir/rng.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object model/CMakeFiles/elmo_model.dir/rng.c.o"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/rng.c.o -MF CMakeFiles/elmo_model.dir/rng.c.o.d -o CMakeFiles/elmo_model.dir/rng.c.o -c /work/main/model/rng.c
+
+model/CMakeFiles/elmo_model.dir/rng.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_model.dir/rng.c.i"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/model/rng.c > CMakeFiles/elmo_model.dir/rng.c.i
+
+model/CMakeFiles/elmo_model.dir/rng.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_model.dir/rng.c.s"
+	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/model/rng.c -o CMakeFiles/elmo_model.dir/rng.c.s
+
 model/CMakeFiles/elmo_model.dir/status.c.o: model/CMakeFiles/elmo_model.dir/flags.make
 model/CMakeFiles/elmo_model.dir/status.c.o: /work/main/model/status.c
 model/CMakeFiles/elmo_model.dir/status.c.o: model/CMakeFiles/elmo_model.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object model/CMakeFiles/elmo_model.dir/status.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object model/CMakeFiles/elmo_model.dir/status.c.o"
 	cd /work/main/build/model && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT model/CMakeFiles/elmo_model.dir/status.c.o -MF CMakeFiles/elmo_model.dir/status.c.o.d -o CMakeFiles/elmo_model.dir/status.c.o -c /work/main/model/status.c
 
 model/CMakeFiles/elmo_model.dir/status.c.i: cmake_force
@@ -99,17 +197,31 @@ model/CMakeFiles/elmo_model.dir/status.c.s: cmake_force
 
 # Object files for target elmo_model
 elmo_model_OBJECTS = \
+"CMakeFiles/elmo_model.dir/bilm.c.o" \
+"CMakeFiles/elmo_model.dir/bilm_ws.c.o" \
+"CMakeFiles/elmo_model.dir/charcnn.c.o" \
+"CMakeFiles/elmo_model.dir/charids.c.o" \
 "CMakeFiles/elmo_model.dir/gemm.c.o" \
+"CMakeFiles/elmo_model.dir/lstm.c.o" \
+"CMakeFiles/elmo_model.dir/mix.c.o" \
+"CMakeFiles/elmo_model.dir/rng.c.o" \
 "CMakeFiles/elmo_model.dir/status.c.o"
 
 # External object files for target elmo_model
 elmo_model_EXTERNAL_OBJECTS =
 
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/bilm.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/bilm_ws.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/charcnn.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/charids.c.o
 model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/gemm.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/lstm.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/mix.c.o
+model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/rng.c.o
 model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/status.c.o
 model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/build.make
 model/libelmo_model.a: model/CMakeFiles/elmo_model.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Linking C static library libelmo_model.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Linking C static library libelmo_model.a"
 	cd /work/main/build/model && $(CMAKE_COMMAND) -P CMakeFiles/elmo_model.dir/cmake_clean_target.cmake
 	cd /work/main/build/model && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/elmo_model.dir/link.txt --verbose=$(VERBOSE)
 

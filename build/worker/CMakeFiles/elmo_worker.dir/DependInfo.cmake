@@ -9,6 +9,9 @@ set(CMAKE_DEPENDS_LANGUAGES
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/worker/batcher.c" "worker/CMakeFiles/elmo_worker.dir/batcher.c.o" "gcc" "worker/CMakeFiles/elmo_worker.dir/batcher.c.o.d"
+  "/work/main/worker/cache.c" "worker/CMakeFiles/elmo_worker.dir/cache.c.o" "gcc" "worker/CMakeFiles/elmo_worker.dir/cache.c.o.d"
+  "/work/main/worker/embed.c" "worker/CMakeFiles/elmo_worker.dir/embed.c.o" "gcc" "worker/CMakeFiles/elmo_worker.dir/embed.c.o.d"
+  "/work/main/worker/part.c" "worker/CMakeFiles/elmo_worker.dir/part.c.o" "gcc" "worker/CMakeFiles/elmo_worker.dir/part.c.o.d"
   )
 
 # Targets to which this target links.

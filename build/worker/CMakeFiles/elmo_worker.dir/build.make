@@ -83,17 +83,65 @@ worker/CMakeFiles/elmo_worker.dir/batcher.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_worker.dir/batcher.c.s"
 	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/worker/batcher.c -o CMakeFiles/elmo_worker.dir/batcher.c.s
 
+worker/CMakeFiles/elmo_worker.dir/cache.c.o: worker/CMakeFiles/elmo_worker.dir/flags.make
+worker/CMakeFiles/elmo_worker.dir/cache.c.o: /work/main/worker/cache.c
+worker/CMakeFiles/elmo_worker.dir/cache.c.o: worker/CMakeFiles/elmo_worker.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object worker/CMakeFiles/elmo_worker.dir/cache.c.o"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT worker/CMakeFiles/elmo_worker.dir/cache.c.o -MF CMakeFiles/elmo_worker.dir/cache.c.o.d -o CMakeFiles/elmo_worker.dir/cache.c.o -c /work/main/worker/cache.c
+
+worker/CMakeFiles/elmo_worker.dir/cache.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_worker.dir/cache.c.i"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/worker/cache.c > CMakeFiles/elmo_worker.dir/cache.c.i
+
+worker/CMakeFiles/elmo_worker.dir/cache.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_worker.dir/cache.c.s"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/worker/cache.c -o CMakeFiles/elmo_worker.dir/cache.c.s
+
+worker/CMakeFiles/elmo_worker.dir/embed.c.o: worker/CMakeFiles/elmo_worker.dir/flags.make
+worker/CMakeFiles/elmo_worker.dir/embed.c.o: /work/main/worker/embed.c
+worker/CMakeFiles/elmo_worker.dir/embed.c.o: worker/CMakeFiles/elmo_worker.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object worker/CMakeFiles/elmo_worker.dir/embed.c.o"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT worker/CMakeFiles/elmo_worker.dir/embed.c.o -MF CMakeFiles/elmo_worker.dir/embed.c.o.d -o CMakeFiles/elmo_worker.dir/embed.c.o -c /work/main/worker/embed.c
+
+worker/CMakeFiles/elmo_worker.dir/embed.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_worker.dir/embed.c.i"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/worker/embed.c > CMakeFiles/elmo_worker.dir/embed.c.i
+
+worker/CMakeFiles/elmo_worker.dir/embed.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_worker.dir/embed.c.s"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/worker/embed.c -o CMakeFiles/elmo_worker.dir/embed.c.s
+
+worker/CMakeFiles/elmo_worker.dir/part.c.o: worker/CMakeFiles/elmo_worker.dir/flags.make
+worker/CMakeFiles/elmo_worker.dir/part.c.o: /work/main/worker/part.c
+worker/CMakeFiles/elmo_worker.dir/part.c.o: worker/CMakeFiles/elmo_worker.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object worker/CMakeFiles/elmo_worker.dir/part.c.o"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT worker/CMakeFiles/elmo_worker.dir/part.c.o -MF CMakeFiles/elmo_worker.dir/part.c.o.d -o CMakeFiles/elmo_worker.dir/part.c.o -c /work/main/worker/part.c
+
+worker/CMakeFiles/elmo_worker.dir/part.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_worker.dir/part.c.i"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/worker/part.c > CMakeFiles/elmo_worker.dir/part.c.i
+
+worker/CMakeFiles/elmo_worker.dir/part.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_worker.dir/part.c.s"
+	cd /work/main/build/worker && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/worker/part.c -o CMakeFiles/elmo_worker.dir/part.c.s
+
 # Object files for target elmo_worker
 elmo_worker_OBJECTS = \
-"CMakeFiles/elmo_worker.dir/batcher.c.o"
+"CMakeFiles/elmo_worker.dir/batcher.c.o" \
+"CMakeFiles/elmo_worker.dir/cache.c.o" \
+"CMakeFiles/elmo_worker.dir/embed.c.o" \
+"CMakeFiles/elmo_worker.dir/part.c.o"
 
 # External object files for target elmo_worker
 elmo_worker_EXTERNAL_OBJECTS =
 
 worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/batcher.c.o
+worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/cache.c.o
+worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/embed.c.o
+worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/part.c.o
 worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/build.make
 worker/libelmo_worker.a: worker/CMakeFiles/elmo_worker.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking C static library libelmo_worker.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Linking C static library libelmo_worker.a"
 	cd /work/main/build/worker && $(CMAKE_COMMAND) -P CMakeFiles/elmo_worker.dir/cmake_clean_target.cmake
 	cd /work/main/build/worker && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/elmo_worker.dir/link.txt --verbose=$(VERBOSE)
 

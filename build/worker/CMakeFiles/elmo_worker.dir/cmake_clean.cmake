@@ -1,6 +1,12 @@
 file(REMOVE_RECURSE
   "CMakeFiles/elmo_worker.dir/batcher.c.o"
   "CMakeFiles/elmo_worker.dir/batcher.c.o.d"
+  "CMakeFiles/elmo_worker.dir/cache.c.o"
+  "CMakeFiles/elmo_worker.dir/cache.c.o.d"
+  "CMakeFiles/elmo_worker.dir/embed.c.o"
+  "CMakeFiles/elmo_worker.dir/embed.c.o.d"
+  "CMakeFiles/elmo_worker.dir/part.c.o"
+  "CMakeFiles/elmo_worker.dir/part.c.o.d"
   "libelmo_worker.a"
   "libelmo_worker.pdb"
 )

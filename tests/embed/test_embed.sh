@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The embed job end to end with the fixture model: N = 1, 2, 4 ranks give bit-identical stores
+# (stateless and streams), the streams export equals the allennlp layout fixture, f16 and
+# deflate variants, input order, ids, bad input, reconciled counts, and the h5py round trip.
+set -euo pipefail
+: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+PY=/usr/bin/python3
+CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
+FX="$ELMO_FIXTURES/elmo-allennlp"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
+run() { local n=$1; shift; mpiexec -n "$n" "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "$@"; }
+
+echo "== streams S=3, --outputs all, N = 1, 2, 4"
+for n in 1 2 4; do
+  run $n --input "$ELMO_FIXTURES/elmo-derived/sentences_30.txt" --streams 3 --outputs all \
+      --output "$T/s$n.h5" 2>"$T/s$n.log" || { cat "$T/s$n.log"; exit 1; }
+done
+$PY "$CHK" same "$T/s1.h5" "$T/s2.h5"
+$PY "$CHK" same "$T/s1.h5" "$T/s4.h5"
+"$ELMO_BIN" export --format allennlp "$T/s2.h5" "$T/s2-allennlp.hdf5"
+$PY "$CHK" derived "$T/s2-allennlp.hdf5" "$ELMO_FIXTURES/elmo-derived/allennlp_model_elmo_all_bs3.hdf5"
+
+echo "== stateless, default outputs, small shards, N = 1, 2, 4"
+SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
+for n in 1 2 4; do
+  run $n --input "$SAMPLE" --shard-tokens 64 --output "$T/d$n.h5" 2>"$T/d$n.log" \
+    || { cat "$T/d$n.log"; exit 1; }
+done
+$PY "$CHK" same "$T/d1.h5" "$T/d2.h5"
+$PY "$CHK" same "$T/d1.h5" "$T/d4.h5"
+$PY "$CHK" layout "$T/d1.h5" "$SAMPLE"
+grep -q "records read = " "$T/d1.log"
+
+echo "== float16 and deflate"
+for n in 1 2; do
+  run $n --input "$SAMPLE" --shard-tokens 64 --precision f16 --output "$T/h$n.h5" 2>/dev/null
+  run $n --input "$SAMPLE" --shard-tokens 64 --compress 4 --output "$T/z$n.h5" 2>/dev/null
+done
+$PY "$CHK" same "$T/h1.h5" "$T/h2.h5"
+$PY "$CHK" f16 "$T/h1.h5" "$T/d1.h5"
+$PY "$CHK" same "$T/z1.h5" "$T/z2.h5"
+$PY "$CHK" same "$T/z1.h5" "$T/d1.h5"
+h5dump -pH "$T/z1.h5" | grep -q DEFLATE
+
+echo "== bad input: invalid UTF-8, empty lines, a long sentence; counts reconcile"
+{ printf 'good line one\n\n'; printf 'bad \xff\xfe bytes\n'; printf 'another good line\n';
+  for i in $(seq 1 30); do printf 'w%d ' "$i"; done; printf '\n'; } >"$T/bad.txt"
+run 2 --input "$T/bad.txt" --max-sentence-tokens 12 --output "$T/bad.h5" 2>"$T/bad.log" \
+  || { cat "$T/bad.log"; exit 1; }
+cat "$T/bad.log"
+grep -q "5 records read = 4 written + 1 rejected" "$T/bad.log"
+grep -q "1 empty, 1 split" "$T/bad.log"
+grep -qP "\t3\tinvalid UTF-8" "$T/bad.h5.rejects.tsv"
+run 1 --input "$T/bad.txt" --max-sentence-tokens 12 --long-sentences truncate \
+  --output "$T/trunc.h5" 2>"$T/trunc.log"
+grep -q "truncated by 18 tokens" "$T/trunc.log"
+echo "test_embed: all checks passed"
