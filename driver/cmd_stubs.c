@@ -14,6 +14,3 @@ static int not_yet(const char *what, int issue) {
 }
 
 int elmo_cmd_bench(int argc, char **argv) { return not_yet("bench", 8); }
-int elmo_cmd_model(int argc, char **argv) { return not_yet("model synth", 3); }
-int elmo_cmd_export(int argc, char **argv) { return not_yet("export", 10); }
-int elmo_cmd_info(int argc, char **argv) { return not_yet("info", 10); }

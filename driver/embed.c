@@ -49,7 +49,7 @@ struct plan {
 struct embed_run {
     struct elmo_job *job;
     struct elmo_model model;
-    char input[ELMO_PATH_MAX];       /* what the shards read (the spool for streams input) */
+    char input[ELMO_PATH_MAX + 32];  /* what the shards read (the spool for streams input) */
     char journal[ELMO_PATH_MAX + 16];
     char parts[ELMO_PATH_MAX + 16];
     char sha[80];
@@ -400,7 +400,7 @@ static void on_batch_rank0(void *arg, int64_t sentences, int64_t tokens) {
 }
 
 static void on_batch_worker(void *arg, int64_t sentences, int64_t tokens) {
-    struct embed_run *er = arg;
+    (void)arg;
     if (interrupted) {
         elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d", (int)interrupted);
         elmo_die(ELMO_ERR_INTERRUPTED);
@@ -935,7 +935,7 @@ int elmo_embed_run(struct elmo_job *job) {
             er.jf = fopen(er.journal, "a");
             if (!er.jf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", er.journal, strerror(errno));
             for (int64_t i = 0; i < er.plan.n; i++) er.shards_skipped += er.plan.done[i];
-            if (lrc == 0 && job->progress)
+            if (lrc == 0)
                 fprintf(stderr, "embed: resuming from %s: %" PRId64 " of %" PRId64
                         " shards already done\n", er.journal, er.shards_skipped, er.plan.n);
         }

@@ -47,8 +47,8 @@ enum key_type {
 };
 
 struct key {
-    const char *name;           /* YAML key; the flag is --name with '_' -> '-' */
-    unsigned kinds;             /* bit (1 << kind) for every kind that has this key */
+    const char *name; /* YAML key; the flag is --name with '_' -> '-' */
+    unsigned kinds;   /* bit (1 << kind) for every kind that has this key */
     enum key_type type;
     size_t off, size;           /* the field in struct elmo_job */
     size_t aux;                 /* T_FLOATS: offset of the int count */
@@ -59,6 +59,8 @@ struct key {
     const char *help;
 };
 
+/* The table is aligned by hand. */
+/* clang-format off */
 #define K(kind)  (1u << ELMO_JOB_##kind)
 #define K_ALL    ((1u << ELMO_JOB__COUNT) - 1u)
 #define K_MODEL  (K(EMBED) | K(ANNOTATE) | K(TRAIN_NER) | K(EVAL_NER) | K(WSD))
@@ -69,8 +71,9 @@ struct key {
 #define FIELD(f) offsetof(struct elmo_job, f), sizeof(((struct elmo_job *)0)->f)
 #define KEY(name, kinds, type, field, lo, hi, def, choices, meta, help) \
     {name, kinds, type, FIELD(field), 0, lo, hi, def, choices, meta, help}
-#define KEY_LIST(name, kinds, field, count, def, meta, help) \
-    {name, kinds, T_FLOATS, FIELD(field), offsetof(struct elmo_job, count), 0, 0, def, NULL, meta, help}
+#define KEY_LIST(name, kinds, field, count, def, meta, help)                     \
+    {name, kinds, T_FLOATS, FIELD(field), offsetof(struct elmo_job, count), 0, 0, \
+     def, NULL, meta, help}
 
 static const char *const input_formats[] = {"text", "conll", "jsonl", NULL};
 static const char *const precisions[] = {"f32", "f16", NULL};
@@ -147,12 +150,11 @@ static const struct key keys[] = {
         "the LSTM state of stream i mod S"),
     KEY("batch_tokens", K_BATCH, T_INT, batch_tokens, 1, 16777216, "4096", NULL, "N",
         "token budget of a batch"),
-    KEY("max_sentence_tokens", K_BATCH, T_INT, max_sentence_tokens, 1, 1000000, "1000", NULL,
-        "N", "longest sentence, in tokens; longer ones are handled by long_sentences"),
+    KEY("max_sentence_tokens", K_BATCH, T_INT, max_sentence_tokens, 1, 1000000, "1000", NULL, "N",
+        "longest sentence, in tokens; longer ones are handled by long_sentences"),
     KEY("long_sentences", K_BATCH, T_ENUM, long_sentences, 0, 0, "split", long_policies, NULL,
         "split: cut a long sentence into pieces; truncate: keep its first tokens"),
-    KEY("threads", K_ALL, T_INT, threads, 1, 1024, "1", NULL, "N",
-        "BLAS threads per MPI rank"),
+    KEY("threads", K_ALL, T_INT, threads, 1, 1024, "1", NULL, "N", "BLAS threads per MPI rank"),
     KEY("shard_tokens", K_CORPUS, T_INT, shard_tokens, 1, 1000000000, "20000", NULL, "N",
         "target tokens per shard (the unit of work and of resume)"),
     KEY_LIST("mix_weights", K(EMBED), mix_weights, n_mix_weights, NULL, "W,W,W",
@@ -177,10 +179,15 @@ static const struct key keys[] = {
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
 static const char *const kind_names[ELMO_JOB__COUNT] = {
-    [ELMO_JOB_EMBED] = "embed",     [ELMO_JOB_ANNOTATE] = "annotate",
-    [ELMO_JOB_TRAIN_NER] = "train-ner", [ELMO_JOB_EVAL_NER] = "eval-ner",
-    [ELMO_JOB_WSD] = "wsd",         [ELMO_JOB_PRETRAIN] = "pretrain",
+    [ELMO_JOB_EMBED] = "embed",
+    [ELMO_JOB_ANNOTATE] = "annotate",
+    [ELMO_JOB_TRAIN_NER] = "train-ner",
+    [ELMO_JOB_EVAL_NER] = "eval-ner",
+    [ELMO_JOB_WSD] = "wsd",
+    [ELMO_JOB_PRETRAIN] = "pretrain",
 };
+
+/* clang-format on */
 
 static const char *const output_names[8] = {
     "word_emb", "lstm_outputs1", "lstm_outputs2", "elmo", "default", "all", "top", "average",
@@ -322,18 +329,22 @@ static int outputs_from_text(const char *text, unsigned *bits, char *why, size_t
         size_t len = (size_t)(end - p);
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
         if (len == 0) {
-            snprintf(why, n, "has an empty name in '%.80s' (expected a comma list of %s, %s, "
-                     "%s, %s, %s, or one of all, top, average)", text, output_names[0],
-                     output_names[1], output_names[2], output_names[3], output_names[4]);
+            snprintf(why, n,
+                     "has an empty name in '%.80s' (expected a comma list of %s, %s, "
+                     "%s, %s, %s, or one of all, top, average)",
+                     text, output_names[0], output_names[1], output_names[2], output_names[3],
+                     output_names[4]);
             return -1;
         }
         int found = -1;
         for (int b = 0; b < 8; b++)
             if (strlen(output_names[b]) == len && !strncmp(p, output_names[b], len)) found = b;
         if (found < 0) {
-            snprintf(why, n, "has an unknown output '%.*s' (expected %s, %s, %s, %s, %s, all, "
-                     "top or average)", (int)(len > 64 ? 64 : len), p, output_names[0],
-                     output_names[1], output_names[2], output_names[3], output_names[4]);
+            snprintf(why, n,
+                     "has an unknown output '%.*s' (expected %s, %s, %s, %s, %s, all, "
+                     "top or average)",
+                     (int)(len > 64 ? 64 : len), p, output_names[0], output_names[1],
+                     output_names[2], output_names[3], output_names[4]);
             return -1;
         }
         acc |= 1u << found;
@@ -373,8 +384,8 @@ static void clear_key(struct elmo_job *job, const struct key *k) {
  * Sets key k of job from a scalar's text.  base: the directory that relative paths are taken
  * from (NULL: as given).  Returns 0, or -1 with the cause (to follow the key's name) in why.
  */
-static int set_value(struct elmo_job *job, const struct key *k, const char *text,
-                     const char *base, char *why, size_t n) {
+static int set_value(struct elmo_job *job, const struct key *k, const char *text, const char *base,
+                     char *why, size_t n) {
     void *field = (char *)job + k->off;
     char expected[160];
     expected_text(k, expected, sizeof expected);
@@ -424,7 +435,7 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
             return -1;
         }
         if (k->lo < k->hi && (v < k->lo || v > k->hi)) {
-            snprintf(why, n, "must be in %g..%g, got %g", k->lo, k->hi, v);
+            snprintf(why, n, "must be in %.10g..%.10g, got %g", k->lo, k->hi, v);
             return -1;
         }
         *(float *)field = (float)v;
@@ -508,7 +519,8 @@ int elmo_job_kind_parse(const char *name, enum elmo_job_kind *kind) {
                           best);
     return elmo_error(ELMO_ERR_ARG,
                       "unknown job kind '%.64s' (expected embed, annotate, train-ner, eval-ner, "
-                      "wsd or pretrain)", name);
+                      "wsd or pretrain)",
+                      name);
 }
 
 int elmo_outputs_parse(const char *text, unsigned *bits) {
@@ -541,8 +553,7 @@ static int yaml_fail(const char *name, yaml_mark_t mark, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(cause, sizeof cause, fmt, ap);
     va_end(ap);
-    return elmo_error(ELMO_ERR_YAML, "%s:%zu:%zu: %s", name, mark.line + 1, mark.column + 1,
-                      cause);
+    return elmo_error(ELMO_ERR_YAML, "%s:%zu:%zu: %s", name, mark.line + 1, mark.column + 1, cause);
 }
 
 /* The parser's error as "NAME:LINE:COLUMN: problem (context at L:C)". */
@@ -587,8 +598,7 @@ static const char *scalar_text(const yaml_node_t *node) {
 static bool scalar_is_null(const yaml_node_t *node) {
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
     const char *s = (const char *)node->data.scalar.value;
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 static bool numeric(const struct key *k) {
@@ -653,8 +663,8 @@ static int load_document(struct elmo_job *job, yaml_document_t *doc, const char 
                          const char *base) {
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (root->type != YAML_MAPPING_NODE)
-        return yaml_fail(name, root->start_mark,
-                         "a job is a mapping of `key: value` lines, got %s", node_kind_text(root));
+        return yaml_fail(name, root->start_mark, "a job is a mapping of `key: value` lines, got %s",
+                         node_kind_text(root));
     yaml_node_pair_t *first = root->data.mapping.pairs.start, *top = root->data.mapping.pairs.top;
 
     /* Keys are plain names; `kind:` is read first, since it decides which keys are valid. */
@@ -708,8 +718,8 @@ static int load_document(struct elmo_job *job, yaml_document_t *doc, const char 
                                  kname, kind_names[kind], near);
             return yaml_fail(name, key->start_mark,
                              "unknown key '%.64s' for a job of kind %s (elmo %s --help lists "
-                             "the keys, spelled as flags)", kname, kind_names[kind],
-                             kind_names[kind]);
+                             "the keys, spelled as flags)",
+                             kname, kind_names[kind], kind_names[kind]);
         }
         if (!value) return yaml_fail(name, key->start_mark, "%s has no value", kname);
         ELMO_TRY(apply_node(job, k, doc, value, name, base));
@@ -768,7 +778,8 @@ int elmo_job_load(struct elmo_job *job, const char *path) {
     elmo_job_default(job, ELMO_JOB_EMBED);
     bool is_stdin = !strcmp(path, "-");
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open the job file: %s", path, strerror(errno));
+    if (!f)
+        return elmo_error(ELMO_ERR_IO, "%s: cannot open the job file: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = elmo_malloc(cap, "the job file");
     int rc = 0;
@@ -818,9 +829,10 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
         const char *arg = argv[i];
         if (flags_done || arg[0] != '-' || !strcmp(arg, "-")) {
             if (!positional || npos >= max_positional)
-                return elmo_error(ELMO_ERR_ARG, "unexpected argument '%.64s' (elmo %s takes "
-                                  "flags only; elmo %s --help lists them)", arg,
-                                  kind_names[kind], kind_names[kind]);
+                return elmo_error(ELMO_ERR_ARG,
+                                  "unexpected argument '%.64s' (elmo %s takes "
+                                  "flags only; elmo %s --help lists them)",
+                                  arg, kind_names[kind], kind_names[kind]);
             positional[npos++] = argv[i];
             if (n_positional) *n_positional = npos;
             continue;
@@ -830,8 +842,10 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
             continue;
         }
         if (arg[1] != '-')
-            return elmo_error(ELMO_ERR_ARG, "unknown flag %.64s (flags are --key value; elmo %s "
-                              "--help lists them)", arg, kind_names[kind]);
+            return elmo_error(ELMO_ERR_ARG,
+                              "unknown flag %.64s (flags are --key value; elmo %s "
+                              "--help lists them)",
+                              arg, kind_names[kind]);
 
         /* --name, --name=value, --no-name */
         char name[96];
@@ -856,19 +870,22 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
                                   name, kind_names[kind], kinds);
             if (near) {
                 flag_name(near, spelled, sizeof spelled);
-                return elmo_error(ELMO_ERR_ARG, "unknown flag --%s for elmo %s (did you mean "
-                                  "--%s?)", name, kind_names[kind], spelled);
+                return elmo_error(ELMO_ERR_ARG,
+                                  "unknown flag --%s for elmo %s (did you mean "
+                                  "--%s?)",
+                                  name, kind_names[kind], spelled);
             }
-            return elmo_error(ELMO_ERR_ARG, "unknown flag --%s for elmo %s (elmo %s --help lists "
-                              "the flags)", name, kind_names[kind], kind_names[kind]);
+            return elmo_error(ELMO_ERR_ARG,
+                              "unknown flag --%s for elmo %s (elmo %s --help lists "
+                              "the flags)",
+                              name, kind_names[kind], kind_names[kind]);
         }
         char flag[64];
         flag_name(k->name, flag, sizeof flag);
 
         const char *value;
         if (k->type == T_BOOL) {
-            if (negated && eq)
-                return elmo_error(ELMO_ERR_ARG, "--no-%s takes no value", flag);
+            if (negated && eq) return elmo_error(ELMO_ERR_ARG, "--no-%s takes no value", flag);
             value = eq ? eq + 1 : negated ? "false" : "true";
         } else if (eq) value = eq + 1;
         else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) value = argv[++i];
@@ -901,13 +918,11 @@ int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc,
 
 void elmo_job_resolve_model(struct elmo_job *job) {
     if (job->model[0]) {
-        if (!job->options[0] &&
-            snprintf(job->options, sizeof job->options, "%s/options.json", job->model) >=
-                (int)sizeof job->options)
+        if (!job->options[0] && snprintf(job->options, sizeof job->options, "%s/options.json",
+                                         job->model) >= (int)sizeof job->options)
             job->options[0] = '\0';
-        if (!job->weights[0] &&
-            snprintf(job->weights, sizeof job->weights, "%s/weights.hdf5", job->model) >=
-                (int)sizeof job->weights)
+        if (!job->weights[0] && snprintf(job->weights, sizeof job->weights, "%s/weights.hdf5",
+                                         job->model) >= (int)sizeof job->weights)
             job->weights[0] = '\0';
     }
     const struct key *rej = find_key("reject_file", job->kind, false);
@@ -923,8 +938,10 @@ static int missing(const struct elmo_job *job, const char *key) {
     const struct key *k = find_key(key, job->kind, false);
     char flag[64];
     flag_name(key, flag, sizeof flag);
-    return elmo_error(ELMO_ERR_ARG, "%s: a job of kind %s needs `%s` (YAML key `%s:` or flag "
-                      "--%s %s): %s", job->source, kind_names[job->kind], key, key, flag,
+    return elmo_error(ELMO_ERR_ARG,
+                      "%s: a job of kind %s needs `%s` (YAML key `%s:` or flag "
+                      "--%s %s): %s",
+                      job->source, kind_names[job->kind], key, key, flag,
                       k && k->meta ? k->meta : "VALUE", k ? k->help : "");
 }
 
@@ -936,7 +953,8 @@ int elmo_job_validate(const struct elmo_job *job) {
         if (job->model[0]) {
             /* elmo_job_resolve_model fills options and weights from model. */
         } else if (!job->options[0] && !job->weights[0])
-            return elmo_error(ELMO_ERR_ARG, "%s: a job of kind %s needs a model: `options` and "
+            return elmo_error(ELMO_ERR_ARG,
+                              "%s: a job of kind %s needs a model: `options` and "
                               "`weights` (flags --options FILE --weights FILE), or `model` "
                               "(--model DIR, for DIR/options.json + DIR/weights.hdf5)",
                               job->source, kind_names[job->kind]);
@@ -948,8 +966,7 @@ int elmo_job_validate(const struct elmo_job *job) {
         if (!job->input[0]) return missing(job, "input");
         if (!job->output[0]) return missing(job, "output");
         if (!job->outputs)
-            return elmo_error(ELMO_ERR_ARG, "%s: `outputs` is empty (--outputs LIST)",
-                              job->source);
+            return elmo_error(ELMO_ERR_ARG, "%s: `outputs` is empty (--outputs LIST)", job->source);
         if (!strcmp(job->input, job->output))
             return elmo_error(ELMO_ERR_ARG, "%s: `input` and `output` are the same file (%s)",
                               job->source, job->input);
@@ -1046,7 +1063,8 @@ static void value_text(const struct elmo_job *job, const struct key *k, struct t
     case T_OUTPUTS: {
         unsigned bits = *(const unsigned *)field;
         for (int b = 0, first = 1; b < 8; b++)
-            if (bits & (1u << b)) text_printf(t, "%s%s", first ? "" : ",", output_names[b]), first = 0;
+            if (bits & (1u << b))
+                text_printf(t, "%s%s", first ? "" : ",", output_names[b]), first = 0;
         break;
     }
     }
@@ -1065,10 +1083,26 @@ char *elmo_job_to_yaml(const struct elmo_job *job) {
     return t.p;
 }
 
+/* Prints text on stdout indented, breaking lines at spaces before width columns. */
+static void print_wrapped(const char *text, int indent, int width) {
+    const char *p = text;
+    while (*p) {
+        int room = width - indent, len = (int)strlen(p);
+        if (len > room) {
+            len = room;
+            while (len > 0 && p[len] != ' ') len--;
+            if (len == 0) len = (int)strcspn(p, " ");
+        }
+        printf("%*s%.*s\n", indent, "", len, p);
+        p += len;
+        while (*p == ' ') p++;
+    }
+}
+
 void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
     static const char *const type_names[] = {
-        [T_STRING] = "string", [T_PATH] = "path",     [T_INT] = "int",       [T_U64] = "int",
-        [T_FLOAT] = "float",   [T_BOOL] = "bool",     [T_ENUM] = "enum",     [T_CHOICE] = "enum",
+        [T_STRING] = "string", [T_PATH] = "path",      [T_INT] = "int",   [T_U64] = "int",
+        [T_FLOAT] = "float",   [T_BOOL] = "bool",      [T_ENUM] = "enum", [T_CHOICE] = "enum",
         [T_FLOATS] = "floats", [T_OUTPUTS] = "outputs"};
     if ((unsigned)kind >= ELMO_JOB__COUNT) return;
     struct elmo_job def;
@@ -1090,7 +1124,7 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
             snprintf(flag[i], sizeof flag[i], "--%s %s", name, choices + strlen("one of "));
         }
         if ((k->type == T_INT || k->type == T_FLOAT) && k->lo < k->hi)
-            snprintf(type[i], sizeof type[i], "%s %g..%g", type_names[k->type], k->lo, k->hi);
+            snprintf(type[i], sizeof type[i], "%s %.10g..%.10g", type_names[k->type], k->lo, k->hi);
         else snprintf(type[i], sizeof type[i], "%s", type_names[k->type]);
         int lf = (int)strlen(flag[i]), lt = (int)strlen(type[i]);
         if (lf > wf) wf = lf;
@@ -1106,8 +1140,8 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
         if (!(k->kinds & kind_bit(kind))) continue;
         struct text d = {0};
         value_text(&def, k, &d, false);
-        printf("  %-*s  %-*s  default: %s\n      %s\n", wf, flag[i], wt, type[i],
-               d.len ? d.p : "none", k->help);
+        printf("  %-*s  %-*s  default: %s\n", wf, flag[i], wt, type[i], d.len ? d.p : "none");
+        print_wrapped(k->help, 6, 100);
         free(d.p);
     }
     printf("  %-*s  %-*s  prints this list\n", wf, "--help", wt, "");

@@ -104,8 +104,9 @@ int elmo_job_load_string(struct elmo_job *job, const char *text, size_t len, con
 
 /*
  * Parses flags `--key value` / `--key=value` / `--flag` / `--no-flag` for a job of the given
- * kind (defaults first, then elmo_job_apply_args), starting at argv[0].  Unknown flags and bad values fail with ELMO_ERR_ARG naming the
- * flag.  Positional arguments are returned in positional (at most max_positional).
+ * kind (defaults first, then elmo_job_apply_args), starting at argv[0].  Unknown flags and bad
+ * values fail with ELMO_ERR_ARG naming the flag.  Positional arguments are returned in
+ * positional (at most max_positional).
  */
 int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc, char **argv,
                         char **positional, int max_positional, int *n_positional);

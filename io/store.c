@@ -76,8 +76,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *err, void *data) {
     return 0;
 }
 
-/* The innermost HDF5 error description of the current stack, which is then cleared. */
-static void h5_reason(char *buf, size_t size) {
+void elmo__h5_reason(char *buf, size_t size) {
     struct walk w = {{0}};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &w);
     H5Eclear2(H5E_DEFAULT);
@@ -91,14 +90,15 @@ __attribute__((format(printf, 1, 2))) static int h5_fail(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    h5_reason(why, sizeof why);
+    elmo__h5_reason(why, sizeof why);
     return elmo_error(ELMO_ERR_HDF5, "%s: %s", msg, why);
 }
 
 static int mpi_fail(int code, const char *what, const char *path) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
-    if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", code);
+    if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "code %d", code);
     return elmo_error(ELMO_ERR_MPI, "%s: %s failed: %s", path, what, text);
 }
 

@@ -10,6 +10,20 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
+void elmo__gemm_rows_blocked(int M, int N, int K, const float *A, int lda, const float *B,
+                             int ldb, const float *bias, float *C, int ldc, float *scratch) {
+    int nc = N;
+    if ((size_t)K * (size_t)N > ((size_t)1 << 20)) {
+        nc = (int)(((size_t)1 << 20) / (size_t)K) / 64 * 64;
+        if (nc < 256) nc = 256;
+    }
+    for (int j0 = 0; j0 < N; j0 += nc) {
+        int n = N - j0 < nc ? N - j0 : nc;
+        elmo_gemm_rows(M, n, K, A, lda, B + j0, ldb, bias ? bias + j0 : NULL, false, C + j0, ldc,
+                       scratch);
+    }
+}
+
 /* Carves n floats (64-byte aligned) from the arena, or only counts when base is NULL. */
 struct carve {
     float *base;

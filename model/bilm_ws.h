@@ -37,6 +37,15 @@ struct elmo__ws {
     float *scratch;   /* elmo_gemm_rows scratch, large enough for every product here */
 };
 
+/*
+ * elmo_gemm_rows (no accumulate) cut into column blocks of about 4 MB of B, each run over all
+ * the rows, so that a block of B stays in cache while elmo_gemm_rows packs it again for every
+ * 16 rows.  The cut depends on N and K alone, so a row's result still depends on that row
+ * alone.
+ */
+void elmo__gemm_rows_blocked(int M, int N, int K, const float *A, int lda, const float *B,
+                             int ldb, const float *bias, float *C, int ldc, float *scratch);
+
 /* The char CNN's all-PAD window outputs; called once by elmo_bilm_ws_init. */
 void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws);
 

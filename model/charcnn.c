@@ -29,8 +29,8 @@ void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws) {
         for (int k = 0; k < wi; k++)
             memcpy(w->col + (size_t)k * E, m->char_embed + (size_t)ELMO_CHAR_PAD * E,
                    sizeof(float) * E);
-        elmo_gemm_rows(1, ni, wi * E, w->col, wi * E, m->cnn_w[i], ni, m->cnn_b[i], false,
-                       w->pad_conv + foff, ni, w->scratch);
+        elmo__gemm_rows_blocked(1, ni, wi * E, w->col, wi * E, m->cnn_w[i], ni, m->cnn_b[i],
+                                w->pad_conv + foff, ni, w->scratch);
         foff += ni;
     }
 }
@@ -68,8 +68,8 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
                        sizeof(float) * K);
         }
         if (rows > 0)
-            elmo_gemm_rows(rows, ni, K, w->col, K, m->cnn_w[i], ni, m->cnn_b[i], false, w->conv,
-                           ni, w->scratch);
+            elmo__gemm_rows_blocked(rows, ni, K, w->col, K, m->cnn_w[i], ni, m->cnn_b[i],
+                                    w->conv, ni, w->scratch);
         const float *pad = w->pad_conv + foff;
         const float *conv = w->conv;
         for (int v = 0; v < nv; v++) {
@@ -96,10 +96,10 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
 
     /* highway: x = g * relu(t) + (1 - g) * x, g = sigmoid(carry) */
     for (int k = 0; k < o->n_highway; k++) {
-        elmo_gemm_rows(nv, F, F, w->x, F, m->hw_carry_w[k], F, m->hw_carry_b[k], false, w->g, F,
-                       w->scratch);
-        elmo_gemm_rows(nv, F, F, w->x, F, m->hw_tr_w[k], F, m->hw_tr_b[k], false, w->t, F,
-                       w->scratch);
+        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_carry_w[k], F, m->hw_carry_b[k], w->g,
+                                F, w->scratch);
+        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_tr_w[k], F, m->hw_tr_b[k], w->t, F,
+                                w->scratch);
         float *restrict x = w->x;
         const float *restrict g = w->g, *restrict t = w->t;
         for (size_t j = 0; j < (size_t)nv * F; j++) {
@@ -111,7 +111,8 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
 
     /* projection to P */
     if (o->has_cnn_proj)
-        elmo_gemm_rows(nv, P, F, w->x, F, m->proj_w, P, m->proj_b, false, out, P, w->scratch);
+        elmo__gemm_rows_blocked(nv, P, F, w->x, F, m->proj_w, P, m->proj_b, out, P,
+                                w->scratch);
     else
         memcpy(out, w->x, sizeof(float) * (size_t)nv * F);
 }

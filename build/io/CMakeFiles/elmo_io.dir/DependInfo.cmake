@@ -10,8 +10,10 @@ set(CMAKE_DEPENDS_LANGUAGES
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/io/corpus.c" "io/CMakeFiles/elmo_io.dir/corpus.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/corpus.c.o.d"
   "/work/main/io/job.c" "io/CMakeFiles/elmo_io.dir/job.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/job.c.o.d"
+  "/work/main/io/sha256.c" "io/CMakeFiles/elmo_io.dir/sha256.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/sha256.c.o.d"
   "/work/main/io/store.c" "io/CMakeFiles/elmo_io.dir/store.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/store.c.o.d"
   "/work/main/io/utf8.c" "io/CMakeFiles/elmo_io.dir/utf8.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/utf8.c.o.d"
+  "/work/main/io/weights.c" "io/CMakeFiles/elmo_io.dir/weights.c.o" "gcc" "io/CMakeFiles/elmo_io.dir/weights.c.o.d"
   )
 
 # Targets to which this target links.

@@ -97,10 +97,24 @@ io/CMakeFiles/elmo_io.dir/job.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_io.dir/job.c.s"
 	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/io/job.c -o CMakeFiles/elmo_io.dir/job.c.s
 
+io/CMakeFiles/elmo_io.dir/sha256.c.o: io/CMakeFiles/elmo_io.dir/flags.make
+io/CMakeFiles/elmo_io.dir/sha256.c.o: /work/main/io/sha256.c
+io/CMakeFiles/elmo_io.dir/sha256.c.o: io/CMakeFiles/elmo_io.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object io/CMakeFiles/elmo_io.dir/sha256.c.o"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT io/CMakeFiles/elmo_io.dir/sha256.c.o -MF CMakeFiles/elmo_io.dir/sha256.c.o.d -o CMakeFiles/elmo_io.dir/sha256.c.o -c /work/main/io/sha256.c
+
+io/CMakeFiles/elmo_io.dir/sha256.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_io.dir/sha256.c.i"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/io/sha256.c > CMakeFiles/elmo_io.dir/sha256.c.i
+
+io/CMakeFiles/elmo_io.dir/sha256.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_io.dir/sha256.c.s"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/io/sha256.c -o CMakeFiles/elmo_io.dir/sha256.c.s
+
 io/CMakeFiles/elmo_io.dir/store.c.o: io/CMakeFiles/elmo_io.dir/flags.make
 io/CMakeFiles/elmo_io.dir/store.c.o: /work/main/io/store.c
 io/CMakeFiles/elmo_io.dir/store.c.o: io/CMakeFiles/elmo_io.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object io/CMakeFiles/elmo_io.dir/store.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object io/CMakeFiles/elmo_io.dir/store.c.o"
 	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT io/CMakeFiles/elmo_io.dir/store.c.o -MF CMakeFiles/elmo_io.dir/store.c.o.d -o CMakeFiles/elmo_io.dir/store.c.o -c /work/main/io/store.c
 
 io/CMakeFiles/elmo_io.dir/store.c.i: cmake_force
@@ -114,7 +128,7 @@ io/CMakeFiles/elmo_io.dir/store.c.s: cmake_force
 io/CMakeFiles/elmo_io.dir/utf8.c.o: io/CMakeFiles/elmo_io.dir/flags.make
 io/CMakeFiles/elmo_io.dir/utf8.c.o: /work/main/io/utf8.c
 io/CMakeFiles/elmo_io.dir/utf8.c.o: io/CMakeFiles/elmo_io.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object io/CMakeFiles/elmo_io.dir/utf8.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object io/CMakeFiles/elmo_io.dir/utf8.c.o"
 	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT io/CMakeFiles/elmo_io.dir/utf8.c.o -MF CMakeFiles/elmo_io.dir/utf8.c.o.d -o CMakeFiles/elmo_io.dir/utf8.c.o -c /work/main/io/utf8.c
 
 io/CMakeFiles/elmo_io.dir/utf8.c.i: cmake_force
@@ -125,23 +139,41 @@ io/CMakeFiles/elmo_io.dir/utf8.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_io.dir/utf8.c.s"
 	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/io/utf8.c -o CMakeFiles/elmo_io.dir/utf8.c.s
 
+io/CMakeFiles/elmo_io.dir/weights.c.o: io/CMakeFiles/elmo_io.dir/flags.make
+io/CMakeFiles/elmo_io.dir/weights.c.o: /work/main/io/weights.c
+io/CMakeFiles/elmo_io.dir/weights.c.o: io/CMakeFiles/elmo_io.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object io/CMakeFiles/elmo_io.dir/weights.c.o"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT io/CMakeFiles/elmo_io.dir/weights.c.o -MF CMakeFiles/elmo_io.dir/weights.c.o.d -o CMakeFiles/elmo_io.dir/weights.c.o -c /work/main/io/weights.c
+
+io/CMakeFiles/elmo_io.dir/weights.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/elmo_io.dir/weights.c.i"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/io/weights.c > CMakeFiles/elmo_io.dir/weights.c.i
+
+io/CMakeFiles/elmo_io.dir/weights.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/elmo_io.dir/weights.c.s"
+	cd /work/main/build/io && /usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/io/weights.c -o CMakeFiles/elmo_io.dir/weights.c.s
+
 # Object files for target elmo_io
 elmo_io_OBJECTS = \
 "CMakeFiles/elmo_io.dir/corpus.c.o" \
 "CMakeFiles/elmo_io.dir/job.c.o" \
+"CMakeFiles/elmo_io.dir/sha256.c.o" \
 "CMakeFiles/elmo_io.dir/store.c.o" \
-"CMakeFiles/elmo_io.dir/utf8.c.o"
+"CMakeFiles/elmo_io.dir/utf8.c.o" \
+"CMakeFiles/elmo_io.dir/weights.c.o"
 
 # External object files for target elmo_io
 elmo_io_EXTERNAL_OBJECTS =
 
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/corpus.c.o
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/job.c.o
+io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/sha256.c.o
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/store.c.o
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/utf8.c.o
+io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/weights.c.o
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/build.make
 io/libelmo_io.a: io/CMakeFiles/elmo_io.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Linking C static library libelmo_io.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Linking C static library libelmo_io.a"
 	cd /work/main/build/io && $(CMAKE_COMMAND) -P CMakeFiles/elmo_io.dir/cmake_clean_target.cmake
 	cd /work/main/build/io && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/elmo_io.dir/link.txt --verbose=$(VERBOSE)
 

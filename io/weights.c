@@ -1,0 +1,396 @@
+/*
+ * weights.c: options.json through jansson, and the weight HDF5 file through the serial HDF5
+ * API (default driver).  HDF5's automatic error printing is switched off; the innermost HDF5
+ * message is folded into our own, which names the file and the dataset.
+ *
+ * Loading checks the whole file against the options before reading any data, so a wrong file
+ * fails fast and says which dataset is wrong instead of failing half-way.
+ */
+#include "io/weights.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/status.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* options.json */
+
+/* Looks up a dotted key ("lstm.dim") under root; NULL when any part is missing. */
+static json_t *lookup(json_t *root, const char *key) {
+    char part[64];
+    json_t *node = root;
+    const char *p = key;
+    while (node && *p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof part) return NULL;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        node = json_is_object(node) ? json_object_get(node, part) : NULL;
+        p = dot ? dot + 1 : p + n;
+    }
+    return node;
+}
+
+static int get_int(json_t *root, const char *origin, const char *key, int lo, int hi, int *out) {
+    json_t *v = lookup(root, key);
+    if (!v) return elmo_error(ELMO_ERR_FORMAT, "%s: key %s: missing", origin, key);
+    double x;
+    if (json_is_integer(v)) x = (double)json_integer_value(v);
+    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)))
+        x = json_real_value(v);
+    else return elmo_error(ELMO_ERR_FORMAT, "%s: key %s: not an integer", origin, key);
+    if (x < lo || x > hi)
+        return elmo_error(ELMO_ERR_RANGE, "%s: key %s: %g is not in %d..%d", origin, key, x, lo,
+                          hi);
+    *out = (int)x;
+    return ELMO_OK;
+}
+
+/* A clip value: absent, null, false or 0 mean "no clipping" (both references). */
+static int get_clip(json_t *root, const char *origin, const char *key, float *out) {
+    json_t *v = lookup(root, key);
+    *out = 0.0f;
+    if (!v || json_is_null(v) || json_is_false(v)) return ELMO_OK;
+    if (!json_is_number(v))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: key %s: not a number", origin, key);
+    double x = json_number_value(v);
+    if (!(x >= 0) || !isfinite(x))
+        return elmo_error(ELMO_ERR_RANGE, "%s: key %s: %g is not a finite number >= 0", origin,
+                          key, x);
+    *out = (float)x;
+    return ELMO_OK;
+}
+
+static int parse_root(json_t *root, const char *origin, struct elmo_options *o) {
+    memset(o, 0, sizeof *o);
+    if (!json_is_object(root))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: not a JSON object", origin);
+    ELMO_TRY(get_int(root, origin, "lstm.dim", 1, 65536, &o->D));
+    ELMO_TRY(get_int(root, origin, "lstm.projection_dim", 1, 65536, &o->P));
+    ELMO_TRY(get_int(root, origin, "lstm.n_layers", 1, ELMO_MAX_LAYERS, &o->L));
+    ELMO_TRY(get_clip(root, origin, "lstm.cell_clip", &o->cell_clip));
+    ELMO_TRY(get_clip(root, origin, "lstm.proj_clip", &o->proj_clip));
+    json_t *skip = lookup(root, "lstm.use_skip_connections");
+    if (skip && !json_is_boolean(skip) && !json_is_null(skip))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: key lstm.use_skip_connections: not a boolean",
+                          origin);
+    o->skip = skip && json_is_true(skip);
+    ELMO_TRY(get_int(root, origin, "char_cnn.embedding.dim", 1, 4096, &o->E));
+    ELMO_TRY(get_int(root, origin, "char_cnn.n_highway", 0, ELMO_MAX_HIGHWAY, &o->n_highway));
+    ELMO_TRY(get_int(root, origin, "char_cnn.n_characters", 261, 262, &o->n_characters));
+    ELMO_TRY(get_int(root, origin, "char_cnn.max_characters_per_token", ELMO_MAXC, ELMO_MAXC,
+                     &o->max_chars));
+    json_t *act = lookup(root, "char_cnn.activation");
+    if (!act) return elmo_error(ELMO_ERR_FORMAT, "%s: key char_cnn.activation: missing", origin);
+    if (!json_is_string(act))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: key char_cnn.activation: not a string", origin);
+    if (!strcmp(json_string_value(act), "relu")) o->activation = ELMO_ACT_RELU;
+    else if (!strcmp(json_string_value(act), "tanh")) o->activation = ELMO_ACT_TANH;
+    else
+        return elmo_error(ELMO_ERR_RANGE,
+                          "%s: key char_cnn.activation: '%s', expected relu or tanh", origin,
+                          json_string_value(act));
+    json_t *filters = lookup(root, "char_cnn.filters");
+    if (!filters) return elmo_error(ELMO_ERR_FORMAT, "%s: key char_cnn.filters: missing", origin);
+    if (!json_is_array(filters) || json_array_size(filters) < 1 ||
+        json_array_size(filters) > ELMO_MAX_FILTERS)
+        return elmo_error(ELMO_ERR_FORMAT,
+                          "%s: key char_cnn.filters: not a list of 1..%d [width, count] pairs",
+                          origin, ELMO_MAX_FILTERS);
+    o->n_filters = (int)json_array_size(filters);
+    for (int i = 0; i < o->n_filters; i++) {
+        json_t *pair = json_array_get(filters, (size_t)i);
+        json_t *w = json_array_get(pair, 0), *n = json_array_get(pair, 1);
+        if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(w) ||
+            !json_is_integer(n))
+            return elmo_error(ELMO_ERR_FORMAT,
+                              "%s: key char_cnn.filters[%d]: not a [width, count] pair of "
+                              "integers", origin, i);
+        json_int_t wi = json_integer_value(w), ni = json_integer_value(n);
+        if (wi < 1 || wi > ELMO_MAXC || ni < 1 || ni > 65536)
+            return elmo_error(ELMO_ERR_RANGE,
+                              "%s: key char_cnn.filters[%d]: [%lld, %lld] out of range (width "
+                              "1..%d, count 1..65536)", origin, i, (long long)wi, (long long)ni,
+                              ELMO_MAXC);
+        o->filter_width[i] = (int)wi;
+        o->filter_count[i] = (int)ni;
+        o->F += (int)ni;
+    }
+    o->has_cnn_proj = o->F != o->P;
+    o->has_lstm_proj = o->P != o->D;
+    int rc = elmo_options_check(o);
+    if (rc < 0) return elmo_error_prefix(rc, "%s: ", origin);
+    return ELMO_OK;
+}
+
+int elmo_options_parse(const char *text, const char *origin, struct elmo_options *opt) {
+    json_error_t err;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return elmo_error(ELMO_ERR_FORMAT, "%s:%d:%d: bad JSON: %s", origin, err.line, err.column,
+                          err.text);
+    int rc = parse_root(root, origin, opt);
+    json_decref(root);
+    return rc;
+}
+
+int elmo_options_load(const char *path, struct elmo_options *opt) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(f);
+    json_error_t err;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return elmo_error(ELMO_ERR_FORMAT, "%s:%d:%d: bad JSON: %s", path, err.line, err.column,
+                          err.text);
+    int rc = parse_root(root, path, opt);
+    json_decref(root);
+    return rc;
+}
+
+/* An integral value as a JSON integer (3, as the official files write it), else a real. */
+static json_t *number(float x) {
+    if (x == floorf(x) && fabsf(x) < 1e9f) return json_integer((json_int_t)x);
+    return json_real(x);
+}
+
+int elmo_options_to_json(const struct elmo_options *o, char **out) {
+    *out = NULL;
+    json_t *filters = json_array();
+    for (int i = 0; i < o->n_filters; i++)
+        json_array_append_new(filters,
+                              json_pack("[ii]", o->filter_width[i], o->filter_count[i]));
+    json_t *root = json_pack(
+        "{s:{s:b,s:i,s:o,s:o,s:i,s:i},s:{s:s,s:o,s:i,s:{s:i},s:i,s:i}}", "lstm",
+        "use_skip_connections", (int)o->skip, "projection_dim", o->P, "cell_clip",
+        number(o->cell_clip), "proj_clip", number(o->proj_clip), "dim", o->D, "n_layers", o->L,
+        "char_cnn", "activation", o->activation == ELMO_ACT_TANH ? "tanh" : "relu", "filters",
+        filters, "n_highway", o->n_highway, "embedding", "dim", o->E, "n_characters",
+        o->n_characters, "max_characters_per_token", o->max_chars);
+    if (!root) return elmo_error(ELMO_ERR_NOMEM, "cannot build the options JSON");
+    *out = json_dumps(root, JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!*out) return elmo_error(ELMO_ERR_NOMEM, "cannot format the options JSON");
+    return ELMO_OK;
+}
+
+int elmo_options_save(const char *path, const struct elmo_options *opt) {
+    char *text;
+    ELMO_TRY(elmo_options_to_json(opt, &text));
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(text);
+        return elmo_error(ELMO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    }
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = (fclose(f) == 0) && ok;
+    free(text);
+    if (!ok) return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return ELMO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* HDF5 helpers */
+
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data) {
+    char *msg = data;
+    if (n == 0 && e->desc) snprintf(msg, 256, "%s", e->desc);
+    return 0;
+}
+
+/* The innermost message of the current HDF5 error stack ("" when empty); clears the stack. */
+static const char *h5_reason(void) {
+    static _Thread_local char msg[256];
+    msg[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, msg);
+    H5Eclear2(H5E_DEFAULT);
+    return msg;
+}
+
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* 1 when every component of the path exists (a link), 0 otherwise. */
+static int path_exists(hid_t file, const char *name) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) {
+                H5Eclear2(H5E_DEFAULT);
+                return 0;
+            }
+            *p = c;
+            if (!c) return 1;
+        }
+    }
+}
+
+static void fmt_shape(char *buf, size_t cap, int ndim, const hsize_t *dims) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? ", " : "",
+                              (unsigned long long)dims[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "%s)", ndim == 1 ? "," : "");
+}
+
+/* Checks one dataset's presence, type and shape against p (data is not read). */
+static int check_dataset(hid_t file, const char *path, const struct elmo_param *p) {
+    if (!path_exists(file, p->name))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: missing", path, p->name);
+    hid_t ds = H5Dopen2(file, p->name, H5P_DEFAULT);
+    if (ds < 0)
+        return elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: cannot open as a dataset: %s", path,
+                          p->name, h5_reason());
+    int rc = ELMO_OK;
+    hid_t ty = H5Dget_type(ds), sp = H5Dget_space(ds);
+    if (ty < 0 || sp < 0) {
+        rc = elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: unreadable header: %s", path, p->name,
+                        h5_reason());
+        goto done;
+    }
+    if (H5Tget_class(ty) != H5T_FLOAT) {
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: the type is not float", path,
+                        p->name);
+        goto done;
+    }
+    hsize_t dims[H5S_MAX_RANK], want[4];
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 0 || nd > H5S_MAX_RANK) {
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: not a simple dataspace", path,
+                        p->name);
+        goto done;
+    }
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    int same = nd == p->ndim;
+    for (int i = 0; i < p->ndim; i++) {
+        want[i] = (hsize_t)p->dims[i];
+        if (same && dims[i] != want[i]) same = 0;
+    }
+    if (!same) {
+        char got[128], exp[128];
+        fmt_shape(got, sizeof got, nd, dims);
+        fmt_shape(exp, sizeof exp, p->ndim, want);
+        rc = elmo_error(ELMO_ERR_SHAPE, "%s: dataset %s: shape %s, the options give %s", path,
+                        p->name, got, exp);
+    }
+done:
+    if (ty >= 0) H5Tclose(ty);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return rc;
+}
+
+static int read_dataset(hid_t file, const char *path, const struct elmo_param *p) {
+    hid_t ds = H5Dopen2(file, p->name, H5P_DEFAULT);
+    if (ds < 0)
+        return elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: cannot open: %s", path, p->name,
+                          h5_reason());
+    herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data);
+    H5Dclose(ds);
+    if (st < 0)
+        return elmo_error(ELMO_ERR_HDF5,
+                          "%s: dataset %s: read failed (truncated or corrupt file?): %s", path,
+                          p->name, h5_reason());
+    size_t n = elmo_param_numel(p);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p->data[i]))
+            return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path, p->name,
+                              i, isnan(p->data[i]) ? "NaN" : "infinite");
+    return ELMO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* weights */
+
+#define MAX_PARAMS (1 + 2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS)
+
+int elmo_weights_load(const char *path, struct elmo_model *m) {
+    struct elmo_options opt = m->opt;
+    elmo_model_free(m);
+    h5_quiet();
+    FILE *f = fopen(path, "rb");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        h5_reason();
+        return elmo_error(ELMO_ERR_HDF5, "%s: not an HDF5 file (%ld bytes)", path, size);
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0)
+        return elmo_error(ELMO_ERR_HDF5,
+                          "%s: cannot open as HDF5 (truncated or corrupt? %ld bytes): %s", path,
+                          size, h5_reason());
+
+    int rc = ELMO_OK;
+    struct elmo_model tmp;
+    memset(&tmp, 0, sizeof tmp);
+    struct elmo_param params[MAX_PARAMS];
+    /* where the options leave it open, the file decides (elmo-spec section 1) */
+    if (opt.F == opt.P) opt.has_cnn_proj = path_exists(file, "CNN_proj/W_proj");
+    if (opt.P == opt.D)
+        opt.has_lstm_proj = path_exists(file, "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_P_0");
+    tmp.opt = opt;
+    int n = elmo_model_params(&tmp, params, MAX_PARAMS);
+    ELMO_ASSERT(n <= MAX_PARAMS);
+    for (int i = 0; i < n; i++) ELMO_CALL(check_dataset(file, path, &params[i]));
+    ELMO_CALL(elmo_model_init(&tmp, &opt));
+    n = elmo_model_params(&tmp, params, MAX_PARAMS);
+    for (int i = 0; i < n; i++) ELMO_CALL(read_dataset(file, path, &params[i]));
+    *m = tmp;
+    memset(&tmp, 0, sizeof tmp);
+cleanup:
+    elmo_model_free(&tmp);
+    H5Fclose(file);
+    if (rc < 0) m->opt = opt;
+    return rc;
+}
+
+int elmo_weights_save(const char *path, const struct elmo_model *m) {
+    h5_quiet();
+    struct elmo_param params[MAX_PARAMS];
+    int n = elmo_model_params(m, params, MAX_PARAMS);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        return elmo_error(ELMO_ERR_HDF5, "%s: cannot create: %s", path, h5_reason());
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    int rc = ELMO_OK;
+    for (int i = 0; i < n && rc == ELMO_OK; i++) {
+        const struct elmo_param *p = &params[i];
+        hsize_t dims[4];
+        for (int k = 0; k < p->ndim; k++) dims[k] = (hsize_t)p->dims[k];
+        hid_t sp = H5Screate_simple(p->ndim, dims, NULL);
+        hid_t ds = sp < 0 ? -1
+                          : H5Dcreate2(file, p->name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT,
+                                       H5P_DEFAULT);
+        if (ds < 0 ||
+            H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data) < 0)
+            rc = elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: write failed: %s", path, p->name,
+                            h5_reason());
+        if (ds >= 0) H5Dclose(ds);
+        if (sp >= 0) H5Sclose(sp);
+    }
+    H5Pclose(lcpl);
+    if (H5Fclose(file) < 0 && rc == ELMO_OK)
+        rc = elmo_error(ELMO_ERR_HDF5, "%s: closing failed: %s", path, h5_reason());
+    if (rc < 0) remove(path);
+    return rc;
+}
+
+int elmo_model_load(const char *options_path, const char *weights_path, struct elmo_model *m) {
+    memset(m, 0, sizeof *m);
+    ELMO_TRY(elmo_options_load(options_path, &m->opt));
+    return elmo_weights_load(weights_path, m);
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test_cli.sh: the command line around jobs: exit codes and messages of `elmo run` on a bad job
+# file, `elmo embed --help`, `elmo --version`, unknown flags.  Needs ELMO_BIN (set by ctest).
+set -u
+: "${ELMO_BIN:?ELMO_BIN must point at the built elmo}"
+# Under ASan, LeakSanitizer reports Open MPI's own allocations at exit (MPI_Init/Finalize) and
+# would turn every exit code into 1; the job code's leaks are checked by test_job instead.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# expect NAME RC PATTERN FILE: the last run exited with RC and FILE contains PATTERN (fixed string).
+expect() {
+    local name=$1 want_rc=$2 pattern=$3 file=$4
+    if [ "$rc" -ne "$want_rc" ]; then fail "$name: exit code $rc, expected $want_rc"; fi
+    if ! grep -qF -- "$pattern" "$file"; then
+        fail "$name: no '$pattern' in output:"; sed 's/^/    /' "$file" >&2
+    fi
+}
+
+# A malformed job (indented as a whole): an unknown key on line 5, column 3.
+cat > "$tmp/bad.yaml" <<'YAML'
+  kind: embed
+  input: in.txt
+  # the output
+  output: out.h5
+  batch_tokenz: 10
+YAML
+"$ELMO_BIN" run "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run bad.yaml" 2 "$tmp/bad.yaml:5:3: unknown key 'batch_tokenz' for a job of kind embed (did you mean 'batch_tokens'?)" "$tmp/err"
+
+# A YAML syntax error.
+printf 'kind: embed\ninput: [in.txt\noutput: out.h5\n' > "$tmp/syntax.yaml"
+"$ELMO_BIN" run "$tmp/syntax.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run syntax.yaml" 2 "$tmp/syntax.yaml:3:7: " "$tmp/err"
+
+# A value out of range, named by line and column.
+printf 'kind: embed\n\ncompress:   12\n' > "$tmp/range.yaml"
+"$ELMO_BIN" run "$tmp/range.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run range.yaml" 2 "$tmp/range.yaml:3:13: compress must be in 0..9, got 12" "$tmp/err"
+
+# A missing job file is a runtime failure (1) that names the file.
+"$ELMO_BIN" run "$tmp/none.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run none.yaml" 1 "$tmp/none.yaml" "$tmp/err"
+
+# Flags after the job file override its keys; bad ones are named.
+printf 'kind: embed\ninput: in.txt\noutput: out.h5\n' > "$tmp/ok.yaml"
+"$ELMO_BIN" run "$tmp/ok.yaml" --batch-tokens lots >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run override" 2 "--batch-tokens expects an integer, got 'lots'" "$tmp/err"
+"$ELMO_BIN" run "$tmp/ok.yaml" --epochs 3 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run override of another kind" 2 "--epochs is not a flag of elmo embed" "$tmp/err"
+# A valid job without a model: validation names the keys and flags that set it.
+"$ELMO_BIN" run "$tmp/ok.yaml" --threads 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run without a model" 2 "--options FILE --weights FILE" "$tmp/err"
+
+# elmo embed --help lists the flags with types and defaults.
+"$ELMO_BIN" embed --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "embed --help" 0 "--input-format text|conll|jsonl" "$tmp/out"
+expect "embed --help" 0 "--outputs LIST" "$tmp/out"
+expect "embed --help" 0 "default: 4096" "$tmp/out"
+"$ELMO_BIN" train-ner --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "train-ner --help" 0 "--epochs N" "$tmp/out"
+
+# elmo --version
+"$ELMO_BIN" --version >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "--version" 0 "elmo " "$tmp/out"
+
+# An unknown flag exits 2 and names the flag.
+"$ELMO_BIN" embed --frobnicate 3 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "embed --frobnicate" 2 "--frobnicate" "$tmp/err"
+"$ELMO_BIN" embed --batch-tokenz 3 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "embed --batch-tokenz" 2 "did you mean --batch-tokens?" "$tmp/err"
+# A bare embed names what is missing.
+"$ELMO_BIN" embed --input x.txt >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "embed without model" 2 "needs a model" "$tmp/err"
+
+if [ "$fails" -ne 0 ]; then echo "test_cli: $fails failure(s)"; exit 1; fi
+echo "test_cli: all passed"
