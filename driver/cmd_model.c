@@ -17,16 +17,15 @@
 #include "model/status.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: elmo model synth (--shape small|medium|original|fixture | --options F)\n"
-            "                        [--seed N] --out DIR\n"
-            "  Writes DIR/options.json and DIR/weights.hdf5: a model of that shape with seeded\n"
-            "  uniform random weights (same seed, same bytes), in the official file layout.\n"
-            "  --shape    a published shape (elmo-spec section 12); fixture = the allennlp\n"
-            "             test fixture's shape\n"
-            "  --options  take the shape from an options.json instead\n"
-            "  --seed     random seed (default 1)\n"
-            "  --out      output directory (created if missing)\n");
+    fprintf(f, "usage: elmo model synth (--shape small|medium|original|fixture | --options F)\n"
+               "                        [--seed N] --out DIR\n"
+               "  Writes DIR/options.json and DIR/weights.hdf5: a model of that shape with seeded\n"
+               "  uniform random weights (same seed, same bytes), in the official file layout.\n"
+               "  --shape    a published shape (elmo-spec section 12); fixture = the allennlp\n"
+               "             test fixture's shape\n"
+               "  --options  take the shape from an options.json instead\n"
+               "  --seed     random seed (default 1)\n"
+               "  --out      output directory (created if missing)\n");
 }
 
 /* mkdir -p */
@@ -48,8 +47,7 @@ static int make_dirs(const char *dir) {
     return ELMO_OK;
 }
 
-static int synth(const char *shape, const char *options, unsigned long long seed,
-                 const char *out) {
+static int synth(const char *shape, const char *options, unsigned long long seed, const char *out) {
     struct elmo_options opt;
     if (options) ELMO_TRY(elmo_options_load(options, &opt));
     else ELMO_TRY(elmo_options_preset(shape, &opt));

@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 struct elmo_sha256 {
-    uint32_t h[8];      /* the chaining value */
-    uint64_t n_bytes;   /* message length so far */
-    uint8_t buf[64];    /* the partial block */
-    size_t n_buf;       /* bytes in buf */
+    uint32_t h[8];    /* the chaining value */
+    uint64_t n_bytes; /* message length so far */
+    uint8_t buf[64];  /* the partial block */
+    size_t n_buf;     /* bytes in buf */
 };
 
 /* Starts a digest.  Not collective. */

@@ -62,16 +62,15 @@ static int get_clip(json_t *root, const char *origin, const char *key, float *ou
         return elmo_error(ELMO_ERR_FORMAT, "%s: key %s: not a number", origin, key);
     double x = json_number_value(v);
     if (!(x >= 0) || !isfinite(x))
-        return elmo_error(ELMO_ERR_RANGE, "%s: key %s: %g is not a finite number >= 0", origin,
-                          key, x);
+        return elmo_error(ELMO_ERR_RANGE, "%s: key %s: %g is not a finite number >= 0", origin, key,
+                          x);
     *out = (float)x;
     return ELMO_OK;
 }
 
 static int parse_root(json_t *root, const char *origin, struct elmo_options *o) {
     memset(o, 0, sizeof *o);
-    if (!json_is_object(root))
-        return elmo_error(ELMO_ERR_FORMAT, "%s: not a JSON object", origin);
+    if (!json_is_object(root)) return elmo_error(ELMO_ERR_FORMAT, "%s: not a JSON object", origin);
     ELMO_TRY(get_int(root, origin, "lstm.dim", 1, 65536, &o->D));
     ELMO_TRY(get_int(root, origin, "lstm.projection_dim", 1, 65536, &o->P));
     ELMO_TRY(get_int(root, origin, "lstm.n_layers", 1, ELMO_MAX_LAYERS, &o->L));
@@ -112,13 +111,14 @@ static int parse_root(json_t *root, const char *origin, struct elmo_options *o) 
             !json_is_integer(n))
             return elmo_error(ELMO_ERR_FORMAT,
                               "%s: key char_cnn.filters[%d]: not a [width, count] pair of "
-                              "integers", origin, i);
+                              "integers",
+                              origin, i);
         json_int_t wi = json_integer_value(w), ni = json_integer_value(n);
         if (wi < 1 || wi > ELMO_MAXC || ni < 1 || ni > 65536)
             return elmo_error(ELMO_ERR_RANGE,
                               "%s: key char_cnn.filters[%d]: [%lld, %lld] out of range (width "
-                              "1..%d, count 1..65536)", origin, i, (long long)wi, (long long)ni,
-                              ELMO_MAXC);
+                              "1..%d, count 1..65536)",
+                              origin, i, (long long)wi, (long long)ni, ELMO_MAXC);
         o->filter_width[i] = (int)wi;
         o->filter_count[i] = (int)ni;
         o->F += (int)ni;
@@ -165,15 +165,14 @@ int elmo_options_to_json(const struct elmo_options *o, char **out) {
     *out = NULL;
     json_t *filters = json_array();
     for (int i = 0; i < o->n_filters; i++)
-        json_array_append_new(filters,
-                              json_pack("[ii]", o->filter_width[i], o->filter_count[i]));
-    json_t *root = json_pack(
-        "{s:{s:b,s:i,s:o,s:o,s:i,s:i},s:{s:s,s:o,s:i,s:{s:i},s:i,s:i}}", "lstm",
-        "use_skip_connections", (int)o->skip, "projection_dim", o->P, "cell_clip",
-        number(o->cell_clip), "proj_clip", number(o->proj_clip), "dim", o->D, "n_layers", o->L,
-        "char_cnn", "activation", o->activation == ELMO_ACT_TANH ? "tanh" : "relu", "filters",
-        filters, "n_highway", o->n_highway, "embedding", "dim", o->E, "n_characters",
-        o->n_characters, "max_characters_per_token", o->max_chars);
+        json_array_append_new(filters, json_pack("[ii]", o->filter_width[i], o->filter_count[i]));
+    json_t *root =
+        json_pack("{s:{s:b,s:i,s:o,s:o,s:i,s:i},s:{s:s,s:o,s:i,s:{s:i},s:i,s:i}}", "lstm",
+                  "use_skip_connections", (int)o->skip, "projection_dim", o->P, "cell_clip",
+                  number(o->cell_clip), "proj_clip", number(o->proj_clip), "dim", o->D, "n_layers",
+                  o->L, "char_cnn", "activation", o->activation == ELMO_ACT_TANH ? "tanh" : "relu",
+                  "filters", filters, "n_highway", o->n_highway, "embedding", "dim", o->E,
+                  "n_characters", o->n_characters, "max_characters_per_token", o->max_chars);
     if (!root) return elmo_error(ELMO_ERR_NOMEM, "cannot build the options JSON");
     *out = json_dumps(root, JSON_PRESERVE_ORDER);
     json_decref(root);
@@ -258,15 +257,13 @@ static int check_dataset(hid_t file, const char *path, const struct elmo_param *
         goto done;
     }
     if (H5Tget_class(ty) != H5T_FLOAT) {
-        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: the type is not float", path,
-                        p->name);
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: the type is not float", path, p->name);
         goto done;
     }
     hsize_t dims[H5S_MAX_RANK], want[4];
     int nd = H5Sget_simple_extent_ndims(sp);
     if (nd < 0 || nd > H5S_MAX_RANK) {
-        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: not a simple dataspace", path,
-                        p->name);
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s: not a simple dataspace", path, p->name);
         goto done;
     }
     H5Sget_simple_extent_dims(sp, dims, NULL);
@@ -303,8 +300,8 @@ static int read_dataset(hid_t file, const char *path, const struct elmo_param *p
     size_t n = elmo_param_numel(p);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(p->data[i]))
-            return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path, p->name,
-                              i, isnan(p->data[i]) ? "NaN" : "infinite");
+            return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path, p->name, i,
+                              isnan(p->data[i]) ? "NaN" : "infinite");
     return ELMO_OK;
 }
 
@@ -362,27 +359,27 @@ int elmo_weights_save(const char *path, const struct elmo_model *m) {
     struct elmo_param params[MAX_PARAMS];
     int n = elmo_model_params(m, params, MAX_PARAMS);
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0)
-        return elmo_error(ELMO_ERR_HDF5, "%s: cannot create: %s", path, h5_reason());
+    if (file < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create: %s", path, h5_reason());
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0); /* no timestamps: the same model gives the same bytes */
     int rc = ELMO_OK;
     for (int i = 0; i < n && rc == ELMO_OK; i++) {
         const struct elmo_param *p = &params[i];
         hsize_t dims[4];
         for (int k = 0; k < p->ndim; k++) dims[k] = (hsize_t)p->dims[k];
         hid_t sp = H5Screate_simple(p->ndim, dims, NULL);
-        hid_t ds = sp < 0 ? -1
-                          : H5Dcreate2(file, p->name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT,
-                                       H5P_DEFAULT);
-        if (ds < 0 ||
-            H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data) < 0)
+        hid_t ds =
+            sp < 0 ? -1 : H5Dcreate2(file, p->name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data) < 0)
             rc = elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: write failed: %s", path, p->name,
                             h5_reason());
         if (ds >= 0) H5Dclose(ds);
         if (sp >= 0) H5Sclose(sp);
     }
     H5Pclose(lcpl);
+    H5Pclose(dcpl);
     if (H5Fclose(file) < 0 && rc == ELMO_OK)
         rc = elmo_error(ELMO_ERR_HDF5, "%s: closing failed: %s", path, h5_reason());
     if (rc < 0) remove(path);

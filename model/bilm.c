@@ -26,12 +26,10 @@ int elmo_options_check(const struct elmo_options *o) {
                    "key char_cnn.filters[%d]: width %d is not in 1..%d", i, o->filter_width[i],
                    ELMO_MAXC);
         ELMO_CHECK(o->filter_count[i] >= 1 && o->filter_count[i] <= 65536, ELMO_ERR_RANGE,
-                   "key char_cnn.filters[%d]: count %d is not in 1..65536", i,
-                   o->filter_count[i]);
+                   "key char_cnn.filters[%d]: count %d is not in 1..65536", i, o->filter_count[i]);
         F += o->filter_count[i];
     }
-    ELMO_CHECK(o->F == F, ELMO_ERR_ARG, "options: F = %d but the filter counts sum to %d", o->F,
-               F);
+    ELMO_CHECK(o->F == F, ELMO_ERR_ARG, "options: F = %d but the filter counts sum to %d", o->F, F);
     ELMO_CHECK(o->n_highway >= 0 && o->n_highway <= ELMO_MAX_HIGHWAY, ELMO_ERR_RANGE,
                "key char_cnn.n_highway: %d is not in 0..%d", o->n_highway, ELMO_MAX_HIGHWAY);
     ELMO_CHECK(o->n_characters == 261 || o->n_characters == 262, ELMO_ERR_RANGE,
@@ -54,10 +52,12 @@ int elmo_options_check(const struct elmo_options *o) {
                "key lstm.proj_clip: %g is not a finite number >= 0", o->proj_clip);
     ELMO_CHECK(o->has_cnn_proj || o->F == o->P, ELMO_ERR_ARG,
                "options: the CNN projection can only be left out when F (%d) == "
-               "lstm.projection_dim (%d)", o->F, o->P);
+               "lstm.projection_dim (%d)",
+               o->F, o->P);
     ELMO_CHECK(o->has_lstm_proj || o->P == o->D, ELMO_ERR_ARG,
                "options: the LSTM projection can only be left out when lstm.projection_dim (%d) "
-               "== lstm.dim (%d)", o->P, o->D);
+               "== lstm.dim (%d)",
+               o->P, o->D);
     return ELMO_OK;
 }
 

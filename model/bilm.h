@@ -153,24 +153,36 @@ struct elmo_bilm_ws {
     void *priv;         /* implementation-private views into arena */
 };
 
+/*
+ * Sizes the arena for m and computes ws->bos / ws->eos.  The LSTM input projection of a batch
+ * dominates: 16 D bytes per position (64 KB for the original model).
+ * The char CNN works in chunks of 64 words, so max_words does not change the size.
+ * Returns 0, ELMO_ERR_ARG or ELMO_ERR_NOMEM.  Free with elmo_bilm_ws_free.  Not collective.
+ */
 int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int max_rows,
                       int max_positions, int max_words);
 void elmo_bilm_ws_free(struct elmo_bilm_ws *ws);
 
 /*
  * Context-free token vectors (char CNN, highway, projection): layer 0 / `word_emb`.
- *   ids: (V, C) shifted char ids; out: (V, P).  V <= ws->max_words.
+ *   ids: (V, C) shifted char ids (0..261; an all-zero row is a padding token); out: (V, P).
+ *   Any V works (the words go through in chunks); ws->max_words is advisory.
  * A row's result depends on that row alone (bit-identical whatever V and the neighbours are).
  */
 void elmo_token_embed(const struct elmo_model *m, struct elmo_bilm_ws *ws, int V,
                       const int32_t *ids, float *out);
 
-/* Size in floats of one stream's carried LSTM state: 2 directions x L layers x (D + P). */
+/*
+ * Size in floats of one stream's carried LSTM state: 2 directions x L layers x (D + P),
+ * laid out as for d in (forward, backward), for l in 0..L-1: c (D), then h (P, without the
+ * skip connection).  All zeros is the initial state of a stream.
+ */
 size_t elmo_stream_state_floats(const struct elmo_options *opt);
 
 /*
  * The biLSTM over a batch of B sentences (elmo-spec sections 5-8).
- *   n_tok:  (B) real tokens of each sentence (N_b >= 1; the caller leaves empty ones out).
+ *   n_tok:  (B) real tokens of each sentence (N_b >= 1; the caller leaves empty ones out.
+ *           N_b = 0 is accepted and runs <S> </S>, advancing that row's state, as allennlp).
  *   tok:    (sum N_b, P) token vectors of the real tokens, sentences one after another;
  *           <S>/</S> are added here from ws->bos / ws->eos.
  *   state:  NULL for the stateless regime (zero initial state), or B pointers, each to one

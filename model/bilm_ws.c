@@ -10,8 +10,8 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
-void elmo__gemm_rows_blocked(int M, int N, int K, const float *A, int lda, const float *B,
-                             int ldb, const float *bias, float *C, int ldc, float *scratch) {
+void elmo__gemm_rows_blocked(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                             const float *bias, float *C, int ldc, float *scratch) {
     int nc = N;
     if ((size_t)K * (size_t)N > ((size_t)1 << 20)) {
         nc = (int)(((size_t)1 << 20) / (size_t)K) / 64 * 64;
@@ -38,10 +38,10 @@ static float *take(struct carve *c, size_t n) {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_options *o,
-                   size_t Bm, size_t Pm, float **bos, float **eos) {
-    size_t C = ELMO_MAXC, E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P,
-           D = (size_t)o->D, CH = ELMO__CNN_CHUNK;
+static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_options *o, size_t Bm,
+                   size_t Pm, float **bos, float **eos) {
+    size_t C = ELMO_MAXC, E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P, D = (size_t)o->D,
+           CH = ELMO__CNN_CHUNK;
     size_t col = 0, conv = 0, scratch = 0;
     for (int i = 0; i < o->n_filters; i++) {
         size_t wi = (size_t)o->filter_width[i], ni = (size_t)o->filter_count[i];
@@ -60,9 +60,9 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_optio
     w->col = take(cv, col);
     w->conv = take(cv, conv);
     w->pad_conv = take(cv, F);
-    w->x = take(cv, CH * F);
-    w->g = take(cv, CH * F);
-    w->t = take(cv, CH * F);
+    w->x = take(cv, ELMO__HW_CHUNK * F);
+    w->g = take(cv, ELMO__HW_CHUNK * F);
+    w->t = take(cv, ELMO__HW_CHUNK * F);
     w->last = (int32_t *)take(cv, CH);
     w->x0 = take(cv, Pm * P);
     w->y[0] = take(cv, Pm * P);

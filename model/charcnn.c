@@ -14,10 +14,9 @@
 #include <string.h>
 
 #include "model/bilm_ws.h"
+#include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/status.h"
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws) {
     const struct elmo_options *o = &m->opt;
@@ -35,11 +34,11 @@ void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws) {
     }
 }
 
-/* Char CNN + highway + projection of nv <= ELMO__CNN_CHUNK tokens. */
-static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
-                        const int32_t *ids, float *out) {
+/* Char CNN of nv <= ELMO__CNN_CHUNK tokens into x (nv, F). */
+static void cnn_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv, const int32_t *ids,
+                      float *x) {
     const struct elmo_options *o = &m->opt;
-    const int C = ELMO_MAXC, E = o->E, F = o->F, P = o->P;
+    const int C = ELMO_MAXC, E = o->E, F = o->F;
     const bool tanh_act = o->activation == ELMO_ACT_TANH;
 
     /* char embeddings, and where each token's PAD tail starts */
@@ -68,12 +67,12 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
                        sizeof(float) * K);
         }
         if (rows > 0)
-            elmo__gemm_rows_blocked(rows, ni, K, w->col, K, m->cnn_w[i], ni, m->cnn_b[i],
-                                    w->conv, ni, w->scratch);
+            elmo__gemm_rows_blocked(rows, ni, K, w->col, K, m->cnn_w[i], ni, m->cnn_b[i], w->conv,
+                                    ni, w->scratch);
         const float *pad = w->pad_conv + foff;
         const float *conv = w->conv;
         for (int v = 0; v < nv; v++) {
-            float *restrict xo = w->x + (size_t)v * F + foff;
+            float *restrict xo = x + (size_t)v * F + foff;
             int r = w->last[v] + 1 < np ? w->last[v] + 1 : np;
             if (r == 0) memcpy(xo, pad, sizeof(float) * ni);
             else {
@@ -93,17 +92,27 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
         }
         foff += ni;
     }
+}
+
+/* Char CNN + highway + projection of nv <= ELMO__HW_CHUNK tokens. */
+static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv, const int32_t *ids,
+                        float *out) {
+    const struct elmo_options *o = &m->opt;
+    const int F = o->F, P = o->P;
+    for (int v0 = 0; v0 < nv; v0 += ELMO__CNN_CHUNK)
+        cnn_chunk(m, w, nv - v0 < ELMO__CNN_CHUNK ? nv - v0 : ELMO__CNN_CHUNK,
+                  ids + (size_t)v0 * ELMO_MAXC, w->x + (size_t)v0 * F);
 
     /* highway: x = g * relu(t) + (1 - g) * x, g = sigmoid(carry) */
     for (int k = 0; k < o->n_highway; k++) {
-        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_carry_w[k], F, m->hw_carry_b[k], w->g,
-                                F, w->scratch);
+        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_carry_w[k], F, m->hw_carry_b[k], w->g, F,
+                                w->scratch);
         elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_tr_w[k], F, m->hw_tr_b[k], w->t, F,
                                 w->scratch);
         float *restrict x = w->x;
         const float *restrict g = w->g, *restrict t = w->t;
         for (size_t j = 0; j < (size_t)nv * F; j++) {
-            float gate = sigmoidf(g[j]);
+            float gate = elmo__sigmoidf(g[j]);
             float tr = t[j] > 0.0f ? t[j] : 0.0f;
             x[j] = gate * tr + (1.0f - gate) * x[j];
         }
@@ -111,18 +120,16 @@ static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv,
 
     /* projection to P */
     if (o->has_cnn_proj)
-        elmo__gemm_rows_blocked(nv, P, F, w->x, F, m->proj_w, P, m->proj_b, out, P,
-                                w->scratch);
-    else
-        memcpy(out, w->x, sizeof(float) * (size_t)nv * F);
+        elmo__gemm_rows_blocked(nv, P, F, w->x, F, m->proj_w, P, m->proj_b, out, P, w->scratch);
+    else memcpy(out, w->x, sizeof(float) * (size_t)nv * F);
 }
 
 void elmo_token_embed(const struct elmo_model *m, struct elmo_bilm_ws *ws, int V,
                       const int32_t *ids, float *out) {
     struct elmo__ws *w = ws->priv;
     const int P = m->opt.P;
-    for (int v0 = 0; v0 < V; v0 += ELMO__CNN_CHUNK) {
-        int nv = V - v0 < ELMO__CNN_CHUNK ? V - v0 : ELMO__CNN_CHUNK;
+    for (int v0 = 0; v0 < V; v0 += ELMO__HW_CHUNK) {
+        int nv = V - v0 < ELMO__HW_CHUNK ? V - v0 : ELMO__HW_CHUNK;
         embed_chunk(m, w, nv, ids + (size_t)v0 * ELMO_MAXC, out + (size_t)v0 * P);
     }
 }

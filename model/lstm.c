@@ -18,37 +18,28 @@
 #include <string.h>
 
 #include "model/bilm_ws.h"
+#include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/status.h"
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float clipf(float x, float lim) { return x > lim ? lim : (x < -lim ? -lim : x); }
 
-static inline float clipf(float x, float lim) {
-    return x > lim ? lim : (x < -lim ? -lim : x);
-}
-
-/* The fused gate math of one row: c and m from z = zx + zh (zh is NULL when h = 0). */
-static void cell_row(int D, const float *restrict zx, const float *restrict zh,
-                     float *restrict c, float *restrict m, float cell_clip) {
+/* The fused gate math of one row: c and m from the pre-activations z (4D, gates i, j, f, o). */
+static void cell_row(int D, const float *restrict z, float *restrict c, float *restrict m,
+                     float clip) {
     for (int j = 0; j < D; j++) {
-        float zi = zx[j], zj = zx[D + j], zf = zx[2 * D + j], zo = zx[3 * D + j];
-        if (zh) {
-            zi += zh[j];
-            zj += zh[D + j];
-            zf += zh[2 * D + j];
-            zo += zh[3 * D + j];
-        }
-        float cc = sigmoidf(zf + 1.0f) * c[j] + sigmoidf(zi) * tanhf(zj);
-        if (cell_clip > 0.0f) cc = clipf(cc, cell_clip);
+        float cc = elmo__sigmoidf(z[2 * D + j] + 1.0f) * c[j] +
+                   elmo__sigmoidf(z[j]) * elmo__tanhf(z[D + j]);
+        cc = cc > clip ? clip : cc;
+        cc = cc < -clip ? -clip : cc;
         c[j] = cc;
-        m[j] = sigmoidf(zo) * tanhf(cc);
+        m[j] = elmo__sigmoidf(z[3 * D + j]) * elmo__tanhf(cc);
     }
 }
 
 /* One direction d of layer l over the whole batch; reads `in`, writes w->y[d]. */
-static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
-                     const int32_t *n_tok, int Tsum, int d, int l, const float *in,
-                     float *const *state) {
+static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B, const int32_t *n_tok,
+                     int Tsum, int d, int l, const float *in, float *const *state) {
     const struct elmo_options *o = &m->opt;
     const int P = o->P, D = o->D, G = 4 * D;
     const struct elmo_lstm_weights *lw = &m->lstm[d][l];
@@ -56,6 +47,7 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
     float *y = w->y[d];
     const bool skip = o->skip && l >= 1;
     const int Tmax = n_tok[w->order[0]] + 2;
+    const float clip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
 
     /* input projection of every position at once */
     elmo__gemm_rows_blocked(Tsum, G, P, in, P, lw->w, G, lw->b, w->zx, G, w->scratch);
@@ -79,18 +71,21 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
         /* recurrent part; with zero state the first step has h = 0 and needs none */
         const bool zero_h = state == NULL && s == 0;
         if (!zero_h)
-            elmo__gemm_rows_blocked(nact, G, P, w->h, P, lw->w + (size_t)P * G, G, NULL,
-                                    w->gates, G, w->scratch);
+            elmo__gemm_rows_blocked(nact, G, P, w->h, P, lw->w + (size_t)P * G, G, NULL, w->gates,
+                                    G, w->scratch);
         for (int k = 0; k < nact; k++) {
             int b = w->order[k], T = n_tok[b] + 2;
             int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
-            cell_row(D, w->zx + (size_t)pos * G, zero_h ? NULL : w->gates + (size_t)k * G,
-                     w->c + (size_t)k * D, w->mm + (size_t)k * D, o->cell_clip);
+            const float *restrict zx = w->zx + (size_t)pos * G;
+            float *restrict z = w->gates + (size_t)k * G;
+            if (zero_h) memcpy(z, zx, sizeof(float) * G);
+            else
+                for (int j = 0; j < G; j++) z[j] += zx[j];
+            cell_row(D, z, w->c + (size_t)k * D, w->mm + (size_t)k * D, clip);
         }
         const float *hn = w->mm;
         if (o->has_lstm_proj) {
-            elmo__gemm_rows_blocked(nact, P, D, w->mm, D, lw->wp, P, NULL, w->hn, P,
-                                    w->scratch);
+            elmo__gemm_rows_blocked(nact, P, D, w->mm, D, lw->wp, P, NULL, w->hn, P, w->scratch);
             if (o->proj_clip > 0.0f)
                 for (size_t j = 0; j < (size_t)nact * P; j++)
                     w->hn[j] = clipf(w->hn[j], o->proj_clip);
@@ -104,8 +99,7 @@ static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B,
             const float *restrict hk = hn + (size_t)k * P;
             if (skip)
                 for (int j = 0; j < P; j++) yo[j] += hk[j];
-            else
-                memcpy(yo, hk, sizeof(float) * P);
+            else memcpy(yo, hk, sizeof(float) * P);
         }
     }
 

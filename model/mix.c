@@ -6,8 +6,8 @@
 
 #include "model/bilm.h"
 
-void elmo_scalar_mix(int K, int N, int dim, const float *const *layers, const float *s,
-                     float gamma, bool layer_norm, float *out) {
+void elmo_scalar_mix(int K, int N, int dim, const float *const *layers, const float *s, float gamma,
+                     bool layer_norm, float *out) {
     size_t n = (size_t)N * (size_t)dim;
     double smax = -INFINITY, z = 0.0;
     for (int k = 0; k < K; k++) smax = s[k] > smax ? s[k] : smax;

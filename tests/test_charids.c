@@ -16,8 +16,9 @@ static void expect(const char *tok, size_t len, const int32_t *want, int n) {
     for (int i = 0; i < ELMO_MAXC; i++) {
         int32_t w = i < n ? want[i] : ELMO_CHAR_PAD;
         if (ids[i] != w) {
-            if (!bad) fprintf(stderr, "token '%.*s': id %d is %d, want %d\n", (int)len, tok, i,
-                              (int)ids[i], (int)w);
+            if (!bad)
+                fprintf(stderr, "token '%.*s': id %d is %d, want %d\n", (int)len, tok, i,
+                        (int)ids[i], (int)w);
             bad++;
         }
     }

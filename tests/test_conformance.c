@@ -137,8 +137,25 @@ static void test_streams_top(void) {
             free(e);
         }
     }
+    /* bilm-tf's extra checks: a stream no batch used is still zero; a smaller batch leaves
+     * the streams it does not name as they were */
+    float *spare = calloc(sfl, sizeof(float)), *keep = malloc(sizeof(float) * sfl);
+    memcpy(keep, state[2], sizeof(float) * sfl);
+    {
+        const char *sent[2] = {"a short one .", "and another"};
+        int32_t n_tok[2];
+        embed_sentences(2, sent, n_tok, tok);
+        elmo_bilm_forward(&model, &ws, 2, n_tok, tok, state, outs);
+    }
+    CHECK(!memcmp(keep, state[2], sizeof(float) * sfl));
+    int nonzero = 0;
+    for (size_t i = 0; i < sfl; i++) nonzero += spare[i] != 0.0f;
+    CHECK_INT_EQ(nonzero, 0);
+    free(spare);
+    free(keep);
     printf("(a) lm_embeddings_{0,1,2}.hdf5 top layer, 3 streams: max abs err %.3g over %ld values "
-           "(%ld outside 1e-6 + 1e-5|e|)\n", st.max_abs, st.count, st.bad);
+           "(%ld outside 1e-6 + 1e-5|e|)\n",
+           st.max_abs, st.count, st.bad);
     CHECK_INT_EQ(st.bad, 0);
     CHECK(st.count > 0);
     json_decref(root);
@@ -183,7 +200,8 @@ static void test_token_embeddings(void) {
         struct errstat st = {0};
         compare(&st, tok, e, (size_t)V * P);
         printf("(b) elmo_token_embeddings.hdf5 (%d words): max abs err %.3g (%ld outside "
-               "1e-6 + 1e-5|e|)\n", V, st.max_abs, st.bad);
+               "1e-6 + 1e-5|e|)\n",
+               V, st.max_abs, st.bad);
         CHECK_INT_EQ(st.bad, 0);
         free(e);
     }
@@ -263,8 +281,8 @@ static void test_streams_all_layers(void) {
     }
     for (int l = 0; l <= L; l++) {
         printf("(c) allennlp_model_elmo_all_bs3.hdf5 layer %d, stream j mod 3, one sentence per "
-               "call: max abs err %.3g (%ld outside 1e-6 + 1e-5|e|)\n", l, st[l].max_abs,
-               st[l].bad);
+               "call: max abs err %.3g (%ld outside 1e-6 + 1e-5|e|)\n",
+               l, st[l].max_abs, st[l].bad);
         CHECK_INT_EQ(st[l].bad, 0);
     }
     free(state_mem);
@@ -321,7 +339,8 @@ static void test_stateless(void) {
         }
     }
     printf("(d) stateless: %d sentence runs in batches of 2..30 rows, %d differ from the "
-           "sentence alone (memcmp)\n", runs, differ);
+           "sentence alone (memcmp)\n",
+           runs, differ);
     CHECK_INT_EQ(differ, 0);
     for (int j = 0; j < S; j++)
         for (int l = 0; l < L; l++) free(ref[j][l]);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "model/bilm.h"
+#include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/rng.h"
 #include "model/status.h"
@@ -176,8 +177,17 @@ static struct elmo_options tiny(int H, bool proj, bool lstm_proj, int L, bool sk
     return o;
 }
 
-static const char *words[] = {"the", "U.S.", "Centers", "a", ".", "supercalifragilistic",
-                              "<S>", "</S>", "\xC3\xA9t\xC3\xA9", "x", "emoji\xF0\x9F\x98\x80",
+static const char *words[] = {"the",
+                              "U.S.",
+                              "Centers",
+                              "a",
+                              ".",
+                              "supercalifragilistic",
+                              "<S>",
+                              "</S>",
+                              "\xC3\xA9t\xC3\xA9",
+                              "x",
+                              "emoji\xF0\x9F\x98\x80",
                               "0123456789012345678901234567890123456789012345678901234"};
 #define NWORDS ((int)(sizeof words / sizeof words[0]))
 
@@ -190,7 +200,7 @@ static void test_token(struct elmo_options o, const char *what) {
     int32_t ids[NWORDS * ELMO_MAXC + ELMO_MAXC];
     for (int v = 0; v < NWORDS; v++)
         elmo_char_ids(words[v], strlen(words[v]), ids + (size_t)v * ELMO_MAXC);
-    int V = NWORDS + 1;  /* plus an all-zero padding token */
+    int V = NWORDS + 1; /* plus an all-zero padding token */
     memset(ids + (size_t)NWORDS * ELMO_MAXC, 0, sizeof(int32_t) * ELMO_MAXC);
     int P = o.has_cnn_proj ? o.P : o.F;
     float *got = malloc(sizeof(float) * (size_t)V * P), *want = malloc(sizeof(float) * P);
@@ -307,6 +317,32 @@ static void test_mix(void) {
     CHECK_NEAR(out[5], (data[0][5] + data[1][5] + data[2][5]) / 3.0, 1e-6);
 }
 
+/* The vectorizable exp / sigmoid / tanh against double math: a few ulp. */
+static void test_fastmath(void) {
+    double e_exp = 0, e_sig = 0, e_tanh = 0;
+    for (int i = -2000000; i <= 2000000; i++) {
+        float x = (float)i * 4.35e-5f; /* -87 .. 87 */
+        double want = exp((double)x);
+        e_exp = fmax(e_exp, fabs(elmo__expf(x) - want) / want);
+        double s = 1.0 / (1.0 + exp(-(double)x));
+        e_sig = fmax(e_sig, fabs(elmo__sigmoidf(x) - s) / s);
+        float t = x * 0.2f;
+        double tw = tanh((double)t);
+        if (t != 0.0f) e_tanh = fmax(e_tanh, fabs(elmo__tanhf(t) - tw) / fabs(tw));
+    }
+    for (int k = 1; k < 40; k++) { /* tiny arguments keep full relative precision */
+        float t = ldexpf(1.2345f, -k);
+        e_tanh = fmax(e_tanh, fabs(elmo__tanhf(t) - tanh((double)t)) / tanh((double)t));
+    }
+    printf("fast math: max rel err exp %.3g, sigmoid %.3g, tanh %.3g\n", e_exp, e_sig, e_tanh);
+    CHECK(e_exp < 5e-7 && e_sig < 5e-7 && e_tanh < 5e-7);
+    CHECK(elmo__expf(-1000.0f) >= 0.0f && elmo__expf(-1000.0f) < 1e-37f);
+    CHECK(isfinite(elmo__expf(1000.0f)));
+    CHECK(elmo__sigmoidf(-1000.0f) < 1e-37f && elmo__sigmoidf(1000.0f) == 1.0f);
+    CHECK(elmo__tanhf(50.0f) == 1.0f && elmo__tanhf(-50.0f) == -1.0f);
+    CHECK(elmo__tanhf(0.0f) == 0.0f);
+}
+
 static void test_counts(void) {
     struct elmo_options o;
     const char *names[] = {"small", "medium", "original", "fixture"};
@@ -349,7 +385,7 @@ static void test_counts(void) {
     CHECK(memcmp(m.block, m2.block, sizeof(float) * m.n_params) != 0);
     elmo_model_free(&m2);
     elmo_model_free(&m);
-    elmo_model_free(&m);  /* twice is fine */
+    elmo_model_free(&m); /* twice is fine */
     /* bad options name the key */
     o.P = o.D + 1;
     CHECK(elmo_options_check(&o) < 0);
@@ -375,8 +411,8 @@ int main(void) {
 
     /* the full biLM, several lengths in one batch */
     int32_t lens[6] = {4, 1, 9, 4, 2, 7};
-    CHECK(run_bilm(tiny(1, true, true, 2, true), 1.0f, 6, lens, false, 1,
-                   "L=2, skip, stateless") < 1e-4);
+    CHECK(run_bilm(tiny(1, true, true, 2, true), 1.0f, 6, lens, false, 1, "L=2, skip, stateless") <
+          1e-4);
     CHECK(run_bilm(tiny(1, true, true, 3, true), 2.0f, 6, lens, false, 1,
                    "L=3, skip, clipping, stateless") < 1e-4);
     CHECK(run_bilm(tiny(1, true, true, 2, false), 1.0f, 6, lens, false, 1,
@@ -388,6 +424,7 @@ int main(void) {
                    "L=2, skip, 3 rounds of carried stream state") < 1e-4);
     CHECK(clip_c_hits > 0 && clip_h_hits > 0);
     test_mix();
+    test_fastmath();
     test_counts();
     return CHECK_REPORT();
 }

@@ -98,9 +98,15 @@ static void test_weights(void) {
     char good[512], bad[512];
     path_in(good, sizeof good, "good.hdf5");
 
-    /* round trip */
+    /* round trip, and the same model gives the same bytes (no timestamps in the file) */
     CHECK_OK(load_with(&o, good, &back));
     CHECK(same_weights(&orig, &back));
+    char again[512], h1[65], h2[65];
+    path_in(again, sizeof again, "again.hdf5");
+    CHECK_OK(elmo_weights_save(again, &back));
+    CHECK_OK(elmo_file_sha256(good, h1));
+    CHECK_OK(elmo_file_sha256(again, h2));
+    CHECK_STR_EQ(h1, h2);
     CHECK(back.char_embed[0] == 0.0f && back.char_embed[1] == 0.0f);
     elmo_model_free(&back);
 
@@ -185,7 +191,7 @@ static void test_weights(void) {
     elmo_model_randomize(&nm, 2);
     path_in(bad, sizeof bad, "equal_noproj.hdf5");
     CHECK_OK(elmo_weights_save(bad, &nm));
-    e.has_cnn_proj = e.has_lstm_proj = true;   /* what the options alone would not know */
+    e.has_cnn_proj = e.has_lstm_proj = true; /* what the options alone would not know */
     CHECK_OK(load_with(&e, bad, &back));
     CHECK(!back.opt.has_cnn_proj && !back.opt.has_lstm_proj && back.proj_w == NULL);
     CHECK(same_weights(&nm, &back));
@@ -277,7 +283,8 @@ static void test_options(void) {
     /* clips: null and absent mean no clipping */
     char text3[2048];
     const char *at = strstr(base, "\"cell_clip\": 3, ");
-    snprintf(text3, sizeof text3, "%.*s%s", (int)(at - base), base, at + strlen("\"cell_clip\": 3, "));
+    snprintf(text3, sizeof text3, "%.*s%s", (int)(at - base), base,
+             at + strlen("\"cell_clip\": 3, "));
     write_text(p, text3);
     CHECK_OK(elmo_options_load(p, &o));
     CHECK(o.cell_clip == 0.0f);

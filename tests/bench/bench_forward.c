@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     struct elmo_rng r;
     elmo_rng_seed(&r, 7);
     double t_tok = 0, t_lstm = 0;
-    for (int it = 0; it <= batches; it++) {  /* iteration 0 warms up */
+    for (int it = 0; it <= batches; it++) { /* iteration 0 warms up */
         for (int v = 0; v < V; v++) {
             char w[16];
             int len = 2 + (int)(elmo_rng_next(&r) % 8);
@@ -70,10 +70,10 @@ int main(int argc, char **argv) {
     }
     double ntok = (double)batches * V, flops = elmo_options_flops_per_token(&o);
     double tps = ntok / (t_tok + t_lstm);
-    printf("%s (D %d, P %d, F %d, H %d): %d batches of %d x %d tokens, 1 BLAS thread (%s)\n",
-           shape, o.D, o.P, o.F, o.n_highway, batches, B, N, elmo_blas_corename());
-    printf("  token vectors: %.1f ms/batch   biLSTM: %.1f ms/batch\n",
-           1e3 * t_tok / batches, 1e3 * t_lstm / batches);
+    printf("%s (D %d, P %d, F %d, H %d): %d batches of %d x %d tokens, 1 BLAS thread (%s)\n", shape,
+           o.D, o.P, o.F, o.n_highway, batches, B, N, elmo_blas_corename());
+    printf("  token vectors: %.1f ms/batch   biLSTM: %.1f ms/batch\n", 1e3 * t_tok / batches,
+           1e3 * t_lstm / batches);
     printf("  %.0f tokens/s, %.1f GFLOP/s (%.1f MFLOP/token)\n", tps, tps * flops / 1e9,
            flops / 1e6);
     free(ids), free(n_tok), free(tok);

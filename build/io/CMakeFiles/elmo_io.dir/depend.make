@@ -1,2 +1,0 @@
-# Empty dependencies file for elmo_io.
-# This may be replaced when dependencies are built.
