@@ -132,11 +132,11 @@ static char *make_fingerprint(const struct embed_run *er) {
              "job text_field %s\njob tokens_field %s\njob id_field %s\n"
              "job weights_sha256 %s\njob options_bytes %zu\njob outputs %u\njob streams %d\n"
              "job max_sentence_tokens %d\njob long_sentences %d\njob shard_tokens %d\n"
-             "job mix_weights %s\njob gamma %.9g\njob layer_norm %d\n",
+             "job mix_weights %s\njob gamma %.9g\njob layer_norm %d\njob slice %s\n",
              j->input, size, mtime, (int)j->input_format, j->text_field, j->tokens_field,
              j->id_field, er->sha, strlen(er->options_text), j->outputs, j->streams,
              j->max_sentence_tokens, (int)j->long_sentences, j->shard_tokens, mix,
-             (double)j->gamma, (int)j->layer_norm);
+             (double)j->gamma, (int)j->layer_norm, j->slice[0] ? j->slice : "all");
     return elmo_xstrdup(buf);
 }
 
@@ -166,6 +166,9 @@ static int plan_shards(struct embed_run *er) {
     const struct elmo_job *j = er->job;
     struct plan *p = &er->plan;
     if (j->streams > 0) {
+        if (j->slice[0])
+            return elmo_error(ELMO_ERR_ARG, "slice works in the stateless regime only (streams is "
+                              "%d): a stream runs through the whole input", j->streams);
         p->n = j->streams;
         p->sh = elmo_xcalloc((size_t)p->n, sizeof *p->sh);
         for (int64_t s = 0; s < p->n; s++) {
@@ -204,6 +207,21 @@ static int plan_shards(struct embed_run *er) {
     }
     free(bounds);
     free(lines);
+    if (j->slice[0]) {
+        /* keep the K-th of N contiguous groups of the full plan, renumbered from 0 */
+        int k = 0, parts = 0;
+        char extra;
+        if (sscanf(j->slice, "%d/%d%c", &k, &parts, &extra) != 2 || parts < 1 || k < 0 ||
+            k >= parts)
+            return elmo_error(ELMO_ERR_ARG, "slice '%s': expected K/N with 0 <= K < N",
+                              j->slice);
+        int64_t a = p->n * k / parts, b = p->n * (k + 1) / parts;
+        for (int64_t i = a; i < b; i++) {
+            p->sh[i - a] = p->sh[i];
+            p->sh[i - a].id = i - a;
+        }
+        p->n = b - a;
+    }
     return 0;
 }
 

@@ -157,6 +157,9 @@ static const struct key keys[] = {
     KEY("threads", K_ALL, T_INT, threads, 1, 1024, "1", NULL, "N", "BLAS threads per MPI rank"),
     KEY("shard_tokens", K_CORPUS, T_INT, shard_tokens, 1, 1000000000, "20000", NULL, "N",
         "target tokens per shard (the unit of work and of resume)"),
+    KEY("slice", K(EMBED), T_STRING, slice, 0, 0, "", NULL, "K/N",
+        "stateless only: process the K-th (0-based) of N contiguous groups of shards into a "
+        "store of its own (Slurm arrays; join them with elmo merge)"),
     KEY_LIST("mix_weights", K(EMBED), mix_weights, n_mix_weights, NULL, "W,W,W",
              "elmo: pre-softmax weights of [word_emb, lstm_outputs1, lstm_outputs2] "
              "(empty: equal weights)"),

@@ -71,6 +71,7 @@ struct elmo_job {
     enum elmo_long_policy long_sentences; /* split (default) or truncate */
     int threads;                     /* BLAS threads per rank (default 1) */
     int shard_tokens;                /* target tokens per shard (default 20000) */
+    char slice[32];                  /* "K/N": only the K-th of N groups of shards ("" = all) */
     float mix_weights[8];            /* `elmo` pre-softmax layer weights (default 0) */
     int n_mix_weights;               /* how many were given (0 = default) */
     float gamma;                     /* `elmo` scale (default 1) */
