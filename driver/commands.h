@@ -26,6 +26,7 @@ int elmo_cmd_run(int argc, char **argv);       /* elmo run JOB.yaml [--flag over
 int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv); /* elmo embed|annotate|... */
 int elmo_cmd_export(int argc, char **argv);    /* elmo export --format allennlp STORE OUT */
 int elmo_cmd_info(int argc, char **argv);      /* elmo info STORE */
+int elmo_cmd_merge(int argc, char **argv);     /* elmo merge --output OUT IN0 IN1 ...; collective */
 int elmo_cmd_model(int argc, char **argv);     /* elmo model synth --shape S --seed N --out DIR */
 int elmo_cmd_bench(int argc, char **argv);     /* elmo bench [--shape S] [--input F] */
 

@@ -169,14 +169,16 @@ static int plan_shards(struct embed_run *er) {
         if (j->slice[0])
             return elmo_error(ELMO_ERR_ARG, "slice works in the stateless regime only (streams is "
                               "%d): a stream runs through the whole input", j->streams);
-        p->n = j->streams;
+        int64_t G = ELMO_STREAM_GROUP;
+        p->n = (j->streams + G - 1) / G;
         p->sh = elmo_xcalloc((size_t)p->n, sizeof *p->sh);
-        for (int64_t s = 0; s < p->n; s++) {
-            p->sh[s].id = s;
-            p->sh[s].begin = 0;
-            p->sh[s].end = -1;
-            p->sh[s].first_line = 1;
-            p->sh[s].stream = (int)s;
+        for (int64_t g = 0; g < p->n; g++) {
+            p->sh[g].id = g;
+            p->sh[g].begin = 0;
+            p->sh[g].end = -1;
+            p->sh[g].first_line = 1;
+            p->sh[g].stream = (int)(g * G);
+            p->sh[g].n_streams = (int)(j->streams - g * G < G ? j->streams - g * G : G);
         }
         return 0;
     }
@@ -265,16 +267,16 @@ static int journal_resume(struct embed_run *er, int *resumed) {
         char *end = strchr(line, '\n');
         if (!end) break;  /* a torn last line (crash while appending): ignored */
         *end = '\0';
-        long long a, b, c, d, e;
+        long long a, b, c, d, e, f;
         if (sscanf(line, "plan %lld", &a) == 1) {
             n = a;
             if (n < 0 || n > MAX_SHARDS) break;
             p->n = n;
             p->sh = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *p->sh);
             p->done = elmo_xcalloc((size_t)(n > 0 ? n : 1), 1);
-        } else if (sscanf(line, "shard %lld %lld %lld %lld %lld", &a, &b, &c, &d, &e) == 5 &&
-                   n >= 0 && a >= 0 && a < n) {
-            p->sh[a] = (struct elmo_shard){a, b, c, d, (int)e};
+        } else if (sscanf(line, "shard %lld %lld %lld %lld %lld %lld", &a, &b, &c, &d, &e, &f) == 6
+                   && n >= 0 && a >= 0 && a < n) {
+            p->sh[a] = (struct elmo_shard){a, b, c, d, (int)e, (int)f};
             seen++;
         } else if (sscanf(line, "done %lld %lld", &a, &b) == 2 && n >= 0 && a >= 0 && a < n) {
             char pp[ELMO_PATH_MAX + 64];
@@ -301,8 +303,8 @@ static int journal_start(struct embed_run *er) {
     fprintf(er->jf, "elmo-journal 1\n%splan %" PRId64 "\n", er->fingerprint, er->plan.n);
     for (int64_t i = 0; i < er->plan.n; i++) {
         const struct elmo_shard *s = &er->plan.sh[i];
-        fprintf(er->jf, "shard %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %d\n", s->id,
-                s->begin, s->end, s->first_line, s->stream);
+        fprintf(er->jf, "shard %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %d %d\n", s->id,
+                s->begin, s->end, s->first_line, s->stream, s->n_streams);
     }
     if (fflush(er->jf) != 0 || fsync(fileno(er->jf)) != 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", er->journal, strerror(errno));
@@ -482,9 +484,11 @@ struct merge {
 static int part_of(struct merge *mg, int64_t g, int64_t *local) {
     const struct plan *p = &mg->er->plan;
     if (mg->er->job->streams > 0) {
-        int S = mg->er->job->streams;
-        *local = g / S;
-        return (int)(g % S);
+        /* record g is in stream s = g % S, group s / G; groups keep their records in order */
+        int64_t S = mg->er->job->streams, G = ELMO_STREAM_GROUP, s = g % S, gi = s / G;
+        int64_t size = S - gi * G < G ? S - gi * G : G;
+        *local = (g / S) * size + (s - gi * G);
+        return (int)gi;
     }
     int64_t lo = 0, hi = p->n - 1;
     while (lo < hi) {

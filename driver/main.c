@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "  embed              embed a corpus into an HDF5 store (elmo embed --help)\n"
             "  export             convert a store: export --format allennlp STORE OUT.hdf5\n"
             "  info               summarise a store: info STORE.h5\n"
+            "  merge              join slice stores in order: merge --output OUT.h5 IN0.h5 ...\n"
             "  model synth        write a model of a published shape with seeded random weights\n"
             "  bench              measure tokens/s on synthetic models\n"
             "  train-ner          train the BiLSTM NER tagger on ELMo features\n"
@@ -79,6 +80,7 @@ static const struct command commands[] = {
     {"pretrain", NULL, ELMO_JOB_PRETRAIN},
     {"export", elmo_cmd_export, -1},
     {"info", elmo_cmd_info, -1},
+    {"merge", elmo_cmd_merge, -1},
     {"model", elmo_cmd_model, -1},
     {"bench", elmo_cmd_bench, -1},
 };

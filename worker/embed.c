@@ -106,7 +106,9 @@ static int read_shard(struct elmo_embed_ctx *ctx, const char *input, const struc
         if (got < 0) ELMO_FAIL(got, "%s", elmo_errmsg());
         if (got == 0) break;
         r++;
-        if (sh->stream >= 0 && r % job->streams != sh->stream) continue;
+        if (sh->stream >= 0 && (r % job->streams < sh->stream ||
+                                r % job->streams >= sh->stream + sh->n_streams))
+            continue;
         v64_push(&b->rec_ent, b->ent_line.n);
         if (rec.reject) {
             b->n_reject++;
@@ -278,7 +280,7 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
 }
 
 static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
-                     int B, int64_t *src, int32_t *ntok, int fd,
+                     int B, float *const *state, int64_t *src, int32_t *ntok, int fd,
                      const struct elmo_part_layout *lay, const char *path) {
     int64_t tokens = 0;
     for (int k = 0; k < B; k++) {
@@ -286,9 +288,7 @@ static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, cons
         tokens += ntok[k];
     }
     token_vectors(ctx, b, ents, B, src);
-    float *state[1] = {ctx->state};
-    elmo_bilm_forward(ctx->m, &ctx->ws, B, ntok, ctx->tok, ctx->state ? state : NULL,
-                      ctx->lay);
+    elmo_bilm_forward(ctx->m, &ctx->ws, B, ntok, ctx->tok, state, ctx->lay);
     int r0 = 0;
     for (int k = 0; k < B; k++) {
         ELMO_TRY(write_entry(ctx, b, ents[k], r0, fd, lay, path));
@@ -323,7 +323,7 @@ int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
                           m->opt.L);
     int cap = job->max_sentence_tokens;
     ctx->budget = job->batch_tokens > cap + 2 ? job->batch_tokens : cap + 2;
-    ctx->max_rows = job->streams > 0 ? 1 : 256;
+    ctx->max_rows = job->streams > 0 ? ELMO_STREAM_GROUP : 256;
     int max_words = ctx->budget < 4096 ? ctx->budget : 4096;
     if (max_words > 1024) max_words = 1024;
     ELMO_CALL(elmo_bilm_ws_init(&ctx->ws, m, ctx->max_rows, ctx->budget, max_words));
@@ -342,8 +342,8 @@ int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
         if (!ctx->lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
     }
     if (job->streams > 0) {
-        ctx->state = elmo_aligned_alloc(sizeof(float) * elmo_stream_state_floats(&m->opt),
-                                        "stream state");
+        ctx->state = elmo_aligned_alloc(sizeof(float) * ELMO_STREAM_GROUP *
+                                        elmo_stream_state_floats(&m->opt), "stream states");
         if (!ctx->state) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
     }
     return 0;
@@ -436,17 +436,51 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     int32_t *lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     for (int e = 0; e < n; e++) lens[e] = (int32_t)(b.ent_tok.v[e + 1] - b.ent_tok.v[e]);
     if (sh->stream >= 0) {
-        memset(ctx->state, 0, sizeof(float) * elmo_stream_state_floats(&m->opt));
-        for (int e = 0; e < n && rc == 0; e++) {
-            if (lens[e] == 0) continue;  /* empty: an empty entry; the state stays */
-            int32_t one = e;
-            rc = run_batch(ctx, &b, &one, 1, src, ntok, fd, &lay, tmp);
+        /* lockstep: each step takes the next non-empty entry of every stream of the group
+         * (while the token budget allows), so a stream's entries still run in order */
+        size_t sf = elmo_stream_state_floats(&m->opt);
+        int G = sh->n_streams, S = ctx->job->streams;
+        memset(ctx->state, 0, sizeof(float) * sf * (size_t)G);
+        int64_t *next = elmo_xcalloc((size_t)G, sizeof *next);  /* next record index per stream */
+        int64_t *nent = elmo_xcalloc((size_t)G, sizeof *nent);  /* entry position within it */
+        float **st = elmo_xcalloc((size_t)G, sizeof *st);
+        int32_t *rows = elmo_xcalloc((size_t)G, sizeof *rows);
+        /* local record l belongs to stream (first_stream_of_record0 + l) in cycle order */
+        for (int t = 0; t < G; t++) next[t] = t;
+        for (;;) {
+            int B = 0, used = 0, left = 0;
+            for (int t = 0; t < G; t++) {
+                /* skip finished records and empty entries (state unchanged) */
+                while (next[t] < h.n_rec) {
+                    int64_t e0 = b.rec_ent.v[next[t]], e1 = b.rec_ent.v[next[t] + 1];
+                    if (e0 + nent[t] < e1 && lens[e0 + nent[t]] > 0) break;
+                    if (e0 + nent[t] < e1) nent[t]++;
+                    else {
+                        next[t] += G;
+                        nent[t] = 0;
+                    }
+                }
+                if (next[t] >= h.n_rec) continue;
+                left = 1;
+                int64_t e = b.rec_ent.v[next[t]] + nent[t];
+                if (B > 0 && used + lens[e] + 2 > ctx->budget) continue;
+                rows[B] = (int32_t)e;
+                st[B] = ctx->state + sf * (size_t)t;
+                used += lens[e] + 2;
+                B++;
+                nent[t]++;
+            }
+            if (!left) break;
+            rc = run_batch(ctx, &b, rows, B, st, src, ntok, fd, &lay, tmp);
+            if (rc < 0) break;
         }
+        (void)S;
+        free(next); free(nent); free(st); free(rows);
     } else {
         int nb = elmo_batcher_plan(n, lens, ctx->budget, ctx->max_rows, order, starts);
         for (int k = 0; k < nb && rc == 0; k++)
-            rc = run_batch(ctx, &b, order + starts[k], starts[k + 1] - starts[k], src, ntok, fd,
-                           &lay, tmp);
+            rc = run_batch(ctx, &b, order + starts[k], starts[k + 1] - starts[k], NULL, src, ntok,
+                           fd, &lay, tmp);
     }
     free(lens);
     if (rc < 0) goto cleanup;

@@ -20,8 +20,12 @@ struct elmo_shard {
     int64_t id;          /* shard number (= stream number in the streams regime) */
     int64_t begin, end;  /* byte range of the input (stateless); 0, -1 for a stream */
     int64_t first_line;  /* 1-based line at begin */
-    int stream;          /* -1 (stateless) or the stream s: records r with r % S == s */
+    int stream;          /* -1 (stateless) or the first stream s0 of the group */
+    int n_streams;       /* streams of the group: records r with s0 <= r % S < s0 + n_streams */
 };
+
+/* Streams run in groups of up to this many, in lockstep (one row per stream per step). */
+#define ELMO_STREAM_GROUP 32
 
 /* Called after every batch with the tokens it covered (rank 0 polls its queue there). */
 typedef void (*elmo_batch_cb)(void *arg, int64_t sentences, int64_t tokens);
@@ -45,7 +49,7 @@ struct elmo_embed_ctx {
     float *rowbuf;        /* (max entry tokens, 6P) one entry's rows for an output */
     int32_t *ids;         /* (ws.max_words, 50) char ids of cache misses */
     float *missvec;       /* (ws.max_words, P) their vectors */
-    float *state;         /* streams: (state floats) the stream's carried state */
+    float *state;         /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
     int64_t tokens_done, sentences_done;
 };
 

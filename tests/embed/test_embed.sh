@@ -33,6 +33,16 @@ $PY "$CHK" same "$T/d1.h5" "$T/d4.h5"
 $PY "$CHK" layout "$T/d1.h5" "$SAMPLE"
 grep -q "records read = " "$T/d1.log"
 
+echo "== streams in groups: S=64 > 41 sentences equals stateless (every stream starts at zero)"
+for n in 1 2; do
+  run $n --input "$SAMPLE" --streams 64 --output "$T/g$n.h5" 2>/dev/null
+done
+$PY "$CHK" same "$T/g1.h5" "$T/g2.h5"
+$PY "$CHK" same-data "$T/g1.h5" "$T/d1.h5"
+run 2 --input "$SAMPLE" --streams 35 --output "$T/g35.h5" 2>/dev/null
+run 1 --input "$SAMPLE" --streams 35 --output "$T/g35b.h5" 2>/dev/null
+$PY "$CHK" same "$T/g35.h5" "$T/g35b.h5"
+
 echo "== float16 and deflate"
 for n in 1 2; do
   run $n --input "$SAMPLE" --shard-tokens 64 --precision f16 --output "$T/h$n.h5" 2>/dev/null
@@ -56,4 +66,25 @@ grep -qP "\t3\tinvalid UTF-8" "$T/bad.h5.rejects.tsv"
 run 1 --input "$T/bad.txt" --max-sentence-tokens 12 --long-sentences truncate \
   --output "$T/trunc.h5" 2>"$T/trunc.log"
 grep -q "truncated by 18 tokens" "$T/trunc.log"
+echo "== gzip, stdin and JSON Lines give the same store as the plain text"
+gzip -c "$SAMPLE" >"$T/sample.txt.gz"
+run 2 --input "$T/sample.txt.gz" --shard-tokens 64 --output "$T/gz.h5" 2>/dev/null
+$PY "$CHK" same "$T/gz.h5" "$T/d2.h5" 2>/dev/null || $PY "$CHK" same-data "$T/gz.h5" "$T/d2.h5"
+run 1 --input - --shard-tokens 64 --output "$T/stdin.h5" <"$SAMPLE" 2>/dev/null
+$PY "$CHK" same-data "$T/stdin.h5" "$T/d1.h5"
+$PY - "$SAMPLE" "$T/sample.jsonl" <<'PYEOF'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f, open(sys.argv[2], "w", encoding="utf-8") as o:
+    for i, line in enumerate(f.read().split("\n")[:-1]):
+        o.write(json.dumps({"id": str(i + 1), "text": line}) + "\n")
+    o.write('{"id": "x", "text": broken\n')
+    o.write('{"id": "y"}\n')
+PYEOF
+run 2 --input "$T/sample.jsonl" --input-format jsonl --shard-tokens 64 --output "$T/j.h5" \
+  2>"$T/j.log"
+grep -q "43 records read = 41 written + 2 rejected" "$T/j.log" || { cat "$T/j.log"; exit 1; }
+[ "$(grep -c . "$T/j.h5.rejects.tsv")" -eq 3 ]  # header + 2
+grep -qP "\t42\tinvalid JSON" "$T/j.h5.rejects.tsv"
+$PY "$CHK" same-data "$T/j.h5" "$T/d2.h5"
+
 echo "test_embed: all checks passed"
