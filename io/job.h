@@ -88,6 +88,37 @@ struct elmo_job {
     char format[32];                 /* output format: jsonl|conll (annotate), allennlp (export) */
     int epochs;
     uint64_t seed;
+
+    /* wsd (issue 5): the word-sense picture */
+    char word[128];                  /* the target word (default "work") */
+    char sentences[ELMO_PATH_MAX];   /* sentences holding it (empty: the tutorial's five) */
+    char senses[ELMO_PATH_MAX];      /* one sense label per sentence (empty: none) */
+    char store[ELMO_PATH_MAX];       /* an embedding store to read instead of sentences */
+    bool match_forms;                /* also match -s/-es/-ed/-ing/-d forms (default true) */
+    int max_points;                  /* at most this many occurrences drawn (default 500) */
+    /* NER (issue 4): train-ner, eval-ner, annotate */
+    char features[16];               /* tagger input: elmo (default) | glove */
+    char glove[ELMO_PATH_MAX];       /* GloVe text vectors (features glove) */
+    float lr;                        /* Adam learning rate of the first epoch (0.005) */
+    float lr_decay;                  /* factor per epoch (1/sqrt 2) */
+    int batch_size;                  /* sentences per step (32) */
+    int hidden;                      /* BiLSTM units per direction (256) */
+    float dropout_keep;              /* keep probability on the BiLSTM input and output (0.7) */
+    float clip;                      /* per-tensor gradient norm clip (1.0; 0 = none) */
+    bool mask_urls_users;            /* <URL>/<USR> replacement before the features (true) */
+    /* pretrain (issue 9): biLM pretraining; also uses options, train, dev, out, epochs, seed,
+     * lr, batch_size, clip, batch_tokens, max_sentence_tokens, long_sentences */
+    char corpus[ELMO_PATH_MAX];      /* training text, one sentence per line (plain or .gz) */
+    int vocab_size;                  /* softmax rows with <S>, </S>, <UNK> (20000) */
+    float heldout_fraction;          /* sentences held out when dev is empty (0.05) */
+    int unroll_steps;                /* positions per window, truncated BPTT (20) */
+    char optimizer[16];              /* adagrad (default) | adam */
+    float dropout;                   /* drop probability of the LSTM inputs and output (0.1) */
+    char softmax[16];                /* auto (default) | full | sampled */
+    int n_negative_samples;          /* sampled softmax candidates per step (4096) */
+    int checkpoint_steps;            /* also checkpoint every N steps (0 = after each epoch) */
+    bool resume;                     /* continue from OUT/checkpoint.h5 when present (true) */
+    int max_steps;                   /* stop after this many steps in all (0 = no limit) */
 };
 
 /* Fills a job with the defaults of its kind.  Not collective. */

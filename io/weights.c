@@ -9,6 +9,7 @@
 #include "io/weights.h"
 
 #include <errno.h>
+#include <float.h>
 #include <hdf5.h>
 #include <jansson.h>
 #include <math.h>
@@ -61,7 +62,7 @@ static int get_clip(json_t *root, const char *origin, const char *key, float *ou
     if (!json_is_number(v))
         return elmo_error(ELMO_ERR_FORMAT, "%s: key %s: not a number", origin, key);
     double x = json_number_value(v);
-    if (!(x >= 0) || !isfinite(x))
+    if (!(x >= 0 && x <= FLT_MAX)) /* stored as a float: 1e39 would become infinite */
         return elmo_error(ELMO_ERR_RANGE, "%s: key %s: %g is not a finite number >= 0", origin, key,
                           x);
     *out = (float)x;

@@ -204,6 +204,7 @@ int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt) {
 }
 
 void elmo_model_free(struct elmo_model *m) {
+    elmo_model_unpack(m);
     free(m->block);
     struct elmo_options keep = m->opt;
     memset(m, 0, sizeof *m);
@@ -273,6 +274,7 @@ static void fill(struct elmo_rng *r, float *x, size_t n, float lo, float hi) {
 
 void elmo_model_randomize(struct elmo_model *m, uint64_t seed) {
     const struct elmo_options *o = &m->opt;
+    elmo_model_unpack(m); /* the packed copies would be stale */
     struct elmo_rng r;
     elmo_rng_seed(&r, seed);
     size_t E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P, D = (size_t)o->D;

@@ -83,6 +83,9 @@ struct elmo_model {
     float *proj_w;                        /* (F, P), NULL when has_cnn_proj is false (F == P) */
     float *proj_b;                        /* (P) */
     struct elmo_lstm_weights lstm[2][ELMO_MAX_LAYERS]; /* [direction][layer], 0 = forward */
+    struct elmo_packed *packed;           /* copies of the weights packed for the row-stable
+                                             GEMM (model/pack.c), or NULL; owned, see
+                                             elmo_model_pack */
 };
 
 /* One named tensor of the model, as stored in the official weight file. */
@@ -108,8 +111,20 @@ int elmo_options_preset(const char *name, struct elmo_options *opt);
  */
 int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt);
 
-/* Frees the block; accepts a zeroed model and may be called twice. */
+/* Frees the block and the packed copies; accepts a zeroed model and may be called twice. */
 void elmo_model_free(struct elmo_model *m);
+
+/*
+ * (Re)builds m->packed, the weights of every product of the forward pass packed once for the
+ * row-stable GEMM (gemm.h): about as many bytes again as the weight block.  elmo_bilm_ws_init
+ * calls it when m->packed is NULL, so callers only need it after changing weights that were
+ * already packed (elmo_model_randomize drops the packed copies itself).  Returns 0 or
+ * ELMO_ERR_NOMEM.  Not thread-safe with a forward pass on the same model.
+ */
+int elmo_model_pack(struct elmo_model *m);
+
+/* Frees m->packed (the next elmo_bilm_ws_init packs again). */
+void elmo_model_unpack(struct elmo_model *m);
 
 /*
  * Lists the model's tensors in file layout, in block order.  Writes at most cap entries to out
@@ -144,6 +159,21 @@ void elmo_char_ids_eos(int32_t out[ELMO_MAXC]);
  * and at most max_positions positions per batch counted with <S> and </S> (sum of T), and
  * max_words words per elmo_token_embed call.  The forward pass never allocates.
  */
+/*
+ * Where the forward pass's time goes: seconds (wall clock) and FLOPs done, summed over the
+ * calls since elmo_bilm_ws_init (the caller may zero them at any time).  Costs two clock reads
+ * per phase and step.
+ */
+struct elmo_fwd_times {
+    double cnn;      /* char embeddings, convolutions, max-pool, activation */
+    double highway;  /* highway layers */
+    double proj;     /* projection to P */
+    double lstm_in;  /* LSTM input projections x W_0[:P] + B of all positions */
+    double recur;    /* LSTM steps: h W_0[P:], the cell, the state projection */
+    double other;    /* the rest of elmo_bilm_forward (layout, <S>/</S>, output copies) */
+    double flops;    /* FLOPs of the products actually run (multiply-add = 2) */
+};
+
 struct elmo_bilm_ws {
     int max_rows, max_positions, max_words;
     float *arena;       /* one block; the fields below are views */
@@ -151,12 +181,14 @@ struct elmo_bilm_ws {
     float *bos;         /* (P) token embedding of <S> */
     float *eos;         /* (P) token embedding of </S> */
     void *priv;         /* implementation-private views into arena */
+    struct elmo_fwd_times times; /* timers of the calls on this workspace */
 };
 
 /*
- * Sizes the arena for m and computes ws->bos / ws->eos.  The LSTM input projection of a batch
- * dominates: 16 D bytes per position (64 KB for the original model).
- * The char CNN works in chunks of 64 words, so max_words does not change the size.
+ * Sizes the arena for m and computes ws->bos / ws->eos; packs m's weights first when m->packed
+ * is NULL (elmo_model_pack; under a lock, so workers may share one model).  The LSTM input
+ * projections of a batch dominate: 32 D bytes per position (128 KB for the original model).
+ * The token vectors are computed in chunks of 256 words, so max_words does not change the size.
  * Returns 0, ELMO_ERR_ARG or ELMO_ERR_NOMEM.  Free with elmo_bilm_ws_free.  Not collective.
  */
 int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int max_rows,

@@ -8,46 +8,52 @@
 #include <stdint.h>
 
 #include "model/bilm.h"
+#include "model/gemm.h"
 
-/* Tokens per char-CNN chunk and per highway chunk (multiples of ELMO_ROW_BLOCK); a larger
- * highway chunk lets more row blocks reuse a cached block of the F x F weights. */
-#define ELMO__CNN_CHUNK 64
-#define ELMO__HW_CHUNK  256
+/* Tokens per chunk of elmo_token_embed (char CNN, highway and projection run on a chunk). */
+#define ELMO__TOK_CHUNK 256
 
-struct elmo__ws {
-    /* char CNN (per chunk of ELMO__CNN_CHUNK tokens), highway and projection (per chunk of
-     * ELMO__HW_CHUNK tokens) */
-    float *emb;      /* (chunk * C, E) char embeddings of the chunk's tokens */
-    float *col;      /* (chunk * C, w_max * E) im2col rows: one window of w chars per row */
-    float *conv;     /* (chunk * C, n_max) convolution outputs of one filter group */
-    float *pad_conv; /* (F) conv output (bias included) of a window of PAD chars, per group */
-    float *x;        /* (hw chunk, F) CNN output, then highway state */
-    float *g;        /* (hw chunk, F) highway gate pre-activation */
-    float *t;        /* (hw chunk, F) highway transform pre-activation */
-    int32_t *last;   /* (chunk) index of each token's last non-PAD char, -1 if none */
-    /* biLSTM */
-    float *x0;      /* (Pm, P) layer-0 input with <S> and </S> inserted */
-    float *y[2];    /* (Pm, P) per direction: layer output (with skip), next layer's input */
-    float *zx;      /* (Pm, 4D) input projection x @ W_0[:P] + B of all positions */
-    float *h;       /* (Bm, P) recurrent h of the rows, in length order */
-    float *c;       /* (Bm, D) cell state of the rows, in length order */
-    float *gates;   /* (Bm, 4D) recurrent part h @ W_0[P:] of one step */
-    float *mm;      /* (Bm, D) o * tanh(c) of one step */
-    float *hn;      /* (Bm, P) projected output of one step */
-    int32_t *order; /* (Bm) batch rows sorted by length, longest first */
-    int32_t *off;   /* (Bm) first position of each batch row in x0/y/zx */
-    int32_t *toff;  /* (Bm) first real token of each batch row in tok/out */
-    float *scratch; /* elmo_gemm_rows scratch, large enough for every product here */
+/* The packed weights of a model (model/pack.c); views into one block. */
+struct elmo_packed {
+    float *block;
+    size_t floats;
+    struct elmo_pmat cnn[ELMO_MAX_FILTERS];    /* (w_i E, n_i) + bias */
+    struct elmo_pmat hw[ELMO_MAX_HIGHWAY];     /* (F, 2F) [carry | transform], 2 gates, + bias */
+    struct elmo_pmat proj;                     /* (F, P) + bias, when has_cnn_proj */
+    struct elmo_pmat wx[2][ELMO_MAX_LAYERS];   /* W_0[:P] (P, 4D), 4 gates, + B */
+    struct elmo_pmat wh[2][ELMO_MAX_LAYERS];   /* W_0[P:] (P, 4D), 4 gates */
+    struct elmo_pmat wp[2][ELMO_MAX_LAYERS];   /* W_P_0 (D, P), when has_lstm_proj */
 };
 
-/*
- * elmo_gemm_rows (no accumulate) cut into column blocks of about 4 MB of B, each run over all
- * the rows, so that a block of B stays in cache while elmo_gemm_rows packs it again for every
- * 16 rows.  The cut depends on N and K alone, so a row's result still depends on that row
- * alone.
- */
-void elmo__gemm_rows_blocked(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                             const float *bias, float *C, int ldc, float *scratch);
+/* Packs m once (lazily, under a lock); the packed copies are a cache of the weights. */
+int elmo__model_packed(const struct elmo_model *m);
+
+struct elmo__ws {
+    /* token vectors, per chunk of ELMO__TOK_CHUNK tokens */
+    float *emb;          /* (chunk * C, E) char embeddings of the chunk's tokens */
+    const float **win;   /* (n_filters, chunk * C) start of each convolution window in emb */
+    int32_t *win_tok;    /* (n_filters, chunk * C) token of each window */
+    float *pad_conv;     /* (F) conv output (bias included) of a window of PAD chars, per group */
+    float *x, *x2;       /* (chunk, F) CNN output, then highway state (ping-pong) */
+    int32_t *last;       /* (chunk) index of each token's last non-PAD char, -1 if none */
+    /* biLSTM; per direction d where indexed [2] */
+    float *x0;           /* (Pm, P) layer-0 input with <S> and </S> inserted */
+    float *y[2];         /* (Pm, P) layer output (with skip), next layer's input */
+    float *zx[2];        /* (Pm, G) input projection x W_0[:P] + B, packed gate order */
+    float *h[2];         /* (Bm, P) recurrent h of the rows, in length order */
+    float *c[2];         /* (Bm, D) cell state of the rows, in length order */
+    float *mm[2];        /* (Bm, D) o * tanh(c) of one step */
+    float *carry[2];     /* (Bm, G) partial sums of h W_0[P:] when P > elmo_pgemm_kc(), else NULL */
+    int32_t *pos[2];     /* (Bm) position of each running row at the current step */
+    const float **zrow[2]; /* (Bm) zx row of each running row at the current step */
+    int32_t *order;      /* (Bm) batch rows sorted by length, longest first */
+    int32_t *off;        /* (Bm) first position of each batch row in x0/y/zx */
+    int32_t *toff;       /* (Bm) first real token of each batch row in tok/out */
+    int G;               /* row stride of zx / carry: packed width of W_0 (>= 4D) */
+};
+
+/* Monotonic seconds, for the timers of struct elmo_fwd_times. */
+double elmo__now(void);
 
 /* The char CNN's all-PAD window outputs; called once by elmo_bilm_ws_init. */
 void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws);

@@ -1,14 +1,21 @@
 /*
  * charcnn.c: the context-free token vector (elmo-spec section 4): char embedding, one VALID
- * convolution per filter group as im2col + elmo_gemm_rows, max-pool over positions, the CNN
- * activation, the highway layers and the projection to P.
+ * convolution per filter group, max-pool over positions, the CNN activation, the highway
+ * layers and the projection to P, for chunks of ELMO__TOK_CHUNK tokens.
  *
- * Windows made only of PAD chars give the same output for every token, so they are computed
- * once (elmo__cnn_prepare) and only the windows that touch a token's real chars go through the
- * GEMM: a 5-byte word needs 7 windows instead of 44..50.  The max over positions then also
- * takes the all-PAD output when the token has such windows.  elmo_gemm_rows makes each
- * window's output independent of the other rows, and max is exact, so the result is
- * bit-identical to convolving every position, and a token's vector depends on that token alone.
+ * Convolutions: a window of w chars is w E consecutive floats of the chunk's char embeddings,
+ * so the row-stable GEMM reads the windows in place through row pointers (no im2col copy), all
+ * filter groups in one elmo_pgemm call, and its epilogue max-pools each finished tile straight
+ * into the token's row of x: the convolution outputs are never stored.  Windows made only of
+ * PAD chars give the same output for every token, so they are computed once
+ * (elmo__cnn_prepare) and only the windows that touch a token's real chars go through the
+ * GEMM: a 5-byte word needs 7 windows instead of 44..50; the max then starts from the all-PAD
+ * output when the token has such windows.  Each window's output depends on that window alone
+ * (gemm.h) and max is exact, so a token's vector depends on that token alone, bit for bit.
+ *
+ * Highway: carry and transform are one gate-interleaved product (model/pack.c) whose epilogue
+ * computes x' = g relu(t) + (1 - g) x for the units of its tile (g = sigmoid(carry)), so the
+ * element-wise math runs on the GEMM's threads too.
  */
 #include <math.h>
 #include <string.h>
@@ -18,118 +25,198 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
+/* The element-wise epilogues are compiled for AVX-512, AVX2 and baseline x86-64 (picked at
+ * load time); without contraction (ISO C mode) every version gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws) {
     const struct elmo_options *o = &m->opt;
     struct elmo__ws *w = ws->priv;
     const int E = o->E;
+    struct elmo_pgemm_op ops[ELMO_MAX_FILTERS];
     int foff = 0;
     for (int i = 0; i < o->n_filters; i++) {
-        int wi = o->filter_width[i], ni = o->filter_count[i];
+        const int wi = o->filter_width[i];
+        float *win = w->emb + (size_t)i * ELMO_MAXC * E; /* a window of PAD chars per group */
         for (int k = 0; k < wi; k++)
-            memcpy(w->col + (size_t)k * E, m->char_embed + (size_t)ELMO_CHAR_PAD * E,
+            memcpy(win + (size_t)k * E, m->char_embed + (size_t)ELMO_CHAR_PAD * E,
                    sizeof(float) * E);
-        elmo__gemm_rows_blocked(1, ni, wi * E, w->col, wi * E, m->cnn_w[i], ni, m->cnn_b[i],
-                                w->pad_conv + foff, ni, w->scratch);
-        foff += ni;
+        ops[i] = (struct elmo_pgemm_op){.M = 1,
+                                        .W = &m->packed->cnn[i],
+                                        .a = {win, 0, NULL},
+                                        .c = {w->pad_conv + foff, 0, NULL}};
+        foff += o->filter_count[i];
+    }
+    elmo_pgemm(o->n_filters, ops);
+}
+
+/* Max-pool of one filter group: window rows into their tokens' rows of x. */
+struct pool_ctx {
+    float *x;            /* (chunk, F) */
+    int F, foff;         /* row stride of x; first column of this group */
+    const int32_t *tok;  /* token of each window row */
+};
+
+VEC_CLONES static void pool_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
+    const struct pool_ctx *p = ctx;
+    for (int r = 0; r < m; r++) {
+        float *restrict xo = p->x + (size_t)p->tok[r0 + r] * p->F + p->foff + j0;
+        const float *restrict v = t[r];
+        if (n == ELMO_NR)
+            for (int j = 0; j < ELMO_NR; j++) xo[j] = v[j] > xo[j] ? v[j] : xo[j];
+        else
+            for (int j = 0; j < n; j++) xo[j] = v[j] > xo[j] ? v[j] : xo[j];
     }
 }
 
-/* Char CNN of nv <= ELMO__CNN_CHUNK tokens into x (nv, F). */
-static void cnn_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv, const int32_t *ids,
-                      float *x) {
-    const struct elmo_options *o = &m->opt;
-    const int C = ELMO_MAXC, E = o->E, F = o->F;
-    const bool tanh_act = o->activation == ELMO_ACT_TANH;
+/* Highway: x' = g relu(t) + (1 - g) x on the units of one tile. */
+struct hw_ctx {
+    const float *x;  /* (chunk, F) input */
+    float *xn;       /* (chunk, F) output */
+    int F;
+};
 
-    /* char embeddings, and where each token's PAD tail starts */
+VEC_CLONES static void hw_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
+    const struct hw_ctx *h = ctx;
+    const int W = ELMO_NR / 2, u0 = j0 / ELMO_NR * W;
+    const int nu = h->F - u0 < W ? h->F - u0 : W;
+    for (int r = 0; r < m; r++) {
+        const float *restrict g = t[r], *restrict tr = t[r] + W;
+        const float *restrict xi = h->x + (size_t)(r0 + r) * h->F + u0;
+        float *restrict xo = h->xn + (size_t)(r0 + r) * h->F + u0;
+        if (nu == W)
+            for (int u = 0; u < W; u++) {
+                float gate = elmo__sigmoidf(g[u]);
+                float tt = tr[u] > 0.0f ? tr[u] : 0.0f;
+                xo[u] = gate * tt + (1.0f - gate) * xi[u];
+            }
+        else
+            for (int u = 0; u < nu; u++) {
+                float gate = elmo__sigmoidf(g[u]);
+                float tt = tr[u] > 0.0f ? tr[u] : 0.0f;
+                xo[u] = gate * tt + (1.0f - gate) * xi[u];
+            }
+    }
+}
+
+VEC_CLONES static void activate(float *restrict x, size_t n, bool tanh_act) {
+    if (tanh_act)
+        for (size_t j = 0; j < n; j++) x[j] = tanhf(x[j]);
+    else
+        for (size_t j = 0; j < n; j++) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+}
+
+/* Char CNN of nv <= ELMO__TOK_CHUNK tokens into w->x (nv, F). */
+static void cnn_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int nv,
+                      const int32_t *ids) {
+    const struct elmo_options *o = &m->opt;
+    struct elmo__ws *w = ws->priv;
+    const int C = ELMO_MAXC, E = o->E, F = o->F;
+    int wmax = 1;
+    for (int i = 0; i < o->n_filters; i++)
+        if (o->filter_width[i] > wmax) wmax = o->filter_width[i];
+
+    /* where each token's PAD tail starts, and the char embeddings its windows read */
     for (int v = 0; v < nv; v++) {
+        const int32_t *id = ids + (size_t)v * C;
         int last = -1;
         for (int c = 0; c < C; c++) {
-            int32_t id = ids[(size_t)v * C + c];
-            ELMO_ASSERT(id >= 0 && id < ELMO_NCHARS);
-            memcpy(w->emb + ((size_t)v * C + c) * E, m->char_embed + (size_t)id * E,
-                   sizeof(float) * E);
-            if (id != ELMO_CHAR_PAD) last = c;
+            ELMO_ASSERT(id[c] >= 0 && id[c] < ELMO_NCHARS);
+            if (id[c] != ELMO_CHAR_PAD) last = c;
         }
         w->last[v] = last;
+        const int need = last < 0 ? 0 : (last + wmax < C ? last + wmax : C);
+        float *e = w->emb + (size_t)v * C * E;
+        for (int c = 0; c < need; c++)
+            memcpy(e + (size_t)c * E, m->char_embed + (size_t)id[c] * E, sizeof(float) * E);
     }
 
-    /* convolutions, max-pool, activation */
+    /* the windows of every group, and x initialised to the all-PAD output or -inf */
+    struct elmo_pgemm_op ops[ELMO_MAX_FILTERS];
+    struct pool_ctx pc[ELMO_MAX_FILTERS];
+    double flops = 0;
     int foff = 0;
     for (int i = 0; i < o->n_filters; i++) {
-        const int wi = o->filter_width[i], ni = o->filter_count[i], K = wi * E;
-        const int np = C - wi + 1;
+        const int wi = o->filter_width[i], ni = o->filter_count[i], np = C - wi + 1;
+        const float **win = w->win + (size_t)i * ELMO__TOK_CHUNK * C;
+        int32_t *tok = w->win_tok + (size_t)i * ELMO__TOK_CHUNK * C;
         int rows = 0;
         for (int v = 0; v < nv; v++) {
-            int r = w->last[v] + 1 < np ? w->last[v] + 1 : np;
-            for (int p = 0; p < r; p++, rows++)
-                memcpy(w->col + (size_t)rows * K, w->emb + ((size_t)v * C + p) * E,
-                       sizeof(float) * K);
-        }
-        if (rows > 0)
-            elmo__gemm_rows_blocked(rows, ni, K, w->col, K, m->cnn_w[i], ni, m->cnn_b[i], w->conv,
-                                    ni, w->scratch);
-        const float *pad = w->pad_conv + foff;
-        const float *conv = w->conv;
-        for (int v = 0; v < nv; v++) {
-            float *restrict xo = x + (size_t)v * F + foff;
-            int r = w->last[v] + 1 < np ? w->last[v] + 1 : np;
-            if (r == 0) memcpy(xo, pad, sizeof(float) * ni);
-            else {
-                memcpy(xo, conv, sizeof(float) * ni);
-                for (int p = 1; p < r; p++) {
-                    const float *restrict cr = conv + (size_t)p * ni;
-                    for (int j = 0; j < ni; j++) xo[j] = cr[j] > xo[j] ? cr[j] : xo[j];
-                }
-                if (r < np)
-                    for (int j = 0; j < ni; j++) xo[j] = pad[j] > xo[j] ? pad[j] : xo[j];
+            const int r = w->last[v] + 1 < np ? w->last[v] + 1 : np;
+            const float *e = w->emb + (size_t)v * C * E;
+            for (int p = 0; p < r; p++, rows++) {
+                win[rows] = e + (size_t)p * E;
+                tok[rows] = v;
             }
-            conv += (size_t)r * ni;
-            if (tanh_act)
-                for (int j = 0; j < ni; j++) xo[j] = tanhf(xo[j]);
+            float *xo = w->x + (size_t)v * F + foff;
+            if (r < np) memcpy(xo, w->pad_conv + foff, sizeof(float) * ni);
             else
-                for (int j = 0; j < ni; j++) xo[j] = xo[j] > 0.0f ? xo[j] : 0.0f;
+                for (int j = 0; j < ni; j++) xo[j] = -INFINITY;
         }
+        pc[i] = (struct pool_ctx){w->x, F, foff, tok};
+        ops[i] = (struct elmo_pgemm_op){.M = rows,
+                                        .W = &m->packed->cnn[i],
+                                        .a = {NULL, 0, win},
+                                        .epi = pool_epi,
+                                        .epi_ctx = &pc[i]};
+        flops += 2.0 * rows * wi * E * ni;
         foff += ni;
     }
+    elmo_pgemm(o->n_filters, ops);
+    activate(w->x, (size_t)nv * F, o->activation == ELMO_ACT_TANH);
+    ws->times.flops += flops;
 }
 
-/* Char CNN + highway + projection of nv <= ELMO__HW_CHUNK tokens. */
-static void embed_chunk(const struct elmo_model *m, struct elmo__ws *w, int nv, const int32_t *ids,
-                        float *out) {
+/* Char CNN + highway + projection of nv <= ELMO__TOK_CHUNK tokens. */
+static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int nv,
+                        const int32_t *ids, float *out) {
     const struct elmo_options *o = &m->opt;
+    struct elmo__ws *w = ws->priv;
     const int F = o->F, P = o->P;
-    for (int v0 = 0; v0 < nv; v0 += ELMO__CNN_CHUNK)
-        cnn_chunk(m, w, nv - v0 < ELMO__CNN_CHUNK ? nv - v0 : ELMO__CNN_CHUNK,
-                  ids + (size_t)v0 * ELMO_MAXC, w->x + (size_t)v0 * F);
+    double t0 = elmo__now();
+    cnn_chunk(m, ws, nv, ids);
+    double t1 = elmo__now();
+    ws->times.cnn += t1 - t0;
 
-    /* highway: x = g * relu(t) + (1 - g) * x, g = sigmoid(carry) */
+    float *x = w->x, *xn = w->x2;
     for (int k = 0; k < o->n_highway; k++) {
-        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_carry_w[k], F, m->hw_carry_b[k], w->g, F,
-                                w->scratch);
-        elmo__gemm_rows_blocked(nv, F, F, w->x, F, m->hw_tr_w[k], F, m->hw_tr_b[k], w->t, F,
-                                w->scratch);
-        float *restrict x = w->x;
-        const float *restrict g = w->g, *restrict t = w->t;
-        for (size_t j = 0; j < (size_t)nv * F; j++) {
-            float gate = elmo__sigmoidf(g[j]);
-            float tr = t[j] > 0.0f ? t[j] : 0.0f;
-            x[j] = gate * tr + (1.0f - gate) * x[j];
-        }
+        struct hw_ctx hc = {x, xn, F};
+        struct elmo_pgemm_op op = {.M = nv,
+                                   .W = &m->packed->hw[k],
+                                   .a = {x, (size_t)F, NULL},
+                                   .epi = hw_epi,
+                                   .epi_ctx = &hc};
+        elmo_pgemm(1, &op);
+        ws->times.flops += 2.0 * nv * F * 2.0 * F;
+        float *sw = x;
+        x = xn;
+        xn = sw;
     }
+    double t2 = elmo__now();
+    ws->times.highway += t2 - t1;
 
-    /* projection to P */
-    if (o->has_cnn_proj)
-        elmo__gemm_rows_blocked(nv, P, F, w->x, F, m->proj_w, P, m->proj_b, out, P, w->scratch);
-    else memcpy(out, w->x, sizeof(float) * (size_t)nv * F);
+    if (o->has_cnn_proj) {
+        struct elmo_pgemm_op op = {.M = nv,
+                                   .W = &m->packed->proj,
+                                   .a = {x, (size_t)F, NULL},
+                                   .c = {out, (size_t)P, NULL}};
+        elmo_pgemm(1, &op);
+        ws->times.flops += 2.0 * nv * F * P;
+    } else {
+        memcpy(out, x, sizeof(float) * (size_t)nv * F);
+    }
+    ws->times.proj += elmo__now() - t2;
 }
 
 void elmo_token_embed(const struct elmo_model *m, struct elmo_bilm_ws *ws, int V,
                       const int32_t *ids, float *out) {
-    struct elmo__ws *w = ws->priv;
     const int P = m->opt.P;
-    for (int v0 = 0; v0 < V; v0 += ELMO__HW_CHUNK) {
-        int nv = V - v0 < ELMO__HW_CHUNK ? V - v0 : ELMO__HW_CHUNK;
-        embed_chunk(m, w, nv, ids + (size_t)v0 * ELMO_MAXC, out + (size_t)v0 * P);
+    for (int v0 = 0; v0 < V; v0 += ELMO__TOK_CHUNK) {
+        int nv = V - v0 < ELMO__TOK_CHUNK ? V - v0 : ELMO__TOK_CHUNK;
+        embed_chunk(m, ws, nv, ids + (size_t)v0 * ELMO_MAXC, out + (size_t)v0 * P);
     }
 }

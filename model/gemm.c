@@ -1,5 +1,6 @@
 /*
- * gemm.c: elmo_gemm over cblas_sgemm, and the naive reference used by tests.
+ * gemm.c: elmo_gemm over cblas_sgemm, the naive reference used by tests, and the thread
+ * setting (the row-stable GEMM itself is model/pgemm.c).
  */
 #include "model/gemm.h"
 
@@ -29,44 +30,10 @@ void elmo_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
     }
 }
 
-size_t elmo_gemm_rows_scratch(int N, int K) {
-    return (size_t)ELMO_ROW_BLOCK * (size_t)K + (size_t)ELMO_ROW_BLOCK * (size_t)N;
+void elmo_blas_set_threads(int n) {
+    if (n < 1) n = 1;
+    openblas_set_num_threads(n);
+    elmo__pgemm_set_threads(n);
 }
-
-void elmo_gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    const float *bias, bool accumulate, float *C, int ldc, float *scratch) {
-    const int Q = ELMO_ROW_BLOCK;
-    float *pad = scratch;                  /* (Q, K) zero-padded copy of a partial block */
-    float *ct = scratch + (size_t)Q * K;   /* (N, Q): the block's product, transposed */
-    for (int r0 = 0; r0 < M; r0 += Q) {
-        int rows = M - r0 < Q ? M - r0 : Q;
-        const float *a = A + (size_t)r0 * lda;
-        int la = lda;
-        if (rows < Q) {
-            for (int r = 0; r < Q; r++) {
-                if (r < rows) memcpy(pad + (size_t)r * K, a + (size_t)r * lda, sizeof(float) * K);
-                else memset(pad + (size_t)r * K, 0, sizeof(float) * K);
-            }
-            a = pad;
-            la = K;
-        }
-        /* col-major ct (Q x N) = a (row-major Q x K) * B (row-major K x N) */
-        cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, Q, N, K, 1.0f, a, la, B, ldb, 0.0f,
-                    ct, Q);
-        for (int r = 0; r < rows; r++) {
-            float *c = C + (size_t)(r0 + r) * ldc;
-            const float *t = ct + r;
-            if (accumulate) {
-                if (bias) for (int j = 0; j < N; j++) c[j] += t[(size_t)j * Q] + bias[j];
-                else for (int j = 0; j < N; j++) c[j] += t[(size_t)j * Q];
-            } else {
-                if (bias) for (int j = 0; j < N; j++) c[j] = t[(size_t)j * Q] + bias[j];
-                else for (int j = 0; j < N; j++) c[j] = t[(size_t)j * Q];
-            }
-        }
-    }
-}
-
-void elmo_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
 const char *elmo_blas_corename(void) { return openblas_get_corename(); }

@@ -2,14 +2,20 @@
  * lstm.c: the biLSTM stack over a batch (elmo-spec sections 5-8).
  *
  * Positions of all rows sit one after another (row b at off[b] .. off[b] + T_b - 1, with <S>
- * and </S> inserted).  Per (direction, layer): one elmo_gemm_rows gives the input projection
- * x @ W_0[:P] + B of every position; then per time step s the rows still running (T_b > s)
- * form a prefix of the length-sorted order, so their h is contiguous and one elmo_gemm_rows
- * gives h @ W_0[P:] for all of them, the gate math runs fused per row, and one more
- * elmo_gemm_rows projects o * tanh(c) to P.  The forward direction visits position s of each
- * row, the backward direction position T_b - 1 - s, so each row runs on its own length.
- * Layer outputs overwrite the layer input in place (with the skip connection added for layers
- * >= 1); the recurrent h never includes the skip.
+ * and </S> inserted).  A layer runs both directions together, each product of the two
+ * directions in one elmo_pgemm call (the GEMM threads split the panels of both: with 2 threads
+ * each thread takes one direction).  First the input projection x @ W_0[:P] + B of every
+ * position (zx); then per time step s the rows still running (T_b > s) form a prefix of the
+ * length-sorted order, so their h is contiguous and one product gives zx + h @ W_0[P:] for all
+ * of them: the accumulators start from the rows' zx rows (named by pointers, no copies) and
+ * the epilogue of each tile runs the LSTM cell on the 16 units whose four gates the tile holds
+ * (W_0 is packed gate-interleaved, model/pack.c), updating c and writing o * tanh(c).  One
+ * more product projects o * tanh(c) to P, and its epilogue clips, stores the new h and writes
+ * (or adds, with the skip connection) the layer output at the row's position.  The forward
+ * direction visits position s of each row, the backward direction position T_b - 1 - s, so
+ * each row runs on its own length.  Layer outputs overwrite the layer input in place; the
+ * recurrent h never includes the skip.  In the stateless regime the first step has h = 0 and
+ * runs the cell on zx alone.
  *
  * Stream state layout (elmo_stream_state_floats): for d in {forward, backward}, for l in
  * 0..L-1: c (D) then h (P).
@@ -22,93 +28,191 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
-static inline float clipf(float x, float lim) { return x > lim ? lim : (x < -lim ? -lim : x); }
+/* The element-wise epilogues are compiled for AVX-512, AVX2 and baseline x86-64 (picked at
+ * load time); without contraction (ISO C mode) every version gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VEC_CLONES
+#endif
 
-/* The fused gate math of one row: c and m from the pre-activations z (4D, gates i, j, f, o). */
-static void cell_row(int D, const float *restrict z, float *restrict c, float *restrict m,
-                     float clip) {
-    for (int j = 0; j < D; j++) {
-        float cc = elmo__sigmoidf(z[2 * D + j] + 1.0f) * c[j] +
-                   elmo__sigmoidf(z[j]) * elmo__tanhf(z[D + j]);
-        cc = cc > clip ? clip : cc;
-        cc = cc < -clip ? -clip : cc;
-        c[j] = cc;
-        m[j] = elmo__sigmoidf(z[3 * D + j]) * elmo__tanhf(cc);
+/* Units per gate in one packed panel of W_0 (4 gates of 16 in ELMO_NR = 64 columns). */
+#define GU (ELMO_NR / 4)
+
+/* The LSTM cell on the units of one tile. */
+struct cell_ctx {
+    int D;
+    float clip;  /* INFINITY = no clipping */
+    float *c;    /* (Bm, D) cell state, updated */
+    float *mm;   /* (Bm, D) o * tanh(c), written */
+};
+
+VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
+    const struct cell_ctx *x = ctx;
+    const int D = x->D, u0 = j0 / ELMO_NR * GU;
+    const int nu = D - u0 < GU ? D - u0 : GU;
+    const float clip = x->clip;
+    for (int r = 0; r < m; r++) {
+        const float *restrict z = t[r]; /* i, j, f, o of units u0 .. u0 + 15 */
+        float *restrict c = x->c + (size_t)(r0 + r) * D + u0;
+        float *restrict mo = x->mm + (size_t)(r0 + r) * D + u0;
+        if (nu == GU)
+            for (int u = 0; u < GU; u++) {
+                float cc = elmo__sigmoidf(z[2 * GU + u] + 1.0f) * c[u] +
+                           elmo__sigmoidf(z[u]) * elmo__tanhf(z[GU + u]);
+                cc = cc > clip ? clip : cc;
+                cc = cc < -clip ? -clip : cc;
+                c[u] = cc;
+                mo[u] = elmo__sigmoidf(z[3 * GU + u]) * elmo__tanhf(cc);
+            }
+        else
+            for (int u = 0; u < nu; u++) {
+                float cc = elmo__sigmoidf(z[2 * GU + u] + 1.0f) * c[u] +
+                           elmo__sigmoidf(z[u]) * elmo__tanhf(z[GU + u]);
+                cc = cc > clip ? clip : cc;
+                cc = cc < -clip ? -clip : cc;
+                c[u] = cc;
+                mo[u] = elmo__sigmoidf(z[3 * GU + u]) * elmo__tanhf(cc);
+            }
     }
 }
 
-/* One direction d of layer l over the whole batch; reads `in`, writes w->y[d]. */
-static void run_lstm(const struct elmo_model *m, struct elmo__ws *w, int B, const int32_t *n_tok,
-                     int Tsum, int d, int l, const float *in, float *const *state) {
+/* The state projection's tile: clip, new h, layer output at the rows' positions. */
+struct proj_ctx {
+    int P;
+    float clip;          /* INFINITY = no clipping */
+    bool skip;           /* add to the layer input instead of overwriting it */
+    float *h;            /* (Bm, P) new recurrent h (may be where the tile is) */
+    float *y;            /* (Pm, P) layer output */
+    const int32_t *pos;  /* (Bm) position of each row */
+};
+
+VEC_CLONES static void proj_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
+    const struct proj_ctx *x = ctx;
+    const float clip = x->clip;
+    for (int r = 0; r < m; r++) {
+        const float *v = t[r]; /* may be hk itself */
+        float *hk = x->h + (size_t)(r0 + r) * x->P + j0;
+        float *restrict yo = x->y + (size_t)x->pos[r0 + r] * x->P + j0;
+        for (int j = 0; j < n; j++) {
+            float a = v[j];
+            a = a > clip ? clip : a;
+            a = a < -clip ? -clip : a;
+            hk[j] = a;
+            yo[j] = x->skip ? yo[j] + a : a;
+        }
+    }
+}
+
+/* Layer l, both directions, over the whole batch; reads in[d], writes w->y[d]. */
+static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,
+                      const int32_t *n_tok, int Tsum, int l, const float *const in[2],
+                      float *const *state) {
+    struct elmo__ws *w = ws->priv;
     const struct elmo_options *o = &m->opt;
-    const int P = o->P, D = o->D, G = 4 * D;
-    const struct elmo_lstm_weights *lw = &m->lstm[d][l];
-    const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
-    float *y = w->y[d];
+    const struct elmo_packed *pk = m->packed;
+    const int P = o->P, D = o->D, G = w->G;
     const bool skip = o->skip && l >= 1;
     const int Tmax = n_tok[w->order[0]] + 2;
-    const float clip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
+    const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
+    const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
+    struct elmo_pgemm_op ops[2];
+    struct cell_ctx cc[2];
+    struct proj_ctx pc[2];
+    struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
+    double t0 = elmo__now();
 
     /* input projection of every position at once */
-    elmo__gemm_rows_blocked(Tsum, G, P, in, P, lw->w, G, lw->b, w->zx, G, w->scratch);
+    for (int d = 0; d < 2; d++)
+        ops[d] = (struct elmo_pgemm_op){.M = Tsum,
+                                        .W = &pk->wx[d][l],
+                                        .a = {in[d], (size_t)P, NULL},
+                                        .c = {w->zx[d], (size_t)G, NULL}};
+    elmo_pgemm(2, ops);
+    ws->times.flops += 2 * 2.0 * Tsum * P * 4.0 * D;
+    double t1 = elmo__now();
+    ws->times.lstm_in += t1 - t0;
 
     /* initial state, in length order */
-    for (int k = 0; k < B; k++) {
-        int b = w->order[k];
-        float *hk = w->h + (size_t)k * P, *ck = w->c + (size_t)k * D;
-        if (state) {
-            memcpy(ck, state[b] + soff, sizeof(float) * D);
-            memcpy(hk, state[b] + soff + D, sizeof(float) * P);
-        } else {
-            memset(ck, 0, sizeof(float) * D);
-            memset(hk, 0, sizeof(float) * P);
+    for (int d = 0; d < 2; d++) {
+        const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
+        for (int k = 0; k < B; k++) {
+            int b = w->order[k];
+            float *hk = w->h[d] + (size_t)k * P, *ck = w->c[d] + (size_t)k * D;
+            if (state) {
+                memcpy(ck, state[b] + soff, sizeof(float) * D);
+                memcpy(hk, state[b] + soff + D, sizeof(float) * P);
+            } else {
+                memset(ck, 0, sizeof(float) * D);
+                memset(hk, 0, sizeof(float) * P);
+            }
         }
+        cc[d] = (struct cell_ctx){D, cclip, w->c[d], w->mm[d]};
+        pc[d] = (struct proj_ctx){P, pclip, skip, w->h[d], w->y[d], w->pos[d]};
+        w0[d] = pk->wh[d][l];
+        w0[d].K = 0;
     }
 
     int nact = B;
+    double flops = 0;
     for (int s = 0; s < Tmax; s++) {
         while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
-        /* recurrent part; with zero state the first step has h = 0 and needs none */
+        for (int d = 0; d < 2; d++)
+            for (int k = 0; k < nact; k++) {
+                int b = w->order[k], T = n_tok[b] + 2;
+                int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
+                w->pos[d][k] = pos;
+                w->zrow[d][k] = w->zx[d] + (size_t)pos * G;
+            }
+        /* zx + h W_0[P:], then the cell; with zero state the first step has h = 0 */
         const bool zero_h = state == NULL && s == 0;
-        if (!zero_h)
-            elmo__gemm_rows_blocked(nact, G, P, w->h, P, lw->w + (size_t)P * G, G, NULL, w->gates,
-                                    G, w->scratch);
-        for (int k = 0; k < nact; k++) {
-            int b = w->order[k], T = n_tok[b] + 2;
-            int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
-            const float *restrict zx = w->zx + (size_t)pos * G;
-            float *restrict z = w->gates + (size_t)k * G;
-            if (zero_h) memcpy(z, zx, sizeof(float) * G);
-            else
-                for (int j = 0; j < G; j++) z[j] += zx[j];
-            cell_row(D, z, w->c + (size_t)k * D, w->mm + (size_t)k * D, clip);
-        }
-        const float *hn = w->mm;
+        for (int d = 0; d < 2; d++)
+            ops[d] = (struct elmo_pgemm_op){.M = nact,
+                                            .W = zero_h ? &w0[d] : &pk->wh[d][l],
+                                            .a = {w->h[d], (size_t)P, NULL},
+                                            .init_mode = ELMO_INIT_ROWS,
+                                            .init = {NULL, 0, w->zrow[d]},
+                                            .c = {w->carry[d], (size_t)G, NULL},
+                                            .epi = cell_epi,
+                                            .epi_ctx = &cc[d]};
+        elmo_pgemm(2, ops);
+        if (!zero_h) flops += 2 * 2.0 * nact * P * 4.0 * D;
+        /* the state projection, clip, h and the layer output */
         if (o->has_lstm_proj) {
-            elmo__gemm_rows_blocked(nact, P, D, w->mm, D, lw->wp, P, NULL, w->hn, P, w->scratch);
-            if (o->proj_clip > 0.0f)
-                for (size_t j = 0; j < (size_t)nact * P; j++)
-                    w->hn[j] = clipf(w->hn[j], o->proj_clip);
-            hn = w->hn;
-        }
-        memcpy(w->h, hn, sizeof(float) * (size_t)nact * P);
-        for (int k = 0; k < nact; k++) {
-            int b = w->order[k], T = n_tok[b] + 2;
-            int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
-            float *restrict yo = y + (size_t)pos * P;
-            const float *restrict hk = hn + (size_t)k * P;
-            if (skip)
-                for (int j = 0; j < P; j++) yo[j] += hk[j];
-            else memcpy(yo, hk, sizeof(float) * P);
+            for (int d = 0; d < 2; d++)
+                ops[d] = (struct elmo_pgemm_op){.M = nact,
+                                                .W = &pk->wp[d][l],
+                                                .a = {w->mm[d], (size_t)D, NULL},
+                                                .c = {w->h[d], (size_t)P, NULL},
+                                                .epi = proj_epi,
+                                                .epi_ctx = &pc[d]};
+            elmo_pgemm(2, ops);
+            flops += 2 * 2.0 * nact * D * P;
+        } else {
+            /* P == D: h = o * tanh(c), no projection and no projection clip */
+            for (int d = 0; d < 2; d++)
+                for (int k = 0; k < nact; k++) {
+                    const float *mk = w->mm[d] + (size_t)k * D;
+                    float *restrict yo = w->y[d] + (size_t)w->pos[d][k] * P;
+                    memcpy(w->h[d] + (size_t)k * P, mk, sizeof(float) * P);
+                    if (skip)
+                        for (int j = 0; j < P; j++) yo[j] += mk[j];
+                    else memcpy(yo, mk, sizeof(float) * P);
+                }
         }
     }
+    ws->times.flops += flops;
 
     if (state)
-        for (int k = 0; k < B; k++) {
-            int b = w->order[k];
-            memcpy(state[b] + soff, w->c + (size_t)k * D, sizeof(float) * D);
-            memcpy(state[b] + soff + D, w->h + (size_t)k * P, sizeof(float) * P);
+        for (int d = 0; d < 2; d++) {
+            const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
+            for (int k = 0; k < B; k++) {
+                int b = w->order[k];
+                memcpy(state[b] + soff, w->c[d] + (size_t)k * D, sizeof(float) * D);
+                memcpy(state[b] + soff + D, w->h[d] + (size_t)k * P, sizeof(float) * P);
+            }
         }
+    ws->times.recur += elmo__now() - t1;
 }
 
 void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,
@@ -119,6 +223,9 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
     const int P = o->P;
     if (B <= 0) return;
     ELMO_ASSERT(B <= ws->max_rows);
+    ELMO_ASSERT(m->packed != NULL);
+    double t0 = elmo__now();
+    const double in0 = ws->times.lstm_in, rec0 = ws->times.recur;
 
     /* positions, and rows sorted by length (longest first, ties by row) */
     int Tsum = 0, Nsum = 0;
@@ -147,8 +254,8 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
     }
 
     for (int l = 0; l < o->L; l++) {
-        for (int d = 0; d < 2; d++)
-            run_lstm(m, w, B, n_tok, Tsum, d, l, l == 0 ? w->x0 : w->y[d], state);
+        const float *in[2] = {l == 0 ? w->x0 : w->y[0], l == 0 ? w->x0 : w->y[1]};
+        run_layer(m, ws, B, n_tok, Tsum, l, in, state);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < n_tok[b]; t++) {
                 float *dst = out[l] + ((size_t)w->toff[b] + t) * 2 * P;
@@ -157,4 +264,5 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
                 memcpy(dst + P, w->y[1] + src, sizeof(float) * P);
             }
     }
+    ws->times.other += elmo__now() - t0 - (ws->times.lstm_in - in0) - (ws->times.recur - rec0);
 }

@@ -12,9 +12,10 @@
 /*
  * True when the token tok[0..len) is an occurrence of word.  Both are compared in ASCII lower
  * case after stripping ASCII punctuation from both ends of the token ("Work," matches work).
- * With forms, inflections by simple suffix rules match too: word + s, es, d, ed, ing, and for a
- * word ending in e, the word without its e + ing or ed (like: likes, liked, liking).  No other
- * morphology (no doubled consonants, no irregular forms).
+ * With forms, inflections by simple suffix rules match too: the word + s, es, ed or ing
+ * (work: works, worked, working); for a word ending in e, the word + s or d, or the word without
+ * its e + ing or ed (like: likes, liked, liking).  No other morphology (no doubled consonants,
+ * no y -> ies, no irregular forms).
  */
 bool elmo_wsd_match(const char *word, const char *tok, size_t len, bool forms);
 

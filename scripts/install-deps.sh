@@ -13,6 +13,7 @@ PKGS=(
   libjansson-dev                            # JSON: options.json, tweet JSON Lines
   zlib1g-dev                                # gzip-compressed corpora
   python3-h5py python3-numpy                # the store reader round-trip test (/usr/bin/python3)
+  libxml2-utils                             # tests: SVG well-formedness (xmllint)
 )
 if [ "${1:-}" = "--slurm" ]; then
   PKGS+=(slurm-wlm slurmctld slurmd slurm-client munge)

@@ -1,12 +1,16 @@
 /*
- * test_gemm.c: elmo_gemm against the naive reference, and the row-stability of elmo_gemm_rows:
- * a row's result is bit-identical whatever the number of rows and the row's place.
+ * test_gemm.c: elmo_gemm against the naive reference, and the row-stable GEMM (gemm.h): a
+ * row's result is bit-identical whatever the number of rows, the row's place, the thread count
+ * and the tile instruction set, and it equals the scalar fmaf chain of gemm.h bit for bit;
+ * elmo_pgemm on packed (also gate-interleaved) weights with row pointers, init rows, K cut in
+ * blocks and epilogues.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/gemm.h"
+#include <math.h>
 #include "model/status.h"
 #include "tests/check.h"
 
@@ -65,6 +69,145 @@ static void check_rows(int N, int K) {
     free(A); free(B); free(bias); free(ref); free(C); free(scratch); free(naive);
 }
 
+
+/* The contract: acc = init; acc = fmaf(a, b, acc) over k in order. */
+static void fma_chain(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      const float *bias, const float *init, int ldi, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0.0f;
+            if (init && bias) acc = init[(size_t)i * ldi + j] + bias[j];
+            else if (init) acc = init[(size_t)i * ldi + j];
+            else if (bias) acc = bias[j];
+            for (int k = 0; k < K; k++) acc = fmaf(A[(size_t)i * lda + k], B[(size_t)k * ldb + j], acc);
+            C[(size_t)i * ldc + j] = acc;
+        }
+}
+
+static float *randv(size_t n) {
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+    return x;
+}
+
+/* elmo_gemm_rows equals the fmaf chain bit for bit, on every tile path and thread count. */
+static void check_exact(int M, int N, int K) {
+    float *A = randv((size_t)M * K), *B = randv((size_t)K * (N + 3)), *bias = randv(N);
+    float *C0 = randv((size_t)M * N), *want = malloc(sizeof(float) * M * N);
+    float *got = malloc(sizeof(float) * M * N);
+    float *scratch = malloc(sizeof(float) * elmo_gemm_rows_scratch(N, K));
+    int bad = 0;
+    for (int mode = 0; mode < 3; mode++) { /* plain, bias, accumulate + bias */
+        const float *bi = mode >= 1 ? bias : NULL;
+        fma_chain(M, N, K, A, K, B, N + 3, bi, mode == 2 ? C0 : NULL, N, want, N);
+        for (int isa = 1; isa <= 3; isa++) {
+            if (elmo__pgemm_force_isa(isa) != isa) continue;
+            for (int th = 1; th <= 2; th++) {
+                elmo_blas_set_threads(th);
+                memcpy(got, C0, sizeof(float) * M * N);
+                elmo_gemm_rows(M, N, K, A, K, B, N + 3, bi, mode == 2, got, N, scratch);
+                if (memcmp(got, want, sizeof(float) * M * N)) {
+                    fprintf(stderr, "M=%d N=%d K=%d mode %d isa %d threads %d: differs from "
+                            "the fmaf chain\n", M, N, K, mode, isa, th);
+                    bad++;
+                }
+            }
+        }
+    }
+    elmo__pgemm_force_isa(0);
+    elmo_blas_set_threads(1);
+    CHECK_INT_EQ(bad, 0);
+    free(A), free(B), free(bias), free(C0), free(want), free(got), free(scratch);
+}
+
+/* An epilogue that copies each finished tile into a (M, Nc) matrix, counting its cells. */
+struct grab {
+    float *out;
+    int ld;
+    int *seen;
+};
+static void grab_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
+    struct grab *g = ctx;
+    for (int r = 0; r < m; r++)
+        for (int j = 0; j < n; j++) {
+            g->out[(size_t)(r0 + r) * g->ld + j0 + j] = t[r][j];
+            g->seen[(size_t)(r0 + r) * g->ld + j0 + j]++;
+        }
+}
+
+/*
+ * elmo_pgemm on packed weights of ngates gates: A rows through pointers (shuffled), init rows
+ * through pointers, the result both stored and seen by an epilogue; against the fmaf chain in
+ * packed column order.  Two products in one call (the threads split their panels).
+ */
+static void check_packed(int M, int N, int K, int ngates, bool bias_on, bool init_on) {
+    float *A = randv((size_t)M * K), *B = randv((size_t)K * N), *bias = randv(N);
+    const int np = elmo_pmat_panels(N, ngates), Nc = ngates > 1 ? np * ELMO_NR : N;
+    float *mem = elmo_aligned_alloc(sizeof(float) * elmo_pmat_floats(K, N, ngates, bias_on), "t");
+    struct elmo_pmat W;
+    elmo_pmat_pack(&W, K, N, B, N, bias_on ? bias : NULL, ngates, mem);
+    CHECK_INT_EQ(W.np, np);
+    /* the packed matrix as a plain (K, Nc) matrix and bias, to run the chain on */
+    float *Bp = calloc((size_t)K * Nc, sizeof(float)), *bp = calloc((size_t)Nc, sizeof(float));
+    const int w = ELMO_NR / ngates, gd = N / ngates;
+    for (int jp = 0; jp < Nc; jp++) {
+        int q = jp / ELMO_NR, g = (jp % ELMO_NR) / w, u = w * q + jp % w;
+        int src = ngates == 1 ? jp : (u < gd ? g * gd + u : -1);
+        if (src < 0) continue;
+        for (int k = 0; k < K; k++) Bp[(size_t)k * Nc + jp] = B[(size_t)k * N + src];
+        bp[jp] = bias[src];
+    }
+    int *perm = malloc(sizeof(int) * M);
+    for (int i = 0; i < M; i++) perm[i] = (i * 7 + 3) % M;
+    const float **arow = malloc(sizeof(float *) * M), **irow = malloc(sizeof(float *) * M);
+    float *Ap = malloc(sizeof(float) * (size_t)M * K), *init = randv((size_t)M * Nc);
+    float *Ip = malloc(sizeof(float) * (size_t)M * Nc);
+    for (int i = 0; i < M; i++) {
+        arow[i] = A + (size_t)perm[i] * K;
+        irow[i] = init + (size_t)perm[i] * Nc;
+        memcpy(Ap + (size_t)i * K, arow[i], sizeof(float) * K);
+        memcpy(Ip + (size_t)i * Nc, irow[i], sizeof(float) * Nc);
+    }
+    float *want = malloc(sizeof(float) * (size_t)M * Nc);
+    fma_chain(M, Nc, K, Ap, K, Bp, Nc, bias_on ? bp : NULL, init_on ? Ip : NULL, Nc, want, Nc);
+    float *c1 = malloc(sizeof(float) * (size_t)M * Nc), *c2 = malloc(sizeof(float) * (size_t)M * Nc);
+    float *e2 = malloc(sizeof(float) * (size_t)M * Nc);
+    int *seen = malloc(sizeof(int) * (size_t)M * Nc);
+    int bad = 0;
+    for (int isa = 1; isa <= 3; isa++) {
+        if (elmo__pgemm_force_isa(isa) != isa) continue;
+        for (int th = 1; th <= 2; th++) {
+            elmo_blas_set_threads(th);
+            memset(seen, 0, sizeof(int) * (size_t)M * Nc);
+            struct grab g = {e2, Nc, seen};
+            struct elmo_pgemm_op ops[2] = {
+                {.M = M, .W = &W, .a = {NULL, 0, arow},
+                 .init_mode = init_on ? ELMO_INIT_ROWS : ELMO_INIT_ZERO,
+                 .init = {NULL, 0, irow}, .c = {c1, (size_t)Nc, NULL}},
+                {.M = M, .W = &W, .a = {Ap, (size_t)K, NULL},
+                 .init_mode = init_on ? ELMO_INIT_ROWS : ELMO_INIT_ZERO,
+                 .init = {Ip, (size_t)Nc, NULL}, .c = {c2, (size_t)Nc, NULL},
+                 .epi = grab_epi, .epi_ctx = &g},
+            };
+            elmo_pgemm(2, ops);
+            int once = 1;
+            for (size_t i = 0; i < (size_t)M * Nc; i++) once &= seen[i] == 1;
+            if (memcmp(c1, want, sizeof(float) * (size_t)M * Nc) ||
+                memcmp(e2, want, sizeof(float) * (size_t)M * Nc) || !once) {
+                fprintf(stderr, "packed M=%d N=%d K=%d gates %d isa %d threads %d: differs\n", M,
+                        N, K, ngates, isa, th);
+                bad++;
+            }
+        }
+    }
+    elmo__pgemm_force_isa(0);
+    elmo_blas_set_threads(1);
+    CHECK_INT_EQ(bad, 0);
+    free(mem), free(A), free(B), free(bias), free(Bp), free(bp), free(perm), free(arow);
+    free(irow), free(Ap), free(init), free(Ip), free(want), free(c1), free(c2), free(e2);
+    free(seen);
+}
+
 int main(void) {
     /* elmo_gemm vs the naive loop, all transpose cases */
     int M = 7, N = 9, K = 5;
@@ -84,5 +227,22 @@ int main(void) {
     check_rows(124, 124);
     check_rows(16, 124);
     check_rows(1024, 256);
+    check_rows(64, 1100); /* K in several blocks */
+    /* threads give the same rows */
+    elmo_blas_set_threads(2);
+    check_rows(200, 96);
+    elmo_blas_set_threads(1);
+    printf("row-stable GEMM tiles: %s\n", elmo_pgemm_isa());
+    check_exact(1, 1, 1);
+    check_exact(13, 64, 16);
+    check_exact(37, 200, 123);
+    check_exact(20, 130, 1100);
+    check_exact(7, 16, 0);
+    check_packed(29, 124, 40, 1, true, false);
+    check_packed(29, 248, 40, 2, true, false);
+    check_packed(50, 256, 24, 4, false, true);
+    check_packed(17, 4 * 20, 33, 4, true, true);
+    check_packed(11, 192, 1100, 1, false, true);
+    check_packed(9, 4 * 64, 700, 4, false, true);
     return CHECK_REPORT();
 }

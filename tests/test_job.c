@@ -310,6 +310,11 @@ static void test_yaml_errors(void) {
                      "t.yaml:2:39: mix_weights takes at most 8 values");
     CHECK_YAML_ERROR("kind: embed\nmix_weights: 1,2,\n",
                      "t.yaml:2:14: mix_weights ends with a comma: '1,2,'");
+    /* finite as a double, infinite as the float it is stored in (found by fuzz_job) */
+    CHECK_YAML_ERROR("kind: embed\nmix_weights: [0.5, -1, 2e61]\n",
+                     "t.yaml:2:24: mix_weights expects a list of numbers, got '2e61'");
+    CHECK_YAML_ERROR("kind: embed\nmix_weights: 1,-4e38\n",
+                     "t.yaml:2:14: mix_weights expects a list of numbers, got '-4e38'");
     CHECK_YAML_ERROR("kind: train-ner\nseed: -5\n",
                      "t.yaml:2:7: seed expects a non-negative integer, got '-5'");
     CHECK_YAML_ERROR("kind: embed\ninput: a.txt\nthreads: 2\ninput: b.txt\n",

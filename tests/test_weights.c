@@ -257,6 +257,9 @@ static void test_options(void) {
         {"\"dim\": 64}", "\"dim\": 8}", "key lstm.projection_dim", ELMO_ERR_RANGE},
         {"\"n_layers\": 2", "\"n_layers\": 0", "key lstm.n_layers", ELMO_ERR_RANGE},
         {"\"cell_clip\": 3", "\"cell_clip\": \"big\"", "key lstm.cell_clip", ELMO_ERR_FORMAT},
+        /* finite as a double, infinite as a float (found by fuzz_options) */
+        {"\"cell_clip\": 3", "\"cell_clip\": 1e39", "key lstm.cell_clip", ELMO_ERR_RANGE},
+        {"\"proj_clip\": 3", "\"proj_clip\": 3.5e38", "key lstm.proj_clip", ELMO_ERR_RANGE},
         {"[2, 8]", "[2]", "key char_cnn.filters[1]", ELMO_ERR_FORMAT},
         {"\"relu\"", "\"gelu\"", "key char_cnn.activation", ELMO_ERR_RANGE},
         {"\"max_characters_per_token\": 50", "\"max_characters_per_token\": 40",

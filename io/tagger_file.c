@@ -1,0 +1,257 @@
+/*
+ * tagger_file.c: save and load the trained tagger (see tagger_file.h), with the serial HDF5
+ * API.  Strings are scalar variable-length UTF-8 attributes (h5py reads them as str).
+ */
+#include "io/tagger_file.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/status.h"
+
+#define FORMAT_NAME "elmo-tagger"
+#define FORMAT_VERSION 1
+
+void elmo_tagger_meta_free(struct elmo_tagger_meta *m) {
+    free(m->options_json);
+    free(m->job_yaml);
+    m->options_json = NULL;
+    m->job_yaml = NULL;
+}
+
+/* ---- writing ---- */
+
+static int put_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, mtype, v);
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return st < 0 ? -1 : 0;
+}
+
+static int put_string(hid_t obj, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    const char *v = value ? value : "";
+    int rc = put_scalar(obj, name, t, t, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+static int put_int(hid_t obj, const char *name, long long v) {
+    int64_t x = v;
+    return put_scalar(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &x);
+}
+
+static int put_double(hid_t obj, const char *name, double v) {
+    return put_scalar(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
+                     const struct elmo_tagger_meta *meta) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", path);
+    int rc = 0, bad = 0;
+    const char *what = "";
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_obj_track_times(dcpl, 0);
+    struct elmo_tagger_tensor tt[ELMO_TAGGER_TENSORS];
+    elmo_tagger_layout(&t->cfg, tt);
+    for (int i = 0; i < ELMO_TAGGER_TENSORS && !bad; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "params/%s", tt[i].name);
+        hsize_t dims[2] = {(hsize_t)tt[i].dims[0], (hsize_t)tt[i].dims[1]};
+        hid_t sp = H5Screate_simple(tt[i].ndim, dims, NULL);
+        hid_t ds = sp < 0 ? -1 : H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                               t->block + tt[i].offset) < 0)
+            bad = 1, what = tt[i].name;
+        if (ds >= 0) H5Dclose(ds);
+        if (sp >= 0) H5Sclose(sp);
+    }
+    char *tags = elmo_tagset_join(&meta->tags);
+    const struct elmo_tagger_config *c = &t->cfg;
+#define PUT(expr, name)                      \
+    do {                                     \
+        if (!bad && (expr) < 0) bad = 1, what = name; \
+    } while (0)
+    PUT(put_string(f, "format", FORMAT_NAME), "format");
+    PUT(put_int(f, "format_version", FORMAT_VERSION), "format_version");
+    PUT(put_string(f, "version", ELMO_VERSION), "version");
+    PUT(put_string(f, "tags", tags), "tags");
+    PUT(put_string(f, "features", meta->features), "features");
+    PUT(put_int(f, "mask_urls_users", meta->mask_urls_users), "mask_urls_users");
+    PUT(put_int(f, "K", c->K), "K");
+    PUT(put_int(f, "D", c->D), "D");
+    PUT(put_int(f, "H", c->H), "H");
+    PUT(put_int(f, "n_tags", c->n_tags), "n_tags");
+    PUT(put_double(f, "keep", c->keep), "keep");
+    PUT(put_double(f, "forget_bias", c->forget_bias), "forget_bias");
+    PUT(put_double(f, "lr", meta->lr), "lr");
+    PUT(put_double(f, "lr_decay", meta->lr_decay), "lr_decay");
+    PUT(put_double(f, "clip", meta->clip), "clip");
+    PUT(put_int(f, "batch_size", meta->batch_size), "batch_size");
+    PUT(put_int(f, "epochs", meta->epochs), "epochs");
+    PUT(put_int(f, "best_epoch", meta->best_epoch), "best_epoch");
+    PUT(put_int(f, "ranks", meta->ranks), "ranks");
+    PUT(put_scalar(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &meta->seed), "seed");
+    PUT(put_double(f, "dev_f1", meta->dev_f1), "dev_f1");
+    PUT(put_string(f, "weights_sha256", meta->weights_sha256), "weights_sha256");
+    PUT(put_string(f, "options_json", meta->options_json), "options_json");
+    PUT(put_string(f, "glove_path", meta->glove_path), "glove_path");
+    PUT(put_string(f, "glove_sha256", meta->glove_sha256), "glove_sha256");
+    PUT(put_string(f, "job_yaml", meta->job_yaml), "job_yaml");
+#undef PUT
+    free(tags);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    if (H5Fclose(f) < 0 && !bad) bad = 1, what = "(closing)";
+    if (bad) rc = elmo_error(ELMO_ERR_HDF5, "%s: cannot write %s", path, what);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static int get_scalar(hid_t f, const char *name, hid_t mtype, void *v) {
+    if (H5Aexists(f, name) <= 0) return -1;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Aread(a, mtype, v);
+    if (a >= 0) H5Aclose(a);
+    return st < 0 ? -1 : 0;
+}
+
+static int get_int(hid_t f, const char *name, long long *v) {
+    int64_t x;
+    if (get_scalar(f, name, H5T_NATIVE_INT64, &x) < 0) return -1;
+    *v = x;
+    return 0;
+}
+
+static int get_double(hid_t f, const char *name, double *v) {
+    return get_scalar(f, name, H5T_NATIVE_DOUBLE, v);
+}
+
+/* A string attribute as an owned string, or NULL. */
+static char *get_string(hid_t f, const char *name) {
+    if (H5Aexists(f, name) <= 0) return NULL;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *v = NULL, *out = NULL;
+    if (H5Aread(a, t, &v) >= 0 && v) {
+        out = elmo_xstrdup(v);
+        H5free_memory(v);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
+}
+
+int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta) {
+    memset(t, 0, sizeof *t);
+    memset(meta, 0, sizeof *meta);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(probe);
+    if (H5Fis_hdf5(path) <= 0)
+        return elmo_error(ELMO_ERR_FORMAT, "%s: not an HDF5 file (not a tagger)", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot open as HDF5", path);
+    int rc = 0;
+    char *s = get_string(f, "format");
+    if (!s || strcmp(s, FORMAT_NAME) != 0) {
+        free(s);
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not a tagger file (attribute format is not '%s')", path,
+                  FORMAT_NAME);
+    }
+    free(s);
+    long long K, D, H, V, ver, mask = 0, v;
+    double keep, fb;
+    if (get_int(f, "format_version", &ver) < 0 || ver != FORMAT_VERSION)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: tagger format version is not %d", path, FORMAT_VERSION);
+    if (get_int(f, "K", &K) < 0 || get_int(f, "D", &D) < 0 || get_int(f, "H", &H) < 0 ||
+        get_int(f, "n_tags", &V) < 0 || get_double(f, "keep", &keep) < 0 ||
+        get_double(f, "forget_bias", &fb) < 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
+                  "is incomplete", path);
+    struct elmo_tagger_config cfg = {(int)K, (int)D, (int)H, (int)V, (float)keep, (float)fb};
+    if (elmo_tagger_config_check(&cfg) < 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
+    char *tags = get_string(f, "tags");
+    rc = tags ? elmo_tagset_split(tags, &meta->tags) : -1;
+    free(tags);
+    if (rc < 0 || meta->tags.n != V)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tag set does not hold n_tags = %lld names", path, V);
+    s = get_string(f, "features");
+    snprintf(meta->features, sizeof meta->features, "%s", s ? s : "elmo");
+    free(s);
+    get_int(f, "mask_urls_users", &mask);
+    meta->mask_urls_users = mask != 0;
+    get_double(f, "lr", &meta->lr);
+    get_double(f, "lr_decay", &meta->lr_decay);
+    get_double(f, "clip", &meta->clip);
+    if (get_int(f, "batch_size", &v) == 0) meta->batch_size = (int)v;
+    if (get_int(f, "epochs", &v) == 0) meta->epochs = (int)v;
+    if (get_int(f, "best_epoch", &v) == 0) meta->best_epoch = (int)v;
+    if (get_int(f, "ranks", &v) == 0) meta->ranks = (int)v;
+    get_scalar(f, "seed", H5T_NATIVE_UINT64, &meta->seed);
+    get_double(f, "dev_f1", &meta->dev_f1);
+    s = get_string(f, "weights_sha256");
+    snprintf(meta->weights_sha256, sizeof meta->weights_sha256, "%s", s ? s : "");
+    free(s);
+    s = get_string(f, "glove_path");
+    snprintf(meta->glove_path, sizeof meta->glove_path, "%s", s ? s : "");
+    free(s);
+    s = get_string(f, "glove_sha256");
+    snprintf(meta->glove_sha256, sizeof meta->glove_sha256, "%s", s ? s : "");
+    free(s);
+    meta->options_json = get_string(f, "options_json");
+    meta->job_yaml = get_string(f, "job_yaml");
+    H5Eclear2(H5E_DEFAULT);
+
+    ELMO_CALL(elmo_tagger_init(t, &cfg));
+    struct elmo_tagger_tensor tt[ELMO_TAGGER_TENSORS];
+    elmo_tagger_layout(&cfg, tt);
+    for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "params/%s", tt[i].name);
+        hid_t ds = H5Lexists(f, "params", H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+        if (ds < 0) {
+            H5Eclear2(H5E_DEFAULT);
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s is missing", path, name);
+        }
+        hid_t sp = H5Dget_space(ds);
+        hsize_t dims[4] = {0, 0, 0, 0};
+        int nd = H5Sget_simple_extent_ndims(sp);
+        if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+        H5Sclose(sp);
+        bool ok = nd == tt[i].ndim && (int64_t)dims[0] == tt[i].dims[0] &&
+                  (nd == 1 || (int64_t)dims[1] == tt[i].dims[1]);
+        herr_t st = ok ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                 t->block + tt[i].offset)
+                       : -1;
+        H5Dclose(ds);
+        if (!ok)
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s does not have the shape of the config",
+                      path, name);
+        if (st < 0) ELMO_FAIL(ELMO_ERR_HDF5, "%s: cannot read dataset %s", path, name);
+    }
+cleanup:
+    H5Fclose(f);
+    if (rc < 0) {
+        elmo_tagger_free(t);
+        elmo_tagger_meta_free(meta);
+    }
+    return rc;
+}

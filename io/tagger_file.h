@@ -1,0 +1,55 @@
+/*
+ * tagger_file.h: the trained tagger as one HDF5 file (serial HDF5; train-ner writes it from
+ * rank 0, every rank may read it).  Layout:
+ *
+ *   /params/mix/weights (K)  /params/mix/gamma (1)
+ *   /params/lstm_fw/kernel (D + H, 4H)  /params/lstm_fw/bias (4H)   (and lstm_bw)
+ *   /params/dense/kernel (2H, V)  /params/dense/bias (V)             float32
+ *   root attributes: format "elmo-tagger", format_version 1, version, tags (the tag set,
+ *     one name per line, id order), features ("elmo" | "glove"), mask_urls_users, K, D, H,
+ *     n_tags, keep, forget_bias, the training settings (lr, lr_decay, clip, batch_size,
+ *     epochs, seed, ranks), best_epoch, dev_f1, weights_sha256 and options_json of the ELMo
+ *     model (features elmo), glove_path and glove_sha256 (features glove), job_yaml.
+ *
+ * Not collective.
+ */
+#ifndef ELMO_TAGGER_FILE_H
+#define ELMO_TAGGER_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/job.h"
+#include "io/ner_data.h"
+#include "model/tagger.h"
+
+struct elmo_tagger_meta {
+    struct elmo_tagset tags;
+    char features[16];           /* "elmo" or "glove" */
+    bool mask_urls_users;        /* <URL>/<USR> replacement before the features */
+    char weights_sha256[80];     /* ELMo weight file the tagger was trained on ("" for glove) */
+    char *options_json;          /* its options.json text (owned; NULL for glove) */
+    char glove_path[ELMO_PATH_MAX];
+    char glove_sha256[80];
+    double lr, lr_decay, clip;
+    int batch_size, epochs, best_epoch, ranks;
+    uint64_t seed;
+    double dev_f1;               /* validation F1 of the kept epoch (-1: no dev set) */
+    char *job_yaml;              /* the training job (owned; may be NULL) */
+};
+
+/* Frees the owned strings; accepts a zeroed struct. */
+void elmo_tagger_meta_free(struct elmo_tagger_meta *m);
+
+/* Writes (replaces) path.  Returns 0 or ELMO_ERR_HDF5 naming the file and item. */
+int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
+                     const struct elmo_tagger_meta *meta);
+
+/*
+ * Reads path into t (initialised here; free with elmo_tagger_free) and meta (free with
+ * elmo_tagger_meta_free).  Returns 0, ELMO_ERR_IO, ELMO_ERR_HDF5, or ELMO_ERR_FORMAT (not a
+ * tagger file, a missing item, a shape that does not match the config).
+ */
+int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta);
+
+#endif /* ELMO_TAGGER_FILE_H */

@@ -1,0 +1,104 @@
+/*
+ * pack.c: the model's packed weights (struct elmo_packed, bilm_ws.h): every weight matrix of
+ * the forward pass copied once into the panel layout of the row-stable GEMM (gemm.h), next to
+ * the contiguous weight block, which stays the one used for loading, saving and gradients.
+ * The LSTM matrices are gate-interleaved (4 gates) and the highway carry and transform
+ * matrices are packed as one gate-interleaved (F, 2F) matrix, so that one tile holds every
+ * input of the element-wise math of its units (model/lstm.c, model/charcnn.c).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/bilm_ws.h"
+#include "model/gemm.h"
+#include "model/status.h"
+
+/* Serialises the lazy packing of elmo_bilm_ws_init across threads. */
+static pthread_mutex_t pack_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Sizes (base == NULL) or fills the packed copies; returns the floats used. */
+static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *base,
+                     float *hw_tmp) {
+    const struct elmo_options *o = &m->opt;
+    const int E = o->E, F = o->F, P = o->P, D = o->D;
+    size_t off = 0;
+#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                         \
+    do {                                                                                  \
+        if (base) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off);  \
+        off += elmo_pmat_floats((K), (N), (ng), (has_bias));                              \
+    } while (0)
+    for (int i = 0; i < o->n_filters; i++)
+        PUT(pk->cnn[i], o->filter_width[i] * E, o->filter_count[i], m->cnn_w[i],
+            o->filter_count[i], m->cnn_b[i], true, 1);
+    for (int k = 0; k < o->n_highway; k++) {
+        /* [carry | transform] as one (F, 2F) matrix with its (2F) bias */
+        float *w2 = hw_tmp, *b2 = hw_tmp ? hw_tmp + (size_t)F * 2 * F : NULL;
+        if (hw_tmp) {
+            for (int r = 0; r < F; r++) {
+                memcpy(w2 + (size_t)r * 2 * F, m->hw_carry_w[k] + (size_t)r * F,
+                       sizeof(float) * F);
+                memcpy(w2 + (size_t)r * 2 * F + F, m->hw_tr_w[k] + (size_t)r * F,
+                       sizeof(float) * F);
+            }
+            memcpy(b2, m->hw_carry_b[k], sizeof(float) * F);
+            memcpy(b2 + F, m->hw_tr_b[k], sizeof(float) * F);
+        }
+        PUT(pk->hw[k], F, 2 * F, w2, 2 * F, b2, true, 2);
+    }
+    if (o->has_cnn_proj) PUT(pk->proj, F, P, m->proj_w, P, m->proj_b, true, 1);
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < o->L; l++) {
+            const struct elmo_lstm_weights *lw = &m->lstm[d][l];
+            PUT(pk->wx[d][l], P, 4 * D, lw->w, 4 * D, lw->b, true, 4);
+            PUT(pk->wh[d][l], P, 4 * D, lw->w + (size_t)P * 4 * D, 4 * D, NULL, false, 4);
+            if (o->has_lstm_proj) PUT(pk->wp[d][l], D, P, lw->wp, P, NULL, false, 1);
+        }
+#undef PUT
+    return off;
+}
+
+int elmo_model_pack(struct elmo_model *m) {
+    ELMO_CHECK(m->block != NULL, ELMO_ERR_ARG, "elmo_model_pack: the model has no weights");
+    elmo_model_unpack(m);
+    struct elmo_packed *pk = elmo_calloc(1, sizeof *pk, "the packed weights");
+    if (!pk) return ELMO_ERR_NOMEM;
+    const size_t F = (size_t)m->opt.F;
+    float *hw_tmp = NULL;
+    if (m->opt.n_highway > 0) {
+        hw_tmp = malloc(sizeof(float) * (F * 2 * F + 2 * F));
+        if (!hw_tmp) {
+            free(pk);
+            return elmo_error(ELMO_ERR_NOMEM, "out of memory packing the highway weights");
+        }
+    }
+    size_t n = layout(m, pk, NULL, NULL);
+    pk->block = elmo_aligned_alloc(sizeof(float) * (n > 0 ? n : 16), "the packed weights");
+    if (!pk->block) {
+        free(hw_tmp);
+        free(pk);
+        return ELMO_ERR_NOMEM;
+    }
+    pk->floats = n;
+    layout(m, pk, pk->block, hw_tmp);
+    free(hw_tmp);
+    m->packed = pk;
+    return ELMO_OK;
+}
+
+void elmo_model_unpack(struct elmo_model *m) {
+    if (!m->packed) return;
+    free(m->packed->block);
+    free(m->packed);
+    m->packed = NULL;
+}
+
+int elmo__model_packed(const struct elmo_model *m) {
+    int rc = ELMO_OK;
+    pthread_mutex_lock(&pack_mu);
+    /* the packed copies are a cache of the weights: building them does not change the model's
+       values, so a const model may fill them in */
+    if (!m->packed) rc = elmo_model_pack((struct elmo_model *)m);
+    pthread_mutex_unlock(&pack_mu);
+    return rc;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""check_ner.py: checks of the NER test scripts (tests/ner/*.sh), with h5py and json.
+
+  check_ner.py log LOG MIN_DROP MIN_F1       the per-epoch loss falls by MIN_DROP (a factor) and
+                                             the best dev F1 exceeds MIN_F1 (all-O scores 0)
+  check_ner.py close A.h5 B.h5 TOL           two taggers' parameters agree within TOL
+  check_ner.py tagger T.h5 SHA N_TAGS        the tagger file's attributes
+  check_ner.py report OUT.eval.json EPOCHS   the JSON report's fields
+  check_ner.py spans OUT.jsonl               every entity's text is text[start:end] in code points
+"""
+import json
+import sys
+
+import h5py
+import numpy as np
+
+
+def fail(msg):
+    print("check_ner: FAIL:", msg)
+    sys.exit(1)
+
+
+def log(path, min_drop, min_f1):
+    losses, f1s = [], []
+    for line in open(path):
+        if line.startswith("epoch "):
+            losses.append(float(line.split("train loss ")[1].split(",")[0]))
+            if " F1 " in line:
+                f1s.append(float(line.split(" F1 ")[1].split()[0].rstrip(",")))
+    if len(losses) < 2:
+        fail("no epoch lines in %s" % path)
+    if not losses[-1] < losses[0] / float(min_drop):
+        fail("loss did not fall by %s: %s" % (min_drop, losses))
+    if not max(f1s) > float(min_f1):
+        fail("best dev F1 %.2f is not above %s (all-O: 0)" % (max(f1s), min_f1))
+    print("loss %.4f -> %.4f, best F1 %.2f" % (losses[0], losses[-1], max(f1s)))
+
+
+def params(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f["params"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def close(a, b, tol):
+    pa, pb = params(a), params(b)
+    if sorted(pa) != sorted(pb) or len(pa) != 8:
+        fail("tensors differ: %s vs %s" % (sorted(pa), sorted(pb)))
+    worst = max(float(np.abs(pa[k] - pb[k]).max()) for k in pa)
+    if not worst <= float(tol):
+        fail("parameters differ by %g > %s" % (worst, tol))
+    print("parameters agree within %.3g" % worst)
+
+
+def tagger(path, sha, n_tags):
+    with h5py.File(path, "r") as f:
+        a = f.attrs
+        if a["format"] != "elmo-tagger":
+            fail("format attribute")
+        tags = a["tags"].split("\n")
+        if len(tags) != int(n_tags) or tags[0] != "O":
+            fail("tag set %s" % tags)
+        if sha != "-" and a["weights_sha256"] != sha:
+            fail("weights_sha256 %s != %s" % (a["weights_sha256"], sha))
+        for k in ["K", "D", "H", "n_tags", "lr", "batch_size", "epochs", "best_epoch", "seed",
+                  "job_yaml", "features"]:
+            if k not in a:
+                fail("attribute %s missing" % k)
+        if f["params/dense/kernel"].shape != (2 * int(a["H"]), len(tags)):
+            fail("dense kernel shape")
+    print("tagger file ok: %d tags" % len(tags))
+
+
+def report(path, epochs):
+    r = json.load(open(path))
+    if len(r["per_epoch"]) != int(epochs) or not 1 <= r["best_epoch"] <= int(epochs):
+        fail("per_epoch / best_epoch")
+    for split in ["dev", "test"]:
+        for k in ["precision", "recall", "f1", "phrases", "found", "correct", "types"]:
+            if k not in r[split]:
+                fail("%s.%s missing" % (split, k))
+    print("report ok")
+
+
+def spans(path):
+    n = 0
+    for line in open(path, encoding="utf-8"):
+        o = json.loads(line)
+        for e in o["entities"]:
+            if o["text"][e["start"]:e["end"]] != e["text"]:
+                fail("span %r vs text[%d:%d] = %r" % (e["text"], e["start"], e["end"],
+                                                     o["text"][e["start"]:e["end"]]))
+            if not 0 < e["score"] <= 1 or not e["type"]:
+                fail("score/type of %r" % e)
+            n += 1
+    print("%d entities, all spans match" % n)
+    return n
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"log": log, "close": close, "tagger": tagger, "report": report, "spans": spans}[cmd](*args)

@@ -1,0 +1,61 @@
+/*
+ * ner.h: the per-rank NER work: the tagger's input features of tokenized sentences (the three
+ * ELMo layers, computed here with the biLM, or GloVe vectors), and tagging with a trained
+ * tagger.  Not collective: ranks call these on the sentences they own.
+ *
+ * ELMo features of a token are K = L + 1 layers of D = 2P floats: [word_emb; word_emb],
+ * lstm_outputs1, lstm_outputs2 (the layers an embed store holds, in the stateless regime), so
+ * features computed here equal those read from a store bit for bit.  GloVe features are one
+ * layer of the vector's width, zeros for unknown words.
+ */
+#ifndef ELMO_WORKER_NER_H
+#define ELMO_WORKER_NER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/glove.h"
+#include "model/bilm.h"
+#include "model/tagger.h"
+
+struct elmo_ner_feat {
+    const struct elmo_model *m;      /* ELMo, or NULL */
+    const struct elmo_glove *glove;  /* GloVe, or NULL */
+    bool mask_urls_users;            /* <URL>/<USR> replacement (elmo_ner_feature_token) */
+    int K, D;                        /* feature shape per token */
+    int budget;                      /* positions per biLM batch (tokens + 2 per sentence) */
+    int max_rows;                    /* sentences per biLM batch */
+    struct elmo_bilm_ws ws;
+    int32_t *ids;                    /* (budget, ELMO_MAXC) char ids */
+    float *tok;                      /* (budget, P) token vectors */
+    float *lay[ELMO_MAX_LAYERS];     /* (budget, 2P) biLM layers */
+};
+
+/*
+ * Prepares feature computation with ELMo m (glove NULL) or GloVe (m NULL).  batch_tokens is
+ * the biLM token budget; sentences longer than it get a batch of their own (max_len bounds
+ * them).  Returns 0, ELMO_ERR_ARG or ELMO_ERR_NOMEM.  Free with elmo_ner_feat_free.
+ */
+int elmo_ner_feat_init(struct elmo_ner_feat *f, const struct elmo_model *m,
+                       const struct elmo_glove *glove, bool mask_urls_users, int batch_tokens,
+                       int max_len);
+void elmo_ner_feat_free(struct elmo_ner_feat *f);
+
+/*
+ * Features of n sentences: len (n) tokens each (>= 1), tok the sum(len) tokens one sentence
+ * after another (the form the data has; the URL/user replacement is applied here).
+ * feat: (sum len, K, D) out.  Returns 0 or ELMO_ERR_ARG (a sentence longer than max_len).
+ */
+int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
+                          const char *const *tok, float *feat);
+
+/*
+ * Tags n sentences with features feat (sum len, K, D): tags (sum len) gets the argmax tag id
+ * and score its softmax probability; prob (sum len, V) the whole distribution when not NULL.
+ * Sentences go through the tagger in groups of 32 (the result does not depend on grouping).
+ * Returns 0 or a status of elmo_tagger_forward.
+ */
+int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, const int32_t *len,
+                 const float *feat, int32_t *tags, float *score, float *prob);
+
+#endif /* ELMO_WORKER_NER_H */
