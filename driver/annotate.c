@@ -14,9 +14,12 @@
  * @users as <URL> and <USR>.  Output JSONL: {"id", "text" (the tagged text, unescaped),
  * "entities": [{"text", "type", "score" (mean softmax probability of the chosen tags over the
  * entity's tokens), "start", "end" (code points, end exclusive)}]}; CoNLL: `token tag` lines,
- * a blank line after each tweet (tweets without tokens write nothing).  Bad records go to
- * OUTPUT.rejects.tsv as `LINE<TAB>REASON`; notices (delete, limit, ...) and blank JSONL lines
- * are skipped; read = written + rejected + skipped.
+ * a blank line after each tweet (tweets without tokens write nothing).  Tokens after the
+ * first max_sentence_tokens of a tweet are not tagged (and not written to CoNLL).  Bad records go to
+ * OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
+ * are skipped; read = written + rejected + skipped.  The reject file has the embed job's
+ * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and is removed
+ * when nothing was rejected.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,16 +39,15 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
-#define ROUND 4096        /* tweets per round */
-#define MAX_TWEET_TOKENS 512
+#define ROUND 4096 /* tweets per round */
 
 /* One tweet of a round (rank 0). */
 struct item {
-    int64_t line;     /* 1-based input line */
-    char *id, *text;  /* owned */
+    int64_t line;    /* 1-based input line */
+    char *id, *text; /* owned */
     int n_tok;
     struct elmo_span *sp; /* (n_tok) owned */
-    int64_t first;    /* first token row of the round */
+    int64_t first;        /* first token row of the round */
 };
 
 struct counts {
@@ -71,8 +73,8 @@ static int read_line(struct reader *r, const char *path, size_t *len) {
             int e;
             const char *msg = gzerror(r->gz, &e);
             if (e != Z_OK && e != Z_STREAM_END)
-                return elmo_error(ELMO_ERR_IO, "%s:%" PRId64 ": read failed: %s", path,
-                                  r->line + 1, msg);
+                return elmo_error(ELMO_ERR_IO, "%s:%" PRId64 ": read failed: %s", path, r->line + 1,
+                                  msg);
             break;
         }
         n += strlen(r->buf + n);
@@ -87,15 +89,16 @@ static int read_line(struct reader *r, const char *path, size_t *len) {
     return 1;
 }
 
-static int reject(FILE *rej, const char *path, int64_t line, const char *why, struct counts *c) {
+static int reject(FILE *rej, const char *path, const char *input, int64_t line, const char *why,
+                  struct counts *c) {
     c->rejected++;
-    if (fprintf(rej, "%" PRId64 "\t%s\n", line, why) < 0)
+    if (fprintf(rej, "%s\t%" PRId64 "\t%s\n", input, line, why) < 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     return 0;
 }
 
 /* Adds a tweet to the round, tokenized. */
-static void add_item(struct item *items, int *n, int64_t line, char *id, char *text) {
+static void add_item(struct item *items, int *n, int64_t line, char *id, char *text, int max_tok) {
     struct item *it = &items[(*n)++];
     memset(it, 0, sizeof *it);
     it->line = line;
@@ -109,8 +112,8 @@ static void add_item(struct item *items, int *n, int64_t line, char *id, char *t
         it->sp = elmo_xrealloc(it->sp, sizeof *it->sp * (size_t)k);
         elmo_tweet_tokenize(text, len, it->sp, k);
     }
-    /* the tagger's LSTM handles any length; the biLM batch is bounded: cut very long ones */
-    it->n_tok = k > MAX_TWEET_TOKENS ? MAX_TWEET_TOKENS : k;
+    /* max_sentence_tokens bounds a biLM batch: tokens after it are not tagged */
+    it->n_tok = k > max_tok ? max_tok : k;
 }
 
 /*
@@ -131,7 +134,7 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
     for (;;) {
         while (pd->next < pd->n && *n_items < ROUND) {
             struct elmo_tweet *t = &pd->tw[pd->next++];
-            add_item(items, n_items, pd->line, t->id, t->text);
+            add_item(items, n_items, pd->line, t->id, t->text, job->max_sentence_tokens);
             t->id = t->text = NULL;
             c->read++;
         }
@@ -159,14 +162,13 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
             char why[512];
             struct elmo_tweet *tw;
             int k;
-            enum elmo_tweet_status st = elmo_tweet_parse_json(r->buf, len, job->text_field,
-                                                              job->id_field, &tw, &k, why,
-                                                              sizeof why);
+            enum elmo_tweet_status st = elmo_tweet_parse_json(
+                r->buf, len, job->text_field, job->id_field, &tw, &k, why, sizeof why);
             if (st == ELMO_TWEET_SKIP) {
                 c->read++, c->skipped++;
             } else if (st == ELMO_TWEET_REJECT) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, r->line, why, c));
+                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, why, c));
             } else {
                 pd->tw = tw, pd->n = k, pd->next = 0, pd->line = r->line;
                 for (int i = 0; i < k; i++)
@@ -180,19 +182,19 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
         } else {
             if (!elmo_utf8_valid(r->buf, len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, r->line, "invalid UTF-8", c));
+                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, "invalid UTF-8", c));
                 continue;
             }
             if (memchr(r->buf, '\0', len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, r->line, "a NUL byte", c));
+                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, "a NUL byte", c));
                 continue;
             }
             char idb[32];
             snprintf(idb, sizeof idb, "%" PRId64, r->line - 1);
             char *text = elmo_xstrdup(r->buf);
             elmo_html_unescape(text, strlen(text));
-            add_item(items, n_items, r->line, elmo_xstrdup(idb), text);
+            add_item(items, n_items, r->line, elmo_xstrdup(idb), text, job->max_sentence_tokens);
             c->read++;
         }
     }
@@ -226,6 +228,23 @@ static const char *tag_type(const char *tag) {
     return h ? h + 1 : "";
 }
 
+/*
+ * The entity that starts at token k: returns its end (exclusive), or k when token k is O.
+ * An entity starts at any B-X or I-X (conlleval's reading) and runs on over I-X of its type.
+ */
+static int entity_end(const struct elmo_tagset *ts, const int32_t *tags, int n, int k) {
+    const char *tag = ts->name[tags[k]];
+    if (!strcmp(tag, "O") || !strchr(tag, '-')) return k;
+    const char *type = tag_type(tag);
+    int e = k + 1;
+    while (e < n) {
+        const char *t2 = ts->name[tags[e]];
+        if (t2[0] != 'I' || t2[1] != '-' || strcmp(tag_type(t2), type) != 0) break;
+        e++;
+    }
+    return e;
+}
+
 static int write_item(const struct elmo_job *job, FILE *out, bool conll, const struct item *it,
                       const struct elmo_tagset *ts, const int32_t *tags, const float *score,
                       struct counts *c) {
@@ -234,30 +253,24 @@ static int write_item(const struct elmo_job *job, FILE *out, bool conll, const s
             fprintf(out, "%.*s %s\n", (int)(it->sp[k].end - it->sp[k].start),
                     it->text + it->sp[k].start, ts->name[tags[k]]);
         if (it->n_tok > 0) fputc('\n', out);
+        for (int k = 0, e; k<it->n_tok; k = e> k ? e : k + 1)
+            if ((e = entity_end(ts, tags, it->n_tok, k)) > k) c->entities++;
     } else {
         json_t *o = json_object(), *ents = json_array();
         json_object_set_new(o, "id", json_string(it->id));
         json_object_set_new(o, "text", json_string(it->text));
-        int k = 0;
-        while (k < it->n_tok) {
-            const char *tag = ts->name[tags[k]];
-            if (!strcmp(tag, "O") || !strchr(tag, '-')) {
+        for (int k = 0; k < it->n_tok;) {
+            int e = entity_end(ts, tags, it->n_tok, k);
+            if (e == k) {
                 k++;
                 continue;
-            }
-            const char *type = tag_type(tag);
-            int e = k + 1;
-            while (e < it->n_tok) {
-                const char *t2 = ts->name[tags[e]];
-                if (t2[0] != 'I' || t2[1] != '-' || strcmp(tag_type(t2), type) != 0) break;
-                e++;
             }
             double s = 0.0;
             for (int q = k; q < e; q++) s += score[q];
             int32_t a = it->sp[k].start, b = it->sp[e - 1].end;
             json_t *en = json_object();
             json_object_set_new(en, "text", json_stringn(it->text + a, (size_t)(b - a)));
-            json_object_set_new(en, "type", json_string(type));
+            json_object_set_new(en, "type", json_string(tag_type(ts->name[tags[k]])));
             json_object_set_new(en, "score", json_real(s / (e - k)));
             json_object_set_new(en, "start", json_integer(elmo_utf8_count(it->text, (size_t)a)));
             json_object_set_new(en, "end", json_integer(elmo_utf8_count(it->text, (size_t)b)));
@@ -307,12 +320,12 @@ int elmo_annotate_run(struct elmo_job *job) {
     if (rank == 0) {
         if (job->input_format == ELMO_INPUT_CONLL)
             lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
-                             "per line) or jsonl (API v1.1/v2 objects)");
+                                           "per line) or jsonl (API v1.1/v2 objects)");
         if (lrc == 0) {
             rd.gz = strcmp(job->input, "-") ? gzopen(job->input, "rb") : gzdopen(dup(0), "rb");
             if (!rd.gz)
-                lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input,
-                                 strerror(errno ? errno : ENOENT));
+                lrc =
+                    elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno ? errno : ENOENT));
             else gzbuffer(rd.gz, 1 << 17);
         }
         if (lrc == 0) {
@@ -323,10 +336,11 @@ int elmo_annotate_run(struct elmo_job *job) {
             const char *rp = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
             rej = fopen(rp, "w");
             if (!rej) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", rp, strerror(errno));
+            else fprintf(rej, "# input\tline\treason\n"); /* the embed job's layout */
         }
     }
     ELMO_CALL(elmo__ner_agree(lrc));
-    ELMO_CALL(elmo__ner_runtime_open(&rt, job, MAX_TWEET_TOKENS));
+    ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
     const int K = rt.t.cfg.K, D = rt.t.cfg.D;
     if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
     counts = elmo_xmalloc(sizeof(int) * (size_t)size);
@@ -422,9 +436,10 @@ int elmo_annotate_run(struct elmo_job *job) {
                 free(items[i].sp);
             }
             if (lrc == 0 && job->progress && more)
-                fprintf(stderr, "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
-                        "%.0f tweets/s\n", cnt.read, cnt.written,
-                        (double)cnt.written / (elmo__ner_now() - t0));
+                fprintf(stderr,
+                        "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
+                        "%.0f tweets/s\n",
+                        cnt.read, cnt.written, (double)cnt.written / (elmo__ner_now() - t0));
         }
         free(blob);
         blob = NULL;
@@ -437,12 +452,12 @@ int elmo_annotate_run(struct elmo_job *job) {
     if (rank == 0) {
         if (out != stdout && fclose(out) != 0)
             lrc = elmo_error(ELMO_ERR_IO, "%s: write failed: %s", outpath, strerror(errno));
-        else if (out == stdout)
-            fflush(stdout);
+        else if (out == stdout) fflush(stdout);
         out = NULL;
-        if (fclose(rej) != 0 && lrc == 0)
-            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", job->reject_file);
+        const char *rp = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+        if (fclose(rej) != 0 && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", rp);
         rej = NULL;
+        if (lrc == 0 && cnt.rejected == 0) unlink(rp); /* no rejects, no file (as embed) */
         double dt = elmo__ner_now() - t0;
         if (lrc == 0 && cnt.read != cnt.written + cnt.rejected + cnt.skipped)
             lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");

@@ -7,11 +7,6 @@
 #include "driver/commands.h"
 #include "model/status.h"
 
-static int not_yet(const struct elmo_job *job, int issue) {
-    return elmo_error(ELMO_ERR_NOTIMPL, "the %s job is not implemented yet (issue #%d)",
-                      elmo_job_kind_name(job->kind), issue);
-}
-
 int elmo_job_run(struct elmo_job *job) {
     switch (job->kind) {
     case ELMO_JOB_EMBED: return elmo_embed_run(job);
@@ -19,7 +14,7 @@ int elmo_job_run(struct elmo_job *job) {
     case ELMO_JOB_TRAIN_NER: return elmo_train_ner_run(job);
     case ELMO_JOB_EVAL_NER: return elmo_eval_ner_run(job);
     case ELMO_JOB_WSD: return elmo_wsd_run(job);
-    case ELMO_JOB_PRETRAIN: return not_yet(job, 9);
+    case ELMO_JOB_PRETRAIN: return elmo_pretrain_run(job);
     default: return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
     }
 }

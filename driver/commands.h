@@ -32,6 +32,7 @@ int elmo_cmd_bench(int argc, char **argv);     /* elmo bench [--shape S] [--inpu
 
 /* Job kinds implemented in their own files; each returns a status code.  Collective. */
 int elmo_embed_run(struct elmo_job *job);
+int elmo_pretrain_run(struct elmo_job *job); /* biLM pretraining (issue 9); driver/pretrain.c */
 int elmo_train_ner_run(struct elmo_job *job); /* driver/ner.c */
 int elmo_eval_ner_run(struct elmo_job *job);  /* driver/ner.c */
 int elmo_annotate_run(struct elmo_job *job);  /* driver/annotate.c */

@@ -771,9 +771,13 @@ static int merge(struct embed_run *er, struct totals *tt) {
     free(yaml);
     ELMO_CALL(agree(rc, er->rank));
     lrc = merge_run(&mg, st, ra, rb, &start, &tot);
+    /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in a collective H5Fclose:
+       stop them all instead, as run_shard does; the parts and the journal stay for a rerun. */
+    if (lrc < 0) elmo_die(lrc);
     ELMO_CALL(agree(lrc, er->rank));
     rc = elmo_store_finish(st);
     st = NULL;
+    if (rc < 0) elmo_die(rc);
     ELMO_CALL(agree(rc, er->rank));
 cleanup:
     if (st) elmo_store_close(st);
@@ -865,7 +869,14 @@ static int spool_input(struct embed_run *er) {
             const char *msg = gzerror(in, &errnum);
             ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", er->job->input, msg);
         }
-        if (n == 0) break;
+        if (n == 0) {
+            int errnum = Z_OK;  /* a truncated gzip stream ends with Z_BUF_ERROR, not n < 0 */
+            const char *msg = gzerror(in, &errnum);
+            if (errnum != Z_OK)
+                ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", er->job->input,
+                          errnum == Z_BUF_ERROR ? "unexpected end of file (truncated?)" : msg);
+            break;
+        }
         if (fwrite(buf, 1, (size_t)n, out) != (size_t)n)
             ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     }
@@ -881,6 +892,7 @@ static int spool_input(struct embed_run *er) {
 cleanup:
     if (in) gzclose(in);
     if (out) fclose(out);
+    if (rc < 0) unlink(tmp);
     free(buf);
     return rc;
 }
@@ -937,6 +949,9 @@ int elmo_embed_run(struct elmo_job *job) {
         if (lrc == 0) lrc = elmo_file_sha256(job->weights, er.sha);
         if (lrc == 0 && strcmp(job->input, "-") != 0 && access(job->input, R_OK) != 0)
             lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
+        if (lrc == 0 && strcmp(job->input, "-") != 0 && stat(job->input, &st) == 0 &&
+            S_ISDIR(st.st_mode)) /* before anything is staged */
+            lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(EISDIR));
         if (lrc == 0) {
             er.fingerprint = make_fingerprint(&er);
             lrc = journal_resume(&er, &resumed);

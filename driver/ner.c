@@ -117,8 +117,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
     if (rc == 0)
         rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? &r->glove : NULL,
                                 r->meta.mask_urls_users, job->batch_tokens, max_len);
-    if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 32 * (size_t)max_len, 32,
-                                             (size_t)max_len);
+    if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 2048, 32, (size_t)max_len);
     rc = elmo__ner_agree(rc);
     if (rc < 0) elmo__ner_runtime_close(r);
     return rc;
@@ -152,7 +151,8 @@ static void block_of(int64_t n, int r, int size, int64_t *a, int64_t *b) {
  */
 static int gather_tags(const struct elmo_ner_data *d, const int32_t *mine, int32_t *all) {
     int size = elmo_size();
-    int *counts = elmo_xmalloc(sizeof(int) * (size_t)size), *displs = elmo_xmalloc(sizeof(int) * (size_t)size);
+    int *counts = elmo_xmalloc(sizeof(int) * (size_t)size),
+        *displs = elmo_xmalloc(sizeof(int) * (size_t)size);
     for (int r = 0; r < size; r++) {
         int64_t a, b;
         block_of(d->n_sent, r, size, &a, &b);
@@ -178,7 +178,8 @@ static int score_tags(const struct elmo_ner_data *d, const struct elmo_tagset *t
         int64_t a = d->offset[s], b = d->offset[s + 1];
         rc = elmo_conll_eval_add(ev, (int)(b - a), (const char *const *)d->tag + a, guess + a);
         if (f) {
-            for (int64_t i = a; i < b; i++) fprintf(f, "%s %s %s\n", d->tok[i], d->tag[i], guess[i]);
+            for (int64_t i = a; i < b; i++)
+                fprintf(f, "%s %s %s\n", d->tok[i], d->tag[i], guess[i]);
             fputc('\n', f);
         }
     }
@@ -268,12 +269,12 @@ cleanup:
 /* ================================ train-ner ================================ */
 
 struct split {
-    const char *name;          /* "train", "dev", "test" */
+    const char *name; /* "train", "dev", "test" */
     const char *path;
     struct elmo_ner_data d;
-    int32_t *len;              /* (n_sent) */
-    int32_t *gold;             /* (n_tok) tag ids (-1: not in the tag set; dev/test only) */
-    float *feat;               /* (n_tok, K, D) */
+    int32_t *len;  /* (n_sent) */
+    int32_t *gold; /* (n_tok) tag ids (-1: not in the tag set; dev/test only) */
+    float *feat;   /* (n_tok, K, D) */
     bool present;
 };
 
@@ -517,12 +518,13 @@ int elmo_train_ner_run(struct elmo_job *job) {
         elmo_ner_feat_free(&f);
         int64_t known = 0;
         for (int64_t k = 0; k < sp[0].d.n_tok; k++)
-            known += elmo_glove_lookup(&gv, elmo_ner_feature_token(sp[0].d.tok[k],
-                                                                   job->mask_urls_users)) != NULL;
+            known += elmo_glove_lookup(
+                         &gv, elmo_ner_feature_token(sp[0].d.tok[k], job->mask_urls_users)) != NULL;
         if (rank == 0)
-            fprintf(stderr, "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
-                    "the training tokens have a vector\n", job->glove, gv.n, gv.dim,
-                    100.0 * (double)known / (double)sp[0].d.n_tok);
+            fprintf(stderr,
+                    "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
+                    "the training tokens have a vector\n",
+                    job->glove, gv.n, gv.dim, 100.0 * (double)known / (double)sp[0].d.n_tok);
     } else {
         lrc = elmo_options_load(job->options, &model.opt);
         if (lrc == 0 && model.opt.L != 2)
@@ -550,7 +552,8 @@ int elmo_train_ner_run(struct elmo_job *job) {
         if (!grad) lrc = ELMO_ERR_NOMEM;
     }
     size_t bs = (size_t)job->batch_size;
-    if (lrc == 0) lrc = elmo_tagger_ws_reserve(&ws, &cfg, bs * (size_t)max_len, bs, (size_t)max_len);
+    if (lrc == 0)
+        lrc = elmo_tagger_ws_reserve(&ws, &cfg, bs * (size_t)max_len, bs, (size_t)max_len);
     ELMO_CALL(elmo__ner_agree(lrc));
     elmo_tagger_randomize(&t, job->seed);
     memcpy(best.block, t.block, sizeof(float) * t.n_floats);
@@ -648,7 +651,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 struct elmo_conll_eval ev;
                 lrc = score_tags(&sp[1].d, &tags, all, &ev, NULL);
                 elog[ep].dev = elmo_conll_overall(&ev);
-                improved = elog[ep].dev.f1 > best_f1;
+                improved = elog[ep].dev.f1 >= best_f1; /* ties: the later epoch */
             }
             ELMO_CALL(elmo__ner_agree(lrc));
         } else {
@@ -695,9 +698,8 @@ int elmo_train_ner_run(struct elmo_job *job) {
             if (pf && fclose(pf) != 0 && lrc == 0)
                 lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
             if (lrc == 0) {
-                printf("\n%s (%s, epoch %d of %d), %s features:\n",
-                       i == 1 ? "validation" : "test", sp[i].path, best_epoch, job->epochs,
-                       job->features);
+                printf("\n%s (%s, epoch %d of %d), %s features:\n", i == 1 ? "validation" : "test",
+                       sp[i].path, best_epoch, job->epochs, job->features);
                 elmo_conll_eval_print(&evs[i], stdout);
                 fflush(stdout);
                 scored[i] = true;
@@ -728,14 +730,14 @@ int elmo_train_ner_run(struct elmo_job *job) {
             char *p;
             size_t n, cap;
         } js = {NULL, 0, 0};
-#define JS(...)                                                                  \
-    do {                                                                         \
-        int need = snprintf(NULL, 0, __VA_ARGS__);                               \
-        if (js.n + (size_t)need + 1 > js.cap) {                                  \
-            js.cap = (js.n + (size_t)need + 1) * 2;                              \
-            js.p = elmo_xrealloc(js.p, js.cap);                                  \
-        }                                                                        \
-        js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__);       \
+#define JS(...)                                                            \
+    do {                                                                   \
+        int need = snprintf(NULL, 0, __VA_ARGS__);                         \
+        if (js.n + (size_t)need + 1 > js.cap) {                            \
+            js.cap = (js.n + (size_t)need + 1) * 2;                        \
+            js.p = elmo_xrealloc(js.p, js.cap);                            \
+        }                                                                  \
+        js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__); \
     } while (0)
         JS("{\"features\": \"%s\", \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
            "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"

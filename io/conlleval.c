@@ -110,8 +110,7 @@ int elmo_conll_eval_add(struct elmo_conll_eval *ev, int n, const char *const *go
     /* the boundary closes every chunk, so in_correct is false here */
     return 0;
 full:
-    return elmo_error(ELMO_ERR_RANGE, "conlleval: more than %d entity types",
-                      ELMO_CONLL_MAX_TYPES);
+    return elmo_error(ELMO_ERR_RANGE, "conlleval: more than %d entity types", ELMO_CONLL_MAX_TYPES);
 }
 
 static struct elmo_conll_score score(int64_t correct, int64_t guessed, int64_t gold) {

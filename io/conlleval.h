@@ -25,18 +25,18 @@
 
 struct elmo_conll_type {
     char name[64];
-    int64_t correct;  /* correct chunks of this type */
-    int64_t guessed;  /* chunks of this type in the guess */
-    int64_t gold;     /* chunks of this type in the gold */
+    int64_t correct; /* correct chunks of this type */
+    int64_t guessed; /* chunks of this type in the guess */
+    int64_t gold;    /* chunks of this type in the gold */
 };
 
 struct elmo_conll_eval {
-    int64_t tokens;        /* tokens counted (boundaries excluded) */
-    int64_t correct_tags;  /* tokens whose guessed tag equals the gold tag */
-    int64_t correct;       /* correct chunks */
-    int64_t guessed;       /* chunks in the guess */
-    int64_t gold;          /* chunks in the gold */
-    int n_types;           /* types seen in the gold or the guess, in order of appearance */
+    int64_t tokens;       /* tokens counted (boundaries excluded) */
+    int64_t correct_tags; /* tokens whose guessed tag equals the gold tag */
+    int64_t correct;      /* correct chunks */
+    int64_t guessed;      /* chunks in the guess */
+    int64_t gold;         /* chunks in the gold */
+    int n_types;          /* types seen in the gold or the guess, in order of appearance */
     struct elmo_conll_type type[ELMO_CONLL_MAX_TYPES];
 };
 

@@ -57,8 +57,9 @@ int elmo_glove_load(const char *path, struct elmo_glove *g) {
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0) continue;
         char *sp = strchr(line, ' ');
-        if (!sp) ELMO_FAIL(ELMO_ERR_FORMAT, "%s:%lld: expected `word v1 ... vD`", path,
-                           (long long)lineno);
+        if (!sp)
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s:%lld: expected `word v1 ... vD`", path,
+                      (long long)lineno);
         *sp = '\0';
         /* count values */
         int dim = 0;

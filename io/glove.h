@@ -10,13 +10,13 @@
 #include <stdint.h>
 
 struct elmo_glove {
-    int dim;          /* D */
-    int64_t n;        /* words */
-    float *vec;       /* (n, D) */
-    char *words;      /* NUL-terminated words, one after another */
-    int64_t *word;    /* (n) offset of word i in words */
-    int64_t *slot;    /* (cap) hash table: word index + 1, 0 = empty */
-    int64_t cap;      /* power of two */
+    int dim;       /* D */
+    int64_t n;     /* words */
+    float *vec;    /* (n, D) */
+    char *words;   /* NUL-terminated words, one after another */
+    int64_t *word; /* (n) offset of word i in words */
+    int64_t *slot; /* (cap) hash table: word index + 1, 0 = empty */
+    int64_t cap;   /* power of two */
 };
 
 /*

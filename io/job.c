@@ -133,11 +133,13 @@ static const struct key keys[] = {
     KEY("out", K(TRAIN_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "the trained tagger (HDF5: weights, tag set and config)"),
     KEY("out", K(EVAL_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
-        "optional: write the scores there too (they always go to stdout)"),
+        "optional: write the scores there too, as JSON (the table always goes to stdout), and "
+        "the predictions as `token gold guess` lines to OUT.conll"),
     KEY("out", K(WSD), T_PATH, out, 0, 0, NULL, NULL, "DIR",
         "where the plots (DIR/*.svg) and the numbers (DIR/wsd.json) go; created if missing"),
     KEY("out", K(PRETRAIN), T_PATH, out, 0, 0, NULL, NULL, "DIR",
-        "the trained model: DIR/options.json + DIR/weights.hdf5"),
+        "the trained model DIR/options.json + DIR/weights.hdf5 (for --model DIR), and "
+        "vocab.txt, train.json, checkpoint.h5"),
     KEY("format", K(ANNOTATE), T_CHOICE, format, 0, 0, "jsonl", annotate_formats, NULL,
         "jsonl: id, text and entities with offsets in code points; conll: `token tag` lines"),
     KEY("outputs", K_STORE, T_OUTPUTS, outputs, 0, 0, DEFAULT_OUTPUTS, NULL, "LIST",

@@ -137,7 +137,9 @@ int elmo_tagset_find(const struct elmo_tagset *ts, const char *name) {
     return -1;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
 
 int elmo_tagset_build(const struct elmo_ner_data *d, struct elmo_tagset *ts) {
     memset(ts, 0, sizeof *ts);
@@ -170,8 +172,8 @@ int elmo_tagset_split(const char *text, struct elmo_tagset *ts) {
     const char *p = text;
     while (*p) {
         size_t l = strcspn(p, "\n");
-        ELMO_CHECK(l > 0 && l < sizeof ts->name[0] && ts->n < ELMO_TAGGER_MAX_TAGS,
-                   ELMO_ERR_FORMAT, "tag set: bad entry %d", ts->n);
+        ELMO_CHECK(l > 0 && l < sizeof ts->name[0] && ts->n < ELMO_TAGGER_MAX_TAGS, ELMO_ERR_FORMAT,
+                   "tag set: bad entry %d", ts->n);
         memcpy(ts->name[ts->n], p, l);
         ts->name[ts->n++][l] = '\0';
         p += l;

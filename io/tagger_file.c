@@ -12,7 +12,7 @@
 
 #include "model/status.h"
 
-#define FORMAT_NAME "elmo-tagger"
+#define FORMAT_NAME    "elmo-tagger"
 #define FORMAT_VERSION 1
 
 void elmo_tagger_meta_free(struct elmo_tagger_meta *m) {
@@ -79,8 +79,8 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
     }
     char *tags = elmo_tagset_join(&meta->tags);
     const struct elmo_tagger_config *c = &t->cfg;
-#define PUT(expr, name)                      \
-    do {                                     \
+#define PUT(expr, name)                               \
+    do {                                              \
         if (!bad && (expr) < 0) bad = 1, what = name; \
     } while (0)
     PUT(put_string(f, "format", FORMAT_NAME), "format");
@@ -183,8 +183,10 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
     if (get_int(f, "K", &K) < 0 || get_int(f, "D", &D) < 0 || get_int(f, "H", &H) < 0 ||
         get_int(f, "n_tags", &V) < 0 || get_double(f, "keep", &keep) < 0 ||
         get_double(f, "forget_bias", &fb) < 0)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
-                  "is incomplete", path);
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
+                  "is incomplete",
+                  path);
     struct elmo_tagger_config cfg = {(int)K, (int)D, (int)H, (int)V, (float)keep, (float)fb};
     if (elmo_tagger_config_check(&cfg) < 0)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
@@ -243,8 +245,8 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
                        : -1;
         H5Dclose(ds);
         if (!ok)
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s does not have the shape of the config",
-                      path, name);
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s does not have the shape of the config", path,
+                      name);
         if (st < 0) ELMO_FAIL(ELMO_ERR_HDF5, "%s: cannot read dataset %s", path, name);
     }
 cleanup:

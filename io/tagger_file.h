@@ -25,17 +25,17 @@
 
 struct elmo_tagger_meta {
     struct elmo_tagset tags;
-    char features[16];           /* "elmo" or "glove" */
-    bool mask_urls_users;        /* <URL>/<USR> replacement before the features */
-    char weights_sha256[80];     /* ELMo weight file the tagger was trained on ("" for glove) */
-    char *options_json;          /* its options.json text (owned; NULL for glove) */
+    char features[16];       /* "elmo" or "glove" */
+    bool mask_urls_users;    /* <URL>/<USR> replacement before the features */
+    char weights_sha256[80]; /* ELMo weight file the tagger was trained on ("" for glove) */
+    char *options_json;      /* its options.json text (owned; NULL for glove) */
     char glove_path[ELMO_PATH_MAX];
     char glove_sha256[80];
     double lr, lr_decay, clip;
     int batch_size, epochs, best_epoch, ranks;
     uint64_t seed;
-    double dev_f1;               /* validation F1 of the kept epoch (-1: no dev set) */
-    char *job_yaml;              /* the training job (owned; may be NULL) */
+    double dev_f1;  /* validation F1 of the kept epoch (-1: no dev set) */
+    char *job_yaml; /* the training job (owned; may be NULL) */
 };
 
 /* Frees the owned strings; accepts a zeroed struct. */

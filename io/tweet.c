@@ -54,8 +54,8 @@ static const char *full_text(json_t *o, const char *text_field) {
 }
 
 /* Fills one tweet from a tweet object; 0, or -1 with why. */
-static int one_tweet(json_t *o, const char *text_field, const char *id_field,
-                     struct elmo_tweet *tw, char *why, size_t wn) {
+static int one_tweet(json_t *o, const char *text_field, const char *id_field, struct elmo_tweet *tw,
+                     char *why, size_t wn) {
     char *text = NULL;
     json_t *rs = json_object_get(o, "retweeted_status");
     if (json_is_object(rs)) {
@@ -71,8 +71,9 @@ static int one_tweet(json_t *o, const char *text_field, const char *id_field,
         const char *t = full_text(o, text_field);
         json_t *tv = json_object_get(o, "text");
         if (!t) {
-            snprintf(why, wn, tv && !json_is_string(tv) ? "the text field is not a string"
-                                                        : "a tweet without text");
+            snprintf(why, wn,
+                     tv && !json_is_string(tv) ? "the text field is not a string"
+                                               : "a tweet without text");
             return -1;
         }
         text = elmo_xstrdup(t);
@@ -88,8 +89,8 @@ static int one_tweet(json_t *o, const char *text_field, const char *id_field,
     return 0;
 }
 
-static const char *const notices[] = {"delete", "limit", "scrub_geo", "status_withheld",
-                                      "user_withheld", "disconnect", "warning", NULL};
+static const char *const notices[] = {"delete",        "limit",      "scrub_geo", "status_withheld",
+                                      "user_withheld", "disconnect", "warning",   NULL};
 
 enum elmo_tweet_status elmo_tweet_parse_json(const char *line, size_t len, const char *text_field,
                                              const char *id_field, struct elmo_tweet **tw, int *n,
@@ -210,7 +211,8 @@ size_t elmo_html_unescape(char *s, size_t len) {
             uint32_t cp = 0;
             while (i < rest && i - start < 8 &&
                    (hex ? isxdigit((unsigned char)p[i]) : isdigit((unsigned char)p[i]))) {
-                int d = isdigit((unsigned char)p[i]) ? p[i] - '0' : (tolower((unsigned char)p[i]) - 'a' + 10);
+                int d = isdigit((unsigned char)p[i]) ? p[i] - '0'
+                                                     : (tolower((unsigned char)p[i]) - 'a' + 10);
                 cp = cp * (hex ? 16u : 10u) + (uint32_t)d;
                 i++;
             }
@@ -235,7 +237,11 @@ size_t elmo_html_unescape(char *s, size_t len) {
 /* Decodes the code point at p (before end); returns its length, 1 for an invalid byte. */
 static int decode(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
     unsigned char b = p[0];
-    int n = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+    int n = b < 0x80             ? 1
+            : (b & 0xE0) == 0xC0 ? 2
+            : (b & 0xF0) == 0xE0 ? 3
+            : (b & 0xF8) == 0xF0 ? 4
+                                 : 0;
     if (n == 0 || end - p < n) {
         *cp = 0xFFFD;
         return 1;
@@ -265,9 +271,8 @@ static bool is_emoji(uint32_t c) {
     return (c >= 0x1F000 && c <= 0x1FAFF) || (c >= 0x2600 && c <= 0x27BF) ||
            (c >= 0x2300 && c <= 0x23FF) || (c >= 0x2B00 && c <= 0x2BFF) ||
            (c >= 0x2190 && c <= 0x21FF) || (c >= 0x25A0 && c <= 0x25FF) || c == 0x2934 ||
-           c == 0x2935 || c == 0x3030 || c == 0x303D || c == 0x3297 || c == 0x3299 ||
-           c == 0x00A9 || c == 0x00AE || c == 0x203C || c == 0x2049 || c == 0x2122 ||
-           c == 0x2139 || c == 0x24C2;
+           c == 0x2935 || c == 0x3030 || c == 0x303D || c == 0x3297 || c == 0x3299 || c == 0x00A9 ||
+           c == 0x00AE || c == 0x203C || c == 0x2049 || c == 0x2122 || c == 0x2139 || c == 0x24C2;
 }
 
 /* Letters, digits, marks and '_': what words, hashtags and numbers are made of. */
@@ -344,10 +349,10 @@ static size_t emoji_end(const struct scan *sc, size_t i) {
 }
 
 static const char *const emoticons[] = {
-    ":'-(", ":'(", ":')", ":-)", ":-(", ":-D", ":-P", ":-p", ":-/", ":-|", ":-*", ";-)", ";-D",
-    "</3", "^_^", "-_-", "o_O", "O_o", "T_T", "<3", ":)", ":(", ":D", ":P", ":p", ":/", ":|",
-    ":*", ":o", ":O", ":S", ":s", ":3", ":]", ":[", ";)", ";D", ";(", "=)", "=(", "=D", "xD",
-    "XD", "^^", NULL};
+    ":'-(", ":'(", ":')", ":-)", ":-(", ":-D", ":-P", ":-p", ":-/", ":-|", ":-*", ";-)",
+    ";-D",  "</3", "^_^", "-_-", "o_O", "O_o", "T_T", "<3",  ":)",  ":(",  ":D",  ":P",
+    ":p",   ":/",  ":|",  ":*",  ":o",  ":O",  ":S",  ":s",  ":3",  ":]",  ":[",  ";)",
+    ";D",   ";(",  "=)",  "=(",  "=D",  "xD",  "XD",  "^^",  NULL};
 
 /* Length of an emoticon at i, or 0. */
 static size_t emoticon_len(const struct scan *sc, size_t i) {
@@ -421,8 +426,14 @@ static size_t word_end(const struct scan *sc, size_t i) {
         if (!m || !is_word(nx)) break;
         bool ok = false;
         switch (c) {
-        case '-': case '.': case '&': case '/': case '\'': case 0x2019: ok = true; break;
-        case ',': case ':': ok = is_digit(prev) && is_digit(nx); break;
+        case '-':
+        case '.':
+        case '&':
+        case '/':
+        case '\'':
+        case 0x2019: ok = true; break;
+        case ',':
+        case ':': ok = is_digit(prev) && is_digit(nx); break;
         default: ok = false;
         }
         if (!ok) break;

@@ -35,6 +35,7 @@ struct elmo__ws {
     int32_t *win_tok;    /* (n_filters, chunk * C) token of each window */
     float *pad_conv;     /* (F) conv output (bias included) of a window of PAD chars, per group */
     float *x, *x2;       /* (chunk, F) CNN output, then highway state (ping-pong) */
+    float *hwc;          /* (chunk, 2F packed) partial sums of a highway product when F > KC */
     int32_t *last;       /* (chunk) index of each token's last non-PAD char, -1 if none */
     /* biLSTM; per direction d where indexed [2] */
     float *x0;           /* (Pm, P) layer-0 input with <S> and </S> inserted */

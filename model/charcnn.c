@@ -188,6 +188,7 @@ static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int
         struct elmo_pgemm_op op = {.M = nv,
                                    .W = &m->packed->hw[k],
                                    .a = {x, (size_t)F, NULL},
+                                   .c = {w->hwc, (size_t)m->packed->hw[k].np * ELMO_NR, NULL},
                                    .epi = hw_epi,
                                    .epi_ctx = &hc};
         elmo_pgemm(1, &op);

@@ -161,25 +161,31 @@ void elmo_pmat_pack(struct elmo_pmat *p, int K, int N, const float *B, int ldb, 
     p->ngates = ngates;
     p->data = mem;
     p->bias = bias ? mem + (size_t)p->np * K * ELMO_NR : NULL;
-    for (int q = 0; q < p->np; q++) {
-        float *dst = mem + (size_t)q * K * ELMO_NR;
-        /* gate g of panel q: units u0 .. u0 + nu - 1, i.e. source columns g gd + u0 .. */
-        const int u0 = w * q, nu = gd - u0 < w ? gd - u0 : w;
-        for (int k = 0; k < K; k++) {
-            const float *row = B + (size_t)k * ldb;
-            float *d = dst + (size_t)k * ELMO_NR;
-            for (int g = 0; g < ngates; g++) {
-                memcpy(d + g * w, row + (size_t)g * gd + u0, sizeof(float) * (size_t)nu);
-                if (nu < w) memset(d + g * w + nu, 0, sizeof(float) * (size_t)(w - nu));
+    /* blocks of 32 rows of B (in cache) go to every panel, so B is read once, in order */
+    for (int k0 = 0; k0 < K; k0 += 32) {
+        for (int q = 0; q < p->np; q++) {
+            /* gate g of panel q: units u0 .. u0 + nu - 1, i.e. source columns g gd + u0 .. */
+            const int u0 = w * q, nu = gd - u0 < w ? gd - u0 : w;
+            float *dst = mem + (size_t)q * K * ELMO_NR;
+            for (int k = k0; k < K && k < k0 + 32; k++) {
+                const float *row = B + (size_t)k * ldb;
+                float *d = dst + (size_t)k * ELMO_NR;
+                for (int g = 0; g < ngates; g++) {
+                    memcpy(d + g * w, row + (size_t)g * gd + u0, sizeof(float) * (size_t)nu);
+                    if (nu < w) memset(d + g * w + nu, 0, sizeof(float) * (size_t)(w - nu));
+                }
             }
         }
-        if (bias)
+    }
+    if (bias)
+        for (int q = 0; q < p->np; q++) {
+            const int u0 = w * q, nu = gd - u0 < w ? gd - u0 : w;
             for (int g = 0; g < ngates; g++) {
                 float *d = p->bias + (size_t)q * ELMO_NR + g * w;
                 memcpy(d, bias + (size_t)g * gd + u0, sizeof(float) * (size_t)nu);
                 if (nu < w) memset(d + nu, 0, sizeof(float) * (size_t)(w - nu));
             }
-    }
+        }
 }
 
 /* ------------------------------------------------------------------------------------------ */

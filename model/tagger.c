@@ -26,8 +26,7 @@
 static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 
 int elmo_tagger_config_check(const struct elmo_tagger_config *cfg) {
-    ELMO_CHECK(cfg->K >= 1 && cfg->K <= 16, ELMO_ERR_ARG, "tagger: K = %d layers (1..16)",
-               cfg->K);
+    ELMO_CHECK(cfg->K >= 1 && cfg->K <= 16, ELMO_ERR_ARG, "tagger: K = %d layers (1..16)", cfg->K);
     ELMO_CHECK(cfg->D >= 1 && cfg->D <= 65536, ELMO_ERR_ARG, "tagger: D = %d (1..65536)", cfg->D);
     ELMO_CHECK(cfg->H >= 1 && cfg->H <= 8192, ELMO_ERR_ARG, "tagger: hidden = %d (1..8192)",
                cfg->H);
@@ -46,10 +45,14 @@ size_t elmo_tagger_layout(const struct elmo_tagger_config *cfg, struct elmo_tagg
         int ndim;
         int64_t d0, d1;
     } t[ELMO_TAGGER_TENSORS] = {
-        {"mix/weights", 1, K, 1},        {"mix/gamma", 1, 1, 1},
-        {"lstm_fw/kernel", 2, D + H, 4 * H}, {"lstm_fw/bias", 1, 4 * H, 1},
-        {"lstm_bw/kernel", 2, D + H, 4 * H}, {"lstm_bw/bias", 1, 4 * H, 1},
-        {"dense/kernel", 2, 2 * H, V},   {"dense/bias", 1, V, 1},
+        {"mix/weights", 1, K, 1},
+        {"mix/gamma", 1, 1, 1},
+        {"lstm_fw/kernel", 2, D + H, 4 * H},
+        {"lstm_fw/bias", 1, 4 * H, 1},
+        {"lstm_bw/kernel", 2, D + H, 4 * H},
+        {"lstm_bw/bias", 1, 4 * H, 1},
+        {"dense/kernel", 2, 2 * H, V},
+        {"dense/bias", 1, V, 1},
     };
     size_t off = 0;
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
@@ -127,20 +130,20 @@ struct ws_priv {
     int32_t *tokmap[2]; /* (N) packed row -> token row, per direction */
     float *S;           /* (N, D) sum_k softmax(s)_k h_k (x = gamma S) */
     float *xin[2];      /* (N, D) packed, dropped-out LSTM input */
-    float *act[2];      /* (N, 4H) packed gate activations sigm(i), tanh(j), sigm(f + fb), sigm(o) */
-    float *c[2];        /* (N, H) packed cell state */
-    float *tc[2];       /* (N, H) packed tanh(c) */
-    float *h[2];        /* (N, H) packed LSTM output */
-    float *Y;           /* (N, 2H) token order, dropped-out [fw; bw] */
-    float *dl;          /* (N, V) logits, then their gradient */
-    float *dY;          /* (N, 2H) */
-    float *dA;          /* (N, 4H) packed gradient of the gate pre-activations */
-    float *dH;          /* (N, H) packed gradient of h */
-    float *dC;          /* (N, H) packed gradient of c carried from step t + 1 */
-    float *hprev;       /* (N, H) packed h_{t-1} (0 at t = 0) */
-    float *dxin;        /* (N, D) packed gradient of the LSTM input */
-    float *dx;          /* (N, D) token order, gradient of x */
-    float *scratch;     /* elmo_gemm_rows scratch */
+    float *act[2];  /* (N, 4H) packed gate activations sigm(i), tanh(j), sigm(f + fb), sigm(o) */
+    float *c[2];    /* (N, H) packed cell state */
+    float *tc[2];   /* (N, H) packed tanh(c) */
+    float *h[2];    /* (N, H) packed LSTM output */
+    float *Y;       /* (N, 2H) token order, dropped-out [fw; bw] */
+    float *dl;      /* (N, V) logits, then their gradient */
+    float *dY;      /* (N, 2H) */
+    float *dA;      /* (N, 4H) packed gradient of the gate pre-activations */
+    float *dH;      /* (N, H) packed gradient of h */
+    float *dC;      /* (N, H) packed gradient of c carried from step t + 1 */
+    float *hprev;   /* (N, H) packed h_{t-1} (0 at t = 0) */
+    float *dxin;    /* (N, D) packed gradient of the LSTM input */
+    float *dx;      /* (N, D) token order, gradient of x */
+    float *scratch; /* elmo_gemm_rows scratch */
     void *arena;
 };
 
@@ -161,15 +164,15 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
     if (scr2 > scr) scr = scr2;
     /* float arrays, each rounded to 16 floats */
     size_t fl[] = {
-        N * V,                                 /* prob */
-        N * D, N * D, N * 2 * H,               /* masks */
-        N * D,                                 /* S */
-        N * D, N * D,                          /* xin */
-        N * 4 * H, N * 4 * H,                  /* act */
-        N * H, N * H, N * H, N * H, N * H, N * H, /* c, tc, h */
-        N * 2 * H, N * V, N * 2 * H,           /* Y, dl, dY */
-        N * 4 * H, N * H, N * H, N * H,        /* dA, dH, dC, hprev */
-        N * D, N * D,                          /* dxin, dx */
+        N * V,                                                /* prob */
+        N * D,     N * D,     N * 2 * H,                      /* masks */
+        N * D,                                                /* S */
+        N * D,     N * D,                                     /* xin */
+        N * 4 * H, N * 4 * H,                                 /* act */
+        N * H,     N * H,     N * H,     N * H, N * H, N * H, /* c, tc, h */
+        N * 2 * H, N * V,     N * 2 * H,                      /* Y, dl, dY */
+        N * 4 * H, N * H,     N * H,     N * H,               /* dA, dH, dC, hprev */
+        N * D,     N * D,                                     /* dxin, dx */
         scr,
     };
     size_t nfl = sizeof fl / sizeof fl[0], total = 0;
@@ -184,10 +187,11 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
         return ELMO_ERR_NOMEM;
     }
     float *f = p->arena;
-    float **dst[] = {&ws->prob, &ws->mask_in[0], &ws->mask_in[1], &ws->mask_out, &p->S,
-                     &p->xin[0], &p->xin[1], &p->act[0], &p->act[1], &p->c[0], &p->c[1],
-                     &p->tc[0], &p->tc[1], &p->h[0], &p->h[1], &p->Y, &p->dl, &p->dY, &p->dA,
-                     &p->dH, &p->dC, &p->hprev, &p->dxin, &p->dx, &p->scratch};
+    float **dst[] = {&ws->prob,  &ws->mask_in[0], &ws->mask_in[1], &ws->mask_out, &p->S,
+                     &p->xin[0], &p->xin[1],      &p->act[0],      &p->act[1],    &p->c[0],
+                     &p->c[1],   &p->tc[0],       &p->tc[1],       &p->h[0],      &p->h[1],
+                     &p->Y,      &p->dl,          &p->dY,          &p->dA,        &p->dH,
+                     &p->dC,     &p->hprev,       &p->dxin,        &p->dx,        &p->scratch};
     for (size_t i = 0; i < nfl; i++) {
         *dst[i] = f;
         f += round16(fl[i]);
@@ -310,8 +314,7 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
         if (b->gold)
             for (int j = 0; j < b->len[i]; j++)
                 ELMO_CHECK(b->gold[i][j] >= 0 && b->gold[i][j] < V, ELMO_ERR_ARG,
-                           "tagger: gold tag id %d out of range (%d tags)", (int)b->gold[i][j],
-                           V);
+                           "tagger: gold tag id %d out of range (%d tags)", (int)b->gold[i][j], V);
     }
     ELMO_TRY(elmo_tagger_ws_reserve(ws, c, ntok, (size_t)b->B, (size_t)maxlen));
     struct ws_priv *p = ws->priv;
@@ -400,8 +403,8 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     double total = 0.0;
     for (int s = 0; s < b->B; s++) {
         size_t r0 = (size_t)p->start[s];
-        total += elmo_tagger_xent(b->len[s], V, p->dl + r0 * V, b->gold ? b->gold[s] : NULL,
-                                  1.0f, ws->prob + r0 * V, NULL);
+        total += elmo_tagger_xent(b->len[s], V, p->dl + r0 * V, b->gold ? b->gold[s] : NULL, 1.0f,
+                                  ws->prob + r0 * V, NULL);
     }
     if (loss) *loss = total;
     return 0;
@@ -473,8 +476,8 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
             }
             /* dh_{t-1} += dA_t W_h^T for the running prefix */
             if (st > 0)
-                elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G,
-                          W + (size_t)D * G, G, 1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
+                elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G, W + (size_t)D * G,
+                          G, 1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
         }
         /* h_{t-1} of every packed row, for the recurrent kernel's gradient */
         memset(p->hprev, 0, sizeof(float) * (size_t)p->nb[0] * H);
@@ -502,8 +505,7 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     for (int s = 0; s < b->B; s++) {
         for (int i = 0; i < b->len[s]; i++) {
             size_t r = (size_t)(p->start[s] + i);
-            const float *f = b->feat[s] + (size_t)i * K * D, *dx = p->dx + r * D,
-                        *S = p->S + r * D;
+            const float *f = b->feat[s] + (size_t)i * K * D, *dx = p->dx + r * D, *S = p->S + r * D;
             for (int d = 0; d < D; d++) dgamma += (double)dx[d] * S[d];
             for (int k = 0; k < K; k++) {
                 double acc = 0.0;
@@ -564,7 +566,8 @@ void elmo_adam_free(struct elmo_adam *a) {
 void elmo_adam_step(struct elmo_adam *a, float *param, const float *grad, float lr) {
     a->step++;
     /* TF's form: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), eps added to sqrt(v) */
-    double lr_t = lr * sqrt(1.0 - pow(a->b2, (double)a->step)) / (1.0 - pow(a->b1, (double)a->step));
+    double lr_t =
+        lr * sqrt(1.0 - pow(a->b2, (double)a->step)) / (1.0 - pow(a->b1, (double)a->step));
     const float b1 = a->b1, b2 = a->b2, eps = a->eps, lrf = (float)lr_t;
     for (size_t i = 0; i < a->n; i++) {
         float g = grad[i];

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELMO_TAGGER_TENSORS 8
+#define ELMO_TAGGER_TENSORS  8
 #define ELMO_TAGGER_MAX_TAGS 256
 
 struct elmo_tagger_config {
@@ -45,20 +45,20 @@ struct elmo_tagger_config {
 
 /* Views of one block (parameters, gradients or optimizer moments), all of the same layout. */
 struct elmo_tagger_views {
-    float *mix_s;  /* (K) pre-softmax layer weights */
-    float *gamma;  /* (1) scale of the mix */
-    float *fw_w;   /* (D + H, 4H) forward kernel: rows 0..D-1 act on x, the rest on h */
-    float *fw_b;   /* (4H) forward bias; gates i, j, f, o */
-    float *bw_w;   /* (D + H, 4H) backward kernel */
-    float *bw_b;   /* (4H) */
-    float *out_w;  /* (2H, V) dense kernel; rows 0..H-1 act on the forward output */
-    float *out_b;  /* (V) */
+    float *mix_s; /* (K) pre-softmax layer weights */
+    float *gamma; /* (1) scale of the mix */
+    float *fw_w;  /* (D + H, 4H) forward kernel: rows 0..D-1 act on x, the rest on h */
+    float *fw_b;  /* (4H) forward bias; gates i, j, f, o */
+    float *bw_w;  /* (D + H, 4H) backward kernel */
+    float *bw_b;  /* (4H) */
+    float *out_w; /* (2H, V) dense kernel; rows 0..H-1 act on the forward output */
+    float *out_b; /* (V) */
 };
 
 /* One tensor of the block: its HDF5 name, place and shape. */
 struct elmo_tagger_tensor {
-    const char *name;  /* e.g. "lstm_fw/kernel" */
-    size_t offset;     /* in floats from the block start (a multiple of 16) */
+    const char *name; /* e.g. "lstm_fw/kernel" */
+    size_t offset;    /* in floats from the block start (a multiple of 16) */
     size_t numel;
     int ndim;
     int64_t dims[2];
@@ -103,10 +103,10 @@ void elmo_tagger_randomize(struct elmo_tagger *t, uint64_t seed);
 /* A batch of B sentences, each with its own feature rows. */
 struct elmo_tagger_batch {
     int B;
-    const int32_t *len;          /* (B) tokens of each sentence, >= 1 */
-    const float *const *feat;    /* (B) sentence b's layers: (len_b, K, D), row-major */
-    const int32_t *const *gold;  /* (B) gold tag ids (len_b), or NULL (no loss) */
-    const uint64_t *drop_seed;   /* (B) seed of sentence b's dropout masks, or NULL: none */
+    const int32_t *len;         /* (B) tokens of each sentence, >= 1 */
+    const float *const *feat;   /* (B) sentence b's layers: (len_b, K, D), row-major */
+    const int32_t *const *gold; /* (B) gold tag ids (len_b), or NULL (no loss) */
+    const uint64_t *drop_seed;  /* (B) seed of sentence b's dropout masks, or NULL: none */
 };
 
 /*
@@ -160,9 +160,9 @@ double elmo_tagger_clip(const struct elmo_tagger_config *cfg, float *grad, float
 
 /* Adam (Kingma and Ba; TF defaults b1 0.9, b2 0.999, eps 1e-8) over one block. */
 struct elmo_adam {
-    size_t n;      /* floats */
-    float *m, *v;  /* first and second moments, same layout as the parameters */
-    int64_t step;  /* updates done */
+    size_t n;     /* floats */
+    float *m, *v; /* first and second moments, same layout as the parameters */
+    int64_t step; /* updates done */
     float b1, b2, eps;
 };
 

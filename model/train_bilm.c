@@ -377,6 +377,53 @@ size_t elmo_lm_lstm_scratch_floats(const struct elmo_options *o, int T, int B) {
            pad16((size_t)B * D);
 }
 
+/*
+ * One row's cell (the gate pre-activations zi, zj, zf, zo are activated in place): c from
+ * c_prev, before (craw) and after the clip, and m = sigmoid(o) tanh(c).  Separate restrict
+ * arguments let the compiler vectorize the loop.
+ */
+static void cell_forward(int D, float *restrict zi, float *restrict zj, float *restrict zf,
+                         float *restrict zo, const float *restrict cprev, float *restrict c,
+                         float *restrict craw, float *restrict m, float cclip) {
+    for (int j = 0; j < D; j++) {
+        float si = elmo__sigmoidf(zi[j]);
+        float tj = elmo__tanhf(zj[j]);
+        float sf = elmo__sigmoidf(zf[j] + 1.0f);
+        float so = elmo__sigmoidf(zo[j]);
+        float cc = sf * cprev[j] + si * tj;
+        craw[j] = cc;
+        cc = cc > cclip ? cclip : cc;
+        cc = cc < -cclip ? -cclip : cc;
+        c[j] = cc;
+        m[j] = so * elmo__tanhf(cc);
+        zi[j] = si, zj[j] = tj, zf[j] = sf, zo[j] = so;
+    }
+}
+
+/*
+ * One row's cell backward: from dm (d loss / d m) and dc (d loss / d c from the next step,
+ * updated in place to d loss / d c_prev), the gate pre-activation gradients di, dj, df, do.
+ * The clip passes the gradient where |craw| <= cclip.
+ */
+static void cell_backward(int D, const float *restrict si_, const float *restrict tj_,
+                          const float *restrict sf_, const float *restrict so_,
+                          const float *restrict cprev, const float *restrict c,
+                          const float *restrict craw, const float *restrict dm,
+                          float *restrict dc, float *restrict di, float *restrict dj,
+                          float *restrict df, float *restrict dout, float cclip) {
+    for (int j = 0; j < D; j++) {
+        float si = si_[j], tj = tj_[j], sf = sf_[j], so = so_[j];
+        float tc = elmo__tanhf(c[j]);
+        float dcc = dc[j] + dm[j] * so * (1.0f - tc * tc);
+        dcc = fabsf(craw[j]) <= cclip ? dcc : 0.0f;
+        di[j] = dcc * tj * si * (1.0f - si);
+        dj[j] = dcc * si * (1.0f - tj * tj);
+        df[j] = dcc * cprev[j] * sf * (1.0f - sf);
+        dout[j] = dm[j] * tc * so * (1.0f - so);
+        dc[j] = dcc * sf;
+    }
+}
+
 void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_weights *w,
                           int T, int B, bool skip, struct elmo_lm_lstm_cache *c, float *y) {
     const int P = o->P, D = o->D, G = 4 * D;
@@ -395,23 +442,9 @@ void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_w
         float *cr = c->craw + (size_t)t * B * D;
         float *mm = c->m + (size_t)t * B * D;
         for (int b = 0; b < B; b++) {
-            float *restrict zb = z + (size_t)b * G;
-            const float *restrict cpb = cp + (size_t)b * D;
-            float *restrict cnb = cn + (size_t)b * D, *restrict crb = cr + (size_t)b * D;
-            float *restrict mb = mm + (size_t)b * D;
-            for (int j = 0; j < D; j++) {
-                float si = elmo__sigmoidf(zb[j]);
-                float tj = elmo__tanhf(zb[D + j]);
-                float sf = elmo__sigmoidf(zb[2 * D + j] + 1.0f);
-                float so = elmo__sigmoidf(zb[3 * D + j]);
-                float cc = sf * cpb[j] + si * tj;
-                crb[j] = cc;
-                cc = cc > cclip ? cclip : cc;
-                cc = cc < -cclip ? -cclip : cc;
-                cnb[j] = cc;
-                mb[j] = so * elmo__tanhf(cc);
-                zb[j] = si, zb[D + j] = tj, zb[2 * D + j] = sf, zb[3 * D + j] = so;
-            }
+            float *zb = z + (size_t)b * G;
+            cell_forward(D, zb, zb + D, zb + 2 * D, zb + 3 * D, cp + (size_t)b * D,
+                         cn + (size_t)b * D, cr + (size_t)b * D, mm + (size_t)b * D, cclip);
         }
         float *hr = c->hraw + (size_t)t * B * P;
         float *hn = c->h + (size_t)(t + 1) * B * P;
@@ -460,21 +493,11 @@ void elmo_lm_lstm_backward(const struct elmo_options *o, const struct elmo_lstm_
         const float *cr = c->craw + (size_t)t * B * D;
         float *dz = dZ + (size_t)t * B * G;
         for (int b = 0; b < B; b++) {
-            const float *restrict g = gt + (size_t)b * G;
-            const float *restrict cpb = cp + (size_t)b * D, *restrict cnb = cn + (size_t)b * D;
-            const float *restrict crb = cr + (size_t)b * D, *restrict dmb = dm + (size_t)b * D;
-            float *restrict dcb = dc + (size_t)b * D, *restrict dzb = dz + (size_t)b * G;
-            for (int j = 0; j < D; j++) {
-                float si = g[j], tj = g[D + j], sf = g[2 * D + j], so = g[3 * D + j];
-                float tc = elmo__tanhf(cnb[j]);
-                float dcc = dcb[j] + dmb[j] * so * (1.0f - tc * tc);
-                dcc = fabsf(crb[j]) <= cclip ? dcc : 0.0f;
-                dzb[j] = dcc * tj * si * (1.0f - si);
-                dzb[D + j] = dcc * si * (1.0f - tj * tj);
-                dzb[2 * D + j] = dcc * cpb[j] * sf * (1.0f - sf);
-                dzb[3 * D + j] = dmb[j] * tc * so * (1.0f - so);
-                dcb[j] = dcc * sf;
-            }
+            const float *g = gt + (size_t)b * G;
+            float *d = dz + (size_t)b * G;
+            cell_backward(D, g, g + D, g + 2 * D, g + 3 * D, cp + (size_t)b * D,
+                          cn + (size_t)b * D, cr + (size_t)b * D, dm + (size_t)b * D,
+                          dc + (size_t)b * D, d, d + D, d + 2 * D, d + 3 * D, cclip);
         }
         elmo_gemm(false, true, B, P, G, 1.0f, dz, G, w->w + (size_t)P * G, G, 0.0f, dh, P);
     }

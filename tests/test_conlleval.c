@@ -36,11 +36,11 @@ static struct elmo_conll_eval eval1(const char *gold, const char *guess) {
     return ev;
 }
 
-#define CHECK_COUNTS(ev, c, f, g)           \
-    do {                                    \
-        CHECK_INT_EQ((ev).correct, (c));    \
-        CHECK_INT_EQ((ev).guessed, (f));    \
-        CHECK_INT_EQ((ev).gold, (g));       \
+#define CHECK_COUNTS(ev, c, f, g)        \
+    do {                                 \
+        CHECK_INT_EQ((ev).correct, (c)); \
+        CHECK_INT_EQ((ev).guessed, (f)); \
+        CHECK_INT_EQ((ev).gold, (g));    \
     } while (0)
 
 static void test_rules(void) {
@@ -150,12 +150,11 @@ static void test_numbers(void) {
     text[n] = '\0';
     fclose(f);
     unlink(path);
-    CHECK_STR_EQ(text,
-                 "processed 14 tokens with 5 phrases; found: 6 phrases; correct: 3.\n"
-                 "accuracy:  71.43%; precision:  50.00%; recall:  60.00%; FB1:  54.55\n"
-                 "          company: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
-                 "          geo-loc: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
-                 "           person: precision:  66.67%; recall:  66.67%; FB1:  66.67  3\n");
+    CHECK_STR_EQ(text, "processed 14 tokens with 5 phrases; found: 6 phrases; correct: 3.\n"
+                       "accuracy:  71.43%; precision:  50.00%; recall:  60.00%; FB1:  54.55\n"
+                       "          company: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
+                       "          geo-loc: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
+                       "           person: precision:  66.67%; recall:  66.67%; FB1:  66.67  3\n");
 
     /* the JSON */
     char *js = elmo_conll_eval_json(&ev);
@@ -290,8 +289,8 @@ static void test_baseline(void) {
                                          (const char *const *)d->tag + d->offset[k],
                                          guess + d->offset[k]));
         struct elmo_conll_score sc = elmo_conll_overall(&ev);
-        printf("most-frequent-tag baseline on %s: P %.2f R %.2f F1 %.2f (%lld phrases)\n",
-               names[s], sc.precision, sc.recall, sc.f1, (long long)ev.gold);
+        printf("most-frequent-tag baseline on %s: P %.2f R %.2f F1 %.2f (%lld phrases)\n", names[s],
+               sc.precision, sc.recall, sc.f1, (long long)ev.gold);
         CHECK_INT_EQ(ev.gold, s == 0 ? 537 : 604);
         CHECK_INT_EQ(ev.tokens, s == 0 ? 12112 : 12534);
         CHECK_NEAR(sc.f1, f1[s], 0.005);

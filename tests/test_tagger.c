@@ -32,8 +32,8 @@ struct dviews {
 static void dviews(const struct elmo_tagger_config *c, const double *blk, struct dviews *v) {
     struct elmo_tagger_tensor t[ELMO_TAGGER_TENSORS];
     elmo_tagger_layout(c, t);
-    const double **dst[] = {&v->s, &v->gamma, &v->fw_w, &v->fw_b,
-                            &v->bw_w, &v->bw_b, &v->out_w, &v->out_b};
+    const double **dst[] = {&v->s,    &v->gamma, &v->fw_w,  &v->fw_b,
+                            &v->bw_w, &v->bw_b,  &v->out_w, &v->out_b};
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) *dst[i] = blk + t[i].offset;
 }
 
@@ -93,7 +93,8 @@ static double ref_loss(const struct elmo_tagger_config *c, const double *blk,
             double lg[ELMO_TAGGER_MAX_TAGS], mx = -1e300, sum = 0;
             for (int v = 0; v < V; v++) {
                 double acc = p.out_b[v];
-                for (int j = 0; j < 2 * H; j++) acc += out[(size_t)t * 2 * H + j] * p.out_w[(size_t)j * V + v];
+                for (int j = 0; j < 2 * H; j++)
+                    acc += out[(size_t)t * 2 * H + j] * p.out_w[(size_t)j * V + v];
                 lg[v] = acc;
                 mx = acc > mx ? acc : mx;
                 if (logits_out) logits_out[(size_t)(row0 + t) * V + v] = acc;
@@ -131,8 +132,10 @@ static void problem_make(struct problem *pb, int K, int D, int H, int V, float k
         pb->len[s] = lens[s];
         pb->feat[s] = malloc(sizeof(float) * (size_t)lens[s] * K * D);
         pb->gold[s] = malloc(sizeof(int32_t) * (size_t)lens[s]);
-        for (int i = 0; i < lens[s] * K * D; i++) pb->feat[s][i] = elmo_rng_uniform(&r, -1.5f, 1.5f);
-        for (int i = 0; i < lens[s]; i++) pb->gold[s][i] = (int32_t)(elmo_rng_next(&r) % (uint64_t)V);
+        for (int i = 0; i < lens[s] * K * D; i++)
+            pb->feat[s][i] = elmo_rng_uniform(&r, -1.5f, 1.5f);
+        for (int i = 0; i < lens[s]; i++)
+            pb->gold[s][i] = (int32_t)(elmo_rng_next(&r) % (uint64_t)V);
         pb->seed[s] = 1000 + (uint64_t)s;
     }
     pb->batch.B = B;
@@ -203,11 +206,11 @@ static void check_gradients(float keep, const int *lens, int B) {
             size_t at = tt[i].offset + j;
             const double eps = 1e-5, x0 = blk[at];
             blk[at] = x0 + eps;
-            double lp = ref_loss(&pb.cfg, blk, &pb.batch, ws.mask_in[0], ws.mask_in[1],
-                                 ws.mask_out, NULL);
+            double lp =
+                ref_loss(&pb.cfg, blk, &pb.batch, ws.mask_in[0], ws.mask_in[1], ws.mask_out, NULL);
             blk[at] = x0 - eps;
-            double lm = ref_loss(&pb.cfg, blk, &pb.batch, ws.mask_in[0], ws.mask_in[1],
-                                 ws.mask_out, NULL);
+            double lm =
+                ref_loss(&pb.cfg, blk, &pb.batch, ws.mask_in[0], ws.mask_in[1], ws.mask_out, NULL);
             blk[at] = x0;
             double fd = scale * (lp - lm) / (2 * eps);
             double err = fabs(fd - grad[at]) / (fabs(fd) + 1e-3);
@@ -215,8 +218,8 @@ static void check_gradients(float keep, const int *lens, int B) {
             gmax = fabs(fd) > gmax ? fabs(fd) : gmax;
         }
         if (worst > 2e-3)
-            fprintf(stderr, "tensor %s: worst relative error %.3g (keep %.1f)\n", tt[i].name,
-                    worst, (double)keep);
+            fprintf(stderr, "tensor %s: worst relative error %.3g (keep %.1f)\n", tt[i].name, worst,
+                    (double)keep);
         CHECK(worst <= 2e-3);
         CHECK(gmax > 1e-6); /* the gradient is not trivially zero */
     }
@@ -272,8 +275,8 @@ static void check_batch_independence(void) {
         CHECK_OK(elmo_tagger_forward(&t, &ws, &pb.batch, NULL));
         int row = 0, same = 1;
         for (int s = 0; s < 5; s++) {
-            struct elmo_tagger_batch one = {1, &pb.len[s], (const float *const *)&pb.feat[s],
-                                            NULL, drop ? &pb.seed[s] : NULL};
+            struct elmo_tagger_batch one = {1, &pb.len[s], (const float *const *)&pb.feat[s], NULL,
+                                            drop ? &pb.seed[s] : NULL};
             CHECK_OK(elmo_tagger_forward(&t, &ws1, &one, NULL));
             size_t V = 4, H2 = 16;
             same &= !memcmp(ws.prob + row * V, ws1.prob, sizeof(float) * V * pb.len[s]);
@@ -294,8 +297,8 @@ static void check_clip_adam(void) {
     size_t n = elmo_tagger_layout(&c, tt);
     CHECK_INT_EQ(elmo_tagger_param_count(&c), 3 + 1 + 2 * (4 * 8 + 8) + 4 * 3 + 3);
     float *g = calloc(n, sizeof(float));
-    g[tt[0].offset] = 3.0f, g[tt[0].offset + 1] = 4.0f;  /* norm 5 -> clipped to 1 */
-    g[tt[7].offset] = 0.5f;                              /* norm 0.5 -> kept */
+    g[tt[0].offset] = 3.0f, g[tt[0].offset + 1] = 4.0f; /* norm 5 -> clipped to 1 */
+    g[tt[7].offset] = 0.5f;                             /* norm 0.5 -> kept */
     double worst = elmo_tagger_clip(&c, g, 1.0f);
     CHECK_NEAR(worst, 5.0, 1e-6);
     CHECK_NEAR(g[tt[0].offset], 0.6, 1e-6);

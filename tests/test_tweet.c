@@ -56,10 +56,14 @@ static void test_tokenizer(void) {
     CHECK_STR_EQ(toks("love it :) <3 :D :Design xD ;-) :'("),
                  "love | it | :) | <3 | :D | : | Design | xD | ;-) | :'(");
     /* emoji: single, with skin tone, ZWJ family, flag, keycap, heart with VS16, runs */
-    CHECK_STR_EQ(toks("ok👍🏽 👨‍👩‍👧‍👦 🇬🇧🇫🇷 1️⃣ ❤️ 😂😂 👩🏾‍💻!"),
-                 "ok | 👍🏽 | 👨‍👩‍👧‍👦 | 🇬🇧 | 🇫🇷 | 1️⃣ | ❤️ | 😂 | 😂 | 👩🏾‍💻 | !");
+    CHECK_STR_EQ(toks("ok👍🏽 👨‍👩‍👧‍👦 🇬🇧🇫🇷 1️⃣ ❤️ 😂😂 "
+                      "👩🏾‍💻!"),
+                 "ok | 👍🏽 | 👨‍👩‍👧‍👦 | 🇬🇧 | 🇫🇷 | 1️⃣ | ❤️ | 😂 | 😂 | 👩🏾‍💻 | "
+                 "!");
     /* separators: Unicode spaces, zero-width space, controls */
-    CHECK_STR_EQ(toks("a\u00a0b\u200bc\u3000d\te\x01" "f"), "a | b | c | d | e | f");
+    CHECK_STR_EQ(toks("a\u00a0b\u200bc\u3000d\te\x01"
+                      "f"),
+                 "a | b | c | d | e | f");
     CHECK_STR_EQ(toks(""), "");
     CHECK_STR_EQ(toks("   "), "");
     /* CJK and other scripts stay words */
@@ -76,8 +80,9 @@ static void test_tokenizer(void) {
 
 static void test_unescape(void) {
     char s[128];
-    snprintf(s, sizeof s, "a &amp; b &lt;3 &gt; &quot;q&quot; &#39;x&#39; &apos; &#x1F600; &#233;"
-                          " &amp;amp; &foo; &#xD800; &#0; & &#65");
+    snprintf(s, sizeof s,
+             "a &amp; b &lt;3 &gt; &quot;q&quot; &#39;x&#39; &apos; &#x1F600; &#233;"
+             " &amp;amp; &foo; &#xD800; &#0; & &#65");
     size_t n = elmo_html_unescape(s, strlen(s));
     CHECK_STR_EQ(s, "a & b <3 > \"q\" 'x' ' 😀 é &amp; &foo; &#xD800; &#0; & &#65");
     CHECK_INT_EQ(n, strlen(s));
@@ -147,15 +152,15 @@ static void test_records(void) {
     CHECK_STR_EQ(why, "a tweet without text");
     CHECK_INT_EQ(parse("{\"id\": \"9\", \"text\": 5}", &tw, &n, why), ELMO_TWEET_REJECT);
     CHECK_STR_EQ(why, "the text field is not a string");
-    CHECK_INT_EQ(parse("{\"data\": [{\"id\": \"1\", \"text\": \"ok\"}, {\"id\": \"2\"}]}", &tw, &n,
-                       why),
-                 ELMO_TWEET_REJECT);
+    CHECK_INT_EQ(
+        parse("{\"data\": [{\"id\": \"1\", \"text\": \"ok\"}, {\"id\": \"2\"}]}", &tw, &n, why),
+        ELMO_TWEET_REJECT);
     CHECK_STR_EQ(why, "data[1]: a tweet without text");
     /* a generic record with other field names */
     const char *generic = "{\"key\": 4, \"body\": \"hi\"}";
-    CHECK_INT_EQ(elmo_tweet_parse_json(generic, strlen(generic), "body", "key", &tw, &n, why,
-                                       sizeof why),
-                 ELMO_TWEET_OK);
+    CHECK_INT_EQ(
+        elmo_tweet_parse_json(generic, strlen(generic), "body", "key", &tw, &n, why, sizeof why),
+        ELMO_TWEET_OK);
     if (n != 1) return;
     CHECK_STR_EQ(tw[0].id, "4");
     CHECK_STR_EQ(tw[0].text, "hi");

@@ -96,8 +96,7 @@ int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
         int64_t ntok = 0;
         while (s1 < n && s1 - s0 < f->max_rows) {
             ELMO_CHECK(len[s1] >= 1 && len[s1] + 2 <= f->budget, ELMO_ERR_ARG,
-                       "NER features: sentence of %d tokens (1..%d)", (int)len[s1],
-                       f->budget - 2);
+                       "NER features: sentence of %d tokens (1..%d)", (int)len[s1], f->budget - 2);
             if (s1 > s0 && used + len[s1] + 2 > f->budget) break;
             used += len[s1] + 2;
             ntok += len[s1];
@@ -112,15 +111,15 @@ int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
 
 int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, const int32_t *len,
                  const float *feat, int32_t *tags, float *score, float *prob) {
-    const int K = t->cfg.K, D = t->cfg.D, V = t->cfg.n_tags, G = 32;
+    const int K = t->cfg.K, D = t->cfg.D, V = t->cfg.n_tags, G = 32, BUDGET = 2048;
     const float *fp[32];
     int64_t r0 = 0;
-    for (int s0 = 0; s0 < n; s0 += G) {
-        int B = n - s0 < G ? n - s0 : G;
+    for (int s0 = 0, B; s0 < n; s0 += B) {
+        /* groups of at most 32 sentences and 2048 tokens (one sentence at least) */
         int64_t r = r0;
-        for (int b = 0; b < B; b++) {
-            fp[b] = feat + (size_t)r * K * D;
-            r += len[s0 + b];
+        for (B = 0; s0 + B < n && B < G && (B == 0 || r - r0 + len[s0 + B] <= BUDGET); B++) {
+            fp[B] = feat + (size_t)r * K * D;
+            r += len[s0 + B];
         }
         struct elmo_tagger_batch batch = {B, len + s0, fp, NULL, NULL};
         ELMO_TRY(elmo_tagger_forward(t, ws, &batch, NULL));

@@ -19,16 +19,16 @@
 #include "model/tagger.h"
 
 struct elmo_ner_feat {
-    const struct elmo_model *m;      /* ELMo, or NULL */
-    const struct elmo_glove *glove;  /* GloVe, or NULL */
-    bool mask_urls_users;            /* <URL>/<USR> replacement (elmo_ner_feature_token) */
-    int K, D;                        /* feature shape per token */
-    int budget;                      /* positions per biLM batch (tokens + 2 per sentence) */
-    int max_rows;                    /* sentences per biLM batch */
+    const struct elmo_model *m;     /* ELMo, or NULL */
+    const struct elmo_glove *glove; /* GloVe, or NULL */
+    bool mask_urls_users;           /* <URL>/<USR> replacement (elmo_ner_feature_token) */
+    int K, D;                       /* feature shape per token */
+    int budget;                     /* positions per biLM batch (tokens + 2 per sentence) */
+    int max_rows;                   /* sentences per biLM batch */
     struct elmo_bilm_ws ws;
-    int32_t *ids;                    /* (budget, ELMO_MAXC) char ids */
-    float *tok;                      /* (budget, P) token vectors */
-    float *lay[ELMO_MAX_LAYERS];     /* (budget, 2P) biLM layers */
+    int32_t *ids;                /* (budget, ELMO_MAXC) char ids */
+    float *tok;                  /* (budget, P) token vectors */
+    float *lay[ELMO_MAX_LAYERS]; /* (budget, 2P) biLM layers */
 };
 
 /*
@@ -52,7 +52,8 @@ int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
 /*
  * Tags n sentences with features feat (sum len, K, D): tags (sum len) gets the argmax tag id
  * and score its softmax probability; prob (sum len, V) the whole distribution when not NULL.
- * Sentences go through the tagger in groups of 32 (the result does not depend on grouping).
+ * Sentences go through the tagger in groups of at most 32 sentences and 2048 tokens (the
+ * result does not depend on the grouping; ws grows to the largest group).
  * Returns 0 or a status of elmo_tagger_forward.
  */
 int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, const int32_t *len,

@@ -6,7 +6,9 @@
   check_ner.py close A.h5 B.h5 TOL           two taggers' parameters agree within TOL
   check_ner.py tagger T.h5 SHA N_TAGS        the tagger file's attributes
   check_ner.py report OUT.eval.json EPOCHS   the JSON report's fields
-  check_ner.py spans OUT.jsonl               every entity's text is text[start:end] in code points
+  check_ner.py spans OUT.jsonl MIN           every entity's text is text[start:end] in code points,
+                                             and there are at least MIN entities
+  check_ner.py samples OUT.jsonl             annotate's output of tests/ner/tweets_sample.jsonl
 """
 import json
 import sys
@@ -83,7 +85,7 @@ def report(path, epochs):
     print("report ok")
 
 
-def spans(path):
+def spans(path, min_entities="0"):
     n = 0
     for line in open(path, encoding="utf-8"):
         o = json.loads(line)
@@ -94,10 +96,41 @@ def spans(path):
             if not 0 < e["score"] <= 1 or not e["type"]:
                 fail("score/type of %r" % e)
             n += 1
+    if n < int(min_entities):
+        fail("%d entities, expected at least %s" % (n, min_entities))
     print("%d entities, all spans match" % n)
     return n
 
 
+def samples(path):
+    rows = [json.loads(l) for l in open(path, encoding="utf-8")]
+    ids = [r["id"] for r in rows]
+    want = ["1050118621198921728", "1050118621198921729", "1050118621198921730",
+            "1050118621198921731", "1050118621198921734", "1050118621198921735"]
+    if ids != want:
+        fail("ids %s" % ids)
+    texts = [r["text"] for r in rows]
+    expect = [
+        # truncated v1.1 tweet: extended_tweet.full_text, &amp; unescaped, emoji kept
+        "Just landed in New York with @JohnSmith for the Apple event & more! Can't wait "
+        "\U0001F600\U0001F44D\U0001F3FD #AppleEvent https://t.co/abc",
+        # retweet: RT @user: + the retweeted full text
+        "RT @BBCBreaking: Barack Obama visits London and Paris today <3 "
+        "\U0001F468\u200d\U0001F469\u200d\U0001F467 \U0001F1EC\U0001F1E7",
+        "Manchester United beat Chelsea at Old Trafford in England",
+        # v2 note_tweet
+        "Taylor Swift's new album is out & the tour starts in Los Angeles "
+        "\U0001F3A4\U0001F469\U0001F3FE\u200d\U0001F3A4",
+        "Google and Microsoft open offices in London \U0001F600 \"big news\" for Europe",
+        "Watching the Lakers game with my brother in Chicago tonight \U0001F3C0",
+    ]
+    for got, exp in zip(texts, expect):
+        if got != exp:
+            fail("text %r != %r" % (got, exp))
+    print("samples ok: %d tweets in input order" % len(rows))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"log": log, "close": close, "tagger": tagger, "report": report, "spans": spans}[cmd](*args)
+    {"log": log, "close": close, "tagger": tagger, "report": report, "spans": spans,
+     "samples": samples}[cmd](*args)

