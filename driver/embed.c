@@ -816,7 +816,7 @@ static int write_rejects(struct embed_run *er, const char *path, int64_t expect)
     if (n != expect)
         rc = elmo_error(ELMO_ERR_STATE, "reject files hold %lld lines, the parts count %lld",
                         (long long)n, (long long)expect);
-    qsort(lines, (size_t)n, sizeof *lines, cmp_line);
+    if (n > 0) qsort(lines, (size_t)n, sizeof *lines, cmp_line);
     if (rc == 0 && n > 0) {
         FILE *f = fopen(path, "w");
         if (!f) rc = elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
@@ -853,7 +853,7 @@ static int spool_input(struct embed_run *er) {
     snprintf(er->input, sizeof er->input, "%s/input.spool", er->parts);
     struct stat st;
     if (strcmp(er->job->input, "-") != 0 && stat(er->input, &st) == 0) return 0; /* resumed */
-    char tmp[ELMO_PATH_MAX + 32];
+    char tmp[ELMO_PATH_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s.tmp", er->input);
     int rc = 0;
     gzFile in = strcmp(er->job->input, "-") == 0 ? gzdopen(dup(0), "rb")
