@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -94,6 +95,79 @@ static int reject(FILE *rej, const char *path, const char *input, int64_t line, 
     c->rejected++;
     if (fprintf(rej, "%s\t%" PRId64 "\t%s\n", input, line, why) < 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* ---- resume (rank 0): a journal of finished rounds next to the output ---- */
+
+/* What the journal is for: the input, the tagger and the output settings. */
+static char *journal_header(const struct elmo_job *job) {
+    char buf[3 * ELMO_PATH_MAX + 512];
+    struct stat a, b;
+    long long as = -1, am = -1, bs = -1, bm = -1;
+    if (strcmp(job->input, "-") != 0 && stat(job->input, &a) == 0)
+        as = (long long)a.st_size, am = (long long)a.st_mtime;
+    if (stat(job->tagger, &b) == 0) bs = (long long)b.st_size, bm = (long long)b.st_mtime;
+    snprintf(buf, sizeof buf,
+             "elmo-annotate-journal 1\ninput %s %lld %lld\ninput_format %d\ntagger %s %lld %lld\n"
+             "weights %s\nformat %s\nmax_sentence_tokens %d\n",
+             job->input, as, am, (int)job->input_format, job->tagger, bs, bm, job->weights,
+             job->format, job->max_sentence_tokens);
+    return elmo_xstrdup(buf);
+}
+
+struct resume_point {
+    int64_t line, out_bytes, rej_bytes;
+    struct counts c;
+};
+
+/*
+ * Reads JOURNAL: 1 and the last finished round when it matches this job, 0 when there is none,
+ * or ELMO_ERR_MISMATCH naming what differs.
+ */
+static int journal_read(const char *path, const char *header, struct resume_point *rp) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t hl = strlen(header);
+    char *text = elmo_xmalloc(hl + 1);
+    size_t got = fread(text, 1, hl, f);
+    text[got] = '\0';
+    int rc = 0;
+    if (got != hl || memcmp(text, header, hl) != 0) {
+        rc = elmo_error(ELMO_ERR_MISMATCH, "%s belongs to a different annotate job (input, tagger "
+                        "or settings changed); delete it to start over", path);
+    } else {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            struct resume_point r;
+            long long v[10];
+            if (strchr(line, '\n') && sscanf(line, "round %lld %lld %lld %lld %lld %lld %lld %lld "
+                                             "%lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                                             &v[6], &v[7], &v[8], &v[9]) == 10) {
+                r.line = v[0], r.out_bytes = v[1], r.rej_bytes = v[2];
+                r.c = (struct counts){v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+                *rp = r;
+                rc = 1;
+            }
+        }
+        if (rc == 0) rc = 1, memset(rp, 0, sizeof *rp);  /* header only: from the start */
+    }
+    free(text);
+    fclose(f);
+    return rc;
+}
+
+static int sync_file(FILE *f, const char *path) {
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Cuts a file back to n bytes and positions the stream at its end. */
+static int cut_to(FILE *f, int64_t n, const char *path) {
+    if (fflush(f) != 0 || ftruncate(fileno(f), (off_t)n) != 0 || fseeko(f, (off_t)n, SEEK_SET) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: cannot resume at byte %lld: %s", path, (long long)n,
+                          strerror(errno));
     return 0;
 }
 
@@ -306,7 +380,12 @@ int elmo_annotate_run(struct elmo_job *job) {
     struct pending pd = {0};
     struct counts cnt = {0};
     struct item *items = NULL;
-    FILE *out = NULL, *rej = NULL;
+    FILE *out = NULL, *rej = NULL, *jf = NULL;
+    char journal[ELMO_PATH_MAX + 16] = "";
+    char *jhead = NULL;
+    struct resume_point rpt;
+    int resumed = 0;
+    memset(&rpt, 0, sizeof rpt);
     char *blob = NULL, *myblob = NULL;
     int32_t *tags = NULL, *mytags = NULL, *lens = NULL;
     float *score = NULL, *myscore = NULL, *feat = NULL;
@@ -328,15 +407,50 @@ int elmo_annotate_run(struct elmo_job *job) {
                     elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno ? errno : ENOENT));
             else gzbuffer(rd.gz, 1 << 17);
         }
-        if (lrc == 0) {
-            out = strcmp(outpath, "-") ? fopen(outpath, "w") : stdout;
-            if (!out) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", outpath, strerror(errno));
+        /* resume: a journal of finished rounds (file output only, not stdin/stdout) */
+        if (lrc == 0 && strcmp(outpath, "-") != 0 && strcmp(job->input, "-") != 0) {
+            snprintf(journal, sizeof journal, "%s.journal", outpath);
+            jhead = journal_header(job);
+            int jr = journal_read(journal, jhead, &rpt);
+            if (jr < 0) lrc = jr;
+            else resumed = jr == 1;
         }
         if (lrc == 0) {
-            const char *rp = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-            rej = fopen(rp, "w");
-            if (!rej) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", rp, strerror(errno));
-            else fprintf(rej, "# input\tline\treason\n"); /* the embed job's layout */
+            out = strcmp(outpath, "-") ? fopen(outpath, resumed ? "r+" : "w") : stdout;
+            if (!out) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", outpath, strerror(errno));
+            else if (resumed) lrc = cut_to(out, rpt.out_bytes, outpath);
+        }
+        if (lrc == 0) {
+            const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+            rej = fopen(rpath, resumed ? "r+" : "w");
+            if (!rej) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", rpath, strerror(errno));
+            else if (resumed && rpt.rej_bytes > 0) lrc = cut_to(rej, rpt.rej_bytes, rpath);
+            else {
+                if (resumed) lrc = cut_to(rej, 0, rpath);
+                fprintf(rej, "# input\tline\treason\n"); /* the embed job's layout */
+            }
+        }
+        if (lrc == 0 && journal[0]) {
+            if (resumed) {
+                /* skip the lines of the finished rounds */
+                size_t len;
+                while (lrc == 0 && rd.line < rpt.line) {
+                    int got = read_line(&rd, job->input, &len);
+                    if (got < 0) lrc = got;
+                    else if (got == 0)
+                        lrc = elmo_error(ELMO_ERR_MISMATCH, "%s: the input ended before line %lld"
+                                         " of the journal", job->input, (long long)rpt.line);
+                }
+                cnt = rpt.c;
+                fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
+                        "written)\n", journal, (long long)rpt.line, (long long)rpt.c.written);
+                jf = lrc == 0 ? fopen(journal, "a") : NULL;
+            } else {
+                jf = fopen(journal, "w");
+                if (jf) fputs(jhead, jf);
+            }
+            if (lrc == 0 && !jf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", journal, strerror(errno));
+            if (lrc == 0) lrc = sync_file(jf, journal);
         }
     }
     ELMO_CALL(elmo__ner_agree(lrc));
@@ -435,6 +549,20 @@ int elmo_annotate_run(struct elmo_job *job) {
                 free(items[i].text);
                 free(items[i].sp);
             }
+            /* a round boundary with nothing pending is a resume point */
+            if (lrc == 0 && jf && pd.tw == NULL) {
+                const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+                lrc = sync_file(out, outpath);
+                if (lrc == 0) lrc = sync_file(rej, rpath);
+                if (lrc == 0) {
+                    fprintf(jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
+                            (long long)rd.line, (long long)ftello(out), (long long)ftello(rej),
+                            (long long)cnt.lines, (long long)cnt.read, (long long)cnt.written,
+                            (long long)cnt.rejected, (long long)cnt.skipped, (long long)cnt.tokens,
+                            (long long)cnt.entities);
+                    lrc = sync_file(jf, journal);
+                }
+            }
             if (lrc == 0 && job->progress && more)
                 fprintf(stderr,
                         "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
@@ -458,6 +586,9 @@ int elmo_annotate_run(struct elmo_job *job) {
         if (fclose(rej) != 0 && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", rp);
         rej = NULL;
         if (lrc == 0 && cnt.rejected == 0) unlink(rp); /* no rejects, no file (as embed) */
+        if (jf) fclose(jf);
+        jf = NULL;
+        if (lrc == 0 && journal[0]) unlink(journal);
         double dt = elmo__ner_now() - t0;
         if (lrc == 0 && cnt.read != cnt.written + cnt.rejected + cnt.skipped)
             lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
@@ -475,6 +606,8 @@ int elmo_annotate_run(struct elmo_job *job) {
 cleanup:
     if (out && out != stdout) fclose(out);
     if (rej) fclose(rej);
+    if (jf) fclose(jf);
+    free(jhead);
     if (rd.gz) gzclose(rd.gz);
     free(rd.buf);
     if (pd.tw) elmo_tweets_free(pd.tw, pd.n);

@@ -714,6 +714,7 @@ struct lm_ws {
 static void rebase(struct elmo_model *dst, const struct elmo_model *src, float *block) {
     *dst = *src;
     dst->block = block;
+    dst->packed = NULL;
 #define RB(p) ((p) ? block + ((p) - src->block) : NULL)
     dst->char_embed = RB(src->char_embed);
     for (int i = 0; i < ELMO_MAX_FILTERS; i++) {
@@ -766,6 +767,9 @@ static void ws_free(struct lm_ws *w) {
 }
 
 void elmo_lm_free(struct elmo_lm *lm) {
+    /* packed copies that an inference forward over lm->m may have made */
+    elmo_model_unpack(&lm->m);
+    elmo_model_unpack(&lm->gm);
     free(lm->param);
     free(lm->grad);
     ws_free(lm->ws);

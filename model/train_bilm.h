@@ -11,7 +11,9 @@
  * Layout: the parameters are one 64-byte aligned block [model | softmax W | softmax b]; the
  * model part has exactly the layout of struct elmo_model's block (elmo_model_params order),
  * so `lm->m` is an ordinary struct elmo_model whose tensors are views into lm->param (save it
- * with elmo_weights_save; never elmo_model_free it).  The gradient block lm->grad has the same
+ * with elmo_weights_save; never elmo_model_free it; an inference forward over it caches packed
+ * copies of the weights, so call elmo_model_unpack(&lm->m) after an update before another
+ * inference forward).  The gradient block lm->grad has the same
  * layout, so data-parallel training reduces it with one MPI_Allreduce, and an optimizer walks
  * both blocks as flat arrays.
  *
