@@ -19,6 +19,7 @@
  * continues from the checkpoint (also mid-epoch: the carried LSTM states are in it).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
@@ -330,12 +331,31 @@ static int save_weights(struct run *r) {
     return elmo_options_save(r->options_path, &r->opt);
 }
 
+/* FNV-1a over the bytes of n floats. */
+static uint64_t hash_floats(const float *x, size_t n) {
+    const unsigned char *b = (const unsigned char *)x;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
 /* Gathers the carried states and epoch sums, then rank 0 writes everything.  Collective. */
 static int checkpoint(struct run *r) {
     float *all = NULL;
     int *counts = NULL, *displs = NULL;
     int rc = ELMO_OK;
     double sums[4];
+    /* every rank must hold the same weights and optimizer state, bit for bit */
+    uint64_t h[2] = {hash_floats(r->lm.param, r->lm.n_total),
+                     hash_floats(r->optim.state, r->optim.n * (size_t)r->optim.n_state)};
+    uint64_t lo[2], hi[2];
+    if (MPI_Allreduce(h, lo, 2, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Allreduce(h, hi, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the weight hashes failed");
+    if (lo[0] != hi[0] || lo[1] != hi[1])
+        return elmo_error(ELMO_ERR_STATE, "after %lld steps the ranks hold different weights "
+                          "(hash %016llx..%016llx): a bug, please report it",
+                          (long long)r->step, (unsigned long long)lo[0], (unsigned long long)hi[0]);
     if (MPI_Reduce(r->partial, sums, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         rc = elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the epoch sums failed");
     if (r->rank == 0) {
@@ -510,6 +530,14 @@ static void fmt_duration(double s, char *buf, size_t n) {
 static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped) {
     struct elmo_job *job = r->job;
     *stopped = false;
+    if (job->max_steps > 0 && r->step >= job->max_steps) {
+        *stopped = true;
+        if (r->rank == 0)
+            printf("pretrain: %lld steps done already (max_steps %d); raise or drop max_steps "
+                   "to continue\n",
+                   (long long)r->step, job->max_steps);
+        return ELMO_OK;
+    }
     for (; r->epoch < job->epochs; r->epoch++) {
         struct elmo_lm_streams s;
         ELMO_TRY(agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,

@@ -85,21 +85,29 @@ VEC_CLONES static void hw_epi(void *ctx, int r0, int m, int j0, int n, const flo
     const int W = ELMO_NR / 2, u0 = j0 / ELMO_NR * W;
     const int nu = h->F - u0 < W ? h->F - u0 : W;
     for (int r = 0; r < m; r++) {
-        const float *restrict g = t[r], *restrict tr = t[r] + W;
-        const float *restrict xi = h->x + (size_t)(r0 + r) * h->F + u0;
-        float *restrict xo = h->xn + (size_t)(r0 + r) * h->F + u0;
-        if (nu == W)
-            for (int u = 0; u < W; u++) {
-                float gate = elmo__sigmoidf(g[u]);
-                float tt = tr[u] > 0.0f ? tr[u] : 0.0f;
-                xo[u] = gate * tt + (1.0f - gate) * xi[u];
+        const float *g = t[r], *tr = t[r] + W;
+        const float *xi = h->x + (size_t)(r0 + r) * h->F + u0;
+        float *xo = h->xn + (size_t)(r0 + r) * h->F + u0;
+        if (nu == W) {
+            /* 2 x 16 units in vectors; lane by lane the same operations as the loop below */
+            for (int u = 0; u < W; u += 16) {
+                elmo__v16f gv, tv, xv;
+                memcpy(&gv, g + u, sizeof gv);
+                memcpy(&tv, tr + u, sizeof tv);
+                memcpy(&xv, xi + u, sizeof xv);
+                elmo__v16f gate = elmo__sigmoidf_v16(gv);
+                const elmo__v16f zero = elmo__v16splat(0.0f);
+                elmo__v16f tt = elmo__v16sel(tv > zero, tv, zero);
+                elmo__v16f y = gate * tt + (1.0f - gate) * xv;
+                memcpy(xo + u, &y, sizeof y);
             }
-        else
+        } else {
             for (int u = 0; u < nu; u++) {
                 float gate = elmo__sigmoidf(g[u]);
                 float tt = tr[u] > 0.0f ? tr[u] : 0.0f;
                 xo[u] = gate * tt + (1.0f - gate) * xi[u];
             }
+        }
     }
 }
 

@@ -107,10 +107,10 @@ enum elmo_pgemm_init {
 /*
  * One product C (M, Nc) = init + A (M, K) W (K, N) of elmo_pgemm, in packed column order
  * (Nc = N for ngates = 1, np ELMO_NR for gate-interleaved matrices).  Without an epilogue the
- * result goes to c.  With one, c is only the carrier of partial sums when K is cut in blocks
- * (K > elmo_pgemm_kc(); then c must be set and contiguous, else it may be left empty) and the
- * epilogue gets every finished tile.  c may be init (accumulate in place) but must not overlap
- * a.
+ * result goes to c.  With one, the epilogue gets every finished tile and c only carries the
+ * partial sums when K is cut in blocks (K > elmo_pgemm_kc()); leave c empty and K runs in one
+ * block instead (right, but slower for a long K).  c may be init (accumulate in place) but
+ * must not overlap a.
  */
 struct elmo_pgemm_op {
     int M;
@@ -125,8 +125,9 @@ struct elmo_pgemm_op {
 
 /*
  * Runs n independent products on the GEMM threads (elmo_blas_set_threads): their panels are
- * laid end to end and cut into one contiguous range per thread (columns, never rows).  Returns
- * when all are done.  Not reentrant from an epilogue.
+ * laid end to end and cut into one contiguous range per thread (columns, never rows), weighed
+ * by M K.  Returns when all are done.  Never allocates.  With more than one GEMM thread, call
+ * it from one thread of the process only (the pool is shared), and never from an epilogue.
  */
 void elmo_pgemm(int n, const struct elmo_pgemm_op *ops);
 

@@ -53,19 +53,26 @@ VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const f
     const int nu = D - u0 < GU ? D - u0 : GU;
     const float clip = x->clip;
     for (int r = 0; r < m; r++) {
-        const float *restrict z = t[r]; /* i, j, f, o of units u0 .. u0 + 15 */
-        float *restrict c = x->c + (size_t)(r0 + r) * D + u0;
-        float *restrict mo = x->mm + (size_t)(r0 + r) * D + u0;
-        if (nu == GU)
-            for (int u = 0; u < GU; u++) {
-                float cc = elmo__sigmoidf(z[2 * GU + u] + 1.0f) * c[u] +
-                           elmo__sigmoidf(z[u]) * elmo__tanhf(z[GU + u]);
-                cc = cc > clip ? clip : cc;
-                cc = cc < -clip ? -clip : cc;
-                c[u] = cc;
-                mo[u] = elmo__sigmoidf(z[3 * GU + u]) * elmo__tanhf(cc);
-            }
-        else
+        const float *z = t[r]; /* i, j, f, o of units u0 .. u0 + 15 */
+        float *c = x->c + (size_t)(r0 + r) * D + u0;
+        float *mo = x->mm + (size_t)(r0 + r) * D + u0;
+        if (nu == GU) {
+            /* 16 units in one vector; lane by lane the same operations as the loop below */
+            elmo__v16f zi, zj, zf, zo, cv;
+            memcpy(&zi, z, sizeof zi);
+            memcpy(&zj, z + GU, sizeof zj);
+            memcpy(&zf, z + 2 * GU, sizeof zf);
+            memcpy(&zo, z + 3 * GU, sizeof zo);
+            memcpy(&cv, c, sizeof cv);
+            elmo__v16f cc = elmo__sigmoidf_v16(zf + 1.0f) * cv +
+                            elmo__sigmoidf_v16(zi) * elmo__tanhf_v16(zj);
+            const elmo__v16f hi = elmo__v16splat(clip), lo = elmo__v16splat(-clip);
+            cc = elmo__v16sel(cc > hi, hi, cc);
+            cc = elmo__v16sel(cc < lo, lo, cc);
+            elmo__v16f mv = elmo__sigmoidf_v16(zo) * elmo__tanhf_v16(cc);
+            memcpy(c, &cc, sizeof cc);
+            memcpy(mo, &mv, sizeof mv);
+        } else {
             for (int u = 0; u < nu; u++) {
                 float cc = elmo__sigmoidf(z[2 * GU + u] + 1.0f) * c[u] +
                            elmo__sigmoidf(z[u]) * elmo__tanhf(z[GU + u]);
@@ -74,6 +81,7 @@ VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const f
                 c[u] = cc;
                 mo[u] = elmo__sigmoidf(z[3 * GU + u]) * elmo__tanhf(cc);
             }
+        }
     }
 }
 

@@ -226,8 +226,10 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
     /* an epilogue without a carrier for partial sums: K in one block (slower, still right) */
     if (kc > K || (op->epi && !op->c.base && !op->c.ptr)) kc = K;
     int mc = (int)((size_t)mc_bytes / (sizeof(float) * (size_t)(kc > 0 ? kc : 1)));
-    mc = mc / MRt * MRt;
     if (mc < MRt) mc = MRt;
+    /* equal row blocks: ceil(M / mc) of them, each a multiple of MR rows */
+    const int nmb = (M + mc - 1) / mc;
+    mc = ((M + nmb - 1) / nmb + MRt - 1) / MRt * MRt;
     int ncp = (int)((size_t)nc_bytes / (sizeof(float) * ELMO_NR * (size_t)(kc > 0 ? kc : 1)));
     if (ncp < 1) ncp = 1;
     float tile_c[PGEMM_MAXMR][ELMO_NR] __attribute__((aligned(64)));
@@ -428,13 +430,12 @@ static void call_part(void *arg, int t, int T) {
     }
 }
 
+/* Products per call of the pool (a longer elmo_pgemm is run in groups of this many). */
+#define PGEMM_GROUP 16
+
 static void run_call(int n, const struct prod *prods) {
-    double cum_small[9], *cum = n + 1 <= 9 ? cum_small : malloc(sizeof(double) * (size_t)(n + 1));
-    if (!cum) {
-        /* no memory for the split: run everything on this thread */
-        for (int i = 0; i < n; i++) run_panels(&prods[i], 0, prods[i].np);
-        return;
-    }
+    double cum[PGEMM_GROUP + 1];
+    ELMO_ASSERT(n <= PGEMM_GROUP);
     cum[0] = 0;
     for (int i = 0; i < n; i++)
         cum[i + 1] = cum[i] + (double)prods[i].np *
@@ -442,21 +443,22 @@ static void run_call(int n, const struct prod *prods) {
     struct call c = {n, prods, cum};
     if (pool.want <= 1) call_part(&c, 0, 1);
     else elmo__parallel(call_part, &c);
-    if (cum != cum_small) free(cum);
 }
 
 void elmo_pgemm(int n, const struct elmo_pgemm_op *ops) {
-    struct prod small[8], *prods = n <= 8 ? small : malloc(sizeof(struct prod) * (size_t)n);
-    ELMO_ASSERT(prods != NULL);
-    for (int i = 0; i < n; i++) {
-        const struct elmo_pmat *W = ops[i].W;
-        prods[i] = (struct prod){.op = &ops[i], .b = W->data, .bs = ELMO_NR,
-                                 .ps = (size_t)W->K * ELMO_NR, .tail = NULL, .bias = W->bias,
-                                 .tail_bias = NULL, .K = W->K,
-                                 .N = W->ngates > 1 ? W->np * ELMO_NR : W->N, .np = W->np};
+    struct prod prods[PGEMM_GROUP];
+    for (int i0 = 0; i0 < n; i0 += PGEMM_GROUP) {
+        const int g = n - i0 < PGEMM_GROUP ? n - i0 : PGEMM_GROUP;
+        for (int i = 0; i < g; i++) {
+            const struct elmo_pgemm_op *op = &ops[i0 + i];
+            const struct elmo_pmat *W = op->W;
+            prods[i] = (struct prod){.op = op, .b = W->data, .bs = ELMO_NR,
+                                     .ps = (size_t)W->K * ELMO_NR, .tail = NULL,
+                                     .bias = W->bias, .tail_bias = NULL, .K = W->K,
+                                     .N = W->ngates > 1 ? W->np * ELMO_NR : W->N, .np = W->np};
+        }
+        run_call(g, prods);
     }
-    run_call(n, prods);
-    if (prods != small) free(prods);
 }
 
 /* ------------------------------------------------------------------------------------------ */

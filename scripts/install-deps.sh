@@ -14,6 +14,8 @@ PKGS=(
   zlib1g-dev                                # gzip-compressed corpora
   python3-h5py python3-numpy                # the store reader round-trip test (/usr/bin/python3)
   libxml2-utils                             # tests: SVG well-formedness (xmllint)
+  clang libclang-rt-14-dev                  # CI: fuzz smoke (libFuzzer runtime; Debian 12's clang)
+  valgrind                                  # CI: memcheck of the serial unit tests
 )
 if [ "${1:-}" = "--slurm" ]; then
   PKGS+=(slurm-wlm slurmctld slurmd slurm-client munge)

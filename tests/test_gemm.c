@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/bilm.h"
 #include "model/gemm.h"
 #include <math.h>
 #include "model/status.h"
@@ -208,6 +209,89 @@ static void check_packed(int M, int N, int K, int ngates, bool bias_on, bool ini
     free(seen);
 }
 
+
+/*
+ * The whole forward pass (token vectors and biLSTM, stateless and with states) gives the same
+ * bits on every tile path and thread count, and a sentence's vectors do not depend on its
+ * batch.  Shapes with partial panels (D, F, P not multiples of 16 / 32 / 64) take the scalar
+ * tails of the epilogues.
+ */
+static void check_forward(int D, int P, int n_highway, bool lstm_proj) {
+    struct elmo_options o;
+    CHECK_OK(elmo_options_preset("fixture", &o));
+    o.D = D, o.P = P, o.n_highway = n_highway;
+    o.has_lstm_proj = lstm_proj;
+    struct elmo_model m;
+    CHECK_OK(elmo_model_init(&m, &o));
+    elmo_model_randomize(&m, 3);
+    enum { B = 7, NMAX = 9 };
+    const int32_t n_tok[B] = {3, 9, 1, 5, 9, 2, 6};
+    int V = 0;
+    for (int b = 0; b < B; b++) V += n_tok[b];
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)V * ELMO_MAXC);
+    for (int v = 0; v < V; v++) {
+        char w[16];
+        int len = 1 + (int)((v * 7) % 11);
+        for (int i = 0; i < len; i++) w[i] = (char)('a' + (v * 3 + i * 5) % 26);
+        elmo_char_ids(w, (size_t)len, ids + (size_t)v * ELMO_MAXC);
+    }
+    const size_t sf = elmo_stream_state_floats(&o);
+    float *tok = malloc(sizeof(float) * (size_t)V * P), *tok0 = malloc(sizeof(float) * (size_t)V * P);
+    float *out[2], *ref[2], *st = calloc((size_t)B * sf, sizeof(float));
+    float *st0 = malloc(sizeof(float) * (size_t)B * sf);
+    for (int l = 0; l < 2; l++) {
+        out[l] = malloc(sizeof(float) * (size_t)V * 2 * P);
+        ref[l] = malloc(sizeof(float) * (size_t)V * 2 * P);
+    }
+    float *sp[B];
+    for (int b = 0; b < B; b++) sp[b] = st + (size_t)b * sf;
+    struct elmo_bilm_ws ws;
+    CHECK_OK(elmo_bilm_ws_init(&ws, &m, B, V + 2 * B, V));
+    int bad = 0, runs = 0;
+    for (int isa = 3; isa >= 1; isa--) {
+        if (elmo__pgemm_force_isa(isa) != isa) continue;
+        for (int th = 1; th <= 2; th++, runs++) {
+            elmo_blas_set_threads(th);
+            elmo_token_embed(&m, &ws, V, ids, tok);
+            elmo_bilm_forward(&m, &ws, B, n_tok, tok, NULL, out);
+            memset(st, 0, sizeof(float) * (size_t)B * sf);
+            elmo_bilm_forward(&m, &ws, B, n_tok, tok, sp, out); /* streams: two batches */
+            elmo_bilm_forward(&m, &ws, B, n_tok, tok, sp, out);
+            if (runs == 0) {
+                memcpy(tok0, tok, sizeof(float) * (size_t)V * P);
+                memcpy(st0, st, sizeof(float) * (size_t)B * sf);
+                for (int l = 0; l < 2; l++)
+                    memcpy(ref[l], out[l], sizeof(float) * (size_t)V * 2 * P);
+            } else {
+                bad += memcmp(tok, tok0, sizeof(float) * (size_t)V * P) != 0;
+                bad += memcmp(st, st0, sizeof(float) * (size_t)B * sf) != 0;
+                for (int l = 0; l < 2; l++)
+                    bad += memcmp(out[l], ref[l], sizeof(float) * (size_t)V * 2 * P) != 0;
+            }
+        }
+    }
+    /* stateless: each sentence alone equals the batch */
+    elmo_blas_set_threads(1);
+    elmo__pgemm_force_isa(0);
+    elmo_bilm_forward(&m, &ws, B, n_tok, tok0, NULL, ref);
+    size_t off = 0;
+    for (int b = 0; b < B; b++) {
+        elmo_token_embed(&m, &ws, n_tok[b], ids + off * ELMO_MAXC, tok);
+        bad += memcmp(tok, tok0 + off * P, sizeof(float) * (size_t)n_tok[b] * P) != 0;
+        elmo_bilm_forward(&m, &ws, 1, &n_tok[b], tok, NULL, out);
+        for (int l = 0; l < 2; l++)
+            bad += memcmp(out[l], ref[l] + off * 2 * P,
+                          sizeof(float) * (size_t)n_tok[b] * 2 * P) != 0;
+        off += (size_t)n_tok[b];
+    }
+    if (bad) fprintf(stderr, "forward D=%d P=%d H=%d: %d mismatches\n", D, P, n_highway, bad);
+    CHECK_INT_EQ(bad, 0);
+    elmo_bilm_ws_free(&ws);
+    elmo_model_free(&m);
+    free(ids), free(tok), free(tok0), free(st), free(st0);
+    for (int l = 0; l < 2; l++) free(out[l]), free(ref[l]);
+}
+
 int main(void) {
     /* elmo_gemm vs the naive loop, all transpose cases */
     int M = 7, N = 9, K = 5;
@@ -244,5 +328,8 @@ int main(void) {
     check_packed(17, 4 * 20, 33, 4, true, true);
     check_packed(11, 192, 1100, 1, false, true);
     check_packed(9, 4 * 64, 700, 4, false, true);
+    check_forward(64, 16, 2, true);   /* the fixture's shape */
+    check_forward(40, 12, 1, true);   /* partial panels everywhere */
+    check_forward(48, 48, 0, false);  /* no highway, no LSTM projection */
     return CHECK_REPORT();
 }
