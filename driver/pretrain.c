@@ -57,8 +57,8 @@ static int agree(int rc) {
         return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed while agreeing on a status");
     if (worst == 0) return ELMO_OK;
     if (rc < 0) {
-        if (elmo_rank() != 0) fprintf(stderr, "elmo: error (rank %d): %s\n", elmo_rank(),
-                                      elmo_errmsg());
+        if (elmo_rank() != 0)
+            fprintf(stderr, "elmo: error (rank %d): %s\n", elmo_rank(), elmo_errmsg());
         return rc;
     }
     return elmo_error(ELMO_ERR_REPORTED, "pretrain failed on another rank (reported there)");
@@ -163,19 +163,19 @@ struct run {
     struct elmo_lm_vocab vocab;
     struct elmo_lm lm;
     struct elmo_lm_optim optim;
-    int32_t B, T, row0, rows;     /* training rows: global, window, this rank's */
-    int32_t Be, erow0, erows;     /* held-out rows */
-    size_t S;                     /* carried state floats per row */
-    float *state, *estate;        /* (rows, S), (erows, S) */
-    int32_t *in[2], *tgt[2];      /* (T max(rows, erows)) one window */
-    const char *softmax;          /* "full" or "sampled" */
+    int32_t B, T, row0, rows; /* training rows: global, window, this rank's */
+    int32_t Be, erow0, erows; /* held-out rows */
+    size_t S;                 /* carried state floats per row */
+    float *state, *estate;    /* (rows, S), (erows, S) */
+    int32_t *in[2], *tgt[2];  /* (T max(rows, erows)) one window */
+    const char *softmax;      /* "full" or "sampled" */
     int32_t n_sampled;
     double unigram;
     /* progress */
-    int64_t step;                 /* optimizer steps done */
-    int32_t epoch;                /* epochs completed */
+    int64_t step;  /* optimizer steps done */
+    int32_t epoch; /* epochs completed */
     int64_t step_in_epoch;
-    double partial[4];            /* this rank's sums of the current epoch (+ rank 0: resumed) */
+    double partial[4]; /* this rank's sums of the current epoch (+ rank 0: resumed) */
     int32_t n_epochs;
     struct elmo_lm_epoch *history;
     char settings[8192], data[2048], config[2048];
@@ -234,8 +234,10 @@ static int load_data(struct run *r) {
     int64_t ns, nt, hs, ht;
     elmo_lm_corpus_count(&r->corpus, false, &ns, &nt);
     elmo_lm_corpus_count(&r->corpus, true, &hs, &ht);
-    ELMO_CHECK(ns > 0, ELMO_ERR_ARG, "%s: no training sentence (%lld records, %lld empty, %lld "
-               "rejected)", job->corpus[0] ? job->corpus : job->train, (long long)st.records,
+    ELMO_CHECK(ns > 0, ELMO_ERR_ARG,
+               "%s: no training sentence (%lld records, %lld empty, %lld "
+               "rejected)",
+               job->corpus[0] ? job->corpus : job->train, (long long)st.records,
                (long long)st.empty, (long long)st.rejected);
     ELMO_TRY(elmo_lm_vocab_build(&r->corpus, job->vocab_size, &r->vocab));
     int64_t ht_targets = 0;
@@ -248,15 +250,14 @@ static int load_data(struct run *r) {
              "\"train_oov_tokens\": %lld}",
              (long long)st.records, (long long)st.empty, (long long)st.rejected,
              (long long)st.split, (long long)st.truncated, (long long)ns, (long long)nt,
-             (long long)hs, (long long)ht, (long long)ht_targets, r->corpus.n_types,
-             r->vocab.V, (long long)r->vocab.n_oov);
+             (long long)hs, (long long)ht, (long long)ht_targets, r->corpus.n_types, r->vocab.V,
+             (long long)r->vocab.n_oov);
     if (r->rank == 0)
         printf("pretrain: %lld training sentences (%lld tokens), %lld held out (%lld tokens); "
                "%d word types; vocabulary %d (<UNK> = %.2f%% of training tokens); unigram "
                "held-out perplexity %.2f\n",
                (long long)ns, (long long)nt, (long long)hs, (long long)ht, r->corpus.n_types,
-               r->vocab.V, 100.0 * (double)r->vocab.n_oov / (double)(nt > 0 ? nt : 1),
-               r->unigram);
+               r->vocab.V, 100.0 * (double)r->vocab.n_oov / (double)(nt > 0 ? nt : 1), r->unigram);
     return ELMO_OK;
 }
 
@@ -285,9 +286,8 @@ static void describe(struct run *r) {
         "\"adam\": {\"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8}}",
         j->vocab_size, j->heldout_fraction, j->unroll_steps, j->batch_size, j->lr, j->optimizer,
         j->clip, j->dropout, r->softmax, j->softmax, r->n_sampled, j->epochs,
-        (unsigned long long)j->seed, r->size, j->threads, r->Be, j->checkpoint_steps,
-        j->max_steps, j->max_sentence_tokens,
-        j->long_sentences == ELMO_LONG_TRUNCATE ? "truncate" : "split");
+        (unsigned long long)j->seed, r->size, j->threads, r->Be, j->checkpoint_steps, j->max_steps,
+        j->max_sentence_tokens, j->long_sentences == ELMO_LONG_TRUNCATE ? "truncate" : "split");
 
     /* the vocabulary's fingerprint */
     struct elmo_sha256 h;
@@ -308,15 +308,14 @@ static void describe(struct run *r) {
              "\"train_tokens\": %lld, \"batch_size\": %d, \"unroll_steps\": %d, \"seed\": %llu, "
              "\"dropout\": %.9g, \"optimizer\": \"%s\", \"lr\": %.9g, \"clip\": %.9g, "
              "\"softmax\": \"%s\", \"n_negative_samples\": %d}",
-             r->vocab.V, hex, (long long)ns, (long long)nt, r->B, r->T,
-             (unsigned long long)j->seed, j->dropout, j->optimizer, j->lr, j->clip, r->softmax,
-             r->n_sampled);
+             r->vocab.V, hex, (long long)ns, (long long)nt, r->B, r->T, (unsigned long long)j->seed,
+             j->dropout, j->optimizer, j->lr, j->clip, r->softmax, r->n_sampled);
 }
 
 /* Rank 0 writes the report. */
 static int save_report(struct run *r) {
-    struct elmo_lm_report rep = {r->settings, r->data, r->options_json, r->unigram, r->n_epochs,
-                                 r->history};
+    struct elmo_lm_report rep = {r->settings, r->data,     r->options_json,
+                                 r->unigram,  r->n_epochs, r->history};
     return elmo_lm_report_save(r->report_path, &rep);
 }
 
@@ -353,7 +352,8 @@ static int checkpoint(struct run *r) {
         MPI_Allreduce(h, hi, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
         return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the weight hashes failed");
     if (lo[0] != hi[0] || lo[1] != hi[1])
-        return elmo_error(ELMO_ERR_STATE, "after %lld steps the ranks hold different weights "
+        return elmo_error(ELMO_ERR_STATE,
+                          "after %lld steps the ranks hold different weights "
                           "(hash %016llx..%016llx): a bug, please report it",
                           (long long)r->step, (unsigned long long)lo[0], (unsigned long long)hi[0]);
     if (MPI_Reduce(r->partial, sums, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -374,13 +374,25 @@ static int checkpoint(struct run *r) {
                     MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         rc = elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the carried states failed");
     if (r->rank == 0 && rc == ELMO_OK) {
-        struct elmo_lm_ckpt c = {
-            .options_json = r->options_json, .config_json = r->config, .step = r->step,
-            .epoch = r->epoch, .step_in_epoch = r->step_in_epoch, .seed = r->job->seed,
-            .n_epochs = r->n_epochs, .history = r->history, .n_model = r->lm.n_model,
-            .V = r->lm.cfg.V, .P = r->opt.P, .n_total = r->lm.n_total, .param = r->lm.param,
-            .n_state = r->optim.n_state, .optim_t = r->optim.t, .optim = r->optim.state,
-            .rows = r->B, .row_floats = r->S, .state = all};
+        struct elmo_lm_ckpt c = {.options_json = r->options_json,
+                                 .config_json = r->config,
+                                 .step = r->step,
+                                 .epoch = r->epoch,
+                                 .step_in_epoch = r->step_in_epoch,
+                                 .seed = r->job->seed,
+                                 .n_epochs = r->n_epochs,
+                                 .history = r->history,
+                                 .n_model = r->lm.n_model,
+                                 .V = r->lm.cfg.V,
+                                 .P = r->opt.P,
+                                 .n_total = r->lm.n_total,
+                                 .param = r->lm.param,
+                                 .n_state = r->optim.n_state,
+                                 .optim_t = r->optim.t,
+                                 .optim = r->optim.state,
+                                 .rows = r->B,
+                                 .row_floats = r->S,
+                                 .state = all};
         memcpy(c.partial, sums, sizeof sums);
         rc = elmo_lm_ckpt_save(r->ckpt_path, &c);
         if (rc == ELMO_OK) rc = save_weights(r);
@@ -401,8 +413,7 @@ static int resume(struct run *r) {
     if (!have) return ELMO_OK;
     if (!r->job->resume) {
         if (r->rank == 0)
-            printf("pretrain: resume is off: starting over (%s will be replaced)\n",
-                   r->ckpt_path);
+            printf("pretrain: resume is off: starting over (%s will be replaced)\n", r->ckpt_path);
         return ELMO_OK;
     }
     int rc = ELMO_OK;
@@ -422,11 +433,10 @@ static int resume(struct run *r) {
                             "  this run:   %s\n  (delete it, or run with --no-resume to start "
                             "over)",
                             r->ckpt_path, c.config_json, r->config);
-        if (rc == ELMO_OK && (c.n_total != r->lm.n_total || c.n_model != r->lm.n_model ||
-                              c.rows != r->B || c.row_floats != r->S ||
-                              c.n_state != r->optim.n_state))
-            rc = elmo_error(ELMO_ERR_SHAPE, "%s: array sizes differ from this run's",
-                            r->ckpt_path);
+        if (rc == ELMO_OK &&
+            (c.n_total != r->lm.n_total || c.n_model != r->lm.n_model || c.rows != r->B ||
+             c.row_floats != r->S || c.n_state != r->optim.n_state))
+            rc = elmo_error(ELMO_ERR_SHAPE, "%s: array sizes differ from this run's", r->ckpt_path);
         if (rc == ELMO_OK) {
             all = elmo_malloc(sizeof(float) * (size_t)r->B * r->S, "the carried states");
             if (!all) rc = ELMO_ERR_NOMEM;
@@ -472,8 +482,8 @@ static int resume(struct run *r) {
         rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
     if (rc == ELMO_OK) {
         /* room for the checkpoint's epochs and this run's */
-        struct elmo_lm_epoch *h = realloc(r->history, sizeof *h * ((size_t)n_hist +
-                                                                   (size_t)r->job->epochs + 1));
+        struct elmo_lm_epoch *h =
+            realloc(r->history, sizeof *h * ((size_t)n_hist + (size_t)r->job->epochs + 1));
         if (!h) rc = elmo_error(ELMO_ERR_NOMEM, "out of memory for the epoch history");
         else r->history = h;
     }
@@ -502,10 +512,14 @@ static int evaluate(struct run *r, const struct elmo_lm_streams *es, double ppl[
     double sums[4] = {0, 0, 0, 0}, all[4];
     for (int64_t k = 0; k < es->steps; k++) {
         elmo_lm_streams_window(es, k, r->in, r->tgt);
-        struct elmo_lm_batch b = {.rows = r->erows, .in = {r->in[0], r->in[1]},
-                                  .tgt = {r->tgt[0], r->tgt[1]}, .chars = r->vocab.chars,
-                                  .n_types = r->vocab.n_types, .state = r->estate,
-                                  .row0 = r->erow0, .train = false};
+        struct elmo_lm_batch b = {.rows = r->erows,
+                                  .in = {r->in[0], r->in[1]},
+                                  .tgt = {r->tgt[0], r->tgt[1]},
+                                  .chars = r->vocab.chars,
+                                  .n_types = r->vocab.n_types,
+                                  .state = r->estate,
+                                  .row0 = r->erow0,
+                                  .train = false};
         double loss[2];
         int64_t count[2];
         ELMO_TRY(elmo_lm_step(&r->lm, &b, loss, count));
@@ -540,10 +554,10 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
     }
     for (; r->epoch < job->epochs; r->epoch++) {
         struct elmo_lm_streams s;
-        ELMO_TRY(agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
-                                             elmo_lm_mix(job->seed, (uint64_t)r->epoch,
-                                                         0x45504F43u, 0),
-                                             r->B, r->T, r->row0, r->rows, &s)));
+        ELMO_TRY(
+            agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
+                                        elmo_lm_mix(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0),
+                                        r->B, r->T, r->row0, r->rows, &s)));
         if (r->step_in_epoch == 0) {
             memset(r->state, 0, sizeof(float) * (size_t)r->rows * r->S);
             memset(r->partial, 0, sizeof r->partial);
@@ -555,13 +569,17 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         for (int64_t k = r->step_in_epoch; k < s.steps; k++) {
             elmo_lm_streams_window(&s, k, r->in, r->tgt);
             int64_t valid = elmo_lm_streams_valid(&s, k);
-            struct elmo_lm_batch b = {.rows = r->rows, .in = {r->in[0], r->in[1]},
-                                      .tgt = {r->tgt[0], r->tgt[1]}, .chars = r->vocab.chars,
-                                      .n_types = r->vocab.n_types, .state = r->state,
+            struct elmo_lm_batch b = {.rows = r->rows,
+                                      .in = {r->in[0], r->in[1]},
+                                      .tgt = {r->tgt[0], r->tgt[1]},
+                                      .chars = r->vocab.chars,
+                                      .n_types = r->vocab.n_types,
+                                      .state = r->state,
                                       .row0 = r->row0,
-                                      .seed = elmo_lm_mix(job->seed, (uint64_t)r->step,
-                                                          0x53544550u, 0),
-                                      .train = true, .scale = 0.5f / (float)valid};
+                                      .seed =
+                                          elmo_lm_mix(job->seed, (uint64_t)r->step, 0x53544550u, 0),
+                                      .train = true,
+                                      .scale = 0.5f / (float)valid};
             double loss[2] = {0, 0};
             int64_t count[2] = {0, 0};
             rc = elmo_lm_step(&r->lm, &b, loss, count);
@@ -647,10 +665,14 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
             return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the epoch loss failed");
         double ppl[3];
         ELMO_TRY(agree(evaluate(r, es, ppl)));
-        struct elmo_lm_epoch e = {.epoch = r->epoch + 1, .steps = r->step,
+        struct elmo_lm_epoch e = {.epoch = r->epoch + 1,
+                                  .steps = r->step,
                                   .train_loss = (g[0] + g[1]) / (g[2] + g[3]),
-                                  .ppl_fwd = ppl[0], .ppl_bwd = ppl[1], .ppl_avg = ppl[2],
-                                  .tokens_per_s = (double)tokens / secs, .seconds = secs};
+                                  .ppl_fwd = ppl[0],
+                                  .ppl_bwd = ppl[1],
+                                  .ppl_avg = ppl[2],
+                                  .tokens_per_s = (double)tokens / secs,
+                                  .seconds = secs};
         r->history[r->n_epochs++] = e;
         if (r->rank == 0) {
             printf("epoch %d/%d: %lld steps, train loss%s %.4f (ppl %.2f), held-out ppl fwd %.2f "
@@ -705,8 +727,10 @@ int elmo_pretrain_run(struct elmo_job *job) {
     r->B = job->batch_size;
     r->T = job->unroll_steps;
     if (r->B < r->size)
-        ELMO_FAIL(ELMO_ERR_ARG, "batch_size %d is below the number of ranks (%d): every rank "
-                  "needs at least one batch row", r->B, r->size);
+        ELMO_FAIL(ELMO_ERR_ARG,
+                  "batch_size %d is below the number of ranks (%d): every rank "
+                  "needs at least one batch row",
+                  r->B, r->size);
     ELMO_CALL(setup_paths(r));
     ELMO_CALL(agree(elmo_options_load(job->options, &r->opt)));
     r->opt.n_characters = 262; /* the inference file: 261 trained rows below the zero row */
@@ -723,9 +747,10 @@ int elmo_pretrain_run(struct elmo_job *job) {
                    (!strcmp(job->softmax, "auto") &&
                     (int64_t)r->vocab.V > 4 * (int64_t)job->n_negative_samples);
     if (sampled && job->n_negative_samples * 2 > r->vocab.V)
-        ELMO_FAIL(ELMO_ERR_ARG, "softmax sampled: n_negative_samples %d is over half the "
-                  "vocabulary (%d words); use the full softmax", job->n_negative_samples,
-                  r->vocab.V);
+        ELMO_FAIL(ELMO_ERR_ARG,
+                  "softmax sampled: n_negative_samples %d is over half the "
+                  "vocabulary (%d words); use the full softmax",
+                  job->n_negative_samples, r->vocab.V);
     r->softmax = sampled ? "sampled" : "full";
     r->n_sampled = sampled ? job->n_negative_samples : 0;
 
@@ -745,21 +770,22 @@ int elmo_pretrain_run(struct elmo_job *job) {
     /* the model, the optimizer, the buffers */
     struct elmo_lm_config cfg = {.V = r->vocab.V,
                                  .max_rows = r->rows > r->erows ? r->rows : r->erows,
-                                 .T = r->T, .dropout = job->dropout, .n_sampled = r->n_sampled};
+                                 .T = r->T,
+                                 .dropout = job->dropout,
+                                 .n_sampled = r->n_sampled};
     ELMO_CALL(agree(elmo_lm_init(&r->lm, &r->opt, &cfg)));
     if (r->lm.n_total > (size_t)INT_MAX)
         ELMO_FAIL(ELMO_ERR_ARG, "%zu parameters: more than one MPI_Allreduce can sum",
                   r->lm.n_total);
     elmo_lm_init_weights(&r->lm, job->seed);
-    ELMO_CALL(agree(elmo_lm_optim_init(&r->optim,
-                                       !strcmp(job->optimizer, "adam") ? ELMO_LM_ADAM
-                                                                       : ELMO_LM_ADAGRAD,
-                                       job->lr, r->lm.n_total)));
+    ELMO_CALL(agree(elmo_lm_optim_init(
+        &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_LM_ADAM : ELMO_LM_ADAGRAD, job->lr,
+        r->lm.n_total)));
     r->S = elmo_stream_state_floats(&r->opt);
-    r->state = elmo_calloc((size_t)(r->rows ? r->rows : 1) * r->S, sizeof(float),
-                           "the carried states");
-    r->estate = elmo_calloc((size_t)(r->erows ? r->erows : 1) * r->S, sizeof(float),
-                            "the carried states");
+    r->state =
+        elmo_calloc((size_t)(r->rows ? r->rows : 1) * r->S, sizeof(float), "the carried states");
+    r->estate =
+        elmo_calloc((size_t)(r->erows ? r->erows : 1) * r->S, sizeof(float), "the carried states");
     r->history = elmo_calloc((size_t)job->epochs + 1, sizeof *r->history, "the epoch history");
     for (int d = 0; d < 2; d++) {
         r->in[d] = elmo_malloc(sizeof(int32_t) * (size_t)r->T * cfg.max_rows, "a window");
@@ -776,8 +802,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
         printf("model: %s; %.2fM parameters + softmax %d x %d; batch %d rows x %d steps on %d "
                "rank%s; %s lr %g, clip %g, dropout %g; %s softmax%s\n",
                r->options_json, (double)nm / 1e6, r->vocab.V, r->opt.P, r->B, r->T, r->size,
-               r->size > 1 ? "s" : "", job->optimizer, job->lr, job->clip, job->dropout,
-               r->softmax,
+               r->size > 1 ? "s" : "", job->optimizer, job->lr, job->clip, job->dropout, r->softmax,
                sampled ? " (log-uniform candidates)" : "");
         if (!strcmp(job->softmax, "auto"))
             printf("softmax auto: sampled only when vocab_size > 4 x n_negative_samples = %lld\n",
@@ -798,8 +823,8 @@ int elmo_pretrain_run(struct elmo_job *job) {
 
     if (r->epoch >= job->epochs) {
         if (r->rank == 0) {
-            printf("pretrain: already trained for %d epochs (%lld steps); writing %s\n",
-                   r->epoch, (long long)r->step, r->weights_path);
+            printf("pretrain: already trained for %d epochs (%lld steps); writing %s\n", r->epoch,
+                   (long long)r->step, r->weights_path);
             rc = save_weights(r);
         }
         ELMO_CALL(agree(rc));

@@ -159,19 +159,19 @@ int elmo_lm_ckpt_save(const char *path, const struct elmo_lm_ckpt *c) {
     uint64_t n_total = c->n_total, seed = c->seed;
     int64_t step = c->step, sie = c->step_in_epoch, t = c->optim_t;
     int32_t epoch = c->epoch, n_epochs = c->n_epochs;
-    if (!what &&
-        (attr_str(f, "format", CKPT_FORMAT) < 0 ||
-         attr_str(f, "options_json", c->options_json) < 0 ||
-         attr_str(f, "config_json", c->config_json) < 0 ||
-         attr_str(f, "rng", "counter-based: every draw is seeded by (seed, epoch, step, row)") < 0 ||
-         attr_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &step) < 0 ||
-         attr_num(f, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &epoch) < 0 ||
-         attr_num(f, "step_in_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &sie) < 0 ||
-         attr_num(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &seed) < 0 ||
-         attr_num(f, "partial", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, c->partial) < 0 ||
-         attr_num(f, "n_epochs", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n_epochs) < 0 ||
-         attr_num(f, "optim_t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &t) < 0 ||
-         attr_num(f, "n_total", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n_total) < 0))
+    if (!what && (attr_str(f, "format", CKPT_FORMAT) < 0 ||
+                  attr_str(f, "options_json", c->options_json) < 0 ||
+                  attr_str(f, "config_json", c->config_json) < 0 ||
+                  attr_str(f, "rng",
+                           "counter-based: every draw is seeded by (seed, epoch, step, row)") < 0 ||
+                  attr_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &step) < 0 ||
+                  attr_num(f, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &epoch) < 0 ||
+                  attr_num(f, "step_in_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &sie) < 0 ||
+                  attr_num(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &seed) < 0 ||
+                  attr_num(f, "partial", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, c->partial) < 0 ||
+                  attr_num(f, "n_epochs", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n_epochs) < 0 ||
+                  attr_num(f, "optim_t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &t) < 0 ||
+                  attr_num(f, "n_total", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n_total) < 0))
         what = "attributes";
     if (H5Fclose(f) < 0 && !what) what = "closing";
     if (what) {
@@ -265,7 +265,7 @@ int elmo_lm_ckpt_read_meta(const char *path, struct elmo_lm_ckpt *c) {
         for (int i = 0; i < c->n_epochs; i++) {
             const double *r = h + 8 * i;
             c->history[i] = (struct elmo_lm_epoch){(int32_t)r[0], (int64_t)r[1], r[2], r[3],
-                                                   r[4], r[5], r[6], r[7]};
+                                                   r[4],          r[5],          r[6], r[7]};
         }
         free(h);
     }
@@ -356,7 +356,8 @@ int elmo_lm_report_save(const char *path, const struct elmo_lm_report *r) {
         json_decref(root);
         return elmo_error(ELMO_ERR_ARG, "%s: path too long", path);
     }
-    int rc = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+    int rc =
+        json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
     json_decref(root);
     if (rc != 0) return elmo_error(ELMO_ERR_IO, "%s: cannot write", tmp);
     if (rename(tmp, path) != 0)

@@ -26,35 +26,35 @@
 
 /* One epoch's results. */
 struct elmo_lm_epoch {
-    int32_t epoch;          /* 1-based */
-    int64_t steps;          /* optimizer steps done at its end, in all */
-    double train_loss;      /* mean CE per target, both directions, over the epoch */
+    int32_t epoch;                    /* 1-based */
+    int64_t steps;                    /* optimizer steps done at its end, in all */
+    double train_loss;                /* mean CE per target, both directions, over the epoch */
     double ppl_fwd, ppl_bwd, ppl_avg; /* held-out (NAN without a held-out set) */
-    double tokens_per_s;    /* training positions per second (one direction counted) */
-    double seconds;         /* wall time of the epoch's training steps */
+    double tokens_per_s;              /* training positions per second (one direction counted) */
+    double seconds;                   /* wall time of the epoch's training steps */
 };
 
 /* The checkpoint's contents.  Arrays are the caller's (save: read; load: filled). */
 struct elmo_lm_ckpt {
-    char *options_json;     /* the model's options (owned when loaded) */
-    char *config_json;      /* the settings a resume must match (owned when loaded) */
-    int64_t step;           /* optimizer steps done */
-    int32_t epoch;          /* epochs completed */
-    int64_t step_in_epoch;  /* steps done in the current epoch */
+    char *options_json;    /* the model's options (owned when loaded) */
+    char *config_json;     /* the settings a resume must match (owned when loaded) */
+    int64_t step;          /* optimizer steps done */
+    int32_t epoch;         /* epochs completed */
+    int64_t step_in_epoch; /* steps done in the current epoch */
     uint64_t seed;
-    double partial[4];      /* the current epoch's sums so far: CE fwd, CE bwd, targets fwd, bwd */
-    int32_t n_epochs;       /* entries of history */
+    double partial[4]; /* the current epoch's sums so far: CE fwd, CE bwd, targets fwd, bwd */
+    int32_t n_epochs;  /* entries of history */
     struct elmo_lm_epoch *history; /* (n_epochs) the epochs so far (owned when loaded) */
-    size_t n_model;         /* floats of the model part of param */
-    int32_t V, P;           /* softmax rows and width */
-    size_t n_total;         /* floats of param (model, softmax W, softmax b, padded) */
-    float *param;           /* (n_total) */
-    int32_t n_state;        /* optimizer state arrays (1 Adagrad, 2 Adam) */
-    int64_t optim_t;        /* optimizer updates done */
-    float *optim;           /* (n_state, n_total) */
-    int32_t rows;           /* batch rows (global) */
-    size_t row_floats;      /* carried state floats per row */
-    float *state;           /* (rows, row_floats) */
+    size_t n_model;                /* floats of the model part of param */
+    int32_t V, P;                  /* softmax rows and width */
+    size_t n_total;                /* floats of param (model, softmax W, softmax b, padded) */
+    float *param;                  /* (n_total) */
+    int32_t n_state;               /* optimizer state arrays (1 Adagrad, 2 Adam) */
+    int64_t optim_t;               /* optimizer updates done */
+    float *optim;                  /* (n_state, n_total) */
+    int32_t rows;                  /* batch rows (global) */
+    size_t row_floats;             /* carried state floats per row */
+    float *state;                  /* (rows, row_floats) */
 };
 
 /* Writes c to path (via path.tmp, then rename).  Returns 0, ELMO_ERR_HDF5 or ELMO_ERR_IO. */

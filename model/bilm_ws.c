@@ -44,9 +44,8 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_model
     w->pad_conv = take(cv, F);
     w->x = take(cv, CH * F);
     w->x2 = take(cv, CH * F);
-    w->hwc = o->F > elmo_pgemm_kc()
-                 ? take(cv, CH * (size_t)elmo_pmat_panels(2 * o->F, 2) * ELMO_NR)
-                 : NULL;
+    w->hwc = o->F > elmo_pgemm_kc() ? take(cv, CH * (size_t)elmo_pmat_panels(2 * o->F, 2) * ELMO_NR)
+                                    : NULL;
     w->last = (int32_t *)take(cv, CH);
     w->x0 = take(cv, Pm * P);
     for (int d = 0; d < 2; d++) {

@@ -56,9 +56,9 @@ void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws) {
 
 /* Max-pool of one filter group: window rows into their tokens' rows of x. */
 struct pool_ctx {
-    float *x;            /* (chunk, F) */
-    int F, foff;         /* row stride of x; first column of this group */
-    const int32_t *tok;  /* token of each window row */
+    float *x;           /* (chunk, F) */
+    int F, foff;        /* row stride of x; first column of this group */
+    const int32_t *tok; /* token of each window row */
 };
 
 VEC_CLONES static void pool_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
@@ -75,8 +75,8 @@ VEC_CLONES static void pool_epi(void *ctx, int r0, int m, int j0, int n, const f
 
 /* Highway: x' = g relu(t) + (1 - g) x on the units of one tile. */
 struct hw_ctx {
-    const float *x;  /* (chunk, F) input */
-    float *xn;       /* (chunk, F) output */
+    const float *x; /* (chunk, F) input */
+    float *xn;      /* (chunk, F) output */
     int F;
 };
 
@@ -209,10 +209,8 @@ static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int
     ws->times.highway += t2 - t1;
 
     if (o->has_cnn_proj) {
-        struct elmo_pgemm_op op = {.M = nv,
-                                   .W = &m->packed->proj,
-                                   .a = {x, (size_t)F, NULL},
-                                   .c = {out, (size_t)P, NULL}};
+        struct elmo_pgemm_op op = {
+            .M = nv, .W = &m->packed->proj, .a = {x, (size_t)F, NULL}, .c = {out, (size_t)P, NULL}};
         elmo_pgemm(1, &op);
         ws->times.flops += 2.0 * nv * F * P;
     } else {

@@ -56,11 +56,11 @@ void elmo_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
  * zero-padded) is NULL when there is none.
  */
 struct elmo_pmat {
-    int K, N;       /* logical shape of B */
-    int np;         /* panels */
-    int ngates;     /* 1, 2 or 4 */
-    float *data;    /* (np, K, ELMO_NR) */
-    float *bias;    /* (np * ELMO_NR) or NULL */
+    int K, N;    /* logical shape of B */
+    int np;      /* panels */
+    int ngates;  /* 1, 2 or 4 */
+    float *data; /* (np, K, ELMO_NR) */
+    float *bias; /* (np * ELMO_NR) or NULL */
 };
 
 /* Panels of a (K, N) matrix of ngates gates: ceil(N / ngates / (ELMO_NR / ngates)). */
@@ -95,13 +95,12 @@ struct elmo_out_rows {
  * the columns < N): t[r] points at row r0 + r, column j0.  Runs on the thread that computed
  * the tile; a panel's tiles all run on one thread, in row order.
  */
-typedef void (*elmo_pgemm_epilogue)(void *ctx, int r0, int m, int j0, int n,
-                                    const float *const *t);
+typedef void (*elmo_pgemm_epilogue)(void *ctx, int r0, int m, int j0, int n, const float *const *t);
 
 /* Where the accumulators start (see the top of this file). */
 enum elmo_pgemm_init {
-    ELMO_INIT_ZERO = 0,   /* 0, or the packed bias when W has one */
-    ELMO_INIT_ROWS = 1,   /* the rows `init` (+ the packed bias when W has one) */
+    ELMO_INIT_ZERO = 0, /* 0, or the packed bias when W has one */
+    ELMO_INIT_ROWS = 1, /* the rows `init` (+ the packed bias when W has one) */
 };
 
 /*
@@ -115,11 +114,11 @@ enum elmo_pgemm_init {
 struct elmo_pgemm_op {
     int M;
     const struct elmo_pmat *W;
-    struct elmo_rows a;                /* (M, K) */
+    struct elmo_rows a; /* (M, K) */
     enum elmo_pgemm_init init_mode;
-    struct elmo_rows init;             /* (M, Nc) for ELMO_INIT_ROWS */
-    struct elmo_out_rows c;            /* (M, Nc) */
-    elmo_pgemm_epilogue epi;           /* NULL or called per finished tile */
+    struct elmo_rows init;   /* (M, Nc) for ELMO_INIT_ROWS */
+    struct elmo_out_rows c;  /* (M, Nc) */
+    elmo_pgemm_epilogue epi; /* NULL or called per finished tile */
     void *epi_ctx;
 };
 
@@ -130,6 +129,9 @@ struct elmo_pgemm_op {
  * it from one thread of the process only (the pool is shared), and never from an epilogue.
  */
 void elmo_pgemm(int n, const struct elmo_pgemm_op *ops);
+
+/* elmo_pgemm on the calling thread alone (for use inside an elmo__parallel task). */
+void elmo__pgemm_serial(int n, const struct elmo_pgemm_op *ops);
 
 /* The K block (floats of K per pass); products with K <= this never use c as a carrier. */
 int elmo_pgemm_kc(void);

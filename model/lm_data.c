@@ -88,12 +88,12 @@ int elmo_lm_corpus_add(struct elmo_lm_corpus *c, char *const *tok, int n, bool h
     if (c->n_sent + 1 >= c->cap_sent) {
         int64_t cap = c->cap_sent ? 2 * c->cap_sent : 4096;
         int64_t *off = realloc(c->sent_off, sizeof *off * (size_t)(cap + 1));
-        if (!off) return elmo_error(ELMO_ERR_NOMEM, "out of memory for %lld sentences",
-                                    (long long)cap);
+        if (!off)
+            return elmo_error(ELMO_ERR_NOMEM, "out of memory for %lld sentences", (long long)cap);
         c->sent_off = off;
         uint8_t *h = realloc(c->heldout, (size_t)cap);
-        if (!h) return elmo_error(ELMO_ERR_NOMEM, "out of memory for %lld sentences",
-                                  (long long)cap);
+        if (!h)
+            return elmo_error(ELMO_ERR_NOMEM, "out of memory for %lld sentences", (long long)cap);
         c->heldout = h;
         c->cap_sent = cap;
     }

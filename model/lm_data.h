@@ -39,14 +39,14 @@
 /* Sentences of word-type ids, and the table of word types. */
 struct elmo_lm_corpus {
     int32_t n_types, cap_types;
-    char **type;            /* (n_types) NUL-terminated token strings, owned */
-    uint32_t *slot;         /* open-addressing hash: type id + 1, 0 = empty */
-    uint32_t n_slots;       /* a power of two, > 2 * n_types */
+    char **type;      /* (n_types) NUL-terminated token strings, owned */
+    uint32_t *slot;   /* open-addressing hash: type id + 1, 0 = empty */
+    uint32_t n_slots; /* a power of two, > 2 * n_types */
     int64_t n_sent, cap_sent;
-    int64_t *sent_off;      /* (n_sent + 1) sentence i is tok[sent_off[i] .. sent_off[i + 1]) */
-    uint8_t *heldout;       /* (n_sent) 1 = held-out sentence (perplexity only) */
+    int64_t *sent_off; /* (n_sent + 1) sentence i is tok[sent_off[i] .. sent_off[i + 1]) */
+    uint8_t *heldout;  /* (n_sent) 1 = held-out sentence (perplexity only) */
     int64_t n_tok, cap_tok;
-    int32_t *tok;           /* (n_tok) word-type ids */
+    int32_t *tok; /* (n_tok) word-type ids */
 };
 
 /* An empty corpus holding the types <S> and </S>.  Returns 0 or ELMO_ERR_NOMEM. */
@@ -67,16 +67,16 @@ void elmo_lm_corpus_count(const struct elmo_lm_corpus *c, bool heldout, int64_t 
 
 /* The softmax vocabulary and the per-type lookups. */
 struct elmo_lm_vocab {
-    int32_t V;              /* softmax rows: <S>, </S>, <UNK> and the V - 3 most frequent words */
-    int32_t n_types;        /* word types of the corpus it was built from */
-    int32_t *word_type;     /* (V) word type of each softmax id; -1 for <UNK> */
-    int64_t *count;         /* (V) occurrences as a forward target in the training sentences
+    int32_t V;             /* softmax rows: <S>, </S>, <UNK> and the V - 3 most frequent words */
+    int32_t n_types;       /* word types of the corpus it was built from */
+    int32_t *word_type;    /* (V) word type of each softmax id; -1 for <UNK> */
+    int64_t *count;        /* (V) occurrences as a forward target in the training sentences
                                (</S> once per sentence, <S> 0, <UNK> every out-of-vocabulary
                                token) */
-    int32_t *target;        /* (n_types) softmax id of each word type (<UNK> when outside) */
-    int32_t *chars;         /* (n_types, ELMO_MAXC) character ids of each word type */
-    int64_t n_train_words;  /* training tokens (without <S>/</S>) */
-    int64_t n_oov;          /* of which outside the vocabulary */
+    int32_t *target;       /* (n_types) softmax id of each word type (<UNK> when outside) */
+    int32_t *chars;        /* (n_types, ELMO_MAXC) character ids of each word type */
+    int64_t n_train_words; /* training tokens (without <S>/</S>) */
+    int64_t n_oov;         /* of which outside the vocabulary */
 };
 
 /*
@@ -100,13 +100,13 @@ double elmo_lm_unigram_ppl(const struct elmo_lm_corpus *c, const struct elmo_lm_
 
 /* The windows of one pass over a set of sentences, for the rows of one rank. */
 struct elmo_lm_streams {
-    int32_t B, T;           /* global rows and window length */
-    int32_t row0, rows;     /* this rank's rows: [row0, row0 + rows) */
-    int64_t steps;          /* windows in the pass (the longest row, rounded up) */
-    int64_t *len;           /* (B) positions in each global row's stream */
-    int64_t total;          /* sum of len: targets per direction in the pass */
-    int32_t *in[2];         /* (rows, steps * T) per direction: input word types */
-    int32_t *tgt[2];        /* (rows, steps * T) per direction: target softmax ids, -1 = none */
+    int32_t B, T;       /* global rows and window length */
+    int32_t row0, rows; /* this rank's rows: [row0, row0 + rows) */
+    int64_t steps;      /* windows in the pass (the longest row, rounded up) */
+    int64_t *len;       /* (B) positions in each global row's stream */
+    int64_t total;      /* sum of len: targets per direction in the pass */
+    int32_t *in[2];     /* (rows, steps * T) per direction: input word types */
+    int32_t *tgt[2];    /* (rows, steps * T) per direction: target softmax ids, -1 = none */
 };
 
 /*

@@ -2,20 +2,22 @@
  * lstm.c: the biLSTM stack over a batch (elmo-spec sections 5-8).
  *
  * Positions of all rows sit one after another (row b at off[b] .. off[b] + T_b - 1, with <S>
- * and </S> inserted).  A layer runs both directions together, each product of the two
- * directions in one elmo_pgemm call (the GEMM threads split the panels of both: with 2 threads
- * each thread takes one direction).  First the input projection x @ W_0[:P] + B of every
- * position (zx); then per time step s the rows still running (T_b > s) form a prefix of the
- * length-sorted order, so their h is contiguous and one product gives zx + h @ W_0[P:] for all
- * of them: the accumulators start from the rows' zx rows (named by pointers, no copies) and
- * the epilogue of each tile runs the LSTM cell on the 16 units whose four gates the tile holds
+ * and </S> inserted).  A layer runs both directions together.  First the input projections
+ * x @ W_0[:P] + B of every position (zx), both directions in one elmo_pgemm call; then per
+ * time step s the rows still running (T_b > s) form a prefix of the length-sorted order, so
+ * their h is contiguous and one product gives zx + h @ W_0[P:] for all of them: the
+ * accumulators start from the rows' zx rows (named by pointers, no copies) and the epilogue of
+ * each tile runs the LSTM cell on the 16 units whose four gates the tile holds
  * (W_0 is packed gate-interleaved, model/pack.c), updating c and writing o * tanh(c).  One
  * more product projects o * tanh(c) to P, and its epilogue clips, stores the new h and writes
  * (or adds, with the skip connection) the layer output at the row's position.  The forward
  * direction visits position s of each row, the backward direction position T_b - 1 - s, so
  * each row runs on its own length.  Layer outputs overwrite the layer input in place; the
  * recurrent h never includes the skip.  In the stateless regime the first step has h = 0 and
- * runs the cell on zx alone.
+ * runs the cell on zx alone.  Threads: with exactly two GEMM threads each runs the steps of one
+ * direction on its own and they meet once per layer; otherwise the two directions run in
+ * lockstep, each step's products of both in one call whose panels the threads split.  Either
+ * way every element is computed the same way (gemm.h), so the bits do not depend on it.
  *
  * Stream state layout (elmo_stream_state_floats): for d in {forward, backward}, for l in
  * 0..L-1: c (D) then h (P).
@@ -42,9 +44,9 @@
 /* The LSTM cell on the units of one tile. */
 struct cell_ctx {
     int D;
-    float clip;  /* INFINITY = no clipping */
-    float *c;    /* (Bm, D) cell state, updated */
-    float *mm;   /* (Bm, D) o * tanh(c), written */
+    float clip; /* INFINITY = no clipping */
+    float *c;   /* (Bm, D) cell state, updated */
+    float *mm;  /* (Bm, D) o * tanh(c), written */
 };
 
 VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
@@ -64,8 +66,8 @@ VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const f
             memcpy(&zf, z + 2 * GU, sizeof zf);
             memcpy(&zo, z + 3 * GU, sizeof zo);
             memcpy(&cv, c, sizeof cv);
-            elmo__v16f cc = elmo__sigmoidf_v16(zf + 1.0f) * cv +
-                            elmo__sigmoidf_v16(zi) * elmo__tanhf_v16(zj);
+            elmo__v16f cc =
+                elmo__sigmoidf_v16(zf + 1.0f) * cv + elmo__sigmoidf_v16(zi) * elmo__tanhf_v16(zj);
             const elmo__v16f hi = elmo__v16splat(clip), lo = elmo__v16splat(-clip);
             cc = elmo__v16sel(cc > hi, hi, cc);
             cc = elmo__v16sel(cc < lo, lo, cc);
@@ -88,11 +90,11 @@ VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const f
 /* The state projection's tile: clip, new h, layer output at the rows' positions. */
 struct proj_ctx {
     int P;
-    float clip;          /* INFINITY = no clipping */
-    bool skip;           /* add to the layer input instead of overwriting it */
-    float *h;            /* (Bm, P) new recurrent h (may be where the tile is) */
-    float *y;            /* (Pm, P) layer output */
-    const int32_t *pos;  /* (Bm) position of each row */
+    float clip;         /* INFINITY = no clipping */
+    bool skip;          /* add to the layer input instead of overwriting it */
+    float *h;           /* (Bm, P) new recurrent h (may be where the tile is) */
+    float *y;           /* (Pm, P) layer output */
+    const int32_t *pos; /* (Bm) position of each row */
 };
 
 VEC_CLONES static void proj_epi(void *ctx, int r0, int m, int j0, int n, const float *const *t) {
@@ -112,6 +114,90 @@ VEC_CLONES static void proj_epi(void *ctx, int r0, int m, int j0, int n, const f
     }
 }
 
+/* What one layer's recurrence needs, for both directions. */
+struct layer_run {
+    const struct elmo_model *m;
+    struct elmo__ws *w;
+    int B, l;
+    const int32_t *n_tok;
+    float *const *state;
+    struct cell_ctx cc[2];
+    struct proj_ctx pc[2];
+    struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
+    double flops[2];
+};
+
+/*
+ * The steps of the directions d0 .. d1 - 1, in lockstep (one product call per step for all of
+ * them); serial: on this thread alone.
+ */
+static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
+    const struct elmo_model *m = lr->m;
+    struct elmo__ws *w = lr->w;
+    const struct elmo_options *o = &m->opt;
+    const struct elmo_packed *pk = m->packed;
+    const int P = o->P, D = o->D, G = w->G, l = lr->l;
+    const int32_t *n_tok = lr->n_tok;
+    const int Tmax = n_tok[w->order[0]] + 2;
+    void (*run)(int, const struct elmo_pgemm_op *) = serial ? elmo__pgemm_serial : elmo_pgemm;
+    struct elmo_pgemm_op ops[2];
+    const int nd = d1 - d0;
+    int nact = lr->B;
+    for (int s = 0; s < Tmax; s++) {
+        while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
+        for (int d = d0; d < d1; d++)
+            for (int k = 0; k < nact; k++) {
+                int b = w->order[k], T = n_tok[b] + 2;
+                int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
+                w->pos[d][k] = pos;
+                w->zrow[d][k] = w->zx[d] + (size_t)pos * G;
+            }
+        /* zx + h W_0[P:], then the cell; with zero state the first step has h = 0 */
+        const bool zero_h = lr->state == NULL && s == 0;
+        for (int d = d0; d < d1; d++) {
+            ops[d - d0] = (struct elmo_pgemm_op){.M = nact,
+                                                 .W = zero_h ? &lr->w0[d] : &pk->wh[d][l],
+                                                 .a = {w->h[d], (size_t)P, NULL},
+                                                 .init_mode = ELMO_INIT_ROWS,
+                                                 .init = {NULL, 0, w->zrow[d]},
+                                                 .c = {w->carry[d], (size_t)G, NULL},
+                                                 .epi = cell_epi,
+                                                 .epi_ctx = &lr->cc[d]};
+            if (!zero_h) lr->flops[d] += 2.0 * nact * P * 4.0 * D;
+        }
+        run(nd, ops);
+        /* the state projection, clip, h and the layer output */
+        if (o->has_lstm_proj) {
+            for (int d = d0; d < d1; d++) {
+                ops[d - d0] = (struct elmo_pgemm_op){.M = nact,
+                                                     .W = &pk->wp[d][l],
+                                                     .a = {w->mm[d], (size_t)D, NULL},
+                                                     .c = {w->h[d], (size_t)P, NULL},
+                                                     .epi = proj_epi,
+                                                     .epi_ctx = &lr->pc[d]};
+                lr->flops[d] += 2.0 * nact * D * P;
+            }
+            run(nd, ops);
+        } else {
+            /* P == D: h = o * tanh(c), no projection and no projection clip */
+            for (int d = d0; d < d1; d++)
+                for (int k = 0; k < nact; k++) {
+                    const float *mk = w->mm[d] + (size_t)k * D;
+                    float *restrict yo = w->y[d] + (size_t)w->pos[d][k] * P;
+                    memcpy(w->h[d] + (size_t)k * P, mk, sizeof(float) * P);
+                    if (lr->pc[d].skip)
+                        for (int j = 0; j < P; j++) yo[j] += mk[j];
+                    else memcpy(yo, mk, sizeof(float) * P);
+                }
+        }
+    }
+}
+
+/* With two GEMM threads: each runs one direction on its own, meeting once per layer. */
+static void recur_task(void *arg, int t, int n) {
+    for (int d = t; d < 2; d += n) recur(arg, d, d + 1, true);
+}
+
 /* Layer l, both directions, over the whole batch; reads in[d], writes w->y[d]. */
 static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,
                       const int32_t *n_tok, int Tsum, int l, const float *const in[2],
@@ -120,14 +206,9 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     const struct elmo_options *o = &m->opt;
     const struct elmo_packed *pk = m->packed;
     const int P = o->P, D = o->D, G = w->G;
-    const bool skip = o->skip && l >= 1;
-    const int Tmax = n_tok[w->order[0]] + 2;
     const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
     struct elmo_pgemm_op ops[2];
-    struct cell_ctx cc[2];
-    struct proj_ctx pc[2];
-    struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
     double t0 = elmo__now();
 
     /* input projection of every position at once */
@@ -142,6 +223,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     ws->times.lstm_in += t1 - t0;
 
     /* initial state, in length order */
+    struct layer_run lr = {.m = m, .w = w, .B = B, .l = l, .n_tok = n_tok, .state = state};
     for (int d = 0; d < 2; d++) {
         const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
         for (int k = 0; k < B; k++) {
@@ -155,61 +237,16 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                 memset(hk, 0, sizeof(float) * P);
             }
         }
-        cc[d] = (struct cell_ctx){D, cclip, w->c[d], w->mm[d]};
-        pc[d] = (struct proj_ctx){P, pclip, skip, w->h[d], w->y[d], w->pos[d]};
-        w0[d] = pk->wh[d][l];
-        w0[d].K = 0;
+        lr.cc[d] = (struct cell_ctx){D, cclip, w->c[d], w->mm[d]};
+        lr.pc[d] = (struct proj_ctx){P, pclip, o->skip && l >= 1, w->h[d], w->y[d], w->pos[d]};
+        lr.w0[d] = pk->wh[d][l];
+        lr.w0[d].K = 0;
     }
 
-    int nact = B;
-    double flops = 0;
-    for (int s = 0; s < Tmax; s++) {
-        while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
-        for (int d = 0; d < 2; d++)
-            for (int k = 0; k < nact; k++) {
-                int b = w->order[k], T = n_tok[b] + 2;
-                int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
-                w->pos[d][k] = pos;
-                w->zrow[d][k] = w->zx[d] + (size_t)pos * G;
-            }
-        /* zx + h W_0[P:], then the cell; with zero state the first step has h = 0 */
-        const bool zero_h = state == NULL && s == 0;
-        for (int d = 0; d < 2; d++)
-            ops[d] = (struct elmo_pgemm_op){.M = nact,
-                                            .W = zero_h ? &w0[d] : &pk->wh[d][l],
-                                            .a = {w->h[d], (size_t)P, NULL},
-                                            .init_mode = ELMO_INIT_ROWS,
-                                            .init = {NULL, 0, w->zrow[d]},
-                                            .c = {w->carry[d], (size_t)G, NULL},
-                                            .epi = cell_epi,
-                                            .epi_ctx = &cc[d]};
-        elmo_pgemm(2, ops);
-        if (!zero_h) flops += 2 * 2.0 * nact * P * 4.0 * D;
-        /* the state projection, clip, h and the layer output */
-        if (o->has_lstm_proj) {
-            for (int d = 0; d < 2; d++)
-                ops[d] = (struct elmo_pgemm_op){.M = nact,
-                                                .W = &pk->wp[d][l],
-                                                .a = {w->mm[d], (size_t)D, NULL},
-                                                .c = {w->h[d], (size_t)P, NULL},
-                                                .epi = proj_epi,
-                                                .epi_ctx = &pc[d]};
-            elmo_pgemm(2, ops);
-            flops += 2 * 2.0 * nact * D * P;
-        } else {
-            /* P == D: h = o * tanh(c), no projection and no projection clip */
-            for (int d = 0; d < 2; d++)
-                for (int k = 0; k < nact; k++) {
-                    const float *mk = w->mm[d] + (size_t)k * D;
-                    float *restrict yo = w->y[d] + (size_t)w->pos[d][k] * P;
-                    memcpy(w->h[d] + (size_t)k * P, mk, sizeof(float) * P);
-                    if (skip)
-                        for (int j = 0; j < P; j++) yo[j] += mk[j];
-                    else memcpy(yo, mk, sizeof(float) * P);
-                }
-        }
-    }
-    ws->times.flops += flops;
+    /* the steps: with 2 threads one direction each, else both in lockstep on all threads */
+    if (elmo_blas_threads() == 2) elmo__parallel(recur_task, &lr);
+    else recur(&lr, 0, 2, false);
+    ws->times.flops += lr.flops[0] + lr.flops[1];
 
     if (state)
         for (int d = 0; d < 2; d++) {

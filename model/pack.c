@@ -23,21 +23,20 @@ static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *
     const struct elmo_options *o = &m->opt;
     const int E = o->E, F = o->F, P = o->P, D = o->D;
     size_t off = 0;
-#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                         \
-    do {                                                                                  \
-        if (base) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off);  \
-        off += elmo_pmat_floats((K), (N), (ng), (has_bias));                              \
+#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                        \
+    do {                                                                                 \
+        if (base) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off); \
+        off += elmo_pmat_floats((K), (N), (ng), (has_bias));                             \
     } while (0)
     for (int i = 0; i < o->n_filters; i++)
-        PUT(pk->cnn[i], o->filter_width[i] * E, o->filter_count[i], m->cnn_w[i],
-            o->filter_count[i], m->cnn_b[i], true, 1);
+        PUT(pk->cnn[i], o->filter_width[i] * E, o->filter_count[i], m->cnn_w[i], o->filter_count[i],
+            m->cnn_b[i], true, 1);
     for (int k = 0; k < o->n_highway; k++) {
         /* [carry | transform] as one (F, 2F) matrix with its (2F) bias */
         float *w2 = hw_tmp, *b2 = hw_tmp ? hw_tmp + (size_t)F * 2 * F : NULL;
         if (hw_tmp) {
             for (int r = 0; r < F; r++) {
-                memcpy(w2 + (size_t)r * 2 * F, m->hw_carry_w[k] + (size_t)r * F,
-                       sizeof(float) * F);
+                memcpy(w2 + (size_t)r * 2 * F, m->hw_carry_w[k] + (size_t)r * F, sizeof(float) * F);
                 memcpy(w2 + (size_t)r * 2 * F + F, m->hw_tr_w[k] + (size_t)r * F,
                        sizeof(float) * F);
             }

@@ -30,19 +30,19 @@
 #include "model/status.h"
 
 #define PGEMM_MAXMR 8
-#define PGEMM_MAXT 64
+#define PGEMM_MAXT  64
 
 enum { TILE_INIT_ZERO = 0, TILE_INIT_BIAS = 1, TILE_INIT_ROWS = 2 };
 
 /* One tile call: m rows x ELMO_NR columns over kc steps of K. */
 struct tile_args {
     int m, kc, init;
-    size_t bs;                      /* row stride of b (ELMO_NR when packed) */
-    const float *b;                 /* B at (k0, first column of the panel) */
-    const float *bias;              /* (ELMO_NR) for TILE_INIT_BIAS */
-    const float *a[PGEMM_MAXMR];    /* rows of A at k0 */
-    const float *i[PGEMM_MAXMR];    /* (ELMO_NR) init rows for TILE_INIT_ROWS */
-    float *c[PGEMM_MAXMR];          /* (ELMO_NR) output rows */
+    size_t bs;                   /* row stride of b (ELMO_NR when packed) */
+    const float *b;              /* B at (k0, first column of the panel) */
+    const float *bias;           /* (ELMO_NR) for TILE_INIT_BIAS */
+    const float *a[PGEMM_MAXMR]; /* rows of A at k0 */
+    const float *i[PGEMM_MAXMR]; /* (ELMO_NR) init rows for TILE_INIT_ROWS */
+    float *c[PGEMM_MAXMR];       /* (ELMO_NR) output rows */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -65,11 +65,11 @@ static void tile_scalar(const struct tile_args *restrict t) {
 #if defined(__x86_64__) && defined(__GNUC__)
 #define PGEMM_X86 1
 
-#define TILE_NAME tile_avx512
+#define TILE_NAME   tile_avx512
 #define TILE_TARGET __attribute__((target("arch=x86-64-v4")))
-#define VW 16
-#define NVS 4
-#define MR 6
+#define VW          16
+#define NVS         4
+#define MR          6
 #include "model/pgemm_tile.h"
 #undef TILE_NAME
 #undef TILE_TARGET
@@ -77,11 +77,11 @@ static void tile_scalar(const struct tile_args *restrict t) {
 #undef NVS
 #undef MR
 
-#define TILE_NAME tile_avx2
+#define TILE_NAME   tile_avx2
 #define TILE_TARGET __attribute__((target("arch=x86-64-v3")))
-#define VW 8
-#define NVS 2
-#define MR 6
+#define VW          8
+#define NVS         2
+#define MR          6
 #include "model/pgemm_tile.h"
 #undef TILE_NAME
 #undef TILE_TARGET
@@ -199,10 +199,10 @@ int elmo_pgemm_kc(void) { return kc_max; }
 /* A product as the loops see it: packed panels, or a view of a row-major matrix. */
 struct prod {
     const struct elmo_pgemm_op *op;
-    const float *b;     /* panel 0 at k = 0 */
-    size_t bs, ps;      /* row stride and panel stride of b */
-    const float *tail;  /* the last panel when it is stored apart (stride ELMO_NR), or NULL */
-    const float *bias;  /* (np * ELMO_NR) padded bias, or NULL */
+    const float *b;         /* panel 0 at k = 0 */
+    size_t bs, ps;          /* row stride and panel stride of b */
+    const float *tail;      /* the last panel when it is stored apart (stride ELMO_NR), or NULL */
+    const float *bias;      /* (np * ELMO_NR) padded bias, or NULL */
     const float *tail_bias; /* (ELMO_NR) bias of the tail panel when bias is not padded */
     int K, N, np;
 };
@@ -248,7 +248,7 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
                     const int j0 = q * ELMO_NR;
                     const int n = N - j0 < ELMO_NR ? N - j0 : ELMO_NR;
                     const bool is_tail = pr->tail && q == pr->np - 1;
-                    const float *bias = !has_bias ? NULL
+                    const float *bias = !has_bias                    ? NULL
                                         : (is_tail && pr->tail_bias) ? pr->tail_bias
                                                                      : pr->bias + j0;
                     struct tile_args t;
@@ -315,17 +315,19 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
 /* the thread pool */
 
 static struct {
-    int want;                 /* threads per call (elmo_blas_set_threads) */
-    int started;              /* workers running (thread ids 1 .. started) */
+    int want;    /* threads per call (elmo_blas_set_threads) */
+    int started; /* workers running (thread ids 1 .. started) */
     pthread_t tid[PGEMM_MAXT];
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    atomic_uint gen;          /* bumped per call */
-    atomic_int remaining;     /* workers still busy in the current call */
-    int n;                    /* threads of the current call */
+    atomic_uint gen;      /* bumped per call */
+    atomic_int remaining; /* workers still busy in the current call */
+    int n;                /* threads of the current call */
     void (*fn)(void *, int, int);
     void *arg;
-} pool = {.want = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
+} pool = {.want = 1,
+          .mu = PTHREAD_MUTEX_INITIALIZER,
+          .go = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
 
 enum { SPIN = 20000 };
@@ -408,7 +410,7 @@ int elmo_blas_threads(void) { return pool.want; }
 struct call {
     int n;
     const struct prod *prods;
-    const double *cum;  /* (n + 1) cumulative cost, cost of a panel of product i = M K + 1 */
+    const double *cum; /* (n + 1) cumulative cost, cost of a panel of product i = M K + 1 */
 };
 
 static void call_part(void *arg, int t, int T) {
@@ -433,33 +435,43 @@ static void call_part(void *arg, int t, int T) {
 /* Products per call of the pool (a longer elmo_pgemm is run in groups of this many). */
 #define PGEMM_GROUP 16
 
-static void run_call(int n, const struct prod *prods) {
+static void run_call(int n, const struct prod *prods, bool serial) {
     double cum[PGEMM_GROUP + 1];
     ELMO_ASSERT(n <= PGEMM_GROUP);
     cum[0] = 0;
     for (int i = 0; i < n; i++)
-        cum[i + 1] = cum[i] + (double)prods[i].np *
-                                  ((double)prods[i].op->M * (double)prods[i].K + 1.0);
+        cum[i + 1] =
+            cum[i] + (double)prods[i].np * ((double)prods[i].op->M * (double)prods[i].K + 1.0);
     struct call c = {n, prods, cum};
-    if (pool.want <= 1) call_part(&c, 0, 1);
+    if (serial || pool.want <= 1) call_part(&c, 0, 1);
     else elmo__parallel(call_part, &c);
 }
 
-void elmo_pgemm(int n, const struct elmo_pgemm_op *ops) {
+static void pgemm(int n, const struct elmo_pgemm_op *ops, bool serial) {
     struct prod prods[PGEMM_GROUP];
     for (int i0 = 0; i0 < n; i0 += PGEMM_GROUP) {
         const int g = n - i0 < PGEMM_GROUP ? n - i0 : PGEMM_GROUP;
         for (int i = 0; i < g; i++) {
             const struct elmo_pgemm_op *op = &ops[i0 + i];
             const struct elmo_pmat *W = op->W;
-            prods[i] = (struct prod){.op = op, .b = W->data, .bs = ELMO_NR,
-                                     .ps = (size_t)W->K * ELMO_NR, .tail = NULL,
-                                     .bias = W->bias, .tail_bias = NULL, .K = W->K,
-                                     .N = W->ngates > 1 ? W->np * ELMO_NR : W->N, .np = W->np};
+            prods[i] = (struct prod){.op = op,
+                                     .b = W->data,
+                                     .bs = ELMO_NR,
+                                     .ps = (size_t)W->K * ELMO_NR,
+                                     .tail = NULL,
+                                     .bias = W->bias,
+                                     .tail_bias = NULL,
+                                     .K = W->K,
+                                     .N = W->ngates > 1 ? W->np * ELMO_NR : W->N,
+                                     .np = W->np};
         }
-        run_call(g, prods);
+        run_call(g, prods, serial);
     }
 }
+
+void elmo_pgemm(int n, const struct elmo_pgemm_op *ops) { pgemm(n, ops, false); }
+
+void elmo__pgemm_serial(int n, const struct elmo_pgemm_op *ops) { pgemm(n, ops, true); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* elmo_gemm_rows: the same loops on a view of a row-major B */
@@ -480,8 +492,15 @@ void elmo_gemm_rows(int M, int N, int K, const float *A, int lda, const float *B
         .init = {C, (size_t)ldc, NULL},
         .c = {C, (size_t)ldc, NULL},
     };
-    struct prod pr = {.op = &op, .b = B, .bs = (size_t)ldb, .ps = ELMO_NR, .tail = NULL,
-                      .bias = bias, .tail_bias = NULL, .K = K, .N = N,
+    struct prod pr = {.op = &op,
+                      .b = B,
+                      .bs = (size_t)ldb,
+                      .ps = ELMO_NR,
+                      .tail = NULL,
+                      .bias = bias,
+                      .tail_bias = NULL,
+                      .K = K,
+                      .N = N,
                       .np = (N + ELMO_NR - 1) / ELMO_NR};
     if (N % ELMO_NR) {
         /* the last panel is partial: a zero-padded copy, so that tiles never read past N */
@@ -499,5 +518,5 @@ void elmo_gemm_rows(int M, int N, int K, const float *A, int lda, const float *B
             pr.tail_bias = tb;
         }
     }
-    run_call(1, &pr);
+    run_call(1, &pr, false);
 }

@@ -19,9 +19,9 @@
  */
 
 #define TILE_CAT2(a, b) a##b
-#define TILE_CAT(a, b) TILE_CAT2(a, b)
-#define TILE_VT TILE_CAT(TILE_NAME, _vt)
-#define TILE_BODY TILE_CAT(TILE_NAME, _body)
+#define TILE_CAT(a, b)  TILE_CAT2(a, b)
+#define TILE_VT         TILE_CAT(TILE_NAME, _vt)
+#define TILE_BODY       TILE_CAT(TILE_NAME, _body)
 
 typedef float TILE_VT __attribute__((vector_size(VW * 4)));
 
@@ -59,7 +59,8 @@ TILE_BODY(const struct tile_args *restrict t, const int m) {
 #pragma GCC unroll 8
         for (int r = 0; r < m; r++)
 #pragma GCC unroll 8
-            for (int v = 0; v < NVS; v++) memcpy(t->c[r] + c0 + v * VW, &acc[r][v], sizeof(TILE_VT));
+            for (int v = 0; v < NVS; v++)
+                memcpy(t->c[r] + c0 + v * VW, &acc[r][v], sizeof(TILE_VT));
     }
 }
 

@@ -78,8 +78,8 @@ int elmo_lm_embed_new(struct elmo_lm_embed **out, const struct elmo_options *o, 
         if (o->filter_count[i] > nmax) nmax = o->filter_count[i];
     e->ids = elmo_malloc(sizeof(int32_t) * U * ELMO_MAXC, "the embedding caches");
     e->last = elmo_malloc(sizeof(int32_t) * U, "the embedding caches");
-    e->row_start = elmo_malloc(sizeof(int64_t) * (U + 1) * (size_t)o->n_filters,
-                               "the embedding caches");
+    e->row_start =
+        elmo_malloc(sizeof(int64_t) * (U + 1) * (size_t)o->n_filters, "the embedding caches");
     e->arg = elmo_malloc(sizeof(int32_t) * U * F, "the embedding caches");
     e->pooled = elmo_aligned_alloc(sizeof(float) * U * F, "the embedding caches");
     e->xs = elmo_aligned_alloc(sizeof(float) * (H + 1) * U * F, "the embedding caches");
@@ -185,8 +185,8 @@ static int cnn_forward(const struct elmo_model *m, struct elmo_lm_embed *e) {
 }
 
 /* dx (U, F) w.r.t. the CNN output -> gradients of char_embed, cnn_w, cnn_b. */
-static void cnn_backward(const struct elmo_model *m, struct elmo_model *gm,
-                         struct elmo_lm_embed *e, const float *dx) {
+static void cnn_backward(const struct elmo_model *m, struct elmo_model *gm, struct elmo_lm_embed *e,
+                         const float *dx) {
     const struct elmo_options *o = &m->opt;
     const int E = o->E, F = o->F, U = e->U;
     const bool tanh_act = o->activation == ELMO_ACT_TANH;
@@ -219,8 +219,7 @@ static void cnn_backward(const struct elmo_model *m, struct elmo_model *gm,
             elmo_gemm(true, false, wE, n, (int)R, 1.0f, e->col, wE, dconv, n, 1.0f, gm->cnn_w[i],
                       n);
             /* d col = dconv W^T, into col (no longer needed) */
-            elmo_gemm(false, true, (int)R, wE, n, 1.0f, dconv, n, m->cnn_w[i], n, 0.0f, e->col,
-                      wE);
+            elmo_gemm(false, true, (int)R, wE, n, 1.0f, dconv, n, m->cnn_w[i], n, 0.0f, e->col, wE);
         }
         for (int u = 0; u < U; u++) {
             const int32_t *id = e->ids + (size_t)u * ELMO_MAXC;
@@ -265,8 +264,8 @@ static void add_colsum(int M, int N, const float *A, float *out) {
     }
 }
 
-void elmo_lm_highway_forward(const struct elmo_model *m, int k, int U, const float *x,
-                             float *gate, float *tr, float *y) {
+void elmo_lm_highway_forward(const struct elmo_model *m, int k, int U, const float *x, float *gate,
+                             float *tr, float *y) {
     const int F = m->opt.F;
     elmo_gemm(false, false, U, F, F, 1.0f, x, F, m->hw_carry_w[k], F, 0.0f, gate, F);
     add_bias_rows(U, F, gate, m->hw_carry_b[k]);
@@ -281,8 +280,8 @@ void elmo_lm_highway_forward(const struct elmo_model *m, int k, int U, const flo
 }
 
 void elmo_lm_highway_backward(const struct elmo_model *m, struct elmo_model *gm, int k, int U,
-                              const float *x, const float *gate, const float *tr,
-                              const float *dy, float *dx, float *scratch) {
+                              const float *x, const float *gate, const float *tr, const float *dy,
+                              float *dx, float *scratch) {
     const int F = m->opt.F;
     const size_t n = (size_t)U * F;
     float *da = scratch, *dt = scratch + n;
@@ -408,9 +407,9 @@ static void cell_forward(int D, float *restrict zi, float *restrict zj, float *r
 static void cell_backward(int D, const float *restrict si_, const float *restrict tj_,
                           const float *restrict sf_, const float *restrict so_,
                           const float *restrict cprev, const float *restrict c,
-                          const float *restrict craw, const float *restrict dm,
-                          float *restrict dc, float *restrict di, float *restrict dj,
-                          float *restrict df, float *restrict dout, float cclip) {
+                          const float *restrict craw, const float *restrict dm, float *restrict dc,
+                          float *restrict di, float *restrict dj, float *restrict df,
+                          float *restrict dout, float cclip) {
     for (int j = 0; j < D; j++) {
         float si = si_[j], tj = tj_[j], sf = sf_[j], so = so_[j];
         float tc = elmo__tanhf(c[j]);
@@ -424,8 +423,8 @@ static void cell_backward(int D, const float *restrict si_, const float *restric
     }
 }
 
-void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_weights *w,
-                          int T, int B, bool skip, struct elmo_lm_lstm_cache *c, float *y) {
+void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_weights *w, int T,
+                          int B, bool skip, struct elmo_lm_lstm_cache *c, float *y) {
     const int P = o->P, D = o->D, G = 4 * D;
     const int TB = T * B;
     const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
@@ -435,8 +434,8 @@ void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_w
     add_bias_rows(TB, G, c->gates, w->b);
     for (int t = 0; t < T; t++) {
         float *z = c->gates + (size_t)t * B * G;
-        elmo_gemm(false, false, B, G, P, 1.0f, c->h + (size_t)t * B * P, P, w->w + (size_t)P * G,
-                  G, 1.0f, z, G);
+        elmo_gemm(false, false, B, G, P, 1.0f, c->h + (size_t)t * B * P, P, w->w + (size_t)P * G, G,
+                  1.0f, z, G);
         const float *cp = c->c + (size_t)t * B * D;
         float *cn = c->c + (size_t)(t + 1) * B * D;
         float *cr = c->craw + (size_t)t * B * D;
@@ -495,9 +494,9 @@ void elmo_lm_lstm_backward(const struct elmo_options *o, const struct elmo_lstm_
         for (int b = 0; b < B; b++) {
             const float *g = gt + (size_t)b * G;
             float *d = dz + (size_t)b * G;
-            cell_backward(D, g, g + D, g + 2 * D, g + 3 * D, cp + (size_t)b * D,
-                          cn + (size_t)b * D, cr + (size_t)b * D, dm + (size_t)b * D,
-                          dc + (size_t)b * D, d, d + D, d + 2 * D, d + 3 * D, cclip);
+            cell_backward(D, g, g + D, g + 2 * D, g + 3 * D, cp + (size_t)b * D, cn + (size_t)b * D,
+                          cr + (size_t)b * D, dm + (size_t)b * D, dc + (size_t)b * D, d, d + D,
+                          d + 2 * D, d + 3 * D, cclip);
         }
         elmo_gemm(false, true, B, P, G, 1.0f, dz, G, w->w + (size_t)P * G, G, 0.0f, dh, P);
     }
@@ -519,8 +518,8 @@ static int chunk_rows(int cols) {
 
 size_t elmo_lm_softmax_scratch_floats(int V, int P, int S) {
     size_t full = (size_t)chunk_rows(V) * (size_t)V;
-    size_t samp = S > 0 ? (size_t)chunk_rows(S + 1) * (size_t)(S + 1) +
-                              2 * pad16((size_t)S * P) + 3 * pad16((size_t)S)
+    size_t samp = S > 0 ? (size_t)chunk_rows(S + 1) * (size_t)(S + 1) + 2 * pad16((size_t)S * P) +
+                              3 * pad16((size_t)S)
                         : 0;
     return pad16(full > samp ? full : samp);
 }
@@ -541,9 +540,9 @@ static double softmax_row(float *L, int n, int skip, double *sum) {
     return (double)mx + log(s);
 }
 
-double elmo_lm_softmax_full(int N, int P, int V, const float *Y, const int32_t *tgt,
-                            const float *W, const float *b, float scale, float *dY, float *dW,
-                            float *db, float *scratch, int64_t *count) {
+double elmo_lm_softmax_full(int N, int P, int V, const float *Y, const int32_t *tgt, const float *W,
+                            const float *b, float scale, float *dY, float *dW, float *db,
+                            float *scratch, int64_t *count) {
     const int R = chunk_rows(V);
     double loss = 0;
     int64_t cnt = 0;
@@ -612,10 +611,10 @@ double elmo_lm_softmax_sampled(int N, int P, int V, const float *Y, const int32_
                                float *scratch, int64_t *count) {
     const int cols = S + 1, R = chunk_rows(cols);
     float *L = scratch;
-    float *Wc = L + (size_t)R * cols;          /* (S, P) gathered candidate rows */
-    float *dWc = Wc + pad16((size_t)S * P);     /* (S, P) */
-    float *bc = dWc + pad16((size_t)S * P);     /* (S) bias minus log expected count */
-    float *dbc = bc + pad16((size_t)S);         /* (S) */
+    float *Wc = L + (size_t)R * cols;       /* (S, P) gathered candidate rows */
+    float *dWc = Wc + pad16((size_t)S * P); /* (S, P) */
+    float *bc = dWc + pad16((size_t)S * P); /* (S) bias minus log expected count */
+    float *dbc = bc + pad16((size_t)S);     /* (S) */
     for (int s = 0; s < S; s++) {
         memcpy(Wc + (size_t)s * P, W + (size_t)cand[s] * P, sizeof(float) * P);
         bc[s] = b[cand[s]] - (float)elmo_lm_log_expected(V, tries, cand[s]);
@@ -693,21 +692,21 @@ double elmo_lm_softmax_sampled(int N, int P, int V, const float *Y, const int32_
 struct lm_ws {
     int32_t *stamp, *slot; /* (stamp_cap) per word type: generation seen, its unique index */
     int32_t stamp_cap, gen;
-    int32_t *utype;        /* (2 T B) unique word types of the window */
-    int32_t *uid[2];       /* (T B) unique index of each input */
-    int32_t *uchars;       /* (2 T B, C) */
+    int32_t *utype;  /* (2 T B) unique word types of the window */
+    int32_t *uid[2]; /* (T B) unique index of each input */
+    int32_t *uchars; /* (2 T B, C) */
     struct elmo_lm_embed *emb;
-    float *tokU, *dtokU;   /* (2 T B, P) */
-    float *x0[2];          /* (T B, P) layer-0 input */
+    float *tokU, *dtokU;                 /* (2 T B, P) */
+    float *x0[2];                        /* (T B, P) layer-0 input */
     float *y[2][ELMO_MAX_LAYERS];        /* (T B, P) layer outputs (with skip) */
     float *mask[2][ELMO_MAX_LAYERS + 1]; /* (T B, P) dropout masks; [L] = before the softmax */
     float *cblock[2][ELMO_MAX_LAYERS];
     struct elmo_lm_lstm_cache lc[2][ELMO_MAX_LAYERS];
-    float *top[2];         /* (T B, P) softmax input */
-    float *dya, *dyb;      /* (T B, P) */
+    float *top[2];    /* (T B, P) softmax input */
+    float *dya, *dyb; /* (T B, P) */
     float *lscratch, *sscratch;
-    int32_t *cand;         /* (S) */
-    uint8_t *seen;         /* (V) */
+    int32_t *cand; /* (S) */
+    uint8_t *seen; /* (V) */
 };
 
 /* Points every tensor of dst into block at the offsets src's tensors have in src->block. */
@@ -715,7 +714,7 @@ static void rebase(struct elmo_model *dst, const struct elmo_model *src, float *
     *dst = *src;
     dst->block = block;
     dst->packed = NULL;
-#define RB(p) ((p) ? block + ((p) - src->block) : NULL)
+#define RB(p) ((p) ? block + ((p)-src->block) : NULL)
     dst->char_embed = RB(src->char_embed);
     for (int i = 0; i < ELMO_MAX_FILTERS; i++) {
         dst->cnn_w[i] = RB(src->cnn_w[i]);
@@ -776,7 +775,8 @@ void elmo_lm_free(struct elmo_lm *lm) {
     memset(lm, 0, sizeof *lm);
 }
 
-#define ALLOC_F(p, n) (((p) = elmo_aligned_alloc(sizeof(float) * (n), "the training caches")) != NULL)
+#define ALLOC_F(p, n) \
+    (((p) = elmo_aligned_alloc(sizeof(float) * (n), "the training caches")) != NULL)
 #define ALLOC_I(p, n) (((p) = elmo_malloc(sizeof(int32_t) * (n), "the training caches")) != NULL)
 
 int elmo_lm_init(struct elmo_lm *lm, const struct elmo_options *opt,
@@ -787,8 +787,8 @@ int elmo_lm_init(struct elmo_lm *lm, const struct elmo_options *opt,
     ELMO_CHECK(cfg->dropout >= 0.0f && cfg->dropout < 1.0f, ELMO_ERR_RANGE,
                "dropout %g: expected 0 <= dropout < 1", cfg->dropout);
     ELMO_CHECK(cfg->n_sampled >= 0 && cfg->n_sampled < cfg->V, ELMO_ERR_RANGE,
-               "n_negative_samples %d: expected 0..%d (below the vocabulary size)",
-               cfg->n_sampled, cfg->V - 1);
+               "n_negative_samples %d: expected 0..%d (below the vocabulary size)", cfg->n_sampled,
+               cfg->V - 1);
     struct elmo_model tmp;
     ELMO_TRY(elmo_model_init(&tmp, opt));
     int rc = ELMO_OK;
@@ -986,9 +986,9 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
     if (b->train) memset(lm->grad, 0, sizeof(float) * lm->n_total);
     else {
         for (int d = 0; d < 2; d++)
-            loss[d] = elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w,
-                                           lm->soft_b, 0.0f, NULL, NULL, NULL, w->sscratch,
-                                           &count[d]);
+            loss[d] =
+                elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b,
+                                     0.0f, NULL, NULL, NULL, w->sscratch, &count[d]);
         return ELMO_OK;
     }
     memset(w->dtokU, 0, sizeof(float) * (size_t)U * P);
@@ -998,10 +998,9 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
             struct elmo_rng rng;
             elmo_rng_seed(&rng, elmo_lm_mix(b->seed, (uint64_t)d, 0x53414D50u, 0));
             int64_t tries = elmo_lm_sample(&rng, V, lm->cfg.n_sampled, w->cand, w->seen);
-            loss[d] = elmo_lm_softmax_sampled((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w,
-                                              lm->soft_b, lm->cfg.n_sampled, w->cand, tries,
-                                              b->scale, dy, lm->gsoft_w, lm->gsoft_b,
-                                              w->sscratch, &count[d]);
+            loss[d] = elmo_lm_softmax_sampled(
+                (int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b, lm->cfg.n_sampled,
+                w->cand, tries, b->scale, dy, lm->gsoft_w, lm->gsoft_b, w->sscratch, &count[d]);
         } else {
             loss[d] = elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w,
                                            lm->soft_b, b->scale, dy, lm->gsoft_w, lm->gsoft_b,
@@ -1009,8 +1008,8 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
         }
         if (drop) mul(dy, dy, w->mask[d][L], TBP);
         for (int l = L - 1; l >= 0; l--) {
-            elmo_lm_lstm_backward(o, &lm->m.lstm[d][l], &lm->gm.lstm[d][l], T, B,
-                                  o->skip && l >= 1, &w->lc[d][l], dy, dx, w->lscratch);
+            elmo_lm_lstm_backward(o, &lm->m.lstm[d][l], &lm->gm.lstm[d][l], T, B, o->skip && l >= 1,
+                                  &w->lc[d][l], dy, dx, w->lscratch);
             if (drop) mul(dx, dx, w->mask[d][l], TBP);
             float *t = dy;
             dy = dx;
@@ -1053,8 +1052,7 @@ double elmo_lm_grad_norm(const float *g, size_t n) {
     return sqrt(s);
 }
 
-void elmo_lm_optim_update(struct elmo_lm_optim *o, float *param, const float *grad,
-                          float gscale) {
+void elmo_lm_optim_update(struct elmo_lm_optim *o, float *param, const float *grad, float gscale) {
     o->t++;
     float *restrict p = param;
     const float *restrict g = grad;

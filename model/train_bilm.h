@@ -42,25 +42,25 @@
 #include "model/rng.h"
 
 struct elmo_lm_config {
-    int32_t V;        /* softmax rows: the vocabulary with <S>, </S>, <UNK> */
-    int32_t max_rows; /* B: most batch rows of one call on this rank */
-    int32_t T;        /* positions per window (unroll steps) */
-    float dropout;    /* probability of dropping a unit, 0 <= dropout < 1 */
+    int32_t V;         /* softmax rows: the vocabulary with <S>, </S>, <UNK> */
+    int32_t max_rows;  /* B: most batch rows of one call on this rank */
+    int32_t T;         /* positions per window (unroll steps) */
+    float dropout;     /* probability of dropping a unit, 0 <= dropout < 1 */
     int32_t n_sampled; /* 0: full softmax; S > 0: sampled softmax with S candidates */
 };
 
 struct elmo_lm {
     struct elmo_options opt;
     struct elmo_lm_config cfg;
-    size_t n_model;        /* floats of the model part (struct elmo_model's block) */
-    size_t n_total;        /* floats of the whole block: model, softmax W, softmax b (padded) */
-    float *param;          /* (n_total) the parameters; owner */
-    float *grad;           /* (n_total) the gradient of the last training step; owner */
-    struct elmo_model m;   /* views into param (file layout) */
-    struct elmo_model gm;  /* the same views into grad */
+    size_t n_model;           /* floats of the model part (struct elmo_model's block) */
+    size_t n_total;           /* floats of the whole block: model, softmax W, softmax b (padded) */
+    float *param;             /* (n_total) the parameters; owner */
+    float *grad;              /* (n_total) the gradient of the last training step; owner */
+    struct elmo_model m;      /* views into param (file layout) */
+    struct elmo_model gm;     /* the same views into grad */
     float *soft_w, *soft_b;   /* (V, P), (V) in param */
     float *gsoft_w, *gsoft_b; /* (V, P), (V) in grad */
-    void *ws;              /* private caches and scratch */
+    void *ws;                 /* private caches and scratch */
 };
 
 /*
@@ -82,17 +82,17 @@ void elmo_lm_init_weights(struct elmo_lm *lm, uint64_t seed);
 
 /* One call: a window of `rows` batch rows, both directions. */
 struct elmo_lm_batch {
-    int32_t rows;            /* B of this call, 1..cfg.max_rows */
-    const int32_t *in[2];    /* (T * B) input word types per direction, [t * B + b] */
-    const int32_t *tgt[2];   /* (T * B) target softmax ids, -1 = no target */
-    const int32_t *chars;    /* (n_types, ELMO_MAXC) char ids of every word type */
+    int32_t rows;          /* B of this call, 1..cfg.max_rows */
+    const int32_t *in[2];  /* (T * B) input word types per direction, [t * B + b] */
+    const int32_t *tgt[2]; /* (T * B) target softmax ids, -1 = no target */
+    const int32_t *chars;  /* (n_types, ELMO_MAXC) char ids of every word type */
     int32_t n_types;
-    float *state;            /* (B, elmo_stream_state_floats) carried state, read and updated */
-    int64_t row0;            /* global index of row 0 (selects the dropout streams) */
-    uint64_t seed;           /* this step's seed (dropout masks, sampled candidates) */
-    bool train;              /* dropout, sampled softmax when configured, gradient */
-    float scale;             /* d loss / d CE of one target, e.g. 0.5 / (targets of the step) */
-    float *out[2];           /* optional (T * B, P): the top layer's output (before dropout) */
+    float *state;  /* (B, elmo_stream_state_floats) carried state, read and updated */
+    int64_t row0;  /* global index of row 0 (selects the dropout streams) */
+    uint64_t seed; /* this step's seed (dropout masks, sampled candidates) */
+    bool train;    /* dropout, sampled softmax when configured, gradient */
+    float scale;   /* d loss / d CE of one target, e.g. 0.5 / (targets of the step) */
+    float *out[2]; /* optional (T * B, P): the top layer's output (before dropout) */
 };
 
 /*
@@ -141,8 +141,8 @@ size_t elmo_lm_lstm_scratch_floats(const struct elmo_options *opt, int T, int B)
  * Forward over T steps of B rows: reads c->x and blocks 0 of c->c and c->h, fills the rest;
  * y (T B, P) = h, plus c->x when skip.
  */
-void elmo_lm_lstm_forward(const struct elmo_options *opt, const struct elmo_lstm_weights *w,
-                          int T, int B, bool skip, struct elmo_lm_lstm_cache *c, float *y);
+void elmo_lm_lstm_forward(const struct elmo_options *opt, const struct elmo_lstm_weights *w, int T,
+                          int B, bool skip, struct elmo_lm_lstm_cache *c, float *y);
 
 /*
  * Backward: dy (T B, P) -> dx (T B, P) (gradient w.r.t. c->x, overwritten) and adds the
@@ -154,12 +154,12 @@ void elmo_lm_lstm_backward(const struct elmo_options *opt, const struct elmo_lst
                            float *scratch);
 
 /* Highway layer k (elmo-spec 4.4): gate (U, F) = sigmoid(carry), tr (U, F) = pre-relu. */
-void elmo_lm_highway_forward(const struct elmo_model *m, int k, int U, const float *x,
-                             float *gate, float *tr, float *y);
+void elmo_lm_highway_forward(const struct elmo_model *m, int k, int U, const float *x, float *gate,
+                             float *tr, float *y);
 /* dy -> dx (U, F), gradients into gm; scratch (2 U F). */
 void elmo_lm_highway_backward(const struct elmo_model *m, struct elmo_model *gm, int k, int U,
-                              const float *x, const float *gate, const float *tr,
-                              const float *dy, float *dx, float *scratch);
+                              const float *x, const float *gate, const float *tr, const float *dy,
+                              float *dx, float *scratch);
 
 /* Scratch floats of the softmax functions for N rows. */
 size_t elmo_lm_softmax_scratch_floats(int V, int P, int S);
@@ -169,9 +169,9 @@ size_t elmo_lm_softmax_scratch_floats(int V, int P, int S);
  * b (V).  Returns the summed CE and the target count in *count.  With dY non-NULL: dY (N, P)
  * = scale * dCE/dY (overwritten), and scale * dCE/dW, /db are added into dW, db.
  */
-double elmo_lm_softmax_full(int N, int P, int V, const float *Y, const int32_t *tgt,
-                            const float *W, const float *b, float scale, float *dY, float *dW,
-                            float *db, float *scratch, int64_t *count);
+double elmo_lm_softmax_full(int N, int P, int V, const float *Y, const int32_t *tgt, const float *W,
+                            const float *b, float scale, float *dY, float *dW, float *db,
+                            float *scratch, int64_t *count);
 
 /*
  * Sampled softmax (TF's sampled_softmax_loss with the log-uniform sampler): the true class and
@@ -206,10 +206,10 @@ enum elmo_lm_optimizer { ELMO_LM_ADAGRAD = 0, ELMO_LM_ADAM = 1 };
 struct elmo_lm_optim {
     enum elmo_lm_optimizer kind;
     float lr, beta1, beta2, eps, acc0;
-    int64_t t;      /* updates done */
-    size_t n;       /* parameters */
-    int n_state;    /* 1 (Adagrad) or 2 (Adam) */
-    float *state;   /* (n_state * n), owner */
+    int64_t t;    /* updates done */
+    size_t n;     /* parameters */
+    int n_state;  /* 1 (Adagrad) or 2 (Adam) */
+    float *state; /* (n_state * n), owner */
 };
 
 int elmo_lm_optim_init(struct elmo_lm_optim *o, enum elmo_lm_optimizer kind, float lr, size_t n);

@@ -80,7 +80,8 @@ static void fma_chain(int M, int N, int K, const float *A, int lda, const float 
             if (init && bias) acc = init[(size_t)i * ldi + j] + bias[j];
             else if (init) acc = init[(size_t)i * ldi + j];
             else if (bias) acc = bias[j];
-            for (int k = 0; k < K; k++) acc = fmaf(A[(size_t)i * lda + k], B[(size_t)k * ldb + j], acc);
+            for (int k = 0; k < K; k++)
+                acc = fmaf(A[(size_t)i * lda + k], B[(size_t)k * ldb + j], acc);
             C[(size_t)i * ldc + j] = acc;
         }
 }
@@ -171,7 +172,8 @@ static void check_packed(int M, int N, int K, int ngates, bool bias_on, bool ini
     }
     float *want = malloc(sizeof(float) * (size_t)M * Nc);
     fma_chain(M, Nc, K, Ap, K, Bp, Nc, bias_on ? bp : NULL, init_on ? Ip : NULL, Nc, want, Nc);
-    float *c1 = malloc(sizeof(float) * (size_t)M * Nc), *c2 = malloc(sizeof(float) * (size_t)M * Nc);
+    float *c1 = malloc(sizeof(float) * (size_t)M * Nc);
+    float *c2 = malloc(sizeof(float) * (size_t)M * Nc);
     float *e2 = malloc(sizeof(float) * (size_t)M * Nc);
     int *seen = malloc(sizeof(int) * (size_t)M * Nc);
     int bad = 0;
@@ -236,7 +238,8 @@ static void check_forward(int D, int P, int n_highway, bool lstm_proj) {
         elmo_char_ids(w, (size_t)len, ids + (size_t)v * ELMO_MAXC);
     }
     const size_t sf = elmo_stream_state_floats(&o);
-    float *tok = malloc(sizeof(float) * (size_t)V * P), *tok0 = malloc(sizeof(float) * (size_t)V * P);
+    float *tok = malloc(sizeof(float) * (size_t)V * P);
+    float *tok0 = malloc(sizeof(float) * (size_t)V * P);
     float *out[2], *ref[2], *st = calloc((size_t)B * sf, sizeof(float));
     float *st0 = malloc(sizeof(float) * (size_t)B * sf);
     for (int l = 0; l < 2; l++) {

@@ -145,8 +145,8 @@ static void fd_check(const char *what, float *x, const float *a, const size_t *i
             fprintf(stderr, "  %s[%zu]: analytic %.7g numeric %.7g\n", what, idx[k], an, num[k]);
         if (r > worst) worst = r;
     }
-    printf("  %-44s %3d checked, %2d at a kink, %d over tolerance, worst %.3f of tolerance\n",
-           what, n, skipped, failed, worst);
+    printf("  %-44s %3d checked, %2d at a kink, %d over tolerance, worst %.3f of tolerance\n", what,
+           n, skipped, failed, worst);
     CHECK_INT_EQ(failed, 0);
     CHECK(skipped * 4 <= n);
     CHECK(maxn > 0);
@@ -218,8 +218,8 @@ static void check_embed(const char *name, struct elmo_options o) {
         if (used)
             for (int e = 0; e < o.E && nr < 60; e++) rows[nr++] = (size_t)r * o.E + e;
     }
-    fd_check("char_embed (used rows)", c.m.char_embed, g.char_embed, rows, nr, embed_loss, &c,
-             1e-3, 2e-3, 2e-2);
+    fd_check("char_embed (used rows)", c.m.char_embed, g.char_embed, rows, nr, embed_loss, &c, 1e-3,
+             2e-3, 2e-2);
     for (int i = 0; i < o.n_filters; i++) {
         char what[64];
         size_t nw = (size_t)o.filter_width[i] * o.E * o.filter_count[i];
@@ -239,19 +239,17 @@ static void check_embed(const char *name, struct elmo_options o) {
         fd_check("CNN_high/b_carry", c.m.hw_carry_b[k], g.hw_carry_b[k], idx, n, embed_loss, &c,
                  1e-3, 2e-3, 2e-2);
         n = pick(FF, 40, idx);
-        fd_check("CNN_high/W_transform", c.m.hw_tr_w[k], g.hw_tr_w[k], idx, n, embed_loss, &c,
-                 1e-3, 2e-3, 2e-2);
+        fd_check("CNN_high/W_transform", c.m.hw_tr_w[k], g.hw_tr_w[k], idx, n, embed_loss, &c, 1e-3,
+                 2e-3, 2e-2);
         n = pick((size_t)o.F, 40, idx);
-        fd_check("CNN_high/b_transform", c.m.hw_tr_b[k], g.hw_tr_b[k], idx, n, embed_loss, &c,
-                 1e-3, 2e-3, 2e-2);
+        fd_check("CNN_high/b_transform", c.m.hw_tr_b[k], g.hw_tr_b[k], idx, n, embed_loss, &c, 1e-3,
+                 2e-3, 2e-2);
     }
     if (o.has_cnn_proj) {
         n = pick((size_t)o.F * o.P, 40, idx);
-        fd_check("CNN_proj/W_proj", c.m.proj_w, g.proj_w, idx, n, embed_loss, &c, 1e-3, 2e-3,
-                 2e-2);
+        fd_check("CNN_proj/W_proj", c.m.proj_w, g.proj_w, idx, n, embed_loss, &c, 1e-3, 2e-3, 2e-2);
         n = pick((size_t)o.P, 40, idx);
-        fd_check("CNN_proj/b_proj", c.m.proj_b, g.proj_b, idx, n, embed_loss, &c, 1e-3, 2e-3,
-                 2e-2);
+        fd_check("CNN_proj/b_proj", c.m.proj_b, g.proj_b, idx, n, embed_loss, &c, 1e-3, 2e-3, 2e-2);
     }
     free(c.ids);
     free(c.tok);
@@ -332,8 +330,8 @@ static void check_lstm(bool skip, bool clips) {
     for (size_t i = 0; i < TB * D; i++) cclipped += fabsf(k.c.craw[i]) > k.o.cell_clip;
     for (size_t i = 0; i < TB * P; i++) hclipped += fabsf(k.c.hraw[i]) > k.o.proj_clip;
     if (clips) {
-        printf("  clipped: %ld of %zu cells, %ld of %zu projections\n", cclipped, TB * D,
-               hclipped, TB * P);
+        printf("  clipped: %ld of %zu cells, %ld of %zu projections\n", cclipped, TB * D, hclipped,
+               TB * P);
         CHECK(cclipped > 0 && cclipped < (long)(TB * D));
         CHECK(hclipped > 0 && hclipped < (long)(TB * P));
     }
@@ -502,8 +500,8 @@ static void check_step(int n_sampled) {
     o.cell_clip = 0.8f;
     o.proj_clip = 0.5f;
     const int B = 2, T = 4, n_types = 12, V = 10;
-    struct elmo_lm_config cfg = {.V = V, .max_rows = B, .T = T, .dropout = 0.25f,
-                                 .n_sampled = n_sampled};
+    struct elmo_lm_config cfg = {
+        .V = V, .max_rows = B, .T = T, .dropout = 0.25f, .n_sampled = n_sampled};
     struct step_ctx s;
     memset(&s, 0, sizeof s);
     CHECK_OK(elmo_lm_init(&s.lm, &o, &cfg));
@@ -524,9 +522,16 @@ static void check_step(int n_sampled) {
     s.state0 = malloc(sizeof(float) * s.state_floats);
     s.state = malloc(sizeof(float) * s.state_floats);
     fill(s.state0, s.state_floats, 0.3f);
-    s.b = (struct elmo_lm_batch){.rows = B, .in = {in[0], in[1]}, .tgt = {tgt[0], tgt[1]},
-                                 .chars = chars, .n_types = n_types, .state = s.state,
-                                 .row0 = 3, .seed = 99, .train = true, .scale = 0.5f / 7};
+    s.b = (struct elmo_lm_batch){.rows = B,
+                                 .in = {in[0], in[1]},
+                                 .tgt = {tgt[0], tgt[1]},
+                                 .chars = chars,
+                                 .n_types = n_types,
+                                 .state = s.state,
+                                 .row0 = 3,
+                                 .seed = 99,
+                                 .train = true,
+                                 .scale = 0.5f / 7};
     step_loss(&s);
     float *grad = malloc(sizeof(float) * s.lm.n_total);
     memcpy(grad, s.lm.grad, sizeof(float) * s.lm.n_total);
@@ -596,8 +601,12 @@ static void test_matches_inference(void) {
         for (int k = 0; k < T; k++) tgt[0][k] = tgt[1][k] = 3;
         float *state = calloc(elmo_stream_state_floats(&o), sizeof(float));
         float *out[2] = {malloc(sizeof(float) * T * o.P), malloc(sizeof(float) * T * o.P)};
-        struct elmo_lm_batch b = {.rows = 1, .in = {in[0], in[1]}, .tgt = {tgt[0], tgt[1]},
-                                  .chars = chars, .n_types = n_types, .state = state,
+        struct elmo_lm_batch b = {.rows = 1,
+                                  .in = {in[0], in[1]},
+                                  .tgt = {tgt[0], tgt[1]},
+                                  .chars = chars,
+                                  .n_types = n_types,
+                                  .state = state,
                                   .out = {out[0], out[1]}};
         double loss[2];
         int64_t count[2];
@@ -821,9 +830,14 @@ static void test_loss_falls(void) {
         for (int64_t k = 0; k < s.steps && done < steps; k++, done++) {
             elmo_lm_streams_window(&s, k, in, tgt);
             int64_t valid = elmo_lm_streams_valid(&s, k);
-            struct elmo_lm_batch b = {.rows = B, .in = {in[0], in[1]}, .tgt = {tgt[0], tgt[1]},
-                                      .chars = v.chars, .n_types = v.n_types, .state = state,
-                                      .seed = (uint64_t)done, .train = true,
+            struct elmo_lm_batch b = {.rows = B,
+                                      .in = {in[0], in[1]},
+                                      .tgt = {tgt[0], tgt[1]},
+                                      .chars = v.chars,
+                                      .n_types = v.n_types,
+                                      .state = state,
+                                      .seed = (uint64_t)done,
+                                      .train = true,
                                       .scale = 0.5f / (float)valid};
             double loss[2];
             int64_t count[2];
