@@ -5,7 +5,8 @@
  * token vectors through the word-type cache, then the biLSTM.  It prints tokens/s, sentences/s,
  * GFLOP/s (counting elmo_options_flops_per_token per token, and counting the products actually
  * run), the share of the machine's sgemm peak measured in the same run (a 2048^3 cblas_sgemm
- * at the same thread count, on every rank at once), where the time goes (struct
+ * at the same thread count, on every rank at once) and of the FMA peak of the GEMM tiles'
+ * instruction set (elmo_pgemm_fma_peak), where the time goes (struct
  * elmo_fwd_times), the cache hit rate and the peak RSS.
  *
  * Collective: with N ranks each rank takes every N-th batch and its own copy of the model;
@@ -211,6 +212,8 @@ static int bench(const struct opts *op) {
     /* the sgemm peak of this machine at this thread count, every rank at once */
     MPI_Barrier(MPI_COMM_WORLD);
     double peak = sgemm_peak(2048);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double fpeak = elmo_pgemm_fma_peak();
 
     /* the run: rank r takes batches r, r + size, ... */
     MPI_Barrier(MPI_COMM_WORLD);
@@ -261,17 +264,30 @@ static int bench(const struct opts *op) {
     MPI_Barrier(MPI_COMM_WORLD);
     double peak2 = sgemm_peak(2048);
     if (peak2 > peak) peak = peak2;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double fpeak2 = elmo_pgemm_fma_peak();
+    if (fpeak2 > fpeak) fpeak = fpeak2;
 
     /* totals over the ranks */
     const struct elmo_fwd_times *tm = &ws.times;
-    double loc[12] = {(double)my_tokens,  (double)my_sents,      tm->flops, peak,
-                      (double)cache.hits, (double)cache.lookups, tm->cnn,   tm->highway,
-                      tm->proj,           tm->lstm_in,           tm->recur, tm->other};
-    double sum[12], tmax = 0;
+    double loc[13] = {(double)my_tokens,
+                      (double)my_sents,
+                      tm->flops,
+                      peak,
+                      (double)cache.hits,
+                      (double)cache.lookups,
+                      tm->cnn,
+                      tm->highway,
+                      tm->proj,
+                      tm->lstm_in,
+                      tm->recur,
+                      tm->other,
+                      fpeak};
+    double sum[13], tmax = 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0, rss_max = 0;
-    MPI_Reduce(loc, sum, 12, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(loc, sum, 13, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
@@ -296,6 +312,9 @@ static int bench(const struct opts *op) {
                op->threads, op->threads > 1 ? "s" : "", size, size > 1 ? "s" : "", pk);
         printf("  share of that peak: %.0f%% counted, %.0f%% actually run\n", 100 * counted / pk,
                100 * done / pk);
+        printf("  FMA peak of the %s tiles in this run (register-only loop, every thread): "
+               "%.1f GFLOP/s; share: %.0f%% counted, %.0f%% actually run\n",
+               elmo_pgemm_isa(), sum[12], 100 * counted / sum[12], 100 * done / sum[12]);
         const double tot = sum[6] + sum[7] + sum[8] + sum[9] + sum[10] + sum[11];
         const double all = tmax * size, rest = all - tot;
         printf("  time split (summed over ranks, %.2f s):\n", all);

@@ -10,7 +10,7 @@
  * elmo_pmat), and elmo_gemm_rows on plain row-major weights.  OpenBLAS does not promise that a
  * row's result depends on that row alone: with the Haswell kernel (OPENBLAS_CORETYPE=Haswell,
  * set on this machine) a row's result changes with the number of rows and with the row's place
- * in the call (measured, tests/test_gemm.c).  Our kernel computes every output element as one
+ * in the call (measured), and with two threads OpenBLAS splits the rows.  Our kernel computes every output element as one
  * chain of fused multiply-adds in a fixed order,
  *
  *     acc = init(i, j);  for k = 0 .. K-1: acc = fmaf(A[i][k], B[k][j], acc);  C[i][j] = acc
@@ -161,6 +161,12 @@ int elmo_blas_threads(void);
 
 /* Name of the BLAS kernel in use (openblas_get_corename), for reports. */
 const char *elmo_blas_corename(void);
+
+/*
+ * The FMA peak of the tiles' instruction set, measured: GFLOP/s of a register-only loop of 12
+ * independent FMA chains, run on every GEMM thread at once and summed (about 0.3 s).
+ */
+double elmo_pgemm_fma_peak(void);
 
 /* Instruction set of the row-stable GEMM's tiles: "avx512", "avx2" or "scalar-fma". */
 const char *elmo_pgemm_isa(void);

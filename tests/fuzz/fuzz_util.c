@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sanitizer/common_interface_defs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 #include "io/utf8.h"
 #include "model/status.h"
 
+static void scratch_remove(void);
+
 void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
     fprintf(stderr, "%s:%d: fuzz check failed: %s: ", file, line, cond);
     va_list ap;
@@ -23,6 +26,7 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n");
+    scratch_remove();
     abort();
 }
 
@@ -31,10 +35,15 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 static char scratch_path[512];
 static int scratch_fd = -1;
 
+/* Removes the scratch file: at exit, before a failed check aborts, and on a sanitizer report. */
 static void scratch_remove(void) {
     if (scratch_fd >= 0) unlink(scratch_path);
 }
 
+/*
+ * A named file, not /proc/self/fd/N of an unlinked one: HDF5 resolves the real path of the
+ * file it opens, and fails on a deleted one.
+ */
 const char *fuzz_scratch_write(const void *data, size_t size) {
     if (scratch_fd < 0) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
@@ -42,6 +51,7 @@ const char *fuzz_scratch_write(const void *data, size_t size) {
         scratch_fd = mkstemp(scratch_path);
         FUZZ_ASSERT(scratch_fd >= 0, "cannot create %s: %s", scratch_path, strerror(errno));
         atexit(scratch_remove);
+        __sanitizer_set_death_callback(scratch_remove);
     }
     FUZZ_ASSERT(ftruncate(scratch_fd, 0) == 0, "%s: %s", scratch_path, strerror(errno));
     const char *p = data;

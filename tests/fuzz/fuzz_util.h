@@ -23,7 +23,8 @@ _Noreturn void fuzz_fail(const char *file, int line, const char *cond, const cha
 
 /*
  * Replaces the content of the process's scratch file (made on first use in /dev/shm or
- * $TMPDIR, removed at exit) with data[0..size) and returns its path (owned by the helper).
+ * $TMPDIR; removed at exit, by a failed check and on a sanitizer report) with data[0..size)
+ * and returns its path (owned by the helper).
  */
 const char *fuzz_scratch_write(const void *data, size_t size);
 
