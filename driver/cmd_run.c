@@ -1,8 +1,11 @@
 /*
  * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <mpi.h>
 
 #include "driver/commands.h"
 #include "model/status.h"
@@ -19,9 +22,23 @@ int elmo_job_run(struct elmo_job *job) {
     }
 }
 
-/* Reports a status from rank 0 (every rank reached the same verdict) and maps it. */
+/*
+ * Reports a failure once and maps it to an exit code. Ranks that agreed on a failure hold
+ * ELMO_ERR_REPORTED except the one that failed first, which holds the cause; ranks that failed
+ * alike on their own (a bad job file) all hold it. So the lowest rank holding a cause prints it,
+ * whichever rank that is. Every rank reaches this point, so the reduction cannot hang.
+ */
 static int finish(int rc) {
-    if (rc < 0 && elmo_rank() == 0) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    int rank = elmo_rank(), mine = rc < 0 && rc != ELMO_ERR_REPORTED ? rank : INT_MAX;
+    int first = mine;
+    if (elmo_size() > 1 &&
+        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        first = 0;  /* no agreement: rank 0 speaks */
+    if (rc < 0 && rank == first && rank > 0)
+        fprintf(stderr, "elmo: error (rank %d of %d): %s\n", rank, elmo_size(), elmo_errmsg());
+    else if (rc < 0 && rank == first) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    else if (rc < 0 && first == INT_MAX && rank == 0)
+        fprintf(stderr, "elmo: error: failed on another rank\n");
     return elmo_exit_code(rc);
 }
 

@@ -88,6 +88,20 @@ static int agree(int rc, int rank) {
     return ELMO_ERR_REPORTED;
 }
 
+/* The directory a file is to be created in must exist before anything is computed. */
+static int check_dir_of(const char *path, const char *what) {
+    char *dir = elmo_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    struct stat st;
+    int rc = 0;
+    if (slash) *slash = '\0';
+    if (slash && dir[0] && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        rc = elmo_error(ELMO_ERR_IO, "%s directory %s does not exist (%s: %s)", what, dir, what,
+                        path);
+    free(dir);
+    return rc;
+}
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -420,9 +434,10 @@ static void on_batch_rank0(void *arg, int64_t sentences, int64_t tokens) {
 }
 
 static void on_batch_worker(void *arg, int64_t sentences, int64_t tokens) {
-    (void)arg;
+    struct embed_run *er = arg;
     if (interrupted) {
-        elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d", (int)interrupted);
+        elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d; the journal %s is consistent: "
+                   "rerun the same job to resume", (int)interrupted, er->journal);
         elmo_die(ELMO_ERR_INTERRUPTED);
     }
 }
@@ -955,14 +970,10 @@ int elmo_embed_run(struct elmo_job *job) {
     int64_t hdr[2] = {0, 0};
     if (er.rank == 0) {
         int resumed = 0;
-        char *dir = elmo_xstrdup(job->output);
-        char *slash = strrchr(dir, '/');
+        int made_parts = 0;
         struct stat st;
-        if (slash) *slash = '\0';
-        if (slash && dir[0] && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-            lrc = elmo_error(ELMO_ERR_IO, "output directory %s does not exist (output: %s)", dir,
-                             job->output);
-        free(dir);
+        lrc = check_dir_of(job->output, "output");
+        if (lrc == 0 && job->reject_file[0]) lrc = check_dir_of(job->reject_file, "reject_file");
         if (lrc == 0) {
             er.options_text = slurp(job->options);
             if (!er.options_text) lrc = ELMO_ERR_IO;
@@ -981,6 +992,7 @@ int elmo_embed_run(struct elmo_job *job) {
             remove_staging(&er);
             if (mkdir(er.parts, 0755) != 0 && errno != EEXIST)
                 lrc = elmo_error(ELMO_ERR_IO, "%s: %s", er.parts, strerror(errno));
+            made_parts = lrc == 0;
         }
         if (lrc == 0 && elmo_corpus_is_stream(job->input)) lrc = spool_input(&er);
         if (lrc == 0 && !resumed) {
@@ -999,6 +1011,18 @@ int elmo_embed_run(struct elmo_job *job) {
         }
         /* an old store must not look complete while this run is in flight */
         if (lrc == 0) unlink(job->output);
+        /* a fresh run that fails before its first shard leaves nothing staged behind */
+        if (lrc < 0 && made_parts) {
+            char sp[ELMO_PATH_MAX + 64];
+            if (er.jf) fclose(er.jf);
+            er.jf = NULL;
+            unlink(er.journal);
+            snprintf(sp, sizeof sp, "%s/input.spool", er.parts);
+            unlink(sp);
+            snprintf(sp, sizeof sp, "%s/input.spool.tmp", er.parts);
+            unlink(sp);
+            rmdir(er.parts);
+        }
         hdr[0] = er.plan.n;
         hdr[1] = (int64_t)strlen(er.input);
     }

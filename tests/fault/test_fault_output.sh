@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fault: the output path is in a directory that does not exist.  An error naming the directory
 # and the output, exit 1, and nothing written anywhere (the working directory is unchanged).
+# The same for a reject file in a missing directory (found before any work), a gzip input cut
+# short (found while spooling: the staging directory made for it is removed again), and weights
+# that one rank cannot read (that rank's message is the one printed, once).
 source "$(dirname "$0")/lib.sh"
 SMALL="$ELMO_SOURCE_DIR/tests/data/sample.txt"
 mkdir "$T/work"
@@ -11,13 +14,34 @@ set +e
 rc1=$?
 (cd "$T/work" && embed 2 --input in.txt --output nodir/out.h5) 2>"$T/o2.log"
 rc2=$?
-set -e
 expect_exit 1 $rc1 "absolute output in a missing directory"
 expect_msg "$T/o1.log" "output directory $T/no/such/dir does not exist (output: $T/no/such/dir/out.h5)"
 expect_exit 1 $rc2 "relative output in a missing directory"
 expect_msg "$T/o2.log" "output directory nodir does not exist"
+(cd "$T/work" && embed 2 --input in.txt --output out.h5 --reject-file "$T/gone/rej.tsv") \
+  2>"$T/o3.log"
+rc3=$?
+# a gzip input cut short fails while it is spooled, after the staging directory was made
+head -c 300 "$ELMO_SOURCE_DIR/tests/data/sample.txt" | gzip -c | head -c 60 >"$T/work/cut.gz"
+(cd "$T/work" && embed 2 --input cut.gz --output out.h5) 2>"$T/o4.log"
+rc4=$?
+# one rank cannot read the weights (a node without the file): that rank's message is printed
+(cd "$T/work" && mpiexec -n 1 "$ELMO_BIN" embed "${MODEL[@]}" --no-progress --input in.txt \
+   --output out.h5 : -n 1 "$ELMO_BIN" embed --options "$FX/options.json" \
+   --weights "$T/node-local/w.hdf5" --no-progress --input in.txt --output out.h5) 2>"$T/o5.log"
+rc5=$?
+set -e
+expect_exit 1 $rc3 "reject file in a missing directory"
+expect_msg "$T/o3.log" "reject_file directory $T/gone does not exist"
+expect_exit 1 $rc4 "truncated gzip input"
+expect_msg "$T/o4.log" "cut.gz"
+expect_exit 1 $rc5 "weights missing on rank 1"
+expect_msg "$T/o5.log" "(rank 1 of 2): $T/node-local/w.hdf5: cannot open"
+[ "$(grep -c '^elmo: error' "$T/o5.log")" -eq 1 ] || { cat "$T/o5.log" >&2; fail "not one message"; }
+rm "$T/work/cut.gz"
 after=$(snapshot "$T")
 # the logs are the only new files
 [ "$(grep -v '\.log' <<<"$after")" = "$(grep -v '\.log' <<<"$before")" ] \
   || { diff <(echo "$before") <(echo "$after") >&2; fail "files were written"; }
-echo "test_fault_output: refused with exit 1, nothing written"
+echo "test_fault_output: 5 refusals with exit 1 (missing output and reject directories, a cut" \
+  "gzip, weights missing on one rank), nothing written or staged"
