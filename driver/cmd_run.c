@@ -70,6 +70,7 @@ int elmo_cmd_run(int argc, char **argv) {
         elmo_job_resolve_model(&job);
         rc = elmo_job_validate(&job);
     }
+    if (rc == 0) rc = elmo_job_check_out_dirs(&job);
     if (rc == 0) rc = elmo_job_run(&job);
     elmo_job_free(&job);
     return finish(rc);
@@ -87,6 +88,7 @@ int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv) {
         elmo_job_resolve_model(&job);
         rc = elmo_job_validate(&job);
     }
+    if (rc == 0) rc = elmo_job_check_out_dirs(&job);
     if (rc == 0) rc = elmo_job_run(&job);
     elmo_job_free(&job);
     return finish(rc);

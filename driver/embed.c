@@ -88,20 +88,6 @@ static int agree(int rc, int rank) {
     return ELMO_ERR_REPORTED;
 }
 
-/* The directory a file is to be created in must exist before anything is computed. */
-static int check_dir_of(const char *path, const char *what) {
-    char *dir = elmo_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    struct stat st;
-    int rc = 0;
-    if (slash) *slash = '\0';
-    if (slash && dir[0] && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        rc = elmo_error(ELMO_ERR_IO, "%s directory %s does not exist (%s: %s)", what, dir, what,
-                        path);
-    free(dir);
-    return rc;
-}
-
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -972,8 +958,7 @@ int elmo_embed_run(struct elmo_job *job) {
         int resumed = 0;
         int made_parts = 0;
         struct stat st;
-        lrc = check_dir_of(job->output, "output");
-        if (lrc == 0 && job->reject_file[0]) lrc = check_dir_of(job->reject_file, "reject_file");
+        /* (the directories of output and reject_file were checked with the job) */
         if (lrc == 0) {
             er.options_text = slurp(job->options);
             if (!er.options_text) lrc = ELMO_ERR_IO;

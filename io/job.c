@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "model/status.h"
@@ -1045,6 +1046,37 @@ static int missing(const struct elmo_job *job, const char *key) {
                       "--%s %s): %s",
                       job->source, kind_names[job->kind], key, key, flag,
                       k && k->meta ? k->meta : "VALUE", k ? k->help : "");
+}
+
+/* A file to be written needs an existing directory; found here, before any work is done. */
+static int check_out_dir(const struct elmo_job *job, const char *key, const char *path) {
+    if (!path[0] || !strcmp(path, "-")) return 0;
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    char dir[ELMO_PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return elmo_error(ELMO_ERR_IO, "%s: %s directory %s does not exist (%s: %s)", job->source,
+                          key, dir, key, path);
+    return 0;
+}
+
+int elmo_job_check_out_dirs(const struct elmo_job *job) {
+    int rc = 0;
+    switch (job->kind) {
+    case ELMO_JOB_EMBED: rc = check_out_dir(job, "output", job->output); break;
+    case ELMO_JOB_ANNOTATE:
+        rc = check_out_dir(job, job->output[0] ? "output" : "out",
+                           job->output[0] ? job->output : job->out);
+        break;
+    case ELMO_JOB_TRAIN_NER:
+    case ELMO_JOB_EVAL_NER: rc = check_out_dir(job, "out", job->out); break;
+    default: break;
+    }
+    if (rc == 0 && (kind_bit(job->kind) & K_CORPUS))
+        rc = check_out_dir(job, "reject_file", job->reject_file);
+    return rc;
 }
 
 int elmo_job_validate(const struct elmo_job *job) {

