@@ -59,7 +59,9 @@ struct embed_run {
     int rank, size;
     /* rank 0: queue and progress */
     int64_t next;                    /* next shard to consider */
-    int active_workers;
+    int active_workers;              /* workers not yet told "no more" or with shards running */
+    int *pending;                    /* (size) per worker: shards assigned, not reported done */
+    char *ended;                     /* (size) per worker: was answered "no more shards" */
     FILE *jf;                        /* journal, rank 0 */
     double t0, last_print;
     int64_t tok_done, sent_done, shards_done, shards_skipped;
@@ -366,7 +368,13 @@ static int64_t next_shard(struct embed_run *er) {
     return er->next++;
 }
 
-/* Rank 0: answers pending requests (blocking waits for one when block is set). */
+/*
+ * Rank 0: handles the workers' messages (blocking waits for one when block is set).  A message
+ * {done, tokens, sentences, want} reports shard `done` finished (done >= 0: journalled now)
+ * and/or asks for the next shard (want: answered with a shard id or -1 for "no more").  A
+ * worker asks for its next shard before it runs the current one, so it never waits for rank 0
+ * to finish a batch; it is finished when it was told "no more" and has reported all it got.
+ */
 static void serve(struct embed_run *er, int block) {
     for (;;) {
         int flag = 0;
@@ -377,30 +385,44 @@ static void serve(struct embed_run *er, int block) {
                 elmo_die(ELMO_ERR_MPI);
             }
             flag = 1;
-        } else if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS) {
-            elmo_error(ELMO_ERR_MPI, "MPI_Iprobe failed");
-            elmo_die(ELMO_ERR_MPI);
+        } else {
+            /* after a long batch without MPI calls, Open MPI's first probe only progresses the
+               transport and may miss a message that has arrived; a few more probes see it */
+            for (int tries = 0; tries < 4 && !flag; tries++)
+                if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st) !=
+                    MPI_SUCCESS) {
+                    elmo_error(ELMO_ERR_MPI, "MPI_Iprobe failed");
+                    elmo_die(ELMO_ERR_MPI);
+                }
         }
         if (!flag) return;
-        int64_t msg[3];
-        if (MPI_Recv(msg, 3, MPI_INT64_T, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD,
-                     MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+        int src = st.MPI_SOURCE;
+        int64_t msg[4];
+        if (MPI_Recv(msg, 4, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS) {
             elmo_error(ELMO_ERR_MPI, "MPI_Recv failed");
             elmo_die(ELMO_ERR_MPI);
         }
         if (msg[0] >= 0) {
             int rc = journal_done(er, msg[0]);
             if (rc < 0) elmo_die(rc);
+            er->pending[src]--;
+            er->tok_done += msg[1];
+            er->sent_done += msg[2];
         }
-        er->tok_done += msg[1];
-        er->sent_done += msg[2];
-        int64_t give = next_shard(er);
-        if (MPI_Send(&give, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD) !=
-            MPI_SUCCESS) {
-            elmo_error(ELMO_ERR_MPI, "MPI_Send failed");
-            elmo_die(ELMO_ERR_MPI);
+        if (msg[3]) {
+            int64_t give = next_shard(er);
+            if (MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+                elmo_error(ELMO_ERR_MPI, "MPI_Send failed");
+                elmo_die(ELMO_ERR_MPI);
+            }
+            if (give >= 0) er->pending[src]++;
+            else er->ended[src] = 1;
         }
-        if (give < 0) er->active_workers--;
+        if (er->ended[src] == 1 && er->pending[src] == 0) {
+            er->ended[src] = 2;
+            er->active_workers--;
+        }
         progress(er, 0);
         if (block) return;
     }
@@ -437,9 +459,34 @@ static int run_shard(struct embed_run *er, int64_t id) {
     return 0;
 }
 
+/* Worker: one message to rank 0 (see serve). */
+static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, int64_t sent,
+                       int want) {
+    int64_t msg[4] = {done, tok, sent, want};
+    if (MPI_Send(msg, 4, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Send to rank 0 failed", er->rank);
+        elmo_die(ELMO_ERR_MPI);
+    }
+}
+
 static void work(struct embed_run *er) {
     if (er->rank == 0) {
         er->active_workers = er->size - 1;
+        er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
+        er->ended = elmo_xcalloc((size_t)er->size, 1);
+        /* every worker's first shard is sent unasked, so that no one waits for a batch here */
+        for (int r = 1; r < er->size; r++) {
+            int64_t first = next_shard(er);
+            if (MPI_Send(&first, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+                elmo_error(ELMO_ERR_MPI, "MPI_Send of a first shard failed");
+                elmo_die(ELMO_ERR_MPI);
+            }
+            if (first >= 0) er->pending[r]++;
+            else {
+                er->ended[r] = 2;
+                er->active_workers--;
+            }
+        }
         int64_t id;
         while ((id = next_shard(er)) >= 0) {
             run_shard(er, id);
@@ -449,25 +496,34 @@ static void work(struct embed_run *er) {
         }
         while (er->active_workers > 0) serve(er, 1);
         progress(er, 1);
+        free(er->pending);
+        free(er->ended);
+        er->pending = NULL;
+        er->ended = NULL;
     } else {
-        int64_t msg[3] = {-1, 0, 0};
-        for (;;) {
-            int64_t tok0 = er->ctx.tokens_done, sent0 = er->ctx.sentences_done;
-            (void)tok0;
-            (void)sent0;
-            int64_t give;
-            if (MPI_Send(msg, 3, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS ||
-                MPI_Recv(&give, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD,
-                         MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "rank %d: MPI exchange with rank 0 failed", er->rank);
+        /* the first shard comes unasked; then always one is asked for ahead of the one running */
+        int64_t cur, next = -1;
+        if (MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS) {
+            elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Recv from rank 0 failed", er->rank);
+            elmo_die(ELMO_ERR_MPI);
+        }
+        while (cur >= 0) {
+            MPI_Request req;
+            tell_rank0(er, -1, 0, 0, 1);
+            if (MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req) !=
+                MPI_SUCCESS) {
+                elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Irecv from rank 0 failed", er->rank);
                 elmo_die(ELMO_ERR_MPI);
             }
-            if (give < 0) break;
             int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
-            run_shard(er, give);
-            msg[0] = give;
-            msg[1] = er->ctx.tokens_done - t;
-            msg[2] = er->ctx.sentences_done - s;
+            run_shard(er, cur);
+            tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
+            if (MPI_Wait(&req, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+                elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Wait for rank 0 failed", er->rank);
+                elmo_die(ELMO_ERR_MPI);
+            }
+            cur = next;
         }
     }
 }
@@ -1025,7 +1081,9 @@ int elmo_embed_run(struct elmo_job *job) {
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
 
     /* 3. work */
+    double t_work = now();
     work(&er);
+    t_work = now() - t_work;
     if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) ELMO_FAIL(ELMO_ERR_MPI, "MPI_Barrier failed");
     if (MPI_Bcast(&er.plan.n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
@@ -1047,6 +1105,9 @@ int elmo_embed_run(struct elmo_job *job) {
     int64_t rss = peak_rss_kb(), rss_max = 0, rss_min = 0;
     MPI_Reduce(&rss, &rss_max, 1, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&rss, &rss_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD);
+    /* where the time went, summed over ranks: reading, writing parts, the rest of the work */
+    double tm[3] = {er.ctx.t_read, er.ctx.t_write, t_work}, tsum[3] = {0, 0, 0};
+    MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (er.rank == 0) {
         char rej[ELMO_PATH_MAX + 32];
         if (job->reject_file[0]) snprintf(rej, sizeof rej, "%s", job->reject_file);
@@ -1072,6 +1133,12 @@ int elmo_embed_run(struct elmo_job *job) {
                 wall > 0 ? (double)tt.tok / wall : 0.0, er.size, er.size > 1 ? "s" : "",
                 tt.lookups ? 100.0 * (double)tt.hits / (double)tt.lookups : 0.0, tt.hits,
                 tt.lookups, (double)rss_min / 1024.0, (double)rss_max / 1024.0);
+        double io = tsum[0] + tsum[1], all = tsum[2] > 0 ? tsum[2] : 1;
+        fprintf(stderr,
+                "embed: work %.1f s per rank: reading input %.1f%%, writing parts %.1f%%, forward"
+                " and queue %.1f%%; then the merge %.1f s\n",
+                tsum[2] / er.size, 100 * tsum[0] / all, 100 * tsum[1] / all,
+                100 * (tsum[2] - io) / all, t_merge);
         fprintf(stderr, "embed: wrote %s (complete)\n", job->output);
     }
     ELMO_CALL(agree(lrc, er.rank));

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model/bilm_ws.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/part.h"
@@ -290,10 +291,12 @@ static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, cons
     token_vectors(ctx, b, ents, B, src);
     elmo_bilm_forward(ctx->m, &ctx->ws, B, ntok, ctx->tok, state, ctx->lay);
     int r0 = 0;
+    double t0 = elmo__now();
     for (int k = 0; k < B; k++) {
         ELMO_TRY(write_entry(ctx, b, ents[k], r0, fd, lay, path));
         r0 += ntok[k];
     }
+    ctx->t_write += elmo__now() - t0;
     ctx->tokens_done += tokens;
     ctx->sentences_done += B;
     if (ctx->on_batch) ctx->on_batch(ctx->cb_arg, B, tokens);
@@ -389,9 +392,12 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
 
     rej = fopen(rej_path, "w");
     if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
+    double t0 = elmo__now();
     ELMO_CALL(read_shard(ctx, input, sh, &b, rej, rej_path));
     if (fflush(rej) != 0 || fsync(fileno(rej)) != 0)
         ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
+    ctx->t_read += elmo__now() - t0;
+    t0 = elmo__now();
 
     memset(&h, 0, sizeof h);
     memcpy(h.magic, ELMO_PART_MAGIC, 8);
@@ -426,6 +432,7 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     ELMO_CALL(pwrite_all(fd, b.tok.v, h.tok_bytes, lay.tok_blob, tmp));
     if (ftruncate(fd, (off_t)lay.total) != 0)
         ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    ctx->t_write += elmo__now() - t0;
 
     /* batches */
     int n = (int)h.n_ent;
@@ -487,6 +494,7 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     /* the header last: a part without its header is never taken for complete */
     h.cache_hits = ctx->cache.hits - hits0;
     h.cache_lookups = ctx->cache.lookups - look0;
+    t0 = elmo__now();
     ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
     if (fsync(fd) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (close(fd) != 0) {
@@ -497,6 +505,7 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     if (rename(tmp, part_path) != 0)
         ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", part_path, strerror(errno));
     fsync_dir_of(part_path);
+    ctx->t_write += elmo__now() - t0;
 cleanup:
     if (fd >= 0) {
         close(fd);
