@@ -453,7 +453,7 @@ int elmo_annotate_run(struct elmo_job *job) {
             if (lrc == 0) lrc = sync_file(jf, journal);
         }
     }
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
     const int K = rt.t.cfg.K, D = rt.t.cfg.D;
     if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
@@ -499,7 +499,7 @@ int elmo_annotate_run(struct elmo_job *job) {
             hdr[0] = more;
             hdr[1] = row;
         }
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
         if (MPI_Bcast(hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
             MPI_Bcast(counts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
             MPI_Bcast(bcounts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -528,7 +528,7 @@ int elmo_annotate_run(struct elmo_job *job) {
         lrc = nt == mt ? 0 : elmo_error(ELMO_ERR_STATE, "annotate: a round lost tokens");
         if (lrc == 0) lrc = elmo_ner_feat_compute(&rt.feat, ns, lens, toks, feat);
         if (lrc == 0) lrc = elmo_ner_tag(&rt.t, &rt.ws, ns, lens, feat, mytags, myscore, NULL);
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
         if (rank == 0) {
             tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));
             score = elmo_xrealloc(score, sizeof(float) * (size_t)(hdr[1] + 1));
@@ -571,7 +571,7 @@ int elmo_annotate_run(struct elmo_job *job) {
         }
         free(blob);
         blob = NULL;
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
         if (!hdr[0]) break;
     }
 
@@ -602,7 +602,7 @@ int elmo_annotate_run(struct elmo_job *job) {
                 cnt.entities, dt, dt > 0 ? (double)cnt.written / dt : 0.0, size,
                 size > 1 ? "s" : "", rt.meta.features);
     }
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
 cleanup:
     if (out && out != stdout) fclose(out);
     if (rej) fclose(rej);

@@ -49,4 +49,11 @@ int elmo_size(void);
  */
 _Noreturn void elmo_die(int status);
 
+/*
+ * Collective: every rank passes its local status after a step that may fail on some ranks; all
+ * learn whether any failed.  The lowest failing rank gets its own status back (its message is
+ * the one elmo's exit prints), the others ELMO_ERR_REPORTED; 0 when no rank failed.
+ */
+int elmo_agree(int rc);
+
 #endif /* ELMO_COMMANDS_H */

@@ -78,18 +78,6 @@ static double now(void) {
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; }
 
-/* Every rank calls this after a local step that may fail; all return the same verdict. */
-static int agree(int rc, int rank) {
-    int mine = rc < 0 ? rank : INT_MAX, first = INT_MAX;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed");
-        elmo_die(ELMO_ERR_MPI);
-    }
-    if (first == INT_MAX) return 0;
-    if (rank == first) return rc;            /* the reporter: its message goes up */
-    return ELMO_ERR_REPORTED;
-}
-
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -794,7 +782,7 @@ static int merge(struct embed_run *er, struct totals *tt) {
             }
         }
     }
-    ELMO_CALL(agree(lrc, er->rank));
+    ELMO_CALL(elmo_agree(lrc));
     if (MPI_Bcast(mg.hdr, (int)(n * (int64_t)sizeof *mg.hdr), MPI_BYTE, 0, MPI_COMM_WORLD) !=
         MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of part headers failed");
@@ -825,7 +813,7 @@ static int merge(struct embed_run *er, struct totals *tt) {
     int64_t ra = mg.n_rec * er->rank / er->size, rb = mg.n_rec * (er->rank + 1) / er->size;
     struct span mine, start;
     lrc = span_of(&mg, ra, rb, &mine);
-    ELMO_CALL(agree(lrc, er->rank));
+    ELMO_CALL(elmo_agree(lrc));
     memset(&start, 0, sizeof start);
     if (MPI_Exscan(&mine, &start, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Exscan failed in the merge");
@@ -847,16 +835,16 @@ static int merge(struct embed_run *er, struct totals *tt) {
     merge_check_interrupt(er);
     rc = elmo_store_create(&st, er->job->output, MPI_COMM_WORLD, &lay, &attrs);
     free(yaml);
-    ELMO_CALL(agree(rc, er->rank));
+    ELMO_CALL(elmo_agree(rc));
     lrc = merge_run(&mg, st, ra, rb, &start, &tot);
     /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in a collective H5Fclose:
        stop them all instead, as run_shard does; the parts and the journal stay for a rerun. */
     if (lrc < 0) elmo_die(lrc);
-    ELMO_CALL(agree(lrc, er->rank));
+    ELMO_CALL(elmo_agree(lrc));
     rc = elmo_store_finish(st);
     st = NULL;
     if (rc < 0) elmo_die(rc);
-    ELMO_CALL(agree(rc, er->rank));
+    ELMO_CALL(elmo_agree(rc));
 cleanup:
     if (st) elmo_store_close(st);
     for (int64_t i = 0; i < n; i++) elmo_part_close(&mg.open[i]);
@@ -1004,7 +992,7 @@ int elmo_embed_run(struct elmo_job *job) {
     /* 1. model and context on every rank */
     lrc = elmo_model_load(job->options, job->weights, &er.model);
     if (lrc == 0) lrc = elmo_embed_ctx_init(&er.ctx, job, &er.model);
-    ELMO_CALL(agree(lrc, er.rank));
+    ELMO_CALL(elmo_agree(lrc));
     er.ctx.on_batch = er.rank == 0 ? on_batch_rank0 : on_batch_worker;
     er.ctx.cb_arg = &er;
 
@@ -1067,7 +1055,7 @@ int elmo_embed_run(struct elmo_job *job) {
         hdr[0] = er.plan.n;
         hdr[1] = (int64_t)strlen(er.input);
     }
-    ELMO_CALL(agree(lrc, er.rank));
+    ELMO_CALL(elmo_agree(lrc));
     if (MPI_Bcast(hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
         MPI_Bcast(er.input, sizeof er.input, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
@@ -1141,7 +1129,7 @@ int elmo_embed_run(struct elmo_job *job) {
                 100 * (tsum[2] - io) / all, t_merge);
         fprintf(stderr, "embed: wrote %s (complete)\n", job->output);
     }
-    ELMO_CALL(agree(lrc, er.rank));
+    ELMO_CALL(elmo_agree(lrc));
 cleanup:
     if (er.jf) fclose(er.jf);
     elmo_embed_ctx_free(&er.ctx);

@@ -5,6 +5,7 @@
  * (a singleton run needs no mpirun) so that the same binary serves 1 or N ranks.
  */
 #include <mpi.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,16 @@ static int world_rank = 0, world_size = 1, mpi_up = 0;
 
 int elmo_rank(void) { return world_rank; }
 int elmo_size(void) { return world_size; }
+
+int elmo_agree(int rc) {
+    int mine = rc < 0 ? world_rank : INT_MAX, first = INT_MAX;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed while agreeing on a status");
+        elmo_die(ELMO_ERR_MPI);
+    }
+    if (first == INT_MAX) return 0;
+    return world_rank == first ? rc : ELMO_ERR_REPORTED;
+}
 
 int elmo_exit_code(int status) {
     switch (status) {

@@ -48,24 +48,6 @@ double elmo__ner_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int elmo__ner_agree(int rc) {
-    int rank = elmo_rank();
-    int mine = rc < 0 ? rank : INT_MAX, first = INT_MAX;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed");
-        elmo_die(ELMO_ERR_MPI);
-    }
-    if (first == INT_MAX) return 0;
-    if (rank == first) {
-        if (rank != 0) {
-            fprintf(stderr, "elmo: error (rank %d): %s\n", rank, elmo_errmsg());
-            return ELMO_ERR_REPORTED;
-        }
-        return rc;
-    }
-    return ELMO_ERR_REPORTED;
-}
-
 /* Reads a whole small text file (options.json) into an owned string, or NULL. */
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -91,7 +73,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
                         "%s is an ELMo tagger: give the biLM it was trained on (--options FILE "
                         "--weights FILE, or --model DIR)",
                         job->tagger);
-    ELMO_TRY(elmo__ner_agree(rc));
+    ELMO_TRY(elmo_agree(rc));
 
     /* rank 0 checks that the vectors are the ones the tagger was trained on */
     char sha[65] = "";
@@ -105,7 +87,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
                             "%s was trained with %s vectors of sha256 %s, but %s has sha256 %s",
                             job->tagger, glove ? "GloVe" : "ELMo", want, vec_path, sha);
     }
-    ELMO_TRY(elmo__ner_agree(rc));
+    ELMO_TRY(elmo_agree(rc));
     if (glove) rc = elmo_glove_load(vec_path, &r->glove);
     else rc = elmo_model_load(job->options, job->weights, &r->m);
     if (rc == 0 && !glove && r->m.opt.L + 1 != r->t.cfg.K)
@@ -118,7 +100,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
         rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? &r->glove : NULL,
                                 r->meta.mask_urls_users, job->batch_tokens, max_len);
     if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 2048, 32, (size_t)max_len);
-    rc = elmo__ner_agree(rc);
+    rc = elmo_agree(rc);
     if (rc < 0) elmo__ner_runtime_close(r);
     return rc;
 }
@@ -205,7 +187,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     struct elmo_ner_runtime rt;
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
-    ELMO_TRY(elmo__ner_agree(elmo_ner_data_read(input, false, &d)));
+    ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
     double t0 = elmo__ner_now();
     rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
     if (rc < 0) {
@@ -224,7 +206,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
                                     (const char *const *)d.tok + t_a, feat);
     if (lrc == 0)
         lrc = elmo_ner_tag(&rt.t, &rt.ws, (int)(s1 - s0), len + s0, feat, mine, NULL, NULL);
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(gather_tags(&d, mine, all));
     if (rank == 0) {
         struct elmo_conll_eval ev;
@@ -255,7 +237,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
                     job->out[0] ? "; wrote " : "", job->out, job->out[0] ? " and its .conll" : "");
         }
     }
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
 cleanup:
     free(feat);
     free(mine);
@@ -346,7 +328,7 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
         reuse = store_reusable(store, sha, sp, job->mask_urls_users);
         if (!reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
-    ELMO_TRY(elmo__ner_agree(lrc));
+    ELMO_TRY(elmo_agree(lrc));
     if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
     if (reuse) {
@@ -416,7 +398,7 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
         }
     free(we), free(l1), free(l2);
     elmo_store_close(st);
-    return elmo__ner_agree(lrc);
+    return elmo_agree(lrc);
 }
 
 /* A 64-bit mix of three values (splitmix64 finaliser), for per-sentence dropout seeds. */
@@ -437,7 +419,7 @@ static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, con
     int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - t0 + 1));
     int lrc = elmo_ner_tag(t, ws, (int)(s1 - s0), sp->len + s0,
                            sp->feat + (size_t)t0 * t->cfg.K * t->cfg.D, mine, NULL, NULL);
-    int rc = elmo__ner_agree(lrc);
+    int rc = elmo_agree(lrc);
     if (rc == 0) rc = gather_tags(&sp->d, mine, all);
     free(mine);
     return rc;
@@ -489,7 +471,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     if (lrc == 0 && sp[0].d.n_sent == 0)
         lrc = elmo_error(ELMO_ERR_FORMAT, "%s: no sentences to train on", job->train);
     if (lrc == 0) lrc = elmo_tagset_build(&sp[0].d, &tags);
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
     int max_len = 1;
     for (int i = 0; i < 3; i++) {
         if (!sp[i].present) continue;
@@ -505,9 +487,9 @@ int elmo_train_ner_run(struct elmo_job *job) {
     if (glove) {
         lrc = elmo_glove_load(job->glove, &gv);
         if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->glove, sha);
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
         struct elmo_ner_feat f;
-        ELMO_CALL(elmo__ner_agree(elmo_ner_feat_init(&f, NULL, &gv, job->mask_urls_users, 0, 0)));
+        ELMO_CALL(elmo_agree(elmo_ner_feat_init(&f, NULL, &gv, job->mask_urls_users, 0, 0)));
         K = f.K, D = f.D;
         for (int i = 0; i < 3; i++) {
             if (!sp[i].present) continue;
@@ -533,7 +515,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->weights, sha);
         if (lrc == 0 && rank == 0) meta.options_json = read_text(job->options);
         if (lrc == 0 && rank == 0 && !meta.options_json) lrc = ELMO_ERR_IO;
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
         if (MPI_Bcast(sha, sizeof sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
             ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
         K = 3, D = 2 * model.opt.P;
@@ -554,7 +536,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     size_t bs = (size_t)job->batch_size;
     if (lrc == 0)
         lrc = elmo_tagger_ws_reserve(&ws, &cfg, bs * (size_t)max_len, bs, (size_t)max_len);
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
     elmo_tagger_randomize(&t, job->seed);
     memcpy(best.block, t.block, sizeof(float) * t.n_floats);
     if (rank == 0)
@@ -617,7 +599,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                     loss_local += loss;
                 }
             }
-            ELMO_CALL(elmo__ner_agree(lrc));
+            ELMO_CALL(elmo_agree(lrc));
             if (size > 1 && MPI_Allreduce(MPI_IN_PLACE, grad, (int)t.n_floats, MPI_FLOAT, MPI_SUM,
                                           MPI_COMM_WORLD) != MPI_SUCCESS)
                 ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
@@ -653,7 +635,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 elog[ep].dev = elmo_conll_overall(&ev);
                 improved = elog[ep].dev.f1 >= best_f1; /* ties: the later epoch */
             }
-            ELMO_CALL(elmo__ner_agree(lrc));
+            ELMO_CALL(elmo_agree(lrc));
         } else {
             improved = 1; /* no dev set: keep the last epoch */
         }
@@ -705,7 +687,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 scored[i] = true;
             }
         }
-        ELMO_CALL(elmo__ner_agree(lrc));
+        ELMO_CALL(elmo_agree(lrc));
     }
     lrc = 0;
     if (rank == 0) {
@@ -768,7 +750,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                     elmo__ner_now() - t_start, t_feat, t_train, t_train / job->epochs, size,
                     size > 1 ? "s" : "", best_epoch, job->out, jp);
     }
-    ELMO_CALL(elmo__ner_agree(lrc));
+    ELMO_CALL(elmo_agree(lrc));
 
 cleanup:
     free(bfeat);

@@ -15,13 +15,6 @@
 #include "model/tagger.h"
 #include "worker/ner.h"
 
-/*
- * Every rank calls this after a local step that may fail; all return the same verdict: 0, the
- * failing rank's own status on the lowest failing rank (which prints its message at once when
- * it is not rank 0), ELMO_ERR_REPORTED elsewhere.  Collective.
- */
-int elmo__ner_agree(int rc);
-
 /* A trained tagger, ready to tag on this rank. */
 struct elmo_ner_runtime {
     struct elmo_tagger t;

@@ -47,23 +47,6 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/*
- * Every rank passes its status; all return the same verdict.  A rank other than 0 that failed
- * prints its own message (rank 0 prints the returned one).  Collective.
- */
-static int agree(int rc) {
-    int mine = rc < 0 ? rc : 0, worst = 0;
-    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed while agreeing on a status");
-    if (worst == 0) return ELMO_OK;
-    if (rc < 0) {
-        if (elmo_rank() != 0)
-            fprintf(stderr, "elmo: error (rank %d): %s\n", elmo_rank(), elmo_errmsg());
-        return rc;
-    }
-    return elmo_error(ELMO_ERR_REPORTED, "pretrain failed on another rank (reported there)");
-}
-
 static int bcast_floats(float *p, size_t n) {
     for (size_t off = 0; off < n; off += (size_t)1 << 28) {
         size_t k = n - off < ((size_t)1 << 28) ? n - off : (size_t)1 << 28;
@@ -369,7 +352,7 @@ static int checkpoint(struct run *r) {
             displs[k] = (int)(a * (int64_t)r->S);
         }
     }
-    ELMO_TRY(agree(rc));
+    ELMO_TRY(elmo_agree(rc));
     if (MPI_Gatherv(r->state, (int)((size_t)r->rows * r->S), MPI_FLOAT, all, counts, displs,
                     MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         rc = elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the carried states failed");
@@ -401,7 +384,7 @@ static int checkpoint(struct run *r) {
     free(all);
     free(counts);
     free(displs);
-    return agree(rc);
+    return elmo_agree(rc);
 }
 
 /* Continues from the checkpoint when there is one.  Collective. */
@@ -448,7 +431,7 @@ static int resume(struct run *r) {
             rc = elmo_lm_ckpt_read_data(r->ckpt_path, &c);
         }
     }
-    rc = agree(rc);
+    rc = elmo_agree(rc);
     if (rc == ELMO_OK) {
         int64_t counters[4] = {c.step, c.epoch, c.step_in_epoch, c.optim_t};
         if (MPI_Bcast(counters, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -555,7 +538,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
     for (; r->epoch < job->epochs; r->epoch++) {
         struct elmo_lm_streams s;
         ELMO_TRY(
-            agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
+            elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
                                         elmo_lm_mix(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0),
                                         r->B, r->T, r->row0, r->rows, &s)));
         if (r->step_in_epoch == 0) {
@@ -650,7 +633,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         }
         double secs = now() - t0;
         elmo_lm_streams_free(&s);
-        ELMO_TRY(agree(rc));
+        ELMO_TRY(elmo_agree(rc));
         if (*stopped) {
             if (r->rank == 0)
                 printf("pretrain: stopped after %lld steps (max_steps), %.0f tokens/s over the "
@@ -664,7 +647,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         if (MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
             return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the epoch loss failed");
         double ppl[3];
-        ELMO_TRY(agree(evaluate(r, es, ppl)));
+        ELMO_TRY(elmo_agree(evaluate(r, es, ppl)));
         struct elmo_lm_epoch e = {.epoch = r->epoch + 1,
                                   .steps = r->step,
                                   .train_loss = (g[0] + g[1]) / (g[2] + g[3]),
@@ -732,7 +715,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
                   "needs at least one batch row",
                   r->B, r->size);
     ELMO_CALL(setup_paths(r));
-    ELMO_CALL(agree(elmo_options_load(job->options, &r->opt)));
+    ELMO_CALL(elmo_agree(elmo_options_load(job->options, &r->opt)));
     r->opt.n_characters = 262; /* the inference file: 261 trained rows below the zero row */
     {
         char *js = NULL;
@@ -740,7 +723,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
         snprintf(r->options_json, sizeof r->options_json, "%s", js);
         free(js);
     }
-    ELMO_CALL(agree(load_data(r)));
+    ELMO_CALL(elmo_agree(load_data(r)));
 
     /* the softmax */
     bool sampled = !strcmp(job->softmax, "sampled") ||
@@ -773,12 +756,12 @@ int elmo_pretrain_run(struct elmo_job *job) {
                                  .T = r->T,
                                  .dropout = job->dropout,
                                  .n_sampled = r->n_sampled};
-    ELMO_CALL(agree(elmo_lm_init(&r->lm, &r->opt, &cfg)));
+    ELMO_CALL(elmo_agree(elmo_lm_init(&r->lm, &r->opt, &cfg)));
     if (r->lm.n_total > (size_t)INT_MAX)
         ELMO_FAIL(ELMO_ERR_ARG, "%zu parameters: more than one MPI_Allreduce can sum",
                   r->lm.n_total);
     elmo_lm_init_weights(&r->lm, job->seed);
-    ELMO_CALL(agree(elmo_lm_optim_init(
+    ELMO_CALL(elmo_agree(elmo_lm_optim_init(
         &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_LM_ADAM : ELMO_LM_ADAGRAD, job->lr,
         r->lm.n_total)));
     r->S = elmo_stream_state_floats(&r->opt);
@@ -793,8 +776,8 @@ int elmo_pretrain_run(struct elmo_job *job) {
         if (!r->in[d] || !r->tgt[d]) rc = ELMO_ERR_NOMEM;
     }
     if (!r->state || !r->estate || !r->history) rc = ELMO_ERR_NOMEM;
-    ELMO_CALL(agree(rc));
-    ELMO_CALL(agree(elmo_lm_streams_build(&r->corpus, &r->vocab, true, false, 0, r->Be, r->T,
+    ELMO_CALL(elmo_agree(rc));
+    ELMO_CALL(elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, true, false, 0, r->Be, r->T,
                                           r->erow0, r->erows, &es)));
 
     if (r->rank == 0) {
@@ -810,7 +793,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
         fflush(stdout);
         rc = make_dir(job->out);
     }
-    ELMO_CALL(agree(rc));
+    ELMO_CALL(elmo_agree(rc));
     ELMO_CALL(resume(r));
     if (r->rank == 0) {
         const char **words = elmo_xmalloc(sizeof(char *) * (size_t)r->vocab.V);
@@ -819,7 +802,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
         rc = elmo_lm_vocab_save(r->vocab_path, words, r->vocab.V);
         free(words);
     }
-    ELMO_CALL(agree(rc));
+    ELMO_CALL(elmo_agree(rc));
 
     if (r->epoch >= job->epochs) {
         if (r->rank == 0) {
@@ -827,7 +810,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
                    (long long)r->step, r->weights_path);
             rc = save_weights(r);
         }
-        ELMO_CALL(agree(rc));
+        ELMO_CALL(elmo_agree(rc));
         goto cleanup;
     }
     bool stopped = false;

