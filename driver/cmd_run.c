@@ -39,6 +39,9 @@ static int finish(int rc) {
     else if (rc < 0 && rank == first) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
     else if (rc < 0 && first == INT_MAX && rank == 0)
         fprintf(stderr, "elmo: error: failed on another rank\n");
+    if (rc < 0 && rc != ELMO_ERR_REPORTED) elmo_rank_log("error: %s", elmo_errmsg());
+    else if (rc < 0) elmo_rank_log("stopped: failed on another rank");
+    elmo_rank_log_close();
     return elmo_exit_code(rc);
 }
 

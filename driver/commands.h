@@ -56,4 +56,13 @@ _Noreturn void elmo_die(int status);
  */
 int elmo_agree(int rc);
 
+/*
+ * Per-rank log (driver/rank_log.c): OUTPUT.logs/rank-NNNNN.log, appended to, one timestamped
+ * line per call. elmo_rank_log does nothing before a successful open; elmo_die and the exit
+ * path write the failure there too.
+ */
+int elmo_rank_log_open(const char *output);
+void elmo_rank_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void elmo_rank_log_close(void);
+
 #endif /* ELMO_COMMANDS_H */

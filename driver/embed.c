@@ -442,8 +442,15 @@ static int run_shard(struct embed_run *er, int64_t id) {
     char pp[ELMO_PATH_MAX + 64], rp[ELMO_PATH_MAX + 64];
     part_path(er, id, pp, sizeof pp, "part");
     part_path(er, id, rp, sizeof rp, "rej");
+    int64_t tok = er->ctx.tokens_done, sent = er->ctx.sentences_done;
+    double t = now();
     int rc = elmo_embed_shard(&er->ctx, er->input, &er->plan.sh[id], pp, rp);
     if (rc < 0) elmo_die(rc);  /* one rank's failure stops every rank */
+    t = now() - t;
+    tok = er->ctx.tokens_done - tok;
+    elmo_rank_log("shard %" PRId64 " done: %" PRId64 " sentences, %" PRId64 " tokens, %.2f s, "
+                  "%.0f tokens/s", id, er->ctx.sentences_done - sent, tok, t,
+                  t > 0 ? (double)tok / t : 0.0);
     return 0;
 }
 
@@ -989,8 +996,12 @@ int elmo_embed_run(struct elmo_job *job) {
     snprintf(er.parts, sizeof er.parts, "%s.parts", job->output);
     snprintf(er.input, sizeof er.input, "%s", job->input);
 
-    /* 1. model and context on every rank */
-    lrc = elmo_model_load(job->options, job->weights, &er.model);
+    /* 1. the rank's log, model and context on every rank */
+    lrc = elmo_rank_log_open(job->output);
+    elmo_rank_log("embed %s -> %s, model %s + %s, %d rank%s x %d thread%s", job->input,
+                  job->output, job->options, job->weights, er.size, er.size > 1 ? "s" : "",
+                  job->threads, job->threads > 1 ? "s" : "");
+    if (lrc == 0) lrc = elmo_model_load(job->options, job->weights, &er.model);
     if (lrc == 0) lrc = elmo_embed_ctx_init(&er.ctx, job, &er.model);
     ELMO_CALL(elmo_agree(lrc));
     er.ctx.on_batch = er.rank == 0 ? on_batch_rank0 : on_batch_worker;
@@ -1034,9 +1045,12 @@ int elmo_embed_run(struct elmo_job *job) {
             er.jf = fopen(er.journal, "a");
             if (!er.jf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", er.journal, strerror(errno));
             for (int64_t i = 0; i < er.plan.n; i++) er.shards_skipped += er.plan.done[i];
-            if (lrc == 0)
+            if (lrc == 0) {
                 fprintf(stderr, "embed: resuming from %s: %" PRId64 " of %" PRId64
                         " shards already done\n", er.journal, er.shards_skipped, er.plan.n);
+                elmo_rank_log("resuming from %s: %" PRId64 " of %" PRId64 " shards already done",
+                              er.journal, er.shards_skipped, er.plan.n);
+            }
         }
         /* an old store must not look complete while this run is in flight */
         if (lrc == 0) unlink(job->output);
@@ -1128,8 +1142,14 @@ int elmo_embed_run(struct elmo_job *job) {
                 tsum[2] / er.size, 100 * tsum[0] / all, 100 * tsum[1] / all,
                 100 * (tsum[2] - io) / all, t_merge);
         fprintf(stderr, "embed: wrote %s (complete)\n", job->output);
+        elmo_rank_log("wrote %s (complete): %" PRId64 " records = %" PRId64 " written + %" PRId64
+                      " rejected, %" PRId64 " tokens, %.1f s", job->output, tt.rec, written,
+                      tt.reject, tt.tok, wall);
     }
     ELMO_CALL(elmo_agree(lrc));
+    elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
+                  "work %.1f s, merge %.1f s)", er.ctx.tokens_done, er.ctx.t_read, er.ctx.t_write,
+                  t_work, t_merge);
 cleanup:
     if (er.jf) fclose(er.jf);
     elmo_embed_ctx_free(&er.ctx);

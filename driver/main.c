@@ -71,6 +71,7 @@ _Noreturn void elmo_die(int status) {
                 elmo_errmsg());
     else fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
     fflush(stderr);
+    elmo_rank_log("error: %s", elmo_errmsg());
     if (mpi_up) MPI_Abort(MPI_COMM_WORLD, elmo_exit_code(status));
     exit(elmo_exit_code(status));
 }

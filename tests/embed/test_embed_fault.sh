@@ -16,6 +16,18 @@ ARGS=(embed --options "$FX/options.json" --weights "$FX/lm_weights.hdf5" --input
       --input-format conll --shard-tokens 500 --no-progress)
 
 mpiexec -n 2 "$ELMO_BIN" "${ARGS[@]}" --output "$T/ref.h5" 2>"$T/ref.log"
+# per-rank logs next to the output: both ranks worked, every shard is logged done exactly once,
+# and the shards' tokens add up to the job's total
+L="$T/ref.h5.logs"
+[ -f "$L/rank-00000.log" ] && [ -f "$L/rank-00001.log" ] || { ls -R "$T" >&2; exit 1; }
+n_shards=$(grep -h ' shard [0-9]* done:' "$L"/rank-*.log | awk '{print $5}' | sort -n | uniq | wc -l)
+n_lines=$(grep -h ' shard [0-9]* done:' "$L"/rank-*.log | wc -l)
+[ "$n_shards" -eq "$n_lines" ] && [ "$n_shards" -gt 10 ] || { echo "shards $n_shards lines $n_lines"; exit 1; }
+for r in 0 1; do grep -q ' shard [0-9]* done:' "$L/rank-0000$r.log" || { echo "rank $r idle"; exit 1; }; done
+sum=$(grep -h ' shard [0-9]* done:' "$L"/rank-*.log | sed 's/.*sentences, \([0-9]*\) tokens.*/\1/' | awk "{ s += \$1 } END { print s }")
+total=$(sed -n 's/^embed: .* sentences (.*), \([0-9]*\) tokens, .*/\1/p' "$T/ref.log")
+[ -n "$total" ] && [ "$sum" -eq "$total" ] || { echo "logged tokens $sum, job $total"; exit 1; }
+grep -q 'wrote .* (complete)' "$L/rank-00000.log"
 
 mpiexec -n 2 "$ELMO_BIN" "${ARGS[@]}" --output "$T/out.h5" 2>"$T/run1.log" &
 MPI=$!
@@ -51,6 +63,9 @@ set -e
 # rerun: resumes and completes
 mpiexec -n 2 "$ELMO_BIN" "${ARGS[@]}" --output "$T/out.h5" 2>"$T/run2.log" || { cat "$T/run2.log"; exit 1; }
 grep -q "resuming from" "$T/run2.log" || { cat "$T/run2.log"; exit 1; }
+# the logs keep both runs: the first one's lines, then the resume
+grep -q "resuming from" "$T/out.h5.logs/rank-00000.log"
+[ "$(grep -c ' embed .* -> ' "$T/out.h5.logs/rank-00000.log")" -eq 3 ]  # run, refused, rerun
 [ ! -e "$T/out.h5.journal" ]
 $PY "$CHK" same "$T/ref.h5" "$T/out.h5"
 echo "test_embed_fault: resumed after $done_before shards; the store equals the uninterrupted run"

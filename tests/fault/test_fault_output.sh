@@ -54,6 +54,12 @@ expect_msg "$T/o4.log" "cut.gz"
 expect_exit 1 $rc5 "weights missing on rank 1"
 expect_msg "$T/o5.log" "(rank 1 of 2): $T/node-local/w.hdf5: cannot open"
 [ "$(grep -c '^elmo: error' "$T/o5.log")" -eq 1 ] || { cat "$T/o5.log" >&2; fail "not one message"; }
+# each rank's log says how it ended: rank 1 with the cause, rank 0 stopped because of another
+grep -qF "rank 1/2: error: $T/node-local/w.hdf5: cannot open" "$T/work/out.h5.logs/rank-00001.log" \
+  || fail "rank 1's log lacks its error"
+grep -q "rank 0/2: stopped: failed on another rank" "$T/work/out.h5.logs/rank-00000.log" \
+  || fail "rank 0's log lacks the stop"
+rm -r "$T/work/out.h5.logs"  # the logs of the cut gzip and the rank-1 runs (checked above)
 rm "$T/work/cut.gz"
 after=$(snapshot "$T")
 # the logs are the only new files
