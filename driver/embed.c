@@ -448,8 +448,8 @@ static int run_shard(struct embed_run *er, int64_t id) {
     if (rc < 0) elmo_die(rc);  /* one rank's failure stops every rank */
     t = now() - t;
     tok = er->ctx.tokens_done - tok;
-    elmo_rank_log("shard %" PRId64 " done: %" PRId64 " sentences, %" PRId64 " tokens, %.2f s, "
-                  "%.0f tokens/s", id, er->ctx.sentences_done - sent, tok, t,
+    elmo_rank_log("shard %" PRId64 " done: %" PRId64 " non-empty sentences, %" PRId64
+                  " tokens, %.2f s, %.0f tokens/s", id, er->ctx.sentences_done - sent, tok, t,
                   t > 0 ? (double)tok / t : 0.0);
     return 0;
 }
