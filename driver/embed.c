@@ -917,6 +917,8 @@ static void remove_staging(struct embed_run *er) {
     char sp[ELMO_PATH_MAX + 64];
     snprintf(sp, sizeof sp, "%s/input.spool", er->parts);
     unlink(sp);
+    snprintf(sp, sizeof sp, "%s/input.spool.tmp", er->parts);
+    unlink(sp);
     rmdir(er->parts);
     unlink(er->journal);
 }
@@ -1056,15 +1058,9 @@ int elmo_embed_run(struct elmo_job *job) {
         if (lrc == 0) unlink(job->output);
         /* a fresh run that fails before its first shard leaves nothing staged behind */
         if (lrc < 0 && made_parts) {
-            char sp[ELMO_PATH_MAX + 64];
             if (er.jf) fclose(er.jf);
             er.jf = NULL;
-            unlink(er.journal);
-            snprintf(sp, sizeof sp, "%s/input.spool", er.parts);
-            unlink(sp);
-            snprintf(sp, sizeof sp, "%s/input.spool.tmp", er.parts);
-            unlink(sp);
-            rmdir(er.parts);
+            remove_staging(&er);
         }
         hdr[0] = er.plan.n;
         hdr[1] = (int64_t)strlen(er.input);
