@@ -33,7 +33,7 @@ static int finish(int rc) {
     int first = mine;
     if (elmo_size() > 1 &&
         MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
-        first = 0;  /* no agreement: rank 0 speaks */
+        first = 0; /* no agreement: rank 0 speaks */
     if (rc < 0 && rank == first && rank > 0)
         fprintf(stderr, "elmo: error (rank %d of %d): %s\n", rank, elmo_size(), elmo_errmsg());
     else if (rc < 0 && rank == first) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());

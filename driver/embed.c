@@ -432,8 +432,10 @@ static void on_batch_rank0(void *arg, int64_t sentences, int64_t tokens) {
 static void on_batch_worker(void *arg, int64_t sentences, int64_t tokens) {
     struct embed_run *er = arg;
     if (interrupted) {
-        elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d; the journal %s is consistent: "
-                   "rerun the same job to resume", (int)interrupted, er->journal);
+        elmo_error(ELMO_ERR_INTERRUPTED,
+                   "interrupted by signal %d; the journal %s is consistent: "
+                   "rerun the same job to resume",
+                   (int)interrupted, er->journal);
         elmo_die(ELMO_ERR_INTERRUPTED);
     }
 }
@@ -449,8 +451,8 @@ static int run_shard(struct embed_run *er, int64_t id) {
     t = now() - t;
     tok = er->ctx.tokens_done - tok;
     elmo_rank_log("shard %" PRId64 " done: %" PRId64 " non-empty sentences, %" PRId64
-                  " tokens, %.2f s, %.0f tokens/s", id, er->ctx.sentences_done - sent, tok, t,
-                  t > 0 ? (double)tok / t : 0.0);
+                  " tokens, %.2f s, %.0f tokens/s",
+                  id, er->ctx.sentences_done - sent, tok, t, t > 0 ? (double)tok / t : 0.0);
     return 0;
 }
 
@@ -1000,9 +1002,9 @@ int elmo_embed_run(struct elmo_job *job) {
 
     /* 1. the rank's log, model and context on every rank */
     lrc = elmo_rank_log_open(job->output);
-    elmo_rank_log("embed %s -> %s, model %s + %s, %d rank%s x %d thread%s", job->input,
-                  job->output, job->options, job->weights, er.size, er.size > 1 ? "s" : "",
-                  job->threads, job->threads > 1 ? "s" : "");
+    elmo_rank_log("embed %s -> %s, model %s + %s, %d rank%s x %d thread%s", job->input, job->output,
+                  job->options, job->weights, er.size, er.size > 1 ? "s" : "", job->threads,
+                  job->threads > 1 ? "s" : "");
     if (lrc == 0) lrc = elmo_model_load(job->options, job->weights, &er.model);
     if (lrc == 0) lrc = elmo_embed_ctx_init(&er.ctx, job, &er.model);
     ELMO_CALL(elmo_agree(lrc));
@@ -1139,13 +1141,13 @@ int elmo_embed_run(struct elmo_job *job) {
                 100 * (tsum[2] - io) / all, t_merge);
         fprintf(stderr, "embed: wrote %s (complete)\n", job->output);
         elmo_rank_log("wrote %s (complete): %" PRId64 " records = %" PRId64 " written + %" PRId64
-                      " rejected, %" PRId64 " tokens, %.1f s", job->output, tt.rec, written,
-                      tt.reject, tt.tok, wall);
+                      " rejected, %" PRId64 " tokens, %.1f s",
+                      job->output, tt.rec, written, tt.reject, tt.tok, wall);
     }
     ELMO_CALL(elmo_agree(lrc));
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
-                  "work %.1f s, merge %.1f s)", er.ctx.tokens_done, er.ctx.t_read, er.ctx.t_write,
-                  t_work, t_merge);
+                  "work %.1f s, merge %.1f s)",
+                  er.ctx.tokens_done, er.ctx.t_read, er.ctx.t_write, t_work, t_merge);
 cleanup:
     if (er.jf) fclose(er.jf);
     elmo_embed_ctx_free(&er.ctx);

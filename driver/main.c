@@ -4,8 +4,8 @@
  * `elmo --help` and `elmo --version` run without MPI; every other command initialises MPI
  * (a singleton run needs no mpirun) so that the same binary serves 1 or N ranks.
  */
-#include <mpi.h>
 #include <limits.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -537,10 +537,10 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
     }
     for (; r->epoch < job->epochs; r->epoch++) {
         struct elmo_lm_streams s;
-        ELMO_TRY(
-            elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
-                                        elmo_lm_mix(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0),
-                                        r->B, r->T, r->row0, r->rows, &s)));
+        ELMO_TRY(elmo_agree(
+            elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
+                                  elmo_lm_mix(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0), r->B,
+                                  r->T, r->row0, r->rows, &s)));
         if (r->step_in_epoch == 0) {
             memset(r->state, 0, sizeof(float) * (size_t)r->rows * r->S);
             memset(r->partial, 0, sizeof r->partial);
@@ -778,7 +778,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
     if (!r->state || !r->estate || !r->history) rc = ELMO_ERR_NOMEM;
     ELMO_CALL(elmo_agree(rc));
     ELMO_CALL(elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, true, false, 0, r->Be, r->T,
-                                          r->erow0, r->erows, &es)));
+                                               r->erow0, r->erows, &es)));
 
     if (r->rank == 0) {
         size_t nm = elmo_options_param_count(&r->opt);

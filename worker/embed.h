@@ -51,7 +51,7 @@ struct elmo_embed_ctx {
     float *missvec;       /* (ws.max_words, P) their vectors */
     float *state;         /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
     int64_t tokens_done, sentences_done;
-    double t_read, t_write;  /* seconds on this rank: reading shards, writing part files */
+    double t_read, t_write; /* seconds on this rank: reading shards, writing part files */
 };
 
 /* Sizes everything from the job (batch_tokens, max_sentence_tokens, outputs, cache). */
