@@ -6,9 +6,11 @@
  */
 #include <limits.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver/commands.h"
 #include "model/gemm.h"
@@ -97,7 +99,37 @@ static const struct command commands[] = {
     {"bench", elmo_cmd_bench, -1},
 };
 
+static void on_stop_signal(int sig) { elmo_stop_request(sig); }
+
+/*
+ * OpenBLAS starts its thread pool when the library loads, before main, with one thread per core
+ * unless OPENBLAS_NUM_THREADS says otherwise: under a small address-space limit that start can
+ * hang, and the threads would compete with MPI ranks.  The program sets the pool to one thread
+ * and runs itself again once, so the pool is sized before MPI or any job starts; a job's
+ * `threads` key raises the count later.  Returns only when no re-execution was needed or possible.
+ */
+static void size_blas_pool(char **argv) {
+    if (getenv("OPENBLAS_NUM_THREADS") || getenv("ELMO_BLAS_SIZED")) return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0 || setenv("ELMO_BLAS_SIZED", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: go on with OpenBLAS's own pool size (the job sets the count it uses) */
+}
+
+/* Every job stops the same way on SIGINT, SIGTERM and SIGUSR1; SIGXFSZ becomes EFBIG. */
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 int main(int argc, char **argv) {
+    size_blas_pool(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -125,6 +157,7 @@ int main(int argc, char **argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     /* Errors of MPI calls come back as codes that the callers check and report. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    install_signals(); /* after MPI_Init, which may install handlers of its own */
 
     int code;
     if (cmd->fn) code = cmd->fn(argc - 1, argv + 1);

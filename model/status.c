@@ -3,6 +3,7 @@
  */
 #include "model/status.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,3 +129,11 @@ void elmo__assert_fail(const char *expr, const char *file, int line, const char 
     abort();
 }
 #endif
+
+static volatile sig_atomic_t stop_sig;
+
+int elmo_stop_signal(void) { return (int)stop_sig; }
+void elmo_stop_request(int sig) {
+    if (!stop_sig) stop_sig = sig;
+}
+void elmo_stop_reset(void) { stop_sig = 0; }

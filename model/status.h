@@ -105,4 +105,15 @@ void elmo__assert_fail(const char *expr, const char *file, int line, const char 
 #define ELMO_ASSERT(x) ((x) ? (void)0 : elmo__assert_fail(#x, __FILE__, __LINE__, __func__))
 #endif
 
+
+/*
+ * Process-wide stop request.  driver/main.c installs handlers for SIGINT, SIGTERM and SIGUSR1
+ * that record the signal here; long loops (shards, epochs, steps, rounds) poll it, finish or
+ * abandon their current unit, leave their journal or checkpoint consistent and return
+ * ELMO_ERR_INTERRUPTED (exit code 3).  0 when no signal arrived.
+ */
+int elmo_stop_signal(void);
+void elmo_stop_request(int sig); /* async-signal-safe */
+void elmo_stop_reset(void);      /* tests only */
+
 #endif /* ELMO_STATUS_H */
