@@ -152,7 +152,13 @@ static const struct key keys[] = {
         "deflate level of the store's datasets, 0 = none"),
     KEY("reject_file", K_CORPUS, T_PATH, reject_file, 0, 0, NULL, NULL, "FILE",
         "records that cannot be read, with line numbers and reasons "
-        "(empty: OUTPUT.rejects.tsv)"),
+        "(empty: OUTPUT.rejects.tsv); not created when nothing is rejected"),
+    KEY("max_reject_fraction", K_CORPUS, T_FLOAT, max_reject_fraction, 0, 1, "0.5", NULL, "F",
+        "fail (exit 1, after writing the reject file) when more than this share of the records "
+        "is rejected; an input with every record rejected always fails"),
+    KEY("overwrite", K_CORPUS | K(TRAIN_NER), T_BOOL, overwrite, 0, 0, "false", NULL, NULL,
+        "redo a job whose output is already complete (without it, a rerun of the same job "
+        "says so and exits 0, and a different job is refused)"),
 
     /* forward pass */
     KEY("streams", K(EMBED), T_INT, streams, 0, 1000000, "0", NULL, "S",

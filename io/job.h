@@ -63,6 +63,8 @@ struct elmo_job {
     enum elmo_precision precision;   /* f32 (default) or f16 (storage only) */
     int compress;                    /* deflate level 0..9, 0 = none (default) */
     char reject_file[ELMO_PATH_MAX]; /* default: OUTPUT.rejects.tsv */
+    float max_reject_fraction;       /* above this share of rejected records the job fails */
+    bool overwrite;                  /* redo a complete output (default: say so and stop) */
 
     /* forward pass */
     int streams;                     /* 0 = stateless (default), S > 0 = stateful streams */
