@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/crf.h"
 #include "model/gemm.h"
 #include "model/rng.h"
 #include "model/status.h"
@@ -35,11 +36,18 @@ int elmo_tagger_config_check(const struct elmo_tagger_config *cfg) {
     ELMO_CHECK(cfg->keep > 0.0f && cfg->keep <= 1.0f, ELMO_ERR_ARG,
                "tagger: dropout keep probability %g (must be in (0, 1])", (double)cfg->keep);
     ELMO_CHECK(isfinite(cfg->forget_bias), ELMO_ERR_ARG, "tagger: forget bias is not finite");
+    ELMO_CHECK(cfg->E >= 0 && cfg->E <= 65536, ELMO_ERR_ARG, "tagger: %d extra inputs (0..65536)",
+               cfg->E);
+    ELMO_CHECK(cfg->output == ELMO_TAGGER_SOFTMAX || cfg->output == ELMO_TAGGER_CRF, ELMO_ERR_ARG,
+               "tagger: unknown output layer %d (0 softmax, 1 crf)", cfg->output);
+    ELMO_CHECK(cfg->output != ELMO_TAGGER_CRF || cfg->n_tags <= ELMO_CRF_MAX_TAGS, ELMO_ERR_ARG,
+               "tagger: a CRF over %d tags (at most %d)", cfg->n_tags, ELMO_CRF_MAX_TAGS);
     return 0;
 }
 
 size_t elmo_tagger_layout(const struct elmo_tagger_config *cfg, struct elmo_tagger_tensor *out) {
-    const int64_t K = cfg->K, D = cfg->D, H = cfg->H, V = cfg->n_tags;
+    const int64_t K = cfg->K, DI = (int64_t)cfg->D + cfg->E, H = cfg->H, V = cfg->n_tags;
+    const int64_t VC = cfg->output == ELMO_TAGGER_CRF ? V : 0; /* CRF tensors, else empty */
     const struct {
         const char *name;
         int ndim;
@@ -47,12 +55,15 @@ size_t elmo_tagger_layout(const struct elmo_tagger_config *cfg, struct elmo_tagg
     } t[ELMO_TAGGER_TENSORS] = {
         {"mix/weights", 1, K, 1},
         {"mix/gamma", 1, 1, 1},
-        {"lstm_fw/kernel", 2, D + H, 4 * H},
+        {"lstm_fw/kernel", 2, DI + H, 4 * H},
         {"lstm_fw/bias", 1, 4 * H, 1},
-        {"lstm_bw/kernel", 2, D + H, 4 * H},
+        {"lstm_bw/kernel", 2, DI + H, 4 * H},
         {"lstm_bw/bias", 1, 4 * H, 1},
         {"dense/kernel", 2, 2 * H, V},
         {"dense/bias", 1, V, 1},
+        {"crf/transitions", 2, VC, VC},
+        {"crf/start", 1, VC, 1},
+        {"crf/end", 1, VC, 1},
     };
     size_t off = 0;
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
@@ -74,8 +85,9 @@ void elmo_tagger_views(const struct elmo_tagger_config *cfg, float *block,
                        struct elmo_tagger_views *v) {
     struct elmo_tagger_tensor t[ELMO_TAGGER_TENSORS];
     elmo_tagger_layout(cfg, t);
-    float **dst[ELMO_TAGGER_TENSORS] = {&v->mix_s, &v->gamma, &v->fw_w,  &v->fw_b,
-                                        &v->bw_w,  &v->bw_b,  &v->out_w, &v->out_b};
+    float **dst[ELMO_TAGGER_TENSORS] = {&v->mix_s, &v->gamma,     &v->fw_w,      &v->fw_b,
+                                        &v->bw_w,  &v->bw_b,      &v->out_w,     &v->out_b,
+                                        &v->crf_trans, &v->crf_start, &v->crf_end};
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) *dst[i] = block + t[i].offset;
 }
 
@@ -115,9 +127,10 @@ void elmo_tagger_randomize(struct elmo_tagger *t, uint64_t seed) {
     elmo_rng_seed(&r, seed);
     memset(t->block, 0, t->n_floats * sizeof(float));
     t->p.gamma[0] = 1.0f;
-    glorot(&r, t->p.fw_w, c->D + c->H, 4 * c->H);
-    glorot(&r, t->p.bw_w, c->D + c->H, 4 * c->H);
+    glorot(&r, t->p.fw_w, c->D + c->E + c->H, 4 * c->H);
+    glorot(&r, t->p.bw_w, c->D + c->E + c->H, 4 * c->H);
     glorot(&r, t->p.out_w, 2 * c->H, c->n_tags);
+    /* the CRF's scores start at 0: the first steps train it as a per-token softmax */
 }
 
 /* ================================ Workspace ================================ */
@@ -129,21 +142,23 @@ struct ws_priv {
     int32_t *off;       /* (Tmax + 1) first packed row of step t */
     int32_t *tokmap[2]; /* (N) packed row -> token row, per direction */
     float *S;           /* (N, D) sum_k softmax(s)_k h_k (x = gamma S) */
-    float *xin[2];      /* (N, D) packed, dropped-out LSTM input */
+    float *xin[2];      /* (N, D + E) packed, dropped-out LSTM input */
     float *act[2];  /* (N, 4H) packed gate activations sigm(i), tanh(j), sigm(f + fb), sigm(o) */
     float *c[2];    /* (N, H) packed cell state */
     float *tc[2];   /* (N, H) packed tanh(c) */
     float *h[2];    /* (N, H) packed LSTM output */
     float *Y;       /* (N, 2H) token order, dropped-out [fw; bw] */
     float *dl;      /* (N, V) logits, then their gradient */
+    float *logit;   /* (N, V) the logits kept for the CRF's backward pass */
     float *dY;      /* (N, 2H) */
     float *dA;      /* (N, 4H) packed gradient of the gate pre-activations */
     float *dH;      /* (N, H) packed gradient of h */
     float *dC;      /* (N, H) packed gradient of c carried from step t + 1 */
     float *hprev;   /* (N, H) packed h_{t-1} (0 at t = 0) */
-    float *dxin;    /* (N, D) packed gradient of the LSTM input */
+    float *dxin;    /* (N, D + E) packed gradient of the LSTM input */
     float *dx;      /* (N, D) token order, gradient of x */
     float *scratch; /* elmo_gemm_rows scratch */
+    double *crf;    /* CRF work of one sentence of up to cap_time tokens */
     void *arena;
 };
 
@@ -159,39 +174,44 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
     if (T < 1) T = 1;
     elmo_tagger_ws_free(ws);
     const size_t D = (size_t)cfg->D, H = (size_t)cfg->H, V = (size_t)cfg->n_tags;
-    size_t scr = elmo_gemm_rows_scratch((int)(4 * H), (int)(D > H ? D : H));
+    const size_t DI = D + (size_t)cfg->E;
+    size_t scr = elmo_gemm_rows_scratch((int)(4 * H), (int)(DI > H ? DI : H));
     size_t scr2 = elmo_gemm_rows_scratch((int)V, (int)(2 * H));
     if (scr2 > scr) scr = scr2;
     /* float arrays, each rounded to 16 floats */
     size_t fl[] = {
         N * V,                                                /* prob */
-        N * D,     N * D,     N * 2 * H,                      /* masks */
-        N * D,                                                /* S */
-        N * D,     N * D,                                     /* xin */
+        N * DI,    N * DI,    N * 2 * H,                      /* masks */
+        N * DI,                                               /* S */
+        N * DI,    N * DI,                                    /* xin */
         N * 4 * H, N * 4 * H,                                 /* act */
         N * H,     N * H,     N * H,     N * H, N * H, N * H, /* c, tc, h */
         N * 2 * H, N * V,     N * 2 * H,                      /* Y, dl, dY */
         N * 4 * H, N * H,     N * H,     N * H,               /* dA, dH, dC, hprev */
-        N * D,     N * D,                                     /* dxin, dx */
-        scr,
+        N * DI,    N * D,                                     /* dxin, dx */
+        scr,       N * V,                                     /* scratch, logit */
     };
     size_t nfl = sizeof fl / sizeof fl[0], total = 0;
     for (size_t i = 0; i < nfl; i++) total += round16(fl[i]) * sizeof(float);
-    size_t ints = 4 * (B + 1) + 2 * (T + 1) + 2 * N + 64;
+    size_t ints = 4 * (B + 1) + 2 * (T + 1) + 3 * N + 64;
     total += ints * sizeof(int32_t);
     struct ws_priv *p = calloc(1, sizeof *p);
     if (!p) return elmo_error(ELMO_ERR_NOMEM, "tagger workspace");
     p->arena = elmo_aligned_alloc(total, "tagger workspace");
-    if (!p->arena) {
+    p->crf = malloc(sizeof(double) * elmo_crf_work_doubles((int)T, (int)V));
+    if (!p->arena || !p->crf) {
+        free(p->arena);
+        free(p->crf);
         free(p);
-        return ELMO_ERR_NOMEM;
+        return elmo_error(ELMO_ERR_NOMEM, "tagger workspace");
     }
     float *f = p->arena;
     float **dst[] = {&ws->prob,  &ws->mask_in[0], &ws->mask_in[1], &ws->mask_out, &p->S,
                      &p->xin[0], &p->xin[1],      &p->act[0],      &p->act[1],    &p->c[0],
                      &p->c[1],   &p->tc[0],       &p->tc[1],       &p->h[0],      &p->h[1],
                      &p->Y,      &p->dl,          &p->dY,          &p->dA,        &p->dH,
-                     &p->dC,     &p->hprev,       &p->dxin,        &p->dx,        &p->scratch};
+                     &p->dC,     &p->hprev,       &p->dxin,        &p->dx,        &p->scratch,
+                     &p->logit};
     for (size_t i = 0; i < nfl; i++) {
         *dst[i] = f;
         f += round16(fl[i]);
@@ -203,6 +223,7 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
     p->off = q, q += T + 1;
     p->tokmap[0] = q, q += N;
     p->tokmap[1] = q, q += N;
+    ws->path = q, q += N;
     ws->priv = p;
     ws->cap_tok = N;
     ws->cap_sent = B;
@@ -212,7 +233,7 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
 
 void elmo_tagger_ws_free(struct elmo_tagger_ws *ws) {
     struct ws_priv *p = ws->priv;
-    if (p) free(p->arena);
+    if (p) free(p->arena), free(p->crf);
     free(p);
     memset(ws, 0, sizeof *ws);
 }
@@ -302,7 +323,7 @@ static void mix_weights(int K, const float *s, double *w) {
 int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                         const struct elmo_tagger_batch *b, double *loss) {
     const struct elmo_tagger_config *c = &t->cfg;
-    const int K = c->K, D = c->D, H = c->H, V = c->n_tags, G = 4 * H;
+    const int K = c->K, D = c->D, E = c->E, DI = D + E, H = c->H, V = c->n_tags, G = 4 * H;
     size_t ntok = 0;
     int maxlen = 0;
     if (loss) *loss = 0.0;
@@ -322,19 +343,20 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     const int N = plan_batch(p, b, &Tmax);
     ws->n_tok = N;
 
-    /* 1. the mix: S = sum_k w_k h_k, x = gamma S */
+    /* 1. the mix: S = [sum_k w_k h_k; extra], x = [gamma S_mix; extra] */
     double w[16];
     mix_weights(K, t->p.mix_s, w);
     const float gamma = t->p.gamma[0];
     for (int s = 0; s < b->B; s++) {
         for (int i = 0; i < b->len[s]; i++) {
             const float *f = b->feat[s] + (size_t)i * K * D;
-            float *S = p->S + (size_t)(p->start[s] + i) * D;
+            float *S = p->S + (size_t)(p->start[s] + i) * DI;
             for (int d = 0; d < D; d++) {
                 double acc = 0.0;
                 for (int k = 0; k < K; k++) acc += w[k] * f[(size_t)k * D + d];
                 S[d] = (float)acc;
             }
+            if (E > 0) memcpy(S + D, b->extra[s] + (size_t)i * E, sizeof(float) * (size_t)E);
         }
     }
 
@@ -344,13 +366,13 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
             struct elmo_rng r;
             size_t r0 = (size_t)p->start[s], L = (size_t)b->len[s];
             elmo_rng_seed(&r, b->drop_seed[s]);
-            draw_mask(&r, ws->mask_in[0] + r0 * D, L * D, c->keep);
-            draw_mask(&r, ws->mask_in[1] + r0 * D, L * D, c->keep);
+            draw_mask(&r, ws->mask_in[0] + r0 * DI, L * DI, c->keep);
+            draw_mask(&r, ws->mask_in[1] + r0 * DI, L * DI, c->keep);
             draw_mask(&r, ws->mask_out + r0 * 2 * H, L * 2 * H, c->keep);
         }
     } else {
-        fill(ws->mask_in[0], (size_t)N * D, 1.0f);
-        fill(ws->mask_in[1], (size_t)N * D, 1.0f);
+        fill(ws->mask_in[0], (size_t)N * DI, 1.0f);
+        fill(ws->mask_in[1], (size_t)N * DI, 1.0f);
         fill(ws->mask_out, (size_t)N * 2 * H, 1.0f);
     }
 
@@ -362,16 +384,17 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
               *Hh = p->h[dir];
         const float *mask = ws->mask_in[dir];
         for (int r = 0; r < N; r++) {
-            const float *S = p->S + (size_t)map[r] * D, *m = mask + (size_t)map[r] * D;
-            float *x = xin + (size_t)r * D;
+            const float *S = p->S + (size_t)map[r] * DI, *m = mask + (size_t)map[r] * DI;
+            float *x = xin + (size_t)r * DI;
             for (int d = 0; d < D; d++) x[d] = gamma * S[d] * m[d];
+            for (int d = D; d < DI; d++) x[d] = S[d] * m[d];
         }
-        elmo_gemm_rows(N, G, D, xin, D, W, G, bias, false, A, G, p->scratch);
+        elmo_gemm_rows(N, G, DI, xin, DI, W, G, bias, false, A, G, p->scratch);
         for (int st = 0; st < Tmax; st++) {
             const int r0 = p->off[st], nb = p->nb[st];
             if (st > 0)
-                elmo_gemm_rows(nb, G, H, Hh + (size_t)p->off[st - 1] * H, H, W + (size_t)D * G, G,
-                               NULL, true, A + (size_t)r0 * G, G, p->scratch);
+                elmo_gemm_rows(nb, G, H, Hh + (size_t)p->off[st - 1] * H, H, W + (size_t)DI * G,
+                               G, NULL, true, A + (size_t)r0 * G, G, p->scratch);
             for (int i = 0; i < nb; i++) {
                 float *a = A + (size_t)(r0 + i) * G;
                 float *cc = C + (size_t)(r0 + i) * H, *tc = TC + (size_t)(r0 + i) * H,
@@ -397,14 +420,34 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
         }
     }
 
-    /* 4. dense and softmax */
+    /* 4. dense, then softmax or the CRF */
     elmo_gemm_rows(N, V, 2 * H, p->Y, 2 * H, t->p.out_w, V, t->p.out_b, false, p->dl, V,
                    p->scratch);
     double total = 0.0;
-    for (int s = 0; s < b->B; s++) {
-        size_t r0 = (size_t)p->start[s];
-        total += elmo_tagger_xent(b->len[s], V, p->dl + r0 * V, b->gold ? b->gold[s] : NULL, 1.0f,
-                                  ws->prob + r0 * V, NULL);
+    if (c->output == ELMO_TAGGER_CRF) {
+        const struct elmo_crf crf = {V, t->p.crf_trans, t->p.crf_start, t->p.crf_end};
+        memcpy(p->logit, p->dl, sizeof(float) * (size_t)N * V);
+        for (int s = 0; s < b->B; s++) {
+            size_t r0 = (size_t)p->start[s];
+            const float *z = p->logit + r0 * V;
+            if (b->gold)
+                total += elmo_crf_nll(&crf, b->len[s], z, b->gold[s], 1.0f, NULL,
+                                      ws->prob + r0 * V, p->crf);
+            else elmo_crf_marginals(&crf, b->len[s], z, ws->prob + r0 * V, p->crf);
+            elmo_crf_viterbi(&crf, b->len[s], z, ws->path + r0, p->crf);
+        }
+    } else {
+        for (int s = 0; s < b->B; s++) {
+            size_t r0 = (size_t)p->start[s];
+            total += elmo_tagger_xent(b->len[s], V, p->dl + r0 * V, b->gold ? b->gold[s] : NULL,
+                                      1.0f, ws->prob + r0 * V, NULL);
+        }
+        for (int r = 0; r < N; r++) {
+            const float *pr = ws->prob + (size_t)r * V;
+            int best = 0;
+            for (int v = 1; v < V; v++) best = pr[v] > pr[best] ? v : best;
+            ws->path[r] = best;
+        }
     }
     if (loss) *loss = total;
     return 0;
@@ -415,7 +458,7 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
 void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                           const struct elmo_tagger_batch *b, float scale, float *grad) {
     const struct elmo_tagger_config *c = &t->cfg;
-    const int K = c->K, D = c->D, H = c->H, V = c->n_tags, G = 4 * H;
+    const int K = c->K, D = c->D, DI = D + c->E, H = c->H, V = c->n_tags, G = 4 * H;
     struct ws_priv *p = ws->priv;
     const int N = ws->n_tok;
     int Tmax = 0;
@@ -423,8 +466,18 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     struct elmo_tagger_views g;
     elmo_tagger_views(c, grad, &g);
 
-    /* 1. loss: dl = scale (prob - onehot) */
-    for (int s = 0; s < b->B; s++) {
+    /* 1. loss: dl = scale (prob - onehot); for the CRF prob is the marginal, and the
+       transition, start and end gradients come from the pairwise marginals */
+    if (c->output == ELMO_TAGGER_CRF) {
+        const struct elmo_crf crf = {V, t->p.crf_trans, t->p.crf_start, t->p.crf_end};
+        for (int s = 0; s < b->B; s++) {
+            size_t r0 = (size_t)p->start[s];
+            const struct elmo_crf_grad cg = {p->dl + r0 * V, g.crf_trans, g.crf_start, g.crf_end};
+            elmo_crf_nll(&crf, b->len[s], p->logit + r0 * V, b->gold[s], scale, &cg, NULL,
+                         p->crf);
+        }
+    }
+    for (int s = 0; s < b->B && c->output != ELMO_TAGGER_CRF; s++) {
         for (int i = 0; i < b->len[s]; i++) {
             size_t r = (size_t)(p->start[s] + i);
             const float *pr = ws->prob + r * V;
@@ -476,23 +529,24 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
             }
             /* dh_{t-1} += dA_t W_h^T for the running prefix */
             if (st > 0)
-                elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G, W + (size_t)D * G,
-                          G, 1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
+                elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G,
+                          W + (size_t)DI * G, G, 1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
         }
         /* h_{t-1} of every packed row, for the recurrent kernel's gradient */
         memset(p->hprev, 0, sizeof(float) * (size_t)p->nb[0] * H);
         for (int st = 1; st < Tmax; st++)
             memcpy(p->hprev + (size_t)p->off[st] * H, Hh + (size_t)p->off[st - 1] * H,
                    sizeof(float) * (size_t)p->nb[st] * H);
-        elmo_gemm(true, false, D, G, N, 1.0f, p->xin[dir], D, p->dA, G, 1.0f, gW, G);
-        elmo_gemm(true, false, H, G, N, 1.0f, p->hprev, H, p->dA, G, 1.0f, gW + (size_t)D * G, G);
+        elmo_gemm(true, false, DI, G, N, 1.0f, p->xin[dir], DI, p->dA, G, 1.0f, gW, G);
+        elmo_gemm(true, false, H, G, N, 1.0f, p->hprev, H, p->dA, G, 1.0f, gW + (size_t)DI * G,
+                  G);
         for (int r = 0; r < N; r++)
             for (int j = 0; j < G; j++) gb[j] += p->dA[(size_t)r * G + j];
-        /* back to x through the input dropout */
-        elmo_gemm(false, true, N, D, G, 1.0f, p->dA, G, W, G, 0.0f, p->dxin, D);
+        /* back to the mix through the input dropout (the extra inputs are not trained) */
+        elmo_gemm(false, true, N, D, G, 1.0f, p->dA, G, W, G, 0.0f, p->dxin, DI);
         for (int r = 0; r < N; r++) {
             size_t tr = (size_t)map[r];
-            const float *m = ws->mask_in[dir] + tr * D, *dxi = p->dxin + (size_t)r * D;
+            const float *m = ws->mask_in[dir] + tr * DI, *dxi = p->dxin + (size_t)r * DI;
             float *dx = p->dx + tr * D;
             for (int d = 0; d < D; d++) dx[d] += dxi[d] * m[d];
         }
@@ -505,7 +559,8 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     for (int s = 0; s < b->B; s++) {
         for (int i = 0; i < b->len[s]; i++) {
             size_t r = (size_t)(p->start[s] + i);
-            const float *f = b->feat[s] + (size_t)i * K * D, *dx = p->dx + r * D, *S = p->S + r * D;
+            const float *f = b->feat[s] + (size_t)i * K * D, *dx = p->dx + r * D,
+                        *S = p->S + r * DI;
             for (int d = 0; d < D; d++) dgamma += (double)dx[d] * S[d];
             for (int k = 0; k < K; k++) {
                 double acc = 0.0;

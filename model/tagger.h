@@ -2,13 +2,20 @@
  * tagger.h: the BiLSTM NER tagger of the tutorial (ner.md 1.1, design 6 and 8), forward and
  * backward, and its optimizer.  Pure compute: libc + BLAS.
  *
- *   x_t    = gamma * sum_k softmax(s)_k * h_k,t        the `elmo` mix of K frozen layers (D wide)
+ *   x_t    = [gamma * sum_k softmax(s)_k * h_k,t; e_t]  the `elmo` mix of K frozen layers (D wide),
+ *                                                       then E extra inputs taken as they are
+ *                                                       (GloVe vectors, orthographic flags)
  *   fw, bw = LSTM(dropout(x)) per direction             BasicLSTMCell(H): gates i, j, f, o of
  *                                                       [x; h] W + b, c = c sigm(f + 1) +
  *                                                       sigm(i) tanh(j), h = sigm(o) tanh(c)
  *   y_t    = dropout([fw_t; bw_t])                      (2H)
- *   p_t    = softmax(y_t W_out + b_out)                 over n_tags
- *   loss   = sum over real tokens of -log p_t[gold_t]   (the caller scales it: 1 / tokens)
+ *   z_t    = y_t W_out + b_out                          emission scores over n_tags
+ *
+ * Output softmax: p_t = softmax(z_t), loss = sum over real tokens of -log p_t[gold_t], and a
+ * token's tag is its argmax.  Output crf: a linear-chain CRF over the z_t of each sentence
+ * (model/crf.h: transition matrix, start and end scores), loss = sum over sentences of
+ * -log P(gold sequence), the tags are the Viterbi sequence and p_t the CRF's marginals.
+ * Either way the caller scales the loss (1 / tokens).
  *
  * Dropout (keep probability cfg.keep, scaled by 1 / keep, a new mask per token as TF's
  * DropoutWrapper) acts on each direction's input (two independent masks, one per cell, as
@@ -31,8 +38,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELMO_TAGGER_TENSORS  8
+#define ELMO_TAGGER_TENSORS  11
 #define ELMO_TAGGER_MAX_TAGS 256
+
+/* The output layer. */
+enum elmo_tagger_output {
+    ELMO_TAGGER_SOFTMAX = 0, /* per-token softmax, cross-entropy */
+    ELMO_TAGGER_CRF = 1,     /* linear-chain CRF */
+};
 
 struct elmo_tagger_config {
     int K;             /* layers mixed: 3 for ELMo ([word_emb; word_emb], lstm1, lstm2), 1 GloVe */
@@ -41,21 +54,26 @@ struct elmo_tagger_config {
     int n_tags;        /* V: softmax classes (21 for the Twitter NER data) */
     float keep;        /* dropout keep probability on the BiLSTM input and output (0.7) */
     float forget_bias; /* added to the forget gate (BasicLSTMCell: 1.0) */
+    int E;             /* extra inputs per token after the mix (0: none) */
+    int output;        /* enum elmo_tagger_output */
 };
 
 /* Views of one block (parameters, gradients or optimizer moments), all of the same layout. */
 struct elmo_tagger_views {
     float *mix_s; /* (K) pre-softmax layer weights */
     float *gamma; /* (1) scale of the mix */
-    float *fw_w;  /* (D + H, 4H) forward kernel: rows 0..D-1 act on x, the rest on h */
+    float *fw_w;  /* (D + E + H, 4H) forward kernel: rows 0..D+E-1 act on x, the rest on h */
     float *fw_b;  /* (4H) forward bias; gates i, j, f, o */
-    float *bw_w;  /* (D + H, 4H) backward kernel */
+    float *bw_w;  /* (D + E + H, 4H) backward kernel */
     float *bw_b;  /* (4H) */
     float *out_w; /* (2H, V) dense kernel; rows 0..H-1 act on the forward output */
     float *out_b; /* (V) */
+    float *crf_trans; /* (V, V) CRF transition scores, row = previous tag (crf only, else empty) */
+    float *crf_start; /* (V) CRF first-tag scores (crf only) */
+    float *crf_end;   /* (V) CRF last-tag scores (crf only) */
 };
 
-/* One tensor of the block: its HDF5 name, place and shape. */
+/* One tensor of the block: its HDF5 name, place and shape (numel 0: not used by cfg). */
 struct elmo_tagger_tensor {
     const char *name; /* e.g. "lstm_fw/kernel" */
     size_t offset;    /* in floats from the block start (a multiple of 16) */
@@ -71,7 +89,10 @@ struct elmo_tagger {
     struct elmo_tagger_views p;
 };
 
-/* Checks a configuration (positive sizes, 0 < keep <= 1, n_tags <= 256); names the field. */
+/*
+ * Checks a configuration (positive sizes, E >= 0, 0 < keep <= 1, n_tags <= 256, a known
+ * output); names the field.
+ */
 int elmo_tagger_config_check(const struct elmo_tagger_config *cfg);
 
 /*
@@ -107,6 +128,7 @@ struct elmo_tagger_batch {
     const float *const *feat;   /* (B) sentence b's layers: (len_b, K, D), row-major */
     const int32_t *const *gold; /* (B) gold tag ids (len_b), or NULL (no loss) */
     const uint64_t *drop_seed;  /* (B) seed of sentence b's dropout masks, or NULL: none */
+    const float *const *extra;  /* (B) sentence b's extra inputs (len_b, E), or NULL when E = 0 */
 };
 
 /*
@@ -119,8 +141,9 @@ struct elmo_tagger_ws {
     void *priv;                         /* implementation-private arrays */
     /* ---- */
     int n_tok;         /* N of the last forward */
-    float *prob;       /* (N, V) softmax probabilities */
-    float *mask_in[2]; /* (N, D) input dropout mask of the forward / backward cell (1 = none) */
+    float *prob;       /* (N, V) softmax probabilities, or the CRF's marginals */
+    int32_t *path;     /* (N) the decoded tags: argmax of prob, or the CRF's Viterbi sequence */
+    float *mask_in[2]; /* (N, D + E) input dropout mask of the forward / backward cell (1 = none) */
     float *mask_out;   /* (N, 2H) output dropout mask */
 };
 
@@ -130,8 +153,9 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
 void elmo_tagger_ws_free(struct elmo_tagger_ws *ws);
 
 /*
- * The forward pass over a batch: fills ws->prob (and the masks).  *loss (may be NULL) gets
- * the summed cross-entropy over the batch's tokens when b->gold is given, else 0.
+ * The forward pass over a batch: fills ws->prob, ws->path (and the masks).  *loss (may be
+ * NULL) gets the summed loss (cross-entropy over the tokens, or the CRF's negative
+ * log-likelihood over the sentences) when b->gold is given, else 0.
  * Returns 0, ELMO_ERR_ARG (a length < 1, a gold id out of range) or ELMO_ERR_NOMEM (growing ws).
  */
 int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
@@ -139,7 +163,7 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
 
 /*
  * The backward pass of the last elmo_tagger_forward (same t, ws and b, with gold): adds the
- * gradient of scale * (summed cross-entropy) to grad, a block of t's layout.
+ * gradient of scale * (summed loss) to grad, a block of t's layout.
  */
 void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                           const struct elmo_tagger_batch *b, float scale, float *grad);
