@@ -872,7 +872,7 @@ cleanup:
 /* Reads a scalar integer attribute; 1 if present and read, 0 if absent, <0 on error. */
 static int attr_int64(hid_t obj, const char *name, int64_t *v, const char *path) {
     int rc = 0;
-    hid_t a = -1, t = -1;
+    hid_t a = -1, t = -1, sp = -1;
     htri_t ex = H5Aexists(obj, name);
     H5CALL(ex, "%s: cannot look for attribute %s", path, name);
     if (!ex) return 0;
@@ -882,9 +882,17 @@ static int attr_int64(hid_t obj, const char *name, int64_t *v, const char *path)
     H5CALL(t, "%s: attribute %s: cannot get its type", path, name);
     if (H5Tget_class(t) != H5T_INTEGER)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute %s is not an integer", path, name);
+    /* one value only: reading an array into *v would overrun it */
+    sp = H5Aget_space(a);
+    H5CALL(sp, "%s: attribute %s: cannot get its dataspace", path, name);
+    hssize_t npoints = H5Sget_simple_extent_npoints(sp);
+    if (H5Sget_simple_extent_type(sp) == H5S_NULL || npoints != 1)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute %s holds %lld values, not one", path, name,
+                  H5Sget_simple_extent_type(sp) == H5S_NULL ? 0LL : (long long)npoints);
     H5CALL(H5Aread(a, H5T_NATIVE_INT64, v), "%s: cannot read attribute %s", path, name);
     rc = 1;
 cleanup:
+    if (sp >= 0) H5Sclose(sp);
     if (t >= 0) H5Tclose(t);
     if (a >= 0) H5Aclose(a);
     return rc;
@@ -899,6 +907,196 @@ static void copy_attr(struct elmo_store *st, const char *name, char *dst, size_t
     char *s = attr_string(st->file, name);
     snprintf(dst, size, "%s", s ? s : "");
     free(s);
+}
+
+
+int elmo_store_attr_int64(struct elmo_store *st, const char *name, int64_t *v) {
+    ELMO_CHECK(st && st->file >= 0 && name && v, ELMO_ERR_STATE,
+               "elmo_store_attr_int64: the store is not open");
+    return attr_int64(st->file, name, v, st->path);
+}
+
+/* ---- validating a store opened for reading ----------------------------------------------- */
+
+/*
+ * Nothing in a store is trusted until checked: the counts are attributes and every index is an
+ * array of offsets, and a damaged or hand-edited file can make either say anything.  The
+ * structure (attributes against dataset shapes) is checked for every store; the contents of the
+ * index arrays and the dataset storage only for a complete store, since an incomplete store's
+ * rows are unwritten by definition and every reader refuses it anyway.
+ */
+
+/* Opens a 1-D dataset of the index and checks its type and length. */
+static int expect_index(struct elmo_store *st, const char *name, enum ds_type type, int64_t len,
+                        const char *why, struct ds **out) {
+    struct ds *d = NULL;
+    if (!link_exists(st->file, name))
+        return elmo_error(ELMO_ERR_FORMAT, "%s: dataset /%s is missing: the store is damaged",
+                          st->path, name);
+    ELMO_TRY(open_ds(st, name, &d));
+    ELMO_CHECK(d->nd == 1 && d->type == type, ELMO_ERR_FORMAT,
+               "%s: /%s is not a 1-D %s array: the store is damaged", st->path, name,
+               type == DS_I64 ? "int64" : "uint8");
+    ELMO_CHECK((int64_t)d->dims[0] == len, ELMO_ERR_FORMAT,
+               "%s: /%s has %llu values, but %s needs %lld: the store is damaged (truncated or "
+               "edited)",
+               st->path, name, (unsigned long long)d->dims[0], why, (long long)len);
+    *out = d;
+    return 0;
+}
+
+/*
+ * A dataset without filters must have storage for every value its shape declares; less means
+ * the file was cut short or the rows were never written.  Filtered (compressed) datasets are
+ * smaller by design and are checked by reading them.
+ */
+static int check_storage(struct elmo_store *st, const struct ds *d) {
+    int rc = 0;
+    hid_t dcpl = H5Dget_create_plist(d->id);
+    H5CALL(dcpl, "%s: /%s: cannot get its creation properties", st->path, d->name);
+    int nf = H5Pget_nfilters(dcpl);
+    H5CALL(nf, "%s: /%s: cannot count its filters", st->path, d->name);
+    if (nf == 0) {
+        size_t elem = d->type == DS_I64 ? 8 : d->type == DS_U8 ? 1 : d->half ? 2 : 4;
+        uint64_t need = (uint64_t)d->dims[0] * (uint64_t)d->width * elem;
+        uint64_t have = (uint64_t)H5Dget_storage_size(d->id);
+        if (have < need)
+            ELMO_FAIL(ELMO_ERR_FORMAT,
+                      "%s: /%s is truncated: its shape needs %llu bytes but the file holds %llu "
+                      "of them: the store is damaged",
+                      st->path, d->name, (unsigned long long)need, (unsigned long long)have);
+    }
+cleanup:
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return rc;
+}
+
+/*
+ * Reads an offset array of n + 1 values in bounded pieces and checks that it starts at 0, never
+ * decreases, and ends at `end` (what its values index: the token count or a blob's length).
+ */
+static int check_offsets(struct elmo_store *st, const char *name, int64_t n, int64_t end,
+                         const char *end_what) {
+    enum { PIECE = 1 << 18 };
+    int rc = 0;
+    int64_t *v = malloc(PIECE * sizeof *v), prev = 0;
+    if (!v) return elmo_error(ELMO_ERR_NOMEM, "%s: out of memory checking /%s", st->path, name);
+    for (int64_t at = 0; at <= n; at += PIECE) {
+        int64_t len = n + 1 - at < PIECE ? n + 1 - at : PIECE;
+        ELMO_CALL(read_rows(st, name, DS_I64, at, len, v));
+        for (int64_t i = 0; i < len; i++) {
+            int64_t k = at + i, x = v[i];
+            if (k == 0 && x != 0)
+                ELMO_FAIL(ELMO_ERR_FORMAT,
+                          "%s: /%s[0] = %lld: offsets must start at 0: the store is damaged",
+                          st->path, name, (long long)x);
+            if (x < prev)
+                ELMO_FAIL(ELMO_ERR_FORMAT,
+                          "%s: /%s[%lld] = %lld is less than /%s[%lld] = %lld: offsets must not "
+                          "decrease: the store is damaged",
+                          st->path, name, (long long)k, (long long)x, name, (long long)(k - 1),
+                          (long long)prev);
+            if (x > end)
+                ELMO_FAIL(ELMO_ERR_FORMAT,
+                          "%s: /%s[%lld] = %lld is past the end (%s = %lld): the store is "
+                          "damaged",
+                          st->path, name, (long long)k, (long long)x, end_what, (long long)end);
+            prev = x;
+        }
+    }
+    if (prev != end)
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: /%s ends at %lld, not at %s = %lld: the store is damaged (truncated?)",
+                  st->path, name, (long long)prev, end_what, (long long)end);
+cleanup:
+    free(v);
+    return rc;
+}
+
+/* Checks the store's counts, index and embedding shapes (see above) and fills inf's counts. */
+static int validate(struct elmo_store *st, struct elmo_store_info *inf) {
+    const char *path = st->path;
+    int64_t N = inf->n_sent, T = inf->n_tok;
+    ELMO_CHECK(N >= 0 && N <= ELMO_STORE_MAX_ROWS, ELMO_ERR_FORMAT,
+               "%s: attribute n_sentences = %lld is %s: the store is damaged", path, (long long)N,
+               N < 0 ? "negative" : "beyond any store");
+    ELMO_CHECK(T >= 0 && T <= ELMO_STORE_MAX_ROWS, ELMO_ERR_FORMAT,
+               "%s: attribute n_tokens = %lld is %s: the store is damaged", path, (long long)T,
+               T < 0 ? "negative" : "beyond any store");
+    char why_n[64], why_t[64];
+    snprintf(why_n, sizeof why_n, "n_sentences = %lld", (long long)N);
+    snprintf(why_t, sizeof why_t, "n_tokens = %lld", (long long)T);
+    struct ds *d = NULL;
+    ELMO_TRY(expect_index(st, "sentences/offset", DS_I64, N + 1, why_n, &d));
+    ELMO_TRY(expect_index(st, "sentences/line", DS_I64, N, why_n, &d));
+    ELMO_TRY(expect_index(st, "sentences/id_offset", DS_I64, N + 1, why_n, &d));
+    ELMO_TRY(expect_index(st, "sentences/text_offset", DS_I64, N + 1, why_n, &d));
+    ELMO_TRY(expect_index(st, "tokens/text_offset", DS_I64, T + 1, why_t, &d));
+    /* the blobs may have any length; their offsets say how much of them is used */
+    int64_t blob[3];
+    const char *blobs[3] = {"sentences/id_blob", "sentences/text_blob", "tokens/text_blob"};
+    for (int i = 0; i < 3; i++) {
+        if (!link_exists(st->file, blobs[i]))
+            return elmo_error(ELMO_ERR_FORMAT, "%s: dataset /%s is missing: the store is damaged",
+                              path, blobs[i]);
+        ELMO_TRY(open_ds(st, blobs[i], &d));
+        ELMO_CHECK(d->nd == 1 && d->type == DS_U8, ELMO_ERR_FORMAT,
+                   "%s: /%s is not a 1-D uint8 array: the store is damaged", path, blobs[i]);
+        blob[i] = (int64_t)d->dims[0];
+    }
+    inf->id_bytes = blob[0];
+    inf->sent_text_bytes = blob[1];
+    inf->tok_text_bytes = blob[2];
+
+    /* embeddings: rows by N or T, widths by one P, floats of the recorded precision */
+    inf->P = 0;
+    inf->outputs = 0;
+    for (int i = 0; i < 8; i++) {
+        char name[40];
+        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
+        if (!link_exists(st->file, name)) continue;
+        unsigned bit = 1u << i;
+        inf->outputs |= bit;
+        ELMO_TRY(open_ds(st, name, &d));
+        int want_nd = bit == ELMO_OUT_ALL ? 3 : 2;
+        int64_t rows = bit == ELMO_OUT_DEFAULT ? N : T;
+        ELMO_CHECK(d->type == DS_FLOAT && d->nd == want_nd, ELMO_ERR_FORMAT,
+                   "%s: /%s is not a %d-D float array: the store is damaged", path, name,
+                   want_nd);
+        ELMO_CHECK(d->half == (inf->precision == ELMO_PREC_F16), ELMO_ERR_FORMAT,
+                   "%s: /%s holds %s values but the store's precision is %s: the store is "
+                   "damaged",
+                   path, name, d->half ? "float16" : "float32", precision_name(inf->precision));
+        ELMO_CHECK((int64_t)d->dims[0] == rows, ELMO_ERR_FORMAT,
+                   "%s: /%s has %llu rows, but %s needs %lld: the store is damaged (truncated or "
+                   "edited)",
+                   path, name, (unsigned long long)d->dims[0],
+                   bit == ELMO_OUT_DEFAULT ? why_n : why_t, (long long)rows);
+        ELMO_CHECK(bit != ELMO_OUT_ALL || d->dims[1] == 3, ELMO_ERR_FORMAT,
+                   "%s: /%s has %llu layers, not 3: the store is damaged", path, name,
+                   (unsigned long long)d->dims[1]);
+        int64_t w = (int64_t)d->dims[d->nd - 1];
+        int64_t p = bit == ELMO_OUT_WORD_EMB ? w : w / 2;
+        ELMO_CHECK(p >= 1 && p <= (1 << 20) && (bit == ELMO_OUT_WORD_EMB || w % 2 == 0),
+                   ELMO_ERR_FORMAT, "%s: /%s is %lld wide, which no projection dim gives: the "
+                   "store is damaged", path, name, (long long)w);
+        if (inf->P == 0) inf->P = (int)p;
+        ELMO_CHECK(p == inf->P, ELMO_ERR_FORMAT,
+                   "%s: /%s is %lld wide, which does not match P = %d of the other outputs: the "
+                   "store is damaged",
+                   path, name, (long long)w, inf->P);
+    }
+    if (!inf->complete) return 0;
+
+    for (int i = 0; i < st->n_ds; i++) ELMO_TRY(check_storage(st, &st->ds[i]));
+    char end_blob[3][64];
+    for (int i = 0; i < 3; i++)
+        snprintf(end_blob[i], sizeof end_blob[i], "the length of /%s", blobs[i]);
+    ELMO_TRY(check_offsets(st, "sentences/offset", N, T, "n_tokens"));
+    ELMO_TRY(check_offsets(st, "sentences/id_offset", N, blob[0], end_blob[0]));
+    ELMO_TRY(check_offsets(st, "sentences/text_offset", N, blob[1], end_blob[1]));
+    ELMO_TRY(check_offsets(st, "tokens/text_offset", T, blob[2], end_blob[2]));
+    return 0;
 }
 
 int elmo_store_open(struct elmo_store **out, const char *path, struct elmo_store_info *info) {
@@ -935,30 +1133,47 @@ int elmo_store_open(struct elmo_store **out, const char *path, struct elmo_store
     ELMO_CALL(got = attr_int64(st->file, "complete", &v, path));
     inf.complete = got && v == 1;
     ELMO_CALL(got = attr_int64(st->file, "n_sentences", &inf.n_sent, path));
+    if (!got) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute n_sentences is missing", path);
     ELMO_CALL(got = attr_int64(st->file, "n_tokens", &inf.n_tok, path));
+    if (!got) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute n_tokens is missing", path);
     char prec[16];
     copy_attr(st, "precision", prec, sizeof prec);
+    if (strcmp(prec, "f16") != 0 && strcmp(prec, "f32") != 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute precision is '%s', not f32 or f16", path,
+                  prec);
     inf.precision = !strcmp(prec, "f16") ? ELMO_PREC_F16 : ELMO_PREC_F32;
     copy_attr(st, "regime", inf.regime, sizeof inf.regime);
     copy_attr(st, "weights_sha256", inf.weights_sha256, sizeof inf.weights_sha256);
     copy_attr(st, "version", inf.version, sizeof inf.version);
-    for (int i = 0; i < 8; i++) {
-        char name[40];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
-        if (!link_exists(st->file, name)) continue;
-        inf.outputs |= 1u << i;
-        struct ds *d = NULL;
-        ELMO_CALL(open_ds(st, name, &d));
-        if (inf.P == 0) {
-            unsigned bit = 1u << i;
-            int64_t w = (int64_t)d->dims[d->nd - 1];
-            inf.P = (int)(bit == ELMO_OUT_WORD_EMB ? w : w / 2);
-        }
-    }
+    ELMO_CALL(validate(st, &inf));
     if (info) *info = inf;
     *out = st;
     return 0;
 cleanup:
     store_free(st);
+    return rc;
+}
+
+/* ---- attributes added after creation ----------------------------------------------------- */
+
+int elmo_store_put_attr_string(struct elmo_store *st, const char *name, const char *value) {
+    int rc = 0;
+    char *v = NULL;
+    if (!st || !st->writing)
+        return elmo_error(ELMO_ERR_STATE, "attribute %s: the store is not open for writing", name);
+    ELMO_CALL(bcast_string(value, &v, st->comm, st->rank, st->path));
+    ELMO_CALL(put_attr_string(st->file, name, v, st->path));
+cleanup:
+    free(v);
+    return rc;
+}
+
+int elmo_store_put_attr_i64(struct elmo_store *st, const char *name, int64_t value) {
+    int rc = 0;
+    if (!st || !st->writing)
+        return elmo_error(ELMO_ERR_STATE, "attribute %s: the store is not open for writing", name);
+    MPICALL(MPI_Bcast(&value, 1, MPI_INT64_T, 0, st->comm), st->path);
+    ELMO_CALL(put_attr_scalar(st->file, name, H5T_STD_I64LE, &value, st->path));
+cleanup:
     return rc;
 }

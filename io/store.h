@@ -89,6 +89,13 @@ int elmo_store_write_f32(struct elmo_store *st, const char *name, int64_t row0, 
 int elmo_store_finish(struct elmo_store *st);
 
 /*
+ * Adds a root attribute to a store from elmo_store_create (before elmo_store_finish): a scalar
+ * UTF-8 string, or a scalar int64.  Rank 0's value is written.  Collective.
+ */
+int elmo_store_put_attr_string(struct elmo_store *st, const char *name, const char *value);
+int elmo_store_put_attr_i64(struct elmo_store *st, const char *name, int64_t value);
+
+/*
  * Closes without marking complete (after a failure).  Collective for a store from
  * elmo_store_create; also closes a store from elmo_store_open (not collective).  Accepts NULL.
  */
@@ -96,9 +103,13 @@ void elmo_store_close(struct elmo_store *st);
 
 /* ---- reading (serial, any process) ---- */
 
+/* Counts beyond this are refused as damage (no real corpus comes near it). */
+#define ELMO_STORE_MAX_ROWS ((int64_t)1 << 40)
+
 struct elmo_store_info {
     int complete;
     int64_t n_sent, n_tok;
+    int64_t id_bytes, sent_text_bytes, tok_text_bytes; /* lengths of the three blobs */
     unsigned outputs;
     int P;
     enum elmo_precision precision;
@@ -107,8 +118,25 @@ struct elmo_store_info {
     char version[32];
 };
 
-/* Opens a store read-only and fills *info.  Not collective. */
+/*
+ * Opens a store read-only, validates it and fills *info.  Not collective.
+ *
+ * Nothing the file says is trusted.  For every store: n_sentences and n_tokens are present,
+ * neither negative nor beyond ELMO_STORE_MAX_ROWS, and equal to the lengths of the index
+ * datasets (N + 1 offsets, N lines, T + 1 token offsets); each embedding dataset is a float
+ * array of the recorded precision with N or T rows and a width of one projection dim P.  For
+ * a complete store also: every offset array starts at 0, never decreases and ends at what it
+ * indexes (n_tokens or its blob's length), and no unfiltered dataset has less storage than its
+ * shape.  A failure is ELMO_ERR_FORMAT (or ELMO_ERR_HDF5 for an unreadable file) with a message
+ * naming the file, the item and the cause; *out is then NULL.
+ */
 int elmo_store_open(struct elmo_store **out, const char *path, struct elmo_store_info *info);
+
+/*
+ * Reads a scalar integer attribute of the root of a store opened for reading: 1 and *v when
+ * present, 0 when absent, ELMO_ERR_FORMAT when it is not one integer.  Not collective.
+ */
+int elmo_store_attr_int64(struct elmo_store *st, const char *name, int64_t *v);
 
 /* Reads rows [row0, row0 + n) of a dataset (float16 converted to float).  Not collective. */
 int elmo_store_read_i64(struct elmo_store *st, const char *name, int64_t row0, int64_t n,
