@@ -9,16 +9,21 @@
  * Both read serially.  Under mpirun, rank 0 does the work, the other ranks wait for its verdict
  * and return the same exit code.
  */
+#include <errno.h>
 #include <hdf5.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "driver/commands.h"
+#include "io/outfile.h"
 #include "io/store.h"
 #include "model/status.h"
 
@@ -54,10 +59,145 @@ static void print_shape(const char *label, struct elmo_store *st, const char *na
     printf("  %-16s %s\n", label, shape);
 }
 
-static int info_run(const char *path) {
+/* What the journal of an embed run (driver/embed.c) says about its progress. */
+struct progress {
+    int64_t plan;     /* shards in the plan, -1 when the journal has no plan line yet */
+    int64_t done;     /* distinct shards journalled as done */
+    char why[512];    /* set when the journal cannot be read or is damaged */
+};
+
+/*
+ * Reads STORE.journal: the header line, `plan M`, and one `done ID ...` line per finished
+ * shard (a shard listed twice counts once; a torn last line is ignored, as the job's resume
+ * ignores it).  Returns 1 when the journal exists (p filled, p->why set if it is unreadable),
+ * 0 when there is none.
+ */
+static int read_progress(const char *journal, struct progress *p) {
+    memset(p, 0, sizeof *p);
+    p->plan = -1;
+    FILE *f = fopen(journal, "r");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        snprintf(p->why, sizeof p->why, "%s", strerror(errno));
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    uint8_t *seen = NULL;
+    int64_t lineno = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        if (line[len - 1] != '\n') break; /* torn last line */
+        line[len - 1] = '\0';
+        long long a = 0, b = 0;
+        if (lineno == 1) {
+            if (strcmp(line, "elmo-journal 1") != 0) {
+                snprintf(p->why, sizeof p->why, "its first line is not 'elmo-journal 1'");
+                break;
+            }
+        } else if (p->plan < 0 && sscanf(line, "plan %lld", &a) == 1) {
+            if (a < 0 || a > 100000000LL) {
+                snprintf(p->why, sizeof p->why, "line %lld: a plan of %lld shards",
+                         (long long)lineno, a);
+                break;
+            }
+            p->plan = a;
+            seen = calloc((size_t)a + 1, 1);
+            if (!seen) {
+                snprintf(p->why, sizeof p->why, "out of memory for %lld shards", a);
+                break;
+            }
+        } else if (sscanf(line, "done %lld %lld", &a, &b) >= 1) {
+            if (p->plan < 0 || a < 0 || a >= p->plan) {
+                snprintf(p->why, sizeof p->why, "line %lld: shard %lld is not in the plan",
+                         (long long)lineno, a);
+                break;
+            }
+            if (!seen[a]) p->done++;
+            seen[a] = 1;
+        }
+    }
+    if (!p->why[0] && ferror(f)) snprintf(p->why, sizeof p->why, "read error");
+    if (!p->why[0] && lineno == 0) snprintf(p->why, sizeof p->why, "it is empty");
+    free(seen);
+    free(line);
+    fclose(f);
+    return 1;
+}
+
+/*
+ * Who holds STORE.lock (outfile.h: "host pid"), as a phrase for the progress line; "" when
+ * there is no lock file.  The lock itself is never taken here: a probe would make the job that
+ * owns the output fail to start.
+ */
+static void lock_state(const char *store, char *out, size_t n) {
+    char lock[ELMO_PATH_MAX + 8], holder[300] = "", host[256] = "";
+    long pid = 0;
+    out[0] = '\0';
+    snprintf(lock, sizeof lock, "%s.lock", store);
+    FILE *f = fopen(lock, "r");
+    if (!f) return;
+    if (!fgets(holder, sizeof holder, f)) holder[0] = '\0';
+    fclose(f);
+    char me[256] = "";
+    if (sscanf(holder, "%255s %ld", host, &pid) != 2 || pid <= 0) {
+        snprintf(out, n, " (its lock file names no host and pid)");
+        return;
+    }
+    if (gethostname(me, sizeof me) != 0) me[0] = '\0';
+    me[sizeof me - 1] = '\0';
+    if (strcmp(me, host) != 0)
+        snprintf(out, n, " (run by pid %ld on host %s)", pid, host);
+    else if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        snprintf(out, n, " (running: pid %ld on this host)", pid);
+    else
+        snprintf(out, n, " (stopped: pid %ld is gone; rerun the same job to resume)", pid);
+}
+
+/* Prints the progress of a run writing `path`; returns 1 when there is a journal. */
+static int print_progress(const char *path) {
+    char journal[ELMO_PATH_MAX + 16], lock[400];
+    struct progress p;
+    snprintf(journal, sizeof journal, "%s.journal", path);
+    if (!read_progress(journal, &p)) return 0;
+    lock_state(path, lock, sizeof lock);
+    if (p.why[0])
+        printf("run:         in progress, but its journal %s cannot be read (%s)%s\n", journal,
+               p.why, lock);
+    else if (p.plan < 0)
+        printf("run:         in progress: planning (journal %s)%s\n", journal, lock);
+    else
+        printf("run:         in progress: %lld of %lld shards done (journal %s)%s\n",
+               (long long)p.done, (long long)p.plan, journal, lock);
+    return 1;
+}
+
+/*
+ * Summarises the store at path, and the run writing it when STORE.journal exists.  Returns 0
+ * when it could say something (a store, complete or not, or a run in progress), else the
+ * failure; *complete is set when the store is complete and valid.
+ */
+static int info_run(const char *path, bool *complete) {
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
-    ELMO_TRY(elmo_store_open(&st, path, &info));
+    struct stat sb;
+    *complete = false;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        /* no store yet: a run that writes STORE.partial and renames it at the end */
+        printf("store:       %s (not written yet)\n", path);
+        if (print_progress(path)) return 0;
+        return elmo_error(ELMO_ERR_IO, "%s: no such store, and no run writing it (no %s.journal)",
+                          path, path);
+    }
+    int rc = elmo_store_open(&st, path, &info);
+    if (rc < 0) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", elmo_errmsg());
+        if (print_progress(path)) printf("store:       %s (unreadable)\n", path);
+        fflush(stdout);
+        return elmo_error(rc, "%s", why);
+    }
     const char *bar = "********************************************************************";
     if (!info.complete)
         printf("%s\n*** INCOMPLETE STORE: the job that wrote it did not finish (complete = 0).\n"
@@ -66,6 +206,7 @@ static int info_run(const char *path) {
     printf("store:       %s\n", path);
     printf("complete:    %s\n",
            info.complete ? "yes (complete = 1)" : "NO - INCOMPLETE (complete = 0)");
+    print_progress(path);
     printf("sentences:   %lld\n", (long long)info.n_sent);
     printf("tokens:      %lld\n", (long long)info.n_tok);
     printf("precision:   %s\n", info.precision == ELMO_PREC_F16 ? "f16" : "f32");
@@ -73,6 +214,12 @@ static int info_run(const char *path) {
     printf("weights:     sha256 %s\n",
            info.weights_sha256[0] ? info.weights_sha256 : "(not recorded)");
     printf("version:     elmo %s\n", info.version[0] ? info.version : "(not recorded)");
+    int64_t k = 0, n = 0;
+    int got_k = elmo_store_attr_int64(st, "slice_k", &k);
+    int got_n = elmo_store_attr_int64(st, "slice_n", &n);
+    if (got_k > 0 && got_n > 0) printf("slice:       %lld of 0..%lld\n", (long long)k,
+                                       (long long)n - 1);
+    else elmo_error_clear();
     printf("P:           %d\n", info.P);
     printf("outputs:%s\n", info.outputs ? "" : "     (none)");
     for (int i = 0; i < 8; i++) {
@@ -82,22 +229,49 @@ static int info_run(const char *path) {
         print_shape(elmo_output_names[i], st, name);
     }
     elmo_store_close(st);
+    *complete = info.complete != 0;
     return 0;
+}
+
+static void info_usage(FILE *f) {
+    fprintf(f,
+            "usage: elmo info [--check] STORE.h5\n"
+            "  Prints a store's complete flag, counts, outputs with their shapes, precision,\n"
+            "  state regime, weights sha256 and the version that wrote it; when STORE.journal\n"
+            "  exists, the progress of the run writing it (K of M shards done).  The store is\n"
+            "  validated (counts, offsets, shapes) before anything is printed.\n"
+            "  Exit 0 when it is a store (complete or not) or a run in progress, 1 otherwise.\n"
+            "  --check: exit 0 only when the store is complete and valid, else 1.\n");
 }
 
 int elmo_cmd_info(int argc, char **argv) {
     int code = ELMO_EXIT_OK;
     if (elmo_rank() == 0) {
-        if (argc == 2 && is_help(argv[1])) {
-            printf("usage: elmo info STORE.h5\n"
-                   "  Prints a store's complete flag, counts, outputs with their shapes, "
-                   "precision,\n  state regime, weights sha256 and the version that wrote "
-                   "it.  Exit 0 when it is\n  a store (complete or not), 1 otherwise.\n");
-        } else if (argc != 2 || argv[1][0] == '-') {
-            fprintf(stderr, "usage: elmo info STORE.h5\n");
+        const char *path = NULL;
+        bool check = false, help = false, bad = false;
+        for (int i = 1; i < argc; i++) {
+            if (is_help(argv[i])) help = true;
+            else if (!strcmp(argv[i], "--check")) check = true;
+            else if (argv[i][0] == '-' && argv[i][1]) {
+                fprintf(stderr, "elmo info: unknown flag %s\n", argv[i]);
+                bad = true;
+            } else if (!path) path = argv[i];
+            else bad = true;
+        }
+        if (help) {
+            info_usage(stdout);
+        } else if (bad || !path) {
+            info_usage(stderr);
             code = ELMO_EXIT_USAGE;
         } else {
-            code = report(info_run(argv[1]));
+            bool complete = false;
+            int rc = info_run(path, &complete);
+            code = report(rc);
+            if (rc == 0 && check && !complete) {
+                fflush(stdout);
+                fprintf(stderr, "elmo info --check: %s is not complete\n", path);
+                code = ELMO_EXIT_FAIL;
+            }
         }
         fflush(stdout);
     }
@@ -298,16 +472,25 @@ cleanup:
     return rc;
 }
 
+/*
+ * Export follows the output discipline of io/outfile.h: the store is opened and validated and
+ * everything is read that can be read before OUT is touched; OUT must be a regular file (or not
+ * exist) and none of the store's files; the run holds OUT.lock, writes OUT.partial and renames
+ * it over OUT only once it is whole, so an earlier OUT survives every failure and every signal.
+ */
 static int export_allennlp(const char *path, const char *out) {
     int rc = 0;
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
+    struct elmo_out o;
     int64_t *off = NULL, *toff = NULL;
     uint8_t *text = NULL;
     float *rows = NULL, *view = NULL;
     struct buf json = {0};
     hid_t file = -1;
-    bool created = false;
+    bool locked = false;
+    memset(&o, 0, sizeof o);
+    o.lock_fd = -1;
     ELMO_CALL(elmo_store_open(&st, path, &info));
     if (!info.complete)
         ELMO_FAIL(ELMO_ERR_STATE,
@@ -327,25 +510,20 @@ static int export_allennlp(const char *path, const char *out) {
     ELMO_CALL(elmo_store_dims(st, dsname, &nd, dims));
     bool all = !strcmp(src, "all");
     int64_t N = info.n_sent, T = dims[0], D = all ? dims[2] : dims[1]; /* D = 2P */
-    if (all && dims[1] != 3)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: /%s has %lld layers, not 3", path, dsname,
-                  (long long)dims[1]);
 
-    /* sentence token ranges and texts */
-    int64_t bdims[3];
-    int bnd;
-    ELMO_CALL(elmo_store_dims(st, "sentences/text_blob", &bnd, bdims));
+    /* sentence token ranges and texts (elmo_store_open has checked every offset) */
+    int64_t B = info.sent_text_bytes;
     off = malloc(((size_t)N + 1) * sizeof *off);
     toff = malloc(((size_t)N + 1) * sizeof *toff);
-    text = malloc((size_t)bdims[0] + 1);
+    text = malloc((size_t)B + 1);
     if (!off || !toff || !text) ELMO_FAIL(ELMO_ERR_NOMEM, "%s: out of memory", path);
     ELMO_CALL(elmo_store_read_i64(st, "sentences/offset", 0, N + 1, off));
     ELMO_CALL(elmo_store_read_i64(st, "sentences/text_offset", 0, N + 1, toff));
-    ELMO_CALL(elmo_store_read_u8(st, "sentences/text_blob", 0, bdims[0], text));
+    ELMO_CALL(elmo_store_read_u8(st, "sentences/text_blob", 0, B, text));
     int64_t max_n = 0;
     for (int64_t i = 0; i < N; i++) {
         if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > T || toff[i] < 0 ||
-            toff[i + 1] < toff[i] || toff[i + 1] > bdims[0])
+            toff[i + 1] < toff[i] || toff[i + 1] > B)
             ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the offsets of sentence %lld are inconsistent", path,
                       (long long)i);
         if (off[i + 1] - off[i] > max_n) max_n = off[i + 1] - off[i];
@@ -354,11 +532,27 @@ static int export_allennlp(const char *path, const char *out) {
     rows = malloc(((size_t)max_n * row + 1) * sizeof *rows);
     view = malloc(((size_t)max_n * row + 1) * sizeof *view);
     if (!rows || !view) ELMO_FAIL(ELMO_ERR_NOMEM, "%s: out of memory", path);
+    ELMO_CALL(sentence_json(toff, text, N, &json));
 
-    file = H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    H5OK(file, "%s: cannot create the output file", out);
-    created = true;
+    /* the output: checked against the store's files, locked, written aside */
+    ELMO_CALL(elmo_out_init(&o, "OUT", out));
+    const char *inputs[1] = {path};
+    ELMO_CALL(elmo_out_check(&o, inputs, 1));
+    ELMO_CALL(elmo_out_lock(&o));
+    locked = true;
+    /* A partial left by an earlier run is dead (we hold the lock): start from nothing, so that
+     * from here on whatever is at OUT.partial is this run's. */
+    if (unlink(o.partial) != 0 && errno != ENOENT)
+        ELMO_FAIL(ELMO_ERR_IO, "%s: cannot remove the partial output of an earlier run: %s",
+                  o.partial, strerror(errno));
+    elmo_out_claim_partial(&o);
+    file = H5Fcreate(o.partial, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    H5OK(file, "%s: cannot create the output file", o.partial);
     for (int64_t i = 0; i < N; i++) {
+        int sig = elmo_stop_signal();
+        if (sig)
+            ELMO_FAIL(ELMO_ERR_INTERRUPTED, "interrupted by signal %d after %lld of %lld sentences",
+                      sig, (long long)i, (long long)N);
         int64_t n = off[i + 1] - off[i];
         char name[32];
         snprintf(name, sizeof name, "%lld", (long long)i);
@@ -371,20 +565,36 @@ static int export_allennlp(const char *path, const char *out) {
                            rows + ((size_t)t * 3 + (size_t)l) * (size_t)D,
                            (size_t)D * sizeof *view);
             hsize_t shape[3] = {3, (hsize_t)n, (hsize_t)D};
-            ELMO_CALL(put_dataset(file, name, 3, shape, view, out));
+            ELMO_CALL(put_dataset(file, name, 3, shape, view, o.partial));
         } else {
             hsize_t shape[2] = {(hsize_t)n, (hsize_t)D};
-            ELMO_CALL(put_dataset(file, name, 2, shape, rows, out));
+            ELMO_CALL(put_dataset(file, name, 2, shape, rows, o.partial));
         }
     }
-    ELMO_CALL(sentence_json(toff, text, N, &json));
-    ELMO_CALL(put_vlen_string(file, "sentence_to_index", json.p, out));
+    ELMO_CALL(put_vlen_string(file, "sentence_to_index", json.p, o.partial));
     herr_t e = H5Fclose(file);
     file = -1;
-    H5OK(e, "%s: cannot close the output file", out);
+    H5OK(e, "%s: cannot finish the output file", o.partial);
+    if (elmo_stop_signal())
+        ELMO_FAIL(ELMO_ERR_INTERRUPTED, "interrupted by signal %d before the output was renamed",
+                  elmo_stop_signal());
+    ELMO_CALL(elmo_out_commit(&o));
 cleanup:
-    if (file >= 0) H5Fclose(file);
-    if (rc < 0 && created) unlink(out); /* no half-written output */
+    if (file >= 0) {
+        H5Fclose(file);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (rc < 0 && o.partial_created) {
+        /* no half-written output: the partial goes, the earlier OUT (if any) stays */
+        elmo_out_abandon(&o);
+        char why[1024];
+        snprintf(why, sizeof why, "%s", elmo_errmsg());
+        struct stat sb;
+        bool had = stat(out, &sb) == 0;
+        if (had) rc = elmo_error(rc, "%s (%s removed; %s is unchanged)", why, o.partial, out);
+        else rc = elmo_error(rc, "%s (%s removed; %s not written)", why, o.partial, out);
+    }
+    if (locked) elmo_out_unlock(&o);
     elmo_store_close(st);
     free(off);
     free(toff);
@@ -400,7 +610,9 @@ static void export_usage(FILE *f) {
                "  Writes the layout of `allennlp elmo`: float32 datasets \"0\"..\"N-1\" of shape "
                "(3, n, 2P)\n  when the store has `all`, else (n, 2P) from `top` or `average`, "
                "plus\n  \"sentence_to_index\" (JSON {sentence: \"index\"}).  The store must be "
-               "complete.\n");
+               "complete and valid.\n  OUT is written as OUT.partial and renamed when whole: an "
+               "existing OUT survives\n  any failure or signal (exit 3).  OUT must be a regular "
+               "file, not the store.\n");
 }
 
 int elmo_cmd_export(int argc, char **argv) {
