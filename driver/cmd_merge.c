@@ -1,13 +1,22 @@
 /*
- * cmd_merge.c: `elmo merge --output OUT.h5 IN0.h5 IN1.h5 ...` joins complete stateless stores,
- * in the order given, into one store.  Its use is the Slurm array variant: task k of N runs
- * `elmo embed --slice k/N` and writes the store of its slice; merging the N slice stores in
- * order gives a store identical to the one a single run over the whole input writes.
+ * cmd_merge.c: `elmo merge --output OUT.h5 IN0.h5 IN1.h5 ...` joins the complete stateless
+ * stores of the slices of one input, in slice order, into one store.  Its use is the Slurm
+ * array variant: task k of N runs `elmo embed --slice k/N` and writes the store of its slice;
+ * merging the N slice stores in order gives a store identical to the one a single run over the
+ * whole input writes.
  *
- * The inputs must agree on everything that makes their rows comparable: outputs, P, precision,
- * the stateless regime, the weights' sha256, the options.json text and the elmo mix settings.
- * An incomplete input, a mismatch, or inputs out of line order (slice-10 before slice-2, as a
- * shell glob sorts them) are refused before the output is created.
+ * The inputs must be the slices 0..N-1 of one input, each exactly once and in that order, as
+ * their attributes slice_k, slice_n and input_fingerprint record; each must be complete and
+ * valid (elmo_store_open checks its counts and offsets), and they must agree on everything that
+ * makes their rows comparable: outputs, P, precision, the stateless regime, the weights'
+ * sha256, the options.json text and the elmo mix settings.  Anything else is refused, naming
+ * the offending file, before the output is touched.
+ *
+ * The output follows io/outfile.h: OUT must be a regular file or absent and none of the inputs
+ * (by device and inode), rank 0 holds OUT.lock, the store is written as OUT.partial and renamed
+ * over OUT only once it is marked complete.  A failure or a stop request (SIGINT, SIGTERM,
+ * SIGUSR1, polled between chunks; exit 3) removes OUT.partial and leaves an earlier OUT as it
+ * was.
  *
  * Every dataset is the concatenation of the inputs' datasets; the offset arrays
  * (sentences/offset, sentences/id_offset, sentences/text_offset, tokens/text_offset) are
@@ -21,6 +30,7 @@
  * in chunks of about MERGE_CHUNK_BYTES, each chunk split over the ranks, so memory stays bounded
  * whatever the size of the stores.
  */
+#include <errno.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdbool.h>
@@ -33,6 +43,7 @@
 #include <unistd.h>
 
 #include "driver/commands.h"
+#include "io/outfile.h"
 #include "io/store.h"
 #include "model/status.h"
 
@@ -50,6 +61,8 @@ struct merge_in {
     struct elmo_store_info info;
     int64_t cnt[CNT_N]; /* sentences, tokens, id bytes, sentence text bytes, token bytes */
     int64_t first_line, last_line; /* of its first and last sentence (when it has any) */
+    int64_t slice_k, slice_n;      /* which slice of the run it is: slice_k of 0..slice_n-1 */
+    char *fingerprint;             /* owned: input_fingerprint, the corpus the slices split */
     char *options_json;            /* owned */
     int compress;                  /* deflate level of its embedding datasets (0 = none) */
     bool compress_known;           /* false when it has no chunked embedding dataset (no rows) */
@@ -191,28 +204,11 @@ cleanup:
     return rc;
 }
 
-/* The length of a 1-D dataset of an opened store. */
-static int dim0(struct merge_in *in, const char *name, int64_t *n) {
-    int nd = 0;
-    int64_t d[3];
-    ELMO_TRY(elmo_store_dims(in->st, name, &nd, d));
-    ELMO_CHECK(nd == 1, ELMO_ERR_FORMAT, "%s: /%s has rank %d, not 1", in->path, name, nd);
-    *n = d[0];
-    return 0;
-}
-
-/* Checks that an offset array of n + 1 values starts at 0 and ends at the length of its blob. */
-static int check_ends(struct merge_in *in, const char *name, int64_t n, int64_t end) {
-    int64_t first = -1, last = -1;
-    ELMO_TRY(elmo_store_read_i64(in->st, name, 0, 1, &first));
-    ELMO_TRY(elmo_store_read_i64(in->st, name, n, 1, &last));
-    ELMO_CHECK(first == 0 && last == end, ELMO_ERR_FORMAT,
-               "%s: /%s runs from %lld to %lld, not from 0 to %lld: the store is damaged", in->path,
-               name, (long long)first, (long long)last, (long long)end);
-    return 0;
-}
-
-/* Opens one input and reads its counts and settings; refuses an incomplete store. */
+/*
+ * Opens one input (elmo_store_open validates its counts, offsets and shapes) and reads its
+ * settings; refuses an incomplete store, a streams store, and a store that does not say which
+ * slice of which input it is.
+ */
 static int open_input(struct merge_in *in) {
     ELMO_TRY(elmo_store_open(&in->st, in->path, &in->info));
     ELMO_CHECK(in->info.complete, ELMO_ERR_STATE,
@@ -223,26 +219,26 @@ static int open_input(struct merge_in *in) {
                "%s has the state regime '%s': merge joins stateless stores only (in the "
                "streams regime a sentence depends on the ones before it)",
                in->path, in->info.regime[0] ? in->info.regime : "(not recorded)");
-    int64_t n_off = 0, t_off = 0, id_off = 0, tx_off = 0;
-    ELMO_TRY(dim0(in, "sentences/offset", &n_off));
-    ELMO_TRY(dim0(in, "sentences/id_offset", &id_off));
-    ELMO_TRY(dim0(in, "sentences/text_offset", &tx_off));
-    ELMO_TRY(dim0(in, "tokens/text_offset", &t_off));
-    ELMO_TRY(dim0(in, "sentences/id_blob", &in->cnt[CNT_ID]));
-    ELMO_TRY(dim0(in, "sentences/text_blob", &in->cnt[CNT_TEXT]));
-    ELMO_TRY(dim0(in, "tokens/text_blob", &in->cnt[CNT_TOKTEXT]));
+    int got_k = 0, got_n = 0;
+    ELMO_TRY(got_k = elmo_store_attr_int64(in->st, "slice_k", &in->slice_k));
+    ELMO_TRY(got_n = elmo_store_attr_int64(in->st, "slice_n", &in->slice_n));
+    in->fingerprint = elmo_store_attr_string(in->st, "input_fingerprint");
+    ELMO_CHECK(got_k && got_n && in->fingerprint, ELMO_ERR_MISMATCH,
+               "%s records no %s: it is not the store of a slice (`elmo embed --slice K/N`), "
+               "and merge joins only the slices 0..N-1 of one input",
+               in->path, !got_k ? "slice_k" : !got_n ? "slice_n" : "input_fingerprint");
+    ELMO_CHECK(in->slice_n >= 1 && in->slice_n <= 1000000 && in->slice_k >= 0 &&
+                   in->slice_k < in->slice_n,
+               ELMO_ERR_FORMAT,
+               "%s: slice_k = %lld, slice_n = %lld is no slice K of 0..N-1: the store is damaged",
+               in->path, (long long)in->slice_k, (long long)in->slice_n);
+    ELMO_CHECK(in->fingerprint[0], ELMO_ERR_FORMAT,
+               "%s: attribute input_fingerprint is empty: the store is damaged", in->path);
     in->cnt[CNT_SENT] = in->info.n_sent;
     in->cnt[CNT_TOK] = in->info.n_tok;
-    ELMO_CHECK(n_off == in->info.n_sent + 1 && id_off == n_off && tx_off == n_off &&
-                   t_off == in->info.n_tok + 1,
-               ELMO_ERR_FORMAT,
-               "%s: its offset arrays do not match n_sentences = %lld, n_tokens = %lld: the "
-               "store is damaged",
-               in->path, (long long)in->info.n_sent, (long long)in->info.n_tok);
-    ELMO_TRY(check_ends(in, "sentences/offset", in->cnt[CNT_SENT], in->cnt[CNT_TOK]));
-    ELMO_TRY(check_ends(in, "sentences/id_offset", in->cnt[CNT_SENT], in->cnt[CNT_ID]));
-    ELMO_TRY(check_ends(in, "sentences/text_offset", in->cnt[CNT_SENT], in->cnt[CNT_TEXT]));
-    ELMO_TRY(check_ends(in, "tokens/text_offset", in->cnt[CNT_TOK], in->cnt[CNT_TOKTEXT]));
+    in->cnt[CNT_ID] = in->info.id_bytes;
+    in->cnt[CNT_TEXT] = in->info.sent_text_bytes;
+    in->cnt[CNT_TOKTEXT] = in->info.tok_text_bytes;
     if (in->cnt[CNT_SENT] > 0) {
         ELMO_TRY(elmo_store_read_i64(in->st, "sentences/line", 0, 1, &in->first_line));
         ELMO_TRY(elmo_store_read_i64(in->st, "sentences/line", in->cnt[CNT_SENT] - 1, 1,
@@ -252,12 +248,8 @@ static int open_input(struct merge_in *in) {
     return read_extras(in);
 }
 
-/*
- * Refuses an input b that does not match the first input a, or whose first line does not come
- * after the last line of the inputs before it (prev_last, of the store prev_path).
- */
-static int check_match(const struct merge_in *a, const struct merge_in *b, int64_t prev_last,
-                       const char *prev_path) {
+/* Refuses an input b whose rows are not comparable with those of the first input a. */
+static int check_match(const struct merge_in *a, const struct merge_in *b) {
     const char *what = NULL;
     if (a->info.outputs != b->info.outputs) what = "outputs";
     else if (a->info.P != b->info.P) what = "projection dim P";
@@ -271,15 +263,79 @@ static int check_match(const struct merge_in *a, const struct merge_in *b, int64
     ELMO_CHECK(!what, ELMO_ERR_MISMATCH,
                "%s and %s differ in their %s: they are not slices of one job", a->path, b->path,
                what);
-    if (prev_path && b->cnt[CNT_SENT] > 0)
-        ELMO_CHECK(prev_last < b->first_line, ELMO_ERR_MISMATCH,
-                   "%s starts at input line %lld but %s, given before it, ends at line %lld: "
-                   "give the slices in order 0..N-1 (a shell glob puts slice-10 before slice-2)",
-                   b->path, (long long)b->first_line, prev_path, (long long)prev_last);
+    return 0;
+}
+
+/*
+ * The inputs must be the slices 0..N-1 of one input, each exactly once, in that order: one
+ * slice count, one input fingerprint, no slice twice, none missing.  The message names the
+ * first offending file.
+ */
+static int check_slices(const struct merge_in *in, int n_in) {
+    const struct merge_in *a = &in[0];
+    for (int k = 1; k < n_in; k++) {
+        const struct merge_in *b = &in[k];
+        ELMO_CHECK(b->slice_n == a->slice_n, ELMO_ERR_MISMATCH,
+                   "%s is slice %lld of 0..%lld but %s is slice %lld of 0..%lld: they are not "
+                   "slices of one run",
+                   b->path, (long long)b->slice_k, (long long)b->slice_n - 1, a->path,
+                   (long long)a->slice_k, (long long)a->slice_n - 1);
+        ELMO_CHECK(!strcmp(b->fingerprint, a->fingerprint), ELMO_ERR_MISMATCH,
+                   "%s is a slice of another input than %s (input_fingerprint '%.60s' vs "
+                   "'%.60s'): merge joins the slices of one input",
+                   b->path, a->path, b->fingerprint, a->fingerprint);
+    }
+    for (int k = 0; k < n_in; k++)
+        for (int j = 0; j < k; j++)
+            ELMO_CHECK(in[j].slice_k != in[k].slice_k, ELMO_ERR_MISMATCH,
+                       "%s and %s are both slice %lld of 0..%lld: give each slice once",
+                       in[j].path, in[k].path, (long long)in[k].slice_k,
+                       (long long)in[k].slice_n - 1);
+    /* distinct slice numbers below slice_n: fewer inputs than slices means some are missing */
+    if ((int64_t)n_in < a->slice_n) {
+        char missing[256] = "";
+        size_t at = 0;
+        int shown = 0;
+        for (int64_t s = 0; s < a->slice_n && shown < 8; s++) {
+            bool have = false;
+            for (int k = 0; k < n_in && !have; k++) have = in[k].slice_k == s;
+            if (have) continue;
+            int w = snprintf(missing + at, sizeof missing - at, "%s%lld", shown ? ", " : "",
+                             (long long)s);
+            if (w < 0 || (size_t)w >= sizeof missing - at) break;
+            at += (size_t)w;
+            shown++;
+        }
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%lld of the %lld slices of %s's input are missing (slice %s%s): "
+                          "merge needs every slice 0..%lld",
+                          (long long)(a->slice_n - n_in), (long long)a->slice_n, a->path, missing,
+                          a->slice_n - n_in > shown ? ", ..." : "", (long long)a->slice_n - 1);
+    }
+    for (int k = 0; k < n_in; k++)
+        ELMO_CHECK(in[k].slice_k == k, ELMO_ERR_MISMATCH,
+                   "%s is slice %lld but is given in place %d: give the slices in order "
+                   "0..%lld (a shell glob puts slice-10 before slice-2)",
+                   in[k].path, (long long)in[k].slice_k, k, (long long)a->slice_n - 1);
     return 0;
 }
 
 /* ---- copying ----------------------------------------------------------------------------- */
+
+/*
+ * A stop request (SIGINT, SIGTERM, SIGUSR1) on any rank stops every rank between two chunks:
+ * ELMO_ERR_INTERRUPTED everywhere, so that the output is abandoned alike.  Collective.
+ */
+static int poll_stop(void) {
+    int mine = elmo_stop_signal(), any = mine;
+    if (elmo_size() > 1 &&
+        MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "elmo merge: MPI_Allreduce failed");
+        elmo_die(ELMO_ERR_MPI);
+    }
+    if (!any) return 0;
+    return elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d while writing", any);
+}
 
 struct merge {
     struct merge_in *in;
@@ -335,6 +391,7 @@ static int copy_dataset(struct merge *m, const struct dsdef *ds, int64_t width) 
         struct merge_in *in = &m->in[k];
         int64_t rows = in->cnt[ds->rows], lim = ds->base >= 0 ? in->cnt[ds->base] : 0;
         for (int64_t c0 = 0; c0 < rows; c0 += chunk) {
+            ELMO_TRY(agree(poll_stop()));
             int64_t len = rows - c0 < chunk ? rows - c0 : chunk;
             int64_t a = c0 + len * rank / size, b = c0 + len * (rank + 1) / size;
             rc = read_rows(in, ds, a, b - a, m->buf);
@@ -401,12 +458,13 @@ static int merge_all(struct merge *m) {
 /* ---- the command ------------------------------------------------------------------------- */
 
 static void merge_usage(FILE *f) {
-    fprintf(f, "usage: [mpirun -n N] elmo merge --output OUT.h5 IN0.h5 IN1.h5 ...\n"
-               "  Joins complete stateless stores, in the order given, into one store: the slice\n"
-               "  stores of `elmo embed --slice k/N` (k = 0..N-1) give the store of a single run.\n"
-               "  The inputs must share outputs, P, precision, weights, options and mix settings;\n"
-               "  incomplete, mismatched or out-of-order inputs are refused.  OUT is marked\n"
-               "  complete only when every row is in; it must not be one of the inputs.\n");
+    fprintf(f, "usage: [mpirun -n N] elmo merge --output OUT.h5 SLICE0.h5 SLICE1.h5 ...\n"
+               "  Joins the stores of `elmo embed --slice k/N` (k = 0..N-1, given in that order,\n"
+               "  each once, all of one input) into the store of a single run.  The slices must\n"
+               "  be complete and valid and share outputs, P, precision, weights, options and mix\n"
+               "  settings.  OUT is written as OUT.partial and renamed when complete; an existing\n"
+               "  OUT survives any failure or signal (exit 3).  OUT must be a regular file (or\n"
+               "  absent) and none of the inputs.\n");
 }
 
 /* Parses the flags; returns -1 to go on, else an exit code. */
@@ -439,15 +497,25 @@ static int parse_args(int argc, char **argv, const char **out, const char ***ins
     return -1;
 }
 
-/* Refuses an output path that names one of the inputs (creating it would truncate it). */
-static int check_output(const char *out, const char *const *ins, int n_in) {
-    struct stat so, si;
-    if (stat(out, &so) != 0) return 0;
-    for (int k = 0; k < n_in; k++)
-        ELMO_CHECK(stat(ins[k], &si) != 0 || so.st_dev != si.st_dev || so.st_ino != si.st_ino,
-                   ELMO_ERR_ARG, "--output %s is the input %s: write the merged store elsewhere",
-                   out, ins[k]);
-    return 0;
+/*
+ * Rank 0's step of the output discipline (io/outfile.h), agreed by every rank: OUT, OUT.partial
+ * and OUT.lock are regular files or absent and none of them is an input (by device and inode),
+ * then the lock is taken and a partial left by a dead earlier run is removed, so that whatever
+ * is at OUT.partial from here on is this run's.  Collective.
+ */
+static int prepare_output(struct elmo_out *o, const char *const *ins, int n_in, bool *locked) {
+    int rc = 0;
+    if (elmo_rank() == 0) {
+        rc = elmo_out_check(o, ins, n_in);
+        if (rc == 0) rc = elmo_out_lock(o);
+        if (rc == 0) *locked = true;
+        if (rc == 0 && unlink(o->partial) != 0 && errno != ENOENT)
+            rc = elmo_error(ELMO_ERR_IO,
+                            "%s: cannot remove the partial output of an earlier run: %s",
+                            o->partial, strerror(errno));
+        if (rc == 0) elmo_out_claim_partial(o);
+    }
+    return agree(rc);
 }
 
 int elmo_cmd_merge(int argc, char **argv) {
@@ -461,40 +529,44 @@ int elmo_cmd_merge(int argc, char **argv) {
     int rank = elmo_rank(), rc = 0;
     double t0 = now();
     struct merge m = {0};
+    struct elmo_out o;
     char *yaml = NULL;
-    bool created = false;
+    bool locked = false, created = false;
+    memset(&o, 0, sizeof o);
+    o.lock_fd = -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     m.n_in = n_in;
     m.in = elmo_xcalloc((size_t)n_in, sizeof *m.in);
 
-    ELMO_CALL(agree(check_output(out, paths, n_in)));
-    /* every rank opens every input (read-only); the checks give the same verdict everywhere */
-    int lrc = 0;
-    int64_t prev_last = 0;        /* the last line of the non-empty inputs so far */
-    const char *prev_path = NULL; /* the input that holds it */
+    /* 1. every input, validated: every rank opens every input (read-only) and the checks give
+     *    the same verdict everywhere */
+    int lrc = elmo_out_init(&o, "--output", out);
     for (int k = 0; k < n_in && lrc == 0; k++) {
         m.in[k].path = paths[k];
         lrc = open_input(&m.in[k]);
-        if (lrc == 0) lrc = check_match(&m.in[0], &m.in[k], prev_last, prev_path);
-        if (lrc == 0 && m.in[k].cnt[CNT_SENT] > 0) {
-            prev_last = m.in[k].last_line;
-            prev_path = m.in[k].path;
-        }
+        if (lrc == 0) lrc = check_match(&m.in[0], &m.in[k]);
     }
+    if (lrc == 0) lrc = check_slices(m.in, n_in);
     ELMO_CALL(agree(lrc));
     for (int k = 0; k < n_in; k++)
         for (int c = 0; c < CNT_N; c++) m.total[c] += m.in[k].cnt[c];
     if (rank == 0) {
         for (int k = 0; k < n_in; k++)
             if (m.in[k].cnt[CNT_SENT] > 0)
-                fprintf(stderr, "elmo merge: %s: %lld sentences (lines %lld..%lld), %lld tokens\n",
-                        m.in[k].path, (long long)m.in[k].cnt[CNT_SENT],
+                fprintf(stderr,
+                        "elmo merge: %s: slice %lld, %lld sentences (lines %lld..%lld), %lld "
+                        "tokens\n",
+                        m.in[k].path, (long long)m.in[k].slice_k, (long long)m.in[k].cnt[CNT_SENT],
                         (long long)m.in[k].first_line, (long long)m.in[k].last_line,
                         (long long)m.in[k].cnt[CNT_TOK]);
-            else fprintf(stderr, "elmo merge: %s: empty (no sentences)\n", m.in[k].path);
+            else
+                fprintf(stderr, "elmo merge: %s: slice %lld, empty (no sentences)\n",
+                        m.in[k].path, (long long)m.in[k].slice_k);
         fflush(stderr);
     }
 
+    /* 2. the output: checked against the inputs, locked, written aside as OUT.partial */
+    ELMO_CALL(prepare_output(&o, paths, n_in, &locked));
     const struct merge_in *f = &m.in[0];
     int compress = 0;
     for (int k = n_in - 1; k >= 0; k--)
@@ -518,33 +590,46 @@ int elmo_cmd_merge(int argc, char **argv) {
                                      .elmo_gamma = f->gamma,
                                      .elmo_layer_norm = f->layer_norm != 0};
     /* elmo_store_create agrees on the layout and fails on every rank alike */
-    rc = elmo_store_create(&m.out, out, MPI_COMM_WORLD, &lay, &attrs);
+    created = true;
+    rc = elmo_store_create(&m.out, o.partial, MPI_COMM_WORLD, &lay, &attrs);
     if (rc < 0) {
         if (rank == 0) fprintf(stderr, "elmo merge: error: %s\n", elmo_errmsg());
         goto cleanup;
     }
-    created = true;
     ELMO_CALL(merge_all(&m));
-    rc = elmo_store_finish(m.out);
+    ELMO_CALL(agree(poll_stop()));
+    rc = elmo_store_finish(m.out); /* complete = 1 in OUT.partial, closed */
     m.out = NULL;
     ELMO_CALL(agree(rc));
+    ELMO_CALL(agree(rank == 0 ? elmo_out_commit(&o) : 0));
     if (rank == 0)
         fprintf(stderr,
-                "elmo merge: wrote %s: %lld sentences, %lld tokens from %d stores on %d "
+                "elmo merge: wrote %s: %lld sentences, %lld tokens from %d slices on %d "
                 "rank%s in %.2f s (complete)\n",
                 out, (long long)m.total[CNT_SENT], (long long)m.total[CNT_TOK], n_in, elmo_size(),
                 elmo_size() == 1 ? "" : "s", now() - t0);
 cleanup:
-    if (m.out) elmo_store_close(m.out);
+    if (m.out) elmo_store_close(m.out); /* collective, like the failure that led here */
     if (rc < 0 && created) {
-        /* no half-written output: wait until every rank has closed it, then remove it */
+        /* no half-written output: once every rank has closed it, the partial goes and an
+         * earlier OUT stays as it was */
         MPI_Barrier(MPI_COMM_WORLD);
-        if (rank == 0 && unlink(out) == 0)
-            fprintf(stderr, "elmo merge: removed the unfinished %s\n", out);
+        if (rank == 0 && o.partial_created) {
+            elmo_out_abandon(&o);
+            struct stat sb;
+            if (stat(out, &sb) == 0)
+                fprintf(stderr, "elmo merge: removed the unfinished %s; %s is unchanged\n",
+                        o.partial, out);
+            else
+                fprintf(stderr, "elmo merge: removed the unfinished %s; %s was not written\n",
+                        o.partial, out);
+        }
     }
+    if (locked) elmo_out_unlock(&o);
     for (int k = 0; k < n_in; k++) {
         elmo_store_close(m.in[k].st);
         free(m.in[k].options_json);
+        free(m.in[k].fingerprint);
     }
     free(m.in);
     free(m.buf);
