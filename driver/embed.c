@@ -1,18 +1,31 @@
 /*
  * embed.c: the embed job, rank-0 orchestration and the collective merge.  Collective.
  *
- *   1. every rank loads the model; rank 0 plans shards (byte ranges on record boundaries, or
- *      one shard per stream), checks the journal next to the output and broadcasts the plan;
+ *   0. before anything is written: the job's own rules (slice, stdin used once), then rank 0
+ *      checks every file the job writes against every file it reads by device and inode
+ *      (io/outfile.h: the store, STORE.partial, STORE.lock, STORE.journal, STORE.parts/,
+ *      STORE.logs/, the reject file) and takes the lock on STORE.lock for the whole run;
+ *   1. every rank loads the model; rank 0 fingerprints the input (size + sha256 of the bytes
+ *      the shards read), stops at once when STORE is already a complete store of this job and
+ *      input, refuses any other existing STORE unless `overwrite`, checks the journal, plans
+ *      shards (byte ranges on record boundaries, or stream groups) and broadcasts the plan;
+ *      a resume verifies every journalled part (size and checksum) before it trusts it;
  *   2. work: rank 0 hands out shards on demand (it works too, serving requests between its
- *      batches); a finished shard is a part file (fsynced, renamed) and a journal line;
- *   3. merge: every rank takes a contiguous range of records, reads their rows from the parts
- *      and writes them into a fresh store collectively; the store is marked complete last,
- *      then the parts and the journal are removed.
- * A crash at any point leaves the journal and the finished parts; rerunning the same job skips
- * them.  A store is only ever marked complete at the very end.
+ *      batches); a finished shard is a part file (checksummed, fsynced, renamed) and a journal
+ *      line with its size and checksum;
+ *   3. checks: the input still has its fingerprint, every part its checksum; rank 0 writes the
+ *      reject file (only when something was rejected) and fails above max_reject_fraction;
+ *   4. merge: every rank takes a contiguous range of records, reads their rows from the parts
+ *      and writes them into STORE.partial collectively; it is marked complete last, renamed
+ *      over STORE, then the parts and the journal are removed.
+ * A crash at any point leaves the journal and the finished parts, and the previous STORE as it
+ * was; rerunning the same job skips the verified parts.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -29,6 +42,8 @@
 
 #include "driver/commands.h"
 #include "io/corpus.h"
+#include "io/outfile.h"
+#include "io/sha256.h"
 #include "io/store.h"
 #include "io/weights.h"
 #include "model/gemm.h"
@@ -44,7 +59,12 @@ struct plan {
     int64_t n;        /* shards */
     struct elmo_shard *sh;
     uint8_t *done;    /* (n) 1 when journalled with a valid part */
+    int64_t *bytes;   /* (n) the journalled size of each done part */
+    uint64_t *sum;    /* (n) the journalled checksum of each done part (worker/part.h) */
 };
+
+/* Fingerprints: "size=N,sha256=HEX" of the bytes the shards read. */
+#define FP_MAX 128
 
 struct embed_run {
     struct elmo_job *job;
@@ -52,9 +72,15 @@ struct embed_run {
     char input[ELMO_PATH_MAX + 32];  /* what the shards read (the spool for streams input) */
     char journal[ELMO_PATH_MAX + 16];
     char parts[ELMO_PATH_MAX + 16];
+    char logs[ELMO_PATH_MAX + 16];
+    char spool_tmp[ELMO_PATH_MAX + 48];  /* a stream input's spool before it is adopted */
     char sha[80];
     char *options_text;
-    char *fingerprint;
+    char *job_fp;                    /* the job's identity (journal header, store attribute) */
+    char input_fp[FP_MAX];           /* the input's fingerprint (journal, store attribute) */
+    int slice_k, slice_n;            /* --slice K/N, or 0/0 */
+    struct elmo_out out;             /* the store: STORE.partial, STORE.lock (rank 0) */
+    struct elmo_out rej;             /* the reject file, written aside and renamed (rank 0) */
     struct plan plan;
     int rank, size;
     /* rank 0: queue and progress */
@@ -63,6 +89,7 @@ struct embed_run {
     int *pending;                    /* (size) per worker: shards assigned, not reported done */
     char *ended;                     /* (size) per worker: was answered "no more shards" */
     FILE *jf;                        /* journal, rank 0 */
+    int journal_created;             /* this run started the journal (rank 0) */
     double t0, last_print;
     int64_t tok_done, sent_done, shards_done, shards_skipped;
     int tty;
@@ -74,9 +101,6 @@ static double now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { interrupted = sig; }
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -104,30 +128,59 @@ static char *slurp(const char *path) {
 
 /* ---- the journal ---------------------------------------------------------------------- */
 
-static char *make_fingerprint(const struct embed_run *er) {
+/*
+ * The job's identity: every key that changes what the store holds, and the model's hashes.
+ * The journal starts with it (then the input's fingerprint); a complete store records it, so a
+ * rerun of the same job over the same input is recognised.
+ */
+static char *make_job_fingerprint(const struct embed_run *er) {
     const struct elmo_job *j = er->job;
-    struct stat st;
     char buf[8192];
-    long long size = -1, mtime = -1;
-    if (strcmp(j->input, "-") != 0 && stat(j->input, &st) == 0) {
-        size = (long long)st.st_size;
-        mtime = (long long)st.st_mtime;
-    }
     char mix[256] = "";
     for (int k = 0; k < j->n_mix_weights; k++)
         snprintf(mix + strlen(mix), sizeof mix - strlen(mix), "%s%.9g", k ? "," : "",
                  (double)j->mix_weights[k]);
     snprintf(buf, sizeof buf,
-             "job input %s\njob input_size %lld\njob input_mtime %lld\njob input_format %d\n"
+             "job input %s\njob input_format %d\n"
              "job text_field %s\njob tokens_field %s\njob id_field %s\n"
              "job weights_sha256 %s\njob options_bytes %zu\njob outputs %u\njob streams %d\n"
              "job max_sentence_tokens %d\njob long_sentences %d\njob shard_tokens %d\n"
              "job mix_weights %s\njob gamma %.9g\njob layer_norm %d\njob slice %s\n",
-             j->input, size, mtime, (int)j->input_format, j->text_field, j->tokens_field,
+             j->input, (int)j->input_format, j->text_field, j->tokens_field,
              j->id_field, er->sha, strlen(er->options_text), j->outputs, j->streams,
              j->max_sentence_tokens, (int)j->long_sentences, j->shard_tokens, mix,
              (double)j->gamma, (int)j->layer_norm, j->slice[0] ? j->slice : "all");
     return elmo_xstrdup(buf);
+}
+
+/* "size=N,sha256=HEX" of a file's bytes, read once so that both describe the same bytes. */
+static int fingerprint_file(const char *path, char *out, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct elmo_sha256 s;
+    elmo_sha256_init(&s);
+    char *buf = elmo_xmalloc(1 << 20);
+    long long total = 0;
+    size_t r;
+    while ((r = fread(buf, 1, 1 << 20, f)) > 0) {
+        elmo_sha256_update(&s, buf, r);
+        total += (long long)r;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    free(buf);
+    if (bad) return elmo_error(ELMO_ERR_IO, "%s: read failed while fingerprinting it", path);
+    uint8_t d[32];
+    char hex[65];
+    elmo_sha256_final(&s, d);
+    elmo_sha256_hex(d, hex);
+    snprintf(out, n, "size=%lld,sha256=%s", total, hex);
+    return 0;
+}
+
+/* The input as users name it in messages. */
+static const char *input_name(const struct elmo_job *j) {
+    return strcmp(j->input, "-") ? j->input : "stdin";
 }
 
 static void part_path(const struct embed_run *er, int64_t id, char *out, size_t n, const char *ext) {
@@ -152,6 +205,54 @@ static double bytes_per_token(const char *path) {
     return tokens > 0 ? (double)n / (double)tokens : 6.0;
 }
 
+/*
+ * Parses `slice` strictly: K/N in decimal digits, nothing else, 0 <= K < N <= MAX_SHARDS (a
+ * value that does not fit is refused, never wrapped).  Fills k and n (0/0 for no slice).
+ */
+static int parse_slice(const struct elmo_job *j, int *k, int *n) {
+    *k = *n = 0;
+    if (!j->slice[0]) return 0;
+    const char *p = j->slice;
+    char *end;
+    unsigned long long a, b;
+    if (!isdigit((unsigned char)p[0])) goto bad;
+    errno = 0;
+    a = strtoull(p, &end, 10);
+    if (errno || *end != '/' || !isdigit((unsigned char)end[1])) goto bad;
+    p = end + 1;
+    b = strtoull(p, &end, 10);
+    if (errno || *end) goto bad;
+    if (b < 1 || b > MAX_SHARDS)
+        return elmo_error(ELMO_ERR_ARG, "%s: slice '%s': N must be 1..%d", j->source, j->slice,
+                          MAX_SHARDS);
+    if (a >= b) goto bad;
+    *k = (int)a;
+    *n = (int)b;
+    return 0;
+bad:
+    return elmo_error(ELMO_ERR_ARG, "%s: slice '%s': expected K/N (decimal) with 0 <= K < N",
+                      j->source, j->slice);
+}
+
+/* Counts the records of a whole input, stopping at limit. */
+static int count_records(const struct embed_run *er, int64_t limit, int64_t *count) {
+    struct elmo_corpus *c = NULL;
+    struct elmo_record rec;
+    int rc = 0;
+    memset(&rec, 0, sizeof rec);
+    *count = 0;
+    ELMO_CALL(elmo_corpus_open(&c, er->input, &er->ctx.copts, 0, -1, 1));
+    while (*count < limit) {
+        int got = elmo_corpus_next(c, &rec);
+        if (got < 0) ELMO_FAIL(got, "%s", elmo_errmsg());
+        if (got == 0) break;
+        (*count)++;
+    }
+cleanup:
+    elmo_corpus_close(c);
+    return rc;
+}
+
 static int plan_shards(struct embed_run *er) {
     const struct elmo_job *j = er->job;
     struct plan *p = &er->plan;
@@ -161,6 +262,22 @@ static int plan_shards(struct embed_run *er) {
                               "%d): a stream runs through the whole input", j->streams);
         int64_t G = ELMO_STREAM_GROUP;
         p->n = (j->streams + G - 1) / G;
+        /* Streams beyond the number of records would be empty groups that each read the whole
+         * input for nothing: plan groups for the streams that hold a record.  The regime (and
+         * so every vector) stays streams=S: record i is stream i either way. */
+        if (p->n > 1) {
+            int64_t n_rec = 0;
+            ELMO_TRY(count_records(er, j->streams, &n_rec));
+            int64_t used = n_rec > 0 ? (n_rec + G - 1) / G : 1;
+            if (used < p->n) {
+                fprintf(stderr,
+                        "embed: streams %d is more than the %" PRId64 " records of %s: each "
+                        "record is a stream of its own (the same vectors); planning %" PRId64
+                        " stream group%s, not %" PRId64 "\n",
+                        j->streams, n_rec, input_name(j), used, used > 1 ? "s" : "", p->n);
+                p->n = used;
+            }
+        }
         p->sh = elmo_xcalloc((size_t)p->n, sizeof *p->sh);
         for (int64_t g = 0; g < p->n; g++) {
             p->sh[g].id = g;
@@ -199,14 +316,9 @@ static int plan_shards(struct embed_run *er) {
     }
     free(bounds);
     free(lines);
-    if (j->slice[0]) {
+    if (er->slice_n > 0) {
         /* keep the K-th of N contiguous groups of the full plan, renumbered from 0 */
-        int k = 0, parts = 0;
-        char extra;
-        if (sscanf(j->slice, "%d/%d%c", &k, &parts, &extra) != 2 || parts < 1 || k < 0 ||
-            k >= parts)
-            return elmo_error(ELMO_ERR_ARG, "slice '%s': expected K/N with 0 <= K < N",
-                              j->slice);
+        int64_t k = er->slice_k, parts = er->slice_n;
         int64_t a = p->n * k / parts, b = p->n * (k + 1) / parts;
         for (int64_t i = a; i < b; i++) {
             p->sh[i - a] = p->sh[i];
@@ -217,24 +329,60 @@ static int plan_shards(struct embed_run *er) {
     return 0;
 }
 
-/* Reads an existing journal: the same fingerprint, its plan, and the finished shards. */
-static int journal_resume(struct embed_run *er, int *resumed) {
+#define JOURNAL_MAGIC "elmo-journal 2\n"
+
+/* The journal's header: the job's identity, then the input's fingerprint. */
+static char *journal_header(const struct embed_run *er) {
+    size_t n = strlen(er->job_fp) + strlen(er->input_fp) + 64;
+    char *h = elmo_xmalloc(n);
+    snprintf(h, n, "%sjob input_fingerprint %s\n", er->job_fp, er->input_fp);
+    return h;
+}
+
+static void plan_alloc_state(struct plan *p) {
+    size_t n = (size_t)(p->n > 0 ? p->n : 1);
+    free(p->done);
+    free(p->bytes);
+    free(p->sum);
+    p->done = elmo_xcalloc(n, 1);
+    p->bytes = elmo_xcalloc(n, sizeof *p->bytes);
+    p->sum = elmo_xcalloc(n, sizeof *p->sum);
+}
+
+/*
+ * Reads an existing journal: the same job and input, its plan, and the shards it lists as done
+ * with their parts' sizes and checksums (the last line of a shard wins).  The parts are
+ * verified later, collectively (verify_parts).  With `overwrite`, a journal of another job is
+ * set aside (*stale = 1) instead of refused.
+ */
+static int journal_resume(struct embed_run *er, int *resumed, int *stale) {
     *resumed = 0;
+    *stale = 0;
+    struct stat jst;
+    if (stat(er->journal, &jst) != 0) return 0; /* no journal: a fresh start */
     char *text = slurp(er->journal);
-    if (!text) {
-        elmo_error_clear();
-        return 0;  /* no journal: a fresh start */
-    }
+    if (!text) return elmo_error_prefix(ELMO_ERR_IO, "reading the journal: ");
     int rc = 0;
-    size_t fl = strlen(er->fingerprint);
-    if (strncmp(text, "elmo-journal 1\n", 15) != 0) {
-        rc = elmo_error(ELMO_ERR_MISMATCH, "%s: not an elmo journal; move it away to start over",
-                        er->journal);
+    char *header = journal_header(er);
+    size_t fl = strlen(header), ml = strlen(JOURNAL_MAGIC);
+    if (strncmp(text, JOURNAL_MAGIC, ml) != 0) {
+        if (er->job->overwrite) {
+            *stale = 1;
+            goto out;
+        }
+        rc = elmo_error(ELMO_ERR_MISMATCH,
+                        "%s: not a journal of this version of elmo; delete it and %s/ to start "
+                        "over (or give --overwrite)",
+                        er->journal, er->parts);
         goto out;
     }
-    if (strncmp(text + 15, er->fingerprint, fl) != 0) {
+    if (strncmp(text + ml, header, fl) != 0) {
+        if (er->job->overwrite) {
+            *stale = 1;
+            goto out;
+        }
         /* name the first line that differs */
-        const char *a = text + 15, *b = er->fingerprint;
+        const char *a = text + ml, *b = header;
         while (*a && *b && *a == *b) {
             const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
             if (!ea || !eb || ea - a != eb - b || strncmp(a, b, (size_t)(ea - a)) != 0) break;
@@ -242,37 +390,50 @@ static int journal_resume(struct embed_run *er, int *resumed) {
             b = eb + 1;
         }
         const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-        rc = elmo_error(ELMO_ERR_MISMATCH,
-                        "%s belongs to a different job or model: it has '%.*s', this run has "
-                        "'%.*s'; delete %s and %s/ to start over",
-                        er->journal, ea ? (int)(ea - a) : 0, a, eb ? (int)(eb - b) : 0, b,
-                        er->journal, er->parts);
+        static const char in_key[] = "job input_fingerprint ";
+        if (!strncmp(a, in_key, sizeof in_key - 1) && !strncmp(b, in_key, sizeof in_key - 1))
+            rc = elmo_error(ELMO_ERR_MISMATCH,
+                            "%s is not the input that %s was started with (then %.*s, now "
+                            "%.*s): its finished shards cannot be reused; rerun with the "
+                            "original input, or delete %s and %s/ (or give --overwrite) to "
+                            "start over",
+                            input_name(er->job), er->journal,
+                            ea ? (int)(ea - a - (sizeof in_key - 1)) : 0, a + sizeof in_key - 1,
+                            eb ? (int)(eb - b - (sizeof in_key - 1)) : 0, b + sizeof in_key - 1,
+                            er->journal, er->parts);
+        else
+            rc = elmo_error(ELMO_ERR_MISMATCH,
+                            "%s belongs to a different job or model: it has '%.*s', this run "
+                            "has '%.*s'; delete %s and %s/ (or give --overwrite) to start over",
+                            er->journal, ea ? (int)(ea - a) : 0, a, eb ? (int)(eb - b) : 0, b,
+                            er->journal, er->parts);
         goto out;
     }
     /* plan lines and done lines */
     struct plan *p = &er->plan;
-    char *line = text + 15 + fl;
+    char *line = text + ml + fl;
     int64_t n = -1, seen = 0;
     while (*line) {
         char *end = strchr(line, '\n');
-        if (!end) break;  /* a torn last line (crash while appending): ignored */
+        if (!end) break; /* a torn last line (crash while appending): ignored */
         *end = '\0';
         long long a, b, c, d, e, f;
-        if (sscanf(line, "plan %lld", &a) == 1) {
+        uint64_t sum;
+        if (n < 0 && sscanf(line, "plan %lld", &a) == 1) {
             n = a;
             if (n < 0 || n > MAX_SHARDS) break;
             p->n = n;
             p->sh = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *p->sh);
-            p->done = elmo_xcalloc((size_t)(n > 0 ? n : 1), 1);
+            plan_alloc_state(p);
         } else if (sscanf(line, "shard %lld %lld %lld %lld %lld %lld", &a, &b, &c, &d, &e, &f) == 6
                    && n >= 0 && a >= 0 && a < n) {
             p->sh[a] = (struct elmo_shard){a, b, c, d, (int)e, (int)f};
             seen++;
-        } else if (sscanf(line, "done %lld %lld", &a, &b) == 2 && n >= 0 && a >= 0 && a < n) {
-            char pp[ELMO_PATH_MAX + 64];
-            struct stat st;
-            part_path(er, a, pp, sizeof pp, "part");
-            if (stat(pp, &st) == 0 && (long long)st.st_size == b) p->done[a] = 1;
+        } else if (sscanf(line, "done %lld %lld %" SCNx64, &a, &b, &sum) == 3 && n >= 0 &&
+                   a >= 0 && a < n) {
+            p->done[a] = 1;
+            p->bytes[a] = b;
+            p->sum[a] = sum;
         }
         line = end + 1;
     }
@@ -283,6 +444,7 @@ static int journal_resume(struct embed_run *er, int *resumed) {
     }
     *resumed = 1;
 out:
+    free(header);
     free(text);
     return rc;
 }
@@ -290,7 +452,9 @@ out:
 static int journal_start(struct embed_run *er) {
     er->jf = fopen(er->journal, "w");
     if (!er->jf) return elmo_error(ELMO_ERR_IO, "%s: %s", er->journal, strerror(errno));
-    fprintf(er->jf, "elmo-journal 1\n%splan %" PRId64 "\n", er->fingerprint, er->plan.n);
+    char *header = journal_header(er);
+    fprintf(er->jf, "%s%splan %" PRId64 "\n", JOURNAL_MAGIC, header, er->plan.n);
+    free(header);
     for (int64_t i = 0; i < er->plan.n; i++) {
         const struct elmo_shard *s = &er->plan.sh[i];
         fprintf(er->jf, "shard %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %d %d\n", s->id,
@@ -301,16 +465,53 @@ static int journal_start(struct embed_run *er) {
     return 0;
 }
 
-static int journal_done(struct embed_run *er, int64_t id) {
-    char pp[ELMO_PATH_MAX + 64];
-    struct stat st;
-    part_path(er, id, pp, sizeof pp, "part");
-    if (stat(pp, &st) != 0) return elmo_error(ELMO_ERR_IO, "%s: %s", pp, strerror(errno));
-    if (fprintf(er->jf, "done %" PRId64 " %lld\n", id, (long long)st.st_size) < 0 ||
+/* Journals shard id as done with its part's size and checksum (as its writer reported them). */
+static int journal_done(struct embed_run *er, int64_t id, int64_t bytes, uint64_t sum) {
+    if (id < 0 || id >= er->plan.n)
+        return elmo_error(ELMO_ERR_STATE, "shard %" PRId64 " reported done is not in the plan", id);
+    if (fprintf(er->jf, "done %" PRId64 " %" PRId64 " %016" PRIx64 "\n", id, bytes, sum) < 0 ||
         fflush(er->jf) != 0 || fsync(fileno(er->jf)) != 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", er->journal, strerror(errno));
     er->plan.done[id] = 1;
+    er->plan.bytes[id] = bytes;
+    er->plan.sum[id] = sum;
     er->shards_done++;
+    return 0;
+}
+
+/*
+ * Collective: checks the parts of the shards with which[i] set against the journal's size and
+ * checksum, each rank the shards i with i % size == rank; bad[i] (on every rank) is set for
+ * every part that fails.  With warn, each failure is printed as a warning (the shard is then
+ * computed again); otherwise this rank stops at its first failure and returns it in *first
+ * (its message recorded).
+ */
+static int verify_parts(struct embed_run *er, const uint8_t *which, uint8_t *bad, int warn,
+                        int *first) {
+    const struct plan *p = &er->plan;
+    int64_t n = p->n;
+    *first = 0;
+    memset(bad, 0, (size_t)(n > 0 ? n : 1));
+    for (int64_t i = er->rank; i < n; i += er->size) {
+        if (!which[i]) continue;
+        char pp[ELMO_PATH_MAX + 64];
+        part_path(er, i, pp, sizeof pp, "part");
+        int rc = elmo_part_verify(pp, p->bytes[i], p->sum[i]);
+        if (rc == 0) continue;
+        bad[i] = 1;
+        if (warn) {
+            fprintf(stderr, "embed: warning: %s; shard %" PRId64 " is computed again\n",
+                    elmo_errmsg(), i);
+            elmo_rank_log("warning: %s; shard %" PRId64 " is computed again", elmo_errmsg(), i);
+            elmo_error_clear();
+        } else {
+            *first = rc; /* the message of the first failure is this rank's report */
+            break;
+        }
+    }
+    if (n > 0 && MPI_Allreduce(MPI_IN_PLACE, bad, (int)n, MPI_UNSIGNED_CHAR, MPI_MAX,
+                               MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed while verifying the parts");
     return 0;
 }
 
@@ -358,7 +559,8 @@ static int64_t next_shard(struct embed_run *er) {
 
 /*
  * Rank 0: handles the workers' messages (blocking waits for one when block is set).  A message
- * {done, tokens, sentences, want} reports shard `done` finished (done >= 0: journalled now)
+ * {done, tokens, sentences, want, bytes, checksum} reports shard `done` finished (done >= 0:
+ * journalled now with its part's size and checksum)
  * and/or asks for the next shard (want: answered with a shard id or -1 for "no more").  A
  * worker asks for its next shard before it runs the current one, so it never waits for rank 0
  * to finish a batch; it is finished when it was told "no more" and has reported all it got.
@@ -385,14 +587,14 @@ static void serve(struct embed_run *er, int block) {
         }
         if (!flag) return;
         int src = st.MPI_SOURCE;
-        int64_t msg[4];
-        if (MPI_Recv(msg, 4, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
+        int64_t msg[6];
+        if (MPI_Recv(msg, 6, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
             MPI_SUCCESS) {
             elmo_error(ELMO_ERR_MPI, "MPI_Recv failed");
             elmo_die(ELMO_ERR_MPI);
         }
         if (msg[0] >= 0) {
-            int rc = journal_done(er, msg[0]);
+            int rc = journal_done(er, msg[0], msg[4], (uint64_t)msg[5]);
             if (rc < 0) elmo_die(rc);
             er->pending[src]--;
             er->tok_done += msg[1];
@@ -416,34 +618,38 @@ static void serve(struct embed_run *er, int block) {
     }
 }
 
+/* Stops this rank (and so the job, exit 3) when a stop signal arrived; the journal only ever
+ * lists finished parts, so it is consistent whenever this runs. */
+static void stop_if_signalled(const struct embed_run *er) {
+    int sig = elmo_stop_signal();
+    if (!sig) return;
+    elmo_error(ELMO_ERR_INTERRUPTED,
+               "interrupted by signal %d; the journal %s is consistent: rerun the same job to "
+               "resume",
+               sig, er->journal);
+    elmo_die(ELMO_ERR_INTERRUPTED);
+}
+
 static void on_batch_rank0(void *arg, int64_t sentences, int64_t tokens) {
     struct embed_run *er = arg;
     er->tok_done += tokens;
     er->sent_done += sentences;
-    if (interrupted) {
-        elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d; the journal %s is consistent: "
-                   "rerun the same job to resume", (int)interrupted, er->journal);
-        elmo_die(ELMO_ERR_INTERRUPTED);
-    }
+    stop_if_signalled(er);
     if (er->size > 1) serve(er, 0);
     progress(er, 0);
 }
 
 static void on_batch_worker(void *arg, int64_t sentences, int64_t tokens) {
-    struct embed_run *er = arg;
-    if (interrupted) {
-        elmo_error(ELMO_ERR_INTERRUPTED,
-                   "interrupted by signal %d; the journal %s is consistent: "
-                   "rerun the same job to resume",
-                   (int)interrupted, er->journal);
-        elmo_die(ELMO_ERR_INTERRUPTED);
-    }
+    (void)sentences;
+    (void)tokens;
+    stop_if_signalled(arg);
 }
 
 static int run_shard(struct embed_run *er, int64_t id) {
     char pp[ELMO_PATH_MAX + 64], rp[ELMO_PATH_MAX + 64];
     part_path(er, id, pp, sizeof pp, "part");
     part_path(er, id, rp, sizeof rp, "rej");
+    stop_if_signalled(er);
     int64_t tok = er->ctx.tokens_done, sent = er->ctx.sentences_done;
     double t = now();
     int rc = elmo_embed_shard(&er->ctx, er->input, &er->plan.sh[id], pp, rp);
@@ -459,8 +665,9 @@ static int run_shard(struct embed_run *er, int64_t id) {
 /* Worker: one message to rank 0 (see serve). */
 static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, int64_t sent,
                        int want) {
-    int64_t msg[4] = {done, tok, sent, want};
-    if (MPI_Send(msg, 4, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
+    int64_t msg[6] = {done, tok, sent, want, done >= 0 ? er->ctx.part_bytes : 0,
+                      done >= 0 ? (int64_t)er->ctx.part_checksum : 0};
+    if (MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
         elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Send to rank 0 failed", er->rank);
         elmo_die(ELMO_ERR_MPI);
     }
@@ -487,7 +694,7 @@ static void work(struct embed_run *er) {
         int64_t id;
         while ((id = next_shard(er)) >= 0) {
             run_shard(er, id);
-            int rc = journal_done(er, id);
+            int rc = journal_done(er, id, er->ctx.part_bytes, er->ctx.part_checksum);
             if (rc < 0) elmo_die(rc);
             progress(er, 0);
         }
@@ -531,7 +738,7 @@ static void work(struct embed_run *er) {
  * rerun merges again.  Used between merge rounds, where a signal would otherwise wait.
  */
 static void merge_check_interrupt(const struct embed_run *er) {
-    int mine = interrupted, any = 0;
+    int mine = elmo_stop_signal(), any = 0;
     if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
         elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed in the merge");
         elmo_die(ELMO_ERR_MPI);
@@ -768,39 +975,42 @@ cleanup:
 }
 
 /* Counts over all parts, for the summary and the reconciliation. */
-struct totals { int64_t rec, ent, tok, reject, empty, split, truncated, cut, hits, lookups; };
+struct totals {
+    int64_t rec, ent, tok, reject, empty, split, truncated, cut, hits, lookups, nonfinite;
+};
 
-static int merge(struct embed_run *er, struct totals *tt) {
-    struct merge mg;
-    struct elmo_store *st = NULL;
+/*
+ * Collective: rank 0 reads every part's header, every rank gets them and the totals.  The
+ * parts were verified (verify_parts) just before.
+ */
+static int merge_headers(struct embed_run *er, struct merge *mg, struct totals *tt,
+                         struct span *tot) {
     int rc = 0;
-    memset(&mg, 0, sizeof mg);
-    mg.er = er;
+    memset(mg, 0, sizeof *mg);
+    mg->er = er;
     int64_t n = er->plan.n;
-    mg.hdr = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *mg.hdr);
-    mg.open = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *mg.open);
-    mg.rec0 = elmo_xcalloc((size_t)n + 1, sizeof *mg.rec0);
-    /* rank 0 reads the headers, everyone gets them */
+    mg->hdr = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *mg->hdr);
+    mg->open = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *mg->open);
+    mg->rec0 = elmo_xcalloc((size_t)n + 1, sizeof *mg->rec0);
     int lrc = 0;
     if (er->rank == 0) {
         for (int64_t i = 0; i < n && lrc == 0; i++) {
-            lrc = get_part(&mg, (int)i, &(struct elmo_part *){0});
+            lrc = get_part(mg, (int)i, &(struct elmo_part *){0});
             if (lrc == 0) {
-                mg.hdr[i] = mg.open[i].h;
-                elmo_part_close(&mg.open[i]);
+                mg->hdr[i] = mg->open[i].h;
+                elmo_part_close(&mg->open[i]);
             }
         }
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(mg.hdr, (int)(n * (int64_t)sizeof *mg.hdr), MPI_BYTE, 0, MPI_COMM_WORLD) !=
+    if (MPI_Bcast(mg->hdr, (int)(n * (int64_t)sizeof *mg->hdr), MPI_BYTE, 0, MPI_COMM_WORLD) !=
         MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of part headers failed");
     memset(tt, 0, sizeof *tt);
-    struct span tot;
-    memset(&tot, 0, sizeof tot);
+    memset(tot, 0, sizeof *tot);
     for (int64_t i = 0; i < n; i++) {
-        const struct elmo_part_header *h = &mg.hdr[i];
-        mg.rec0[i + 1] = mg.rec0[i] + h->n_rec;
+        const struct elmo_part_header *h = &mg->hdr[i];
+        mg->rec0[i + 1] = mg->rec0[i] + h->n_rec;
         tt->rec += h->n_rec;
         tt->ent += h->n_ent;
         tt->tok += h->n_tok;
@@ -811,17 +1021,39 @@ static int merge(struct embed_run *er, struct totals *tt) {
         tt->cut += h->n_cut_tokens;
         tt->hits += h->cache_hits;
         tt->lookups += h->cache_lookups;
-        tot.ent += h->n_ent;
-        tot.tok += h->n_tok;
-        tot.id += h->id_bytes;
-        tot.text += h->text_bytes;
-        tot.tokb += h->tok_bytes;
+        tt->nonfinite += h->n_nonfinite;
+        tot->ent += h->n_ent;
+        tot->tok += h->n_tok;
+        tot->id += h->id_bytes;
+        tot->text += h->text_bytes;
+        tot->tokb += h->tok_bytes;
     }
-    mg.n_rec = tt->rec;
+    mg->n_rec = tt->rec;
+cleanup:
+    return rc;
+}
+
+static void merge_free(struct merge *mg) {
+    if (mg->open)
+        for (int64_t i = 0; i < mg->er->plan.n; i++) elmo_part_close(&mg->open[i]);
+    free(mg->hdr);
+    free(mg->open);
+    free(mg->rec0);
+    memset(mg, 0, sizeof *mg);
+}
+
+/*
+ * Collective: writes every record into STORE.partial (rank 0 owns that name for this run),
+ * records the job's identity, the input's fingerprint and the slice, and marks it complete.
+ * The caller renames it over STORE.
+ */
+static int merge_write(struct embed_run *er, struct merge *mg, const struct span *tot) {
+    struct elmo_store *st = NULL;
+    int rc = 0;
     /* this rank's records and where they start */
-    int64_t ra = mg.n_rec * er->rank / er->size, rb = mg.n_rec * (er->rank + 1) / er->size;
+    int64_t ra = mg->n_rec * er->rank / er->size, rb = mg->n_rec * (er->rank + 1) / er->size;
     struct span mine, start;
-    lrc = span_of(&mg, ra, rb, &mine);
+    int lrc = span_of(mg, ra, rb, &mine);
     ELMO_CALL(elmo_agree(lrc));
     memset(&start, 0, sizeof start);
     if (MPI_Exscan(&mine, &start, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -829,9 +1061,9 @@ static int merge(struct embed_run *er, struct totals *tt) {
     if (er->rank == 0) memset(&start, 0, sizeof start);
 
     struct elmo_store_layout lay = {
-        .n_sent = tot.ent, .n_tok = tot.tok, .id_bytes = tot.id, .sent_text_bytes = tot.text,
-        .tok_text_bytes = tot.tokb, .outputs = er->job->outputs, .P = er->model.opt.P,
-        .precision = er->job->precision, .compress = er->job->compress};
+        .n_sent = tot->ent, .n_tok = tot->tok, .id_bytes = tot->id,
+        .sent_text_bytes = tot->text, .tok_text_bytes = tot->tokb, .outputs = er->job->outputs,
+        .P = er->model.opt.P, .precision = er->job->precision, .compress = er->job->compress};
     char regime[32];
     if (er->job->streams > 0) snprintf(regime, sizeof regime, "streams=%d", er->job->streams);
     else snprintf(regime, sizeof regime, "stateless");
@@ -842,10 +1074,16 @@ static int merge(struct embed_run *er, struct totals *tt) {
         .n_elmo_weights = er->job->n_mix_weights, .elmo_gamma = er->job->gamma,
         .elmo_layer_norm = er->job->layer_norm};
     merge_check_interrupt(er);
-    rc = elmo_store_create(&st, er->job->output, MPI_COMM_WORLD, &lay, &attrs);
+    if (er->rank == 0) elmo_out_claim_partial(&er->out);
+    rc = elmo_store_create(&st, er->out.partial, MPI_COMM_WORLD, &lay, &attrs);
     free(yaml);
     ELMO_CALL(elmo_agree(rc));
-    lrc = merge_run(&mg, st, ra, rb, &start, &tot);
+    rc = elmo_store_put_attr_string(st, "job_fingerprint", er->job_fp);
+    if (rc == 0) rc = elmo_store_put_attr_string(st, "input_fingerprint", er->input_fp);
+    if (rc == 0 && er->slice_n > 0) rc = elmo_store_put_attr_i64(st, "slice_k", er->slice_k);
+    if (rc == 0 && er->slice_n > 0) rc = elmo_store_put_attr_i64(st, "slice_n", er->slice_n);
+    if (rc < 0) elmo_die(rc); /* a failed collective attribute write leaves HDF5 inconsistent */
+    lrc = merge_run(mg, st, ra, rb, &start, tot);
     /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in a collective H5Fclose:
        stop them all instead, as run_shard does; the parts and the journal stay for a rerun. */
     if (lrc < 0) elmo_die(lrc);
@@ -856,10 +1094,6 @@ static int merge(struct embed_run *er, struct totals *tt) {
     ELMO_CALL(elmo_agree(rc));
 cleanup:
     if (st) elmo_store_close(st);
-    for (int64_t i = 0; i < n; i++) elmo_part_close(&mg.open[i]);
-    free(mg.hdr);
-    free(mg.open);
-    free(mg.rec0);
     return rc;
 }
 
@@ -870,15 +1104,21 @@ static int cmp_line(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int write_rejects(struct embed_run *er, const char *path, int64_t expect) {
+/*
+ * Collects the shards' reject lists into the reject file, written aside and renamed over it.
+ * Nothing rejected: no file is created, and an existing one (an earlier run's, or not ours at
+ * all) is left as it is.
+ */
+static int write_rejects(struct embed_run *er, int64_t expect) {
     char **lines = NULL;
     int64_t n = 0, cap = 0;
     int rc = 0;
+    FILE *f = NULL;
     for (int64_t i = 0; i < er->plan.n; i++) {
         char rp[ELMO_PATH_MAX + 64];
         part_path(er, i, rp, sizeof rp, "rej");
         char *t = slurp(rp);
-        if (!t) return elmo_error_prefix(ELMO_ERR_IO, "collecting rejects: ");
+        if (!t) ELMO_FAIL(ELMO_ERR_IO, "collecting rejects: %s", elmo_errmsg());
         for (char *s = t, *e; *s; s = e + 1) {
             e = strchr(s, '\n');
             if (!e) break;
@@ -889,49 +1129,62 @@ static int write_rejects(struct embed_run *er, const char *path, int64_t expect)
         free(t);
     }
     if (n != expect)
-        rc = elmo_error(ELMO_ERR_STATE, "reject files hold %lld lines, the parts count %lld",
-                        (long long)n, (long long)expect);
-    if (n > 0) qsort(lines, (size_t)n, sizeof *lines, cmp_line);
-    if (rc == 0 && n > 0) {
-        FILE *f = fopen(path, "w");
-        if (!f) rc = elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-        else {
-            fprintf(f, "# input\tline\treason\n");
-            for (int64_t i = 0; i < n; i++) fprintf(f, "%s\t%s\n", er->job->input, lines[i]);
-            if (fclose(f) != 0) rc = elmo_error(ELMO_ERR_IO, "%s: write failed", path);
-        }
-    } else if (rc == 0) {
-        unlink(path);
+        ELMO_FAIL(ELMO_ERR_STATE, "reject files hold %lld lines, the parts count %lld",
+                  (long long)n, (long long)expect);
+    if (n == 0) {
+        struct stat st;
+        if (stat(er->rej.path, &st) == 0)
+            fprintf(stderr, "embed: nothing was rejected; %s is not from this run and was left "
+                    "as it was\n", er->rej.path);
+        goto cleanup;
     }
+    qsort(lines, (size_t)n, sizeof *lines, cmp_line);
+    f = elmo_out_create_partial(&er->rej);
+    if (!f) ELMO_FAIL(ELMO_ERR_IO, "%s", elmo_errmsg());
+    int bad = fprintf(f, "# input\tline\treason\n") < 0;
+    for (int64_t i = 0; i < n && !bad; i++)
+        bad = fprintf(f, "%s\t%s\n", er->job->input, lines[i]) < 0;
+    if (fflush(f) != 0) bad = 1;
+    if (fclose(f) != 0) bad = 1;
+    f = NULL;
+    if (bad) ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", er->rej.partial, strerror(errno));
+    ELMO_CALL(elmo_out_commit(&er->rej));
+cleanup:
+    if (f) fclose(f);
+    if (rc < 0) elmo_out_abandon(&er->rej);
     for (int64_t i = 0; i < n; i++) free(lines[i]);
     free(lines);
     return rc;
 }
 
-static void remove_staging(struct embed_run *er) {
-    for (int64_t i = 0; i < er->plan.n; i++) {
-        char pp[ELMO_PATH_MAX + 64];
-        part_path(er, i, pp, sizeof pp, "part");
-        unlink(pp);
-        part_path(er, i, pp, sizeof pp, "rej");
-        unlink(pp);
+/*
+ * Removes this output's staging: in STORE.parts/ the shard files (shard-*) and the input spool
+ * (the spool being written too unless keep_spool_tmp), the journal when drop_journal, and the
+ * directory once it is empty.  These names belong to the job; the lock proves that no other
+ * run is using them.
+ */
+static void remove_staging(struct embed_run *er, int drop_journal, int keep_spool_tmp) {
+    DIR *d = opendir(er->parts);
+    if (d) {
+        struct dirent *e;
+        char pp[ELMO_PATH_MAX + 300];
+        while ((e = readdir(d)) != NULL) {
+            int spool = !strcmp(e->d_name, "input.spool"),
+                spool_tmp = !strcmp(e->d_name, "input.spool.tmp");
+            if (strncmp(e->d_name, "shard-", 6) != 0 && !spool && !(spool_tmp && !keep_spool_tmp))
+                continue;
+            snprintf(pp, sizeof pp, "%s/%s", er->parts, e->d_name);
+            unlink(pp);
+        }
+        closedir(d);
+        rmdir(er->parts);
     }
-    char sp[ELMO_PATH_MAX + 64];
-    snprintf(sp, sizeof sp, "%s/input.spool", er->parts);
-    unlink(sp);
-    snprintf(sp, sizeof sp, "%s/input.spool.tmp", er->parts);
-    unlink(sp);
-    rmdir(er->parts);
-    unlink(er->journal);
+    if (drop_journal) unlink(er->journal);
 }
 
-/* Copies a stream (gzip or stdin) into a plain spool file so that it can be sharded. */
+/* Copies a stream (gzip or stdin) into er->spool_tmp, a plain file that can be sharded. */
 static int spool_input(struct embed_run *er) {
-    snprintf(er->input, sizeof er->input, "%s/input.spool", er->parts);
-    struct stat st;
-    if (strcmp(er->job->input, "-") != 0 && stat(er->input, &st) == 0) return 0; /* resumed */
-    char tmp[ELMO_PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp", er->input);
+    const char *tmp = er->spool_tmp;
     int rc = 0;
     gzFile in = strcmp(er->job->input, "-") == 0 ? gzdopen(dup(0), "rb")
                                                  : gzopen(er->job->input, "rb");
@@ -964,13 +1217,188 @@ static int spool_input(struct embed_run *er) {
         ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     }
     out = NULL;
-    if (rename(tmp, er->input) != 0)
-        ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", er->input, strerror(errno));
 cleanup:
     if (in) gzclose(in);
     if (out) fclose(out);
     if (rc < 0) unlink(tmp);
     free(buf);
+    return rc;
+}
+
+/* ---- before anything is written (rank 0) ---------------------------------------------- */
+
+/*
+ * 1 when a and b are one file (same device and inode) or, for files that may not exist yet, one
+ * name: the same base name in the same directory (compared by device and inode, so that
+ * `./x`, `x` and `dir/../x` agree).
+ */
+static int same_path(const char *a, const char *b) {
+    if (!a[0] || !b[0] || !strcmp(b, "-")) return 0;
+    if (elmo_same_file(a, b)) return 1;
+    char *da = elmo_xstrdup(a), *db = elmo_xstrdup(b), *ba = elmo_xstrdup(a),
+         *bb = elmo_xstrdup(b);
+    struct stat sa, sb;
+    int same = !strcmp(basename(ba), basename(bb)) && stat(dirname(da), &sa) == 0 &&
+               stat(dirname(db), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    free(da);
+    free(db);
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/*
+ * Every file the job writes, checked against every file it reads by device and inode (and the
+ * files it writes against each other by name): the store, STORE.partial, STORE.lock, the
+ * journal, the reject file and the file written aside for it must be regular files (or not
+ * exist) and none of the input, options and weights; STORE.parts/ and STORE.logs/ must be
+ * directories (or not exist).
+ */
+static int check_paths(struct embed_run *er) {
+    const struct elmo_job *j = er->job;
+    const char *inputs[3] = {j->input, j->options, j->weights};
+    ELMO_TRY(elmo_out_check(&er->out, inputs, 3));
+    ELMO_TRY(elmo_check_output_path("output", er->journal, inputs, 3));
+    const char *dirs[2] = {er->parts, er->logs};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (lstat(dirs[i], &st) == 0 && !S_ISDIR(st.st_mode))
+            return elmo_error(ELMO_ERR_ARG,
+                              "`output`: %s exists and is not a directory; the job keeps its %s "
+                              "there: move it away",
+                              dirs[i], i == 0 ? "finished shards" : "per-rank logs");
+        for (int k = 0; k < 3; k++)
+            if (same_path(dirs[i], inputs[k]))
+                return elmo_error(ELMO_ERR_ARG, "`output`: %s is the input %s", dirs[i],
+                                  inputs[k]);
+    }
+    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.path, inputs, 3));
+    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.partial, inputs, 3));
+    const char *taken[] = {er->out.path, er->out.partial, er->out.lock, er->journal,
+                           er->parts,    er->logs,        j->input,     j->options,
+                           j->weights};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+        if (same_path(er->rej.path, taken[i]) || same_path(er->rej.partial, taken[i]))
+            return elmo_error(ELMO_ERR_ARG,
+                              "`reject_file` %s would be written over %s, a file this job "
+                              "reads or writes; choose another reject file",
+                              er->rej.path, taken[i]);
+    return 0;
+}
+
+/*
+ * An existing STORE: this job's complete store over this input gives *already (nothing to do);
+ * anything else (another job's store, an incomplete one, a file that is no store) is refused
+ * unless `overwrite`, and then replaced only when the new store is complete.
+ */
+static int check_existing(struct embed_run *er, int *already) {
+    struct stat st;
+    *already = 0;
+    if (stat(er->out.path, &st) != 0) return 0;
+    struct elmo_store *s = NULL;
+    struct elmo_store_info info;
+    char why[512] = "", *jfp = NULL, *ifp = NULL;
+    int rc = elmo_store_open(&s, er->out.path, &info);
+    if (rc == 0) {
+        jfp = elmo_store_attr_string(s, "job_fingerprint");
+        ifp = elmo_store_attr_string(s, "input_fingerprint");
+    } else {
+        snprintf(why, sizeof why, "%s", elmo_errmsg());
+        elmo_error_clear();
+    }
+    elmo_store_close(s);
+    int same_job = rc == 0 && jfp && !strcmp(jfp, er->job_fp);
+    int same_input = rc == 0 && ifp && !strcmp(ifp, er->input_fp);
+    if (er->job->overwrite) {
+        fprintf(stderr, "embed: %s exists; --overwrite: it is replaced once the new store is "
+                "complete\n", er->out.path);
+        rc = 0;
+    } else if (rc < 0) {
+        rc = elmo_error(ELMO_ERR_ARG, "%s exists and is not an elmo store (%s); refusing to "
+                        "replace it: move it away, or give --overwrite", er->out.path, why);
+    } else if (!info.complete) {
+        rc = elmo_error(ELMO_ERR_ARG, "%s is an incomplete store; refusing to replace it "
+                        "without --overwrite", er->out.path);
+    } else if (same_job && same_input) {
+        *already = 1;
+    } else {
+        rc = elmo_error(ELMO_ERR_ARG,
+                        "%s is a complete store of %s; refusing to replace it: give "
+                        "--overwrite to redo it (the old store stays until the new one is "
+                        "complete), or choose another --output",
+                        er->out.path,
+                        !jfp        ? "an older elmo (it records no job fingerprint)"
+                        : !same_job ? "another job (other settings, model or input path)"
+                                    : "this job over different input bytes");
+    }
+    free(jfp);
+    free(ifp);
+    return rc;
+}
+
+/*
+ * Rank 0, once the paths are checked and the lock is held: the model's identity, the input's
+ * fingerprint (a stream input is spooled first), the existing store, the journal and the plan.
+ * A fresh run that stops here leaves nothing staged behind.
+ */
+static int prepare(struct embed_run *er, int *resumed, int *already) {
+    const struct elmo_job *job = er->job;
+    struct stat st;
+    int rc = 0, stale = 0, made_parts = 0;
+    int stream = elmo_corpus_is_stream(job->input);
+    er->options_text = slurp(job->options);
+    if (!er->options_text) return ELMO_ERR_IO;
+    ELMO_TRY(elmo_file_sha256(job->weights, er->sha));
+    if (strcmp(job->input, "-") != 0 && access(job->input, R_OK) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
+    if (strcmp(job->input, "-") != 0 && stat(job->input, &st) == 0 && S_ISDIR(st.st_mode))
+        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(EISDIR));
+    er->job_fp = make_job_fingerprint(er);
+    if (stat(er->parts, &st) != 0) {
+        if (mkdir(er->parts, 0755) != 0)
+            return elmo_error(ELMO_ERR_IO, "%s: %s", er->parts, strerror(errno));
+        made_parts = 1;
+    }
+    if (stream) {
+        snprintf(er->spool_tmp, sizeof er->spool_tmp, "%s/input.spool.tmp", er->parts);
+        ELMO_CALL(spool_input(er));
+        ELMO_CALL(fingerprint_file(er->spool_tmp, er->input_fp, sizeof er->input_fp));
+    } else {
+        ELMO_CALL(fingerprint_file(job->input, er->input_fp, sizeof er->input_fp));
+    }
+    ELMO_CALL(check_existing(er, already));
+    if (*already) goto cleanup;
+    ELMO_CALL(journal_resume(er, resumed, &stale));
+    if (stale) {
+        fprintf(stderr, "embed: --overwrite: the journal %s and the parts of another job are "
+                "discarded\n", er->journal);
+        remove_staging(er, 1, 1);
+        if (stat(er->parts, &st) != 0 && mkdir(er->parts, 0755) != 0)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", er->parts, strerror(errno));
+    }
+    if (stream) {
+        snprintf(er->input, sizeof er->input, "%s/input.spool", er->parts);
+        if (rename(er->spool_tmp, er->input) != 0)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", er->input, strerror(errno));
+        er->spool_tmp[0] = '\0';
+    }
+    if (!*resumed) {
+        ELMO_CALL(plan_shards(er));
+        plan_alloc_state(&er->plan);
+        er->journal_created = 1;
+        ELMO_CALL(journal_start(er));
+    } else {
+        er->jf = fopen(er->journal, "a");
+        if (!er->jf) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", er->journal, strerror(errno));
+    }
+cleanup:
+    if (rc < 0 || *already) {
+        if (er->jf) fclose(er->jf);
+        er->jf = NULL;
+        if (er->spool_tmp[0]) unlink(er->spool_tmp);
+        if (made_parts) remove_staging(er, er->journal_created, 0);
+        else if (er->journal_created) unlink(er->journal);
+    }
     return rc;
 }
 
@@ -985,20 +1413,33 @@ static int64_t peak_rss_kb(void) {
 int elmo_embed_run(struct elmo_job *job) {
     struct embed_run er;
     int rc = 0, lrc = 0;
+    uint8_t *bad = NULL; /* (shards) parts that failed verification */
     memset(&er, 0, sizeof er);
+    er.out.lock_fd = er.rej.lock_fd = -1;
     er.job = job;
     er.rank = elmo_rank();
     er.size = elmo_size();
     er.t0 = now();
     er.tty = isatty(2);
-    signal(SIGXFSZ, SIG_IGN);  /* a file size limit gives EFBIG, reported, not a kill */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGUSR1, on_signal);
     elmo_blas_set_threads(job->threads);
     snprintf(er.journal, sizeof er.journal, "%s.journal", job->output);
     snprintf(er.parts, sizeof er.parts, "%s.parts", job->output);
+    snprintf(er.logs, sizeof er.logs, "%s.logs", job->output);
     snprintf(er.input, sizeof er.input, "%s", job->input);
+
+    /* 0. the job's own rules, alike on every rank; then rank 0 checks every path it will write
+     *    and takes the lock.  Nothing is written before this point. */
+    if (!strcmp(job->source, "<stdin>") && !strcmp(job->input, "-"))
+        ELMO_FAIL(ELMO_ERR_ARG, "<stdin>: the job was read from stdin (`elmo run -`), so its "
+                  "`input: -` cannot read stdin as well; give the input as a file");
+    ELMO_CALL(parse_slice(job, &er.slice_k, &er.slice_n));
+    ELMO_CALL(elmo_out_init(&er.out, "output", job->output));
+    ELMO_CALL(elmo_out_init(&er.rej, "reject_file", job->reject_file));
+    if (er.rank == 0) {
+        lrc = check_paths(&er);
+        if (lrc == 0) lrc = elmo_out_lock(&er.out);
+    }
+    ELMO_CALL(elmo_agree(lrc));
 
     /* 1. the rank's log, model and context on every rank */
     lrc = elmo_rank_log_open(job->output);
@@ -1011,84 +1452,92 @@ int elmo_embed_run(struct elmo_job *job) {
     er.ctx.on_batch = er.rank == 0 ? on_batch_rank0 : on_batch_worker;
     er.ctx.cb_arg = &er;
 
-    /* 2. rank 0: identity, plan, journal */
-    int64_t hdr[2] = {0, 0};
+    /* 2. rank 0: identity, the existing store, journal, plan; then everyone gets the plan */
+    int64_t hdr[4] = {0, 0, 0, 0}; /* shards, already complete, resumed */
     if (er.rank == 0) {
-        int resumed = 0;
-        int made_parts = 0;
-        struct stat st;
-        /* (the directories of output and reject_file were checked with the job) */
-        if (lrc == 0) {
-            er.options_text = slurp(job->options);
-            if (!er.options_text) lrc = ELMO_ERR_IO;
-        }
-        if (lrc == 0) lrc = elmo_file_sha256(job->weights, er.sha);
-        if (lrc == 0 && strcmp(job->input, "-") != 0 && access(job->input, R_OK) != 0)
-            lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
-        if (lrc == 0 && strcmp(job->input, "-") != 0 && stat(job->input, &st) == 0 &&
-            S_ISDIR(st.st_mode)) /* before anything is staged */
-            lrc = elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(EISDIR));
-        if (lrc == 0) {
-            er.fingerprint = make_fingerprint(&er);
-            lrc = journal_resume(&er, &resumed);
-        }
-        if (lrc == 0 && !resumed) {
-            remove_staging(&er);
-            if (mkdir(er.parts, 0755) != 0 && errno != EEXIST)
-                lrc = elmo_error(ELMO_ERR_IO, "%s: %s", er.parts, strerror(errno));
-            made_parts = lrc == 0;
-        }
-        if (lrc == 0 && elmo_corpus_is_stream(job->input)) lrc = spool_input(&er);
-        if (lrc == 0 && !resumed) {
-            lrc = plan_shards(&er);
-            if (lrc == 0) {
-                er.plan.done = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), 1);
-                lrc = journal_start(&er);
-            }
-        } else if (lrc == 0) {
-            er.jf = fopen(er.journal, "a");
-            if (!er.jf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", er.journal, strerror(errno));
-            for (int64_t i = 0; i < er.plan.n; i++) er.shards_skipped += er.plan.done[i];
-            if (lrc == 0) {
-                fprintf(stderr, "embed: resuming from %s: %" PRId64 " of %" PRId64
-                        " shards already done\n", er.journal, er.shards_skipped, er.plan.n);
-                elmo_rank_log("resuming from %s: %" PRId64 " of %" PRId64 " shards already done",
-                              er.journal, er.shards_skipped, er.plan.n);
-            }
-        }
-        /* an old store must not look complete while this run is in flight */
-        if (lrc == 0) unlink(job->output);
-        /* a fresh run that fails before its first shard leaves nothing staged behind */
-        if (lrc < 0 && made_parts) {
-            if (er.jf) fclose(er.jf);
-            er.jf = NULL;
-            remove_staging(&er);
-        }
+        int resumed = 0, already = 0;
+        lrc = prepare(&er, &resumed, &already);
         hdr[0] = er.plan.n;
-        hdr[1] = (int64_t)strlen(er.input);
+        hdr[1] = already;
+        hdr[2] = resumed;
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+    if (MPI_Bcast(hdr, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
         MPI_Bcast(er.input, sizeof er.input, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
+    if (hdr[1]) {
+        if (er.rank == 0)
+            fprintf(stderr, "embed: %s is already complete (this job over this input); nothing "
+                    "to do (--overwrite redoes it)\n", job->output);
+        elmo_rank_log("%s is already complete; nothing to do", job->output);
+        goto cleanup;
+    }
     if (er.rank != 0) {
         er.plan.n = hdr[0];
         er.plan.sh = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), sizeof *er.plan.sh);
-        er.plan.done = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), 1);
+        plan_alloc_state(&er.plan);
     }
     if (MPI_Bcast(er.plan.sh, (int)(er.plan.n * (int64_t)sizeof *er.plan.sh), MPI_BYTE, 0,
-                  MPI_COMM_WORLD) != MPI_SUCCESS)
+                  MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(er.plan.done, (int)er.plan.n, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD) !=
+            MPI_SUCCESS ||
+        MPI_Bcast(er.plan.bytes, (int)er.plan.n, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(er.plan.sum, (int)er.plan.n, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
+    bad = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), 1);
+    if (hdr[2]) {
+        /* a resume trusts a journalled part only after checking its size and checksum */
+        int first = 0;
+        lrc = verify_parts(&er, er.plan.done, bad, 1, &first);
+        if (lrc == 0 && er.rank == 0) {
+            for (int64_t i = 0; i < er.plan.n; i++) {
+                if (bad[i]) er.plan.done[i] = 0;
+                er.shards_skipped += er.plan.done[i];
+            }
+            fprintf(stderr, "embed: resuming from %s: %" PRId64 " of %" PRId64
+                    " shards already done\n", er.journal, er.shards_skipped, er.plan.n);
+            elmo_rank_log("resuming from %s: %" PRId64 " of %" PRId64 " shards already done",
+                          er.journal, er.shards_skipped, er.plan.n);
+        }
+        ELMO_CALL(lrc); /* an MPI failure, alike on every rank */
+    }
 
     /* 3. work */
     double t_work = now();
     work(&er);
     t_work = now() - t_work;
     if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) ELMO_FAIL(ELMO_ERR_MPI, "MPI_Barrier failed");
-    if (MPI_Bcast(&er.plan.n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
 
-    /* 4. merge */
+    /* 4. checks: the input is what it was at the start, every part what its writer wrote */
+    if (er.rank == 0 && !elmo_corpus_is_stream(job->input)) {
+        char fp[FP_MAX];
+        lrc = fingerprint_file(job->input, fp, sizeof fp);
+        if (lrc == 0 && strcmp(fp, er.input_fp) != 0) {
+            if (er.jf) fclose(er.jf);
+            er.jf = NULL;
+            remove_staging(&er, 1, 0);
+            lrc = elmo_error(ELMO_ERR_STATE,
+                             "%s changed while the job ran (at the start %s, now %s): the "
+                             "shards read from it cannot be trusted and were discarded; rerun "
+                             "when the input no longer changes",
+                             job->input, er.input_fp, fp);
+        }
+    }
+    ELMO_CALL(elmo_agree(lrc));
+    if (MPI_Bcast(er.plan.bytes, (int)er.plan.n, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(er.plan.sum, (int)er.plan.n, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the parts' checksums failed");
+    {
+        uint8_t *all = elmo_xmalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1));
+        memset(all, 1, (size_t)(er.plan.n > 0 ? er.plan.n : 1));
+        int first = 0;
+        lrc = verify_parts(&er, all, bad, 0, &first);
+        free(all);
+        if (lrc == 0) lrc = first;
+        ELMO_CALL(elmo_agree(lrc));
+    }
+
+    /* 5. totals, rejects, the reject threshold */
     if (er.rank == 0 && er.options_text == NULL) er.options_text = elmo_xstrdup("");
     if (er.rank != 0) {
         er.options_text = slurp(job->options);
@@ -1096,12 +1545,45 @@ int elmo_embed_run(struct elmo_job *job) {
     }
     if (MPI_Bcast(er.sha, sizeof er.sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
-    double t_merge = now();
+    struct merge mg;
     struct totals tt;
-    ELMO_CALL(merge(&er, &tt));
-    t_merge = now() - t_merge;
+    struct span tot;
+    memset(&mg, 0, sizeof mg);
+    mg.er = &er;
+    lrc = merge_headers(&er, &mg, &tt, &tot);
+    if (lrc == 0 && er.rank == 0) {
+        lrc = write_rejects(&er, tt.reject);
+        double share = tt.rec > 0 ? (double)tt.reject / (double)tt.rec : 0.0;
+        if (lrc == 0 && tt.rec > 0 && tt.reject == tt.rec)
+            lrc = elmo_error(ELMO_ERR_RANGE,
+                             "every record of %s was rejected (%" PRId64 " of %" PRId64
+                             "; see %s): no store is written",
+                             input_name(job), tt.reject, tt.rec, er.rej.path);
+        else if (lrc == 0 && share > (double)job->max_reject_fraction)
+            lrc = elmo_error(ELMO_ERR_RANGE,
+                             "%" PRId64 " of %" PRId64 " records of %s were rejected (%.1f%%), "
+                             "more than max_reject_fraction %g (see %s): no store is written; "
+                             "the finished shards are kept, so a rerun with a higher "
+                             "--max-reject-fraction only merges",
+                             tt.reject, tt.rec, input_name(job), 100.0 * share,
+                             (double)job->max_reject_fraction, er.rej.path);
+    }
+    rc = elmo_agree(lrc);
+    if (rc < 0) {
+        merge_free(&mg);
+        goto cleanup;
+    }
 
-    /* 5. rejects, summary, clean-up */
+    /* 6. merge into STORE.partial, then rank 0 renames it over STORE */
+    double t_merge = now();
+    lrc = merge_write(&er, &mg, &tot);
+    merge_free(&mg);
+    ELMO_CALL(lrc);
+    t_merge = now() - t_merge;
+    if (er.rank == 0) lrc = elmo_out_commit(&er.out);
+    ELMO_CALL(elmo_agree(lrc));
+
+    /* 7. summary, clean-up */
     int64_t rss = peak_rss_kb(), rss_max = 0, rss_min = 0;
     MPI_Reduce(&rss, &rss_max, 1, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&rss, &rss_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD);
@@ -1109,15 +1591,9 @@ int elmo_embed_run(struct elmo_job *job) {
     double tm[3] = {er.ctx.t_read, er.ctx.t_write, t_work}, tsum[3] = {0, 0, 0};
     MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (er.rank == 0) {
-        char rej[ELMO_PATH_MAX + 32];
-        if (job->reject_file[0]) snprintf(rej, sizeof rej, "%s", job->reject_file);
-        else snprintf(rej, sizeof rej, "%s.rejects.tsv", job->output);
-        lrc = write_rejects(&er, rej, tt.reject);
-        if (lrc == 0) {
-            if (er.jf) fclose(er.jf);
-            er.jf = NULL;
-            remove_staging(&er);
-        }
+        if (er.jf) fclose(er.jf);
+        er.jf = NULL;
+        remove_staging(&er, 1, 0);
         double wall = now() - er.t0;
         int64_t written = tt.rec - tt.reject;
         fprintf(stderr,
@@ -1129,10 +1605,13 @@ int elmo_embed_run(struct elmo_job *job) {
                 "embed: token cache hit rate %.1f%% (%" PRId64 " of %" PRId64 " lookups); peak"
                 " RSS per rank %.0f-%.0f MiB\n",
                 wall, t_merge, tt.rec, written, tt.reject, tt.reject ? ", see " : "",
-                tt.reject ? rej : "", tt.ent, tt.empty, tt.split, tt.truncated, tt.cut, tt.tok,
-                wall > 0 ? (double)tt.tok / wall : 0.0, er.size, er.size > 1 ? "s" : "",
+                tt.reject ? er.rej.path : "", tt.ent, tt.empty, tt.split, tt.truncated, tt.cut,
+                tt.tok, wall > 0 ? (double)tt.tok / wall : 0.0, er.size, er.size > 1 ? "s" : "",
                 tt.lookups ? 100.0 * (double)tt.hits / (double)tt.lookups : 0.0, tt.hits,
                 tt.lookups, (double)rss_min / 1024.0, (double)rss_max / 1024.0);
+        if (tt.nonfinite)
+            fprintf(stderr, "embed: warning: %" PRId64 " non-finite values were stored as they "
+                    "are (keep_nonfinite)\n", tt.nonfinite);
         double io = tsum[0] + tsum[1], all = tsum[2] > 0 ? tsum[2] : 1;
         fprintf(stderr,
                 "embed: work %.1f s per rank: reading input %.1f%%, writing parts %.1f%%, forward"
@@ -1144,17 +1623,23 @@ int elmo_embed_run(struct elmo_job *job) {
                       " rejected, %" PRId64 " tokens, %.1f s",
                       job->output, tt.rec, written, tt.reject, tt.tok, wall);
     }
-    ELMO_CALL(elmo_agree(lrc));
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
                   "work %.1f s, merge %.1f s)",
                   er.ctx.tokens_done, er.ctx.t_read, er.ctx.t_write, t_work, t_merge);
 cleanup:
     if (er.jf) fclose(er.jf);
+    if (er.rank == 0) {
+        if (rc < 0) elmo_out_abandon(&er.out);
+        elmo_out_unlock(&er.out);
+    }
     elmo_embed_ctx_free(&er.ctx);
     elmo_model_free(&er.model);
     free(er.plan.sh);
     free(er.plan.done);
+    free(er.plan.bytes);
+    free(er.plan.sum);
     free(er.options_text);
-    free(er.fingerprint);
+    free(er.job_fp);
+    free(bad);
     return rc;
 }

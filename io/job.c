@@ -159,6 +159,9 @@ static const struct key keys[] = {
     KEY("overwrite", K_CORPUS | K(TRAIN_NER), T_BOOL, overwrite, 0, 0, "false", NULL, NULL,
         "redo a job whose output is already complete (without it, a rerun of the same job "
         "says so and exits 0, and a different job is refused)"),
+    KEY("keep_nonfinite", K(EMBED), T_BOOL, keep_nonfinite, 0, 0, "false", NULL, NULL,
+        "write non-finite vectors (inf, nan, or too large for f16) and count them, instead of "
+        "failing on the first one"),
 
     /* forward pass */
     KEY("streams", K(EMBED), T_INT, streams, 0, 1000000, "0", NULL, "S",

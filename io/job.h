@@ -65,6 +65,7 @@ struct elmo_job {
     char reject_file[ELMO_PATH_MAX]; /* default: OUTPUT.rejects.tsv */
     float max_reject_fraction;       /* above this share of rejected records the job fails */
     bool overwrite;                  /* redo a complete output (default: say so and stop) */
+    bool keep_nonfinite;             /* embed: write inf/nan (counted) instead of failing */
 
     /* forward pass */
     int streams;                     /* 0 = stateless (default), S > 0 = stateful streams */

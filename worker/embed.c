@@ -13,11 +13,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/bilm_ws.h"
+#include "io/store.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/part.h"
@@ -142,6 +146,19 @@ static int read_shard(struct elmo_embed_ctx *ctx, const char *input, const struc
         }
     }
     v64_push(&b->rec_ent, b->ent_line.n);
+    /* A plain input that no longer reaches the end of the shard's range was cut (or replaced)
+     * while the job ran: the shard would silently hold fewer records than were planned. */
+    if (sh->end >= 0) {
+        struct stat st;
+        if (stat(input, &st) != 0)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", input, strerror(errno));
+        if ((int64_t)st.st_size < sh->end)
+            ELMO_FAIL(ELMO_ERR_STATE,
+                      "%s now ends at byte %lld, inside shard %" PRId64 " (bytes %" PRId64
+                      "..%" PRId64 "): the input changed while the job ran; restore it and "
+                      "rerun",
+                      input, (long long)st.st_size, sh->id, sh->begin, sh->end);
+    }
 cleanup:
     elmo_corpus_close(c);
     return rc;
@@ -209,6 +226,44 @@ static void token_vectors(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
                    sizeof(float) * P);
 }
 
+/* The smallest magnitude that rounds to infinity in IEEE half precision (65504 is its largest
+ * finite value; halfway to 65536 rounds to the even neighbour, infinity). */
+#define F16_OVERFLOW 65520.0f
+
+/*
+ * Counts the values of rows[0..n) that the store cannot hold as numbers: inf or nan, and with
+ * precision f16 values that round to infinity.  Unless the job keeps them, the first one fails
+ * the shard with a message naming the input line of entry e and the output.
+ */
+static int check_finite(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                        unsigned k, const float *rows, int64_t n) {
+    const bool f16 = ctx->job->precision == ELMO_PREC_F16;
+    int64_t bad = 0;
+    float first = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float x = rows[i];
+        if (!isfinite(x) || (f16 && fabsf(x) >= F16_OVERFLOW)) {
+            if (!bad) first = x;
+            bad++;
+        }
+    }
+    if (!bad) return 0;
+    ctx->n_nonfinite += bad;
+    if (ctx->job->keep_nonfinite) return 0;
+    const char *in = strcmp(ctx->job->input, "-") ? ctx->job->input : "stdin";
+    if (isfinite(first))
+        return elmo_error(ELMO_ERR_NAN,
+                          "%s line %" PRId64 ": output %s has %" PRId64 " value(s) too large "
+                          "for float16 (e.g. %g; the largest is 65504); nothing is written "
+                          "(use --precision f32, or --keep-nonfinite to store them as inf)",
+                          in, b->ent_line.v[e], elmo_output_names[k], bad, (double)first);
+    return elmo_error(ELMO_ERR_NAN,
+                      "%s line %" PRId64 ": output %s has %" PRId64 " non-finite value(s) "
+                      "(%g): the model's weights or the input give values out of range; "
+                      "nothing is written (--keep-nonfinite stores them and counts them)",
+                      in, b->ent_line.v[e], elmo_output_names[k], bad, (double)first);
+}
+
 /* Derives and writes the outputs of entry e whose rows start at batch row r0. */
 static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e, int r0,
                        int fd, const struct elmo_part_layout *lay, const char *path) {
@@ -274,8 +329,10 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
             break;
         }
         }
-        if (nrows > 0 && (n > 0 || bit == ELMO_OUT_DEFAULT))
+        if (nrows > 0 && (n > 0 || bit == ELMO_OUT_DEFAULT)) {
+            ELMO_TRY(check_finite(ctx, b, e, k, rows, nrows * width));
             ELMO_TRY(pwrite_all(fd, rows, nrows * width * 4, lay->out[k] + at * width * 4, path));
+        }
     }
     return 0;
 }
@@ -364,6 +421,77 @@ void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
     memset(ctx, 0, sizeof *ctx);
 }
 
+/* ---- part checksums ------------------------------------------------------------------- */
+
+#define FNV64_OFFSET 0xcbf29ce484222325ull
+#define FNV64_PRIME 0x100000001b3ull
+
+int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
+    enum { BUF = 1 << 20 };
+    const size_t field = offsetof(struct elmo_part_header, checksum);
+    uint8_t *buf = elmo_malloc(BUF, "a part checksum buffer");
+    if (!buf) return ELMO_ERR_NOMEM;
+    uint64_t h = FNV64_OFFSET;
+    int64_t off = 0;
+    int rc = 0;
+    while (off < size) {
+        size_t want = size - off < BUF ? (size_t)(size - off) : BUF;
+        ssize_t r = pread(fd, buf, want, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r == 0) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the part file is truncated", path);
+        if (off <= (int64_t)field && off + r >= (int64_t)(field + 8))
+            memset(buf + (field - (size_t)off), 0, 8);
+        /* whole words; a read that is not a multiple of 8 only happens at the end */
+        size_t words = (size_t)r / 8, i;
+        for (i = 0; i < words; i++) {
+            uint64_t w;
+            memcpy(&w, buf + 8 * i, 8);
+            h ^= w;
+            h *= FNV64_PRIME;
+        }
+        for (i = 8 * words; i < (size_t)r; i++) {
+            h ^= buf[i];
+            h *= FNV64_PRIME;
+        }
+        off += r;
+        if (r % 8 != 0 && off < size)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: a short read in the middle of the file", path);
+    }
+    *sum = h;
+cleanup:
+    free(buf);
+    return rc;
+}
+
+int elmo_part_verify(const char *path, int64_t size, uint64_t sum) {
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    struct elmo_part_header h;
+    uint64_t got = 0;
+    if (fstat(fd, &st) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    if ((int64_t)st.st_size != size)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s has %lld bytes, the journal recorded %lld", path,
+                  (long long)st.st_size, (long long)size);
+    if (size < (int64_t)sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: cannot read the part header", path);
+    if (memcmp(h.magic, ELMO_PART_MAGIC, 8) != 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not an elmo part file", path);
+    if (h.checksum != sum)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: its header's checksum %016llx is not the journal's "
+                  "%016llx", path, (unsigned long long)h.checksum, (unsigned long long)sum);
+    ELMO_CALL(elmo_part_checksum(fd, size, &got, path));
+    if (got != sum)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: its bytes do not match its checksum (%016llx, recorded "
+                  "%016llx): the file was damaged", path, (unsigned long long)got,
+                  (unsigned long long)sum);
+cleanup:
+    close(fd);
+    return rc;
+}
+
 /* ---- the shard ------------------------------------------------------------------------ */
 
 static int fsync_dir_of(const char *path) {
@@ -388,7 +516,9 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     int32_t *order = NULL, *starts = NULL, *ntok = NULL;
     int64_t *src = NULL;
     memset(&b, 0, sizeof b);
-    int64_t hits0 = ctx->cache.hits, look0 = ctx->cache.lookups;
+    int64_t hits0 = ctx->cache.hits, look0 = ctx->cache.lookups, bad0 = ctx->n_nonfinite;
+    ctx->part_bytes = 0;
+    ctx->part_checksum = 0;
 
     rej = fopen(rej_path, "w");
     if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
@@ -419,7 +549,7 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     elmo_part_layout(&h, &lay);
 
     snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back for the checksum */
     if (fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
     ELMO_CALL(pwrite_all(fd, b.rec_ent.v, 8 * (h.n_rec + 1), lay.rec_ent, tmp));
     ELMO_CALL(pwrite_all(fd, b.ent_line.v, 8 * h.n_ent, lay.ent_line, tmp));
@@ -494,7 +624,11 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     /* the header last: a part without its header is never taken for complete */
     h.cache_hits = ctx->cache.hits - hits0;
     h.cache_lookups = ctx->cache.lookups - look0;
+    h.n_nonfinite = ctx->n_nonfinite - bad0;
     t0 = elmo__now();
+    h.checksum = 0;
+    ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
+    ELMO_CALL(elmo_part_checksum(fd, lay.total, &h.checksum, tmp));
     ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
     if (fsync(fd) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (close(fd) != 0) {
@@ -506,6 +640,8 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
         ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", part_path, strerror(errno));
     fsync_dir_of(part_path);
     ctx->t_write += elmo__now() - t0;
+    ctx->part_bytes = lay.total;
+    ctx->part_checksum = h.checksum;
 cleanup:
     if (fd >= 0) {
         close(fd);

@@ -51,6 +51,9 @@ struct elmo_embed_ctx {
     float *missvec;       /* (ws.max_words, P) their vectors */
     float *state;         /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
     int64_t tokens_done, sentences_done;
+    int64_t n_nonfinite;  /* output values that were inf/nan or overflow float16 (kept or not) */
+    int64_t part_bytes;   /* the last part written: its size and checksum (worker/part.h) */
+    uint64_t part_checksum;
     double t_read, t_write; /* seconds on this rank: reading shards, writing part files */
 };
 
@@ -62,7 +65,9 @@ void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx);
 /*
  * Processes one shard of job->input into part_path (written as part_path.tmp, fsynced and
  * renamed) and appends its rejected records to rej_path ("LINE\tREASON" lines, created even
- * when empty).  S is job->streams.  Returns 0 or a status with a message naming the file.
+ * when empty).  S is job->streams.  Returns 0 (ctx->part_bytes and ctx->part_checksum describe
+ * the part) or a status with a message naming the file: the input line of a non-finite value
+ * (ELMO_ERR_NAN, unless job->keep_nonfinite), a plain input cut short of the shard's range.
  */
 int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      const char *part_path, const char *rej_path);

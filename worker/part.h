@@ -36,8 +36,27 @@ struct elmo_part_header {
     int64_t id_bytes, text_bytes, tok_bytes;
     int64_t n_reject, n_empty, n_split, n_truncated, n_cut_tokens;
     int64_t cache_hits, cache_lookups;
-    int64_t pad[4];
+    uint64_t checksum;     /* elmo_part_checksum of the whole file with this field taken as 0 */
+    int64_t n_nonfinite;   /* output values that are inf or nan (or overflow float16) */
+    int64_t pad[2];
 };
+
+/*
+ * The checksum of a part file: 64-bit FNV-1a over the file's bytes taken as little-endian
+ * 64-bit words (a tail of fewer than 8 bytes byte by byte), with the header's checksum field
+ * read as 0.  The writer stores it in the header and rank 0 in the journal; a part is trusted
+ * (on resume, and before the merge copies it) only when its size and checksum match both.
+ * Reads size bytes of fd from offset 0.  Returns 0 or ELMO_ERR_IO / ELMO_ERR_FORMAT naming
+ * path.  Implemented in worker/embed.c.  Not collective.
+ */
+int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path);
+
+/*
+ * Verifies the part at path against what the journal recorded: its size, the checksum in its
+ * header and the checksum of its bytes.  Returns 0, or ELMO_ERR_FORMAT with a message naming
+ * the file and what differs (ELMO_ERR_IO when it cannot be read).  Not collective.
+ */
+int elmo_part_verify(const char *path, int64_t size, uint64_t sum);
 
 /* Width in floats of one row of an output (bit index k of enum elmo_output_bits). */
 int elmo_part_width(unsigned bit, int P);
