@@ -455,7 +455,6 @@ int elmo_annotate_run(struct elmo_job *job) {
     }
     ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
-    const int K = rt.t.cfg.K, D = rt.t.cfg.D;
     if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
     counts = elmo_xmalloc(sizeof(int) * (size_t)size);
     displs = elmo_xmalloc(sizeof(int) * (size_t)size);
@@ -514,7 +513,6 @@ int elmo_annotate_run(struct elmo_job *job) {
         myscore = elmo_xrealloc(myscore, sizeof(float) * (size_t)(mt + 1));
         toks = elmo_xrealloc(toks, sizeof(char *) * (size_t)(mt + 1));
         lens = elmo_xrealloc(lens, sizeof(int32_t) * (size_t)(mt + 1));
-        feat = elmo_xrealloc(feat, sizeof(float) * (size_t)(mt + 1) * (size_t)K * (size_t)D);
         int ns = 0, nt = 0;
         for (size_t p = 0; p < (size_t)mb;) {
             int k = atoi(myblob + p);
@@ -526,8 +524,7 @@ int elmo_annotate_run(struct elmo_job *job) {
             }
         }
         lrc = nt == mt ? 0 : elmo_error(ELMO_ERR_STATE, "annotate: a round lost tokens");
-        if (lrc == 0) lrc = elmo_ner_feat_compute(&rt.feat, ns, lens, toks, feat);
-        if (lrc == 0) lrc = elmo_ner_tag(&rt.t, &rt.ws, ns, lens, feat, mytags, myscore, NULL);
+        if (lrc == 0) lrc = elmo__ner_runtime_tag(&rt, ns, lens, toks, mytags, myscore);
         ELMO_CALL(elmo_agree(lrc));
         if (rank == 0) {
             tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));

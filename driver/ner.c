@@ -6,18 +6,23 @@
  * (elmo_embed_run on a derived job: word_emb, lstm_outputs1, lstm_outputs2 into
  * OUT.<split>.elmo.h5, reused by a later run when the store is complete, was made with the
  * same weights and holds the same tokens), then every rank reads the whole store; for
- * features glove every rank looks the tokens up.  Training is data-parallel: every rank holds
+ * features glove every rank looks the tokens up.  Extra inputs after the mix (the GloVe vector
+ * for features elmo+glove, the orthographic flags for ortho) are computed by every rank from
+ * the raw tokens.  Training is data-parallel: every rank holds
  * the same parameters, takes its contiguous slice of each batch of batch_size sentences (the
  * batches come from one seeded shuffle per epoch, the dropout masks of a sentence from a seed
  * of (seed, epoch, sentence)), and the gradients, already scaled by 1 / (tokens of the whole
  * batch), are summed with one MPI_Allreduce of the contiguous gradient block; then each rank
  * clips and steps Adam identically.  After each epoch the ranks tag the dev set in contiguous
- * blocks and rank 0 scores it; the epoch with the best dev F1 is kept.  Rank 0 saves the
- * tagger, prints the tables, and writes OUT.eval.json and the predictions OUT.{dev,test}.conll.
+ * blocks and rank 0 scores it; the epoch with the best dev F1 is kept (and with patience N,
+ * training stops after N epochs without a better one).  Rank 0 saves the tagger (with the
+ * GloVe rows it used, so that tagging needs no GloVe file), prints the tables, and writes
+ * OUT.eval.json and the predictions OUT.{dev,test}.conll.
  *
  * eval-ner.  Every rank loads the tagger and its features' model, tags a contiguous block of
  * sentences, and rank 0 gathers the tags and scores them like conlleval.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -64,10 +69,66 @@ static char *read_text(const char *path) {
     return s;
 }
 
+void elmo__ner_extras_init(struct elmo_ner_extras *x, const struct elmo_glove *glove, bool ortho,
+                           bool mask_urls_users) {
+    x->glove = glove;
+    x->ortho = ortho;
+    x->mask_urls_users = mask_urls_users;
+    x->E = (glove ? glove->dim : 0) + (ortho ? ELMO_NER_ORTHO : 0);
+}
+
+/* The orthographic flags of a raw token (ELMO_NER_ORTHO floats, 0 or 1). */
+static void ortho_flags(const char *t, float *f) {
+    int letters = 0, upper = 0, inner_upper = 0, digits = 0;
+    for (const char *p = t; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (isalpha(c)) {
+            letters++;
+            if (isupper(c)) {
+                upper++;
+                if (p > t) inner_upper = 1;
+            }
+        }
+        digits += isdigit(c) != 0;
+    }
+    f[0] = isupper((unsigned char)t[0]) ? 1.0f : 0.0f;
+    f[1] = letters >= 2 && upper == letters ? 1.0f : 0.0f;
+    f[2] = inner_upper && upper < letters ? 1.0f : 0.0f;
+    f[3] = letters >= 1 && upper == 0 ? 1.0f : 0.0f;
+    f[4] = t[0] == '#' && t[1] ? 1.0f : 0.0f;
+    f[5] = t[0] == '@' && t[1] ? 1.0f : 0.0f;
+    f[6] = !strncmp(t, "http://", 7) || !strncmp(t, "https://", 8) || !strncmp(t, "www.", 4)
+               ? 1.0f
+               : 0.0f;
+    f[7] = digits > 0 ? 1.0f : 0.0f;
+    f[8] = letters == 0 && digits == 0 ? 1.0f : 0.0f;
+}
+
+void elmo__ner_extras_compute(const struct elmo_ner_extras *x, int64_t n, const char *const *tok,
+                              float *out) {
+    const int G = x->glove ? x->glove->dim : 0;
+    for (int64_t i = 0; i < n; i++) {
+        float *o = out + (size_t)i * x->E;
+        if (x->glove) {
+            const char *t = elmo_ner_feature_token(tok[i], x->mask_urls_users);
+            const float *v = elmo_glove_lookup(x->glove, t);
+            if (!v && (t[0] == '#' || t[0] == '@') && t[1]) v = elmo_glove_lookup(x->glove, t + 1);
+            if (v) memcpy(o, v, sizeof(float) * (size_t)G);
+            else memset(o, 0, sizeof(float) * (size_t)G);
+        }
+        if (x->ortho) ortho_flags(tok[i], o + G);
+    }
+}
+
 int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *job, int max_len) {
     memset(r, 0, sizeof *r);
     int rc = elmo_tagger_load(job->tagger, &r->t, &r->meta);
     bool glove = rc == 0 && !strcmp(r->meta.features, "glove");
+    bool stored = rc == 0 && r->meta.glove.n > 0; /* GloVe rows in the tagger file */
+    bool xglove = rc == 0 && !strcmp(r->meta.features, "elmo+glove");
+    if (rc == 0 && xglove && !stored)
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: features elmo+glove, but the file holds no GloVe rows",
+                        job->tagger);
     if (rc == 0 && !glove && (!job->options[0] || !job->weights[0]))
         rc = elmo_error(ELMO_ERR_ARG,
                         "%s is an ELMo tagger: give the biLM it was trained on (--options FILE "
@@ -79,7 +140,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
     char sha[65] = "";
     const char *vec_path = glove ? (job->glove[0] ? job->glove : r->meta.glove_path) : job->weights;
     rc = 0;
-    if (elmo_rank() == 0) {
+    if (elmo_rank() == 0 && !(glove && stored)) {
         rc = elmo_file_sha256(vec_path, sha);
         const char *want = glove ? r->meta.glove_sha256 : r->meta.weights_sha256;
         if (rc == 0 && want[0] && strcmp(sha, want) != 0)
@@ -88,16 +149,26 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
                             job->tagger, glove ? "GloVe" : "ELMo", want, vec_path, sha);
     }
     ELMO_TRY(elmo_agree(rc));
-    if (glove) rc = elmo_glove_load(vec_path, &r->glove);
+    const struct elmo_glove *gv = stored ? &r->meta.glove : &r->glove;
+    if (glove && stored) rc = 0;
+    else if (glove) rc = elmo_glove_load(vec_path, &r->glove);
     else rc = elmo_model_load(job->options, job->weights, &r->m);
     if (rc == 0 && !glove && r->m.opt.L + 1 != r->t.cfg.K)
         rc = elmo_error(ELMO_ERR_SHAPE, "%s mixes %d layers; the biLM %s has %d", job->tagger,
                         r->t.cfg.K, job->weights, r->m.opt.L + 1);
-    if (rc == 0 && (glove ? r->glove.dim : 2 * r->m.opt.P) != r->t.cfg.D)
+    if (rc == 0 && (glove ? gv->dim : 2 * r->m.opt.P) != r->t.cfg.D)
         rc = elmo_error(ELMO_ERR_SHAPE, "%s takes %d-wide features; %s gives %d", job->tagger,
-                        r->t.cfg.D, vec_path, glove ? r->glove.dim : 2 * r->m.opt.P);
+                        r->t.cfg.D, glove && stored ? "its GloVe rows" : vec_path,
+                        glove ? gv->dim : 2 * r->m.opt.P);
+    if (rc == 0) {
+        elmo__ner_extras_init(&r->extras, xglove ? gv : NULL, r->meta.ortho,
+                              r->meta.mask_urls_users);
+        if (r->extras.E != r->t.cfg.E)
+            rc = elmo_error(ELMO_ERR_FORMAT, "%s takes %d extra inputs; its features give %d",
+                            job->tagger, r->t.cfg.E, r->extras.E);
+    }
     if (rc == 0)
-        rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? &r->glove : NULL,
+        rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? gv : NULL,
                                 r->meta.mask_urls_users, job->batch_tokens, max_len);
     if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 2048, 32, (size_t)max_len);
     rc = elmo_agree(rc);
@@ -105,7 +176,30 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
     return rc;
 }
 
+int elmo__ner_runtime_tag(struct elmo_ner_runtime *r, int n, const int32_t *len,
+                          const char *const *tok, int32_t *tags, float *score) {
+    const size_t KD = (size_t)r->t.cfg.K * (size_t)r->t.cfg.D, E = (size_t)r->t.cfg.E;
+    size_t nt = 0;
+    for (int s = 0; s < n; s++) nt += (size_t)len[s];
+    if (nt > r->cap_tok) {
+        free(r->fbuf), free(r->xbuf);
+        r->cap_tok = 0;
+        r->fbuf = elmo_malloc(sizeof(float) * nt * KD, "tagger features");
+        r->xbuf = elmo_malloc(sizeof(float) * (nt * E + 1), "tagger extra inputs");
+        if (!r->fbuf || !r->xbuf) return ELMO_ERR_NOMEM;
+        r->cap_tok = nt;
+    }
+    if (n == 0) return 0;
+    ELMO_TRY(elmo_ner_feat_compute(&r->feat, n, len, tok, r->fbuf));
+    if (E > 0) elmo__ner_extras_compute(&r->extras, (int64_t)nt, tok, r->xbuf);
+    return elmo_ner_tag(&r->t, &r->ws, n, len, r->fbuf, E > 0 ? r->xbuf : NULL, tags, score, NULL);
+}
+
 void elmo__ner_runtime_close(struct elmo_ner_runtime *r) {
+    free(r->fbuf);
+    free(r->xbuf);
+    r->fbuf = r->xbuf = NULL;
+    r->cap_tok = 0;
     elmo_ner_feat_free(&r->feat);
     elmo_tagger_ws_free(&r->ws);
     elmo_glove_free(&r->glove);
@@ -198,14 +292,10 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     int64_t s0, s1;
     block_of(d.n_sent, rank, size, &s0, &s1);
     int64_t t_a = d.offset[s0], t_b = d.offset[s1];
-    float *feat = elmo_xmalloc(sizeof(float) * (size_t)((t_b - t_a) > 0 ? t_b - t_a : 1) *
-                               (size_t)rt.t.cfg.K * (size_t)rt.t.cfg.D);
     int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(t_b - t_a + 1));
     int32_t *all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)(d.n_tok + 1)) : NULL;
-    int lrc = elmo_ner_feat_compute(&rt.feat, (int)(s1 - s0), len + s0,
-                                    (const char *const *)d.tok + t_a, feat);
-    if (lrc == 0)
-        lrc = elmo_ner_tag(&rt.t, &rt.ws, (int)(s1 - s0), len + s0, feat, mine, NULL, NULL);
+    int lrc = elmo__ner_runtime_tag(&rt, (int)(s1 - s0), len + s0,
+                                    (const char *const *)d.tok + t_a, mine, NULL);
     ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(gather_tags(&d, mine, all));
     if (rank == 0) {
@@ -239,7 +329,6 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     }
     ELMO_CALL(elmo_agree(lrc));
 cleanup:
-    free(feat);
     free(mine);
     free(all);
     free(len);
@@ -258,6 +347,7 @@ struct split {
     int32_t *gold; /* (n_tok) tag ids (-1: not in the tag set; dev/test only) */
     float *feat;   /* (n_tok, K, D) */
     bool present;
+    float *extra; /* (n_tok, E) extra inputs, or NULL when E = 0 */
 };
 
 /* The store of a split's ELMo features: OUT.<split>.elmo.h5. */
@@ -418,7 +508,8 @@ static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, con
     int64_t t0 = sp->d.offset[s0];
     int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - t0 + 1));
     int lrc = elmo_ner_tag(t, ws, (int)(s1 - s0), sp->len + s0,
-                           sp->feat + (size_t)t0 * t->cfg.K * t->cfg.D, mine, NULL, NULL);
+                           sp->feat + (size_t)t0 * t->cfg.K * t->cfg.D,
+                           sp->extra ? sp->extra + (size_t)t0 * t->cfg.E : NULL, mine, NULL, NULL);
     int rc = elmo_agree(lrc);
     if (rc == 0) rc = gather_tags(&sp->d, mine, all);
     free(mine);
@@ -433,11 +524,13 @@ struct epoch_log {
 
 int elmo_train_ner_run(struct elmo_job *job) {
     const int rank = elmo_rank(), size = elmo_size();
-    const bool glove = !strcmp(job->features, "glove");
+    const bool glove = !strcmp(job->features, "glove");       /* GloVe instead of the mix */
+    const bool xglove = !strcmp(job->features, "elmo+glove"); /* GloVe after the mix */
+    const int output = !strcmp(job->ner_output, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
     int rc = 0, lrc = 0;
-    struct split sp[3] = {{"train", job->train, {0}, NULL, NULL, NULL, false},
-                          {"dev", job->dev, {0}, NULL, NULL, NULL, false},
-                          {"test", job->test, {0}, NULL, NULL, NULL, false}};
+    struct split sp[3] = {{"train", job->train, {0}, NULL, NULL, NULL, false, NULL},
+                          {"dev", job->dev, {0}, NULL, NULL, NULL, false, NULL},
+                          {"test", job->test, {0}, NULL, NULL, NULL, false, NULL}};
     struct elmo_tagset tags;
     struct elmo_model model;
     struct elmo_glove gv;
@@ -448,10 +541,10 @@ int elmo_train_ner_run(struct elmo_job *job) {
     struct epoch_log *elog = NULL;
     float *grad = NULL;
     int32_t *perm = NULL, *all = NULL, *blen = NULL;
-    const float **bfeat = NULL;
+    const float **bfeat = NULL, **bextra = NULL;
     const int32_t **bgold = NULL;
     uint64_t *bseed = NULL;
-    char sha[65] = "";
+    char sha[65] = "", glove_sha[65] = "";
     memset(&model, 0, sizeof model);
     memset(&gv, 0, sizeof gv);
     memset(&t, 0, sizeof t);
@@ -484,10 +577,21 @@ int elmo_train_ner_run(struct elmo_job *job) {
 
     /* 2. features */
     int K, D;
-    if (glove) {
+    if (glove || xglove) {
         lrc = elmo_glove_load(job->glove, &gv);
-        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->glove, sha);
+        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->glove, glove_sha);
         ELMO_CALL(elmo_agree(lrc));
+        int64_t known = 0;
+        for (int64_t k = 0; k < sp[0].d.n_tok; k++)
+            known += elmo_glove_lookup(
+                         &gv, elmo_ner_feature_token(sp[0].d.tok[k], job->mask_urls_users)) != NULL;
+        if (rank == 0)
+            fprintf(stderr,
+                    "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
+                    "the training tokens have a vector\n",
+                    job->glove, gv.n, gv.dim, 100.0 * (double)known / (double)sp[0].d.n_tok);
+    }
+    if (glove) {
         struct elmo_ner_feat f;
         ELMO_CALL(elmo_agree(elmo_ner_feat_init(&f, NULL, &gv, job->mask_urls_users, 0, 0)));
         K = f.K, D = f.D;
@@ -498,15 +602,6 @@ int elmo_train_ner_run(struct elmo_job *job) {
                                   sp[i].feat);
         }
         elmo_ner_feat_free(&f);
-        int64_t known = 0;
-        for (int64_t k = 0; k < sp[0].d.n_tok; k++)
-            known += elmo_glove_lookup(
-                         &gv, elmo_ner_feature_token(sp[0].d.tok[k], job->mask_urls_users)) != NULL;
-        if (rank == 0)
-            fprintf(stderr,
-                    "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
-                    "the training tokens have a vector\n",
-                    job->glove, gv.n, gv.dim, 100.0 * (double)known / (double)sp[0].d.n_tok);
     } else {
         lrc = elmo_options_load(job->options, &model.opt);
         if (lrc == 0 && model.opt.L != 2)
@@ -522,10 +617,20 @@ int elmo_train_ner_run(struct elmo_job *job) {
         for (int i = 0; i < 3; i++)
             if (sp[i].present) ELMO_CALL(elmo_features(job, &sp[i], sha, model.opt.P));
     }
+    struct elmo_ner_extras xs;
+    elmo__ner_extras_init(&xs, xglove ? &gv : NULL, job->ortho, job->mask_urls_users);
+    const int E = xs.E;
+    for (int i = 0; i < 3 && E > 0; i++) {
+        if (!sp[i].present) continue;
+        sp[i].extra = elmo_xmalloc(sizeof(float) * (size_t)(sp[i].d.n_tok + 1) * E);
+        elmo__ner_extras_compute(&xs, sp[i].d.n_tok, (const char *const *)sp[i].d.tok,
+                                 sp[i].extra);
+    }
     double t_feat = elmo__ner_now() - t_start;
 
     /* 3. the model */
-    struct elmo_tagger_config cfg = {K, D, job->hidden, tags.n, job->dropout_keep, 1.0f};
+    struct elmo_tagger_config cfg = {K,    D, job->hidden, tags.n, job->dropout_keep,
+                                     1.0f, E, output};
     lrc = elmo_tagger_init(&t, &cfg);
     if (lrc == 0) lrc = elmo_tagger_init(&best, &cfg);
     if (lrc == 0) lrc = elmo_adam_init(&adam, t.n_floats);
@@ -541,10 +646,12 @@ int elmo_train_ner_run(struct elmo_job *job) {
     memcpy(best.block, t.block, sizeof(float) * t.n_floats);
     if (rank == 0)
         fprintf(stderr,
-                "train-ner: %s features (K %d x D %d), BiLSTM %d per direction, %d tags, %zu "
-                "parameters; %d train / %d dev / %d test sentences; batch %d over %d rank%s; "
-                "features ready in %.1f s\n",
-                job->features, K, D, job->hidden, tags.n, elmo_tagger_param_count(&cfg),
+                "train-ner: %s features (K %d x D %d)%s, %d extra inputs, BiLSTM %d per "
+                "direction, %s output, %d tags, %zu parameters; %d train / %d dev / %d test "
+                "sentences; batch %d over %d rank%s; features ready in %.1f s\n",
+                job->features, K, D, job->ortho ? " + ortho" : "", E, job->hidden,
+                output == ELMO_TAGGER_CRF ? "crf" : "softmax", tags.n,
+                elmo_tagger_param_count(&cfg),
                 sp[0].d.n_sent, sp[1].d.n_sent, sp[2].d.n_sent, job->batch_size, size,
                 size > 1 ? "s" : "", t_feat);
 
@@ -556,13 +663,15 @@ int elmo_train_ner_run(struct elmo_job *job) {
     all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)most) : NULL;
     elog = elmo_xcalloc((size_t)job->epochs, sizeof *elog);
     bfeat = elmo_xmalloc(sizeof(float *) * bs);
+    bextra = elmo_xmalloc(sizeof(float *) * bs);
     bgold = elmo_xmalloc(sizeof(int32_t *) * bs);
     blen = elmo_xmalloc(sizeof(int32_t) * bs);
     bseed = elmo_xmalloc(sizeof(uint64_t) * bs);
     double best_f1 = -1.0;
-    int best_epoch = 0;
+    int best_epoch = 0, epochs_run = 0;
     double lr = job->lr;
     for (int ep = 0; ep < job->epochs; ep++) {
+        epochs_run = ep + 1;
         double te = elmo__ner_now(), last_print = te;
         struct elmo_rng r;
         elmo_rng_seed(&r, mix3(job->seed, (uint64_t)ep, 0x5348554646ull));
@@ -585,13 +694,15 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 int s = perm[b0 + m0 + k];
                 blen[k] = sp[0].len[s];
                 bfeat[k] = sp[0].feat + (size_t)sp[0].d.offset[s] * K * D;
+                bextra[k] = E > 0 ? sp[0].extra + (size_t)sp[0].d.offset[s] * E : NULL;
                 bgold[k] = sp[0].gold + sp[0].d.offset[s];
                 bseed[k] = mix3(job->seed, (uint64_t)ep + 1, (uint64_t)s);
             }
             memset(grad, 0, sizeof(float) * t.n_floats);
             lrc = 0;
             if (B > 0) {
-                struct elmo_tagger_batch batch = {B, blen, bfeat, bgold, bseed};
+                struct elmo_tagger_batch batch = {B, blen, bfeat, bgold, bseed,
+                                                  E > 0 ? bextra : NULL};
                 double loss = 0.0;
                 lrc = elmo_tagger_forward(&t, &ws, &batch, &loss);
                 if (lrc == 0) {
@@ -660,6 +771,14 @@ int elmo_train_ner_run(struct elmo_job *job) {
             fflush(stdout);
         }
         lr *= job->lr_decay;
+        if (job->patience > 0 && sp[1].present && ep + 1 - best_epoch >= job->patience) {
+            if (rank == 0) {
+                printf("stopping: no better dev F1 in the %d epochs after epoch %d\n",
+                       job->patience, best_epoch);
+                fflush(stdout);
+            }
+            break;
+        }
     }
     double t_train = elmo__ner_now() - t_start - t_feat;
 
@@ -681,7 +800,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
             if (lrc == 0) {
                 printf("\n%s (%s, epoch %d of %d), %s features:\n", i == 1 ? "validation" : "test",
-                       sp[i].path, best_epoch, job->epochs, job->features);
+                       sp[i].path, best_epoch, epochs_run, job->features);
                 elmo_conll_eval_print(&evs[i], stdout);
                 fflush(stdout);
                 scored[i] = true;
@@ -693,15 +812,17 @@ int elmo_train_ner_run(struct elmo_job *job) {
     if (rank == 0) {
         meta.tags = tags;
         snprintf(meta.features, sizeof meta.features, "%s", job->features);
+        meta.ortho = job->ortho;
         meta.mask_urls_users = job->mask_urls_users;
-        if (glove) {
+        if (glove || xglove) {
             snprintf(meta.glove_path, sizeof meta.glove_path, "%s", job->glove);
-            snprintf(meta.glove_sha256, sizeof meta.glove_sha256, "%s", sha);
-        } else {
-            snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
+            snprintf(meta.glove_sha256, sizeof meta.glove_sha256, "%s", glove_sha);
+            meta.glove = gv; /* the file keeps every row: tagging needs no GloVe file */
+            memset(&gv, 0, sizeof gv);
         }
+        if (!glove) snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
         meta.lr = job->lr, meta.lr_decay = job->lr_decay, meta.clip = job->clip;
-        meta.batch_size = job->batch_size, meta.epochs = job->epochs;
+        meta.batch_size = job->batch_size, meta.epochs = epochs_run;
         meta.best_epoch = best_epoch, meta.ranks = size, meta.seed = job->seed;
         meta.dev_f1 = sp[1].present ? best_f1 : -1.0;
         meta.job_yaml = elmo_job_to_yaml(job);
@@ -721,11 +842,13 @@ int elmo_train_ner_run(struct elmo_job *job) {
         }                                                                  \
         js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__); \
     } while (0)
-        JS("{\"features\": \"%s\", \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
+        JS("{\"features\": \"%s\", \"ortho\": %s, \"output\": \"%s\", \"hidden\": %d, "
+           "\"dropout_keep\": %g, \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
            "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"
            " \"per_epoch\": [",
-           job->features, size, job->seed, job->epochs, best_epoch, t_feat, t_train);
-        for (int ep = 0; ep < job->epochs; ep++)
+           job->features, job->ortho ? "true" : "false", job->ner_output, job->hidden,
+           (double)job->dropout_keep, size, job->seed, epochs_run, best_epoch, t_feat, t_train);
+        for (int ep = 0; ep < epochs_run; ep++)
             JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
                "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
                ep ? "," : "", ep + 1, elog[ep].lr, elog[ep].loss, elog[ep].seconds,
@@ -747,13 +870,14 @@ int elmo_train_ner_run(struct elmo_job *job) {
             fprintf(stderr,
                     "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
                     "epoch on %d rank%s); kept epoch %d; wrote %s, %s\n",
-                    elmo__ner_now() - t_start, t_feat, t_train, t_train / job->epochs, size,
+                    elmo__ner_now() - t_start, t_feat, t_train, t_train / epochs_run, size,
                     size > 1 ? "s" : "", best_epoch, job->out, jp);
     }
     ELMO_CALL(elmo_agree(lrc));
 
 cleanup:
     free(bfeat);
+    free(bextra);
     free(bgold);
     free(blen);
     free(bseed);
@@ -765,6 +889,7 @@ cleanup:
         free(sp[i].len);
         free(sp[i].gold);
         free(sp[i].feat);
+        free(sp[i].extra);
         elmo_ner_data_free(&sp[i].d);
     }
     elmo_tagger_meta_free(&meta);

@@ -33,6 +33,51 @@ static int eq_lower(const char *stored, const char *w) {
     return *stored == *w;
 }
 
+/* The hash table over g's words. */
+static void build_index(struct elmo_glove *g) {
+    g->cap = 1;
+    while (g->cap < 2 * g->n) g->cap *= 2;
+    g->slot = elmo_xcalloc((size_t)g->cap, sizeof(int64_t));
+    for (int64_t i = 0; i < g->n; i++) {
+        const char *w = g->words + g->word[i];
+        int64_t h = (int64_t)(hash_lower(w) & (uint64_t)(g->cap - 1));
+        int dup = 0;
+        while (g->slot[h]) {
+            if (!strcmp(g->words + g->word[g->slot[h] - 1], w)) dup = 1;
+            h = (h + 1) & (g->cap - 1);
+        }
+        if (!dup) g->slot[h] = i + 1; /* the first of duplicate words wins */
+    }
+}
+
+int elmo_glove_from_rows(struct elmo_glove *g, int dim, int64_t n, const char *words,
+                         size_t words_bytes, const float *vec) {
+    memset(g, 0, sizeof *g);
+    ELMO_CHECK(dim >= 1 && n >= 1 && words_bytes >= (size_t)n && words[words_bytes - 1] == '\0',
+               ELMO_ERR_FORMAT, "GloVe rows: %lld words of %d values in %zu bytes of names",
+               (long long)n, dim, words_bytes);
+    g->words = elmo_xmalloc(words_bytes);
+    memcpy(g->words, words, words_bytes);
+    g->word = elmo_xmalloc(sizeof(int64_t) * (size_t)n);
+    int64_t k = 0;
+    for (size_t at = 0; at < words_bytes && k <= n; at += strlen(words + at) + 1) {
+        if (k < n) g->word[k] = (int64_t)at;
+        k++;
+    }
+    if (k != n) {
+        elmo_glove_free(g);
+        return elmo_error(ELMO_ERR_FORMAT, "GloVe rows: %lld names for %lld vectors",
+                          (long long)k, (long long)n);
+    }
+    g->vec = elmo_xmalloc(sizeof(float) * (size_t)n * (size_t)dim);
+    memcpy(g->vec, vec, sizeof(float) * (size_t)n * (size_t)dim);
+    g->dim = dim;
+    g->n = n;
+    g->words_bytes = words_bytes;
+    build_index(g);
+    return 0;
+}
+
 int elmo_glove_load(const char *path, struct elmo_glove *g) {
     memset(g, 0, sizeof *g);
     gzFile f = gzopen(path, "rb");
@@ -93,19 +138,8 @@ int elmo_glove_load(const char *path, struct elmo_glove *g) {
         wlen += l;
     }
     if (g->n == 0) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: no vectors", path);
-    g->cap = 1;
-    while (g->cap < 2 * g->n) g->cap *= 2;
-    g->slot = elmo_xcalloc((size_t)g->cap, sizeof(int64_t));
-    for (int64_t i = 0; i < g->n; i++) {
-        const char *w = g->words + g->word[i];
-        int64_t h = (int64_t)(hash_lower(w) & (uint64_t)(g->cap - 1));
-        int dup = 0;
-        while (g->slot[h]) {
-            if (!strcmp(g->words + g->word[g->slot[h] - 1], w)) dup = 1;
-            h = (h + 1) & (g->cap - 1);
-        }
-        if (!dup) g->slot[h] = i + 1; /* the first of duplicate words wins */
-    }
+    g->words_bytes = wlen;
+    build_index(g);
 cleanup:
     free(line);
     gzclose(f);

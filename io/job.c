@@ -84,7 +84,8 @@ static const char *const long_policies[] = {"split", "truncate", NULL};
 static const char *const annotate_formats[] = {"jsonl", "conll", NULL};
 static const char *const lm_optimizers[] = {"adagrad", "adam", NULL};
 static const char *const lm_softmaxes[] = {"auto", "full", "sampled", NULL};
-static const char *const ner_features[] = {"elmo", "glove", NULL};
+static const char *const ner_features[] = {"elmo", "glove", "elmo+glove", NULL};
+static const char *const ner_outputs[] = {"softmax", "crf", NULL};
 
 #define DEFAULT_OUTPUTS "word_emb,lstm_outputs1,lstm_outputs2,elmo,default"
 
@@ -222,8 +223,16 @@ static const struct key keys[] = {
         "sentences to tag and score: `token ... tag` lines (the gold tag last), blank line "
         "between sentences"),
     KEY("features", K(TRAIN_NER), T_CHOICE, features, 0, 0, "elmo", ner_features, NULL,
-        "tagger input: elmo (the mix of the biLM's layers) or glove (the GloVe baseline: "
-        "the same BiLSTM on context-free vectors)"),
+        "tagger input: elmo (the mix of the biLM's layers), glove (the GloVe baseline: "
+        "the same BiLSTM on context-free vectors), or elmo+glove (the mix, then the GloVe "
+        "vector)"),
+    KEY("output", K(TRAIN_NER), T_CHOICE, ner_output, 0, 0, "softmax", ner_outputs, NULL,
+        "the tagger's output layer: softmax (per token) or crf (a linear-chain CRF, Viterbi "
+        "decoding)"),
+    KEY("ortho", K(TRAIN_NER), T_BOOL, ortho, 0, 0, "false", NULL, NULL,
+        "add orthographic inputs after the mix (capitalisation, hashtag, mention, URL, digits)"),
+    KEY("patience", K(TRAIN_NER), T_INT, patience, 0, 10000, "0", NULL, "N",
+        "stop after N epochs without a better dev F1 (0: run every epoch)"),
     KEY("glove", K(TRAIN_NER) | K(EVAL_NER) | K(ANNOTATE), T_PATH, glove, 0, 0, NULL, NULL,
         "FILE", "GloVe text vectors for features glove (eval-ner/annotate: overrides the path "
         "the tagger recorded)"),
@@ -1127,7 +1136,7 @@ int elmo_job_validate(const struct elmo_job *job) {
     case ELMO_JOB_TRAIN_NER:
         if (!job->train[0]) return missing(job, "train");
         if (!job->out[0]) return missing(job, "out");
-        if (!strcmp(job->features, "glove") && !job->glove[0]) return missing(job, "glove");
+        if (strstr(job->features, "glove") && !job->glove[0]) return missing(job, "glove");
         break;
     case ELMO_JOB_EVAL_NER:
         if (!job->tagger[0]) return missing(job, "tagger");

@@ -100,7 +100,7 @@ struct elmo_job {
     bool match_forms;                /* also match -s/-es/-ed/-ing/-d forms (default true) */
     int max_points;                  /* at most this many occurrences drawn (default 500) */
     /* NER (issue 4): train-ner, eval-ner, annotate */
-    char features[16];               /* tagger input: elmo (default) | glove */
+    char features[16];               /* tagger input: elmo (default) | glove | elmo+glove */
     char glove[ELMO_PATH_MAX];       /* GloVe text vectors (features glove) */
     float lr;                        /* Adam learning rate of the first epoch (0.005) */
     float lr_decay;                  /* factor per epoch (1/sqrt 2) */
@@ -109,6 +109,9 @@ struct elmo_job {
     float dropout_keep;              /* keep probability on the BiLSTM input and output (0.7) */
     float clip;                      /* per-tensor gradient norm clip (1.0; 0 = none) */
     bool mask_urls_users;            /* <URL>/<USR> replacement before the features (true) */
+    char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
+    bool ortho;                      /* orthographic inputs after the mix (false) */
+    int patience;                    /* stop after N epochs without a better dev F1 (0: never) */
     /* pretrain (issue 9): biLM pretraining; also uses options, train, dev, out, epochs, seed,
      * lr, batch_size, clip, batch_tokens, max_sentence_tokens, long_sentences */
     char corpus[ELMO_PATH_MAX];      /* training text, one sentence per line (plain or .gz) */

@@ -13,13 +13,14 @@
 #include "model/status.h"
 
 #define FORMAT_NAME    "elmo-tagger"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2 /* 1: no output, E, ortho attributes, no /glove rows */
 
 void elmo_tagger_meta_free(struct elmo_tagger_meta *m) {
     free(m->options_json);
     free(m->job_yaml);
     m->options_json = NULL;
     m->job_yaml = NULL;
+    elmo_glove_free(&m->glove);
 }
 
 /* ---- writing ---- */
@@ -67,6 +68,7 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
     elmo_tagger_layout(&t->cfg, tt);
     for (int i = 0; i < ELMO_TAGGER_TENSORS && !bad; i++) {
         char name[96];
+        if (tt[i].numel == 0) continue; /* a tensor the config does not use */
         snprintf(name, sizeof name, "params/%s", tt[i].name);
         hsize_t dims[2] = {(hsize_t)tt[i].dims[0], (hsize_t)tt[i].dims[1]};
         hid_t sp = H5Screate_simple(tt[i].ndim, dims, NULL);
@@ -76,6 +78,23 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
             bad = 1, what = tt[i].name;
         if (ds >= 0) H5Dclose(ds);
         if (sp >= 0) H5Sclose(sp);
+    }
+    const struct elmo_glove *gv = &meta->glove;
+    if (!bad && gv->n > 0) {
+        hsize_t wd[1] = {(hsize_t)gv->words_bytes}, vd[2] = {(hsize_t)gv->n, (hsize_t)gv->dim};
+        hid_t ws = H5Screate_simple(1, wd, NULL), vs = H5Screate_simple(2, vd, NULL);
+        hid_t w = ws < 0 ? -1 : H5Dcreate2(f, "glove/words", H5T_STD_U8LE, ws, lcpl, dcpl,
+                                           H5P_DEFAULT);
+        hid_t v = vs < 0 ? -1 : H5Dcreate2(f, "glove/vectors", H5T_IEEE_F32LE, vs, lcpl, dcpl,
+                                           H5P_DEFAULT);
+        if (w < 0 || v < 0 ||
+            H5Dwrite(w, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->words) < 0 ||
+            H5Dwrite(v, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->vec) < 0)
+            bad = 1, what = "the GloVe rows";
+        if (w >= 0) H5Dclose(w);
+        if (v >= 0) H5Dclose(v);
+        if (ws >= 0) H5Sclose(ws);
+        if (vs >= 0) H5Sclose(vs);
     }
     char *tags = elmo_tagset_join(&meta->tags);
     const struct elmo_tagger_config *c = &t->cfg;
@@ -88,6 +107,9 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
     PUT(put_string(f, "version", ELMO_VERSION), "version");
     PUT(put_string(f, "tags", tags), "tags");
     PUT(put_string(f, "features", meta->features), "features");
+    PUT(put_int(f, "ortho", meta->ortho), "ortho");
+    PUT(put_string(f, "output", c->output == ELMO_TAGGER_CRF ? "crf" : "softmax"), "output");
+    PUT(put_int(f, "E", c->E), "E");
     PUT(put_int(f, "mask_urls_users", meta->mask_urls_users), "mask_urls_users");
     PUT(put_int(f, "K", c->K), "K");
     PUT(put_int(f, "D", c->D), "D");
@@ -157,6 +179,48 @@ static char *get_string(hid_t f, const char *name) {
     return out;
 }
 
+/* The dims of dataset name (rank 1 or 2) into dims; -1 when missing or of another rank. */
+static hid_t open_ds(hid_t f, const char *name, int ndim, hsize_t *dims) {
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    hid_t sp = H5Dget_space(ds);
+    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (nd == ndim) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    if (nd != ndim) {
+        H5Dclose(ds);
+        return -1;
+    }
+    return ds;
+}
+
+/* The stored GloVe rows (/glove/words and /glove/vectors) into g. */
+static int load_glove(hid_t f, const char *path, struct elmo_glove *g) {
+    hsize_t wd[1] = {0}, vd[2] = {0, 0};
+    hid_t w = open_ds(f, "glove/words", 1, wd), v = open_ds(f, "glove/vectors", 2, vd);
+    int rc = 0;
+    char *words = NULL;
+    float *vec = NULL;
+    if (w < 0 || v < 0 || wd[0] == 0 || vd[0] == 0 || vd[1] == 0 || vd[1] > 65536) {
+        rc = elmo_error(ELMO_ERR_FORMAT, "%s: /glove needs datasets words (bytes) and vectors "
+                        "(n, dim)", path);
+    } else {
+        words = elmo_malloc((size_t)wd[0], "GloVe words");
+        vec = elmo_malloc(sizeof(float) * (size_t)vd[0] * (size_t)vd[1], "GloVe rows");
+        if (!words || !vec) rc = ELMO_ERR_NOMEM;
+        else if (H5Dread(w, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, words) < 0 ||
+                 H5Dread(v, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, vec) < 0)
+            rc = elmo_error(ELMO_ERR_HDF5, "%s: cannot read the GloVe rows", path);
+        else if (elmo_glove_from_rows(g, (int)vd[1], (int64_t)vd[0], words, (size_t)wd[0], vec) < 0)
+            rc = elmo_error(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
+    }
+    if (w >= 0) H5Dclose(w);
+    if (v >= 0) H5Dclose(v);
+    free(words);
+    free(vec);
+    return rc;
+}
+
 int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta) {
     memset(t, 0, sizeof *t);
     memset(meta, 0, sizeof *meta);
@@ -176,10 +240,29 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
                   FORMAT_NAME);
     }
     free(s);
-    long long K, D, H, V, ver, mask = 0, v;
+    long long K, D, H, V, ver, mask = 0, v, E = 0, ortho = 0;
     double keep, fb;
-    if (get_int(f, "format_version", &ver) < 0 || ver != FORMAT_VERSION)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: tagger format version is not %d", path, FORMAT_VERSION);
+    if (get_int(f, "format_version", &ver) < 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tagger file has no format_version", path);
+    if (ver < 1 || ver > FORMAT_VERSION)
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: tagger format version %lld; this program reads versions 1 to %d (a newer "
+                  "elmo wrote it: retrain it or use that version)",
+                  path, ver, FORMAT_VERSION);
+    int output = ELMO_TAGGER_SOFTMAX;
+    if (ver >= 2) {
+        s = get_string(f, "output");
+        if (!s || (strcmp(s, "softmax") != 0 && strcmp(s, "crf") != 0)) {
+            free(s);
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute output is not softmax or crf", path);
+        }
+        output = !strcmp(s, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
+        free(s);
+        if (get_int(f, "E", &E) < 0)
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute E (extra inputs) is missing", path);
+        get_int(f, "ortho", &ortho);
+    }
+    meta->ortho = ortho != 0;
     if (get_int(f, "K", &K) < 0 || get_int(f, "D", &D) < 0 || get_int(f, "H", &H) < 0 ||
         get_int(f, "n_tags", &V) < 0 || get_double(f, "keep", &keep) < 0 ||
         get_double(f, "forget_bias", &fb) < 0)
@@ -187,7 +270,8 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
                   "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
                   "is incomplete",
                   path);
-    struct elmo_tagger_config cfg = {(int)K, (int)D, (int)H, (int)V, (float)keep, (float)fb};
+    struct elmo_tagger_config cfg = {(int)K, (int)D,       (int)H,    (int)V,
+                                     (float)keep, (float)fb, (int)E, output};
     if (elmo_tagger_config_check(&cfg) < 0)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
     char *tags = get_string(f, "tags");
@@ -227,6 +311,7 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
     elmo_tagger_layout(&cfg, tt);
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
         char name[96];
+        if (tt[i].numel == 0) continue;
         snprintf(name, sizeof name, "params/%s", tt[i].name);
         hid_t ds = H5Lexists(f, "params", H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
         if (ds < 0) {
@@ -249,6 +334,8 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
                       name);
         if (st < 0) ELMO_FAIL(ELMO_ERR_HDF5, "%s: cannot read dataset %s", path, name);
     }
+    if (H5Lexists(f, "glove", H5P_DEFAULT) > 0) ELMO_CALL(load_glove(f, path, &meta->glove));
+    H5Eclear2(H5E_DEFAULT);
 cleanup:
     H5Fclose(f);
     if (rc < 0) {

@@ -5,11 +5,19 @@
  *   /params/mix/weights (K)  /params/mix/gamma (1)
  *   /params/lstm_fw/kernel (D + H, 4H)  /params/lstm_fw/bias (4H)   (and lstm_bw)
  *   /params/dense/kernel (2H, V)  /params/dense/bias (V)             float32
- *   root attributes: format "elmo-tagger", format_version 1, version, tags (the tag set,
- *     one name per line, id order), features ("elmo" | "glove"), mask_urls_users, K, D, H,
+ *   /params/crf/transitions (V, V)  /params/crf/start (V)  /params/crf/end (V)   output crf only
+ *   /glove/vectors (n, dim) float32, /glove/words (bytes: the n words, each NUL-terminated)
+ *     the GloVe rows the tagger looks up (features glove or elmo+glove), so that tagging
+ *     needs no GloVe file
+ *   root attributes: format "elmo-tagger", format_version 2, version, tags (the tag set,
+ *     one name per line, id order), features ("elmo" | "glove" | "elmo+glove"), ortho (the
+ *     orthographic inputs are on), output ("softmax" | "crf"), mask_urls_users, K, D, E, H,
  *     n_tags, keep, forget_bias, the training settings (lr, lr_decay, clip, batch_size,
  *     epochs, seed, ranks), best_epoch, dev_f1, weights_sha256 and options_json of the ELMo
- *     model (features elmo), glove_path and glove_sha256 (features glove), job_yaml.
+ *     model (features elmo), glove_path and glove_sha256 (where the GloVe rows came from),
+ *     job_yaml.
+ *
+ * Version 1 files (softmax output, no extra inputs, GloVe read from glove_path) still load.
  *
  * Not collective.
  */
@@ -19,13 +27,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "io/glove.h"
 #include "io/job.h"
 #include "io/ner_data.h"
 #include "model/tagger.h"
 
 struct elmo_tagger_meta {
     struct elmo_tagset tags;
-    char features[16];       /* "elmo" or "glove" */
+    char features[16];       /* "elmo", "glove" or "elmo+glove" */
+    bool ortho;              /* orthographic inputs after the mix */
     bool mask_urls_users;    /* <URL>/<USR> replacement before the features */
     char weights_sha256[80]; /* ELMo weight file the tagger was trained on ("" for glove) */
     char *options_json;      /* its options.json text (owned; NULL for glove) */
@@ -36,9 +46,10 @@ struct elmo_tagger_meta {
     uint64_t seed;
     double dev_f1;  /* validation F1 of the kept epoch (-1: no dev set) */
     char *job_yaml; /* the training job (owned; may be NULL) */
+    struct elmo_glove glove; /* the stored GloVe rows (owned; n = 0: none stored) */
 };
 
-/* Frees the owned strings; accepts a zeroed struct. */
+/* Frees the owned strings and rows; accepts a zeroed struct. */
 void elmo_tagger_meta_free(struct elmo_tagger_meta *m);
 
 /* Writes (replaces) path.  Returns 0 or ELMO_ERR_HDF5 naming the file and item. */

@@ -110,23 +110,23 @@ int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
 }
 
 int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, const int32_t *len,
-                 const float *feat, int32_t *tags, float *score, float *prob) {
-    const int K = t->cfg.K, D = t->cfg.D, V = t->cfg.n_tags, G = 32, BUDGET = 2048;
-    const float *fp[32];
+                 const float *feat, const float *extra, int32_t *tags, float *score, float *prob) {
+    const int K = t->cfg.K, D = t->cfg.D, E = t->cfg.E, V = t->cfg.n_tags, G = 32, BUDGET = 2048;
+    const float *fp[32], *xp[32];
     int64_t r0 = 0;
     for (int s0 = 0, B; s0 < n; s0 += B) {
         /* groups of at most 32 sentences and 2048 tokens (one sentence at least) */
         int64_t r = r0;
         for (B = 0; s0 + B < n && B < G && (B == 0 || r - r0 + len[s0 + B] <= BUDGET); B++) {
             fp[B] = feat + (size_t)r * K * D;
+            xp[B] = E > 0 ? extra + (size_t)r * E : NULL;
             r += len[s0 + B];
         }
-        struct elmo_tagger_batch batch = {B, len + s0, fp, NULL, NULL};
+        struct elmo_tagger_batch batch = {B, len + s0, fp, NULL, NULL, E > 0 ? xp : NULL};
         ELMO_TRY(elmo_tagger_forward(t, ws, &batch, NULL));
         for (int64_t i = 0; i < r - r0; i++) {
             const float *p = ws->prob + (size_t)i * V;
-            int best = 0;
-            for (int v = 1; v < V; v++) best = p[v] > p[best] ? v : best;
+            int best = ws->path[i];
             tags[r0 + i] = best;
             if (score) score[r0 + i] = p[best];
             if (prob) memcpy(prob + (size_t)(r0 + i) * V, p, sizeof(float) * V);

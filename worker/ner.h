@@ -50,13 +50,15 @@ int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
                           const char *const *tok, float *feat);
 
 /*
- * Tags n sentences with features feat (sum len, K, D): tags (sum len) gets the argmax tag id
- * and score its softmax probability; prob (sum len, V) the whole distribution when not NULL.
+ * Tags n sentences with features feat (sum len, K, D) and extra inputs extra (sum len, E; NULL
+ * when the tagger has none): tags (sum len) gets the tagger's decoded tag id (argmax, or the
+ * CRF's Viterbi sequence) and score its probability (softmax, or the CRF's marginal); prob
+ * (sum len, V) the whole distribution when not NULL.
  * Sentences go through the tagger in groups of at most 32 sentences and 2048 tokens (the
  * result does not depend on the grouping; ws grows to the largest group).
  * Returns 0 or a status of elmo_tagger_forward.
  */
 int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, const int32_t *len,
-                 const float *feat, int32_t *tags, float *score, float *prob);
+                 const float *feat, const float *extra, int32_t *tags, float *score, float *prob);
 
 #endif /* ELMO_WORKER_NER_H */

@@ -3,7 +3,10 @@
 # and the F1 on the training slice rises above the all-O tagger (0); the saved tagger reloads
 # and eval-ner (flags and YAML) tags the test slice exactly as train-ner did; 1 and 2 ranks give
 # the same model within float tolerance, the same seed and rank count the same model bit for bit;
-# the feature stores are reused; the GloVe baseline runs.
+# the feature stores are reused; the GloVe baseline runs; a CRF tagger with GloVe and
+# orthographic inputs after the mix trains, stores its GloVe rows and its CRF, and eval-ner
+# tags with it (no GloVe file) exactly as train-ner did; version 1 tagger files still load and
+# a newer version is refused by name.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 PY=/usr/bin/python3
@@ -81,4 +84,50 @@ $PY "$CHK" log "$T/g.log" 1.5 5
 $PY "$CHK" tagger "$T/g.h5" - "$NTAGS"
 "$ELMO_BIN" eval-ner --tagger "$T/g.h5" --input "$T/test.txt" >"$T/ge.log" 2>/dev/null
 sed -n '/^test (/,$p' "$T/g.log" | tail -n +2 | cmp - "$T/ge.log"
+echo "== CRF output, GloVe and orthographic inputs after the mix"
+for s in train dev test; do cp "$T/t1.h5.$s.elmo.h5" "$T/c.h5.$s.elmo.h5"; done
+mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" "${SET[@]}" --epochs 20 --output crf \
+  --features elmo+glove --glove "$GLOVE" --ortho --out "$T/c.h5" >"$T/c.log" 2>"$T/c.err" \
+  || { cat "$T/c.log" "$T/c.err"; exit 1; }
+grep -q "crf output" "$T/c.err"
+$PY "$CHK" log "$T/c.log" 2 20
+$PY - "$T/c.h5" <<'PY'
+import sys
+import h5py
+f = h5py.File(sys.argv[1], "r")
+a = f.attrs
+V, D, E, H = (int(a[k]) for k in ("n_tags", "D", "E", "H"))
+assert a["format_version"] == 2 and a["output"] == "crf", dict(a)
+assert a["features"] == "elmo+glove" and a["ortho"] == 1 and E == 25 + 9, (a["features"], E)
+assert f["params/crf/transitions"].shape == (V, V) and f["params/crf/end"].shape == (V,)
+assert f["params/lstm_fw/kernel"].shape == (D + E + H, 4 * H)
+assert f["glove/vectors"].shape == (11925, 25)
+assert f["glove/words"][()].tobytes().count(b"\0") == 11925
+print("crf tagger file ok")
+PY
+mpiexec -n 2 "$ELMO_BIN" eval-ner --tagger "$T/c.h5" "${MODEL[@]}" --input "$T/test.txt" \
+  --out "$T/ce.json" >"$T/ce.log" 2>"$T/ce.err" || { cat "$T/ce.log" "$T/ce.err"; exit 1; }
+cmp "$T/ce.json.conll" "$T/c.h5.test.conll"
+
+echo "== a version 1 tagger file still loads; a newer version is refused"
+cp "$T/t1.h5" "$T/v1.h5"
+cp "$T/t1.h5" "$T/v9.h5"
+$PY - "$T/v1.h5" "$T/v9.h5" <<'PY'
+import sys
+import h5py
+import numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    for k in ("E", "output", "ortho"):
+        del f.attrs[k]
+    f.attrs.modify("format_version", np.int64(1))
+with h5py.File(sys.argv[2], "r+") as f:
+    f.attrs.modify("format_version", np.int64(9))
+PY
+"$ELMO_BIN" eval-ner --tagger "$T/v1.h5" "${MODEL[@]}" --input "$T/test.txt" --out "$T/v1.json" \
+  >/dev/null 2>"$T/v1.err" || { cat "$T/v1.err"; exit 1; }
+cmp "$T/v1.json.conll" "$T/t1.h5.test.conll"
+if "$ELMO_BIN" eval-ner --tagger "$T/v9.h5" "${MODEL[@]}" --input "$T/test.txt" 2>"$T/v9.err"; then
+  exit 1
+fi
+grep -q "tagger format version 9" "$T/v9.err"
 echo "test_train_ner: ok"
