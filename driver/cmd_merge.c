@@ -32,13 +32,16 @@
  */
 #include <errno.h>
 #include <hdf5.h>
+#include <libgen.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +91,14 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Prints the current error as one line (HDF5's reasons may hold line breaks). */
+static void print_error(void) {
+    fputs("elmo merge: error: ", stderr);
+    for (const char *m = elmo_errmsg(); *m; m++)
+        if (*m != '\n' || m[1]) fputc(*m == '\n' ? ' ' : *m, stderr);
+    fputc('\n', stderr);
+}
+
 /*
  * All ranks agree on a local result.  The lowest failing rank prints its message; every rank
  * returns that rank's status (0 when all succeeded).  Collective.
@@ -96,7 +107,7 @@ static int agree(int rc) {
     int rank = elmo_rank(), size = elmo_size();
     int mine = rc < 0 ? rank : size, first = size;
     if (size == 1) {
-        if (rc < 0) fprintf(stderr, "elmo merge: error: %s\n", elmo_errmsg());
+        if (rc < 0) print_error();
         return rc < 0 ? rc : 0;
     }
     if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
@@ -104,7 +115,7 @@ static int agree(int rc) {
         elmo_die(ELMO_ERR_MPI);
     }
     if (first == size) return 0;
-    if (first == rank) fprintf(stderr, "elmo merge: error: %s\n", elmo_errmsg());
+    if (first == rank) print_error();
     int code = rc;
     if (MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD) != MPI_SUCCESS) {
         elmo_error(ELMO_ERR_MPI, "elmo merge: MPI_Bcast failed");
@@ -341,6 +352,7 @@ struct merge {
     struct merge_in *in;
     int n_in;
     struct elmo_store *out;
+    bool out_broken; /* a write, create or close of the output failed (on every rank alike) */
     int64_t total[CNT_N];
     void *buf;
     size_t buf_bytes;
@@ -407,7 +419,9 @@ static int copy_dataset(struct merge *m, const struct dsdef *ds, int64_t width) 
                 for (int64_t i = 0; i < b - a; i++) v[i] += base;
             }
             ELMO_TRY(agree(rc));
-            ELMO_TRY(agree(write_rows(m->out, ds, out_row + a, b - a, m->buf)));
+            rc = agree(write_rows(m->out, ds, out_row + a, b - a, m->buf));
+            if (rc < 0) m->out_broken = true;
+            ELMO_TRY(rc);
         }
         out_row += rows;
         if (ds->base >= 0) base += lim;
@@ -415,7 +429,9 @@ static int copy_dataset(struct merge *m, const struct dsdef *ds, int64_t width) 
     if (ds->base >= 0) {
         /* the closing value of the offset array: the length of the whole blob */
         int64_t end = m->total[ds->base];
-        ELMO_TRY(agree(elmo_store_write_i64(m->out, ds->name, out_row, rank == 0 ? 1 : 0, &end)));
+        rc = agree(elmo_store_write_i64(m->out, ds->name, out_row, rank == 0 ? 1 : 0, &end));
+        if (rc < 0) m->out_broken = true;
+        ELMO_TRY(rc);
     }
     return 0;
 }
@@ -456,6 +472,33 @@ static int merge_all(struct merge *m) {
 }
 
 /* ---- the command ------------------------------------------------------------------------- */
+
+/*
+ * After a failed write: what MPI-IO's message may not say.  Prints the file size limit or the
+ * free space of OUT's file system when either is smaller than the inputs together (about the
+ * size of the merged store).
+ */
+static void explain_write_failure(const struct merge *m, const char *out, const char *partial) {
+    uint64_t need = 0;
+    struct stat sb;
+    for (int k = 0; k < m->n_in; k++)
+        if (stat(m->in[k].path, &sb) == 0) need += (uint64_t)sb.st_size;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)lim.rlim_cur < need)
+        fprintf(stderr,
+                "elmo merge: %s: File too large: the file size limit (ulimit -f) is %llu bytes, "
+                "the inputs hold %llu\n",
+                partial, (unsigned long long)lim.rlim_cur, (unsigned long long)need);
+    char dir[ELMO_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", out);
+    struct statvfs fs;
+    if (statvfs(dirname(dir), &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < need)
+        fprintf(stderr,
+                "elmo merge: %s: No space left on device: its file system has %llu bytes free, "
+                "the inputs hold %llu\n",
+                partial, (unsigned long long)fs.f_bavail * fs.f_frsize, (unsigned long long)need);
+}
 
 static void merge_usage(FILE *f) {
     fprintf(f, "usage: [mpirun -n N] elmo merge --output OUT.h5 SLICE0.h5 SLICE1.h5 ...\n"
@@ -593,14 +636,17 @@ int elmo_cmd_merge(int argc, char **argv) {
     created = true;
     rc = elmo_store_create(&m.out, o.partial, MPI_COMM_WORLD, &lay, &attrs);
     if (rc < 0) {
-        if (rank == 0) fprintf(stderr, "elmo merge: error: %s\n", elmo_errmsg());
+        if (rank == 0) print_error();
+        m.out_broken = true;
         goto cleanup;
     }
     ELMO_CALL(merge_all(&m));
     ELMO_CALL(agree(poll_stop()));
     rc = elmo_store_finish(m.out); /* complete = 1 in OUT.partial, closed */
     m.out = NULL;
-    ELMO_CALL(agree(rc));
+    rc = agree(rc);
+    if (rc < 0) m.out_broken = true;
+    ELMO_CALL(rc);
     ELMO_CALL(agree(rank == 0 ? elmo_out_commit(&o) : 0));
     if (rank == 0)
         fprintf(stderr,
@@ -609,11 +655,14 @@ int elmo_cmd_merge(int argc, char **argv) {
                 out, (long long)m.total[CNT_SENT], (long long)m.total[CNT_TOK], n_in, elmo_size(),
                 elmo_size() == 1 ? "" : "s", now() - t0);
 cleanup:
-    if (m.out) elmo_store_close(m.out); /* collective, like the failure that led here */
+    /* A healthy output is closed collectively, like the failure that led here; one whose write
+     * failed is not: its ranks would hang in the collective close, and HDF5 1.10 crashes at
+     * shutdown on a file whose close failed.  That run ends with MPI_Abort below. */
+    if (m.out && !m.out_broken) elmo_store_close(m.out);
     if (rc < 0 && created) {
-        /* no half-written output: once every rank has closed it, the partial goes and an
+        /* no half-written output: once every rank is done with it, the partial goes and an
          * earlier OUT stays as it was */
-        MPI_Barrier(MPI_COMM_WORLD);
+        if (!m.out_broken) MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0 && o.partial_created) {
             elmo_out_abandon(&o);
             struct stat sb;
@@ -625,7 +674,14 @@ cleanup:
                         o.partial, out);
         }
     }
+    if (m.out_broken && rank == 0) explain_write_failure(&m, out, o.partial);
     if (locked) elmo_out_unlock(&o);
+    if (m.out_broken) {
+        /* the partial is gone and the error printed: stop every rank without HDF5's shutdown */
+        fflush(stderr);
+        if (rank == 0) MPI_Abort(MPI_COMM_WORLD, elmo_exit_code(rc));
+        MPI_Barrier(MPI_COMM_WORLD); /* the other ranks wait for rank 0's abort */
+    }
     for (int k = 0; k < n_in; k++) {
         elmo_store_close(m.in[k].st);
         free(m.in[k].options_json);

@@ -33,8 +33,14 @@ static int share_exit(int code) {
     return code;
 }
 
+/* Prints a failure as one line (HDF5's reasons may hold line breaks); returns the exit code. */
 static int report(int rc) {
-    if (rc < 0) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    if (rc < 0) {
+        fputs("elmo: error: ", stderr);
+        for (const char *m = elmo_errmsg(); *m; m++)
+            if (*m != '\n' || m[1]) fputc(*m == '\n' ? ' ' : *m, stderr);
+        fputc('\n', stderr);
+    }
     return elmo_exit_code(rc);
 }
 
@@ -477,8 +483,12 @@ cleanup:
  * everything is read that can be read before OUT is touched; OUT must be a regular file (or not
  * exist) and none of the store's files; the run holds OUT.lock, writes OUT.partial and renames
  * it over OUT only once it is whole, so an earlier OUT survives every failure and every signal.
+ *
+ * *broken is set when HDF5 failed to close OUT.partial (a full disk, a file size limit): HDF5
+ * 1.10 then keeps a half-freed file that its shutdown closes again and crashes on, so the caller
+ * must end the process without that shutdown once the partial is removed and the error printed.
  */
-static int export_allennlp(const char *path, const char *out) {
+static int export_allennlp(const char *path, const char *out, bool *broken) {
     int rc = 0;
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
@@ -574,16 +584,15 @@ static int export_allennlp(const char *path, const char *out) {
     ELMO_CALL(put_vlen_string(file, "sentence_to_index", json.p, o.partial));
     herr_t e = H5Fclose(file);
     file = -1;
+    if (e < 0) *broken = true;
     H5OK(e, "%s: cannot finish the output file", o.partial);
     if (elmo_stop_signal())
         ELMO_FAIL(ELMO_ERR_INTERRUPTED, "interrupted by signal %d before the output was renamed",
                   elmo_stop_signal());
     ELMO_CALL(elmo_out_commit(&o));
 cleanup:
-    if (file >= 0) {
-        H5Fclose(file);
-        H5Eclear2(H5E_DEFAULT);
-    }
+    if (file >= 0 && H5Fclose(file) < 0) *broken = true;
+    H5Eclear2(H5E_DEFAULT);
     if (rc < 0 && o.partial_created) {
         /* no half-written output: the partial goes, the earlier OUT (if any) stays */
         elmo_out_abandon(&o);
@@ -640,7 +649,14 @@ int elmo_cmd_export(int argc, char **argv) {
                     format);
             code = ELMO_EXIT_USAGE;
         } else {
-            code = report(export_allennlp(pos[0], pos[1]));
+            bool broken = false;
+            code = report(export_allennlp(pos[0], pos[1], &broken));
+            if (broken) {
+                /* the output is removed and the error printed: stop here (see export_allennlp) */
+                fflush(stdout);
+                fflush(stderr);
+                MPI_Abort(MPI_COMM_WORLD, code);
+            }
         }
         fflush(stdout);
     }
