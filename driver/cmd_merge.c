@@ -21,8 +21,8 @@
  * Every dataset is the concatenation of the inputs' datasets; the offset arrays
  * (sentences/offset, sentences/id_offset, sentences/text_offset, tokens/text_offset) are
  * rebased by what the earlier inputs hold, and sentences/line is kept as it is (slices carry
- * global line numbers).  Root attributes are the first input's, with complete = 1 set only at
- * the very end (elmo_store_finish); the deflate level is the first non-empty input's.  float16
+ * global line numbers).  Root attributes are the first input's (input_fingerprint included,
+ * slice_k and slice_n left out), with complete = 1 set only at the very end (elmo_store_finish); the deflate level is the first non-empty input's.  float16
  * rows are read as float and written back, which is an exact round trip.
  *
  * Collective over MPI_COMM_WORLD: it runs as a singleton or under mpirun/srun.  Every rank opens
@@ -640,6 +640,10 @@ int elmo_cmd_merge(int argc, char **argv) {
         m.out_broken = true;
         goto cleanup;
     }
+    /* the merged store is the whole input's: its fingerprint, and no slice numbers */
+    rc = agree(elmo_store_put_attr_string(m.out, "input_fingerprint", f->fingerprint));
+    if (rc < 0) m.out_broken = true;
+    ELMO_CALL(rc);
     ELMO_CALL(merge_all(&m));
     ELMO_CALL(agree(poll_stop()));
     rc = elmo_store_finish(m.out); /* complete = 1 in OUT.partial, closed */
