@@ -73,9 +73,9 @@ struct progress {
 };
 
 /*
- * Reads STORE.journal: the header line, `plan M`, and one `done ID ...` line per finished
- * shard (a shard listed twice counts once; a torn last line is ignored, as the job's resume
- * ignores it).  Returns 1 when the journal exists (p filled, p->why set if it is unreadable),
+ * Reads STORE.journal: the header line (`elmo-journal N`), `plan M`, and one `done ID ...` line
+ * per finished shard (a shard listed twice counts once; a torn last line is ignored, as the
+ * job's resume ignores it).  Returns 1 when the journal exists (p filled, p->why set if it is unreadable),
  * 0 when there is none.
  */
 static int read_progress(const char *journal, struct progress *p) {
@@ -98,8 +98,10 @@ static int read_progress(const char *journal, struct progress *p) {
         line[len - 1] = '\0';
         long long a = 0, b = 0;
         if (lineno == 1) {
-            if (strcmp(line, "elmo-journal 1") != 0) {
-                snprintf(p->why, sizeof p->why, "its first line is not 'elmo-journal 1'");
+            int version = 0;
+            char extra;
+            if (sscanf(line, "elmo-journal %d%c", &version, &extra) != 1 || version < 1) {
+                snprintf(p->why, sizeof p->why, "its first line is not 'elmo-journal N'");
                 break;
             }
         } else if (p->plan < 0 && sscanf(line, "plan %lld", &a) == 1) {
