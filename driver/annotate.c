@@ -18,8 +18,9 @@
  * first max_sentence_tokens of a tweet are not tagged (and not written to CoNLL).  Bad records go to
  * OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
  * are skipped; read = written + rejected + skipped.  The reject file has the embed job's
- * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and is removed
- * when nothing was rejected.
+ * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and exists only
+ * when something was rejected.  Outputs follow io/outfile.h: validated against the inputs by
+ * inode before anything is written, locked, written aside and renamed into place when complete.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +36,8 @@
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/corpus.h"
+#include "io/outfile.h"
+#include "io/sha256.h"
 #include "io/ner_data.h"
 #include "io/tweet.h"
 #include "model/gemm.h"
@@ -90,29 +93,53 @@ static int read_line(struct reader *r, const char *path, size_t *len) {
     return 1;
 }
 
-static int reject(FILE *rej, const char *path, const char *input, int64_t line, const char *why,
+/*
+ * The reject file (rank 0): written aside as REJECTS.partial, created at the first reject, and
+ * renamed over the reject file only when the run completes; nothing rejected, no file.
+ */
+struct rejects {
+    struct elmo_out o;
+    FILE *f;
+    int64_t resume_bytes; /* > 0: a resumed run continues the partial from this size */
+};
+
+static int reject(struct rejects *rj, const char *input, int64_t line, const char *why,
                   struct counts *c) {
     c->rejected++;
-    if (fprintf(rej, "%s\t%" PRId64 "\t%s\n", input, line, why) < 0)
-        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (!rj->f) {
+        if (rj->resume_bytes > 0) {
+            rj->f = fopen(rj->o.partial, "r+");
+            if (!rj->f)
+                return elmo_error(ELMO_ERR_IO, "%s: cannot reopen to resume: %s", rj->o.partial,
+                                  strerror(errno));
+            elmo_out_claim_partial(&rj->o);
+            if (fseeko(rj->f, 0, SEEK_END) != 0)
+                return elmo_error(ELMO_ERR_IO, "%s: %s", rj->o.partial, strerror(errno));
+        } else {
+            rj->f = elmo_out_create_partial(&rj->o);
+            if (!rj->f) return ELMO_ERR_IO;
+            fprintf(rj->f, "# input\tline\treason\n"); /* the embed job's layout */
+        }
+    }
+    if (fprintf(rj->f, "%s\t%" PRId64 "\t%s\n", input, line, why) < 0)
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", rj->o.partial, strerror(errno));
     return 0;
 }
 
 /* ---- resume (rank 0): a journal of finished rounds next to the output ---- */
 
 /* What the journal is for: the input, the tagger and the output settings. */
-static char *journal_header(const struct elmo_job *job) {
-    char buf[3 * ELMO_PATH_MAX + 512];
+static char *journal_header(const struct elmo_job *job, const char *input_sha) {
+    char buf[3 * ELMO_PATH_MAX + 640];
     struct stat a, b;
-    long long as = -1, am = -1, bs = -1, bm = -1;
-    if (strcmp(job->input, "-") != 0 && stat(job->input, &a) == 0)
-        as = (long long)a.st_size, am = (long long)a.st_mtime;
+    long long as = -1, bs = -1, bm = -1;
+    if (strcmp(job->input, "-") != 0 && stat(job->input, &a) == 0) as = (long long)a.st_size;
     if (stat(job->tagger, &b) == 0) bs = (long long)b.st_size, bm = (long long)b.st_mtime;
     snprintf(buf, sizeof buf,
-             "elmo-annotate-journal 1\ninput %s %lld %lld\ninput_format %d\ntagger %s %lld %lld\n"
-             "weights %s\nformat %s\nmax_sentence_tokens %d\n",
-             job->input, as, am, (int)job->input_format, job->tagger, bs, bm, job->weights,
-             job->format, job->max_sentence_tokens);
+             "elmo-annotate-journal 2\ninput %s %lld\ninput_sha256 %s\ninput_format %d\n"
+             "tagger %s %lld %lld\nweights %s\nformat %s\nmax_sentence_tokens %d\n",
+             job->input, as, input_sha, (int)job->input_format, job->tagger, bs, bm,
+             job->weights, job->format, job->max_sentence_tokens);
     return elmo_xstrdup(buf);
 }
 
@@ -202,7 +229,7 @@ struct pending {
 };
 
 static int fill_round(const struct elmo_job *job, struct reader *r, struct pending *pd,
-                      struct item *items, int *n_items, FILE *rej, struct counts *c) {
+                      struct item *items, int *n_items, struct rejects *rej, struct counts *c) {
     const bool jsonl = job->input_format == ELMO_INPUT_JSONL;
     *n_items = 0;
     for (;;) {
@@ -242,30 +269,25 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
                 c->read++, c->skipped++;
             } else if (st == ELMO_TWEET_REJECT) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, why, c));
+                ELMO_TRY(reject(rej, job->input, r->line, why, c));
             } else {
+                /* a tweet without an id gets none (null in the output), never a number that
+                 * could be another tweet's id */
                 pd->tw = tw, pd->n = k, pd->next = 0, pd->line = r->line;
-                for (int i = 0; i < k; i++)
-                    if (!tw[i].id[0]) {
-                        free(tw[i].id);
-                        char b[32];
-                        snprintf(b, sizeof b, "%" PRId64, r->line - 1);
-                        tw[i].id = elmo_xstrdup(b);
-                    }
             }
         } else {
             if (!elmo_utf8_valid(r->buf, len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, "invalid UTF-8", c));
+                ELMO_TRY(reject(rej, job->input, r->line, "invalid UTF-8", c));
                 continue;
             }
             if (memchr(r->buf, '\0', len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->reject_file, job->input, r->line, "a NUL byte", c));
+                ELMO_TRY(reject(rej, job->input, r->line, "a NUL byte", c));
                 continue;
             }
             char idb[32];
-            snprintf(idb, sizeof idb, "%" PRId64, r->line - 1);
+            snprintf(idb, sizeof idb, "%" PRId64, r->line); /* 1-based, as embed's ids */
             char *text = elmo_xstrdup(r->buf);
             elmo_html_unescape(text, strlen(text));
             add_item(items, n_items, r->line, elmo_xstrdup(idb), text, job->max_sentence_tokens);
@@ -319,7 +341,7 @@ static int entity_end(const struct elmo_tagset *ts, const int32_t *tags, int n, 
     return e;
 }
 
-static int write_item(const struct elmo_job *job, FILE *out, bool conll, const struct item *it,
+static int write_item(const char *out_name, FILE *out, bool conll, const struct item *it,
                       const struct elmo_tagset *ts, const int32_t *tags, const float *score,
                       struct counts *c) {
     if (conll) {
@@ -331,7 +353,7 @@ static int write_item(const struct elmo_job *job, FILE *out, bool conll, const s
             if ((e = entity_end(ts, tags, it->n_tok, k)) > k) c->entities++;
     } else {
         json_t *o = json_object(), *ents = json_array();
-        json_object_set_new(o, "id", json_string(it->id));
+        json_object_set_new(o, "id", it->id && it->id[0] ? json_string(it->id) : json_null());
         json_object_set_new(o, "text", json_string(it->text));
         for (int k = 0; k < it->n_tok;) {
             int e = entity_end(ts, tags, it->n_tok, k);
@@ -355,7 +377,9 @@ static int write_item(const struct elmo_job *job, FILE *out, bool conll, const s
         json_object_set_new(o, "entities", ents);
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         json_decref(o);
-        if (!line) return elmo_error(ELMO_ERR_NOMEM, "annotate: cannot format tweet %s", it->id);
+        if (!line)
+            return elmo_error(ELMO_ERR_NOMEM, "annotate: cannot format the tweet of line %" PRId64,
+                              it->line);
         fputs(line, out);
         fputc('\n', out);
         free(line);
@@ -363,12 +387,208 @@ static int write_item(const struct elmo_job *job, FILE *out, bool conll, const s
     c->written++;
     c->tokens += it->n_tok;
     if (ferror(out))
-        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s",
-                          job->output[0] ? job->output : job->out, strerror(errno));
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
     return 0;
 }
 
 /* ---- the job ---- */
+
+/* Rank 0's outputs: the annotations (or stdout), the reject file, the journal of rounds. */
+struct sinks {
+    struct elmo_out out; /* unused when writing stdout */
+    bool to_stdout;
+    FILE *f;
+    struct rejects rej;
+    char journal[ELMO_PATH_MAX + 16]; /* "" when there is none (stdin or stdout) */
+    char *jhead;
+    FILE *jf;
+    struct stat input_st; /* the input at the start, to notice a change while reading */
+};
+
+/*
+ * Validates every output against every input by inode before anything is written, takes the
+ * output's lock, and opens the outputs aside (OUTPUT.partial, REJECTS.partial) or continues
+ * them from the journal, refusing a partial output shorter than the journal says.
+ * Returns 0, or a negative status with nothing of the user's touched.
+ */
+static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime *rt,
+                      const char *outpath, struct sinks *sk, struct resume_point *rpt,
+                      int *resumed, struct reader *rd, struct counts *cnt) {
+    const char *inputs[] = {job->input,          job->tagger, job->weights, job->options,
+                            rt->meta.glove_path, job->glove};
+    const int n_in = (int)(sizeof inputs / sizeof inputs[0]);
+    sk->to_stdout = !strcmp(outpath, "-");
+    const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+    ELMO_TRY(elmo_out_init(&sk->rej.o, "reject_file", rpath));
+    ELMO_TRY(elmo_out_check(&sk->rej.o, inputs, n_in));
+    if (!sk->to_stdout) {
+        ELMO_TRY(elmo_out_init(&sk->out, job->output[0] ? "output" : "out", outpath));
+        ELMO_TRY(elmo_out_check(&sk->out, inputs, n_in));
+        if (elmo_same_file(outpath, rpath) || !strcmp(outpath, rpath))
+            return elmo_error(ELMO_ERR_ARG, "the output and the reject file are both %s", rpath);
+    }
+    if (strcmp(job->input, "-") != 0 && stat(job->input, &sk->input_st) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
+    if (sk->to_stdout) {
+        sk->f = stdout;
+        return 0;
+    }
+    /* resume: a journal of finished rounds (file output and file input only) */
+    ELMO_TRY(elmo_out_lock(&sk->out));
+    if (strcmp(job->input, "-") != 0) {
+        char sha[65];
+        ELMO_TRY(elmo_file_sha256(job->input, sha));
+        snprintf(sk->journal, sizeof sk->journal, "%s.journal", outpath);
+        ELMO_TRY(elmo_check_output_path("output", sk->journal, inputs, n_in));
+        sk->jhead = journal_header(job, sha);
+        int jr = journal_read(sk->journal, sk->jhead, rpt);
+        if (jr < 0) return jr;
+        *resumed = jr == 1;
+    }
+    if (*resumed) {
+        struct stat ps;
+        if (stat(sk->out.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->out_bytes)
+            return elmo_error(ELMO_ERR_MISMATCH,
+                              "%s: the output so far is missing or shorter than the journal %s "
+                              "records (%lld bytes): it was changed after the run stopped; "
+                              "delete the journal to start over",
+                              sk->out.partial, sk->journal, (long long)rpt->out_bytes);
+        if (rpt->rej_bytes > 0 &&
+            (stat(sk->rej.o.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->rej_bytes))
+            return elmo_error(ELMO_ERR_MISMATCH,
+                              "%s: the rejects so far are missing or shorter than the journal %s "
+                              "records (%lld bytes); delete the journal to start over",
+                              sk->rej.o.partial, sk->journal, (long long)rpt->rej_bytes);
+        sk->f = fopen(sk->out.partial, "r+");
+        if (!sk->f) return elmo_error(ELMO_ERR_IO, "%s: %s", sk->out.partial, strerror(errno));
+        elmo_out_claim_partial(&sk->out);
+        ELMO_TRY(cut_to(sk->f, rpt->out_bytes, sk->out.partial));
+        if (rpt->rej_bytes > 0) {
+            sk->rej.f = fopen(sk->rej.o.partial, "r+");
+            if (!sk->rej.f)
+                return elmo_error(ELMO_ERR_IO, "%s: %s", sk->rej.o.partial, strerror(errno));
+            elmo_out_claim_partial(&sk->rej.o);
+            ELMO_TRY(cut_to(sk->rej.f, rpt->rej_bytes, sk->rej.o.partial));
+        }
+        /* skip the lines of the finished rounds */
+        size_t len;
+        while (rd->line < rpt->line) {
+            int got = read_line(rd, job->input, &len);
+            if (got < 0) return got;
+            if (got == 0)
+                return elmo_error(ELMO_ERR_MISMATCH, "%s: the input ended before line %lld of the "
+                                  "journal", job->input, (long long)rpt->line);
+        }
+        *cnt = rpt->c;
+        fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
+                        "written)\n", sk->journal, (long long)rpt->line,
+                (long long)rpt->c.written);
+        sk->jf = fopen(sk->journal, "a");
+    } else {
+        sk->f = elmo_out_create_partial(&sk->out);
+        if (!sk->f) return ELMO_ERR_IO;
+        if (sk->journal[0]) {
+            sk->jf = fopen(sk->journal, "w");
+            if (sk->jf) fputs(sk->jhead, sk->jf);
+        }
+    }
+    if (sk->journal[0] && !sk->jf)
+        return elmo_error(ELMO_ERR_IO, "%s: %s", sk->journal, strerror(errno));
+    if (sk->jf) ELMO_TRY(sync_file(sk->jf, sk->journal));
+    return 0;
+}
+
+/* The input must not have changed while it was read (a shrinking file would lose records). */
+static int check_input_unchanged(const struct elmo_job *job, const struct sinks *sk) {
+    struct stat st;
+    if (!strcmp(job->input, "-")) return 0;
+    if (stat(job->input, &st) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: vanished while being read: %s", job->input,
+                          strerror(errno));
+    if (st.st_size != sk->input_st.st_size || st.st_mtime != sk->input_st.st_mtime ||
+        st.st_ino != sk->input_st.st_ino)
+        return elmo_error(ELMO_ERR_STATE,
+                          "%s changed while it was being read (%lld bytes at the start, %lld "
+                          "now); nothing was written, rerun on a stable copy",
+                          job->input, (long long)sk->input_st.st_size, (long long)st.st_size);
+    return 0;
+}
+
+/*
+ * Ends the run on rank 0: closes the outputs, and when the run is good renames them into place;
+ * a reject file only when something was rejected; the journal goes once the output is in place.
+ * A failed run removes only the partial files it created and keeps the journal (a rerun
+ * resumes); the previous output, if any, is never touched.
+ */
+static int close_sinks(const struct elmo_job *job, struct sinks *sk, const struct counts *cnt,
+                       int rc) {
+    if (sk->to_stdout) {
+        if (fflush(stdout) != 0 && rc == 0)
+            rc = elmo_error(ELMO_ERR_IO, "stdout: write failed: %s", strerror(errno));
+        sk->f = NULL;
+    } else if (sk->f) {
+        if (fclose(sk->f) != 0 && rc == 0)
+            rc = elmo_error(ELMO_ERR_IO, "%s: write failed: %s", sk->out.partial, strerror(errno));
+        sk->f = NULL;
+    }
+    if (sk->rej.f) {
+        if (fclose(sk->rej.f) != 0 && rc == 0)
+            rc = elmo_error(ELMO_ERR_IO, "%s: write failed: %s", sk->rej.o.partial,
+                            strerror(errno));
+        sk->rej.f = NULL;
+    }
+    if (sk->jf) fclose(sk->jf);
+    sk->jf = NULL;
+    if (rc == 0) rc = check_input_unchanged(job, sk);
+    /* too many rejects: the reject file is written, the annotations are not */
+    int64_t records = cnt->read - cnt->skipped;
+    bool too_many = cnt->rejected > 0 && (cnt->rejected == records ||
+                                          (double)cnt->rejected >
+                                              job->max_reject_fraction * (double)records);
+    if (rc == 0 && cnt->rejected > 0) rc = elmo_out_commit(&sk->rej.o);
+    if (rc == 0 && too_many) {
+        rc = elmo_error(ELMO_ERR_FORMAT,
+                        "%lld of %lld records were rejected (%.1f%%), more than max_reject_fraction"
+                        " %g allows; see %s (nothing else was written)",
+                        (long long)cnt->rejected, (long long)records,
+                        100.0 * (double)cnt->rejected / (double)records,
+                        (double)job->max_reject_fraction, sk->rej.o.path);
+        elmo_out_abandon(&sk->out);
+        if (sk->journal[0]) unlink(sk->journal);
+    } else if (rc == 0 && !sk->to_stdout) {
+        rc = elmo_out_commit(&sk->out);
+        if (rc == 0 && sk->journal[0]) unlink(sk->journal);
+    } else if (rc < 0 && !sk->journal[0]) {
+        /* no journal (stdin or stdout): nothing to resume from, so nothing is kept */
+        elmo_out_abandon(&sk->rej.o);
+        elmo_out_abandon(&sk->out);
+    }
+    /* else: interrupted or failed with a journal, whose partial files a rerun continues */
+    elmo_out_unlock(&sk->out);
+    free(sk->jhead);
+    sk->jhead = NULL;
+    return rc;
+}
+
+/* Collective: whether any rank got a stop signal; rank 0 names the journal to resume from. */
+static int stop_requested(const struct sinks *sk) {
+    int mine = elmo_stop_signal(), any = 0;
+    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+    if (!any) return 0;
+    /* every rank stops with exit code 3; the finish path prints rank 0's message */
+    if (elmo_rank() != 0)
+        return elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d", any);
+    if (sk->journal[0])
+        return elmo_error(ELMO_ERR_INTERRUPTED,
+                          "interrupted by signal %d; the journal %s is consistent: rerun the same "
+                          "job to resume",
+                          any, sk->journal);
+    return elmo_error(ELMO_ERR_INTERRUPTED,
+                      "interrupted by signal %d; the output is incomplete (no journal for "
+                      "stdin or stdout)",
+                      any);
+}
 
 int elmo_annotate_run(struct elmo_job *job) {
     const int rank = elmo_rank(), size = elmo_size();
@@ -380,11 +600,12 @@ int elmo_annotate_run(struct elmo_job *job) {
     struct pending pd = {0};
     struct counts cnt = {0};
     struct item *items = NULL;
-    FILE *out = NULL, *rej = NULL, *jf = NULL;
-    char journal[ELMO_PATH_MAX + 16] = "";
-    char *jhead = NULL;
+    struct sinks sk;
     struct resume_point rpt;
     int resumed = 0;
+    bool sinks_open = false;
+    memset(&sk, 0, sizeof sk);
+    sk.out.lock_fd = -1;
     memset(&rpt, 0, sizeof rpt);
     char *blob = NULL, *myblob = NULL;
     int32_t *tags = NULL, *mytags = NULL, *lens = NULL;
@@ -395,7 +616,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     elmo_blas_set_threads(job->threads);
     double t0 = elmo__ner_now();
 
-    /* 1. rank 0 opens the input and the outputs */
+    /* 1. everything is validated (input, tagger, biLM) before any output is touched */
     if (rank == 0) {
         if (job->input_format == ELMO_INPUT_CONLL)
             lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
@@ -407,54 +628,14 @@ int elmo_annotate_run(struct elmo_job *job) {
                     elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno ? errno : ENOENT));
             else gzbuffer(rd.gz, 1 << 17);
         }
-        /* resume: a journal of finished rounds (file output only, not stdin/stdout) */
-        if (lrc == 0 && strcmp(outpath, "-") != 0 && strcmp(job->input, "-") != 0) {
-            snprintf(journal, sizeof journal, "%s.journal", outpath);
-            jhead = journal_header(job);
-            int jr = journal_read(journal, jhead, &rpt);
-            if (jr < 0) lrc = jr;
-            else resumed = jr == 1;
-        }
-        if (lrc == 0) {
-            out = strcmp(outpath, "-") ? fopen(outpath, resumed ? "r+" : "w") : stdout;
-            if (!out) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", outpath, strerror(errno));
-            else if (resumed) lrc = cut_to(out, rpt.out_bytes, outpath);
-        }
-        if (lrc == 0) {
-            const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-            rej = fopen(rpath, resumed ? "r+" : "w");
-            if (!rej) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", rpath, strerror(errno));
-            else if (resumed && rpt.rej_bytes > 0) lrc = cut_to(rej, rpt.rej_bytes, rpath);
-            else {
-                if (resumed) lrc = cut_to(rej, 0, rpath);
-                fprintf(rej, "# input\tline\treason\n"); /* the embed job's layout */
-            }
-        }
-        if (lrc == 0 && journal[0]) {
-            if (resumed) {
-                /* skip the lines of the finished rounds */
-                size_t len;
-                while (lrc == 0 && rd.line < rpt.line) {
-                    int got = read_line(&rd, job->input, &len);
-                    if (got < 0) lrc = got;
-                    else if (got == 0)
-                        lrc = elmo_error(ELMO_ERR_MISMATCH, "%s: the input ended before line %lld"
-                                         " of the journal", job->input, (long long)rpt.line);
-                }
-                cnt = rpt.c;
-                fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
-                        "written)\n", journal, (long long)rpt.line, (long long)rpt.c.written);
-                jf = lrc == 0 ? fopen(journal, "a") : NULL;
-            } else {
-                jf = fopen(journal, "w");
-                if (jf) fputs(jhead, jf);
-            }
-            if (lrc == 0 && !jf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", journal, strerror(errno));
-            if (lrc == 0) lrc = sync_file(jf, journal);
-        }
     }
     ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
+    if (rank == 0) {
+        lrc = open_sinks(job, &rt, outpath, &sk, &rpt, &resumed, &rd, &cnt);
+        sinks_open = true;
+    }
+    ELMO_CALL(elmo_agree(lrc));
     if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
     counts = elmo_xmalloc(sizeof(int) * (size_t)size);
     displs = elmo_xmalloc(sizeof(int) * (size_t)size);
@@ -468,7 +649,7 @@ int elmo_annotate_run(struct elmo_job *job) {
         size_t blen = 0, bcap = 0;
         lrc = 0;
         if (rank == 0) {
-            lrc = fill_round(job, &rd, &pd, items, &n_items, rej, &cnt);
+            lrc = fill_round(job, &rd, &pd, items, &n_items, &sk.rej, &cnt);
             more = lrc == 1;
             if (lrc > 0) lrc = 0;
             /* blocks of tweets, balanced by tokens; per tweet: its token count, then tokens */
@@ -539,7 +720,7 @@ int elmo_annotate_run(struct elmo_job *job) {
         lrc = 0;
         if (rank == 0) {
             for (int i = 0; i < n_items && lrc == 0; i++)
-                lrc = write_item(job, out, conll, &items[i], &rt.meta.tags, tags + items[i].first,
+                lrc = write_item(sk.to_stdout ? "stdout" : sk.out.partial, sk.f, conll, &items[i], &rt.meta.tags, tags + items[i].first,
                                  score + items[i].first, &cnt);
             for (int i = 0; i < n_items; i++) {
                 free(items[i].id);
@@ -547,17 +728,17 @@ int elmo_annotate_run(struct elmo_job *job) {
                 free(items[i].sp);
             }
             /* a round boundary with nothing pending is a resume point */
-            if (lrc == 0 && jf && pd.tw == NULL) {
-                const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-                lrc = sync_file(out, outpath);
-                if (lrc == 0) lrc = sync_file(rej, rpath);
+            if (lrc == 0 && sk.jf && pd.tw == NULL) {
+                lrc = sync_file(sk.f, sk.out.partial);
+                if (lrc == 0 && sk.rej.f) lrc = sync_file(sk.rej.f, sk.rej.o.partial);
                 if (lrc == 0) {
-                    fprintf(jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
-                            (long long)rd.line, (long long)ftello(out), (long long)ftello(rej),
-                            (long long)cnt.lines, (long long)cnt.read, (long long)cnt.written,
-                            (long long)cnt.rejected, (long long)cnt.skipped, (long long)cnt.tokens,
+                    fprintf(sk.jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
+                            (long long)rd.line, (long long)ftello(sk.f),
+                            (long long)(sk.rej.f ? ftello(sk.rej.f) : 0), (long long)cnt.lines,
+                            (long long)cnt.read, (long long)cnt.written, (long long)cnt.rejected,
+                            (long long)cnt.skipped, (long long)cnt.tokens,
                             (long long)cnt.entities);
-                    lrc = sync_file(jf, journal);
+                    lrc = sync_file(sk.jf, sk.journal);
                 }
             }
             if (lrc == 0 && job->progress && more)
@@ -570,41 +751,30 @@ int elmo_annotate_run(struct elmo_job *job) {
         blob = NULL;
         ELMO_CALL(elmo_agree(lrc));
         if (!hdr[0]) break;
+        ELMO_CALL(stop_requested(&sk));
     }
 
     /* 5. summary */
     lrc = 0;
     if (rank == 0) {
-        if (out != stdout && fclose(out) != 0)
-            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed: %s", outpath, strerror(errno));
-        else if (out == stdout) fflush(stdout);
-        out = NULL;
-        const char *rp = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-        if (fclose(rej) != 0 && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", rp);
-        rej = NULL;
-        if (lrc == 0 && cnt.rejected == 0) unlink(rp); /* no rejects, no file (as embed) */
-        if (jf) fclose(jf);
-        jf = NULL;
-        if (lrc == 0 && journal[0]) unlink(journal);
-        double dt = elmo__ner_now() - t0;
-        if (lrc == 0 && cnt.read != cnt.written + cnt.rejected + cnt.skipped)
+        if (cnt.read != cnt.written + cnt.rejected + cnt.skipped)
             lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
+        lrc = close_sinks(job, &sk, &cnt, lrc);
+        sinks_open = false;
+        double dt = elmo__ner_now() - t0;
         fprintf(stderr,
                 "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
                 " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"
                 "annotate: %" PRId64 " tokens, %" PRId64 " entities, %.2f s, %.1f tweets/s on "
                 "%d rank%s (%s tagger)\n",
                 cnt.lines, cnt.read, cnt.written, cnt.rejected, cnt.skipped,
-                cnt.rejected ? ", see " : "", cnt.rejected ? job->reject_file : "", cnt.tokens,
+                cnt.rejected ? ", see " : "", cnt.rejected ? sk.rej.o.path : "", cnt.tokens,
                 cnt.entities, dt, dt > 0 ? (double)cnt.written / dt : 0.0, size,
                 size > 1 ? "s" : "", rt.meta.features);
     }
     ELMO_CALL(elmo_agree(lrc));
 cleanup:
-    if (out && out != stdout) fclose(out);
-    if (rej) fclose(rej);
-    if (jf) fclose(jf);
-    free(jhead);
+    if (sinks_open) close_sinks(job, &sk, &cnt, rc < 0 ? rc : ELMO_ERR_STATE);
     if (rd.gz) gzclose(rd.gz);
     free(rd.buf);
     if (pd.tw) elmo_tweets_free(pd.tw, pd.n);

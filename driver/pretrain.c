@@ -621,10 +621,23 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 tlog = t;
                 tokens_log = 0;
             }
+            /* a stop signal on any rank: checkpoint after this step and stop (exit 3) */
+            int sig = elmo_stop_signal(), any_sig = 0;
+            if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+                rc = elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+                break;
+            }
             bool stop = job->max_steps > 0 && r->step >= job->max_steps;
             bool ck = job->checkpoint_steps > 0 && r->step % job->checkpoint_steps == 0;
-            if ((stop || ck) && k + 1 < s.steps) {
+            if ((stop || ck || any_sig) && k + 1 < s.steps) {
                 if ((rc = checkpoint(r)) < 0) break;
+            }
+            if (any_sig && k + 1 < s.steps) {
+                rc = elmo_error(ELMO_ERR_INTERRUPTED,
+                                "interrupted by signal %d after step %lld; %s holds the state: "
+                                "rerun the same job to continue",
+                                any_sig, (long long)r->step, r->ckpt_path);
+                break;
             }
             if (stop && k + 1 < s.steps) {
                 *stopped = true;
@@ -633,6 +646,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         }
         double secs = now() - t0;
         elmo_lm_streams_free(&s);
+        if (rc == ELMO_ERR_INTERRUPTED) return rc; /* every rank saw the signal: exit 3 on all */
         ELMO_TRY(elmo_agree(rc));
         if (*stopped) {
             if (r->rank == 0)
@@ -671,6 +685,14 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         int rc2 = checkpoint(r);
         r->epoch--;
         ELMO_TRY(rc2);
+        int sig = elmo_stop_signal(), any_sig = 0;
+        if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+        if (any_sig && r->epoch + 1 < job->epochs)
+            return elmo_error(ELMO_ERR_INTERRUPTED,
+                              "interrupted by signal %d after epoch %d; %s holds the state: "
+                              "rerun the same job to continue",
+                              any_sig, r->epoch + 1, r->ckpt_path);
         if (job->max_steps > 0 && r->step >= job->max_steps && r->epoch + 1 < job->epochs) {
             r->epoch++;
             *stopped = true;

@@ -848,6 +848,45 @@ static int load_document(struct elmo_job *job, yaml_document_t *doc, const char 
     return 0;
 }
 
+/* Deepest nesting of sequences and mappings a job file may have (a job needs 2). */
+#define MAX_YAML_DEPTH 32
+
+/*
+ * Refuses a text whose collections nest deeper than MAX_YAML_DEPTH before the document is built:
+ * libyaml's work per token grows with the nesting depth, so a small file of brackets would take
+ * quadratic time.  Streams events and stops at the first one that is too deep.
+ */
+static int check_depth(const char *text, size_t len, const char *name) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return elmo_error(ELMO_ERR_NOMEM, "%s: cannot initialise the YAML parser", name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = parser_fail(&parser, name, text, len);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        yaml_mark_t mark = ev.start_mark;
+        yaml_event_delete(&ev);
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_YAML_DEPTH) {
+                rc = yaml_fail(name, mark, "collections nested deeper than %d levels",
+                               MAX_YAML_DEPTH);
+                break;
+            }
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (type == YAML_STREAM_END_EVENT) {
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 /* Loads a job from text; base: the directory relative paths are taken from (NULL: as given). */
 static int load_text(struct elmo_job *job, const char *text, size_t len, const char *name,
                      const char *base) {
@@ -860,7 +899,11 @@ static int load_text(struct elmo_job *job, const char *text, size_t len, const c
 
     yaml_parser_t parser;
     yaml_document_t doc;
-    int rc = 0;
+    int rc = check_depth(text, len, name);
+    if (rc < 0) {
+        elmo_job_free(job);
+        return rc;
+    }
     if (!yaml_parser_initialize(&parser)) {
         elmo_job_free(job);
         return elmo_error(ELMO_ERR_NOMEM, "%s: cannot initialise the YAML parser", name);

@@ -27,7 +27,8 @@ void elmo_tweets_free(struct elmo_tweet *tw, int n) {
 
 /* An id: a string, or an integer printed in decimal; NULL when absent or of another type. */
 static char *id_of(json_t *v) {
-    if (json_is_string(v)) return elmo_xstrdup(json_string_value(v));
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
+        return elmo_xstrdup(json_string_value(v));
     if (json_is_integer(v)) {
         char buf[32];
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -36,11 +37,17 @@ static char *id_of(json_t *v) {
     return NULL;
 }
 
-/* The string at a.b (NULL when any step is missing or not of the right type). */
+/* Stands for a string that holds a \u0000: C strings would cut it there, so it is refused. */
+static const char nul_text[] = "";
+
+/* The string at a.b (NULL when any step is missing or not of the right type; nul_text when it
+ * holds a NUL). */
 static const char *str_at(json_t *o, const char *a, const char *b) {
     json_t *v = json_object_get(o, a);
     if (b) v = json_is_object(v) ? json_object_get(v, b) : NULL;
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    if (!json_is_string(v)) return NULL;
+    const char *t = json_string_value(v);
+    return strlen(t) == json_string_length(v) ? t : nul_text;
 }
 
 /* The untruncated text of a v1.1 or v2 tweet object (no retweet handling). */
@@ -61,6 +68,10 @@ static int one_tweet(json_t *o, const char *text_field, const char *id_field, st
     if (json_is_object(rs)) {
         const char *inner = full_text(rs, text_field);
         const char *user = str_at(rs, "user", "screen_name");
+        if (inner == nul_text || user == nul_text) {
+            snprintf(why, wn, "the retweeted text or user holds a \\u0000 (NUL) character");
+            return -1;
+        }
         if (inner && user) {
             size_t n = strlen(inner) + strlen(user) + 8;
             text = elmo_xmalloc(n);
@@ -74,6 +85,10 @@ static int one_tweet(json_t *o, const char *text_field, const char *id_field, st
             snprintf(why, wn,
                      tv && !json_is_string(tv) ? "the text field is not a string"
                                                : "a tweet without text");
+            return -1;
+        }
+        if (t == nul_text) {
+            snprintf(why, wn, "the text holds a \\u0000 (NUL) character");
             return -1;
         }
         text = elmo_xstrdup(t);

@@ -254,6 +254,26 @@ static void test_value_forms(void) {
     elmo_job_free(&job);
 }
 
+/* A file of deeply nested brackets is refused at once, not parsed in quadratic time. */
+static void test_nesting_limit(void) {
+    const size_t levels = 200000;
+    char *text = malloc(2 * levels + 32);
+    CHECK(text != NULL);
+    if (!text) return;
+    size_t n = (size_t)sprintf(text, "kind: embed\nx: ");
+    for (size_t i = 0; i < levels; i++) text[n++] = '[';
+    for (size_t i = 0; i < levels; i++) text[n++] = ']';
+    text[n] = '\0';
+    struct elmo_job job;
+    CHECK_INT_EQ(elmo_job_load_string(&job, text, n, "deep.yaml"), ELMO_ERR_YAML);
+    CHECK_STR_EQ(elmo_errmsg(), "deep.yaml:2:35: collections nested deeper than 32 levels");
+    elmo_job_free(&job);
+    free(text);
+    /* a mapping in a sequence in a mapping is far from the limit */
+    CHECK_OK(load(&job, "kind: embed\nmix_weights: [1, 2, 3]\n"));
+    elmo_job_free(&job);
+}
+
 static void test_yaml_errors(void) {
     CHECK_YAML_ERROR("kind: embed\ninput: in.txt\noutput: out.h5\nbatch_tokenz: 10\n",
                      "t.yaml:4:1: unknown key 'batch_tokenz' for a job of kind embed "
@@ -657,6 +677,7 @@ static void test_repo_jobs(void) {
 }
 
 int main(void) {
+    test_nesting_limit();
     test_defaults();
     test_kinds();
     test_outputs();

@@ -107,6 +107,18 @@ static void test_records(void) {
     CHECK_STR_EQ(tw[0].id, "12");
     CHECK_STR_EQ(tw[0].text, "short & long 😀");
     elmo_tweets_free(tw, n);
+    /* a \u0000 would cut the text in C: the record is rejected, naming the cause */
+    CHECK_INT_EQ(parse("{\"id\": 8, \"text\": \"before\\u0000after\"}", &tw, &n, why),
+                 ELMO_TWEET_REJECT);
+    CHECK(strstr(why, "NUL") != NULL);
+    CHECK_INT_EQ(parse("{\"id\": 9, \"text\": \"RT\", \"retweeted_status\": {\"text\": "
+                       "\"a\\u0000b\", \"user\": {\"screen_name\": \"bob\"}}}",
+                       &tw, &n, why),
+                 ELMO_TWEET_REJECT);
+    /* a tweet without an id has none (annotate writes null), never a made-up one */
+    CHECK_INT_EQ(parse("{\"text\": \"no id here\"}", &tw, &n, why), ELMO_TWEET_OK);
+    CHECK_STR_EQ(tw[0].id, "");
+    elmo_tweets_free(tw, n);
     /* v1.1 tweet_mode=extended: full_text */
     CHECK_INT_EQ(parse("{\"id\": 7, \"full_text\": \"x &lt; y\"}", &tw, &n, why), ELMO_TWEET_OK);
     CHECK_STR_EQ(tw[0].id, "7");

@@ -70,7 +70,7 @@ YAML
 "$ELMO_BIN" run "$T/job.yaml" 2>/dev/null
 cmp "$T/g1.jsonl" "$T/y.jsonl"
 
-echo "== plain text, a tweet per line (ids are 0-based line numbers), N = 1, 2"
+echo "== plain text, a tweet per line (ids are 1-based line numbers, as embed's), N = 1, 2"
 head -n 600 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/raw.txt"
 for n in 1 2; do
   mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/raw.txt" \
@@ -78,7 +78,7 @@ for n in 1 2; do
 done
 cmp "$T/r1.jsonl" "$T/r2.jsonl"
 test "$(wc -l <"$T/r1.jsonl")" = 600
-test "$($PY -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[599])["id"])' "$T/r1.jsonl")" = 599
+test "$($PY -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[599])["id"])' "$T/r1.jsonl")" = 600
 $PY "$CHK" spans "$T/r1.jsonl" 0
 grep "tweets/s" "$T/r2.err"
 test ! -e "$T/r1.jsonl.rejects.tsv" || { echo "a reject file without rejects"; exit 1; }

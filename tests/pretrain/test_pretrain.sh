@@ -67,6 +67,24 @@ h5diff "$T/full/weights.hdf5" "$T/part/weights.hdf5" ||
 # the epoch lines are the same too (the partial epoch's loss sums are in the checkpoint)
 diff <(grep '^epoch' "$T/full.log" | sed 's/, [0-9]* tokens\/s.*//') \
      <(grep '^epoch' "$T/part2.log" | sed 's/, [0-9]* tokens\/s.*//')
+# a stop signal: a checkpoint after the current step, exit 3 on every rank, and the rerun
+# ends where the uninterrupted run does
+for sig in TERM USR1; do
+  rm -rf "$T/sig"
+  "$MPIEXEC" -n 2 "$ELMO_BIN" pretrain "${ARGS[@]}" --out "$T/sig" --checkpoint-steps 3 >"$T/sig1.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 3000); do [ -e "$T/sig/checkpoint.h5" ] && break; sleep 0.01; done
+  kill -"$sig" $(pgrep -P $pid -f "$ELMO_BIN") || true  # every rank, as Slurm does
+  set +e; wait $pid; rc=$?; set -e
+  [ $rc -eq 3 ] || { echo "FAIL: SIG$sig: exit $rc, expected 3"; cat "$T/sig1.log"; exit 1; }
+  grep -q "interrupted by signal .*checkpoint.h5 holds the state" "$T/sig1.log" ||
+    { cat "$T/sig1.log"; exit 1; }
+  run "$T/sig2.log" "$MPIEXEC" -n 2 "$ELMO_BIN" pretrain "${ARGS[@]}" --out "$T/sig"
+  grep -q "resuming from" "$T/sig2.log"
+  h5diff "$T/full/weights.hdf5" "$T/sig/weights.hdf5" ||
+    { echo "FAIL: SIG$sig: the resumed run differs from the uninterrupted one"; exit 1; }
+done
+echo "SIGTERM and SIGUSR1: exit 3 with a checkpoint; the resumed runs equal the uninterrupted one"
 # a finished run is not trained again
 run "$T/again.log" "$ELMO_BIN" pretrain "${ARGS[@]}" --out "$T/full"
 grep -q "already trained for 2 epochs" "$T/again.log"
