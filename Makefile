@@ -4,7 +4,8 @@
 #   make check    install what is missing, build, run the whole ctest suite
 #   make asan     the unit + conformance suites under ASan + UBSan (build-asan/)
 #   make model MODEL=small|medium|original   download official weights into models/ (online)
-#   make install  put elmo on PATH (PREFIX=/usr/local)
+#   make install  put elmo on PATH and the shipped models in PREFIX/share/elmo/models
+#   make models   retrain the shipped models from ../shared/fixtures (the release recipe)
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -27,7 +28,8 @@ deps:
 	@bash scripts/install-deps.sh
 
 build:
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	       $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: deps build
@@ -47,7 +49,11 @@ model:
 install: build
 	@install -d $(DESTDIR)$(PREFIX)/bin
 	@install -m 0755 $(BUILD)/elmo $(DESTDIR)$(PREFIX)/bin/elmo
-	@echo "installed $(DESTDIR)$(PREFIX)/bin/elmo"
+	@for m in models/*/; do \
+	  install -d $(DESTDIR)$(PREFIX)/share/elmo/$$m && \
+	  install -m 0644 $$m* $(DESTDIR)$(PREFIX)/share/elmo/$$m || exit 1; \
+	done
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/elmo and the models in $(DESTDIR)$(PREFIX)/share/elmo/models"
 
 clean:
 	@rm -rf $(BUILD) build-asan

@@ -8,9 +8,34 @@
 #include <mpi.h>
 
 #include "driver/commands.h"
+#include "io/sha256.h"
 #include "model/status.h"
 
+/*
+ * Rank 0 says which model the job runs (on stderr: stdout may carry the job's output), with
+ * the sha256 prefix of a shipped default (a given model's hash is in the job's own records).
+ */
+static void say_model(const struct elmo_job *job) {
+    if (elmo_rank() != 0) return;
+    bool tagger = job->kind == ELMO_JOB_ANNOTATE || job->kind == ELMO_JOB_EVAL_NER;
+    bool bilm = job->kind == ELMO_JOB_EMBED || (job->kind == ELMO_JOB_WSD && !job->store[0]);
+    if (!tagger && !bilm) return;
+    const char *path = tagger ? job->tagger : job->weights;
+    char sha[65] = "";
+    if (job->model_source[0] && elmo_file_sha256(path, sha) != 0) sha[0] = '\0';
+    if (tagger)
+        fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", job->kind == ELMO_JOB_ANNOTATE ?
+                "annotate" : "eval-ner", path, job->model_source[0] ? " (" : "",
+                job->model_source, sha[0] ? "; sha256 " : "", sha, job->model_source[0] ? ")" : "");
+    else
+        fprintf(stderr, "elmo %s: model %s + %s%s%s%s%.12s%s\n",
+                job->kind == ELMO_JOB_EMBED ? "embed" : "wsd", job->options, job->weights,
+                job->model_source[0] ? " (" : "", job->model_source, sha[0] ? "; sha256 " : "",
+                sha, job->model_source[0] ? ")" : "");
+}
+
 int elmo_job_run(struct elmo_job *job) {
+    say_model(job);
     switch (job->kind) {
     case ELMO_JOB_EMBED: return elmo_embed_run(job);
     case ELMO_JOB_ANNOTATE: return elmo_annotate_run(job);

@@ -112,6 +112,9 @@ struct elmo_job {
     char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
     bool ortho;                      /* orthographic inputs after the mix (false) */
     int patience;                    /* stop after N epochs without a better dev F1 (0: never) */
+    char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
+    bool ortho;                      /* orthographic inputs after the mix (false) */
+    int patience;                    /* stop after N epochs without a better dev F1 (0: never) */
     /* pretrain (issue 9): biLM pretraining; also uses options, train, dev, out, epochs, seed,
      * lr, batch_size, clip, batch_tokens, max_sentence_tokens, long_sentences */
     char corpus[ELMO_PATH_MAX];      /* training text, one sentence per line (plain or .gz) */
