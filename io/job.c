@@ -13,6 +13,7 @@
  * message.
  */
 #include "io/job.h"
+#include "io/models.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1081,13 +1082,40 @@ int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc,
 /* ========================== Cross-key rules, derived paths ========================== */
 
 void elmo_job_resolve_model(struct elmo_job *job) {
-    if (job->model[0]) {
-        if (!job->options[0] && snprintf(job->options, sizeof job->options, "%s/options.json",
-                                         job->model) >= (int)sizeof job->options)
-            job->options[0] = '\0';
-        if (!job->weights[0] && snprintf(job->weights, sizeof job->weights, "%s/weights.hdf5",
-                                         job->model) >= (int)sizeof job->weights)
-            job->weights[0] = '\0';
+    /* no model flags: the shipped default (models.h), for the kinds that run a model */
+    bool wants_bilm = job->kind == ELMO_JOB_EMBED || (job->kind == ELMO_JOB_WSD && !job->store[0]);
+    bool wants_tagger = job->kind == ELMO_JOB_ANNOTATE || job->kind == ELMO_JOB_EVAL_NER;
+    if (wants_bilm && !job->model[0] && !job->options[0] && !job->weights[0]) {
+        char where[32];
+        if (elmo_models_find(ELMO_DEFAULT_BILM, job->model, sizeof job->model, where,
+                             sizeof where) == 0)
+            snprintf(job->model_source, sizeof job->model_source, "default, %s", where);
+        else job->model[0] = '\0'; /* validation names what is missing */
+    }
+    if (wants_tagger && !job->tagger[0]) {
+        char dir[ELMO_PATH_MAX], where[32];
+        if (elmo_models_find(ELMO_DEFAULT_TAGGER, dir, sizeof dir, where, sizeof where) == 0 &&
+            snprintf(job->tagger, sizeof job->tagger, "%s/tagger.h5", dir) <
+                (int)sizeof job->tagger)
+            snprintf(job->model_source, sizeof job->model_source, "default, %s", where);
+        else job->tagger[0] = '\0';
+    }
+    if (job->model[0] && (!job->options[0] || !job->weights[0])) {
+        char o[ELMO_PATH_MAX], w[ELMO_PATH_MAX];
+        if (elmo_model_dir_files(job->model, o, sizeof o, w, sizeof w) == 0) {
+            if (!job->options[0]) snprintf(job->options, sizeof job->options, "%s", o);
+            if (!job->weights[0]) snprintf(job->weights, sizeof job->weights, "%s", w);
+        } else {
+            /* the loader then names the missing file */
+            if (!job->options[0] && snprintf(job->options, sizeof job->options,
+                                             "%s/options.json", job->model) >=
+                                        (int)sizeof job->options)
+                job->options[0] = '\0';
+            if (!job->weights[0] && snprintf(job->weights, sizeof job->weights,
+                                             "%s/weights.hdf5", job->model) >=
+                                        (int)sizeof job->weights)
+                job->weights[0] = '\0';
+        }
     }
     const struct key *rej = find_key("reject_file", job->kind, false);
     const char *base = job->output[0] ? job->output : job->out;
@@ -1156,7 +1184,10 @@ int elmo_job_validate(const struct elmo_job *job) {
             return elmo_error(ELMO_ERR_ARG,
                               "%s: a job of kind %s needs a model: `options` and "
                               "`weights` (flags --options FILE --weights FILE), or `model` "
-                              "(--model DIR, for DIR/options.json + DIR/weights.hdf5)",
+                              "(--model DIR, for DIR/options.json + DIR/weights.hdf5); the "
+                              "default model " ELMO_DEFAULT_BILM " is in none of "
+                              "$ELMO_MODEL_DIR, PREFIX/share/elmo/models, the source tree's "
+                              "models/",
                               job->source, kind_names[job->kind]);
         else if (!job->options[0]) return missing(job, "options");
         else if (!job->weights[0]) return missing(job, "weights");
