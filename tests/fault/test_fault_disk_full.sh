@@ -3,8 +3,9 @@
 # write past the limit fails with EFBIG).  The limit is set on the ranks only (mpiexec's own
 # PMIx files need room).  Two places: (1) a part file during the work, (2) the store during the
 # merge, after every shard is done.  Each time: an error naming the file, exit 1, no store
-# marked complete, the journal intact (2: every shard still listed as done); then the same
-# command without the limit completes and equals an uninterrupted run.
+# marked complete, the journal intact (2: every shard still listed as done, and the complete
+# store it was replacing unchanged); then the same command without the limit completes and
+# equals an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 LIMIT_KB=16000
 # 24000 tweet-NER lines, about 22k tokens; `all` makes rows big: the store is over 16 MB
@@ -37,19 +38,22 @@ grep -q "resuming from" "$T/a2.log" || fail "the rerun did not resume"
 [ ! -e "$T/a.h5.journal" ] && [ ! -e "$T/a.h5.parts" ] || fail "staging left after success"
 $PY "$CHK" same "$T/ref.h5" "$T/a.h5"
 
-echo "== 2. the store over the limit (parts fit; the merge fails)"
+echo "== 2. the store over the limit (parts fit; the merge fails) while replacing an old store"
+embed 1 --input "$ELMO_SOURCE_DIR/tests/data/sample.txt" --output "$T/b.h5" 2>"$T/b0.log" \
+  || { cat "$T/b0.log"; exit 1; }
+md5sum "$T/b.h5" >"$T/b.md5"
 set +e
-limited 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/b.h5" 2>"$T/b1.log"
+limited 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/b.h5" --overwrite 2>"$T/b1.log"
 rc=$?
 set -e
 expect_exit 1 $rc "store over the limit"
-expect_msg "$T/b1.log" "$T/b.h5: cannot write rows"
-not_complete "$T/b.h5"
+expect_msg "$T/b1.log" "$T/b.h5.partial: cannot write rows"
+md5sum -c --quiet "$T/b.md5" || fail "the failed merge changed the old store"
 plan=$(sed -n 's/^plan //p' "$T/b.h5.journal")
 done1=$(journal_intact "$T/b.h5")
 [ "$done1" -eq "$plan" ] || fail "$done1 of $plan shards listed as done after the merge failed"
 cp "$T/b.h5.journal" "$T/b.journal.before"
-embed 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/b.h5" 2>"$T/b2.log" \
+embed 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/b.h5" --overwrite 2>"$T/b2.log" \
   || { cat "$T/b2.log"; exit 1; }
 grep -q "resuming from .*: $plan of $plan shards already done" "$T/b2.log" \
   || { cat "$T/b2.log"; fail "the rerun redid finished shards"; }
