@@ -25,8 +25,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
@@ -72,14 +72,14 @@ struct embed_run {
     char journal[ELMO_PATH_MAX + 16];
     char parts[ELMO_PATH_MAX + 16];
     char logs[ELMO_PATH_MAX + 16];
-    char spool_tmp[ELMO_PATH_MAX + 48];  /* a stream input's spool before it is adopted */
+    char spool_tmp[ELMO_PATH_MAX + 48]; /* a stream input's spool before it is adopted */
     char sha[80];
     char *options_text;
-    char *job_fp;                    /* the job's identity (journal header, store attribute) */
-    char input_fp[FP_MAX];           /* the input's fingerprint (journal, store attribute) */
-    int slice_k, slice_n;            /* --slice K/N, or 0/0 */
-    struct elmo_out out;             /* the store: STORE.partial, STORE.lock (rank 0) */
-    struct elmo_out rej;             /* the reject file, written aside and renamed (rank 0) */
+    char *job_fp;          /* the job's identity (journal header, store attribute) */
+    char input_fp[FP_MAX]; /* the input's fingerprint (journal, store attribute) */
+    int slice_k, slice_n;  /* --slice K/N, or 0/0 */
+    struct elmo_out out;   /* the store: STORE.partial, STORE.lock (rank 0) */
+    struct elmo_out rej;   /* the reject file, written aside and renamed (rank 0) */
     struct plan plan;
     int rank, size;
     /* rank 0: queue and progress */
@@ -145,10 +145,10 @@ static char *make_job_fingerprint(const struct embed_run *er) {
              "job weights_sha256 %s\njob options_bytes %zu\njob outputs %u\njob streams %d\n"
              "job max_sentence_tokens %d\njob long_sentences %d\njob shard_tokens %d\n"
              "job mix_weights %s\njob gamma %.9g\njob layer_norm %d\njob slice %s\n",
-             j->input, (int)j->input_format, j->text_field, j->tokens_field,
-             j->id_field, er->sha, strlen(er->options_text), j->outputs, j->streams,
-             j->max_sentence_tokens, (int)j->long_sentences, j->shard_tokens, mix,
-             (double)j->gamma, (int)j->layer_norm, j->slice[0] ? j->slice : "all");
+             j->input, (int)j->input_format, j->text_field, j->tokens_field, j->id_field, er->sha,
+             strlen(er->options_text), j->outputs, j->streams, j->max_sentence_tokens,
+             (int)j->long_sentences, j->shard_tokens, mix, (double)j->gamma, (int)j->layer_norm,
+             j->slice[0] ? j->slice : "all");
     return elmo_xstrdup(buf);
 }
 
@@ -424,12 +424,13 @@ static int journal_resume(struct embed_run *er, int *resumed, int *stale) {
             p->n = n;
             p->sh = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *p->sh);
             plan_alloc_state(p);
-        } else if (sscanf(line, "shard %lld %lld %lld %lld %lld %lld", &a, &b, &c, &d, &e, &f) == 6
-                   && n >= 0 && a >= 0 && a < n) {
+        } else if (sscanf(line, "shard %lld %lld %lld %lld %lld %lld", &a, &b, &c, &d, &e, &f) ==
+                       6 &&
+                   n >= 0 && a >= 0 && a < n) {
             p->sh[a] = (struct elmo_shard){a, b, c, d, (int)e, (int)f};
             seen++;
-        } else if (sscanf(line, "done %lld %lld %" SCNx64, &a, &b, &sum) == 3 && n >= 0 &&
-                   a >= 0 && a < n) {
+        } else if (sscanf(line, "done %lld %lld %" SCNx64, &a, &b, &sum) == 3 && n >= 0 && a >= 0 &&
+                   a < n) {
             p->done[a] = 1;
             p->bytes[a] = b;
             p->sum[a] = sum;
@@ -664,7 +665,11 @@ static int run_shard(struct embed_run *er, int64_t id) {
 /* Worker: one message to rank 0 (see serve). */
 static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, int64_t sent,
                        int want) {
-    int64_t msg[6] = {done, tok, sent, want, done >= 0 ? er->ctx.part_bytes : 0,
+    int64_t msg[6] = {done,
+                      tok,
+                      sent,
+                      want,
+                      done >= 0 ? er->ctx.part_bytes : 0,
                       done >= 0 ? (int64_t)er->ctx.part_checksum : 0};
     if (MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
         elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Send to rank 0 failed", er->rank);
@@ -1059,10 +1064,15 @@ static int merge_write(struct embed_run *er, struct merge *mg, const struct span
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Exscan failed in the merge");
     if (er->rank == 0) memset(&start, 0, sizeof start);
 
-    struct elmo_store_layout lay = {
-        .n_sent = tot->ent, .n_tok = tot->tok, .id_bytes = tot->id,
-        .sent_text_bytes = tot->text, .tok_text_bytes = tot->tokb, .outputs = er->job->outputs,
-        .P = er->model.opt.P, .precision = er->job->precision, .compress = er->job->compress};
+    struct elmo_store_layout lay = {.n_sent = tot->ent,
+                                    .n_tok = tot->tok,
+                                    .id_bytes = tot->id,
+                                    .sent_text_bytes = tot->text,
+                                    .tok_text_bytes = tot->tokb,
+                                    .outputs = er->job->outputs,
+                                    .P = er->model.opt.P,
+                                    .precision = er->job->precision,
+                                    .compress = er->job->compress};
     char regime[32];
     if (er->job->streams > 0) snprintf(regime, sizeof regime, "streams=%d", er->job->streams);
     else snprintf(regime, sizeof regime, "stateless");
@@ -1133,8 +1143,10 @@ static int write_rejects(struct embed_run *er, int64_t expect) {
     if (n == 0) {
         struct stat st;
         if (stat(er->rej.path, &st) == 0)
-            fprintf(stderr, "embed: nothing was rejected; %s is not from this run and was left "
-                    "as it was\n", er->rej.path);
+            fprintf(stderr,
+                    "embed: nothing was rejected; %s is not from this run and was left "
+                    "as it was\n",
+                    er->rej.path);
         goto cleanup;
     }
     qsort(lines, (size_t)n, sizeof *lines, cmp_line);
@@ -1234,8 +1246,7 @@ cleanup:
 static int same_path(const char *a, const char *b) {
     if (!a[0] || !b[0] || !strcmp(b, "-")) return 0;
     if (elmo_same_file(a, b)) return 1;
-    char *da = elmo_xstrdup(a), *db = elmo_xstrdup(b), *ba = elmo_xstrdup(a),
-         *bb = elmo_xstrdup(b);
+    char *da = elmo_xstrdup(a), *db = elmo_xstrdup(b), *ba = elmo_xstrdup(a), *bb = elmo_xstrdup(b);
     struct stat sa, sb;
     int same = !strcmp(basename(ba), basename(bb)) && stat(dirname(da), &sa) == 0 &&
                stat(dirname(db), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -1268,14 +1279,12 @@ static int check_paths(struct embed_run *er) {
                               dirs[i], i == 0 ? "finished shards" : "per-rank logs");
         for (int k = 0; k < 3; k++)
             if (same_path(dirs[i], inputs[k]))
-                return elmo_error(ELMO_ERR_ARG, "`output`: %s is the input %s", dirs[i],
-                                  inputs[k]);
+                return elmo_error(ELMO_ERR_ARG, "`output`: %s is the input %s", dirs[i], inputs[k]);
     }
     ELMO_TRY(elmo_check_output_path("reject_file", er->rej.path, inputs, 3));
     ELMO_TRY(elmo_check_output_path("reject_file", er->rej.partial, inputs, 3));
-    const char *taken[] = {er->out.path, er->out.partial, er->out.lock, er->journal,
-                           er->parts,    er->logs,        j->input,     j->options,
-                           j->weights};
+    const char *taken[] = {er->out.path, er->out.partial, er->out.lock, er->journal, er->parts,
+                           er->logs,     j->input,        j->options,   j->weights};
     for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
         if (same_path(er->rej.path, taken[i]) || same_path(er->rej.partial, taken[i]))
             return elmo_error(ELMO_ERR_ARG,
@@ -1309,15 +1318,21 @@ static int check_existing(struct embed_run *er, int *already) {
     int same_job = rc == 0 && jfp && !strcmp(jfp, er->job_fp);
     int same_input = rc == 0 && ifp && !strcmp(ifp, er->input_fp);
     if (er->job->overwrite) {
-        fprintf(stderr, "embed: %s exists; --overwrite: it is replaced once the new store is "
-                "complete\n", er->out.path);
+        fprintf(stderr,
+                "embed: %s exists; --overwrite: it is replaced once the new store is "
+                "complete\n",
+                er->out.path);
         rc = 0;
     } else if (rc < 0) {
-        rc = elmo_error(ELMO_ERR_ARG, "%s exists and is not an elmo store (%s); refusing to "
-                        "replace it: move it away, or give --overwrite", er->out.path, why);
+        rc = elmo_error(ELMO_ERR_ARG,
+                        "%s exists and is not an elmo store (%s); refusing to "
+                        "replace it: move it away, or give --overwrite",
+                        er->out.path, why);
     } else if (!info.complete) {
-        rc = elmo_error(ELMO_ERR_ARG, "%s is an incomplete store; refusing to replace it "
-                        "without --overwrite", er->out.path);
+        rc = elmo_error(ELMO_ERR_ARG,
+                        "%s is an incomplete store; refusing to replace it "
+                        "without --overwrite",
+                        er->out.path);
     } else if (same_job && same_input) {
         *already = 1;
     } else {
@@ -1369,8 +1384,10 @@ static int prepare(struct embed_run *er, int *resumed, int *already) {
     if (*already) goto cleanup;
     ELMO_CALL(journal_resume(er, resumed, &stale));
     if (stale) {
-        fprintf(stderr, "embed: --overwrite: the journal %s and the parts of another job are "
-                "discarded\n", er->journal);
+        fprintf(stderr,
+                "embed: --overwrite: the journal %s and the parts of another job are "
+                "discarded\n",
+                er->journal);
         remove_staging(er, 1, 1);
         if (stat(er->parts, &st) != 0 && mkdir(er->parts, 0755) != 0)
             ELMO_FAIL(ELMO_ERR_IO, "%s: %s", er->parts, strerror(errno));
@@ -1430,7 +1447,7 @@ int elmo_embed_run(struct elmo_job *job) {
      *    and takes the lock.  Nothing is written before this point. */
     if (!strcmp(job->source, "<stdin>") && !strcmp(job->input, "-"))
         ELMO_FAIL(ELMO_ERR_ARG, "<stdin>: the job was read from stdin (`elmo run -`), so its "
-                  "`input: -` cannot read stdin as well; give the input as a file");
+                                "`input: -` cannot read stdin as well; give the input as a file");
     ELMO_CALL(parse_slice(job, &er.slice_k, &er.slice_n));
     ELMO_CALL(elmo_out_init(&er.out, "output", job->output));
     ELMO_CALL(elmo_out_init(&er.rej, "reject_file", job->reject_file));
@@ -1466,8 +1483,10 @@ int elmo_embed_run(struct elmo_job *job) {
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
     if (hdr[1]) {
         if (er.rank == 0)
-            fprintf(stderr, "embed: %s is already complete (this job over this input); nothing "
-                    "to do (--overwrite redoes it)\n", job->output);
+            fprintf(stderr,
+                    "embed: %s is already complete (this job over this input); nothing "
+                    "to do (--overwrite redoes it)\n",
+                    job->output);
         elmo_rank_log("%s is already complete; nothing to do", job->output);
         goto cleanup;
     }
@@ -1493,8 +1512,9 @@ int elmo_embed_run(struct elmo_job *job) {
                 if (bad[i]) er.plan.done[i] = 0;
                 er.shards_skipped += er.plan.done[i];
             }
-            fprintf(stderr, "embed: resuming from %s: %" PRId64 " of %" PRId64
-                    " shards already done\n", er.journal, er.shards_skipped, er.plan.n);
+            fprintf(stderr,
+                    "embed: resuming from %s: %" PRId64 " of %" PRId64 " shards already done\n",
+                    er.journal, er.shards_skipped, er.plan.n);
             elmo_rank_log("resuming from %s: %" PRId64 " of %" PRId64 " shards already done",
                           er.journal, er.shards_skipped, er.plan.n);
         }
@@ -1609,8 +1629,10 @@ int elmo_embed_run(struct elmo_job *job) {
                 tt.lookups ? 100.0 * (double)tt.hits / (double)tt.lookups : 0.0, tt.hits,
                 tt.lookups, (double)rss_min / 1024.0, (double)rss_max / 1024.0);
         if (tt.nonfinite)
-            fprintf(stderr, "embed: warning: %" PRId64 " non-finite values were stored as they "
-                    "are (keep_nonfinite)\n", tt.nonfinite);
+            fprintf(stderr,
+                    "embed: warning: %" PRId64 " non-finite values were stored as they "
+                    "are (keep_nonfinite)\n",
+                    tt.nonfinite);
         double io = tsum[0] + tsum[1], all = tsum[2] > 0 ? tsum[2] : 1;
         fprintf(stderr,
                 "embed: work %.1f s per rank: reading input %.1f%%, writing parts %.1f%%, forward"

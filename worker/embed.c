@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/bilm_ws.h"
 #include "io/store.h"
+#include "model/bilm_ws.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/part.h"
@@ -150,8 +150,7 @@ static int read_shard(struct elmo_embed_ctx *ctx, const char *input, const struc
      * while the job ran: the shard would silently hold fewer records than were planned. */
     if (sh->end >= 0) {
         struct stat st;
-        if (stat(input, &st) != 0)
-            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", input, strerror(errno));
+        if (stat(input, &st) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", input, strerror(errno));
         if ((int64_t)st.st_size < sh->end)
             ELMO_FAIL(ELMO_ERR_STATE,
                       "%s now ends at byte %lld, inside shard %" PRId64 " (bytes %" PRId64
@@ -424,7 +423,7 @@ void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
 /* ---- part checksums ------------------------------------------------------------------- */
 
 #define FNV64_OFFSET 0xcbf29ce484222325ull
-#define FNV64_PRIME 0x100000001b3ull
+#define FNV64_PRIME  0x100000001b3ull
 
 int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
     enum { BUF = 1 << 20 };
@@ -480,13 +479,16 @@ int elmo_part_verify(const char *path, int64_t size, uint64_t sum) {
     if (memcmp(h.magic, ELMO_PART_MAGIC, 8) != 0)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not an elmo part file", path);
     if (h.checksum != sum)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: its header's checksum %016llx is not the journal's "
-                  "%016llx", path, (unsigned long long)h.checksum, (unsigned long long)sum);
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: its header's checksum %016llx is not the journal's "
+                  "%016llx",
+                  path, (unsigned long long)h.checksum, (unsigned long long)sum);
     ELMO_CALL(elmo_part_checksum(fd, size, &got, path));
     if (got != sum)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: its bytes do not match its checksum (%016llx, recorded "
-                  "%016llx): the file was damaged", path, (unsigned long long)got,
-                  (unsigned long long)sum);
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: its bytes do not match its checksum (%016llx, recorded "
+                  "%016llx): the file was damaged",
+                  path, (unsigned long long)got, (unsigned long long)sum);
 cleanup:
     close(fd);
     return rc;

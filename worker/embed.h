@@ -51,8 +51,8 @@ struct elmo_embed_ctx {
     float *missvec;       /* (ws.max_words, P) their vectors */
     float *state;         /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
     int64_t tokens_done, sentences_done;
-    int64_t n_nonfinite;  /* output values that were inf/nan or overflow float16 (kept or not) */
-    int64_t part_bytes;   /* the last part written: its size and checksum (worker/part.h) */
+    int64_t n_nonfinite; /* output values that were inf/nan or overflow float16 (kept or not) */
+    int64_t part_bytes;  /* the last part written: its size and checksum (worker/part.h) */
     uint64_t part_checksum;
     double t_read, t_write; /* seconds on this rank: reading shards, writing part files */
 };

@@ -36,8 +36,8 @@ struct elmo_part_header {
     int64_t id_bytes, text_bytes, tok_bytes;
     int64_t n_reject, n_empty, n_split, n_truncated, n_cut_tokens;
     int64_t cache_hits, cache_lookups;
-    uint64_t checksum;     /* elmo_part_checksum of the whole file with this field taken as 0 */
-    int64_t n_nonfinite;   /* output values that are inf or nan (or overflow float16) */
+    uint64_t checksum;   /* elmo_part_checksum of the whole file with this field taken as 0 */
+    int64_t n_nonfinite; /* output values that are inf or nan (or overflow float16) */
     int64_t pad[2];
 };
 

@@ -5,8 +5,8 @@
 # store, a damaged part at the same size, a changed input or a different stdin on resume, a
 # second job holding the lock, non-finite values, every record rejected, the reject threshold,
 # already complete / --overwrite, --streams far above the records, stdin used twice, strict
-# --slice, and a stop signal.  Each case checks the exit code, the message and the files (by
-# checksum).
+# --slice, a stop signal, and an input cut short while the job runs.  Each case checks the exit
+# code, the message and the files (by checksum).
 source "$(dirname "$0")/lib.sh"
 SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
 W="$T/w"
@@ -330,4 +330,26 @@ expect_exit 0 $rc "slice 1/3"
 [ "$(h5attr "$T/sl.h5" input_fingerprint)" = "$(h5attr "$T/s.h5" input_fingerprint)" ] \
   || fail "the slice's input fingerprint differs"
 echo "streams clamped to 2 groups (same vectors, regime streams=100000); bad slices refused"
+echo "== 11. an input cut short while the job runs"
+cp "$W/med.txt" "$T/shrink.txt"
+mpiexec -n 1 "$ELMO_BIN" embed "${LM[@]}" --no-progress --input "$T/shrink.txt" \
+  --input-format conll --shard-tokens 100 --output "$T/sh.h5" >"$T/sh.log" 2>&1 &
+job=$!
+for i in $(seq 1 1500); do
+  n=$(grep -c '^done ' "$T/sh.h5.journal" 2>/dev/null || true)
+  [ "${n:-0}" -ge 1 ] && break
+  sleep 0.02
+done
+rank=$(pgrep -P $job -f "$ELMO_BIN")
+[ -n "$rank" ] || fail "the job is not running"
+kill -STOP $rank
+truncate -s $(($(stat -c %s "$T/shrink.txt") / 2)) "$T/shrink.txt"
+kill -CONT $rank
+set +e; wait $job; rc=$?; set -e
+expect_exit 1 $rc "an input cut short while the job ran"
+grep '^elmo: error' "$T/sh.log" | grep -qE "now ends at byte|changed while the job ran" \
+  || { cat "$T/sh.log"; fail "the cut input was not reported"; }
+grep '^elmo: error' "$T/sh.log" | grep -qF "$T/shrink.txt" || fail "the message does not name the input"
+not_complete "$T/sh.h5"
+echo "input cut short mid-run: $(grep '^elmo: error' "$T/sh.log" | head -c 160)"
 echo "test_fault_embed_safety: every case ended as expected"
