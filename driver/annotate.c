@@ -31,11 +31,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/corpus.h"
+#include "io/gz.h"
 #include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/ner_data.h"
@@ -61,36 +61,22 @@ struct counts {
 /* ---- reading (rank 0) ---- */
 
 struct reader {
-    gzFile gz;
+    struct elmo_gz *gz;
     char *buf;
     size_t cap;
     int64_t line;
     int eof;
 };
 
-/* The next line (without LF/CR) into r->buf; 1, 0 at the end, or a negative status. */
+/* The next line (without LF/CR) into r->buf; 1, 0 at the end, or a negative status naming the
+ * line (a damaged gzip stream or an allocation that fails is an error, never an early end). */
 static int read_line(struct reader *r, const char *path, size_t *len) {
-    size_t n = 0;
-    for (;;) {
-        if (n + 2 >= r->cap) r->buf = elmo_xrealloc(r->buf, r->cap = r->cap ? 2 * r->cap : 65536);
-        if (!gzgets(r->gz, r->buf + n, (int)(r->cap - n))) {
-            int e;
-            const char *msg = gzerror(r->gz, &e);
-            if (e != Z_OK && e != Z_STREAM_END)
-                return elmo_error(ELMO_ERR_IO, "%s:%" PRId64 ": read failed: %s", path, r->line + 1,
-                                  msg);
-            break;
-        }
-        n += strlen(r->buf + n);
-        if (n > 0 && r->buf[n - 1] == '\n') break;
-    }
-    if (n == 0) return 0;
-    r->line++;
-    if (r->buf[n - 1] == '\n') n--;
-    if (n > 0 && r->buf[n - 1] == '\r') n--;
-    r->buf[n] = '\0';
-    *len = n;
-    return 1;
+    int got = elmo_gz_getline(r->gz, &r->buf, &r->cap, len);
+    if (got < 0)
+        return elmo_error_prefix(got, "%s:%" PRId64 ": ", strcmp(path, "-") ? path : "<stdin>",
+                                 r->line + 1);
+    if (got == 1) r->line++;
+    return got;
 }
 
 /*
@@ -622,11 +608,8 @@ int elmo_annotate_run(struct elmo_job *job) {
             lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
                                            "per line) or jsonl (API v1.1/v2 objects)");
         if (lrc == 0) {
-            rd.gz = strcmp(job->input, "-") ? gzopen(job->input, "rb") : gzdopen(dup(0), "rb");
-            if (!rd.gz)
-                lrc =
-                    elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno ? errno : ENOENT));
-            else gzbuffer(rd.gz, 1 << 17);
+            rd.gz = elmo_gz_open(job->input);
+            if (!rd.gz) lrc = ELMO_ERR_IO;
         }
     }
     ELMO_CALL(elmo_agree(lrc));
@@ -775,7 +758,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     ELMO_CALL(elmo_agree(lrc));
 cleanup:
     if (sinks_open) close_sinks(job, &sk, &cnt, rc < 0 ? rc : ELMO_ERR_STATE);
-    if (rd.gz) gzclose(rd.gz);
+    elmo_gz_close(rd.gz);
     free(rd.buf);
     if (pd.tw) elmo_tweets_free(pd.tw, pd.n);
     if (items) {

@@ -2,8 +2,8 @@
  * corpus.c: the corpus readers (text, conll, jsonl; plain, gzip or stdin) and the splitter
  * that cuts a plain file into byte ranges on record boundaries.
  *
- * A reader is a buffered byte source (a file descriptor for plain files, a zlib gzFile for
- * gzip files and for stdin and pipes, where zlib passes plain data through unchanged), a
+ * A reader is a buffered byte source (a file descriptor for plain files, the strict reader of
+ * io/gz.h for gzip files and for stdin and pipes, where plain data passes through unchanged), a
  * line assembler on top of it, and one record parser per format.  Lines have no length limit:
  * every buffer grows geometrically and is reused across records, so reading allocates nothing
  * per token and, once the buffers have grown, nothing per record (jsonl excepted: jansson
@@ -20,6 +20,7 @@
  *                after a blank or -DOCSTART- line.
  */
 #include "io/corpus.h"
+#include "io/gz.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +33,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "io/utf8.h"
 #include "model/status.h"
 
 #define INPUT_BUFFER (256 * 1024)  /* bytes read from the file at a time */
-#define GZ_BUFFER (128 * 1024)     /* zlib's own input buffer */
 
 struct elmo_corpus {
     char *path;                  /* as given, for messages ("-" is shown as "<stdin>") */
@@ -48,7 +47,7 @@ struct elmo_corpus {
     char *id_field;              /* jsonl: owned copy, NULL = no id */
 
     int fd;                      /* plain regular file, or -1 */
-    gzFile gz;                   /* gzip file, stdin or pipe, or NULL */
+    struct elmo_gz *gz;          /* gzip file, stdin or pipe, or NULL */
     unsigned char *in;           /* input buffer (INPUT_BUFFER bytes) */
     size_t in_pos, in_len;       /* unread bytes are in[in_pos .. in_len) */
     int64_t pos;                 /* stream offset of in[in_pos] */
@@ -137,14 +136,10 @@ static const char *shown_path(const char *path) {
 static int fill(struct elmo_corpus *c) {
     c->in_pos = c->in_len = 0;
     if (c->gz) {
-        int n = gzread(c->gz, c->in, INPUT_BUFFER);
-        int zerr = Z_OK;
-        const char *zmsg = gzerror(c->gz, &zerr);
-        if (n < 0 || (n == 0 && zerr != Z_OK)) {
-            const char *why = zerr == Z_ERRNO ? strerror(errno) : zmsg;
-            return c->failed = elmo_error(ELMO_ERR_IO, "%s:%" PRId64 ": read error: %s",
-                                          shown_path(c->path), c->line_no, why);
-        }
+        ssize_t n = elmo_gz_read(c->gz, c->in, INPUT_BUFFER);
+        if (n < 0)
+            return c->failed = elmo_error_prefix((int)n, "%s:%" PRId64 ": read error: ",
+                                                 shown_path(c->path), c->line_no);
         if (n == 0) c->eof = true;
         c->in_len = (size_t)n;
         return 0;
@@ -270,12 +265,11 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
                       "%s: a compressed or streamed input cannot be read in byte ranges",
                       shown_path(path));
         }
-        c->gz = gzdopen(fd, "rb");
+        c->gz = elmo_gz_fdopen(fd, shown_path(path));
         if (!c->gz) {
-            close(fd);
-            ELMO_FAIL(ELMO_ERR_IO, "%s: cannot open a gzip stream", shown_path(path));
+            rc = ELMO_ERR_IO; /* elmo_gz_fdopen named the file and closed fd */
+            goto cleanup;
         }
-        gzbuffer(c->gz, GZ_BUFFER);
     } else {
         c->fd = fd;
         if (begin > 0 && lseek(fd, (off_t)begin, SEEK_SET) < 0)
@@ -292,7 +286,7 @@ cleanup:
 
 void elmo_corpus_close(struct elmo_corpus *c) {
     if (!c) return;
-    if (c->gz) gzclose(c->gz);
+    elmo_gz_close(c->gz);
     if (c->fd >= 0) close(c->fd);
     free(c->path);
     free(c->text_field);
