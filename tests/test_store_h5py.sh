@@ -121,6 +121,9 @@ if grep -q INCOMPLETE "$tmp/info.txt"; then fail "info: a complete store called 
 "$elmo" info "$tmp/incomplete.h5" > "$tmp/info2.txt" ||
   fail "info on an incomplete store must exit 0"
 grep -q '^\*\*\* INCOMPLETE' "$tmp/info2.txt" || fail "info: INCOMPLETE banner"
+"$elmo" info --check "$tmp/store_f16_4.h5" > /dev/null || fail "info --check on a complete store"
+rc=0; "$elmo" info --check "$tmp/incomplete.h5" > /dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "info --check on an incomplete store: exit $rc, want 1"
 rc=0; "$elmo" info /etc/hostname > /dev/null 2> "$tmp/err.txt" || rc=$?
 [ "$rc" = 1 ] || fail "info on a non-store: exit $rc, want 1"
 grep -q 'not an elmo store' "$tmp/err.txt" || fail "info: message for a non-store"
@@ -180,6 +183,11 @@ rc=0
 "$elmo" export --format allennlp "$tmp/export_none.h5" "$tmp/x.hdf5" 2> "$tmp/err.txt" || rc=$?
 [ "$rc" = 1 ] || fail "export without all/top/average: exit $rc, want 1"
 grep -q 'none of the AllenNLP outputs' "$tmp/err.txt" || fail "export: message without outputs"
+rc=0
+"$elmo" export --format allennlp "$tmp/export_all.h5" "$tmp/export_all.h5" 2> "$tmp/err.txt" ||
+  rc=$?
+[ "$rc" = 2 ] || fail "export onto its own store: exit $rc, want 2"
+grep -q 'same file as the input' "$tmp/err.txt" || fail "export: message for output = input"
 rc=0; "$elmo" export --format csv "$tmp/export_all.h5" "$tmp/x.hdf5" 2> /dev/null || rc=$?
 [ "$rc" = 2 ] || fail "export --format csv: exit $rc, want 2"
 echo "PASS"

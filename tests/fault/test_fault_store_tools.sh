@@ -11,7 +11,8 @@
 #      node, a fifo, a directory, a held lock;
 #   5. a full disk (ulimit -f on the rank): the error names the file, the old output survives,
 #      no partial is left;
-#   6. SIGTERM during a merge (1 and 2 ranks) and an export: exit 3, old output intact.
+#   6. SIGTERM during a merge (1 and 2 ranks), SIGINT during an export: exit 3, the old output
+#      intact, no partial.
 # Every refusal is checked by exit code, message, and checksums of the files it must not touch.
 source "$(dirname "$0")/lib.sh"
 SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
@@ -273,7 +274,7 @@ echo "  export: $(grep -o 'error: .*' "$T/err.txt" | head -c 150)"
 $PY "$CHK" same "$T/ref.h5" "$T/old.h5" >/dev/null
 clean "$T/old.h5"
 
-echo "== 6. signals: SIGTERM during a merge and an export"
+echo "== 6. signals: SIGTERM during a merge, SIGINT during an export"
 # three large slices of a synthetic input (attributes from a real slice), so the copy takes a while
 cat >"$T/big.py" <<'EOF'
 import sys, h5py, numpy as np
@@ -303,33 +304,33 @@ EOF
 for k in 0 1 2; do $PY "$T/big.py" "${S[0]}" "$T/b$k.h5" "$k"; done
 B=("$T/b0.h5" "$T/b1.h5" "$T/b2.h5")
 "$ELMO_BIN" info --check "$T/b0.h5" >/dev/null || fail "the synthetic slice is not valid"
-# stop WHO OUT CMD...: starts CMD, sends SIGTERM to WHO (self | ranks) once OUT.partial exists
+# stop SIG WHO OUT CMD...: starts CMD, sends SIG to WHO (self | ranks) once OUT.partial exists
 stop() {
-  local who=$1 out=$2 i
-  shift 2
+  local sig=$1 who=$2 out=$3 i
+  shift 3
   "$@" 2>"$T/err.txt" &
   local pid=$!
   for i in $(seq 1 3000); do [ -e "$out.partial" ] && break; sleep 0.01; done
   [ -e "$out.partial" ] || { wait $pid || true; fail "$*: no partial appeared"; }
-  if [ "$who" = self ]; then kill -TERM $pid; else kill -TERM $(pgrep -P $pid -f "$ELMO_BIN"); fi
+  if [ "$who" = self ]; then kill -"$sig" $pid; else kill -"$sig" $(pgrep -P $pid -f "$ELMO_BIN"); fi
   set +e; wait $pid; rc=$?; set -e
 }
 OLD=$(sum "$T/old.h5")
-stop self "$T/old.h5" "$ELMO_BIN" merge --output "$T/old.h5" "${B[@]}"
+stop TERM self "$T/old.h5" "$ELMO_BIN" merge --output "$T/old.h5" "${B[@]}"
 expect_exit 3 $rc "SIGTERM during a merge"
 grep -q "interrupted by signal 15" "$T/err.txt" || { cat "$T/err.txt"; fail "merge: no 'interrupted'"; }
 [ "$(sum "$T/old.h5")" = "$OLD" ] || fail "an interrupted merge changed the old output"
 clean "$T/old.h5"
 echo "  merge, 1 rank: exit 3, $(grep -o 'removed .*' "$T/err.txt")"
-stop ranks "$T/old.h5" mpiexec -n 2 "$ELMO_BIN" merge --output "$T/old.h5" "${B[@]}"
+stop TERM ranks "$T/old.h5" mpiexec -n 2 "$ELMO_BIN" merge --output "$T/old.h5" "${B[@]}"
 expect_exit 3 $rc "SIGTERM to the ranks of a merge"
 grep -q "interrupted by signal 15" "$T/err.txt" || { cat "$T/err.txt"; fail "merge: no 'interrupted'"; }
 [ "$(sum "$T/old.h5")" = "$OLD" ] || fail "an interrupted 2-rank merge changed the old output"
 clean "$T/old.h5"
 echo "  merge, 2 ranks: exit 3, the old output intact"
-stop self "$T/old.hdf5" "$ELMO_BIN" export --format allennlp "$T/b1.h5" "$T/old.hdf5"
-expect_exit 3 $rc "SIGTERM during an export"
-grep -q "interrupted by signal 15" "$T/err.txt" || { cat "$T/err.txt"; fail "export: no 'interrupted'"; }
+stop INT self "$T/old.hdf5" "$ELMO_BIN" export --format allennlp "$T/b1.h5" "$T/old.hdf5"
+expect_exit 3 $rc "SIGINT during an export"
+grep -q "interrupted by signal 2" "$T/err.txt" || { cat "$T/err.txt"; fail "export: no 'interrupted'"; }
 [ "$(sum "$T/old.hdf5")" = "$OLDX" ] || fail "an interrupted export changed the old output"
 clean "$T/old.hdf5"
 echo "  export: exit 3, the old output intact"
