@@ -1450,6 +1450,11 @@ int elmo_embed_run(struct elmo_job *job) {
                                 "`input: -` cannot read stdin as well; give the input as a file");
     ELMO_CALL(parse_slice(job, &er.slice_k, &er.slice_n));
     ELMO_CALL(elmo_out_init(&er.out, "output", job->output));
+    /* a job built in code (train-ner's feature stores) may leave the reject file to default */
+    if (!job->reject_file[0] &&
+        snprintf(job->reject_file, sizeof job->reject_file, "%s.rejects.tsv", job->output) >=
+            (int)sizeof job->reject_file)
+        ELMO_FAIL(ELMO_ERR_ARG, "`output` is too long: %s", job->output);
     ELMO_CALL(elmo_out_init(&er.rej, "reject_file", job->reject_file));
     if (er.rank == 0) {
         lrc = check_paths(&er);

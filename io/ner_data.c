@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <sys/types.h>
 
+#include "io/gz.h"
 #include "model/status.h"
 
 void elmo_ner_data_free(struct elmo_ner_data *d) {
@@ -22,24 +23,35 @@ void elmo_ner_data_free(struct elmo_ner_data *d) {
 
 /* Reads a whole (possibly gzip) file into a NUL-terminated buffer. */
 static int slurp(const char *path, char **out, size_t *len) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno ? errno : ENOENT));
+    struct elmo_gz *f = elmo_gz_open(path);
+    if (!f) return ELMO_ERR_IO;
     size_t cap = 1 << 16, n = 0;
-    char *buf = elmo_xmalloc(cap);
+    char *buf = malloc(cap);
+    if (!buf) {
+        elmo_gz_close(f);
+        return elmo_error(ELMO_ERR_NOMEM, "out of memory reading %s", path);
+    }
     for (;;) {
-        if (cap - n < 65536) buf = elmo_xrealloc(buf, cap *= 2);
-        int got = gzread(f, buf + n, (unsigned)(cap - n - 1));
+        if (cap - n < 65536) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) {
+                free(buf);
+                elmo_gz_close(f);
+                return elmo_error(ELMO_ERR_NOMEM, "out of memory reading %s (%zu bytes)", path,
+                                  cap);
+            }
+            buf = b;
+        }
+        ssize_t got = elmo_gz_read(f, buf + n, cap - n - 1);
         if (got < 0) {
-            int e;
-            const char *msg = gzerror(f, &e);
             free(buf);
-            gzclose(f);
-            return elmo_error(ELMO_ERR_IO, "%s: read failed: %s", path, msg);
+            elmo_gz_close(f);
+            return (int)got;
         }
         if (got == 0) break;
         n += (size_t)got;
     }
-    gzclose(f);
+    elmo_gz_close(f);
     buf[n] = '\0';
     *out = buf;
     *len = n;
