@@ -9,8 +9,8 @@
 #      another split, an incomplete slice, a store that is no slice;
 #   4. outputs: an input (by ./, a symlink, a hard link, its .partial), /dev/null, a device
 #      node, a fifo, a directory, a held lock;
-#   5. a full disk (ulimit -f on the rank): the error names the file, the old output survives,
-#      no partial is left;
+#   5. a full disk (ulimit -f on the ranks; 1 rank, and 2 ranks in 6): the error names the file
+#      and the cause, the old output survives, no partial is left;
 #   6. SIGTERM during a merge (1 and 2 ranks), SIGINT during an export: exit 3, the old output
 #      intact, no partial.
 # Every refusal is checked by exit code, message, and checksums of the files it must not touch.
@@ -334,6 +334,14 @@ grep -q "interrupted by signal 2" "$T/err.txt" || { cat "$T/err.txt"; fail "expo
 [ "$(sum "$T/old.hdf5")" = "$OLDX" ] || fail "an interrupted export changed the old output"
 clean "$T/old.hdf5"
 echo "  export: exit 3, the old output intact"
+# 2 ranks over a file size limit (big enough for Open MPI's shared-memory files): no hang, the
+# error names the partial and the cause, the old output survives
+OLD=$(sum "$T/old.h5")
+try 1 "$T/old.h5.partial: File too large" mpiexec -n 2 bash -c "ulimit -f 16000; exec \"\$@\"" \
+  limited "$ELMO_BIN" merge --output "$T/old.h5" "${B[@]}"
+[ "$(sum "$T/old.h5")" = "$OLD" ] || fail "a 2-rank merge over the limit changed the old output"
+clean "$T/old.h5"
+echo "  merge, 2 ranks, file size limit: exit 1, the old output intact"
 # and uninterrupted, the big merge completes and checks
 "$ELMO_BIN" merge --output "$T/big.h5" "${B[@]}" 2>/dev/null || fail "the big merge"
 "$ELMO_BIN" info --check "$T/big.h5" >/dev/null || fail "the big merged store is not valid"
