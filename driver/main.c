@@ -82,24 +82,33 @@ struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
     int kind;  /* job kind for elmo_cmd_job, or -1 */
+    int polls; /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (jobs: decided by their kind) */
 };
 
 static const struct command commands[] = {
-    {"run", elmo_cmd_run, -1},
-    {"embed", NULL, ELMO_JOB_EMBED},
-    {"annotate", NULL, ELMO_JOB_ANNOTATE},
-    {"train-ner", NULL, ELMO_JOB_TRAIN_NER},
-    {"eval-ner", NULL, ELMO_JOB_EVAL_NER},
-    {"wsd", NULL, ELMO_JOB_WSD},
-    {"pretrain", NULL, ELMO_JOB_PRETRAIN},
-    {"export", elmo_cmd_export, -1},
-    {"info", elmo_cmd_info, -1},
-    {"merge", elmo_cmd_merge, -1},
-    {"model", elmo_cmd_model, -1},
-    {"bench", elmo_cmd_bench, -1},
+    {"run", elmo_cmd_run, -1, 0},
+    {"embed", NULL, ELMO_JOB_EMBED, 0},
+    {"annotate", NULL, ELMO_JOB_ANNOTATE, 0},
+    {"train-ner", NULL, ELMO_JOB_TRAIN_NER, 0},
+    {"eval-ner", NULL, ELMO_JOB_EVAL_NER, 0},
+    {"wsd", NULL, ELMO_JOB_WSD, 0},
+    {"pretrain", NULL, ELMO_JOB_PRETRAIN, 0},
+    {"export", elmo_cmd_export, -1, 1},
+    {"info", elmo_cmd_info, -1, 0},
+    {"merge", elmo_cmd_merge, -1, 1},
+    {"model", elmo_cmd_model, -1, 0},
+    {"bench", elmo_cmd_bench, -1, 0},
 };
 
-static void on_stop_signal(int sig) { elmo_stop_request(sig); }
+/* A polling command records the signal and stops at its next unit; any other dies of it. */
+static void on_stop_signal(int sig) {
+    if (elmo_stop_enabled()) {
+        elmo_stop_request(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 /*
  * OpenBLAS starts its thread pool when the library loads, before main, with one thread per core
@@ -158,6 +167,7 @@ int main(int argc, char **argv) {
     /* Errors of MPI calls come back as codes that the callers check and report. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     install_signals(); /* after MPI_Init, which may install handlers of its own */
+    if (cmd->polls) elmo_stop_enable();
 
     int code;
     if (cmd->fn) code = cmd->fn(argc - 1, argv + 1);

@@ -137,3 +137,8 @@ void elmo_stop_request(int sig) {
     if (!stop_sig) stop_sig = sig;
 }
 void elmo_stop_reset(void) { stop_sig = 0; }
+
+static volatile sig_atomic_t stop_polled;
+
+void elmo_stop_enable(void) { stop_polled = 1; }
+int elmo_stop_enabled(void) { return (int)stop_polled; }

@@ -116,4 +116,11 @@ int elmo_stop_signal(void);
 void elmo_stop_request(int sig); /* async-signal-safe */
 void elmo_stop_reset(void);      /* tests only */
 
+/*
+ * A command whose loops poll elmo_stop_signal() says so before its work; until then (and for
+ * commands that never poll) a stop signal keeps its default action and ends the process.
+ */
+void elmo_stop_enable(void);
+int elmo_stop_enabled(void); /* async-signal-safe */
+
 #endif /* ELMO_STATUS_H */
