@@ -125,6 +125,9 @@ static void size_blas_pool(char **argv) {
     /* no /proc: go on with OpenBLAS's own pool size (the job sets the count it uses) */
 }
 
+/* An allocation that may not fail did: one message, then every rank stops (exit 1). */
+static void on_oom(void) { elmo_die(ELMO_ERR_NOMEM); }
+
 /* Every job stops the same way on SIGINT, SIGTERM and SIGUSR1; SIGXFSZ becomes EFBIG. */
 static void install_signals(void) {
     struct sigaction sa;
@@ -167,6 +170,7 @@ int main(int argc, char **argv) {
     /* Errors of MPI calls come back as codes that the callers check and report. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     install_signals(); /* after MPI_Init, which may install handlers of its own */
+    elmo_set_oom_hook(on_oom);
     if (cmd->polls) elmo_stop_enable();
 
     int code;

@@ -71,9 +71,16 @@ void elmo_error_clear(void) {
     errcode = 0;
 }
 
+static void (*oom_hook)(void);
+
+void elmo_set_oom_hook(void (*hook)(void)) { oom_hook = hook; }
+
+/* Out of memory in an allocation that may not fail: a clean failure (exit 1), never an abort. */
 static void oom(size_t size) {
-    fprintf(stderr, "elmo: out of memory allocating %zu bytes\n", size);
-    abort();
+    elmo_error(ELMO_ERR_NOMEM, "out of memory allocating %zu bytes", size);
+    if (oom_hook) oom_hook();
+    fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
+    exit(1);
 }
 
 void *elmo_xmalloc(size_t size) {

@@ -57,7 +57,11 @@ const char *elmo_errmsg(void);
 /* Clears the current thread's message. */
 void elmo_error_clear(void);
 
-/* Allocation that never returns NULL: prints the size and aborts (small, internal allocations). */
+/*
+ * Allocation that never returns NULL: on failure the program stops with exit code 1 and a
+ * message naming the size (through the hook when one is set: the driver's stops every MPI rank).
+ */
+void elmo_set_oom_hook(void (*hook)(void));
 void *elmo_xmalloc(size_t size);
 void *elmo_xcalloc(size_t n, size_t size);
 void *elmo_xrealloc(void *p, size_t size);
