@@ -20,7 +20,7 @@ export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OMPI_MCA_pml = ob1
 export OMPI_MCA_btl = self,vader
 
-.PHONY: all build deps demo check asan model install clean
+.PHONY: all build deps demo check asan model models install clean
 
 all: build
 
@@ -45,6 +45,9 @@ asan: deps
 
 model:
 	@bash scripts/get-model.sh $(MODEL)
+
+models: deps build
+	@bash scripts/release.sh $(BUILD)
 
 install: build
 	@install -d $(DESTDIR)$(PREFIX)/bin
