@@ -12,6 +12,7 @@ PKGS=(
   libyaml-dev                               # YAML job files
   libjansson-dev                            # JSON: options.json, tweet JSON Lines
   zlib1g-dev                                # gzip-compressed corpora
+  libbz2-dev libzstd-dev                    # bzip2- and zstd-compressed corpora
   python3-h5py python3-numpy                # the store reader round-trip test (/usr/bin/python3)
   libxml2-utils                             # tests: SVG well-formedness (xmllint)
   clang libclang-rt-14-dev                  # CI: fuzz smoke (libFuzzer runtime; Debian 12's clang)
