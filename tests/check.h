@@ -8,7 +8,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int check__passed, check__failed;
 
@@ -69,5 +71,25 @@ static int check__passed, check__failed;
 
 #define CHECK_REPORT()                                                                \
     (printf("%d passed, %d failed\n", check__passed, check__failed), check__failed ? 1 : 0)
+
+/* The exit status that ctest reports as a skip (SKIP_RETURN_CODE in tests/CMakeLists.txt). */
+#define CHECK_SKIP 77
+
+/* $ELMO_FIXTURES when it names a directory; otherwise NULL, after printing the one line that
+ * names the missing directory.  A test then runs only its checks that need no fixtures and
+ * returns check_done(fx). */
+static inline const char *check_fixtures(void) {
+    const char *fx = getenv("ELMO_FIXTURES");
+    struct stat st;
+    if (fx && *fx && stat(fx, &st) == 0 && S_ISDIR(st.st_mode)) return fx;
+    printf("SKIP: the fixtures directory %s is missing\n", fx && *fx ? fx : "(ELMO_FIXTURES unset)");
+    return NULL;
+}
+
+/* The exit status: 1 after a failed check, else CHECK_SKIP when fx is NULL, else 0. */
+static inline int check_done(const char *fx) {
+    int rc = CHECK_REPORT();
+    return rc == 0 && !fx ? CHECK_SKIP : rc;
+}
 
 #endif /* ELMO_CHECK_H */

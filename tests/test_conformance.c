@@ -349,11 +349,8 @@ static void test_stateless(void) {
 }
 
 int main(void) {
-    const char *env = getenv("ELMO_FIXTURES");
-    if (!env) {
-        fprintf(stderr, "ELMO_FIXTURES is not set (ctest sets it)\n");
-        return 1;
-    }
+    const char *env = check_fixtures();
+    if (!env) return CHECK_SKIP;
     snprintf(fx, sizeof fx, "%s", env);
     char opath[4200], wpath[4200];
     snprintf(opath, sizeof opath, "%s/elmo-allennlp/options.json", fx);

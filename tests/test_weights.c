@@ -334,10 +334,12 @@ static void test_sha256(const char *fx) {
     elmo_sha256_hex(d, hex);
     CHECK_STR_EQ(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
     /* files: the fixture's published sum, and sha256sum on a file we wrote */
-    char wp[4200];
-    snprintf(wp, sizeof wp, "%s/elmo-allennlp/lm_weights.hdf5", fx);
-    CHECK_OK(elmo_file_sha256(wp, hex));
-    CHECK_STR_EQ(hex, "dfdfd3001b5965b4b6ef857ac772b6624984f8248eaae08fb9be6d1b51ad8755");
+    if (fx) {
+        char wp[4200];
+        snprintf(wp, sizeof wp, "%s/elmo-allennlp/lm_weights.hdf5", fx);
+        CHECK_OK(elmo_file_sha256(wp, hex));
+        CHECK_STR_EQ(hex, "dfdfd3001b5965b4b6ef857ac772b6624984f8248eaae08fb9be6d1b51ad8755");
+    }
     char good[512], cmd[700], line[200] = "";
     path_in(good, sizeof good, "good.hdf5");
     snprintf(cmd, sizeof cmd, "sha256sum '%s'", good);
@@ -358,11 +360,7 @@ static void test_sha256(const char *fx) {
 }
 
 int main(void) {
-    const char *fx = getenv("ELMO_FIXTURES");
-    if (!fx) {
-        fprintf(stderr, "ELMO_FIXTURES is not set (ctest sets it)\n");
-        return 1;
-    }
+    const char *fx = check_fixtures();
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/elmo-test-weights-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
@@ -370,11 +368,11 @@ int main(void) {
         return 1;
     }
     test_weights();
-    test_fixture_roundtrip(fx);
+    if (fx) test_fixture_roundtrip(fx);
     test_options();
     test_sha256(fx);
-    int rc = CHECK_REPORT();
-    if (rc == 0) {
+    int rc = check_done(fx);
+    if (rc == 0 || rc == CHECK_SKIP) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

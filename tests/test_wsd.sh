@@ -11,6 +11,7 @@
 #  4. Under mpirun -n 2 only rank 0 works.  Errors: exit codes and messages.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 PY=/usr/bin/python3
 FX="$ELMO_FIXTURES/elmo-allennlp"

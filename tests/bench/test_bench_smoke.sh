@@ -5,6 +5,7 @@
 # split adds up to 100%, and the rates are positive numbers.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; cat "$T/log" >&2; exit 1; }

@@ -4,6 +4,7 @@
 # an uninterrupted run.  Also: a changed job against the journal is refused.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 PY=/usr/bin/python3
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"

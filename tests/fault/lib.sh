@@ -2,6 +2,7 @@
 # the fixture model under mpiexec and check what a failed run printed, returned and left behind.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 PY=/usr/bin/python3
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"

