@@ -7,6 +7,7 @@
 # and plain-text input, CoNLL output, and the YAML job.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
 PY=/usr/bin/python3
 CHK="$ELMO_SOURCE_DIR/tests/ner/check_ner.py"
 SAMPLE="$ELMO_SOURCE_DIR/tests/ner/tweets_sample.jsonl"
