@@ -1,7 +1,7 @@
 # The two set-up commands of the README, and the usual targets.
 #   make          build into build/ (the program is build/elmo)
 #   make demo     install what is missing, build, run the embed demo on 2 MPI ranks
-#   make check    install what is missing, build, run the whole ctest suite
+#   make check    install what is missing (Slurm too), build, run the whole ctest suite
 #   make asan     the unit + conformance suites under ASan + UBSan (build-asan/)
 #   make model MODEL=small|medium|original   download official weights into models/ (online)
 #   make install  put elmo on PATH and the shipped models in PREFIX/share/elmo/models
@@ -35,7 +35,11 @@ build:
 demo: deps build
 	@bash scripts/demo.sh $(BUILD)
 
-check: deps build
+# Installs what every test needs first, the Slurm packages included (test_slurm starts its own
+# private cluster); install-deps.sh skips what is present.
+check:
+	@bash scripts/install-deps.sh --slurm
+	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 asan: deps
