@@ -2,7 +2,9 @@
  * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mpi.h>
@@ -80,23 +82,62 @@ static int wants_help(int argc, char **argv) {
     return 0;
 }
 
+/*
+ * Whether a flag of run's arguments stands alone, taking no value: `--name=value`, or a switch
+ * (`--overwrite`, `--no-progress`).  The job's kind is known only once its file is read, so a
+ * flag counts as a switch when some kind accepts it without a value.
+ */
+static bool flag_stands_alone(char *arg) {
+    if (strchr(arg, '=')) return true;
+    struct elmo_job probe;
+    bool alone = false;
+    for (int kind = 0; kind < ELMO_JOB__COUNT && !alone; kind++) {
+        int npos = 0;
+        alone = elmo_job_parse_args(&probe, (enum elmo_job_kind)kind, 1, &arg, NULL, 0, &npos) == 0;
+        elmo_job_free(&probe);
+    }
+    elmo_error_clear();
+    return alone;
+}
+
+/*
+ * The index of the job file among run's arguments: the first that is neither a flag nor the
+ * value of the flag before it (a flag's value is the next argument unless that starts with
+ * --, as elmo_job_apply_args reads it), so flags may come before or after the file.  0 when
+ * every argument is a flag or a value.
+ */
+static int job_file_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) return i + 1 < argc ? i + 1 : 0;
+        if (strncmp(argv[i], "--", 2) != 0) return i;
+        if (!flag_stands_alone(argv[i]) && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+            i++; /* its value */
+    }
+    return 0;
+}
+
 int elmo_cmd_run(int argc, char **argv) {
-    if (wants_help(argc, argv) || argc < 2) {
+    int at = argc >= 2 && !wants_help(argc, argv) ? job_file_arg(argc, argv) : 0;
+    if (wants_help(argc, argv) || at == 0) {
         if (elmo_rank() == 0)
-            fprintf(argc < 2 ? stderr : stdout,
-                    "usage: elmo run JOB.yaml [--key value ...]\n"
+            fprintf(wants_help(argc, argv) ? stdout : stderr,
+                    "usage: elmo run [--key value ...] JOB.yaml [--key value ...]\n"
                     "  Runs a job file; its `kind:` key picks the job (embed, annotate, "
                     "train-ner, eval-ner, wsd, pretrain).\n"
-                    "  Flags after the file override the file's keys (elmo KIND --help lists "
-                    "them).\n");
-        return argc < 2 ? ELMO_EXIT_USAGE : ELMO_EXIT_OK;
+                    "  Flags before or after the file override the file's keys (elmo KIND "
+                    "--help lists them).\n");
+        return wants_help(argc, argv) ? ELMO_EXIT_OK : ELMO_EXIT_USAGE;
     }
     struct elmo_job job;
-    int rc = elmo_job_load(&job, argv[1]);
+    int rc = elmo_job_load(&job, argv[at]);
     if (rc == 0 && argc > 2) {
-        /* Overrides: flags after the file change only the keys they name. */
-        int npos = 0;
-        rc = elmo_job_apply_args(&job, argc - 2, argv + 2, NULL, 0, &npos);
+        /* Overrides: the flags around the file, in order, change only the keys they name. */
+        char **flags = elmo_xcalloc((size_t)argc, sizeof *flags);
+        int nflags = 0, npos = 0;
+        for (int i = 1; i < argc; i++)
+            if (i != at && !(i == at - 1 && !strcmp(argv[i], "--"))) flags[nflags++] = argv[i];
+        rc = elmo_job_apply_args(&job, nflags, flags, NULL, 0, &npos);
+        free(flags);
     }
     if (rc == 0) {
         elmo_job_resolve_model(&job);

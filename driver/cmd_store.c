@@ -2,7 +2,8 @@
  * cmd_store.c: the commands that read a finished store: `elmo info STORE.h5` summarises it and
  * `elmo export --format allennlp STORE.h5 OUT.hdf5` converts it to the layout that
  * `allennlp elmo` writes (elmo-spec.md section 10): one float32 dataset per sentence, keyed
- * "0".."N-1", of shape (3, n, 2P) from /embeddings/all or (n, 2P) from top or average, plus
+ * "0".."N-1", of shape (3, n, 2P) from /embeddings/all or from the three layers stored apart
+ * (word_emb, lstm_outputs1, lstm_outputs2), or (n, 2P) from top or average, plus
  * "sentence_to_index", a (1,) variable-length string holding
  * json.dumps({stripped sentence text: "index", ...}).
  *
@@ -508,20 +509,30 @@ static int export_allennlp(const char *path, const char *out, bool *broken) {
         ELMO_FAIL(ELMO_ERR_STATE,
                   "%s is incomplete (complete = 0): the job that wrote it did not finish; rerun "
                   "it to complete the store before exporting", path);
+    /* The 3-layer view comes from `all`, or is rebuilt from the three layers stored apart
+     * (the same float32 values, so the export is the same); else one (n, 2P) view. */
+    const unsigned three = ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2;
+    bool layers = !(info.outputs & ELMO_OUT_ALL) && (info.outputs & three) == three;
     const char *src = info.outputs & ELMO_OUT_ALL ? "all"
+                      : layers ? "lstm_outputs2"
                       : info.outputs & ELMO_OUT_TOP ? "top"
+                      : info.outputs & ELMO_OUT_LSTM2 ? "lstm_outputs2"
                       : info.outputs & ELMO_OUT_AVERAGE ? "average" : NULL;
     if (!src)
         ELMO_FAIL(ELMO_ERR_FORMAT,
-                  "%s has none of the AllenNLP outputs all, top or average; write the store "
-                  "with --outputs all (or top, average) to export it", path);
+                  "%s has neither the three layers (word_emb, lstm_outputs1, lstm_outputs2, or "
+                  "all) nor top or average; write the store with the default --outputs (or "
+                  "all, top, average) to export it", path);
     char dsname[64];
     snprintf(dsname, sizeof dsname, "embeddings/%s", src);
     int nd = 0;
     int64_t dims[3];
     ELMO_CALL(elmo_store_dims(st, dsname, &nd, dims));
-    bool all = !strcmp(src, "all");
-    int64_t N = info.n_sent, T = dims[0], D = all ? dims[2] : dims[1]; /* D = 2P */
+    bool all = !strcmp(src, "all") || layers;
+    int64_t N = info.n_sent, T = dims[0], D = !strcmp(src, "all") ? dims[2] : dims[1]; /* 2P */
+    if (layers && (int64_t)2 * info.P != D)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: word_emb is %d wide and lstm_outputs2 %lld: not the "
+                  "layers of one model", path, info.P, (long long)D);
 
     /* sentence token ranges and texts (elmo_store_open has checked every offset) */
     int64_t B = info.sent_text_bytes;
@@ -568,6 +579,22 @@ static int export_allennlp(const char *path, const char *out, bool *broken) {
         int64_t n = off[i + 1] - off[i];
         char name[32];
         snprintf(name, sizeof name, "%lld", (long long)i);
+        if (layers) {
+            /* word_emb (n, P), lstm_outputs1 and lstm_outputs2 (n, 2P) -> (3, n, 2P) */
+            size_t P = (size_t)D / 2, nn = (size_t)n;
+            float *w = rows, *l1 = rows + nn * (size_t)D, *l2 = rows + 2 * nn * (size_t)D;
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/word_emb", off[i], n, w));
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/lstm_outputs1", off[i], n, l1));
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/lstm_outputs2", off[i], n, l2));
+            for (size_t t = 0; t < nn; t++) {
+                memcpy(view + t * (size_t)D, w + t * P, P * sizeof *view);
+                memcpy(view + t * (size_t)D + P, w + t * P, P * sizeof *view);
+            }
+            memcpy(view + nn * (size_t)D, l1, 2 * nn * (size_t)D * sizeof *view);
+            hsize_t shape[3] = {3, (hsize_t)n, (hsize_t)D};
+            ELMO_CALL(put_dataset(file, name, 3, shape, view, o.partial));
+            continue;
+        }
         ELMO_CALL(elmo_store_read_f32(st, dsname, off[i], n, rows));
         if (all) {
             /* (n, 3, D) in the store -> (3, n, D) */
@@ -619,8 +646,9 @@ cleanup:
 static void export_usage(FILE *f) {
     fprintf(f, "usage: elmo export --format allennlp STORE.h5 OUT.hdf5\n"
                "  Writes the layout of `allennlp elmo`: float32 datasets \"0\"..\"N-1\" of shape "
-               "(3, n, 2P)\n  when the store has `all`, else (n, 2P) from `top` or `average`, "
-               "plus\n  \"sentence_to_index\" (JSON {sentence: \"index\"}).  The store must be "
+               "(3, n, 2P)\n  when the store has the three layers (word_emb, lstm_outputs1, "
+               "lstm_outputs2: the\n  default outputs) or `all`, else (n, 2P) from `top` or "
+               "`average`, plus\n  \"sentence_to_index\" (JSON {sentence: \"index\"}).  The store must be "
                "complete and valid.\n  OUT is written as OUT.partial and renamed when whole: an "
                "existing OUT survives\n  any failure or signal (exit 3).  OUT must be a regular "
                "file, not the store.\n");

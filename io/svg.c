@@ -185,59 +185,102 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
     }
 
     /*
-     * Labels are placed greedily in point order: beside the point (left of it when the text
-     * would cross the right edge), else moved up or down by whole lines until the label box
-     * overlaps no label placed before; a moved label gets a thin leader line.
+     * Labels are placed greedily: beside the point (left of it when the text would cross the
+     * right edge), else moved up or down by whole lines until the label box overlaps no label
+     * placed before; a moved label gets a thin leader line.  With max_labels set and more
+     * points than that, at most max_labels points get a label: they are tried evenly spread
+     * over the points first (then the rest in order), and a label that finds no free place is
+     * left out, so the labels stay readable; every point keeps its circle and its tooltip.
+     * Without a cap every point is labelled, at its first place when no free one is found.
      */
-    double(*box)[4] = elmo_xcalloc((size_t)pn->n + 1, sizeof *box); /* x0, x1, y0, y1 */
-    for (int i = 0; i < pn->n; i++) {
+    const int n = pn->n;
+    const bool capped = pn->max_labels > 0 && n > pn->max_labels;
+    double(*box)[4] = elmo_xcalloc((size_t)n + 1, sizeof *box); /* x0, x1, y0, y1 */
+    double *lab_tx = elmo_xcalloc((size_t)n + 1, sizeof *lab_tx);
+    double *lab_ty = elmo_xcalloc((size_t)n + 1, sizeof *lab_ty);
+    int *placed = elmo_xcalloc((size_t)n + 1, sizeof *placed); /* 1: labelled, 2: flipped too */
+    int *order = elmo_xcalloc((size_t)n + 1, sizeof *order); /* the points in trial order */
+    int *placed_ids = elmo_xcalloc((size_t)n + 1, sizeof *placed_ids); /* labelled so far */
+    int n_order = 0, n_placed = 0;
+    if (capped) {
+        char *first = elmo_xcalloc((size_t)n + 1, 1);
+        for (int j = 0; j < pn->max_labels; j++) {
+            int i = (int)((long long)j * n / pn->max_labels);
+            first[i] = 1;
+            order[n_order++] = i;
+        }
+        for (int i = 0; i < n; i++)
+            if (!first[i]) order[n_order++] = i;
+        free(first);
+    } else {
+        for (int i = 0; i < n; i++) order[n_order++] = i;
+    }
+    for (int r = 0; r < n_order && !(capped && n_placed >= pn->max_labels); r++) {
+        const int i = order[r];
         const struct elmo_svg_point *q = &pn->pts[i];
         double x = PX(isfinite(q->x) ? q->x : 0.0), y = PY(isfinite(q->y) ? q->y : 0.0);
         const char *pre = q->before ? q->before : "", *post = q->after ? q->after : "";
         int chars = text_chars(pre) + text_chars(q->word) + text_chars(post);
+        if (chars == 0) continue; /* nothing to write: no label */
         double width = chars * 0.6 * lp;
         bool flip = x + 9 + width > right && x - 9 - width >= ox;
         double tx = flip ? x - 8 : x + 8, x0 = flip ? tx - width : tx, x1 = flip ? tx : tx + width;
-        double ty = y + lp * 0.35, line = lp * 1.25;
-        for (int t = 0; t < 25 && chars > 0; t++) {
-            double dy = ((t + 1) / 2) * line * (t % 2 ? 1 : -1), cy = y + lp * 0.35 + dy;
+        double ty = y + lp * 0.35;
+        bool free_place = false;
+        for (int t = 0; t < 25 && !free_place; t++) {
+            double dy = ((t + 1) / 2) * lp * 1.25 * (t % 2 ? 1 : -1), cy = y + lp * 0.35 + dy;
             if (t > 0 && (cy - lp < top || cy + lp * 0.3 > bottom)) continue;
             bool clash = false;
-            for (int j = 0; j < i && !clash; j++)
-                clash = x0 < box[j][1] && box[j][0] < x1 && cy - lp * 0.8 < box[j][3] &&
-                        box[j][2] < cy + lp * 0.25;
-            if (!clash) {
-                ty = cy;
-                break;
+            for (int j = 0; j < n_placed && !clash; j++) {
+                const double *b = box[placed_ids[j]];
+                clash = x0 < b[1] && b[0] < x1 && cy - lp * 0.8 < b[3] && b[2] < cy + lp * 0.25;
             }
+            if (!clash) ty = cy, free_place = true;
         }
+        if (!free_place && capped) continue;
         box[i][0] = x0, box[i][1] = x1, box[i][2] = ty - lp * 0.8, box[i][3] = ty + lp * 0.25;
-        if (chars == 0) box[i][1] = box[i][0]; /* no text: an empty box */
+        lab_tx[i] = tx, lab_ty[i] = ty;
+        placed[i] = flip ? 2 : 1;
+        placed_ids[n_placed++] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct elmo_svg_point *q = &pn->pts[i];
+        double x = PX(isfinite(q->x) ? q->x : 0.0), y = PY(isfinite(q->y) ? q->y : 0.0);
         fprintf(f, "<g class=\"point\" data-group=\"%d\">", q->group);
         if (q->tooltip) {
             fprintf(f, "<title>");
             elmo_svg_put_text(f, q->tooltip, -1);
             fprintf(f, "</title>");
         }
-        if (fabs(ty - (y + lp * 0.35)) > 0.5)
+        const double tx = lab_tx[i], ty = lab_ty[i];
+        const bool flip = placed[i] == 2;
+        if (placed[i] && fabs(ty - (y + lp * 0.35)) > 0.5)
             fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
                        "stroke-width=\"0.7\"/>",
                     x, y, flip ? tx + 2 : tx - 2, ty - lp * 0.35);
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5.5\" fill=\"%s\" stroke=\"#fff\" "
                    "stroke-width=\"1.2\" fill-opacity=\"0.9\"/>",
                 x, y, elmo_svg_colour(q->group));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" fill=\"#222\"%s>", tx, ty, lp,
-                flip ? " text-anchor=\"end\"" : "");
-        elmo_svg_put_text(f, pre, -1);
-        if (q->word) {
-            fprintf(f, "<tspan class=\"word\" font-weight=\"bold\" fill=\"%s\">",
-                    elmo_svg_colour(q->group));
-            elmo_svg_put_text(f, q->word, -1);
-            fprintf(f, "</tspan>");
+        if (placed[i]) {
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" fill=\"#222\"%s>", tx,
+                    ty, lp, flip ? " text-anchor=\"end\"" : "");
+            elmo_svg_put_text(f, q->before ? q->before : "", -1);
+            if (q->word) {
+                fprintf(f, "<tspan class=\"word\" font-weight=\"bold\" fill=\"%s\">",
+                        elmo_svg_colour(q->group));
+                elmo_svg_put_text(f, q->word, -1);
+                fprintf(f, "</tspan>");
+            }
+            elmo_svg_put_text(f, q->after ? q->after : "", -1);
+            fprintf(f, "</text>");
         }
-        elmo_svg_put_text(f, post, -1);
-        fprintf(f, "</text></g>\n");
+        fprintf(f, "</g>\n");
     }
+    free(lab_tx);
+    free(lab_ty);
+    free(placed);
+    free(order);
+    free(placed_ids);
     free(box);
     fprintf(f, "</g>\n");
 #undef PX

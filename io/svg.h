@@ -5,9 +5,10 @@
  * A figure is a grid of panels with a title, an optional subtitle and a legend of colour groups.
  * A panel is one scatter: nice-number axes with tick labels, axis titles (e.g. "PC1 (9.7%)"),
  * and points.  Each point is one <g class="point"> holding a <title> (the tooltip browsers show
- * on hover), a <circle> in its group's colour and a <text> label whose highlighted word is a bold
- * <tspan class="word">.  Every piece of text is escaped for XML (& < > " '), control characters
- * XML 1.0 forbids are dropped and invalid UTF-8 becomes U+FFFD, so any corpus text is safe.
+ * on hover), a <circle> in its group's colour and, when the point is labelled (see max_labels),
+ * a <text> label whose highlighted word is a bold <tspan class="word">.  Every piece of text is
+ * escaped for XML (& < > " '), control characters XML 1.0 forbids are dropped and invalid UTF-8
+ * becomes U+FFFD, so any corpus text is safe.
  * Not collective.
  */
 #ifndef ELMO_SVG_H
@@ -32,6 +33,9 @@ struct elmo_svg_panel {
     const struct elmo_svg_point *pts;
     int n;
     const char *note;             /* one line under the axis title, or NULL */
+    int max_labels;               /* > 0: label at most this many points, those that find a
+                                     free place (every point keeps circle and tooltip);
+                                     0: label every point */
 };
 
 struct elmo_svg_figure {

@@ -235,18 +235,26 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
         ELMO_FAIL(ELMO_ERR_FORMAT, "the senses file has %lld labels but %s has %lld sentences "
                   "(one label per store sentence)", (long long)n_labels, path, (long long)N);
 
-    /* Where each output comes from: its own dataset, `top` for lstm_outputs2, or `all`. */
+    /* Where each output comes from: its own dataset, `top` for lstm_outputs2, or `all`; elmo
+     * is mixed from `all` or from the three layers stored apart (the default outputs). */
     const bool have_all = info.outputs & ELMO_OUT_ALL;
+    const char *top = info.outputs & ELMO_OUT_LSTM2 ? "lstm_outputs2"
+                      : info.outputs & ELMO_OUT_TOP ? "top" : NULL;
+    const bool have_layers = (info.outputs & ELMO_OUT_WORD_EMB) &&
+                             (info.outputs & ELMO_OUT_LSTM1) && top;
     bool direct[ELMO_WSD_OUTPUTS] = {false};
     const char *dset[ELMO_WSD_OUTPUTS] = {NULL};
+    bool need_all = false, need_layers = false;
     for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
         if (!(outputs & (1u << b))) continue;
         if (info.outputs & (1u << b)) direct[b] = true, dset[b] = elmo_output_names[b];
-        else if (b == 2 && (info.outputs & ELMO_OUT_TOP)) direct[b] = true, dset[b] = "top";
-        else if (!have_all)
+        else if (b == 2 && top) direct[b] = true, dset[b] = top;
+        else if (have_all) need_all = true;
+        else if (b == 3 && have_layers) need_layers = true;
+        else
             ELMO_FAIL(ELMO_ERR_FORMAT,
                       "%s has no embeddings/%s (nor embeddings/all to derive it from): embed "
-                      "with --outputs all,elmo or word_emb,lstm_outputs1,lstm_outputs2,elmo",
+                      "with the default outputs (word_emb,lstm_outputs1,lstm_outputs2) or all",
                       path, elmo_output_names[b]);
     }
 
@@ -332,15 +340,26 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
 
     /* The vectors of every token of the kept sentences. */
     ELMO_CALL(elmo_wsd_set_alloc(s, outputs, P));
-    bool need_all = false;
-    for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) need_all |= (outputs & (1u << b)) && !direct[b];
     float mixw[3] = {0, 0, 0}, gamma = 1.0f;
     int nw = 0, layer_norm = 0, maxn = 0;
-    if (need_all) ELMO_CALL(store_mix(path, mixw, &nw, &gamma, &layer_norm));
+    if (need_all || need_layers) ELMO_CALL(store_mix(path, mixw, &nw, &gamma, &layer_norm));
+    if (need_layers) {
+        /* lstm_outputs2 is the top layer: the mix of its three layers is a 2-layer biLM's */
+        char *opts = elmo_store_attr_string(st, "options_json");
+        json_t *root = opts ? json_loads(opts, 0, NULL) : NULL;
+        json_int_t L = json_integer_value(json_object_get(json_object_get(root, "lstm"),
+                                                          "n_layers"));
+        json_decref(root);
+        free(opts);
+        if (L != 2)
+            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: elmo cannot be mixed from its stored layers: its "
+                      "model %s (the mix needs a 2-layer biLM's)", path,
+                      L > 0 ? "does not have 2 layers" : "is not recorded (options_json)");
+    }
     if (nw != 3) mixw[0] = mixw[1] = mixw[2] = 0.0f;
     for (int k = 0; k < s->n_sent; k++)
         if (s->sent_row[k + 1] - s->sent_row[k] > maxn) maxn = s->sent_row[k + 1] - s->sent_row[k];
-    if (need_all) {
+    if (need_all || need_layers) {
         all = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
         lay = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
         if (!all || !lay) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
@@ -355,15 +374,27 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
             ELMO_CALL(elmo_store_read_f32(st, name, row0, n,
                                           s->X[b] + (size_t)s->sent_row[k] * s->dim[b]));
         }
-        if (!need_all || n == 0) continue;
-        ELMO_CALL(elmo_store_read_f32(st, "embeddings/all", row0, n, all));
-        /* (n, 3, 2P) -> three (n, 2P) layers */
+        if ((!need_all && !need_layers) || n == 0) continue;
         const float *layers[3];
-        for (int l = 0; l < 3; l++) {
-            float *dst = lay + (size_t)l * n * W;
-            for (int i = 0; i < n; i++)
-                memcpy(dst + (size_t)i * W, all + ((size_t)i * 3 + l) * W, sizeof(float) * W);
-            layers[l] = dst;
+        for (int l = 0; l < 3; l++) layers[l] = lay + (size_t)l * n * W;
+        if (need_all) {
+            /* (n, 3, 2P) -> three (n, 2P) layers */
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/all", row0, n, all));
+            for (int l = 0; l < 3; l++)
+                for (int i = 0; i < n; i++)
+                    memcpy(lay + ((size_t)l * n + i) * W, all + ((size_t)i * 3 + l) * W,
+                           sizeof(float) * W);
+        } else {
+            /* word_emb (n, P) -> [word_emb; word_emb]; the LSTM layers as they are */
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/word_emb", row0, n, all));
+            for (int i = 0; i < n; i++) {
+                memcpy(lay + (size_t)i * W, all + (size_t)i * P, sizeof(float) * P);
+                memcpy(lay + (size_t)i * W + P, all + (size_t)i * P, sizeof(float) * P);
+            }
+            ELMO_CALL(elmo_store_read_f32(st, "embeddings/lstm_outputs1", row0, n,
+                                          lay + (size_t)n * W));
+            snprintf(name, sizeof name, "embeddings/%s", top);
+            ELMO_CALL(elmo_store_read_f32(st, name, row0, n, lay + (size_t)2 * n * W));
         }
         for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
             if (!(s->outputs & (1u << b)) || direct[b]) continue;
@@ -432,6 +463,10 @@ static void buf_add(struct buf *b, const char *s) {
     memcpy(b->p + b->len, s, n + 1);
     b->len += n;
 }
+
+/* Points labelled in one plot at most: past that the labels pile into an unreadable cloud;
+ * the other points keep their circle and tooltip, and wsd.json has every occurrence. */
+#define WSD_MAX_LABELS 30
 
 /* Token range [lo, hi) of the label of an occurrence at token k of a sentence [0, n). */
 static void label_window(int n, int k, int n_occ, int *lo, int *hi) {
@@ -581,18 +616,23 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
             snprintf(titles[li * 2 + fit], sizeof titles[0], "%s: %s", name,
                      fit == 0 ? "PCA of all tokens" : "PCA of the occurrences");
             *pn = (struct elmo_svg_panel){titles[li * 2 + fit], xl[li * 2 + fit],
-                                          yl[li * 2 + fit], q, s->n_occ, notes[li]};
+                                          yl[li * 2 + fit], q, s->n_occ, notes[li],
+                                          WSD_MAX_LABELS};
             snprintf(title, sizeof title, "\u201c%s\u201d in context: %s (%s)", s->word, name,
                      elmo_wsd_output_desc(l->bit));
+            char few[96] = "";
+            if (s->n_occ > WSD_MAX_LABELS)
+                snprintf(few, sizeof few, " (labels on at most %d; hover a point for its "
+                         "sentence)", WSD_MAX_LABELS);
             if (fit == 0)
                 snprintf(subtitle, sizeof subtitle,
                          "PCA fitted on all %d token vectors of the %d sentences (as the "
-                         "tutorial), %d occurrences drawn; source: %s",
-                         s->n_rows, s->n_sent, s->n_occ, meta->source);
+                         "tutorial), %d occurrences drawn%s; source: %s",
+                         s->n_rows, s->n_sent, s->n_occ, few, meta->source);
             else
                 snprintf(subtitle, sizeof subtitle,
-                         "PCA fitted on the %d occurrences alone; %d sentences; source: %s",
-                         s->n_occ, s->n_sent, meta->source);
+                         "PCA fitted on the %d occurrences alone%s; %d sentences; source: %s",
+                         s->n_occ, few, s->n_sent, meta->source);
             struct elmo_svg_figure fig = {title, subtitle, (const char *const *)groups,
                                           n_groups, pn, 1, 1, 900, 600, 12.0};
             snprintf(path, sizeof path, "%s/%s%s.svg", dir, name, fit == 0 ? "" : ".occurrences");
@@ -609,13 +649,14 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
             struct elmo_svg_point *q = ov + (size_t)dst * s->n_occ;
             for (int o = 0; o < s->n_occ; o++) {
                 q[o] = pts[(size_t)src * s->n_occ + o];
-                q[o].before = s->n_occ <= 40 ? numbers[s->occ_sent[o]] : NULL;
+                q[o].before = numbers[s->occ_sent[o]];
                 q[o].word = NULL;
                 q[o].after = NULL;
             }
             ovp[dst] = panels[src];
             ovp[dst].pts = q;
             ovp[dst].note = short_notes[li][0] ? short_notes[li] : NULL;
+            ovp[dst].max_labels = WSD_MAX_LABELS;
         }
     snprintf(title, sizeof title, "\u201c%s\u201d in context, layer by layer", s->word);
     snprintf(subtitle, sizeof subtitle,

@@ -56,13 +56,35 @@ expect "run override of another kind" 2 "--epochs is not a flag of elmo embed" "
 "$ELMO_BIN" run "$tmp/ok.yaml" --threads 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect "run without a model" 2 "--options FILE --weights FILE" "$tmp/err"
 
+# Flags before the job file work as after it: the file is the argument that is neither a flag
+# nor a flag's value (a switch such as --no-progress takes none).
+"$ELMO_BIN" run --batch-tokens lots "$tmp/ok.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run flag before the file" 2 "--batch-tokens expects an integer, got 'lots'" "$tmp/err"
+"$ELMO_BIN" run --threads 0 "$tmp/ok.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run --threads 0 FILE" 2 "--threads must be in 1..1024, got 0" "$tmp/err"
+"$ELMO_BIN" run --threads 2 "$tmp/ok.yaml" --compress 12 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run --threads 2 FILE" 2 "--compress must be in 0..9, got 12" "$tmp/err"
+"$ELMO_BIN" run --no-progress --threads=2 "$tmp/ok.yaml" --compress 12 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect "run switches around the file" 2 "--compress must be in 0..9, got 12" "$tmp/err"
+"$ELMO_BIN" run --threads 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "run flags without a file" 2 "usage: elmo run [--key value ...] JOB.yaml" "$tmp/err"
+
 # elmo embed --help lists the flags with types and defaults.
 "$ELMO_BIN" embed --help >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect "embed --help" 0 "--input-format text|conll|jsonl" "$tmp/out"
 expect "embed --help" 0 "--outputs LIST" "$tmp/out"
 expect "embed --help" 0 "default: 4096" "$tmp/out"
+expect "embed --help" 0 "default: word_emb,lstm_outputs1,lstm_outputs2,default" "$tmp/out"
 "$ELMO_BIN" train-ner --help >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect "train-ner --help" 0 "--epochs N" "$tmp/out"
+# float defaults as the key table writes them, not as float rounding prints them
+expect "train-ner --help" 0 "default: 0.005" "$tmp/out"
+expect "train-ner --help" 0 "default: 0.7" "$tmp/out"
+if grep -qE "default: [0-9.]*(999|0000[0-9])" "$tmp/out"; then
+    fail "train-ner --help prints a float default with rounding noise"
+    grep -E "default: [0-9.]*(999|0000[0-9])" "$tmp/out" >&2
+fi
 
 # elmo --version
 "$ELMO_BIN" --version >"$tmp/out" 2>"$tmp/err"; rc=$?

@@ -229,7 +229,8 @@ static void test_svg(void) {
         {-1.0, 2.0, 1, "", "Works", "", NULL},
         {3.0, -2.0, 1, NULL, "work", NULL, "x\x02y"},
     };
-    struct elmo_svg_panel pn = {"elmo: PCA", "PC1 (50.0%)", "PC2 (20.0%)", pts, 3, "note & more"};
+    struct elmo_svg_panel pn = {"elmo: PCA", "PC1 (50.0%)", "PC2 (20.0%)", pts, 3, "note & more",
+                                0};
     struct elmo_svg_figure fig = {"\u201cwork\u201d & co", "sub <title>", groups, 2, &pn, 1, 1,
                                   600, 400, 12};
     CHECK_OK(elmo_svg_write(path, &fig));
@@ -255,6 +256,49 @@ static void test_svg(void) {
     CHECK_INT_EQ(elmo_svg_write("/nonexistent/dir/x.svg", &fig), ELMO_ERR_IO);
 }
 
+/*
+ * Many points in a small panel: with max_labels, at most that many get a label (only where one
+ * finds a free place), and every point keeps its circle and tooltip; without it, all do.
+ */
+static void test_svg_many(void) {
+    char path[] = "/tmp/test_wsd_svg_manyXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    enum { N = 200 };
+    static struct elmo_svg_point pts[N];
+    for (int i = 0; i < N; i++)
+        pts[i] = (struct elmo_svg_point){(i % 7) * 0.1 + i * 1e-3, (i % 11) * 0.1, i % 2,
+                                         "a fairly long label before ", "work", " and after",
+                                         "tip"};
+    const char *groups[] = {"noun", "verb"};
+    struct elmo_svg_panel pn = {"many", "PC1", "PC2", pts, N, NULL, 30};
+    struct elmo_svg_figure fig = {"many", NULL, groups, 2, &pn, 1, 1, 400, 300, 12};
+    CHECK_OK(elmo_svg_write(path, &fig));
+    char *got = slurp(path);
+    CHECK(got != NULL);
+    if (got) {
+        int labels = count(got, "<tspan class=\"word\"");
+        CHECK_INT_EQ(count(got, "<g class=\"point\""), N);
+        CHECK_INT_EQ(count(got, "<title>tip</title>"), N);
+        CHECK_INT_EQ(count(got, "<circle"), N + 2);
+        CHECK(labels >= 1 && labels <= 30);
+        CHECK_INT_EQ(count(got, "<text "), count(got, "</text>"));
+    }
+    free(got);
+    pn.n = 12; /* no more points than the cap: every point labelled */
+    CHECK_OK(elmo_svg_write(path, &fig));
+    got = slurp(path);
+    if (got) CHECK_INT_EQ(count(got, "<tspan class=\"word\""), 12);
+    free(got);
+    pn.n = N, pn.max_labels = 0; /* no cap: every point labelled, as before */
+    CHECK_OK(elmo_svg_write(path, &fig));
+    got = slurp(path);
+    if (got) CHECK_INT_EQ(count(got, "<tspan class=\"word\""), N);
+    free(got);
+    unlink(path);
+}
+
 int main(void) {
     test_match();
     test_separation_two();
@@ -264,5 +308,6 @@ int main(void) {
     test_labels();
     test_set();
     test_svg();
+    test_svg_many();
     return CHECK_REPORT();
 }
