@@ -4,7 +4,8 @@
 #   make check    install what is missing (Slurm too), build, run the whole ctest suite
 #   make asan     the unit + conformance suites under ASan + UBSan (build-asan/)
 #   make model MODEL=small|medium|original   download official weights into models/ (online)
-#   make install  put elmo on PATH and the shipped models in PREFIX/share/elmo/models
+#   make install  put elmo on PATH, the shipped models in PREFIX/share/elmo/models and the store
+#                 reader elmo_store.py in PREFIX/lib/pythonX.Y/dist-packages
 #   make models   retrain the shipped models from ../shared/fixtures (the release recipe)
 
 BUILD   ?= build
@@ -61,6 +62,11 @@ install: build
 	  install -m 0644 $$m* $(DESTDIR)$(PREFIX)/share/elmo/$$m || exit 1; \
 	done
 	@echo "installed $(DESTDIR)$(PREFIX)/bin/elmo and the models in $(DESTDIR)$(PREFIX)/share/elmo/models"
+	@# the store reader, where Debian's python3 imports from for this PREFIX (/usr/local)
+	@v=$$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || \
+	      echo 3); d=$(DESTDIR)$(PREFIX)/lib/python$$v/dist-packages; \
+	 install -d $$d && install -m 0644 io/python/elmo_store.py $$d/elmo_store.py && \
+	 echo "installed the store reader $$d/elmo_store.py (import elmo_store; python3 -m elmo_store)"
 
 clean:
 	@rm -rf $(BUILD) build-asan

@@ -181,8 +181,8 @@ grep -q incomplete "$tmp/err.txt" || fail "export: message for an incomplete sto
 [ ! -e "$tmp/x.hdf5" ] || fail "export of an incomplete store wrote a file"
 rc=0
 "$elmo" export --format allennlp "$tmp/export_none.h5" "$tmp/x.hdf5" 2> "$tmp/err.txt" || rc=$?
-[ "$rc" = 1 ] || fail "export without all/top/average: exit $rc, want 1"
-grep -q 'none of the AllenNLP outputs' "$tmp/err.txt" || fail "export: message without outputs"
+[ "$rc" = 1 ] || fail "export without the layers, all, top or average: exit $rc, want 1"
+grep -q 'has neither the three layers' "$tmp/err.txt" || fail "export: message without outputs"
 rc=0
 "$elmo" export --format allennlp "$tmp/export_all.h5" "$tmp/export_all.h5" 2> "$tmp/err.txt" ||
   rc=$?
