@@ -1,8 +1,8 @@
 /*
  * annotate.c: the annotate job: tag the named entities of a tweet archive.
  *
- * Rank 0 reads the input (JSON Lines of API v1.1/v2 objects or plain text, one tweet per
- * line, gzip or not, or stdin), parses and HTML-unescapes each record, tokenizes the tweets
+ * Rank 0 reads the inputs (JSON Lines of API v1.1/v2 objects or plain text, one tweet per
+ * line; plain, gzip, bzip2 or zstd; several files one after the other; or stdin), parses and HTML-unescapes each record, tokenizes the tweets
  * (io/tweet.h) and sends rounds of up to ROUND tweets out: each rank gets a contiguous block
  * of the round (balanced by token count), computes the features (ELMo or GloVe) and tags them,
  * and sends back a tag id and a score per token; rank 0 writes the round in input order.
@@ -13,17 +13,23 @@
  * and > escaped again as &amp; &lt; &gt;, and (when the tagger was trained so) URLs and
  * @users as <URL> and <USR>.  Output JSONL: {"id", "text" (the tagged text, unescaped),
  * "entities": [{"text", "type", "score" (mean softmax probability of the chosen tags over the
- * entity's tokens), "start", "end" (code points, end exclusive)}]}; CoNLL: `token tag` lines,
- * a blank line after each tweet (tweets without tokens write nothing).  Tokens after the
+ * entity's tokens), "start", "end" (code points, end exclusive)}]}, with the keep_fields of
+ * the record after "text"; CoNLL: a `# id = ID` line, `token tag` lines, a blank line after
+ * each tweet (tweets without tokens write nothing).  An output named *.gz is gzip-compressed,
+ * one member per round.  Plain-text ids are 1-based line numbers, "K:L" (file K) for several
+ * inputs.  Tokens after the
  * first max_sentence_tokens of a tweet are not tagged (and not written to CoNLL).  Bad records go to
  * OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
  * are skipped; read = written + rejected + skipped.  The reject file has the embed job's
  * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and exists only
  * when something was rejected.  Outputs follow io/outfile.h: validated against the inputs by
- * inode before anything is written, locked, written aside and renamed into place when complete.
+ * inode before anything is written, locked, written aside and renamed into place when complete;
+ * then OUTPUT.meta.json records the job (models, inputs and their sha256, settings, counts),
+ * so that a rerun of the same job finds the output already complete.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -31,6 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
@@ -47,8 +54,9 @@
 
 /* One tweet of a round (rank 0). */
 struct item {
-    int64_t line;    /* 1-based input line */
+    int64_t line;    /* 1-based line of its input file */
     char *id, *text; /* owned */
+    json_t *kept;    /* keep_fields: the record's fields to copy (owned), or NULL */
     int n_tok;
     struct elmo_span *sp; /* (n_tok) owned */
     int64_t first;        /* first token row of the round */
@@ -60,23 +68,42 @@ struct counts {
 
 /* ---- reading (rank 0) ---- */
 
+/* The inputs, read one after the other as one corpus. */
 struct reader {
+    struct elmo_inputs in; /* the files in order (globs expanded) */
+    int file;              /* the open one */
     struct elmo_gz *gz;
     char *buf;
     size_t cap;
-    int64_t line;
+    int64_t line;  /* lines read over all files: the resume point */
+    int64_t fline; /* lines read of the open file */
     int eof;
 };
 
-/* The next line (without LF/CR) into r->buf; 1, 0 at the end, or a negative status naming the
- * line (a damaged gzip stream or an allocation that fails is an error, never an early end). */
-static int read_line(struct reader *r, const char *path, size_t *len) {
-    int got = elmo_gz_getline(r->gz, &r->buf, &r->cap, len);
-    if (got < 0)
-        return elmo_error_prefix(got, "%s:%" PRId64 ": ", strcmp(path, "-") ? path : "<stdin>",
-                                 r->line + 1);
-    if (got == 1) r->line++;
-    return got;
+/* The open input as messages and the reject file name it. */
+static const char *rd_name(const struct reader *r) {
+    const char *p = r->in.path[r->file];
+    return strcmp(p, "-") ? p : "<stdin>";
+}
+
+/* The next line (without LF/CR) into r->buf, moving on to the next input at the end of one;
+ * 1, 0 at the end of the last, or a negative status naming the file and line (a damaged
+ * stream or an allocation that fails is an error, never an early end). */
+static int read_line(struct reader *r, size_t *len) {
+    for (;;) {
+        int got = elmo_gz_getline(r->gz, &r->buf, &r->cap, len);
+        if (got < 0) return elmo_error_prefix(got, "%s:%" PRId64 ": ", rd_name(r), r->fline + 1);
+        if (got == 1) {
+            r->line++, r->fline++;
+            return 1;
+        }
+        if (r->file + 1 >= r->in.n) return 0;
+        elmo_gz_close(r->gz);
+        r->file++;
+        r->fline = 0;
+        r->gz = elmo_gz_open(r->in.path[r->file]);
+        if (!r->gz) return ELMO_ERR_IO;
+    }
 }
 
 /*
@@ -114,19 +141,27 @@ static int reject(struct rejects *rj, const char *input, int64_t line, const cha
 
 /* ---- resume (rank 0): a journal of finished rounds next to the output ---- */
 
-/* What the journal is for: the input, the tagger and the output settings. */
-static char *journal_header(const struct elmo_job *job, const char *input_sha) {
-    char buf[3 * ELMO_PATH_MAX + 640];
-    struct stat a, b;
-    long long as = -1, bs = -1, bm = -1;
-    if (strcmp(job->input, "-") != 0 && stat(job->input, &a) == 0) as = (long long)a.st_size;
+/* What the journal is for: the inputs, the tagger and the output settings. */
+static char *journal_header(const struct elmo_job *job, const struct reader *rd,
+                            char (*input_sha)[65]) {
+    size_t cap = 3 * ELMO_PATH_MAX + 1024 + (size_t)rd->in.n * (ELMO_PATH_MAX + 96);
+    char *buf = elmo_xmalloc(cap);
+    struct stat b;
+    long long bs = -1, bm = -1;
     if (stat(job->tagger, &b) == 0) bs = (long long)b.st_size, bm = (long long)b.st_mtime;
-    snprintf(buf, sizeof buf,
-             "elmo-annotate-journal 2\ninput %s %lld\ninput_sha256 %s\ninput_format %d\n"
-             "tagger %s %lld %lld\nweights %s\nformat %s\nmax_sentence_tokens %d\n",
-             job->input, as, input_sha, (int)job->input_format, job->tagger, bs, bm,
-             job->weights, job->format, job->max_sentence_tokens);
-    return elmo_xstrdup(buf);
+    size_t at = (size_t)snprintf(buf, cap, "elmo-annotate-journal 3\n");
+    for (int i = 0; i < rd->in.n; i++) {
+        struct stat a;
+        long long as = stat(rd->in.path[i], &a) == 0 ? (long long)a.st_size : -1;
+        at += (size_t)snprintf(buf + at, cap - at, "input %s %lld %s\n", rd->in.path[i], as,
+                               input_sha[i]);
+    }
+    snprintf(buf + at, cap - at,
+             "input_format %d\ntagger %s %lld %lld\nweights %s\nformat %s\n"
+             "max_sentence_tokens %d\nkeep_fields %s\n",
+             (int)job->input_format, job->tagger, bs, bm, job->weights, job->format,
+             job->max_sentence_tokens, job->keep_fields);
+    return buf;
 }
 
 struct resume_point {
@@ -185,12 +220,14 @@ static int cut_to(FILE *f, int64_t n, const char *path) {
 }
 
 /* Adds a tweet to the round, tokenized. */
-static void add_item(struct item *items, int *n, int64_t line, char *id, char *text, int max_tok) {
+static void add_item(struct item *items, int *n, int64_t line, char *id, char *text, json_t *kept,
+                     int max_tok) {
     struct item *it = &items[(*n)++];
     memset(it, 0, sizeof *it);
     it->line = line;
     it->id = id;
     it->text = text;
+    it->kept = kept;
     size_t len = strlen(text);
     int cap = 64;
     it->sp = elmo_xmalloc(sizeof *it->sp * (size_t)cap);
@@ -210,9 +247,37 @@ static void add_item(struct item *items, int *n, int64_t line, char *id, char *t
  */
 struct pending {
     struct elmo_tweet *tw;
+    json_t **kept; /* (n) keep_fields of each tweet, or NULL */
     int n, next;
     int64_t line;
 };
+
+/*
+ * The keep_fields of a record's tweets: for tweet i, each field from the tweet object (data[i]
+ * of a v2 response) or else from the record's top level; null when neither has it.  NULL when
+ * keep_fields is empty.  Returns an array of n owned objects.
+ */
+static json_t **keep_fields(const char *fields, const char *line, size_t len, int n) {
+    if (!fields[0]) return NULL;
+    json_t **kept = elmo_xcalloc((size_t)n, sizeof *kept);
+    json_error_t err;
+    json_t *root = json_loadb(line, len, JSON_ALLOW_NUL, &err); /* parsed once already */
+    json_t *data = root ? json_object_get(root, "data") : NULL;
+    for (int i = 0; i < n; i++) {
+        json_t *tweet = json_is_array(data) ? json_array_get(data, (size_t)i)
+                        : json_is_object(data) ? data : NULL;
+        kept[i] = json_object();
+        for (const char *p = fields; *p;) {
+            size_t k = strcspn(p, ",");
+            json_t *v = tweet ? json_object_getn(tweet, p, k) : NULL;
+            if (!v && root) v = json_object_getn(root, p, k);
+            json_object_setn_new(kept[i], p, k, v ? json_incref(v) : json_null());
+            p += k + (p[k] == ',');
+        }
+    }
+    json_decref(root);
+    return kept;
+}
 
 static int fill_round(const struct elmo_job *job, struct reader *r, struct pending *pd,
                       struct item *items, int *n_items, struct rejects *rej, struct counts *c) {
@@ -220,19 +285,23 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
     *n_items = 0;
     for (;;) {
         while (pd->next < pd->n && *n_items < ROUND) {
-            struct elmo_tweet *t = &pd->tw[pd->next++];
-            add_item(items, n_items, pd->line, t->id, t->text, job->max_sentence_tokens);
+            int i = pd->next++;
+            struct elmo_tweet *t = &pd->tw[i];
+            add_item(items, n_items, pd->line, t->id, t->text, pd->kept ? pd->kept[i] : NULL,
+                     job->max_sentence_tokens);
             t->id = t->text = NULL;
+            if (pd->kept) pd->kept[i] = NULL;
             c->read++;
         }
         if (pd->next >= pd->n && pd->tw) {
             elmo_tweets_free(pd->tw, pd->n);
+            free(pd->kept);
             memset(pd, 0, sizeof *pd);
         }
         if (*n_items >= ROUND) return 1;
         if (r->eof) return 0;
         size_t len = 0;
-        int got = read_line(r, job->input, &len);
+        int got = read_line(r, &len);
         if (got < 0) return got;
         if (got == 0) {
             r->eof = 1;
@@ -255,28 +324,32 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
                 c->read++, c->skipped++;
             } else if (st == ELMO_TWEET_REJECT) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->input, r->line, why, c));
+                ELMO_TRY(reject(rej, rd_name(r), r->fline, why, c));
             } else {
                 /* a tweet without an id gets none (null in the output), never a number that
                  * could be another tweet's id */
-                pd->tw = tw, pd->n = k, pd->next = 0, pd->line = r->line;
+                pd->tw = tw, pd->n = k, pd->next = 0, pd->line = r->fline;
+                pd->kept = keep_fields(job->keep_fields, r->buf, len, k);
             }
         } else {
             if (!elmo_utf8_valid(r->buf, len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->input, r->line, "invalid UTF-8", c));
+                ELMO_TRY(reject(rej, rd_name(r), r->fline, "invalid UTF-8", c));
                 continue;
             }
             if (memchr(r->buf, '\0', len)) {
                 c->read++;
-                ELMO_TRY(reject(rej, job->input, r->line, "a NUL byte", c));
+                ELMO_TRY(reject(rej, rd_name(r), r->fline, "a NUL byte", c));
                 continue;
             }
-            char idb[32];
-            snprintf(idb, sizeof idb, "%" PRId64, r->line); /* 1-based, as embed's ids */
+            /* 1-based lines, as embed's ids; "K:L" (file K, line L) for several inputs */
+            char idb[48];
+            if (r->in.n > 1) snprintf(idb, sizeof idb, "%d:%" PRId64, r->file + 1, r->fline);
+            else snprintf(idb, sizeof idb, "%" PRId64, r->fline);
             char *text = elmo_xstrdup(r->buf);
             elmo_html_unescape(text, strlen(text));
-            add_item(items, n_items, r->line, elmo_xstrdup(idb), text, job->max_sentence_tokens);
+            add_item(items, n_items, r->fline, elmo_xstrdup(idb), text, NULL,
+                     job->max_sentence_tokens);
             c->read++;
         }
     }
@@ -304,6 +377,97 @@ static void put_token(char **blob, size_t *len, size_t *cap, const char *s, size
 
 /* ---- writing (rank 0) ---- */
 
+#define ZBUF (1 << 16)
+
+/*
+ * The annotations' stream: plain, or gzip-compressed as a series of members, one per
+ * journalled round, so that the file can be cut back to the end of any finished round and
+ * continued (multi-member gzip reads back as one stream: zcat, gzip -d, Python's gzip).
+ */
+struct owriter {
+    FILE *f;
+    const char *name;
+    bool gz;
+    z_stream z;
+    bool z_init, in_member;
+    unsigned char *zbuf; /* (ZBUF) */
+};
+
+/* Writes what deflate produced; flush: until it has no more (Z_FINISH: the member's end). */
+static int ow_deflate(struct owriter *w, int flush) {
+    for (;;) {
+        w->z.next_out = w->zbuf;
+        w->z.avail_out = ZBUF;
+        int zr = deflate(&w->z, flush);
+        if (zr == Z_STREAM_ERROR)
+            return elmo_error(ELMO_ERR_STATE, "%s: zlib deflate failed", w->name);
+        size_t have = ZBUF - w->z.avail_out;
+        if (have && fwrite(w->zbuf, 1, have, w->f) != have)
+            return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+        if (flush == Z_FINISH ? zr == Z_STREAM_END : w->z.avail_in == 0 && have < ZBUF) return 0;
+    }
+}
+
+static int ow_write(struct owriter *w, const char *p, size_t n) {
+    if (!w->gz) {
+        if (n && fwrite(p, 1, n, w->f) != n)
+            return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+        return 0;
+    }
+    if (!w->in_member) {
+        if (!w->z_init) {
+            memset(&w->z, 0, sizeof w->z);
+            if (deflateInit2(&w->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                             Z_DEFAULT_STRATEGY) != Z_OK)
+                return elmo_error(ELMO_ERR_NOMEM, "%s: cannot start zlib", w->name);
+            w->z_init = true;
+            w->zbuf = elmo_xmalloc(ZBUF);
+        } else if (deflateReset(&w->z) != Z_OK) {
+            return elmo_error(ELMO_ERR_STATE, "%s: cannot reset zlib", w->name);
+        }
+        w->in_member = true;
+    }
+    w->z.next_in = (Bytef *)p;
+    w->z.avail_in = (uInt)n;
+    return ow_deflate(w, Z_NO_FLUSH);
+}
+
+static int ow_printf(struct owriter *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ow_printf(struct owriter *w, const char *fmt, ...) {
+    char small[512], *p = small;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return elmo_error(ELMO_ERR_STATE, "%s: cannot format a line", w->name);
+    if ((size_t)n >= sizeof small) {
+        p = elmo_xmalloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    int rc = ow_write(w, p, (size_t)n);
+    if (p != small) free(p);
+    return rc;
+}
+
+/* Ends the gzip member in progress (a point the file may be cut back to); plain: nothing. */
+static int ow_end_member(struct owriter *w) {
+    if (!w->gz || !w->in_member) return 0;
+    w->z.next_in = NULL;
+    w->z.avail_in = 0;
+    ELMO_TRY(ow_deflate(w, Z_FINISH));
+    w->in_member = false;
+    return 0;
+}
+
+static void ow_free(struct owriter *w) {
+    if (w->z_init) deflateEnd(&w->z);
+    free(w->zbuf);
+    w->zbuf = NULL;
+    w->z_init = w->in_member = false;
+}
+
 /* The type of tag name ("B-person" -> "person"), and whether it begins a chunk after prev. */
 static const char *tag_type(const char *tag) {
     const char *h = strchr(tag, '-');
@@ -327,20 +491,23 @@ static int entity_end(const struct elmo_tagset *ts, const int32_t *tags, int n, 
     return e;
 }
 
-static int write_item(const char *out_name, FILE *out, bool conll, const struct item *it,
+static int write_item(struct owriter *out, bool conll, const struct item *it,
                       const struct elmo_tagset *ts, const int32_t *tags, const float *score,
                       struct counts *c) {
     if (conll) {
+        /* a tweet: `# id = ID`, its `token tag` lines, a blank line (no tokens: nothing) */
+        if (it->n_tok > 0) ELMO_TRY(ow_printf(out, "# id = %s\n", it->id ? it->id : ""));
         for (int k = 0; k < it->n_tok; k++)
-            fprintf(out, "%.*s %s\n", (int)(it->sp[k].end - it->sp[k].start),
-                    it->text + it->sp[k].start, ts->name[tags[k]]);
-        if (it->n_tok > 0) fputc('\n', out);
+            ELMO_TRY(ow_printf(out, "%.*s %s\n", (int)(it->sp[k].end - it->sp[k].start),
+                               it->text + it->sp[k].start, ts->name[tags[k]]));
+        if (it->n_tok > 0) ELMO_TRY(ow_write(out, "\n", 1));
         for (int k = 0, e; k<it->n_tok; k = e> k ? e : k + 1)
             if ((e = entity_end(ts, tags, it->n_tok, k)) > k) c->entities++;
     } else {
         json_t *o = json_object(), *ents = json_array();
         json_object_set_new(o, "id", it->id && it->id[0] ? json_string(it->id) : json_null());
         json_object_set_new(o, "text", json_string(it->text));
+        if (it->kept) json_object_update(o, it->kept);
         for (int k = 0; k < it->n_tok;) {
             int e = entity_end(ts, tags, it->n_tok, k);
             if (e == k) {
@@ -366,14 +533,13 @@ static int write_item(const char *out_name, FILE *out, bool conll, const struct 
         if (!line)
             return elmo_error(ELMO_ERR_NOMEM, "annotate: cannot format the tweet of line %" PRId64,
                               it->line);
-        fputs(line, out);
-        fputc('\n', out);
+        int rc = ow_write(out, line, strlen(line));
+        if (rc == 0) rc = ow_write(out, "\n", 1);
         free(line);
+        ELMO_TRY(rc);
     }
     c->written++;
     c->tokens += it->n_tok;
-    if (ferror(out))
-        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
     return 0;
 }
 
@@ -384,86 +550,179 @@ struct sinks {
     struct elmo_out out; /* unused when writing stdout */
     bool to_stdout;
     FILE *f;
+    struct owriter ow; /* over f: plain, or gzip for an output named *.gz */
     struct rejects rej;
     char journal[ELMO_PATH_MAX + 16]; /* "" when there is none (stdin or stdout) */
     char *jhead;
     FILE *jf;
-    struct stat input_st; /* the input at the start, to notice a change while reading */
+    struct stat *input_st;  /* (inputs) each input at the start, to notice a change */
+    char (*input_sha)[65];  /* (inputs) their sha256 ("" for stdin) */
+    char meta[ELMO_PATH_MAX + 16];      /* OUTPUT.meta.json */
+    char job_sha[65];                   /* sha256 of the job's identity (meta.json) */
+    char tagger_sha[65], weights_sha[65], options_sha[65], glove_sha[65];
 };
+
+/* "" or the sha256 of path, for the sidecar; 0 or a negative status. */
+static int sha_or_empty(const char *path, char hex[65]) {
+    hex[0] = '\0';
+    return path && path[0] ? elmo_file_sha256(path, hex) : 0;
+}
+
+/*
+ * The job's identity for OUTPUT.meta.json: the settings that change the output, every input
+ * with its hash, and the model files' hashes.  A rerun with the same identity over a complete
+ * output has nothing to do.
+ */
+static void job_identity(const struct elmo_job *job, const struct reader *rd,
+                         const struct sinks *sk, char sha[65]) {
+    struct elmo_sha256 h;
+    char line[ELMO_PATH_MAX + 256];
+    elmo_sha256_init(&h);
+    for (int i = 0; i < rd->in.n; i++) {
+        int n = snprintf(line, sizeof line, "input %s %s\n", rd->in.path[i], sk->input_sha[i]);
+        elmo_sha256_update(&h, line, (size_t)n);
+    }
+    int n = snprintf(line, sizeof line,
+                     "input_format %d\ntext_field %s\nid_field %s\nkeep_fields %s\nformat %s\n"
+                     "max_sentence_tokens %d\ntagger %s\nweights %s\noptions %s\nglove %s\n",
+                     (int)job->input_format, job->text_field, job->id_field, job->keep_fields,
+                     job->format, job->max_sentence_tokens, sk->tagger_sha, sk->weights_sha,
+                     sk->options_sha, sk->glove_sha);
+    elmo_sha256_update(&h, line, (size_t)n);
+    uint8_t d[32];
+    elmo_sha256_final(&h, d);
+    elmo_sha256_hex(d, sha);
+}
+
+/*
+ * An existing OUTPUT: *already when its OUTPUT.meta.json records this job; otherwise refused
+ * (ELMO_ERR_ARG, naming the sidecar) unless `overwrite`, and then replaced only once the new
+ * output is complete.
+ */
+static int check_existing(const struct elmo_job *job, const struct sinks *sk, int *already) {
+    struct stat st;
+    *already = 0;
+    if (stat(sk->out.path, &st) != 0) return 0;
+    json_error_t err;
+    json_t *m = json_load_file(sk->meta, 0, &err);
+    const char *rec = m ? json_string_value(json_object_get(m, "job_sha256")) : NULL;
+    bool same = rec && !strcmp(rec, sk->job_sha);
+    int rc = 0;
+    if (job->overwrite) {
+        fprintf(stderr, "annotate: %s exists; --overwrite: it is replaced once the new output is "
+                        "complete\n", sk->out.path);
+    } else if (same) {
+        *already = 1;
+    } else {
+        rc = elmo_error(ELMO_ERR_ARG,
+                        "%s exists and %s %s; refusing to replace it: give --overwrite to redo "
+                        "it (the old output stays until the new one is complete), or choose "
+                        "another --output",
+                        sk->out.path, sk->meta,
+                        !m ? "cannot be read (an output of another program, or an older elmo)"
+                        : !sk->job_sha[0] ? "cannot vouch for stdin input"
+                                          : "records another job (other inputs, settings or "
+                                            "models)");
+    }
+    json_decref(m);
+    return rc;
+}
 
 /*
  * Validates every output against every input by inode before anything is written, takes the
- * output's lock, and opens the outputs aside (OUTPUT.partial, REJECTS.partial) or continues
- * them from the journal, refusing a partial output shorter than the journal says.
- * Returns 0, or a negative status with nothing of the user's touched.
+ * output's lock, stops at a complete output of this job (*already), and opens the outputs aside
+ * (OUTPUT.partial, REJECTS.partial) or continues them from the journal, refusing a partial
+ * output shorter than the journal says.  Returns 0, or a negative status with nothing of the
+ * user's touched.
  */
 static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime *rt,
                       const char *outpath, struct sinks *sk, struct resume_point *rpt,
-                      int *resumed, struct reader *rd, struct counts *cnt) {
-    const char *inputs[] = {job->input,          job->tagger, job->weights, job->options,
-                            rt->meta.glove_path, job->glove};
-    const int n_in = (int)(sizeof inputs / sizeof inputs[0]);
+                      int *resumed, int *already, struct reader *rd, struct counts *cnt) {
+    const int n_model = 5, n_in = n_model + rd->in.n;
+    const char **inputs = elmo_xmalloc(sizeof *inputs * (size_t)n_in);
+    inputs[0] = job->tagger, inputs[1] = job->weights, inputs[2] = job->options;
+    inputs[3] = rt->meta.glove_path, inputs[4] = job->glove;
+    for (int i = 0; i < rd->in.n; i++) inputs[n_model + i] = rd->in.path[i];
+    int rc = 0;
     sk->to_stdout = !strcmp(outpath, "-");
     const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-    ELMO_TRY(elmo_out_init(&sk->rej.o, "reject_file", rpath));
-    ELMO_TRY(elmo_out_check(&sk->rej.o, inputs, n_in));
+    ELMO_CALL(elmo_out_init(&sk->rej.o, "reject_file", rpath));
+    ELMO_CALL(elmo_out_check(&sk->rej.o, inputs, n_in));
     if (!sk->to_stdout) {
-        ELMO_TRY(elmo_out_init(&sk->out, job->output[0] ? "output" : "out", outpath));
-        ELMO_TRY(elmo_out_check(&sk->out, inputs, n_in));
+        ELMO_CALL(elmo_out_init(&sk->out, job->output[0] ? "output" : "out", outpath));
+        ELMO_CALL(elmo_out_check(&sk->out, inputs, n_in));
         if (elmo_same_file(outpath, rpath) || !strcmp(outpath, rpath))
-            return elmo_error(ELMO_ERR_ARG, "the output and the reject file are both %s", rpath);
+            ELMO_FAIL(ELMO_ERR_ARG, "the output and the reject file are both %s", rpath);
+        snprintf(sk->meta, sizeof sk->meta, "%s.meta.json", outpath);
+        ELMO_CALL(elmo_check_output_path("output", sk->meta, inputs, n_in));
+        size_t ol = strlen(outpath);
+        sk->ow.gz = ol > 3 && !strcmp(outpath + ol - 3, ".gz");
     }
-    if (strcmp(job->input, "-") != 0 && stat(job->input, &sk->input_st) != 0)
-        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
+    sk->input_st = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_st);
+    sk->input_sha = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_sha);
+    for (int i = 0; i < rd->in.n; i++)
+        if (strcmp(rd->in.path[i], "-") != 0 && stat(rd->in.path[i], &sk->input_st[i]) != 0)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rd->in.path[i], strerror(errno));
+    sk->ow.name = sk->to_stdout ? "stdout" : sk->out.partial;
     if (sk->to_stdout) {
-        sk->f = stdout;
-        return 0;
+        sk->f = sk->ow.f = stdout;
+        goto cleanup;
     }
+    ELMO_CALL(elmo_out_lock(&sk->out));
+    bool from_stdin = !strcmp(rd->in.path[0], "-");
+    for (int i = 0; i < rd->in.n && !from_stdin; i++)
+        ELMO_CALL(elmo_file_sha256(rd->in.path[i], sk->input_sha[i]));
+    ELMO_CALL(sha_or_empty(job->tagger, sk->tagger_sha));
+    ELMO_CALL(sha_or_empty(job->weights, sk->weights_sha));
+    ELMO_CALL(sha_or_empty(job->options, sk->options_sha));
+    ELMO_CALL(sha_or_empty(job->glove[0] ? job->glove : rt->meta.glove_path, sk->glove_sha));
+    job_identity(job, rd, sk, sk->job_sha);
+    if (from_stdin) sk->job_sha[0] = '\0'; /* stdin is never the same input twice */
+    ELMO_CALL(check_existing(job, sk, already));
+    if (*already) goto cleanup;
     /* resume: a journal of finished rounds (file output and file input only) */
-    ELMO_TRY(elmo_out_lock(&sk->out));
-    if (strcmp(job->input, "-") != 0) {
-        char sha[65];
-        ELMO_TRY(elmo_file_sha256(job->input, sha));
+    if (!from_stdin) {
         snprintf(sk->journal, sizeof sk->journal, "%s.journal", outpath);
-        ELMO_TRY(elmo_check_output_path("output", sk->journal, inputs, n_in));
-        sk->jhead = journal_header(job, sha);
+        ELMO_CALL(elmo_check_output_path("output", sk->journal, inputs, n_in));
+        sk->jhead = journal_header(job, rd, sk->input_sha);
         int jr = journal_read(sk->journal, sk->jhead, rpt);
-        if (jr < 0) return jr;
+        if (jr < 0) ELMO_CALL(jr);
         *resumed = jr == 1;
     }
     if (*resumed) {
         struct stat ps;
         if (stat(sk->out.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->out_bytes)
-            return elmo_error(ELMO_ERR_MISMATCH,
-                              "%s: the output so far is missing or shorter than the journal %s "
-                              "records (%lld bytes): it was changed after the run stopped; "
-                              "delete the journal to start over",
-                              sk->out.partial, sk->journal, (long long)rpt->out_bytes);
+            ELMO_FAIL(ELMO_ERR_MISMATCH,
+                      "%s: the output so far is missing or shorter than the journal %s "
+                      "records (%lld bytes): it was changed after the run stopped; "
+                      "delete the journal to start over",
+                      sk->out.partial, sk->journal, (long long)rpt->out_bytes);
         if (rpt->rej_bytes > 0 &&
             (stat(sk->rej.o.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->rej_bytes))
-            return elmo_error(ELMO_ERR_MISMATCH,
-                              "%s: the rejects so far are missing or shorter than the journal %s "
-                              "records (%lld bytes); delete the journal to start over",
-                              sk->rej.o.partial, sk->journal, (long long)rpt->rej_bytes);
+            ELMO_FAIL(ELMO_ERR_MISMATCH,
+                      "%s: the rejects so far are missing or shorter than the journal %s "
+                      "records (%lld bytes); delete the journal to start over",
+                      sk->rej.o.partial, sk->journal, (long long)rpt->rej_bytes);
         sk->f = fopen(sk->out.partial, "r+");
-        if (!sk->f) return elmo_error(ELMO_ERR_IO, "%s: %s", sk->out.partial, strerror(errno));
+        if (!sk->f) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->out.partial, strerror(errno));
         elmo_out_claim_partial(&sk->out);
-        ELMO_TRY(cut_to(sk->f, rpt->out_bytes, sk->out.partial));
+        /* a journalled size is the end of a round (of a gzip member): cut back to it */
+        ELMO_CALL(cut_to(sk->f, rpt->out_bytes, sk->out.partial));
         if (rpt->rej_bytes > 0) {
             sk->rej.f = fopen(sk->rej.o.partial, "r+");
             if (!sk->rej.f)
-                return elmo_error(ELMO_ERR_IO, "%s: %s", sk->rej.o.partial, strerror(errno));
+                ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->rej.o.partial, strerror(errno));
             elmo_out_claim_partial(&sk->rej.o);
-            ELMO_TRY(cut_to(sk->rej.f, rpt->rej_bytes, sk->rej.o.partial));
+            ELMO_CALL(cut_to(sk->rej.f, rpt->rej_bytes, sk->rej.o.partial));
         }
         /* skip the lines of the finished rounds */
         size_t len;
         while (rd->line < rpt->line) {
-            int got = read_line(rd, job->input, &len);
-            if (got < 0) return got;
+            int got = read_line(rd, &len);
+            if (got < 0) ELMO_CALL(got);
             if (got == 0)
-                return elmo_error(ELMO_ERR_MISMATCH, "%s: the input ended before line %lld of the "
-                                  "journal", job->input, (long long)rpt->line);
+                ELMO_FAIL(ELMO_ERR_MISMATCH, "the input ended before line %lld of the journal %s",
+                          (long long)rpt->line, sk->journal);
         }
         *cnt = rpt->c;
         fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
@@ -472,42 +731,125 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime 
         sk->jf = fopen(sk->journal, "a");
     } else {
         sk->f = elmo_out_create_partial(&sk->out);
-        if (!sk->f) return ELMO_ERR_IO;
+        if (!sk->f) ELMO_CALL(ELMO_ERR_IO);
         if (sk->journal[0]) {
             sk->jf = fopen(sk->journal, "w");
             if (sk->jf) fputs(sk->jhead, sk->jf);
         }
     }
+    sk->ow.f = sk->f;
     if (sk->journal[0] && !sk->jf)
-        return elmo_error(ELMO_ERR_IO, "%s: %s", sk->journal, strerror(errno));
-    if (sk->jf) ELMO_TRY(sync_file(sk->jf, sk->journal));
-    return 0;
+        ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->journal, strerror(errno));
+    if (sk->jf) ELMO_CALL(sync_file(sk->jf, sk->journal));
+cleanup:
+    free(inputs);
+    return rc;
 }
 
-/* The input must not have changed while it was read (a shrinking file would lose records). */
-static int check_input_unchanged(const struct elmo_job *job, const struct sinks *sk) {
-    struct stat st;
-    if (!strcmp(job->input, "-")) return 0;
-    if (stat(job->input, &st) != 0)
-        return elmo_error(ELMO_ERR_IO, "%s: vanished while being read: %s", job->input,
-                          strerror(errno));
-    if (st.st_size != sk->input_st.st_size || st.st_mtime != sk->input_st.st_mtime ||
-        st.st_ino != sk->input_st.st_ino)
-        return elmo_error(ELMO_ERR_STATE,
-                          "%s changed while it was being read (%lld bytes at the start, %lld "
-                          "now); nothing was written, rerun on a stable copy",
-                          job->input, (long long)sk->input_st.st_size, (long long)st.st_size);
+/* The inputs must not have changed while they were read (a shrinking file would lose records). */
+static int check_input_unchanged(const struct reader *rd, const struct sinks *sk) {
+    for (int i = 0; i < rd->in.n; i++) {
+        const char *p = rd->in.path[i];
+        struct stat st;
+        if (!strcmp(p, "-")) continue;
+        if (stat(p, &st) != 0)
+            return elmo_error(ELMO_ERR_IO, "%s: vanished while being read: %s", p,
+                              strerror(errno));
+        if (st.st_size != sk->input_st[i].st_size || st.st_mtime != sk->input_st[i].st_mtime ||
+            st.st_ino != sk->input_st[i].st_ino)
+            return elmo_error(ELMO_ERR_STATE,
+                              "%s changed while it was being read (%lld bytes at the start, "
+                              "%lld now); nothing was written, rerun on a stable copy",
+                              p, (long long)sk->input_st[i].st_size, (long long)st.st_size);
+    }
     return 0;
 }
 
 /*
- * Ends the run on rank 0: closes the outputs, and when the run is good renames them into place;
- * a reject file only when something was rejected; the journal goes once the output is in place.
- * A failed run removes only the partial files it created and keeps the journal (a rerun
- * resumes); the previous output, if any, is never touched.
+ * OUTPUT.meta.json, written aside and renamed once the output is in place: the elmo version,
+ * the models and inputs with their sha256, the settings, the counts, and job_sha256 (the
+ * identity a rerun compares).
  */
-static int close_sinks(const struct elmo_job *job, struct sinks *sk, const struct counts *cnt,
-                       int rc) {
+static int write_meta(const struct elmo_job *job, const struct reader *rd, const struct sinks *sk,
+                      const struct elmo_ner_runtime *rt, const struct counts *c) {
+    json_t *m = json_object(), *ins = json_array(), *set = json_object(), *cn = json_object();
+    json_object_set_new(m, "elmo_version", json_string(ELMO_VERSION));
+    json_object_set_new(m, "kind", json_string("annotate"));
+    json_object_set_new(m, "output", json_string(sk->out.path));
+    json_object_set_new(m, "compression", json_string(sk->ow.gz ? "gzip" : "none"));
+    json_t *tg = json_object();
+    json_object_set_new(tg, "path", json_string(job->tagger));
+    json_object_set_new(tg, "sha256", json_string(sk->tagger_sha));
+    json_object_set_new(tg, "features", json_string(rt->meta.features));
+    json_object_set_new(m, "tagger", tg);
+    if (job->weights[0]) {
+        json_t *lm = json_object();
+        json_object_set_new(lm, "weights", json_string(job->weights));
+        json_object_set_new(lm, "weights_sha256", json_string(sk->weights_sha));
+        json_object_set_new(lm, "options", json_string(job->options));
+        json_object_set_new(lm, "options_sha256", json_string(sk->options_sha));
+        json_object_set_new(m, "bilm", lm);
+    } else {
+        json_object_set_new(m, "bilm", json_null());
+    }
+    if (sk->glove_sha[0]) {
+        json_t *gv = json_object();
+        json_object_set_new(gv, "path",
+                            json_string(job->glove[0] ? job->glove : rt->meta.glove_path));
+        json_object_set_new(gv, "sha256", json_string(sk->glove_sha));
+        json_object_set_new(m, "glove", gv);
+    }
+    for (int i = 0; i < rd->in.n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "path", json_string(rd->in.path[i]));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)sk->input_st[i].st_size));
+        json_object_set_new(o, "sha256", json_string(sk->input_sha[i]));
+        json_array_append_new(ins, o);
+    }
+    json_object_set_new(m, "inputs", ins);
+    static const char *const formats[] = {"text", "conll", "jsonl", "auto"};
+    json_object_set_new(set, "input_format", json_string(formats[job->input_format]));
+    json_object_set_new(set, "text_field", json_string(job->text_field));
+    json_object_set_new(set, "id_field", json_string(job->id_field));
+    json_object_set_new(set, "keep_fields", json_string(job->keep_fields));
+    json_object_set_new(set, "format", json_string(job->format));
+    json_object_set_new(set, "max_sentence_tokens", json_integer(job->max_sentence_tokens));
+    json_object_set_new(m, "settings", set);
+    json_object_set_new(cn, "lines", json_integer(c->lines));
+    json_object_set_new(cn, "read", json_integer(c->read));
+    json_object_set_new(cn, "written", json_integer(c->written));
+    json_object_set_new(cn, "rejected", json_integer(c->rejected));
+    json_object_set_new(cn, "skipped", json_integer(c->skipped));
+    json_object_set_new(cn, "tokens", json_integer(c->tokens));
+    json_object_set_new(cn, "entities", json_integer(c->entities));
+    json_object_set_new(m, "counts", cn);
+    json_object_set_new(m, "job_sha256", sk->job_sha[0] ? json_string(sk->job_sha) : json_null());
+    char tmp[ELMO_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.partial", sk->meta);
+    int rc = 0;
+    if (json_dump_file(m, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        rc = elmo_error(ELMO_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    json_decref(m);
+    if (rc == 0) rc = elmo_commit_file(tmp, sk->meta);
+    if (rc < 0) unlink(tmp);
+    return rc;
+}
+
+/*
+ * Ends the run on rank 0: closes the outputs, and when the run is good renames them into place
+ * (the output, then its OUTPUT.meta.json); a reject file only when something was rejected; the
+ * journal goes once the output is in place.  A failed run removes only the partial files it
+ * created and keeps the journal (a rerun resumes); the previous output, if any, is never
+ * touched.
+ */
+static int close_sinks(const struct elmo_job *job, const struct reader *rd, struct sinks *sk,
+                       const struct elmo_ner_runtime *rt, const struct counts *cnt, int rc) {
+    if (rc == 0 && sk->f && sk->ow.gz) {
+        /* the last member; an output with no tweet is still a gzip file */
+        if (ftello(sk->f) == 0 && !sk->ow.in_member) rc = ow_write(&sk->ow, "", 0);
+        if (rc == 0) rc = ow_end_member(&sk->ow);
+    }
+    ow_free(&sk->ow);
     if (sk->to_stdout) {
         if (fflush(stdout) != 0 && rc == 0)
             rc = elmo_error(ELMO_ERR_IO, "stdout: write failed: %s", strerror(errno));
@@ -525,7 +867,7 @@ static int close_sinks(const struct elmo_job *job, struct sinks *sk, const struc
     }
     if (sk->jf) fclose(sk->jf);
     sk->jf = NULL;
-    if (rc == 0) rc = check_input_unchanged(job, sk);
+    if (rc == 0) rc = check_input_unchanged(rd, sk);
     /* too many rejects: the reject file is written, the annotations are not */
     int64_t records = cnt->read - cnt->skipped;
     bool too_many = cnt->rejected > 0 && (cnt->rejected == records ||
@@ -542,7 +884,11 @@ static int close_sinks(const struct elmo_job *job, struct sinks *sk, const struc
         elmo_out_abandon(&sk->out);
         if (sk->journal[0]) unlink(sk->journal);
     } else if (rc == 0 && !sk->to_stdout) {
-        rc = elmo_out_commit(&sk->out);
+        /* the old record goes first: an output never stands beside another job's record */
+        if (unlink(sk->meta) != 0 && errno != ENOENT)
+            rc = elmo_error(ELMO_ERR_IO, "%s: cannot remove: %s", sk->meta, strerror(errno));
+        if (rc == 0) rc = elmo_out_commit(&sk->out);
+        if (rc == 0) rc = write_meta(job, rd, sk, rt, cnt);
         if (rc == 0 && sk->journal[0]) unlink(sk->journal);
     } else if (rc < 0 && !sk->journal[0]) {
         /* no journal (stdin or stdout): nothing to resume from, so nothing is kept */
@@ -588,7 +934,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     struct item *items = NULL;
     struct sinks sk;
     struct resume_point rpt;
-    int resumed = 0;
+    int resumed = 0, already = 0;
     bool sinks_open = false;
     memset(&sk, 0, sizeof sk);
     sk.out.lock_fd = -1;
@@ -607,18 +953,59 @@ int elmo_annotate_run(struct elmo_job *job) {
         if (job->input_format == ELMO_INPUT_CONLL)
             lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
                                            "per line) or jsonl (API v1.1/v2 objects)");
+        if (lrc == 0 && job->keep_fields[0] && strcmp(job->format, "jsonl") != 0)
+            lrc = elmo_error(ELMO_ERR_ARG, "keep_fields: the output format %s has no fields "
+                                           "(use format jsonl)", job->format);
+        for (const char *p = job->keep_fields; lrc == 0 && *p;) {
+            size_t k = strcspn(p, ",");
+            if (k == 0 || (k == 2 && !strncmp(p, "id", 2)) || (k == 4 && !strncmp(p, "text", 4)) ||
+                (k == 8 && !strncmp(p, "entities", 8)))
+                lrc = elmo_error(ELMO_ERR_ARG, "keep_fields '%s': a field name is empty or one of "
+                                 "id, text, entities (the output's own)", job->keep_fields);
+            p += k + (p[k] == ',');
+        }
+        if (lrc == 0) lrc = elmo_inputs_expand(job->input, &rd.in);
         if (lrc == 0) {
-            rd.gz = elmo_gz_open(job->input);
+            rd.gz = elmo_gz_open(rd.in.path[0]);
             if (!rd.gz) lrc = ELMO_ERR_IO;
         }
+        /* the format: given, else from the names or the first bytes (stdin: of the stream) */
+        if (lrc == 0 && job->input_format == ELMO_INPUT_AUTO) {
+            enum elmo_input_format fmt = ELMO_INPUT_AUTO;
+            if (!strcmp(rd.in.path[0], "-")) {
+                const char *head;
+                size_t hn;
+                lrc = elmo_gz_peek(rd.gz, &head, &hn);
+                if (lrc == 0) fmt = elmo_input_format_of_bytes(head, hn);
+            } else {
+                lrc = elmo_inputs_format(&rd.in, ELMO_INPUT_AUTO, &fmt);
+            }
+            job->input_format = fmt;
+        }
+        if (lrc == 0 && job->keep_fields[0] && job->input_format != ELMO_INPUT_JSONL)
+            lrc = elmo_error(ELMO_ERR_ARG, "keep_fields copies fields of JSON Lines records; "
+                                           "the input is plain text");
     }
     ELMO_CALL(elmo_agree(lrc));
     ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
     if (rank == 0) {
-        lrc = open_sinks(job, &rt, outpath, &sk, &rpt, &resumed, &rd, &cnt);
+        lrc = open_sinks(job, &rt, outpath, &sk, &rpt, &resumed, &already, &rd, &cnt);
         sinks_open = true;
     }
     ELMO_CALL(elmo_agree(lrc));
+    if (MPI_Bcast(&already, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (already) {
+        if (rank == 0) {
+            fprintf(stderr,
+                    "annotate: %s is already complete (this job over these inputs, as %s "
+                    "records); nothing to do (--overwrite redoes it)\n",
+                    outpath, sk.meta);
+            elmo_out_unlock(&sk.out);
+            sinks_open = false;
+        }
+        goto cleanup;
+    }
     if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
     counts = elmo_xmalloc(sizeof(int) * (size_t)size);
     displs = elmo_xmalloc(sizeof(int) * (size_t)size);
@@ -703,16 +1090,18 @@ int elmo_annotate_run(struct elmo_job *job) {
         lrc = 0;
         if (rank == 0) {
             for (int i = 0; i < n_items && lrc == 0; i++)
-                lrc = write_item(sk.to_stdout ? "stdout" : sk.out.partial, sk.f, conll, &items[i], &rt.meta.tags, tags + items[i].first,
+                lrc = write_item(&sk.ow, conll, &items[i], &rt.meta.tags, tags + items[i].first,
                                  score + items[i].first, &cnt);
             for (int i = 0; i < n_items; i++) {
                 free(items[i].id);
                 free(items[i].text);
                 free(items[i].sp);
+                json_decref(items[i].kept);
             }
             /* a round boundary with nothing pending is a resume point */
             if (lrc == 0 && sk.jf && pd.tw == NULL) {
-                lrc = sync_file(sk.f, sk.out.partial);
+                lrc = ow_end_member(&sk.ow);
+                if (lrc == 0) lrc = sync_file(sk.f, sk.out.partial);
                 if (lrc == 0 && sk.rej.f) lrc = sync_file(sk.rej.f, sk.rej.o.partial);
                 if (lrc == 0) {
                     fprintf(sk.jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
@@ -742,7 +1131,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     if (rank == 0) {
         if (cnt.read != cnt.written + cnt.rejected + cnt.skipped)
             lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
-        lrc = close_sinks(job, &sk, &cnt, lrc);
+        lrc = close_sinks(job, &rd, &sk, &rt, &cnt, lrc);
         sinks_open = false;
         double dt = elmo__ner_now() - t0;
         fprintf(stderr,
@@ -757,10 +1146,16 @@ int elmo_annotate_run(struct elmo_job *job) {
     }
     ELMO_CALL(elmo_agree(lrc));
 cleanup:
-    if (sinks_open) close_sinks(job, &sk, &cnt, rc < 0 ? rc : ELMO_ERR_STATE);
+    if (sinks_open) close_sinks(job, &rd, &sk, &rt, &cnt, rc < 0 ? rc : ELMO_ERR_STATE);
+    free(sk.input_st);
+    free(sk.input_sha);
+    free(sk.jhead);
     elmo_gz_close(rd.gz);
+    elmo_inputs_free(&rd.in);
     free(rd.buf);
     if (pd.tw) elmo_tweets_free(pd.tw, pd.n);
+    for (int i = 0; pd.kept && i < pd.n; i++) json_decref(pd.kept[i]);
+    free(pd.kept);
     if (items) {
         free(items);
     }

@@ -37,7 +37,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "driver/commands.h"
 #include "io/corpus.h"
@@ -77,6 +76,10 @@ struct embed_run {
     char *options_text;
     char *job_fp;          /* the job's identity (journal header, store attribute) */
     char input_fp[FP_MAX]; /* the input's fingerprint (journal, store attribute) */
+    struct elmo_inputs in; /* rank 0: the input files, globs expanded, in order */
+    int stream;            /* rank 0: the shards read a spool (compressed, stdin, several) */
+    int64_t *first_line;   /* (in.n) several inputs: where each starts in the spool */
+    int n_files;           /* several inputs: their count (every rank), else 0 */
     int slice_k, slice_n;  /* --slice K/N, or 0/0 */
     struct elmo_out out;   /* the store: STORE.partial, STORE.lock (rank 0) */
     struct elmo_out rej;   /* the reject file, written aside and renamed (rank 0) */
@@ -134,8 +137,14 @@ static char *slurp(const char *path) {
  */
 static char *make_job_fingerprint(const struct embed_run *er) {
     const struct elmo_job *j = er->job;
-    char buf[8192];
-    char mix[256] = "";
+    char buf[8192 + ELMO_PATH_MAX];
+    char mix[256] = "", input[ELMO_PATH_MAX + 512] = "";
+    /* one line per listed input (a list is stored one per line) */
+    for (const char *p = j->input; *p;) {
+        size_t len = strcspn(p, "\n"), at = strlen(input);
+        snprintf(input + at, sizeof input - at, "%s%.*s", at ? "\njob input " : "", (int)len, p);
+        p += len + (p[len] == '\n');
+    }
     for (int k = 0; k < j->n_mix_weights; k++)
         snprintf(mix + strlen(mix), sizeof mix - strlen(mix), "%s%.9g", k ? "," : "",
                  (double)j->mix_weights[k]);
@@ -145,7 +154,7 @@ static char *make_job_fingerprint(const struct embed_run *er) {
              "job weights_sha256 %s\njob options_bytes %zu\njob outputs %u\njob streams %d\n"
              "job max_sentence_tokens %d\njob long_sentences %d\njob shard_tokens %d\n"
              "job mix_weights %s\njob gamma %.9g\njob layer_norm %d\njob slice %s\n",
-             j->input, (int)j->input_format, j->text_field, j->tokens_field, j->id_field, er->sha,
+             input, (int)j->input_format, j->text_field, j->tokens_field, j->id_field, er->sha,
              strlen(er->options_text), j->outputs, j->streams, j->max_sentence_tokens,
              (int)j->long_sentences, j->shard_tokens, mix, (double)j->gamma, (int)j->layer_norm,
              j->slice[0] ? j->slice : "all");
@@ -179,7 +188,7 @@ static int fingerprint_file(const char *path, char *out, size_t n) {
 
 /* The input as users name it in messages. */
 static const char *input_name(const struct elmo_job *j) {
-    return strcmp(j->input, "-") ? j->input : "stdin";
+    return strchr(j->input, '\n') ? "the inputs" : strcmp(j->input, "-") ? j->input : "stdin";
 }
 
 static void part_path(const struct embed_run *er, int64_t id, char *out, size_t n, const char *ext) {
@@ -1153,8 +1162,19 @@ static int write_rejects(struct embed_run *er, int64_t expect) {
     f = elmo_out_create_partial(&er->rej);
     if (!f) ELMO_FAIL(ELMO_ERR_IO, "%s", elmo_errmsg());
     int bad = fprintf(f, "# input\tline\treason\n") < 0;
-    for (int64_t i = 0; i < n && !bad; i++)
-        bad = fprintf(f, "%s\t%s\n", er->job->input, lines[i]) < 0;
+    for (int64_t i = 0; i < n && !bad; i++) {
+        if (er->n_files > 1) {
+            /* a line of the spool: the file it came from and its line there */
+            int k;
+            int64_t local;
+            char *tab = strchr(lines[i], '\t');
+            elmo_inputs_locate(er->first_line, er->n_files, atoll(lines[i]), &k, &local);
+            bad = fprintf(f, "%s\t%" PRId64 "%s\n", er->in.path[k], local, tab ? tab : "") < 0;
+        } else {
+            bad = fprintf(f, "%s\t%s\n", er->in.n ? er->in.path[0] : er->job->input,
+                          lines[i]) < 0;
+        }
+    }
     if (fflush(f) != 0) bad = 1;
     if (fclose(f) != 0) bad = 1;
     f = NULL;
@@ -1193,47 +1213,13 @@ static void remove_staging(struct embed_run *er, int drop_journal, int keep_spoo
     if (drop_journal) unlink(er->journal);
 }
 
-/* Copies a stream (gzip or stdin) into er->spool_tmp, a plain file that can be sharded. */
+/*
+ * Copies the input into er->spool_tmp, a plain file that can be sharded: a compressed file or
+ * stdin decompressed as it is, several inputs one after the other (io/corpus.h).
+ */
 static int spool_input(struct embed_run *er) {
-    const char *tmp = er->spool_tmp;
-    int rc = 0;
-    gzFile in = strcmp(er->job->input, "-") == 0 ? gzdopen(dup(0), "rb")
-                                                 : gzopen(er->job->input, "rb");
-    FILE *out = fopen(tmp, "wb");
-    char *buf = elmo_xmalloc(1 << 20);
-    if (!in) ELMO_FAIL(ELMO_ERR_IO, "%s: cannot open: %s", er->job->input, strerror(errno));
-    if (!out) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    for (;;) {
-        int n = gzread(in, buf, 1 << 20);
-        if (n < 0) {
-            int errnum = 0;
-            const char *msg = gzerror(in, &errnum);
-            ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", er->job->input, msg);
-        }
-        if (n == 0) {
-            int errnum = Z_OK;  /* a truncated gzip stream ends with Z_BUF_ERROR, not n < 0 */
-            const char *msg = gzerror(in, &errnum);
-            if (errnum != Z_OK)
-                ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", er->job->input,
-                          errnum == Z_BUF_ERROR ? "unexpected end of file (truncated?)" : msg);
-            break;
-        }
-        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n)
-            ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    if (fflush(out) != 0 || fsync(fileno(out)) != 0)
-        ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(out) != 0) {
-        out = NULL;
-        ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    out = NULL;
-cleanup:
-    if (in) gzclose(in);
-    if (out) fclose(out);
-    if (rc < 0) unlink(tmp);
-    free(buf);
-    return rc;
+    er->first_line = elmo_xcalloc((size_t)er->in.n, sizeof *er->first_line);
+    return elmo_inputs_spool(&er->in, er->job->input_format, er->spool_tmp, er->first_line);
 }
 
 /* ---- before anything is written (rank 0) ---------------------------------------------- */
@@ -1262,13 +1248,11 @@ static int same_path(const char *a, const char *b) {
  * files it writes against each other by name): the store, STORE.partial, STORE.lock, the
  * journal, the reject file and the file written aside for it must be regular files (or not
  * exist) and none of the input, options and weights; STORE.parts/ and STORE.logs/ must be
- * directories (or not exist).
+ * directories (or not exist).  inputs[0..n_in): the model files and every input.
  */
-static int check_paths(struct embed_run *er) {
-    const struct elmo_job *j = er->job;
-    const char *inputs[3] = {j->input, j->options, j->weights};
-    ELMO_TRY(elmo_out_check(&er->out, inputs, 3));
-    ELMO_TRY(elmo_check_output_path("output", er->journal, inputs, 3));
+static int check_paths_against(struct embed_run *er, const char **inputs, int n_in) {
+    ELMO_TRY(elmo_out_check(&er->out, inputs, n_in));
+    ELMO_TRY(elmo_check_output_path("output", er->journal, inputs, n_in));
     const char *dirs[2] = {er->parts, er->logs};
     for (int i = 0; i < 2; i++) {
         struct stat st;
@@ -1277,21 +1261,36 @@ static int check_paths(struct embed_run *er) {
                               "`output`: %s exists and is not a directory; the job keeps its %s "
                               "there: move it away",
                               dirs[i], i == 0 ? "finished shards" : "per-rank logs");
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < n_in; k++)
             if (same_path(dirs[i], inputs[k]))
                 return elmo_error(ELMO_ERR_ARG, "`output`: %s is the input %s", dirs[i], inputs[k]);
     }
-    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.path, inputs, 3));
-    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.partial, inputs, 3));
+    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.path, inputs, n_in));
+    ELMO_TRY(elmo_check_output_path("reject_file", er->rej.partial, inputs, n_in));
     const char *taken[] = {er->out.path, er->out.partial, er->out.lock, er->journal, er->parts,
-                           er->logs,     j->input,        j->options,   j->weights};
-    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
-        if (same_path(er->rej.path, taken[i]) || same_path(er->rej.partial, taken[i]))
+                           er->logs};
+    for (int i = 0; i < (int)(sizeof taken / sizeof taken[0]) + n_in; i++) {
+        const char *t = i < 6 ? taken[i] : inputs[i - 6];
+        if (same_path(er->rej.path, t) || same_path(er->rej.partial, t))
             return elmo_error(ELMO_ERR_ARG,
                               "`reject_file` %s would be written over %s, a file this job "
                               "reads or writes; choose another reject file",
-                              er->rej.path, taken[i]);
+                              er->rej.path, t);
+    }
     return 0;
+}
+
+/* check_paths_against the model files and every input. */
+static int check_paths(struct embed_run *er) {
+    const struct elmo_job *j = er->job;
+    const int n_in = er->in.n + 2;
+    const char **inputs = elmo_xmalloc(sizeof *inputs * (size_t)n_in);
+    inputs[0] = j->options;
+    inputs[1] = j->weights;
+    for (int i = 0; i < er->in.n; i++) inputs[2 + i] = er->in.path[i];
+    int rc = check_paths_against(er, inputs, n_in);
+    free(inputs);
+    return rc;
 }
 
 /*
@@ -1356,18 +1355,26 @@ static int check_existing(struct embed_run *er, int *already) {
  * A fresh run that stops here leaves nothing staged behind.
  */
 static int prepare(struct embed_run *er, int *resumed, int *already) {
-    const struct elmo_job *job = er->job;
+    struct elmo_job *job = er->job;
     struct stat st;
     int rc = 0, stale = 0, made_parts = 0;
-    int stream = elmo_corpus_is_stream(job->input);
+    int stream = er->stream;
     er->options_text = slurp(job->options);
     if (!er->options_text) return ELMO_ERR_IO;
     ELMO_TRY(elmo_file_sha256(job->weights, er->sha));
-    if (strcmp(job->input, "-") != 0 && access(job->input, R_OK) != 0)
-        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(errno));
-    if (strcmp(job->input, "-") != 0 && stat(job->input, &st) == 0 && S_ISDIR(st.st_mode))
-        return elmo_error(ELMO_ERR_IO, "%s: %s", job->input, strerror(EISDIR));
-    er->job_fp = make_job_fingerprint(er);
+    for (int i = 0; i < er->in.n; i++) {
+        const char *in = er->in.path[i];
+        if (strcmp(in, "-") != 0 && access(in, R_OK) != 0)
+            return elmo_error(ELMO_ERR_IO, "%s: %s", in, strerror(errno));
+        if (strcmp(in, "-") != 0 && stat(in, &st) == 0 && S_ISDIR(st.st_mode))
+            return elmo_error(ELMO_ERR_IO, "%s: %s", in, strerror(EISDIR));
+    }
+    /* the format: given, else from the names or first bytes (stdin: of the spool, below) */
+    if (job->input_format == ELMO_INPUT_AUTO && strcmp(er->in.path[0], "-") != 0) {
+        enum elmo_input_format fmt;
+        ELMO_TRY(elmo_inputs_format(&er->in, ELMO_INPUT_AUTO, &fmt));
+        job->input_format = fmt;
+    }
     if (stat(er->parts, &st) != 0) {
         if (mkdir(er->parts, 0755) != 0)
             return elmo_error(ELMO_ERR_IO, "%s: %s", er->parts, strerror(errno));
@@ -1377,9 +1384,16 @@ static int prepare(struct embed_run *er, int *resumed, int *already) {
         snprintf(er->spool_tmp, sizeof er->spool_tmp, "%s/input.spool.tmp", er->parts);
         ELMO_CALL(spool_input(er));
         ELMO_CALL(fingerprint_file(er->spool_tmp, er->input_fp, sizeof er->input_fp));
+        if (job->input_format == ELMO_INPUT_AUTO) { /* stdin: its first bytes decide */
+            enum elmo_input_format fmt;
+            ELMO_CALL(elmo_input_detect_format(er->spool_tmp, &fmt));
+            job->input_format = fmt;
+        }
     } else {
-        ELMO_CALL(fingerprint_file(job->input, er->input_fp, sizeof er->input_fp));
+        ELMO_CALL(fingerprint_file(er->in.path[0], er->input_fp, sizeof er->input_fp));
     }
+    er->ctx.copts.format = job->input_format;
+    er->job_fp = make_job_fingerprint(er);
     ELMO_CALL(check_existing(er, already));
     if (*already) goto cleanup;
     ELMO_CALL(journal_resume(er, resumed, &stale));
@@ -1397,6 +1411,8 @@ static int prepare(struct embed_run *er, int *resumed, int *already) {
         if (rename(er->spool_tmp, er->input) != 0)
             ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", er->input, strerror(errno));
         er->spool_tmp[0] = '\0';
+    } else {
+        snprintf(er->input, sizeof er->input, "%s", er->in.path[0]);
     }
     if (!*resumed) {
         ELMO_CALL(plan_shards(er));
@@ -1457,7 +1473,13 @@ int elmo_embed_run(struct elmo_job *job) {
         ELMO_FAIL(ELMO_ERR_ARG, "`output` is too long: %s", job->output);
     ELMO_CALL(elmo_out_init(&er.rej, "reject_file", job->reject_file));
     if (er.rank == 0) {
-        lrc = check_paths(&er);
+        /* the inputs: a list, globs expanded; several, compressed or stdin are spooled */
+        lrc = elmo_inputs_expand(job->input, &er.in);
+        if (lrc == 0) {
+            er.stream = er.in.n > 1 || elmo_corpus_is_stream(er.in.path[0]);
+            er.n_files = er.in.n > 1 ? er.in.n : 0;
+            lrc = check_paths(&er);
+        }
         if (lrc == 0) lrc = elmo_out_lock(&er.out);
     }
     ELMO_CALL(elmo_agree(lrc));
@@ -1474,18 +1496,31 @@ int elmo_embed_run(struct elmo_job *job) {
     er.ctx.cb_arg = &er;
 
     /* 2. rank 0: identity, the existing store, journal, plan; then everyone gets the plan */
-    int64_t hdr[4] = {0, 0, 0, 0}; /* shards, already complete, resumed */
+    int64_t hdr[6] = {0, 0, 0, 0, 0, 0}; /* shards, already complete, resumed, files, format */
     if (er.rank == 0) {
         int resumed = 0, already = 0;
         lrc = prepare(&er, &resumed, &already);
         hdr[0] = er.plan.n;
         hdr[1] = already;
         hdr[2] = resumed;
+        hdr[3] = er.n_files;
+        hdr[4] = job->input_format;
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(hdr, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+    if (MPI_Bcast(hdr, 6, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
         MPI_Bcast(er.input, sizeof er.input, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
+    /* the detected format and, for several inputs, where each starts (ids "K:L") */
+    job->input_format = (enum elmo_input_format)hdr[4];
+    er.ctx.copts.format = job->input_format;
+    er.n_files = (int)hdr[3];
+    if (er.n_files > 1) {
+        if (er.rank != 0) er.first_line = elmo_xcalloc((size_t)er.n_files, sizeof *er.first_line);
+        if (MPI_Bcast(er.first_line, er.n_files, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the inputs' lines failed");
+        er.ctx.copts.n_files = er.n_files;
+        er.ctx.copts.file_first_line = er.first_line;
+    }
     if (hdr[1]) {
         if (er.rank == 0)
             fprintf(stderr,
@@ -1533,9 +1568,9 @@ int elmo_embed_run(struct elmo_job *job) {
     if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) ELMO_FAIL(ELMO_ERR_MPI, "MPI_Barrier failed");
 
     /* 4. checks: the input is what it was at the start, every part what its writer wrote */
-    if (er.rank == 0 && !elmo_corpus_is_stream(job->input)) {
+    if (er.rank == 0 && !er.stream) {
         char fp[FP_MAX];
-        lrc = fingerprint_file(job->input, fp, sizeof fp);
+        lrc = fingerprint_file(er.in.path[0], fp, sizeof fp);
         if (lrc == 0 && strcmp(fp, er.input_fp) != 0) {
             if (er.jf) fclose(er.jf);
             er.jf = NULL;
@@ -1544,7 +1579,7 @@ int elmo_embed_run(struct elmo_job *job) {
                              "%s changed while the job ran (at the start %s, now %s): the "
                              "shards read from it cannot be trusted and were discarded; rerun "
                              "when the input no longer changes",
-                             job->input, er.input_fp, fp);
+                             er.in.path[0], er.input_fp, fp);
         }
     }
     ELMO_CALL(elmo_agree(lrc));
@@ -1666,6 +1701,8 @@ cleanup:
     free(er.plan.sum);
     free(er.options_text);
     free(er.job_fp);
+    free(er.first_line);
+    elmo_inputs_free(&er.in);
     free(bad);
     return rc;
 }

@@ -22,8 +22,10 @@
 #include "io/corpus.h"
 #include "io/gz.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +48,8 @@ struct elmo_corpus {
     char *text_field;            /* jsonl: owned copy ("text" by default) */
     char *tokens_field;          /* jsonl: owned copy, NULL = unused */
     char *id_field;              /* jsonl: owned copy, NULL = no id */
+    int n_files;                 /* > 1: ids "K:L" for records without one */
+    int64_t *file_first_line;    /* (n_files) owned copy */
 
     int fd;                      /* plain regular file, or -1 */
     struct elmo_gz *gz;          /* gzip file, stdin or pipe, or NULL */
@@ -212,8 +217,10 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
                first_line);
     enum elmo_input_format format = opts ? opts->format : ELMO_INPUT_TEXT;
     ELMO_CHECK(format == ELMO_INPUT_TEXT || format == ELMO_INPUT_CONLL ||
-                   format == ELMO_INPUT_JSONL,
+                   format == ELMO_INPUT_JSONL || format == ELMO_INPUT_AUTO,
                ELMO_ERR_ARG, "%s: unknown input format %d", path, (int)format);
+    if (format == ELMO_INPUT_AUTO && strcmp(path, "-") != 0)
+        ELMO_TRY(elmo_input_detect_format(path, &format));
 
     int rc = 0;
     struct elmo_corpus *c = elmo_xcalloc(1, sizeof *c);
@@ -224,7 +231,12 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
     c->pos = begin;
     c->line_no = first_line;
     c->line_num = first_line;
-    if (format == ELMO_INPUT_JSONL) {
+    if (opts && opts->n_files > 1 && opts->file_first_line) {
+        c->n_files = opts->n_files;
+        c->file_first_line = elmo_xmalloc(sizeof(int64_t) * (size_t)opts->n_files);
+        memcpy(c->file_first_line, opts->file_first_line, sizeof(int64_t) * (size_t)opts->n_files);
+    }
+    if (format == ELMO_INPUT_JSONL || format == ELMO_INPUT_AUTO) {
         c->text_field = dup_field(opts->text_field, "text");
         c->tokens_field = dup_field(opts->tokens_field, NULL);
         c->id_field = opts->id_field ? dup_field(opts->id_field, NULL) : elmo_xstrdup("id");
@@ -253,9 +265,9 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
             ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(EISDIR));
         }
         if (S_ISREG(st.st_mode)) {
-            unsigned char magic[2];
-            ssize_t n = pread(fd, magic, 2, 0);
-            stream = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+            unsigned char magic[4];
+            ssize_t n = pread(fd, magic, 4, 0);
+            stream = n > 0 && elmo_gz_magic_codec(magic, (size_t)n) != NULL;
         }
     }
     if (stream) {
@@ -269,6 +281,13 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
         if (!c->gz) {
             rc = ELMO_ERR_IO; /* elmo_gz_fdopen named the file and closed fd */
             goto cleanup;
+        }
+        if (c->format == ELMO_INPUT_AUTO) {
+            /* stdin: the first bytes decide (they stay in the reader's look-ahead) */
+            const char *head;
+            size_t n;
+            ELMO_CALL(elmo_gz_peek(c->gz, &head, &n));
+            c->format = elmo_input_format_of_bytes(head, n);
         }
     } else {
         c->fd = fd;
@@ -292,6 +311,7 @@ void elmo_corpus_close(struct elmo_corpus *c) {
     free(c->text_field);
     free(c->tokens_field);
     free(c->id_field);
+    free(c->file_first_line);
     free(c->in);
     free(c->line);
     free(c->text);
@@ -310,8 +330,9 @@ bool elmo_corpus_is_stream(const char *path) {
     if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
         if (!S_ISREG(st.st_mode)) stream = true;
         else {
-            unsigned char magic[2];
-            stream = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+            unsigned char magic[4];
+            ssize_t n = pread(fd, magic, 4, 0);
+            stream = n > 0 && elmo_gz_magic_codec(magic, (size_t)n) != NULL;
         }
     }
     close(fd);
@@ -592,6 +613,16 @@ int elmo_corpus_next(struct elmo_corpus *c, struct elmo_record *rec) {
     case ELMO_INPUT_TEXT: rc = next_text(c, rec); break;
     case ELMO_INPUT_CONLL: rc = next_conll(c, rec); break;
     case ELMO_INPUT_JSONL: rc = next_jsonl(c, rec); break;
+    case ELMO_INPUT_AUTO: rc = elmo_error(ELMO_ERR_STATE, "%s: format not detected", c->path);
+    }
+    if (rc == 0 && !rec->reject && !c->id[0] && c->n_files > 1) {
+        int k;
+        int64_t local;
+        char num[48];
+        elmo_inputs_locate(c->file_first_line, c->n_files, rec->line, &k, &local);
+        int n = snprintf(num, sizeof num, "%d:%" PRId64, k + 1, local);
+        rc = set_id(c, num, (size_t)n);
+        rec->id = c->id;
     }
     if (rc < 0) return c->failed = rc;
     return 1;
@@ -660,4 +691,207 @@ int elmo_corpus_split(const char *path, const struct elmo_corpus_opts *opts, int
     lines[nb] = c->line_no;
     elmo_corpus_close(c);
     return nb;
+}
+
+/* ============================== Inputs ============================== */
+
+static bool has_glob_char(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
+static void inputs_push(struct elmo_inputs *in, const char *path) {
+    in->path = elmo_xrealloc(in->path, sizeof *in->path * (size_t)(in->n + 1));
+    in->path[in->n++] = elmo_xstrdup(path);
+}
+
+void elmo_inputs_free(struct elmo_inputs *in) {
+    for (int i = 0; i < in->n; i++) free(in->path[i]);
+    free(in->path);
+    in->path = NULL;
+    in->n = 0;
+}
+
+int elmo_inputs_expand(const char *spec, struct elmo_inputs *in) {
+    memset(in, 0, sizeof *in);
+    int rc = 0;
+    const char *p = spec ? spec : "";
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        char *item = elmo_xmalloc(len + 1);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        p += len + (p[len] == '\n');
+        struct stat st;
+        if (!item[0]) {
+            free(item);
+            continue;
+        }
+        if (strcmp(item, "-") == 0 || stat(item, &st) == 0 || !has_glob_char(item)) {
+            inputs_push(in, item);
+            free(item);
+            continue;
+        }
+        glob_t g;
+        int gr = glob(item, GLOB_ERR, NULL, &g); /* sorted (LC_COLLATE of the C locale) */
+        if (gr == GLOB_NOMATCH) {
+            rc = elmo_error(ELMO_ERR_ARG, "`input` %s: no file matches the pattern", item);
+        } else if (gr != 0) {
+            rc = elmo_error(ELMO_ERR_IO, "`input` %s: cannot expand the pattern: %s", item,
+                            gr == GLOB_NOSPACE ? "out of memory" : "a directory cannot be read");
+        } else {
+            for (size_t i = 0; i < g.gl_pathc; i++) inputs_push(in, g.gl_pathv[i]);
+        }
+        if (gr != GLOB_NOMATCH && gr != GLOB_NOSPACE && gr != GLOB_ABORTED) globfree(&g);
+        free(item);
+        if (rc < 0) goto cleanup;
+    }
+    if (in->n == 0) ELMO_FAIL(ELMO_ERR_ARG, "`input` is empty");
+    for (int i = 0; i < in->n && in->n > 1; i++)
+        if (!strcmp(in->path[i], "-"))
+            ELMO_FAIL(ELMO_ERR_ARG, "`input`: - (stdin) must be the only input, not one of %d",
+                      in->n);
+cleanup:
+    if (rc < 0) elmo_inputs_free(in);
+    return rc;
+}
+
+/* ELMO_INPUT_JSONL when the name says so (past a compression suffix), else ELMO_INPUT_AUTO. */
+static enum elmo_input_format format_by_name(const char *path) {
+    static const char *const packs[] = {".gz", ".bz2", ".zst", ".zstd"};
+    static const char *const jsons[] = {".jsonl", ".ndjson", ".json"};
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    for (size_t i = 0; i < sizeof packs / sizeof packs[0]; i++) {
+        size_t k = strlen(packs[i]);
+        if (n > k && !strcasecmp(base + n - k, packs[i])) {
+            n -= k;
+            break;
+        }
+    }
+    for (size_t i = 0; i < sizeof jsons / sizeof jsons[0]; i++) {
+        size_t k = strlen(jsons[i]);
+        if (n > k && !strncasecmp(base + n - k, jsons[i], k)) return ELMO_INPUT_JSONL;
+    }
+    return ELMO_INPUT_AUTO;
+}
+
+enum elmo_input_format elmo_input_format_of_bytes(const char *s, size_t n) {
+    size_t i = 0;
+    if (n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) i = 3;
+    while (i < n && isspace((unsigned char)s[i])) i++;
+    return i < n && s[i] == '{' ? ELMO_INPUT_JSONL : ELMO_INPUT_TEXT;
+}
+
+int elmo_input_detect_format(const char *path, enum elmo_input_format *fmt) {
+    *fmt = format_by_name(path);
+    if (*fmt != ELMO_INPUT_AUTO || !strcmp(path, "-")) return 0;
+    struct elmo_gz *g = elmo_gz_open(path);
+    if (!g) return ELMO_ERR_IO;
+    const char *head;
+    size_t n;
+    int rc = elmo_gz_peek(g, &head, &n);
+    if (rc == 0) *fmt = elmo_input_format_of_bytes(head, n);
+    elmo_gz_close(g);
+    return rc;
+}
+
+static const char *format_name(enum elmo_input_format f) {
+    return f == ELMO_INPUT_JSONL ? "jsonl" : f == ELMO_INPUT_CONLL ? "conll" : "text";
+}
+
+int elmo_inputs_format(const struct elmo_inputs *in, enum elmo_input_format given,
+                       enum elmo_input_format *fmt) {
+    *fmt = given;
+    if (given != ELMO_INPUT_AUTO) return 0;
+    for (int i = 0; i < in->n; i++) {
+        enum elmo_input_format f;
+        ELMO_TRY(elmo_input_detect_format(in->path[i], &f));
+        if (i > 0 && f != *fmt)
+            return elmo_error(ELMO_ERR_ARG,
+                              "the inputs are of different formats (%s looks like %s, %s like "
+                              "%s); give --input-format",
+                              in->path[0], format_name(*fmt), in->path[i], format_name(f));
+        *fmt = f;
+    }
+    return 0;
+}
+
+void elmo_inputs_locate(const int64_t *first_line, int n, int64_t line, int *file,
+                        int64_t *local) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) { /* the last file that starts at or before line */
+        int mid = (lo + hi + 1) / 2;
+        if (first_line[mid] <= line) lo = mid;
+        else hi = mid - 1;
+    }
+    *file = lo;
+    *local = line - first_line[lo] + 1;
+}
+
+/* Appends one input to out, counting its lines; sep: another input follows (see
+ * elmo_inputs_spool). */
+static int spool_one(const char *path, int k, bool sep, bool conll, FILE *out,
+                     const char *out_name, int64_t *lines, char *buf, size_t cap) {
+    struct elmo_gz *g = elmo_gz_open(path);
+    if (!g) return ELMO_ERR_IO;
+    int rc = 0;
+    bool first = true, line_start = true, blank_line = true;
+    for (;;) {
+        ssize_t n = elmo_gz_read(g, buf, cap);
+        if (n < 0) ELMO_CALL((int)n);
+        if (n == 0) break;
+        size_t skip = 0;
+        if (first && k > 0 && n >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) skip = 3;
+        first = false;
+        for (ssize_t i = (ssize_t)skip; i < n; i++) {
+            if (buf[i] == '\n') {
+                (*lines)++;
+                line_start = true;
+                blank_line = true;
+            } else {
+                line_start = false;
+                if (!isspace((unsigned char)buf[i])) blank_line = false;
+            }
+        }
+        if (fwrite(buf + skip, 1, (size_t)n - skip, out) != (size_t)n - skip)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
+    }
+    /* no record may run on into the next file (the last one is copied as it is) */
+    if (sep && !line_start) {
+        if (fputc('\n', out) == EOF)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
+        (*lines)++;
+    }
+    if (sep && conll && !blank_line) {
+        if (fputc('\n', out) == EOF)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
+        (*lines)++;
+    }
+cleanup:
+    elmo_gz_close(g);
+    return rc;
+}
+
+int elmo_inputs_spool(const struct elmo_inputs *in, enum elmo_input_format fmt, const char *out,
+                      int64_t *first_line) {
+    int rc = 0;
+    const size_t cap = 1 << 20;
+    char *buf = elmo_xmalloc(cap);
+    FILE *f = fopen(out, "wb");
+    if (!f) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", out, strerror(errno));
+    int64_t lines = 0;
+    for (int k = 0; k < in->n; k++) {
+        first_line[k] = lines + 1;
+        ELMO_CALL(spool_one(in->path[k], k, k + 1 < in->n, fmt == ELMO_INPUT_CONLL, f, out, &lines,
+                            buf, cap));
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", out, strerror(errno));
+    int closed = fclose(f);
+    f = NULL;
+    if (closed != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", out, strerror(errno));
+cleanup:
+    if (f) fclose(f);
+    if (rc < 0) unlink(out);
+    free(buf);
+    return rc;
 }

@@ -27,6 +27,10 @@ struct elmo_corpus_opts {
     const char *text_field;    /* jsonl: field holding text to split on whitespace ("text") */
     const char *tokens_field;  /* jsonl: field holding an array of token strings (NULL/"" = unused) */
     const char *id_field;      /* jsonl: field holding the id, string or integer ("id") */
+    /* Several inputs read as one stream (their concatenation, see elmo_inputs_spool): when
+     * n_files > 1, a record without an id gets "K:L", file K (1-based) line L of that file. */
+    int n_files;
+    const int64_t *file_first_line; /* (n_files) the stream's 1-based line where file k starts */
 };
 
 struct elmo_record {
@@ -52,7 +56,8 @@ struct elmo_record {
 struct elmo_corpus;
 
 /*
- * Opens path ("-" = stdin) for reading records.  For plain files, [begin, end) is a byte range
+ * Opens path ("-" = stdin) for reading records.  A format of ELMO_INPUT_AUTO is detected as
+ * elmo_input_detect_format does (from the name, else the first bytes).  For plain files, [begin, end) is a byte range
  * (end < 0 = to the end) that must start at a record boundary (0 or a value from
  * elmo_corpus_split), and first_line is the 1-based line number of `begin` (1 for 0).
  * Compressed input and stdin accept only begin = 0, end = -1.
@@ -72,7 +77,8 @@ int elmo_corpus_next(struct elmo_corpus *c, struct elmo_record *rec);
 /* Closes the reader; accepts NULL. */
 void elmo_corpus_close(struct elmo_corpus *c);
 
-/* True when path is gzip-compressed or is stdin (cannot be split in byte ranges). */
+/* True when path is compressed (gzip, bzip2, zstd), stdin or not a regular file (cannot be
+ * split in byte ranges). */
 bool elmo_corpus_is_stream(const char *path);
 
 /*
@@ -92,6 +98,61 @@ int elmo_corpus_split(const char *path, const struct elmo_corpus_opts *opts, int
  * call again with a bigger array).
  */
 int elmo_split_whitespace(char *text, char **tok, int max_tok);
+
+/* ============================== Inputs ============================== */
+
+/*
+ * The inputs of a job: `input` holds one path or several separated by newlines (a YAML list,
+ * repeated --input flags); an item that names no existing file and holds a glob character
+ * (* ? [) is a pattern, expanded in sorted order (no match is an error).  "-" (stdin) must be
+ * the only input.  Paths are owned by the list.
+ */
+struct elmo_inputs {
+    int n;
+    char **path;
+};
+
+/* Expands spec into in.  Returns 0, or ELMO_ERR_ARG naming the item at fault. */
+int elmo_inputs_expand(const char *spec, struct elmo_inputs *in);
+
+/* Frees the list; accepts a zeroed one. */
+void elmo_inputs_free(struct elmo_inputs *in);
+
+/*
+ * The format of an input without --input-format: jsonl when its name ends in .jsonl, .ndjson
+ * or .json (before any .gz/.bz2/.zst/.zstd), else jsonl when its first non-space byte (after a
+ * UTF-8 byte order mark; decompressed) is '{', else text.  CoNLL is never guessed.  Reads the
+ * head of the file (not for "-": then *fmt is from the name only, or ELMO_INPUT_AUTO).
+ * Returns 0 or ELMO_ERR_IO.
+ */
+int elmo_input_detect_format(const char *path, enum elmo_input_format *fmt);
+
+/* The format the first bytes s[0..n) announce: ELMO_INPUT_JSONL or ELMO_INPUT_TEXT. */
+enum elmo_input_format elmo_input_format_of_bytes(const char *s, size_t n);
+
+/*
+ * The format of several inputs: each detected; one format for all, or ELMO_ERR_ARG naming two
+ * that differ.  fmt given (not ELMO_INPUT_AUTO) is returned as it is.
+ */
+int elmo_inputs_format(const struct elmo_inputs *in, enum elmo_input_format given,
+                       enum elmo_input_format *fmt);
+
+/*
+ * Concatenates the inputs (each decompressed through io/gz.h, strictly) into the plain file
+ * out: a file (but the last) whose last line has no newline gets one and (conll) a blank
+ * line, so that no record spans two files; a UTF-8 byte order mark at the start of the second
+ * and later files is dropped.  One input is copied as it is.  first_line: (in->n) out, the 1-based line of out where
+ * each file starts.  Writes and fsyncs out; returns 0 or a negative status naming the file.
+ */
+int elmo_inputs_spool(const struct elmo_inputs *in, enum elmo_input_format fmt, const char *out,
+                      int64_t *first_line);
+
+/*
+ * Where line `line` of the concatenation lies: *file (0-based index) and *local (1-based line
+ * of that file), from first_line as elmo_inputs_spool fills it.
+ */
+void elmo_inputs_locate(const int64_t *first_line, int n, int64_t line, int *file,
+                        int64_t *local);
 
 /* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool elmo_utf8_valid(const char *s, size_t len);

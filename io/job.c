@@ -39,6 +39,7 @@ _Static_assert(sizeof(enum elmo_long_policy) == sizeof(int), "enum size");
 enum key_type {
     T_STRING,  /* char[]: any text that fits */
     T_PATH,    /* char[ELMO_PATH_MAX]: resolved against the YAML file's directory */
+    T_PATHS,   /* T_PATH, or several: a YAML list or a repeated flag, stored one per line */
     T_INT,     /* int in [lo, hi] */
     T_U64,     /* uint64_t, any non-negative integer */
     T_FLOAT,   /* float in [lo, hi], finite */
@@ -69,7 +70,6 @@ struct key {
 #define K_MODEL  (K(EMBED) | K(ANNOTATE) | K(TRAIN_NER) | K(EVAL_NER) | K(WSD))
 #define K_CORPUS (K(EMBED) | K(ANNOTATE))
 #define K_TEXTS  (K_CORPUS | K(WSD))  /* kinds that read sentences in an input format */
-#define K_STORE  (K(EMBED) | K(ANNOTATE))
 #define K_BATCH  (K_MODEL | K(PRETRAIN))
 
 #define FIELD(f) offsetof(struct elmo_job, f), sizeof(((struct elmo_job *)0)->f)
@@ -79,7 +79,7 @@ struct key {
     {name, kinds, T_FLOATS, FIELD(field), offsetof(struct elmo_job, count), 0, 0, \
      def, NULL, meta, help}
 
-static const char *const input_formats[] = {"text", "conll", "jsonl", NULL};
+static const char *const input_formats[] = {"text", "conll", "jsonl", "auto", NULL};
 static const char *const precisions[] = {"f32", "f16", NULL};
 static const char *const long_policies[] = {"split", "truncate", NULL};
 static const char *const annotate_formats[] = {"jsonl", "conll", NULL};
@@ -88,7 +88,9 @@ static const char *const lm_softmaxes[] = {"auto", "full", "sampled", NULL};
 static const char *const ner_features[] = {"elmo", "glove", "elmo+glove", NULL};
 static const char *const ner_outputs[] = {"softmax", "crf", NULL};
 
-#define DEFAULT_OUTPUTS "word_emb,lstm_outputs1,lstm_outputs2,elmo,default"
+/* The three layers (the reader in io/python rebuilds `elmo` from them and the recorded mix)
+ * and the per-sentence `default`, which costs one row per sentence. */
+#define DEFAULT_OUTPUTS "word_emb,lstm_outputs1,lstm_outputs2,default"
 
 static const struct key keys[] = {
     /* model */
@@ -102,14 +104,17 @@ static const struct key keys[] = {
         "a trained NER tagger (the HDF5 file train-ner writes)"),
 
     /* input */
-    KEY("input", K_CORPUS, T_PATH, input, 0, 0, NULL, NULL, "FILE",
-        "the corpus (plain or .gz); - reads stdin"),
-    KEY("input_format", K_TEXTS, T_ENUM, input_format, 0, 0, "text", input_formats, NULL,
+    KEY("input", K_CORPUS, T_PATHS, input, 0, 0, NULL, NULL, "FILE",
+        "the corpus: plain, .gz, .bz2 or .zst (detected from the bytes); - reads stdin; "
+        "repeat the flag (or give a YAML list, or a quoted glob such as 'logs/*.json.bz2', "
+        "expanded in sorted order) for several files read as one corpus in order"),
+    KEY("input_format", K_TEXTS, T_ENUM, input_format, 0, 0, "auto", input_formats, NULL,
         "text: a sentence per line, split on whitespace; conll: a token per line; "
-        "jsonl: JSON Lines"),
+        "jsonl: JSON Lines; auto: jsonl for a .jsonl/.ndjson/.json name (under any "
+        "compression suffix) or a first byte {, else text"),
     KEY("text_field", K_TEXTS, T_STRING, text_field, 0, 0, "text", NULL, "NAME",
         "jsonl: the field with the text to split on whitespace"),
-    KEY("tokens_field", K_TEXTS, T_STRING, tokens_field, 0, 0, "", NULL, "NAME",
+    KEY("tokens_field", K(EMBED) | K(WSD), T_STRING, tokens_field, 0, 0, "", NULL, "NAME",
         "jsonl: the field with an array of tokens (used instead of text_field when set)"),
     KEY("id_field", K_TEXTS, T_STRING, id_field, 0, 0, "id", NULL, "NAME",
         "jsonl: the field with the record id (string or integer)"),
@@ -144,13 +149,17 @@ static const struct key keys[] = {
         "the trained model DIR/options.json + DIR/weights.hdf5 (for --model DIR), and "
         "vocab.txt, train.json, checkpoint.h5"),
     KEY("format", K(ANNOTATE), T_CHOICE, format, 0, 0, "jsonl", annotate_formats, NULL,
-        "jsonl: id, text and entities with offsets in code points; conll: `token tag` lines"),
-    KEY("outputs", K_STORE, T_OUTPUTS, outputs, 0, 0, DEFAULT_OUTPUTS, NULL, "LIST",
+        "jsonl: id, text and entities with offsets in code points; conll: `token tag` lines, "
+        "each tweet after a `# id = ID` line; an output named *.gz is gzip-compressed"),
+    KEY("keep_fields", K(ANNOTATE), T_STRING, keep_fields, 0, 0, "", NULL, "A,B,C",
+        "jsonl input and output: copy these top-level fields of each record (for API v2 also "
+        "of the tweet object), e.g. created_at,lang,author_id, into its output record"),
+    KEY("outputs", K(EMBED), T_OUTPUTS, outputs, 0, 0, DEFAULT_OUTPUTS, NULL, "LIST",
         "comma list of word_emb, lstm_outputs1, lstm_outputs2, elmo, default; "
         "or all, top, average (AllenNLP's views)"),
-    KEY("precision", K_STORE, T_ENUM, precision, 0, 0, "f32", precisions, NULL,
+    KEY("precision", K(EMBED), T_ENUM, precision, 0, 0, "f32", precisions, NULL,
         "storage type of the vectors (the math is always float32)"),
-    KEY("compress", K_STORE, T_INT, compress, 0, 9, "0", NULL, "N",
+    KEY("compress", K(EMBED), T_INT, compress, 0, 9, "0", NULL, "N",
         "deflate level of the store's datasets, 0 = none"),
     KEY("reject_file", K_CORPUS, T_PATH, reject_file, 0, 0, NULL, NULL, "FILE",
         "records that cannot be read, with line numbers and reasons "
@@ -173,10 +182,10 @@ static const struct key keys[] = {
         "token budget of a batch"),
     KEY("max_sentence_tokens", K_BATCH, T_INT, max_sentence_tokens, 1, 1000000, "1000", NULL, "N",
         "longest sentence, in tokens; longer ones are handled by long_sentences"),
-    KEY("long_sentences", K_BATCH, T_ENUM, long_sentences, 0, 0, "split", long_policies, NULL,
+    KEY("long_sentences", K_BATCH & ~K(ANNOTATE), T_ENUM, long_sentences, 0, 0, "split", long_policies, NULL,
         "split: cut a long sentence into pieces; truncate: keep its first tokens"),
     KEY("threads", K_ALL, T_INT, threads, 1, 1024, "1", NULL, "N", "BLAS threads per MPI rank"),
-    KEY("shard_tokens", K_CORPUS, T_INT, shard_tokens, 1, 1000000000, "20000", NULL, "N",
+    KEY("shard_tokens", K(EMBED), T_INT, shard_tokens, 1, 1000000000, "20000", NULL, "N",
         "target tokens per shard (the unit of work and of resume)"),
     KEY("slice", K(EMBED), T_STRING, slice, 0, 0, "", NULL, "K/N",
         "stateless only: process the K-th (0-based) of N contiguous groups of shards into a "
@@ -393,6 +402,7 @@ static void expected_text(const struct key *k, char *out, size_t n) {
     switch (k->type) {
     case T_STRING: snprintf(out, n, "a string"); break;
     case T_PATH: snprintf(out, n, "a path"); break;
+    case T_PATHS: snprintf(out, n, "a path or a list of paths"); break;
     case T_INT: snprintf(out, n, "an integer"); break;
     case T_U64: snprintf(out, n, "a non-negative integer"); break;
     case T_FLOAT: snprintf(out, n, "a number"); break;
@@ -509,9 +519,14 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
     expected_text(k, expected, sizeof expected);
     switch (k->type) {
     case T_STRING:
-    case T_PATH: {
+    case T_PATH:
+    case T_PATHS: {
         char *dst = field;
-        bool join = k->type == T_PATH && base && base[0] && text[0] && text[0] != '/' &&
+        if (k->type == T_PATHS && strchr(text, '\n')) {
+            snprintf(why, n, "cannot hold a newline: '%.64s'", text);
+            return -1;
+        }
+        bool join = k->type != T_STRING && base && base[0] && text[0] && text[0] != '/' &&
                     strcmp(text, "-") != 0;
         int len = join ? snprintf(NULL, 0, "%s/%s", base, text) : (int)strlen(text);
         if (len >= (int)k->size) {
@@ -604,6 +619,31 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
     }
     snprintf(why, n, "has an unknown type");
     return -1;
+}
+
+/* T_PATHS: adds one more path (resolved as set_value does) after those already set. */
+static int append_path(struct elmo_job *job, const struct key *k, const char *text,
+                       const char *base, char *why, size_t n) {
+    char *dst = (char *)job + k->off;
+    size_t used = strlen(dst);
+    if (!used) return set_value(job, k, text, base, why, n);
+    char *keep = elmo_xstrdup(dst);
+    int rc = set_value(job, k, text, base, why, n);
+    if (rc == 0) {
+        size_t add = strlen(dst);
+        if (used + 1 + add >= k->size) {
+            snprintf(why, n, "lists more than %zu bytes of paths; give a glob pattern instead",
+                     k->size - 1);
+            rc = -1;
+        } else {
+            memmove(dst + used + 1, dst, add + 1);
+            memcpy(dst, keep, used);
+            dst[used] = '\n';
+        }
+    }
+    if (rc < 0) memcpy(dst, keep, used + 1);
+    free(keep);
+    return rc;
 }
 
 /* Sets a key back to its default. */
@@ -740,6 +780,7 @@ static int apply_scalar(struct elmo_job *job, const struct key *k, const yaml_no
                          k->name, expected, text);
     int rc;
     if (item && k->type == T_FLOATS) rc = push_float(job, k, text, why, sizeof why);
+    else if (item && k->type == T_PATHS) rc = append_path(job, k, text, base, why, sizeof why);
     else if (item) {
         unsigned bits = 0;
         rc = outputs_from_text(text, &bits, why, sizeof why);
@@ -761,7 +802,8 @@ static int apply_node(struct elmo_job *job, const struct key *k, yaml_document_t
         }
         return apply_scalar(job, k, node, name, base, false);
     }
-    if (node->type == YAML_SEQUENCE_NODE && (k->type == T_FLOATS || k->type == T_OUTPUTS)) {
+    if (node->type == YAML_SEQUENCE_NODE &&
+        (k->type == T_FLOATS || k->type == T_OUTPUTS || k->type == T_PATHS)) {
         clear_key(job, k);
         for (yaml_node_item_t *it = node->data.sequence.items.start;
              it < node->data.sequence.items.top; it++) {
@@ -772,7 +814,8 @@ static int apply_node(struct elmo_job *job, const struct key *k, yaml_document_t
                                  k->name, expected, node_kind_text(item));
             ELMO_TRY(apply_scalar(job, k, item, name, base, true));
         }
-        if (k->type == T_OUTPUTS && *(unsigned *)((char *)job + k->off) == 0)
+        if ((k->type == T_OUTPUTS && *(unsigned *)((char *)job + k->off) == 0) ||
+            (k->type == T_PATHS && !*((char *)job + k->off)))
             return yaml_fail(name, node->start_mark, "%s: the list is empty", k->name);
         return 0;
     }
@@ -989,6 +1032,7 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
     enum elmo_job_kind kind = job->kind;
     int npos = 0;
     bool set_model = false, set_options = false, set_weights = false, flags_done = false;
+    bool given[N_KEYS] = {false}; /* T_PATHS: a second --input adds to the first */
     if (n_positional) *n_positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
@@ -1060,7 +1104,10 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
             return elmo_error(ELMO_ERR_ARG, "--%s needs a value (%s)", flag, expected);
         }
         char why[512];
-        if (set_value(job, k, value, NULL, why, sizeof why) < 0)
+        bool add = k->type == T_PATHS && given[k - keys];
+        given[k - keys] = true;
+        if ((add ? append_path(job, k, value, NULL, why, sizeof why)
+                 : set_value(job, k, value, NULL, why, sizeof why)) < 0)
             return elmo_error(ELMO_ERR_ARG, "--%s %s", flag, why);
         set_model |= !strcmp(k->name, "model");
         set_options |= !strcmp(k->name, "options");
@@ -1289,6 +1336,23 @@ static void value_text(const struct elmo_job *job, const struct key *k, struct t
                        bool quote) {
     const void *field = (const char *)job + k->off;
     switch (k->type) {
+    case T_PATHS:
+        if (quote && strchr(field, '\n')) {
+            text_printf(t, "[");
+            for (const char *p = field; *p;) {
+                size_t len = strcspn(p, "\n");
+                char *item = elmo_xmalloc(len + 1);
+                memcpy(item, p, len);
+                item[len] = '\0';
+                text_printf(t, "%s", p == (const char *)field ? "" : ", ");
+                text_quoted(t, item);
+                free(item);
+                p += len + (p[len] == '\n');
+            }
+            text_printf(t, "]");
+            break;
+        }
+        /* fall through */
     case T_STRING:
     case T_PATH:
     case T_CHOICE:
@@ -1349,9 +1413,9 @@ static void print_wrapped(const char *text, int indent, int width) {
 
 void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
     static const char *const type_names[] = {
-        [T_STRING] = "string", [T_PATH] = "path",      [T_INT] = "int",   [T_U64] = "int",
-        [T_FLOAT] = "float",   [T_BOOL] = "bool",      [T_ENUM] = "enum", [T_CHOICE] = "enum",
-        [T_FLOATS] = "floats", [T_OUTPUTS] = "outputs"};
+        [T_STRING] = "string", [T_PATH] = "path",      [T_PATHS] = "paths", [T_INT] = "int",
+        [T_U64] = "int",       [T_FLOAT] = "float",    [T_BOOL] = "bool",   [T_ENUM] = "enum",
+        [T_CHOICE] = "enum",   [T_FLOATS] = "floats",  [T_OUTPUTS] = "outputs"};
     if ((unsigned)kind >= ELMO_JOB__COUNT) return;
     struct elmo_job def;
     elmo_job_default(&def, kind);
@@ -1387,7 +1451,10 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
         const struct key *k = &keys[i];
         if (!(k->kinds & kind_bit(kind))) continue;
         struct text d = {0};
-        value_text(&def, k, &d, false);
+        /* a float default as the table writes it (0.005), not as float rounding prints it */
+        if ((k->type == T_FLOAT || k->type == T_FLOATS) && k->def && k->def[0])
+            text_printf(&d, "%s", k->def);
+        else value_text(&def, k, &d, false);
         printf("  %-*s  %-*s  default: %s\n", wf, flag[i], wt, type[i], d.len ? d.p : "none");
         print_wrapped(k->help, 6, 100);
         free(d.p);

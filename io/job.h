@@ -22,7 +22,8 @@ enum elmo_job_kind {
     ELMO_JOB__COUNT
 };
 
-enum elmo_input_format { ELMO_INPUT_TEXT = 0, ELMO_INPUT_CONLL, ELMO_INPUT_JSONL };
+/* AUTO: not given; the job detects it from the input's name or first bytes (never conll). */
+enum elmo_input_format { ELMO_INPUT_TEXT = 0, ELMO_INPUT_CONLL, ELMO_INPUT_JSONL, ELMO_INPUT_AUTO };
 enum elmo_precision { ELMO_PREC_F32 = 0, ELMO_PREC_F16 };
 enum elmo_long_policy { ELMO_LONG_SPLIT = 0, ELMO_LONG_TRUNCATE };
 
@@ -49,9 +50,10 @@ struct elmo_job {
     char options[ELMO_PATH_MAX];     /* options.json path */
     char weights[ELMO_PATH_MAX];     /* weight HDF5 path */
     char model[ELMO_PATH_MAX];       /* shorthand dir: DIR/options.json + DIR/weights.hdf5 */
+    char model_source[64];           /* "" when given; "default, WHERE" for a shipped model */
 
     /* input */
-    char input[ELMO_PATH_MAX];       /* "-" = stdin */
+    char input[ELMO_PATH_MAX];       /* "-" = stdin; several paths or globs: one per line */
     enum elmo_input_format input_format;
     char text_field[128];            /* jsonl: field with untokenized text (default "text") */
     char tokens_field[128];          /* jsonl: field with a token array (default "", unused) */
@@ -89,6 +91,7 @@ struct elmo_job {
     char test[ELMO_PATH_MAX];
     char out[ELMO_PATH_MAX];
     char format[32];                 /* output format: jsonl|conll (annotate), allennlp (export) */
+    char keep_fields[512];           /* annotate: input fields copied to the output, "a,b,c" */
     int epochs;
     uint64_t seed;
 
@@ -109,9 +112,6 @@ struct elmo_job {
     float dropout_keep;              /* keep probability on the BiLSTM input and output (0.7) */
     float clip;                      /* per-tensor gradient norm clip (1.0; 0 = none) */
     bool mask_urls_users;            /* <URL>/<USR> replacement before the features (true) */
-    char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
-    bool ortho;                      /* orthographic inputs after the mix (false) */
-    int patience;                    /* stop after N epochs without a better dev F1 (0: never) */
     char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
     bool ortho;                      /* orthographic inputs after the mix (false) */
     int patience;                    /* stop after N epochs without a better dev F1 (0: never) */

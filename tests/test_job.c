@@ -64,9 +64,10 @@ static void test_defaults(void) {
     CHECK_INT_EQ(job.streams, 0);
     CHECK_INT_EQ(job.compress, 0);
     CHECK_INT_EQ(job.precision, ELMO_PREC_F32);
-    CHECK_INT_EQ(job.input_format, ELMO_INPUT_TEXT);
+    CHECK_INT_EQ(job.input_format, ELMO_INPUT_AUTO); /* detected unless given */
     CHECK_INT_EQ(job.long_sentences, ELMO_LONG_SPLIT);
-    CHECK_INT_EQ(job.outputs, ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2 | ELMO_OUT_ELMO |
+    /* the three layers (elmo is rebuilt from them by a reader) and the sentence vectors */
+    CHECK_INT_EQ(job.outputs, ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2 |
                                   ELMO_OUT_DEFAULT);
     CHECK_NEAR(job.gamma, 1.0, 0);
     CHECK_INT_EQ(job.n_mix_weights, 0);
@@ -299,7 +300,7 @@ static void test_yaml_errors(void) {
     CHECK_YAML_ERROR("kind: embed\nthreads: [1, 2]\n",
                      "t.yaml:2:10: threads expects an integer, got a list");
     CHECK_YAML_ERROR("kind: embed\ninput: {a: b}\n",
-                     "t.yaml:2:8: input expects a path, got a mapping");
+                     "t.yaml:2:8: input expects a path or a list of paths, got a mapping");
     CHECK_YAML_ERROR("kind: embed\ncompress: 12\n",
                      "t.yaml:2:11: compress must be in 0..9, got 12");
     CHECK_YAML_ERROR("kind: embed\nthreads: 0\n", "t.yaml:2:10: threads must be in 1..1024, got 0");
@@ -314,7 +315,7 @@ static void test_yaml_errors(void) {
     CHECK_YAML_ERROR("kind: embed\nprecision: f64\n",
                      "t.yaml:2:12: precision expects one of f32|f16, got 'f64'");
     CHECK_YAML_ERROR("kind: embed\ninput_format: csv\n",
-                     "t.yaml:2:15: input_format expects one of text|conll|jsonl, got 'csv'");
+                     "t.yaml:2:15: input_format expects one of text|conll|jsonl|auto, got 'csv'");
     CHECK_YAML_ERROR("kind: annotate\nformat: xml\n",
                      "t.yaml:2:9: format expects one of jsonl|conll, got 'xml'");
     CHECK_YAML_ERROR_AT("kind: embed\noutputs: word_emb,foo\n", "t.yaml:2:10: outputs ",
@@ -535,8 +536,8 @@ static void test_flags(void) {
                      "--epochs", "3");
     CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--threads expects an integer, got 'x'", "--threads", "x");
     CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--compress must be in 0..9, got 10", "--compress=10");
-    CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--input needs a value (a path)", "--input");
-    CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--input needs a value (a path)", "--input", "--threads", "2");
+    CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--input needs a value (a path or a list of paths)", "--input");
+    CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--input needs a value (a path or a list of paths)", "--input", "--threads", "2");
     CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--precision expects one of f32|f16, got 'f8'", "--precision",
                      "f8");
     CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "--no-cache takes no value", "--no-cache=true");

@@ -88,4 +88,37 @@ grep -q "43 records read = 41 written + 2 rejected" "$T/j.log" || { cat "$T/j.lo
 grep -qP "\t42\tinvalid JSON" "$T/j.h5.rejects.tsv"
 $PY "$CHK" same-data "$T/j.h5" "$T/d2.h5"
 
+echo "== several inputs (repeated, a glob; plain, bz2, zstd) are one corpus: the concatenation's store"
+head -n 15 "$SAMPLE" >"$T/p1.txt"; sed -n '16,30p' "$SAMPLE" | bzip2 >"$T/p2.txt.bz2"
+sed -n '31,$p' "$SAMPLE" | zstd -q >"$T/p3.txt.zst"
+printf 'bad \xff\n' >>"$T/p1.txt"; cp "$T/p1.txt" "$T/cat.txt"
+sed -n '16,$p' "$SAMPLE" >>"$T/cat.txt"
+run 2 --input "$T/cat.txt" --shard-tokens 64 --output "$T/cat.h5" 2>/dev/null
+run 2 --input "$T/p1.txt" --input "$T/p2.txt.bz2" --input "$T/p3.txt.zst" --shard-tokens 64 \
+  --output "$T/multi.h5" 2>/dev/null
+run 1 --input "$T/p?.txt*" --shard-tokens 64 --output "$T/glob.h5" 2>/dev/null
+grep -qP "^$T/p1.txt\t16\tinvalid UTF-8" "$T/multi.h5.rejects.tsv"
+$PY - "$T/cat.h5" "$T/multi.h5" "$T/glob.h5" <<'PYEOF'
+import h5py, sys, numpy as np
+cat, multi, glob = (h5py.File(p, "r") for p in sys.argv[1:4])
+names = []
+cat.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+for other in (multi, glob):
+    for n in names:
+        if n.startswith("sentences/id_"):
+            continue
+        assert np.array_equal(cat[n][()], other[n][()]), n
+    blob, off = other["sentences/id_blob"][()].tobytes(), other["sentences/id_offset"][()]
+    ids = [blob[off[i]:off[i + 1]].decode() for i in range(len(off) - 1)]
+    assert len(set(ids)) == len(ids) == 41, ids
+    assert ids[0] == "1:1" and ids[15] == "2:1" and ids[-1] == "3:11", ids
+PYEOF
+
+echo "== the format from the name or the first byte; a single plain input keeps plain ids"
+cp "$T/sample.jsonl" "$T/noext"
+run 1 --input "$T/noext" --shard-tokens 64 --output "$T/det.h5" 2>/dev/null
+$PY "$CHK" same-data "$T/det.h5" "$T/d2.h5"
+run 1 --input "$T/sample.jsonl" --shard-tokens 64 --output "$T/det2.h5" 2>/dev/null
+$PY "$CHK" same-data "$T/det2.h5" "$T/d2.h5"
+
 echo "test_embed: all checks passed"

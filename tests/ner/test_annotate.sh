@@ -83,4 +83,80 @@ test "$($PY -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[
 $PY "$CHK" spans "$T/r1.jsonl" 0
 grep "tweets/s" "$T/r2.err"
 test ! -e "$T/r1.jsonl.rejects.tsv" || { echo "a reject file without rejects"; exit 1; }
+echo "== .gz output: zcat gives the plain output; CoNLL '# id =' lines; keep_fields"
+"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --output "$T/gz.jsonl.gz" \
+  --no-progress 2>/dev/null
+zcat "$T/gz.jsonl.gz" | cmp - "$T/g1.jsonl"
+test "$(grep -c '^# id = ' "$T/c1.conll")" = 6
+grep -q '^# id = 1050118621198921728$' "$T/c1.conll"
+"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --keep-fields created_at,lang \
+  --output "$T/k.jsonl" --no-progress 2>/dev/null
+$PY - "$T/k.jsonl" "$T/g1.jsonl" <<'PYEOF'
+import json, sys
+k = [json.loads(l) for l in open(sys.argv[1])]
+g = [json.loads(l) for l in open(sys.argv[2])]
+assert len(k) == len(g)
+for a, b in zip(k, g):
+    assert list(a) == ["id", "text", "created_at", "lang", "entities"], list(a)
+    assert a["entities"] == b["entities"] and a["id"] == b["id"]
+assert k[0]["created_at"] == "Wed Oct 10 20:19:24 +0000 2018", k[0]
+PYEOF
+set +e
+"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/raw.txt" --keep-fields lang \
+  --output "$T/kx.jsonl" --no-progress 2>"$T/kx.err"; rc=$?
+set -e
+test $rc = 2 && grep -q "plain text" "$T/kx.err"
+
+echo "== OUTPUT.meta.json: the hashes; a rerun is already complete; --overwrite; another job refused"
+$PY - "$T/g1.jsonl.meta.json" "$T/g.h5" "$SAMPLE" <<'PYEOF'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+assert m["tagger"]["sha256"] == sha(sys.argv[2]), m["tagger"]
+assert m["inputs"] == [{"path": sys.argv[3], "bytes": len(open(sys.argv[3], "rb").read()),
+                        "sha256": sha(sys.argv[3])}], m["inputs"]
+assert m["counts"]["written"] == 6 and m["counts"]["rejected"] == 2, m["counts"]
+assert m["settings"]["input_format"] == "jsonl" and m["elmo_version"]
+PYEOF
+$PY - "$T/e1.jsonl.meta.json" "$FX/lm_weights.hdf5" "$FX/options.json" <<'PYEOF'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+assert m["bilm"]["weights_sha256"] == sha(sys.argv[2]) and m["bilm"]["options_sha256"] == sha(sys.argv[3])
+PYEOF
+G1=(annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl --output "$T/g1.jsonl" --no-progress)
+"$ELMO_BIN" "${G1[@]}" 2>"$T/again.err"
+grep -q "already complete" "$T/again.err"
+cmp "$T/g1.jsonl" "$T/g2.jsonl"
+set +e
+"$ELMO_BIN" "${G1[@]}" --max-sentence-tokens 7 2>"$T/other.err"; rc=$?
+set -e
+test $rc = 2 && grep -q "g1.jsonl.meta.json records another job" "$T/other.err"
+cmp "$T/g1.jsonl" "$T/g2.jsonl"
+"$ELMO_BIN" "${G1[@]}" --max-sentence-tokens 7 --overwrite 2>/dev/null
+grep -q '"max_sentence_tokens": 7' "$T/g1.jsonl.meta.json"
+
+echo "== several inputs (repeated, a glob, bz2/zstd), one corpus; ids file:line; format detection"
+head -n 300 "$T/raw.txt" >"$T/in1.txt"; sed -n '301,450p' "$T/raw.txt" | bzip2 >"$T/in2.txt.bz2"
+sed -n '451,600p' "$T/raw.txt" | zstd -q >"$T/in3.txt.zst"
+"$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/in1.txt" --input "$T/in2.txt.bz2" \
+  --input "$T/in3.txt.zst" --output "$T/multi.jsonl" --no-progress 2>/dev/null
+"$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/in?.txt*" \
+  --output "$T/glob.jsonl" --no-progress 2>/dev/null
+cmp "$T/multi.jsonl" "$T/glob.jsonl"
+$PY - "$T/multi.jsonl" "$T/r1.jsonl" <<'PYEOF'
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+r = [json.loads(l) for l in open(sys.argv[2])]
+assert [a["text"] for a in m] == [b["text"] for b in r]
+assert [a["entities"] for a in m] == [b["entities"] for b in r]
+ids = [a["id"] for a in m]
+assert len(set(ids)) == 600 and ids[0] == "1:1" and ids[300] == "2:1" and ids[-1] == "3:150", ids[:2]
+PYEOF
+cp "$SAMPLE" "$T/noext"
+"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/noext" --output "$T/det.jsonl" --no-progress 2>/dev/null
+cmp "$T/det.jsonl" "$T/g2.jsonl"
+"$ELMO_BIN" annotate --tagger "$T/g.h5" --input - --output "$T/det2.jsonl" --no-progress \
+  <"$SAMPLE" 2>/dev/null
+cmp "$T/det2.jsonl" "$T/g2.jsonl"
 echo "test_annotate: ok"
