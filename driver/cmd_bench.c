@@ -80,7 +80,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static int read_corpus(const char *path, bool conll, int64_t max_tokens, struct corpus *cp) {
-    struct elmo_corpus_opts opts = {conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT, "text", NULL, "id"};
+    struct elmo_corpus_opts opts = {.format = conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT,
+                                    .text_field = "text",
+                                    .id_field = "id"};
     struct elmo_corpus *c = NULL;
     ELMO_TRY(elmo_corpus_open(&c, path, &opts, 0, -1, 1));
     memset(cp, 0, sizeof *cp);

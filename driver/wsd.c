@@ -101,8 +101,10 @@ static void cands_add_record(struct cands *c, const struct elmo_job *job, const 
 
 /* The sentences of job->sentences (any input format); *n_records counts every record. */
 static int read_sentences(const struct elmo_job *job, struct cands *c, int64_t *n_records) {
-    struct elmo_corpus_opts co = {job->input_format, job->text_field, job->tokens_field,
-                                  job->id_field};
+    struct elmo_corpus_opts co = {.format = job->input_format,
+                                  .text_field = job->text_field,
+                                  .tokens_field = job->tokens_field,
+                                  .id_field = job->id_field};
     struct elmo_corpus *cr = NULL;
     struct elmo_record rec;
     int got;
