@@ -26,15 +26,18 @@ SL="$ELMO_SOURCE_DIR/slurm"
 LAUNCH="$SL/elmo.sbatch"
 JOBS="$ELMO_SOURCE_DIR/jobs"
 JOB="$JOBS/embed.yaml"
-TRAIN="$ELMO_FIXTURES/twitter-ner/train.txt"      # ~100k tokens: ~10 s of embed on 2 ranks
-VALID="$ELMO_FIXTURES/twitter-ner/validation.txt"  # ~12k tokens
+TRAIN="$ELMO_FIXTURES/twitter-ner/train.txt"      # 200 shards of 500 tokens
+VALID="$ELMO_FIXTURES/twitter-ner/validation.txt"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
 TWEETS="$ELMO_FIXTURES/raw-tweets/lm-corpus.txt"
-export ELMO_BIN   # the jobs inherit the submitter's environment (sbatch --export=ALL)
 
 T=$(mktemp -d /tmp/elmo-test-slurm.XXXXXX)
 chmod 0755 "$T"   # munged (the munge user) reaches its socket below it
 trap 'cluster_stop; [ -n "${KEEP_TEST_DIR:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
+# the program under test is the one built when the test starts, whatever rebuilds happen meanwhile
+cp "$ELMO_BIN" "$T/elmo"
+ELMO_BIN=$T/elmo
+export ELMO_BIN   # the jobs inherit the submitter's environment (sbatch --export=ALL)
 trap 'exit 130' INT TERM
 TIMES=()
 
@@ -197,7 +200,7 @@ test_train_ner() {  # a tiny GloVe tagger; USR1 does not reach a kind that canno
     local jid log
     jid=$(submit "$T/ner" "$LAUNCH" "$JOBS/train-ner.yaml" "${args[@]}" --out "$T/ner/tagger.h5")
     log="$T/ner/elmo-$jid.out"
-    wait_for "$jid" "the srun line" grep -q "run: srun" "$log"
+    wait_for "$jid" "the srun line" grep -qs "run: srun" "$log"
     scancel --signal=USR1 --batch "$jid" 2>/dev/null || true
     wait_ok "$jid" "train-ner"
     if grep -q "got SIGUSR1" "$log"; then
