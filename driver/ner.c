@@ -37,7 +37,9 @@
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
+#include "io/models.h"
 #include "io/ner_data.h"
+#include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/store.h"
 #include "io/weights.h"
@@ -120,6 +122,34 @@ void elmo__ner_extras_compute(const struct elmo_ner_extras *x, int64_t n, const 
     }
 }
 
+/*
+ * The biLM of an ELMo tagger: the job's --options/--weights (--model) when given, else the files
+ * the tagger names relative to its own directory.  0, or ELMO_ERR_ARG saying what to give.
+ */
+static int resolve_bilm(struct elmo_ner_runtime *r, const struct elmo_job *job) {
+    if (job->options[0] && job->weights[0]) {
+        snprintf(r->options, sizeof r->options, "%s", job->options);
+        snprintf(r->weights, sizeof r->weights, "%s", job->weights);
+        return 0;
+    }
+    if (!r->meta.bilm_options[0] || !r->meta.bilm_weights[0])
+        return elmo_error(ELMO_ERR_ARG,
+                          "%s is an ELMo tagger that does not name its biLM: give the biLM it was "
+                          "trained on (--options FILE --weights FILE, or --model DIR)",
+                          job->tagger);
+    char dir[ELMO_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", job->tagger);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    if (snprintf(r->options, sizeof r->options, "%s/%s", dir, r->meta.bilm_options) >=
+            (int)sizeof r->options ||
+        snprintf(r->weights, sizeof r->weights, "%s/%s", dir, r->meta.bilm_weights) >=
+            (int)sizeof r->weights)
+        return elmo_error(ELMO_ERR_ARG, "%s: the path of its biLM is too long", job->tagger);
+    return 0;
+}
+
 int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *job, int max_len) {
     memset(r, 0, sizeof *r);
     int rc = elmo_tagger_load(job->tagger, &r->t, &r->meta);
@@ -129,33 +159,47 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
     if (rc == 0 && xglove && !stored)
         rc = elmo_error(ELMO_ERR_FORMAT, "%s: features elmo+glove, but the file holds no GloVe rows",
                         job->tagger);
-    if (rc == 0 && !glove && (!job->options[0] || !job->weights[0]))
-        rc = elmo_error(ELMO_ERR_ARG,
-                        "%s is an ELMo tagger: give the biLM it was trained on (--options FILE "
-                        "--weights FILE, or --model DIR)",
-                        job->tagger);
+    if (rc == 0 && !glove) rc = resolve_bilm(r, job);
     ELMO_TRY(elmo_agree(rc));
 
     /* rank 0 checks that the vectors are the ones the tagger was trained on */
     char sha[65] = "";
-    const char *vec_path = glove ? (job->glove[0] ? job->glove : r->meta.glove_path) : job->weights;
+    const char *vec_path = glove ? (job->glove[0] ? job->glove : r->meta.glove_path) : r->weights;
     rc = 0;
     if (elmo_rank() == 0 && !(glove && stored)) {
         rc = elmo_file_sha256(vec_path, sha);
         const char *want = glove ? r->meta.glove_sha256 : r->meta.weights_sha256;
-        if (rc == 0 && want[0] && strcmp(sha, want) != 0)
+        if (rc == 0 && !want[0])
+            rc = elmo_error(ELMO_ERR_FORMAT,
+                            "%s records no sha256 of the %s vectors it was trained on, so it "
+                            "cannot tell a wrong biLM from the right one; retrain it",
+                            job->tagger, glove ? "GloVe" : "ELMo");
+        if (rc == 0 && strcmp(sha, want) != 0)
             rc = elmo_error(ELMO_ERR_MISMATCH,
                             "%s was trained with %s vectors of sha256 %s, but %s has sha256 %s",
                             job->tagger, glove ? "GloVe" : "ELMo", want, vec_path, sha);
+        char osha[65] = "";
+        if (rc == 0 && !glove && r->meta.options_sha256[0]) {
+            rc = elmo_file_sha256(r->options, osha);
+            if (rc == 0 && strcmp(osha, r->meta.options_sha256) != 0)
+                rc = elmo_error(ELMO_ERR_MISMATCH,
+                                "%s was trained with a biLM whose options file has sha256 %s, "
+                                "but %s has sha256 %s",
+                                job->tagger, r->meta.options_sha256, r->options, osha);
+        }
+        if (rc == 0 && !glove)
+            fprintf(stderr, "%s: biLM %s + %s (sha256 %.12s)%s\n",
+                    job->kind == ELMO_JOB_ANNOTATE ? "annotate" : "eval-ner", r->options,
+                    r->weights, sha, job->weights[0] ? "" : ", named by the tagger");
     }
     ELMO_TRY(elmo_agree(rc));
     const struct elmo_glove *gv = stored ? &r->meta.glove : &r->glove;
     if (glove && stored) rc = 0;
     else if (glove) rc = elmo_glove_load(vec_path, &r->glove);
-    else rc = elmo_model_load(job->options, job->weights, &r->m);
+    else rc = elmo_model_load(r->options, r->weights, &r->m);
     if (rc == 0 && !glove && r->m.opt.L + 1 != r->t.cfg.K)
         rc = elmo_error(ELMO_ERR_SHAPE, "%s mixes %d layers; the biLM %s has %d", job->tagger,
-                        r->t.cfg.K, job->weights, r->m.opt.L + 1);
+                        r->t.cfg.K, r->weights, r->m.opt.L + 1);
     if (rc == 0 && (glove ? gv->dim : 2 * r->m.opt.P) != r->t.cfg.D)
         rc = elmo_error(ELMO_ERR_SHAPE, "%s takes %d-wide features; %s gives %d", job->tagger,
                         r->t.cfg.D, glove && stored ? "its GloVe rows" : vec_path,
@@ -264,11 +308,36 @@ static int score_tags(const struct elmo_ner_data *d, const struct elmo_tagset *t
 }
 
 /* Writes text to path (rank 0 use).  0 or ELMO_ERR_IO. */
+/* Writes text to path aside (PATH.partial) and renames it into place when complete. */
 static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    if (fclose(f) != 0) return elmo_error(ELMO_ERR_IO, "%s: write failed", path);
+    char tmp[ELMO_PATH_MAX + 16];
+    if (snprintf(tmp, sizeof tmp, "%s.partial", path) >= (int)sizeof tmp)
+        return elmo_error(ELMO_ERR_ARG, "path too long: %s", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    int bad = fputs(text, f) < 0;
+    if (fclose(f) != 0 || bad) {
+        unlink(tmp);
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    }
+    return elmo_commit_file(tmp, path);
+}
+
+/*
+ * Rank 0, before any work: every file the job writes (OUT and the names derived from it, each
+ * OUT + suffix) must be none of its inputs (by device and inode) and a regular file or absent.
+ */
+static int check_ner_outputs(const struct elmo_job *job, const char *const *suffixes, int n_suf) {
+    if (!job->out[0]) return 0;
+    const char *inputs[] = {job->train, job->dev,   job->test,   job->input,
+                            job->tagger, job->options, job->weights, job->glove};
+    const int n_in = (int)(sizeof inputs / sizeof inputs[0]);
+    for (int i = 0; i < n_suf; i++) {
+        char path[ELMO_PATH_MAX + 64];
+        if (snprintf(path, sizeof path, "%s%s", job->out, suffixes[i]) >= (int)sizeof path)
+            return elmo_error(ELMO_ERR_ARG, "`out` is too long: %s", job->out);
+        ELMO_TRY(elmo_check_output_path("out", path, inputs, n_in));
+    }
     return 0;
 }
 
@@ -281,6 +350,8 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     struct elmo_ner_runtime rt;
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
+    static const char *const eval_outputs[] = {"", ".partial", ".conll"};
+    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, eval_outputs, 3) : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
     double t0 = elmo__ner_now();
     rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
@@ -355,8 +426,12 @@ static void store_path(const struct elmo_job *job, const struct split *sp, char 
     snprintf(out, n, "%s.%s.elmo.h5", job->out, sp->name);
 }
 
-/* Rank 0: 1 when the store at path is complete, from these weights, with exactly these tokens. */
-static int store_reusable(const char *path, const char *sha, const struct split *sp, bool mask) {
+/*
+ * Rank 0: 1 when the store at path is complete, from these weights and this options text, with
+ * exactly these tokens.
+ */
+static int store_reusable(const char *path, const char *sha, const char *options_text,
+                          const struct split *sp, bool mask) {
     if (access(path, R_OK) != 0) return 0;
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
@@ -364,7 +439,10 @@ static int store_reusable(const char *path, const char *sha, const struct split 
         elmo_error_clear();
         return 0;
     }
-    int ok = info.complete && !strcmp(info.weights_sha256, sha) && info.n_sent == sp->d.n_sent &&
+    char *stored_options = elmo_store_attr_string(st, "options_json");
+    int ok = info.complete && !strcmp(info.weights_sha256, sha) && options_text &&
+             stored_options && !strcmp(stored_options, options_text) &&
+             info.n_sent == sp->d.n_sent &&
              info.n_tok == sp->d.n_tok &&
              (info.outputs & (ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2)) ==
                  (ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2);
@@ -385,6 +463,7 @@ static int store_reusable(const char *path, const char *sha, const struct split 
     }
     free(off);
     free(blob);
+    free(stored_options);
     elmo_store_close(st);
     elmo_error_clear();
     return ok;
@@ -415,7 +494,9 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
     snprintf(tokens, sizeof tokens, "%s.%s.tokens.conll", job->out, sp->name);
     int reuse = 0, rc = 0, lrc = 0;
     if (elmo_rank() == 0) {
-        reuse = store_reusable(store, sha, sp, job->mask_urls_users);
+        char *options_text = read_text(job->options);
+        reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
+        free(options_text);
         if (!reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
     ELMO_TRY(elmo_agree(lrc));
@@ -441,21 +522,12 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
         ej.batch_tokens = job->batch_tokens;
         ej.cache = job->cache;
         ej.progress = job->progress;
+        ej.overwrite = true; /* the store is this job's own derived output, found stale above */
         if (sp->d.max_len > ej.max_sentence_tokens) ej.max_sentence_tokens = sp->d.max_len;
         rc = elmo_embed_run(&ej);
         elmo_job_free(&ej);
         if (rc < 0) return rc;
-        if (elmo_rank() == 0) {
-            unlink(tokens);
-            char rej[ELMO_PATH_MAX + 96];
-            snprintf(rej, sizeof rej, "%s.rejects.tsv", store);
-            FILE *f = fopen(rej, "r");
-            if (f) {
-                int empty = fgetc(f) == EOF;
-                fclose(f);
-                if (empty) unlink(rej);
-            }
-        }
+        if (elmo_rank() == 0) unlink(tokens); /* written by this run for the embed job */
     }
     /* every rank reads the whole store */
     struct elmo_store *st = NULL;
@@ -574,6 +646,13 @@ int elmo_train_ner_run(struct elmo_job *job) {
             sp[i].gold[k] = elmo_tagset_find(&tags, sp[i].d.tag[k]);
         if (sp[i].d.max_len > max_len) max_len = sp[i].d.max_len;
     }
+
+    static const char *const train_outputs[] = {
+        "",           ".partial",      ".eval.json",         ".dev.conll",
+        ".test.conll", ".train.elmo.h5", ".dev.elmo.h5",      ".test.elmo.h5",
+        ".train.tokens.conll", ".dev.tokens.conll", ".test.tokens.conll"};
+    if (lrc == 0 && rank == 0) lrc = check_ner_outputs(job, train_outputs, 11);
+    ELMO_CALL(elmo_agree(lrc));
 
     /* 2. features */
     int K, D;
@@ -820,13 +899,30 @@ int elmo_train_ner_run(struct elmo_job *job) {
             meta.glove = gv; /* the file keeps every row: tagging needs no GloVe file */
             memset(&gv, 0, sizeof gv);
         }
-        if (!glove) snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
+        if (!glove) {
+            /* the biLM by sha256 and by a path relative to the tagger, which a tagger shipped
+             * or moved together with its biLM keeps */
+            snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
+            char out_dir[ELMO_PATH_MAX];
+            snprintf(out_dir, sizeof out_dir, "%s", job->out);
+            char *slash = strrchr(out_dir, '/');
+            if (!slash) snprintf(out_dir, sizeof out_dir, ".");
+            else if (slash == out_dir) out_dir[1] = '\0'; /* a tagger in / */
+            else *slash = '\0';
+            lrc = elmo_file_sha256(job->options, meta.options_sha256);
+            if (lrc == 0)
+                lrc = elmo_path_relative(out_dir, job->options, meta.bilm_options,
+                                         sizeof meta.bilm_options);
+            if (lrc == 0)
+                lrc = elmo_path_relative(out_dir, job->weights, meta.bilm_weights,
+                                         sizeof meta.bilm_weights);
+        }
         meta.lr = job->lr, meta.lr_decay = job->lr_decay, meta.clip = job->clip;
         meta.batch_size = job->batch_size, meta.epochs = epochs_run;
         meta.best_epoch = best_epoch, meta.ranks = size, meta.seed = job->seed;
         meta.dev_f1 = sp[1].present ? best_f1 : -1.0;
         meta.job_yaml = elmo_job_to_yaml(job);
-        lrc = elmo_tagger_save(job->out, &t, &meta);
+        if (lrc == 0) lrc = elmo_tagger_save(job->out, &t, &meta);
 
         /* OUT.eval.json */
         struct {

@@ -51,6 +51,9 @@ struct elmo_ner_runtime {
     struct elmo_tagger_ws ws;
     float *fbuf, *xbuf; /* features and extra inputs of the sentences being tagged */
     size_t cap_tok;     /* tokens fbuf and xbuf hold */
+    /* the biLM in use: the job's files, or those the tagger names relative to itself */
+    char options[ELMO_PATH_MAX];
+    char weights[ELMO_PATH_MAX];
 };
 
 /*

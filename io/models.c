@@ -1,9 +1,11 @@
 /*
  * models.c: the lookup of the shipped models and of a model directory's files (models.h).
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "io/models.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,5 +116,40 @@ int elmo_model_dir_files(const char *dir, char *options, size_t on, char *weight
     }
     if (snprintf(options, on, "%s", o) >= (int)on || snprintf(weights, wn, "%s", w) >= (int)wn)
         return elmo_error(ELMO_ERR_ARG, "model path too long: %s", dir);
+    return ELMO_OK;
+}
+
+/* Splits an absolute path into its components (in place); returns how many, at most max. */
+static int components(char *path, char **comp, int max) {
+    int k = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(path, "/", &save); t && k < max; t = strtok_r(NULL, "/", &save))
+        comp[k++] = t;
+    return k;
+}
+
+int elmo_path_relative(const char *from_dir, const char *to, char *out, size_t n) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (!realpath(from_dir, a))
+        return elmo_error(ELMO_ERR_IO, "%s: %s", from_dir, strerror(errno));
+    if (!realpath(to, b)) return elmo_error(ELMO_ERR_IO, "%s: %s", to, strerror(errno));
+    char *ca[PATH_MAX / 2], *cb[PATH_MAX / 2];
+    int na = components(a, ca, PATH_MAX / 2), nb = components(b, cb, PATH_MAX / 2);
+    int k = 0;
+    while (k < na && k < nb && !strcmp(ca[k], cb[k])) k++;
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = k; i < na; i++) {
+        int w = snprintf(out + used, n - used, "../");
+        if (w < 0 || (size_t)w >= n - used)
+            return elmo_error(ELMO_ERR_ARG, "relative path too long: %s", to);
+        used += (size_t)w;
+    }
+    for (int i = k; i < nb; i++) {
+        int w = snprintf(out + used, n - used, "%s%s", cb[i], i + 1 < nb ? "/" : "");
+        if (w < 0 || (size_t)w >= n - used)
+            return elmo_error(ELMO_ERR_ARG, "relative path too long: %s", to);
+        used += (size_t)w;
+    }
     return ELMO_OK;
 }

@@ -30,4 +30,11 @@ int elmo_models_find(const char *name, char *out, size_t n, char *where, size_t 
  */
 int elmo_model_dir_files(const char *dir, char *options, size_t on, char *weights, size_t wn);
 
+/*
+ * The path of existing file `to` relative to existing directory `from_dir` (both resolved
+ * through realpath first), e.g. "../elmo-tweets/weights.hdf5".  Returns 0, or ELMO_ERR_IO
+ * naming the path that cannot be resolved.
+ */
+int elmo_path_relative(const char *from_dir, const char *to, char *out, size_t n);
+
 #endif /* ELMO_MODELS_H */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "io/outfile.h"
 #include "model/status.h"
 
 #define FORMAT_NAME    "elmo-tagger"
@@ -54,11 +56,12 @@ static int put_double(hid_t obj, const char *name, double v) {
     return put_scalar(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
-int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
-                     const struct elmo_tagger_meta *meta) {
+/* Writes the tagger into file (a new file); path names it in messages. */
+static int save_to(const char *file, const char *path, const struct elmo_tagger *t,
+                   const struct elmo_tagger_meta *meta) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", path);
+    hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", file);
     int rc = 0, bad = 0;
     const char *what = "";
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -128,6 +131,9 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
     PUT(put_double(f, "dev_f1", meta->dev_f1), "dev_f1");
     PUT(put_string(f, "weights_sha256", meta->weights_sha256), "weights_sha256");
     PUT(put_string(f, "options_json", meta->options_json), "options_json");
+    PUT(put_string(f, "options_sha256", meta->options_sha256), "options_sha256");
+    PUT(put_string(f, "bilm_options", meta->bilm_options), "bilm_options");
+    PUT(put_string(f, "bilm_weights", meta->bilm_weights), "bilm_weights");
     PUT(put_string(f, "glove_path", meta->glove_path), "glove_path");
     PUT(put_string(f, "glove_sha256", meta->glove_sha256), "glove_sha256");
     PUT(put_string(f, "job_yaml", meta->job_yaml), "job_yaml");
@@ -137,6 +143,17 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
     H5Pclose(dcpl);
     if (H5Fclose(f) < 0 && !bad) bad = 1, what = "(closing)";
     if (bad) rc = elmo_error(ELMO_ERR_HDF5, "%s: cannot write %s", path, what);
+    return rc;
+}
+
+int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
+                     const struct elmo_tagger_meta *meta) {
+    char partial[ELMO_PATH_MAX + 16];
+    if (snprintf(partial, sizeof partial, "%s.partial", path) >= (int)sizeof partial)
+        return elmo_error(ELMO_ERR_ARG, "tagger path too long: %s", path);
+    int rc = save_to(partial, path, t, meta);
+    if (rc == 0) rc = elmo_commit_file(partial, path);
+    if (rc < 0) unlink(partial);
     return rc;
 }
 
@@ -295,6 +312,15 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
     get_double(f, "dev_f1", &meta->dev_f1);
     s = get_string(f, "weights_sha256");
     snprintf(meta->weights_sha256, sizeof meta->weights_sha256, "%s", s ? s : "");
+    free(s);
+    s = get_string(f, "options_sha256");
+    snprintf(meta->options_sha256, sizeof meta->options_sha256, "%s", s ? s : "");
+    free(s);
+    s = get_string(f, "bilm_options");
+    snprintf(meta->bilm_options, sizeof meta->bilm_options, "%s", s ? s : "");
+    free(s);
+    s = get_string(f, "bilm_weights");
+    snprintf(meta->bilm_weights, sizeof meta->bilm_weights, "%s", s ? s : "");
     free(s);
     s = get_string(f, "glove_path");
     snprintf(meta->glove_path, sizeof meta->glove_path, "%s", s ? s : "");

@@ -39,6 +39,11 @@ struct elmo_tagger_meta {
     bool mask_urls_users;    /* <URL>/<USR> replacement before the features */
     char weights_sha256[80]; /* ELMo weight file the tagger was trained on ("" for glove) */
     char *options_json;      /* its options.json text (owned; NULL for glove) */
+    char options_sha256[80]; /* the sha256 of that options file ("" in older files) */
+    /* the biLM's files relative to the tagger file's directory ("" in older files), so that
+     * a tagger shipped beside its biLM needs no model flag */
+    char bilm_options[ELMO_PATH_MAX];
+    char bilm_weights[ELMO_PATH_MAX];
     char glove_path[ELMO_PATH_MAX];
     char glove_sha256[80];
     double lr, lr_decay, clip;
@@ -52,7 +57,10 @@ struct elmo_tagger_meta {
 /* Frees the owned strings and rows; accepts a zeroed struct. */
 void elmo_tagger_meta_free(struct elmo_tagger_meta *m);
 
-/* Writes (replaces) path.  Returns 0 or ELMO_ERR_HDF5 naming the file and item. */
+/*
+ * Writes path: into PATH.partial, renamed over path when complete (an earlier file survives a
+ * failure).  Returns 0, or ELMO_ERR_HDF5/ELMO_ERR_IO naming the file and item.
+ */
 int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
                      const struct elmo_tagger_meta *meta);
 

@@ -51,14 +51,14 @@ expect_exit 1 $rc "a bad tagger"; cmp "$T/ref.jsonl" "$T/ref.copy" || fail "a re
 run "${A[@]}" --input "$T/missing.txt" --output "$T/ref.jsonl"
 expect_exit nonzero $rc "a missing input"; cmp "$T/ref.jsonl" "$T/ref.copy"
 mpiexec -n 1 bash -c 'ulimit -f 64; exec "$@"' limited "$ELMO_BIN" "${A[@]}" --input "$T/tweets.txt" \
-  --output "$T/ref.jsonl" >"$T/out.log" 2>&1 && rc=0 || rc=$?
+  --output "$T/ref.jsonl" --overwrite >"$T/out.log" 2>&1 && rc=0 || rc=$?
 expect_exit 1 $rc "a full disk"; expect_msg "$T/out.log" "ref.jsonl.partial"
 cmp "$T/ref.jsonl" "$T/ref.copy" || fail "a full disk damaged the earlier output"
 rm -f "$T/ref.jsonl.journal" "$T/ref.jsonl.partial"
 
 echo "== the lock: a second run on the same output is refused, naming the holder"
 exec 9>"$T/ref.jsonl.lock"; flock -n 9; echo "otherhost 4242" >&9
-run "${A[@]}" --input "$T/tweets.txt" --output "$T/ref.jsonl"
+run "${A[@]}" --input "$T/tweets.txt" --output "$T/ref.jsonl" --overwrite
 exec 9>&-
 expect_exit 1 $rc "a held lock"; expect_msg "$T/out.log" "otherhost 4242"
 cmp "$T/ref.jsonl" "$T/ref.copy"

@@ -53,9 +53,24 @@ input: test.txt
 YAML
 "$ELMO_BIN" run "$T/eval.yaml" >"$T/e2.log" 2>/dev/null
 cmp "$T/e2.log" "$T/t1.table"
-# a tagger needs the biLM it was trained on
-if "$ELMO_BIN" eval-ner --tagger "$T/t1.h5" --input "$T/test.txt" 2>"$T/err"; then exit 1; fi
-grep -q "is an ELMo tagger" "$T/err"
+# a tagger names its biLM relative to itself: eval-ner needs no model flag beside it ...
+"$ELMO_BIN" eval-ner --tagger "$T/t1.h5" --input "$T/test.txt" >"$T/e3.log" 2>"$T/e3.err" ||
+  { cat "$T/e3.err"; exit 1; }
+cmp "$T/e3.log" "$T/t1.table"
+grep -q "named by the tagger" "$T/e3.err"
+# ... moved away from it, it cannot find it and says so; another biLM is refused by its sha256
+mkdir -p "$T/moved/deeper"; cp "$T/t1.h5" "$T/moved/deeper/t1.h5"
+if "$ELMO_BIN" eval-ner --tagger "$T/moved/deeper/t1.h5" --input "$T/test.txt" 2>"$T/err"; then exit 1; fi
+grep -q "lm_weights.hdf5" "$T/err"
+cp "$FX/lm_weights.hdf5" "$T/other.hdf5"; printf x >>"$T/other.hdf5"
+if "$ELMO_BIN" eval-ner --tagger "$T/t1.h5" --options "$FX/options.json" --weights "$T/other.hdf5" \
+     --input "$T/test.txt" 2>"$T/err"; then exit 1; fi
+grep -q "was trained with ELMo vectors of sha256" "$T/err"
+# an output that is one of the inputs is refused before any work
+if "$ELMO_BIN" eval-ner --tagger "$T/t1.h5" --input "$T/test.txt" --out "$T/test.txt" 2>"$T/err"; then exit 1; fi
+grep -q "same file as the input" "$T/err"
+if "$ELMO_BIN" train-ner "${MODEL[@]}" --train "$T/train.txt" --out "$T/./train.txt" 2>"$T/err"; then exit 1; fi
+grep -q "same file as the input" "$T/err"
 
 # After 200 Adam steps the 1e-7 differences of the order of the gradient sums have grown;
 # after 3 epochs (below) the models agree within 1e-5.
