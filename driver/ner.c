@@ -594,6 +594,114 @@ struct epoch_log {
     struct elmo_conll_score dev;
 };
 
+/*
+ * The training checkpoint, OUT.checkpoint: written by rank 0 after every epoch (aside, then
+ * renamed) and removed once the tagger is written.  A rerun of the same job (same settings,
+ * data and vectors: the fingerprint) continues after the last finished epoch and ends with the
+ * tagger an uninterrupted run writes (the shuffle and dropout masks depend on the epoch alone).
+ * Layout: a header, the epoch records, then the weights, the kept epoch's weights and Adam's two
+ * moments, and a 64-bit FNV-1a checksum of everything before it.
+ */
+#define CKPT_MAGIC "elmo-ner-checkpoint 1\n"
+
+struct ckpt_head {
+    char magic[24];
+    char fingerprint[65];
+    int32_t epochs_done, best_epoch;
+    double best_f1, lr;
+    int64_t adam_step;
+    uint64_t n_floats;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* What must not change between a run and its resume: settings, data and vectors, as sha256. */
+static int ckpt_fingerprint(const struct elmo_job *job, const struct split *sp, const char *sha,
+                            const char *glove_sha, int size, size_t n_floats, char out[65]) {
+    char data[3][65] = {"", "", ""};
+    for (int i = 0; i < 3; i++)
+        if (sp[i].present) ELMO_TRY(elmo_file_sha256(sp[i].path, data[i]));
+    char text[2048];
+    snprintf(text, sizeof text,
+             "features %s output %s ortho %d mask %d hidden %d keep %.9g lr %.9g decay %.9g "
+             "clip %.9g batch %d seed %llu ranks %d floats %zu train %s dev %s test %s elmo %s "
+             "glove %s",
+             job->features, job->ner_output, (int)job->ortho, (int)job->mask_urls_users,
+             job->hidden, (double)job->dropout_keep, (double)job->lr, (double)job->lr_decay,
+             (double)job->clip, job->batch_size, (unsigned long long)job->seed, size, n_floats,
+             data[0], data[1], data[2], sha, glove_sha);
+    struct elmo_sha256 h;
+    uint8_t digest[32];
+    elmo_sha256_init(&h);
+    elmo_sha256_update(&h, text, strlen(text));
+    elmo_sha256_final(&h, digest);
+    elmo_sha256_hex(digest, out);
+    return 0;
+}
+
+static int ckpt_write(const char *path, const struct ckpt_head *h, const struct epoch_log *elog,
+                      const struct elmo_tagger *t, const struct elmo_tagger *best,
+                      const struct elmo_adam *adam) {
+    char tmp[ELMO_PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.partial", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    const void *part[6] = {h, elog, t->block, best->block, adam->m, adam->v};
+    size_t len[6] = {sizeof *h, sizeof *elog * (size_t)h->epochs_done,
+                     sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
+                     sizeof(float) * h->n_floats, sizeof(float) * h->n_floats};
+    uint64_t sum = 0xcbf29ce484222325ull;
+    bool bad = false;
+    for (int i = 0; i < 6 && !bad; i++) {
+        sum = fnv1a(sum, part[i], len[i]);
+        bad = len[i] > 0 && fwrite(part[i], 1, len[i], f) != len[i];
+    }
+    bad = bad || fwrite(&sum, sizeof sum, 1, f) != 1;
+    if (fclose(f) != 0 || bad) {
+        unlink(tmp);
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    }
+    return elmo_commit_file(tmp, path);
+}
+
+/*
+ * Reads a checkpoint into h, elog (room for max_epochs) and the blocks; 1 when read and
+ * whole, 0 when there is none, or a negative status naming what is wrong.
+ */
+static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, struct epoch_log *elog,
+                     struct elmo_tagger *t, struct elmo_tagger *best, struct elmo_adam *adam) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    int rc = 1;
+    uint64_t sum = 0xcbf29ce484222325ull, stored = 0;
+    if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0 ||
+        h->n_floats != t->n_floats || h->epochs_done < 1 || h->epochs_done > max_epochs) {
+        rc = elmo_error(ELMO_ERR_MISMATCH, "%s is not a checkpoint of this job (another model "
+                        "size, more epochs than asked, or not a checkpoint); delete it or rerun "
+                        "with --overwrite", path);
+    } else {
+        sum = fnv1a(sum, h, sizeof *h);
+        void *part[5] = {elog, t->block, best->block, adam->m, adam->v};
+        size_t len[5] = {sizeof *elog * (size_t)h->epochs_done, sizeof(float) * h->n_floats,
+                         sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
+                         sizeof(float) * h->n_floats};
+        for (int i = 0; i < 5 && rc == 1; i++) {
+            if (fread(part[i], 1, len[i], f) != len[i]) rc = 0;
+            else sum = fnv1a(sum, part[i], len[i]);
+        }
+        if (rc != 1 || fread(&stored, sizeof stored, 1, f) != 1 || stored != sum ||
+            fgetc(f) != EOF)
+            rc = elmo_error(ELMO_ERR_FORMAT, "%s is damaged (short, or its checksum does not "
+                            "match); delete it to start over", path);
+    }
+    fclose(f);
+    return rc;
+}
+
 int elmo_train_ner_run(struct elmo_job *job) {
     const int rank = elmo_rank(), size = elmo_size();
     const bool glove = !strcmp(job->features, "glove");       /* GloVe instead of the mix */
@@ -650,8 +758,9 @@ int elmo_train_ner_run(struct elmo_job *job) {
     static const char *const train_outputs[] = {
         "",           ".partial",      ".eval.json",         ".dev.conll",
         ".test.conll", ".train.elmo.h5", ".dev.elmo.h5",      ".test.elmo.h5",
-        ".train.tokens.conll", ".dev.tokens.conll", ".test.tokens.conll"};
-    if (lrc == 0 && rank == 0) lrc = check_ner_outputs(job, train_outputs, 11);
+        ".train.tokens.conll", ".dev.tokens.conll", ".test.tokens.conll", ".checkpoint",
+        ".checkpoint.partial"};
+    if (lrc == 0 && rank == 0) lrc = check_ner_outputs(job, train_outputs, 13);
     ELMO_CALL(elmo_agree(lrc));
 
     /* 2. features */
@@ -723,6 +832,50 @@ int elmo_train_ner_run(struct elmo_job *job) {
     ELMO_CALL(elmo_agree(lrc));
     elmo_tagger_randomize(&t, job->seed);
     memcpy(best.block, t.block, sizeof(float) * t.n_floats);
+    elog = elmo_xcalloc((size_t)job->epochs, sizeof *elog);
+
+    /* a checkpoint of this job: continue after its last epoch (rank 0 reads, all receive) */
+    char ckpt[ELMO_PATH_MAX + 16] = "";
+    struct ckpt_head ck;
+    memset(&ck, 0, sizeof ck);
+    if (job->out[0]) snprintf(ckpt, sizeof ckpt, "%s.checkpoint", job->out);
+    int resumed = 0;
+    if (rank == 0 && ckpt[0]) {
+        char fp[65];
+        lrc = ckpt_fingerprint(job, sp, sha, glove_sha, size, t.n_floats, fp);
+        if (lrc == 0 && job->overwrite) unlink(ckpt);
+        if (lrc == 0) resumed = ckpt_read(ckpt, job->epochs, &ck, elog, &t, &best, &adam);
+        if (resumed < 0) lrc = resumed, resumed = 0;
+        if (lrc == 0 && resumed && strcmp(ck.fingerprint, fp) != 0)
+            lrc = elmo_error(ELMO_ERR_MISMATCH,
+                             "%s belongs to a run with other settings, data or vectors; delete "
+                             "it or rerun with --overwrite",
+                             ckpt);
+        if (lrc == 0 && !resumed) {
+            memcpy(ck.magic, CKPT_MAGIC, sizeof CKPT_MAGIC);
+            memcpy(ck.fingerprint, fp, sizeof fp);
+            ck.best_f1 = -1.0, ck.lr = job->lr, ck.n_floats = t.n_floats;
+        }
+    }
+    ELMO_CALL(elmo_agree(lrc));
+    if (ckpt[0]) {
+        if (MPI_Bcast(&resumed, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+            (resumed &&
+             (MPI_Bcast(&ck, (int)sizeof ck, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(elog, (int)(sizeof *elog * (size_t)ck.epochs_done), MPI_BYTE, 0,
+                        MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(t.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(best.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(adam.m, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(adam.v, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)))
+            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+        if (resumed) {
+            adam.step = ck.adam_step;
+            if (rank == 0)
+                fprintf(stderr, "train-ner: resuming from %s after epoch %d (best so far: epoch "
+                                "%d)\n", ckpt, ck.epochs_done, ck.best_epoch);
+        }
+    }
     if (rank == 0)
         fprintf(stderr,
                 "train-ner: %s features (K %d x D %d)%s, %d extra inputs, BiLSTM %d per "
@@ -740,16 +893,19 @@ int elmo_train_ner_run(struct elmo_job *job) {
     int64_t most = 1;
     for (int i = 0; i < 3; i++) most = sp[i].d.n_tok + 1 > most ? sp[i].d.n_tok + 1 : most;
     all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)most) : NULL;
-    elog = elmo_xcalloc((size_t)job->epochs, sizeof *elog);
     bfeat = elmo_xmalloc(sizeof(float *) * bs);
     bextra = elmo_xmalloc(sizeof(float *) * bs);
     bgold = elmo_xmalloc(sizeof(int32_t *) * bs);
     blen = elmo_xmalloc(sizeof(int32_t) * bs);
     bseed = elmo_xmalloc(sizeof(uint64_t) * bs);
-    double best_f1 = -1.0;
-    int best_epoch = 0, epochs_run = 0;
-    double lr = job->lr;
-    for (int ep = 0; ep < job->epochs; ep++) {
+    double best_f1 = resumed ? ck.best_f1 : -1.0;
+    int best_epoch = resumed ? ck.best_epoch : 0, epochs_run = resumed ? ck.epochs_done : 0;
+    double lr = resumed ? ck.lr : job->lr;
+    bool patience_stop = false;
+    if (resumed && job->patience > 0 && sp[1].present &&
+        ck.epochs_done - best_epoch >= job->patience)
+        patience_stop = true; /* the checkpoint was written as the patience ran out */
+    for (int ep = resumed ? ck.epochs_done : 0; ep < job->epochs && !patience_stop; ep++) {
         epochs_run = ep + 1;
         double te = elmo__ner_now(), last_print = te;
         struct elmo_rng r;
@@ -795,6 +951,23 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
             elmo_tagger_clip(&cfg, grad, job->clip);
             elmo_adam_step(&adam, t.block, grad, (float)lr);
+            /* a stop signal on any rank: abandon this epoch; the checkpoint holds the last one */
+            int sig = elmo_stop_signal(), any_sig = 0;
+            if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+                ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+            if (any_sig) {
+                if (ep > 0 && ckpt[0])
+                    rc = elmo_error(ELMO_ERR_INTERRUPTED,
+                                    "interrupted by signal %d in epoch %d; %s holds epoch %d: "
+                                    "rerun the same job to continue",
+                                    any_sig, ep + 1, ckpt, ep);
+                else
+                    rc = elmo_error(ELMO_ERR_INTERRUPTED,
+                                    "interrupted by signal %d in epoch %d, before any epoch "
+                                    "finished: a rerun starts over",
+                                    any_sig, ep + 1);
+                goto cleanup;
+            }
             double now = elmo__ner_now();
             if (rank == 0 && job->progress && now - last_print > 10.0) {
                 fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
@@ -850,6 +1023,15 @@ int elmo_train_ner_run(struct elmo_job *job) {
             fflush(stdout);
         }
         lr *= job->lr_decay;
+        if (ckpt[0] && ep + 1 < job->epochs) {
+            lrc = 0;
+            if (rank == 0) {
+                ck.epochs_done = ep + 1, ck.best_epoch = best_epoch;
+                ck.best_f1 = best_f1, ck.lr = lr, ck.adam_step = adam.step;
+                lrc = ckpt_write(ckpt, &ck, elog, &t, &best, &adam);
+            }
+            ELMO_CALL(elmo_agree(lrc));
+        }
         if (job->patience > 0 && sp[1].present && ep + 1 - best_epoch >= job->patience) {
             if (rank == 0) {
                 printf("stopping: no better dev F1 in the %d epochs after epoch %d\n",
@@ -962,6 +1144,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         snprintf(jp, sizeof jp, "%s.eval.json", job->out);
         if (lrc == 0) lrc = write_text(jp, js.p);
         free(js.p);
+        if (lrc == 0 && ckpt[0]) unlink(ckpt); /* the tagger is written: nothing to resume */
         if (lrc == 0)
             fprintf(stderr,
                     "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "

@@ -146,4 +146,47 @@ if "$ELMO_BIN" eval-ner --tagger "$T/v9.h5" "${MODEL[@]}" --input "$T/test.txt" 
   exit 1
 fi
 grep -q "tagger format version 9" "$T/v9.err"
+echo "== a stop signal: exit 3 after a checkpoint of the finished epochs; the rerun ends as an uninterrupted run"
+RS=(--train "$T/train.txt" --dev "$T/train.txt" --epochs 12 --hidden 64 --lr 0.02 --lr-decay 0.9
+    --dropout-keep 0.9 --batch-size 4 --seed 3 --no-progress)
+mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --out "$T/r0.h5" >"$T/r0.log" 2>&1 ||
+  { cat "$T/r0.log"; exit 1; }
+for sig in TERM USR1; do
+  rm -f "$T/r1.h5" "$T/r1.h5.checkpoint"
+  mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --out "$T/r1.h5" >"$T/r1.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 3000); do [ -e "$T/r1.h5.checkpoint" ] && break; sleep 0.01; done
+  [ -e "$T/r1.h5.checkpoint" ] || { wait $pid; cat "$T/r1.log"; echo "FAIL: no checkpoint"; exit 1; }
+  kill -"$sig" $(pgrep -P $pid -f "$ELMO_BIN") || true
+  set +e; wait $pid; rc=$?; set -e
+  [ $rc -eq 3 ] || { cat "$T/r1.log"; echo "FAIL: SIG$sig: exit $rc, expected 3"; exit 1; }
+  grep -q "r1.h5.checkpoint holds epoch [0-9]*: rerun the same job to continue" "$T/r1.log" ||
+    { cat "$T/r1.log"; exit 1; }
+  [ ! -e "$T/r1.h5" ] || { echo "FAIL: a stopped run wrote a tagger"; exit 1; }
+  mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --out "$T/r1.h5" >"$T/r1b.log" 2>&1 ||
+    { cat "$T/r1b.log"; exit 1; }
+  grep -q "resuming from .*r1.h5.checkpoint after epoch" "$T/r1b.log"
+  h5diff "$T/r0.h5" "$T/r1.h5" /params /params ||
+    { echo "FAIL: SIG$sig: the resumed tagger differs from the uninterrupted one"; exit 1; }
+  [ ! -e "$T/r1.h5.checkpoint" ] || { echo "FAIL: the checkpoint outlived the finished run"; exit 1; }
+  # the epoch lines of the resumed run continue those of the uninterrupted one
+  diff <(grep '^epoch' "$T/r0.log" | sed 's/, [0-9.]* s$//' | tail -n "$(grep -c '^epoch' "$T/r1b.log")") \
+       <(grep '^epoch' "$T/r1b.log" | sed 's/, [0-9.]* s$//')
+done
+# a checkpoint of other settings is refused, and --overwrite starts over
+mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --out "$T/r2.h5" >"$T/r2.log" 2>&1 &
+pid=$!
+for i in $(seq 1 3000); do [ -e "$T/r2.h5.checkpoint" ] && break; sleep 0.01; done
+kill -TERM $(pgrep -P $pid -f "$ELMO_BIN") || true
+wait $pid || true
+if [ -e "$T/r2.h5.checkpoint" ]; then
+  if "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --seed 4 --out "$T/r2.h5" >"$T/r2b.log" 2>&1; then
+    echo "FAIL: a checkpoint of another seed was resumed"; exit 1
+  fi
+  grep -q "belongs to a run with other settings" "$T/r2b.log" || { cat "$T/r2b.log"; exit 1; }
+  "$ELMO_BIN" train-ner "${MODEL[@]}" "${RS[@]}" --seed 4 --overwrite --out "$T/r2.h5" >"$T/r2c.log" 2>&1 ||
+    { cat "$T/r2c.log"; exit 1; }
+  ! grep -q "resuming" "$T/r2c.log"
+fi
+echo "train-ner: SIGTERM and SIGUSR1 stop with exit 3 and a checkpoint; the resumed taggers equal the uninterrupted one"
 echo "test_train_ner: ok"
