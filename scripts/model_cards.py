@@ -122,6 +122,20 @@ def bilm_card(release, seconds):
         lines.append("| %d | %d | %.4f | %.2f | %.2f | %.2f |"
                      % (e["epoch"], e["steps"], e["train_loss"], e["heldout_ppl_fwd"],
                         e["heldout_ppl_bwd"], e["heldout_ppl_avg"]))
+    wsd = os.path.join(release, "wsd", "wsd.json")
+    if os.path.exists(wsd):
+        w = json.load(open(wsd))
+        lines += ["", "## Word senses per layer", "",
+                  "`elmo wsd` (the tutorial's five sentences of \"%s\": %s) with this model: ratio ="
+                  % (w["word"], ", ".join("%s %d" % kv for kv in sorted(w["senses"].items()))
+                     if isinstance(w.get("senses"), dict) else "two senses"),
+                  "mean distance between the sense centroids / mean distance of an occurrence to its",
+                  "own centroid; 1-NN = leave-one-out nearest occurrence (cosine) has the same sense.",
+                  "", "| output | ratio | 1-NN |", "|---|---|---|"]
+        for name, o in w["outputs"].items():
+            sep = o["separation"]
+            lines.append("| %s | %.3f | %.2f (%d/%d) |" % (name, sep["ratio"], sep["nn_accuracy"],
+                                                         sep["nn_correct"], sep["points"]))
     lines += [
         "",
         "## Limits",
@@ -134,6 +148,21 @@ def bilm_card(release, seconds):
     return "\n".join(lines)
 
 
+# The bench README's rows of the shipped configuration, one per seed.
+SHIPPED_RUNS = ("elmo-crf-glove-e20", "elmo-crf-glove-s2", "elmo-crf-glove-s3")
+
+
+def seed_rows(names):
+    """[(run, [devP, devR, devF1, testP, testR, testF1])] from tests/bench/README.md's table."""
+    rows = []
+    path = os.path.join(ROOT, "tests", "bench", "README.md")
+    for line in open(path, encoding="utf-8"):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 10 and cells[0] in names:
+            rows.append((cells[0], cells[3:9]))
+    return rows
+
+
 def tagger_card(release, seconds):
     d = os.path.join(ROOT, "models", "ner-tweets")
     ev = json.load(open(os.path.join(release, "ner-tweets", "tagger.h5.eval.json")))
@@ -141,15 +170,14 @@ def tagger_card(release, seconds):
     with h5py.File(t, "r") as f:
         tags = f.attrs["tags"]
         tags = tags.decode() if isinstance(tags, bytes) else str(tags)
-        bilm = f.attrs.get("bilm_path", b"")
+        bilm = f.attrs.get("bilm_weights", b"")
         bilm = bilm.decode() if isinstance(bilm, bytes) else str(bilm)
     lines = [
         "# ner-tweets: a named-entity tagger for English tweets",
         "",
         "The project's default tagger: `elmo annotate` and `elmo eval-ner` use it when no",
-        "`--tagger` is given. It names its biLM relative to itself (`%s`, models/elmo-tweets) with"
-        % (bilm or "../elmo-tweets"),
-        "the sha256 of its weights and options, so it needs no other flag.",
+        "`--tagger` is given. It names its biLM relative to itself (`%s`, that is" % bilm,
+        "models/elmo-tweets) with the sha256 of its weights and options, so it needs no other flag.",
         "",
         files_table([t]),
         "",
@@ -183,6 +211,8 @@ def tagger_card(release, seconds):
         s = ev[split]
         ov = s.get("overall", s)
         lines.append("| %s | %.2f | %.2f | %.2f |" % (split, ov["precision"], ov["recall"], ov["f1"]))
+    lines += ["", "For comparison, the tutorial's tagger on the official 5.5B-word ELMo (TF Hub elmo/2):",
+              "dev F1 46.19, test F1 43.68 (docs: ner.md)."]
     types = ev["test"].get("types") or ev["test"].get("per_type") or {}
     if types:
         lines += ["", "Test F1 per type:", "", "| type | P | R | F1 | gold |", "|---|---|---|---|---|"]
@@ -190,9 +220,24 @@ def tagger_card(release, seconds):
         for name, x in sorted(items):
             lines.append("| %s | %.2f | %.2f | %.2f | %s |"
                          % (name, x["precision"], x["recall"], x["f1"], x.get("gold", "")))
+    seeds = seed_rows(SHIPPED_RUNS)
+    if seeds:
+        import statistics
+        lines += ["", "The shipped configuration over seeds (tests/bench/README.md, \"NER tagger",
+                  "levers\"; the shipped seed is the one with the best dev F1):", "",
+                  "| run | dev P | dev R | dev F1 | test P | test R | test F1 |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, r in seeds:
+            lines.append("| %s | %s |" % (name, " | ".join(r)))
+        if len(seeds) >= 2:
+            dev = [float(r[2]) for _, r in seeds]
+            test = [float(r[5]) for _, r in seeds]
+            lines += ["", "Mean ± sd over %d seeds: dev F1 %.2f ± %.2f, test F1 %.2f ± %.2f."
+                      % (len(seeds), statistics.mean(dev), statistics.stdev(dev),
+                         statistics.mean(test), statistics.stdev(test))]
     lines += [
         "",
-        "Seeds, levers and their dev/test F1: tests/bench/README.md, \"NER tagger levers\".",
+        "Every lever tried and its dev/test F1: tests/bench/README.md, \"NER tagger levers\".",
         "",
         "## Recipe",
         "",
