@@ -640,7 +640,7 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime 
                       int *resumed, int *already, struct reader *rd, struct counts *cnt) {
     const int n_model = 5, n_in = n_model + rd->in.n;
     const char **inputs = elmo_xmalloc(sizeof *inputs * (size_t)n_in);
-    inputs[0] = job->tagger, inputs[1] = job->weights, inputs[2] = job->options;
+    inputs[0] = job->tagger, inputs[1] = rt->weights, inputs[2] = rt->options;
     inputs[3] = rt->meta.glove_path, inputs[4] = job->glove;
     for (int i = 0; i < rd->in.n; i++) inputs[n_model + i] = rd->in.path[i];
     int rc = 0;
@@ -673,9 +673,13 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime 
     for (int i = 0; i < rd->in.n && !from_stdin; i++)
         ELMO_CALL(elmo_file_sha256(rd->in.path[i], sk->input_sha[i]));
     ELMO_CALL(sha_or_empty(job->tagger, sk->tagger_sha));
-    ELMO_CALL(sha_or_empty(job->weights, sk->weights_sha));
-    ELMO_CALL(sha_or_empty(job->options, sk->options_sha));
-    ELMO_CALL(sha_or_empty(job->glove[0] ? job->glove : rt->meta.glove_path, sk->glove_sha));
+    /* the biLM the runtime resolved (given, or named by the tagger); GloVe rows stored in the
+     * tagger are identified by the sha256 it recorded of their file */
+    ELMO_CALL(sha_or_empty(rt->weights, sk->weights_sha));
+    ELMO_CALL(sha_or_empty(rt->options, sk->options_sha));
+    if (!job->glove[0] && rt->meta.glove.n > 0)
+        snprintf(sk->glove_sha, sizeof sk->glove_sha, "%.64s", rt->meta.glove_sha256);
+    else ELMO_CALL(sha_or_empty(job->glove[0] ? job->glove : rt->meta.glove_path, sk->glove_sha));
     job_identity(job, rd, sk, sk->job_sha);
     if (from_stdin) sk->job_sha[0] = '\0'; /* stdin is never the same input twice */
     ELMO_CALL(check_existing(job, sk, already));
@@ -782,11 +786,11 @@ static int write_meta(const struct elmo_job *job, const struct reader *rd, const
     json_object_set_new(tg, "sha256", json_string(sk->tagger_sha));
     json_object_set_new(tg, "features", json_string(rt->meta.features));
     json_object_set_new(m, "tagger", tg);
-    if (job->weights[0]) {
+    if (rt->weights[0]) {
         json_t *lm = json_object();
-        json_object_set_new(lm, "weights", json_string(job->weights));
+        json_object_set_new(lm, "weights", json_string(rt->weights));
         json_object_set_new(lm, "weights_sha256", json_string(sk->weights_sha));
-        json_object_set_new(lm, "options", json_string(job->options));
+        json_object_set_new(lm, "options", json_string(rt->options));
         json_object_set_new(lm, "options_sha256", json_string(sk->options_sha));
         json_object_set_new(m, "bilm", lm);
     } else {
