@@ -38,10 +38,7 @@ static void say_model(const struct elmo_job *job) {
 
 int elmo_job_run(struct elmo_job *job) {
     say_model(job);
-    /* the kinds whose loops stop cleanly on a signal (exit 3, consistent journal/checkpoint) */
-    if (job->kind == ELMO_JOB_EMBED || job->kind == ELMO_JOB_ANNOTATE ||
-        job->kind == ELMO_JOB_PRETRAIN || job->kind == ELMO_JOB_TRAIN_NER)
-        elmo_stop_enable();
+    elmo_stop_enable(); /* every kind polls: exit 3, with its journal or checkpoint if any */
     switch (job->kind) {
     case ELMO_JOB_EMBED: return elmo_embed_run(job);
     case ELMO_JOB_ANNOTATE: return elmo_annotate_run(job);

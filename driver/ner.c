@@ -368,6 +368,13 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     int lrc = elmo__ner_runtime_tag(&rt, (int)(s1 - s0), len + s0,
                                     (const char *const *)d.tok + t_a, mine, NULL);
     ELMO_CALL(elmo_agree(lrc));
+    /* a stop signal on any rank while tagging: nothing is written (exit 3) */
+    int sig = elmo_stop_signal(), any_sig = 0;
+    if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+    if (any_sig)
+        ELMO_FAIL(ELMO_ERR_INTERRUPTED,
+                  "interrupted by signal %d; nothing was written: rerun the same job", any_sig);
     ELMO_CALL(gather_tags(&d, mine, all));
     if (rank == 0) {
         struct elmo_conll_eval ev;
@@ -762,6 +769,38 @@ int elmo_train_ner_run(struct elmo_job *job) {
         ".checkpoint.partial"};
     if (lrc == 0 && rank == 0) lrc = check_ner_outputs(job, train_outputs, 13);
     ELMO_CALL(elmo_agree(lrc));
+
+    /* an existing tagger at OUT: the same job again is already complete; another job's is kept
+     * unless --overwrite */
+    int complete = 0;
+    if (rank == 0 && !job->overwrite && access(job->out, F_OK) == 0) {
+        struct elmo_tagger old;
+        struct elmo_tagger_meta old_meta;
+        memset(&old, 0, sizeof old);
+        memset(&old_meta, 0, sizeof old_meta);
+        char *yaml = elmo_job_to_yaml(job);
+        if (elmo_tagger_load(job->out, &old, &old_meta) == 0 && old_meta.job_yaml && yaml &&
+            !strcmp(old_meta.job_yaml, yaml))
+            complete = 1;
+        else
+            lrc = elmo_error(ELMO_ERR_ARG,
+                             "%s exists and is not the tagger of this job (other settings or "
+                             "data, or not a tagger); --overwrite replaces it",
+                             job->out);
+        free(yaml);
+        elmo_tagger_free(&old);
+        elmo_tagger_meta_free(&old_meta);
+    }
+    ELMO_CALL(elmo_agree(lrc));
+    if (MPI_Bcast(&complete, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (complete) {
+        if (rank == 0)
+            printf("train-ner: %s is already complete (the tagger of this job); nothing to do "
+                   "(--overwrite trains it again)\n",
+                   job->out);
+        goto cleanup;
+    }
 
     /* 2. features */
     int K, D;

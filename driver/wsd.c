@@ -367,6 +367,12 @@ int elmo_wsd_run(struct elmo_job *job) {
         ELMO_CALL(analyse(&s, b, &layers[n_layers]));
         n_layers++;
     }
+    /* a stop signal during the forward pass or the PCAs: nothing is written (exit 3) */
+    if (elmo_stop_signal())
+        ELMO_FAIL(ELMO_ERR_INTERRUPTED,
+                  "interrupted by signal %d before the plots were written; nothing was written: "
+                  "rerun the same job",
+                  elmo_stop_signal());
     ELMO_CALL(make_dirs(job->out));
     struct elmo_wsd_meta meta = {source, job->store[0] != '\0', job->match_forms};
     ELMO_CALL(elmo_wsd_write(job->out, &s, layers, n_layers, &meta));

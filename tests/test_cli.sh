@@ -109,5 +109,10 @@ if [ -n "$NOMODEL" ]; then
   expect "embed without model" 2 "needs a model" "$tmp/err"
 fi
 
+# Under a small address-space limit the program starts and answers (OpenBLAS's thread pool is
+# sized to one thread before anything else runs).
+( ulimit -v 400000; env -u OPENBLAS_NUM_THREADS timeout 60 "$ELMO_BIN" --version ) >"$tmp/out" 2>&1; rc=$?
+expect "start under ulimit -v 400000" 0 "BLAS kernel" "$tmp/out"
+
 if [ "$fails" -ne 0 ]; then echo "test_cli: $fails failure(s)"; exit 1; fi
 echo "test_cli: all passed"

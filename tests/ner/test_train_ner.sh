@@ -37,6 +37,17 @@ $PY "$CHK" report "$T/t1.h5.eval.json" 40
 grep -q "processed 7[0-9][0-9] tokens with" "$T/t1.log"
 test -s "$T/t1.h5.test.conll"
 
+echo "== the same job again is already complete; another job over the tagger needs --overwrite"
+sum1=$(sha256sum "$T/t1.h5")
+mpiexec -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" "${SET[@]}" --out "$T/t1.h5" >"$T/again.log" 2>&1 ||
+  { cat "$T/again.log"; exit 1; }
+grep -q "already complete" "$T/again.log"
+if "$ELMO_BIN" train-ner "${MODEL[@]}" "${SET[@]}" --seed 8 --out "$T/t1.h5" >"$T/other.log" 2>&1; then
+  echo "FAIL: another job replaced the tagger without --overwrite"; exit 1
+fi
+grep -q "is not the tagger of this job" "$T/other.log"
+[ "$(sha256sum "$T/t1.h5")" = "$sum1" ] || { echo "FAIL: a refused run changed the tagger"; exit 1; }
+
 echo "== eval-ner reloads the tagger and tags the test slice as train-ner did"
 mpiexec -n 2 "$ELMO_BIN" eval-ner --tagger "$T/t1.h5" "${MODEL[@]}" --input "$T/test.txt" \
   --out "$T/e.json" >"$T/e.log" 2>"$T/e.err" || { cat "$T/e.log" "$T/e.err"; exit 1; }
