@@ -1,9 +1,10 @@
 /*
- * fuzz_gzip.c: gzip-compressed corpora through the corpus reader (text format).  Any input must
- * be read without a crash, ending at the end of the stream or with an I/O error that names the
+ * fuzz_gzip.c: compressed corpora through the corpus reader (text format).  Any input must be
+ * read without a crash, ending at the end of the stream or with an I/O error that names the
  * file.  When the input is a clean gzip stream (one or more members, each decoded to its end by
- * zlib's inflate here, then nothing or trailing bytes that are not a gzip header, which zlib's
- * gzread ignores), the records must equal those of the decompressed bytes read as a plain file.
+ * zlib's inflate here, and nothing after the last), the records must equal those of the
+ * decompressed bytes read as a plain file; members followed by bytes that are not another member
+ * must be refused, never read as a silent end of input.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,13 +12,18 @@
 #include <zlib.h>
 
 #include "io/corpus.h"
+#include "io/gz.h"
 #include "model/status.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #define MAX_OUT (16u << 20)
 
-/* Decompresses every gzip member at the start of data; false unless all decode cleanly. */
-static bool gunzip(const unsigned char *data, size_t size, unsigned char **out, size_t *out_len) {
+/*
+ * Decompresses every gzip member at the start of data; false unless all decode cleanly.
+ * *trailing: bytes after the last member that are not another member.
+ */
+static bool gunzip(const unsigned char *data, size_t size, unsigned char **out, size_t *out_len,
+                   bool *trailing) {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 16) != Z_OK) return false;
@@ -47,6 +53,7 @@ static bool gunzip(const unsigned char *data, size_t size, unsigned char **out, 
         pos = size - zs.avail_in;
     }
     inflateEnd(&zs);
+    *trailing = pos < size;
     *out = buf;
     *out_len = len;
     return ok;
@@ -56,8 +63,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     struct elmo_corpus_opts opts = {.format = ELMO_INPUT_TEXT};
     const char *path = fuzz_scratch_write(data, size);
     bool gz = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
-    FUZZ_ASSERT(elmo_corpus_is_stream(path) == gz, "is_stream %d for magic %d",
-                (int)elmo_corpus_is_stream(path), (int)gz);
+    bool compressed = size > 0 && elmo_gz_magic_codec(data, size < 4 ? size : 4) != NULL;
+    FUZZ_ASSERT(elmo_corpus_is_stream(path) == compressed, "is_stream %d for magic %d",
+                (int)elmo_corpus_is_stream(path), (int)compressed);
     struct fuzz_recs recs = {0};
     int rc = fuzz_read_records(path, &opts, 0, -1, 1, &recs);
     if (rc < 0)
@@ -65,7 +73,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
                     "status %d: %s", rc, elmo_errmsg());
     unsigned char *plain = NULL;
     size_t plain_len = 0;
-    if (gz && gunzip(data, size, &plain, &plain_len)) {
+    bool trailing = false;
+    bool clean = gz && gunzip(data, size, &plain, &plain_len, &trailing);
+    if (clean && trailing) {
+        FUZZ_ASSERT(rc < 0, "data after the last gzip member was ignored");
+    } else if (clean) {
         FUZZ_ASSERT(rc == 0, "a clean gzip stream failed: %s", elmo_errmsg());
         if (!(plain_len >= 2 && plain[0] == 0x1f && plain[1] == 0x8b)) {
             struct fuzz_recs flat;

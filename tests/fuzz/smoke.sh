@@ -34,7 +34,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$ART"
 # HDF5 trusts lengths in corrupted files and may ask malloc for terabytes: as on a real system,
-# such a request fails (returns NULL) instead of being reported; our own code aborts on NULL.
+# such a request fails (returns NULL) instead of being reported; our own code stops on NULL.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:max_allocation_size_mb=1024}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
