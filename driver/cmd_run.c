@@ -38,7 +38,6 @@ static void say_model(const struct elmo_job *job) {
 
 int elmo_job_run(struct elmo_job *job) {
     say_model(job);
-    elmo_stop_enable(); /* every kind polls: exit 3, with its journal or checkpoint if any */
     switch (job->kind) {
     case ELMO_JOB_EMBED: return elmo_embed_run(job);
     case ELMO_JOB_ANNOTATE: return elmo_annotate_run(job);

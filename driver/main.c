@@ -82,17 +82,17 @@ struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
     int kind;  /* job kind for elmo_cmd_job, or -1 */
-    int polls; /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (jobs: decided by their kind) */
+    int polls; /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (exit 3) */
 };
 
 static const struct command commands[] = {
-    {"run", elmo_cmd_run, -1, 0},
-    {"embed", NULL, ELMO_JOB_EMBED, 0},
-    {"annotate", NULL, ELMO_JOB_ANNOTATE, 0},
-    {"train-ner", NULL, ELMO_JOB_TRAIN_NER, 0},
-    {"eval-ner", NULL, ELMO_JOB_EVAL_NER, 0},
-    {"wsd", NULL, ELMO_JOB_WSD, 0},
-    {"pretrain", NULL, ELMO_JOB_PRETRAIN, 0},
+    {"run", elmo_cmd_run, -1, 1},
+    {"embed", NULL, ELMO_JOB_EMBED, 1},
+    {"annotate", NULL, ELMO_JOB_ANNOTATE, 1},
+    {"train-ner", NULL, ELMO_JOB_TRAIN_NER, 1},
+    {"eval-ner", NULL, ELMO_JOB_EVAL_NER, 1},
+    {"wsd", NULL, ELMO_JOB_WSD, 1},
+    {"pretrain", NULL, ELMO_JOB_PRETRAIN, 1},
     {"export", elmo_cmd_export, -1, 1},
     {"info", elmo_cmd_info, -1, 0},
     {"merge", elmo_cmd_merge, -1, 1},
@@ -159,6 +159,9 @@ int main(int argc, char **argv) {
         return ELMO_EXIT_USAGE;
     }
 
+    /* a signal during start-up is kept for the job's first stop point */
+    if (cmd->polls) elmo_stop_enable();
+    install_signals();
     int provided = 0;
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "elmo: error: MPI_Init failed\n");
@@ -169,9 +172,8 @@ int main(int argc, char **argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     /* Errors of MPI calls come back as codes that the callers check and report. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    install_signals(); /* after MPI_Init, which may install handlers of its own */
+    install_signals(); /* again after MPI_Init, which may install handlers of its own */
     elmo_set_oom_hook(on_oom);
-    if (cmd->polls) elmo_stop_enable();
 
     int code;
     if (cmd->fn) code = cmd->fn(argc - 1, argv + 1);
