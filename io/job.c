@@ -244,8 +244,9 @@ static const struct key keys[] = {
     KEY("patience", K(TRAIN_NER), T_INT, patience, 0, 10000, "0", NULL, "N",
         "stop after N epochs without a better dev F1 (0: run every epoch)"),
     KEY("glove", K(TRAIN_NER) | K(EVAL_NER) | K(ANNOTATE), T_PATH, glove, 0, 0, NULL, NULL,
-        "FILE", "GloVe text vectors for features glove (eval-ner/annotate: overrides the path "
-        "the tagger recorded)"),
+        "FILE", "GloVe text vectors for features glove or elmo+glove (eval-ner/annotate use "
+        "the rows the tagger stores; this file only for an older glove tagger without them, "
+        "in place of the path it recorded)"),
     KEY("lr", K(TRAIN_NER), T_FLOAT, lr, 1e-9, 10, "0.005", NULL, "X",
         "Adam learning rate of the first epoch"),
     KEY("lr_decay", K(TRAIN_NER), T_FLOAT, lr_decay, 1e-6, 1, "0.70710678", NULL, "X",
