@@ -491,9 +491,11 @@ static int write_tokens(const char *path, const struct split *sp, bool mask) {
 
 /*
  * The ELMo features of a split through the embed job, then read back on every rank.
+ * options_text: the options file as read (rank 0; a cached store must hold the same).
  * Collective.
  */
-static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha, int P) {
+static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha,
+                         const char *options_text, int P) {
     char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX];
     if (strlen(job->out) + 32 >= sizeof store)
         return elmo_error(ELMO_ERR_ARG, "out: path too long (%s)", job->out);
@@ -501,9 +503,7 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
     snprintf(tokens, sizeof tokens, "%s.%s.tokens.conll", job->out, sp->name);
     int reuse = 0, rc = 0, lrc = 0;
     if (elmo_rank() == 0) {
-        char *options_text = read_text(job->options);
         reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
-        free(options_text);
         if (!reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
     ELMO_TRY(elmo_agree(lrc));
@@ -607,7 +607,7 @@ struct epoch_log {
  * data and vectors: the fingerprint) continues after the last finished epoch and ends with the
  * tagger an uninterrupted run writes (the shuffle and dropout masks depend on the epoch alone).
  * Layout: a header, the epoch records, then the weights, the kept epoch's weights and Adam's two
- * moments, and a 64-bit FNV-1a checksum of everything before it.
+ * moments, and the sha256 of everything before it.
  */
 #define CKPT_MAGIC "elmo-ner-checkpoint 1\n"
 
@@ -619,12 +619,6 @@ struct ckpt_head {
     int64_t adam_step;
     uint64_t n_floats;
 };
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
 
 /* What must not change between a run and its resume: settings, data and vectors, as sha256. */
 static int ckpt_fingerprint(const struct elmo_job *job, const struct split *sp, const char *sha,
@@ -661,13 +655,16 @@ static int ckpt_write(const char *path, const struct ckpt_head *h, const struct 
     size_t len[6] = {sizeof *h, sizeof *elog * (size_t)h->epochs_done,
                      sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
                      sizeof(float) * h->n_floats, sizeof(float) * h->n_floats};
-    uint64_t sum = 0xcbf29ce484222325ull;
+    struct elmo_sha256 sum;
+    uint8_t digest[32];
+    elmo_sha256_init(&sum);
     bool bad = false;
     for (int i = 0; i < 6 && !bad; i++) {
-        sum = fnv1a(sum, part[i], len[i]);
+        elmo_sha256_update(&sum, part[i], len[i]);
         bad = len[i] > 0 && fwrite(part[i], 1, len[i], f) != len[i];
     }
-    bad = bad || fwrite(&sum, sizeof sum, 1, f) != 1;
+    elmo_sha256_final(&sum, digest);
+    bad = bad || fwrite(digest, sizeof digest, 1, f) != 1;
     if (fclose(f) != 0 || bad) {
         unlink(tmp);
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
@@ -684,24 +681,27 @@ static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, stru
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 0 : elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
     int rc = 1;
-    uint64_t sum = 0xcbf29ce484222325ull, stored = 0;
+    struct elmo_sha256 sum;
+    uint8_t digest[32], stored[32];
+    elmo_sha256_init(&sum);
     if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0 ||
         h->n_floats != t->n_floats || h->epochs_done < 1 || h->epochs_done > max_epochs) {
         rc = elmo_error(ELMO_ERR_MISMATCH, "%s is not a checkpoint of this job (another model "
                         "size, more epochs than asked, or not a checkpoint); delete it or rerun "
                         "with --overwrite", path);
     } else {
-        sum = fnv1a(sum, h, sizeof *h);
+        elmo_sha256_update(&sum, h, sizeof *h);
         void *part[5] = {elog, t->block, best->block, adam->m, adam->v};
         size_t len[5] = {sizeof *elog * (size_t)h->epochs_done, sizeof(float) * h->n_floats,
                          sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
                          sizeof(float) * h->n_floats};
         for (int i = 0; i < 5 && rc == 1; i++) {
             if (fread(part[i], 1, len[i], f) != len[i]) rc = 0;
-            else sum = fnv1a(sum, part[i], len[i]);
+            else elmo_sha256_update(&sum, part[i], len[i]);
         }
-        if (rc != 1 || fread(&stored, sizeof stored, 1, f) != 1 || stored != sum ||
-            fgetc(f) != EOF)
+        elmo_sha256_final(&sum, digest);
+        if (rc != 1 || fread(stored, sizeof stored, 1, f) != 1 ||
+            memcmp(stored, digest, sizeof digest) != 0 || fgetc(f) != EOF)
             rc = elmo_error(ELMO_ERR_FORMAT, "%s is damaged (short, or its checksum does not "
                             "match); delete it to start over", path);
     }
@@ -842,7 +842,8 @@ int elmo_train_ner_run(struct elmo_job *job) {
             ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
         K = 3, D = 2 * model.opt.P;
         for (int i = 0; i < 3; i++)
-            if (sp[i].present) ELMO_CALL(elmo_features(job, &sp[i], sha, model.opt.P));
+            if (sp[i].present)
+                ELMO_CALL(elmo_features(job, &sp[i], sha, meta.options_json, model.opt.P));
     }
     struct elmo_ner_extras xs;
     elmo__ner_extras_init(&xs, xglove ? &gv : NULL, job->ortho, job->mask_urls_users);

@@ -196,6 +196,13 @@ static char *get_string(hid_t f, const char *name) {
     return out;
 }
 
+/* A string attribute into a fixed buffer ("" when absent). */
+static void get_string_into(hid_t f, const char *name, char *out, size_t n) {
+    char *s = get_string(f, name);
+    snprintf(out, n, "%s", s ? s : "");
+    free(s);
+}
+
 /* The dims of dataset name (rank 1 or 2) into dims; -1 when missing or of another rank. */
 static hid_t open_ds(hid_t f, const char *name, int ndim, hsize_t *dims) {
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
@@ -310,24 +317,12 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
     if (get_int(f, "ranks", &v) == 0) meta->ranks = (int)v;
     get_scalar(f, "seed", H5T_NATIVE_UINT64, &meta->seed);
     get_double(f, "dev_f1", &meta->dev_f1);
-    s = get_string(f, "weights_sha256");
-    snprintf(meta->weights_sha256, sizeof meta->weights_sha256, "%s", s ? s : "");
-    free(s);
-    s = get_string(f, "options_sha256");
-    snprintf(meta->options_sha256, sizeof meta->options_sha256, "%s", s ? s : "");
-    free(s);
-    s = get_string(f, "bilm_options");
-    snprintf(meta->bilm_options, sizeof meta->bilm_options, "%s", s ? s : "");
-    free(s);
-    s = get_string(f, "bilm_weights");
-    snprintf(meta->bilm_weights, sizeof meta->bilm_weights, "%s", s ? s : "");
-    free(s);
-    s = get_string(f, "glove_path");
-    snprintf(meta->glove_path, sizeof meta->glove_path, "%s", s ? s : "");
-    free(s);
-    s = get_string(f, "glove_sha256");
-    snprintf(meta->glove_sha256, sizeof meta->glove_sha256, "%s", s ? s : "");
-    free(s);
+    get_string_into(f, "weights_sha256", meta->weights_sha256, sizeof meta->weights_sha256);
+    get_string_into(f, "options_sha256", meta->options_sha256, sizeof meta->options_sha256);
+    get_string_into(f, "bilm_options", meta->bilm_options, sizeof meta->bilm_options);
+    get_string_into(f, "bilm_weights", meta->bilm_weights, sizeof meta->bilm_weights);
+    get_string_into(f, "glove_path", meta->glove_path, sizeof meta->glove_path);
+    get_string_into(f, "glove_sha256", meta->glove_sha256, sizeof meta->glove_sha256);
     meta->options_json = get_string(f, "options_json");
     meta->job_yaml = get_string(f, "job_yaml");
     H5Eclear2(H5E_DEFAULT);
