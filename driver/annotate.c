@@ -908,9 +908,7 @@ static int close_sinks(const struct elmo_job *job, const struct reader *rd, stru
 
 /* Collective: whether any rank got a stop signal; rank 0 names the journal to resume from. */
 static int stop_requested(const struct sinks *sk) {
-    int mine = elmo_stop_signal(), any = 0;
-    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+    int any = elmo_stop_agreed();
     if (!any) return 0;
     /* every rank stops with exit code 3; the finish path prints rank 0's message */
     if (elmo_rank() != 0)

@@ -338,12 +338,7 @@ static int check_slices(const struct merge_in *in, int n_in) {
  * ELMO_ERR_INTERRUPTED everywhere, so that the output is abandoned alike.  Collective.
  */
 static int poll_stop(void) {
-    int mine = elmo_stop_signal(), any = mine;
-    if (elmo_size() > 1 &&
-        MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "elmo merge: MPI_Allreduce failed");
-        elmo_die(ELMO_ERR_MPI);
-    }
+    int any = elmo_stop_agreed();
     if (!any) return 0;
     return elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d while writing", any);
 }

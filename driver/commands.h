@@ -57,6 +57,13 @@ _Noreturn void elmo_die(int status);
 int elmo_agree(int rc);
 
 /*
+ * Collective: the stop signal (SIGINT/SIGTERM/SIGUSR1) that any rank has received, the largest
+ * number when several; 0 when none.  Every rank gets the same answer, so all stop alike.  An MPI
+ * failure stops every rank, as in elmo_agree.
+ */
+int elmo_stop_agreed(void);
+
+/*
  * Per-rank log (driver/rank_log.c): OUTPUT.logs/rank-NNNNN.log, appended to, one timestamped
  * line per call. elmo_rank_log does nothing before a successful open; elmo_die and the exit
  * path write the failure there too.

@@ -751,11 +751,7 @@ static void work(struct embed_run *er) {
  * rerun merges again.  Used between merge rounds, where a signal would otherwise wait.
  */
 static void merge_check_interrupt(const struct embed_run *er) {
-    int mine = elmo_stop_signal(), any = 0;
-    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed in the merge");
-        elmo_die(ELMO_ERR_MPI);
-    }
+    int any = elmo_stop_agreed();
     if (any && er->rank == 0) {
         elmo_error(ELMO_ERR_INTERRUPTED, "interrupted by signal %d during the merge; the journal "
                    "%s is consistent: rerun the same job to resume", any, er->journal);

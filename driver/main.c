@@ -57,6 +57,16 @@ int elmo_agree(int rc) {
     return world_rank == first ? rc : ELMO_ERR_REPORTED;
 }
 
+int elmo_stop_agreed(void) {
+    int mine = elmo_stop_signal(), any = mine;
+    if (world_size > 1 &&
+        MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+        elmo_die(ELMO_ERR_MPI);
+    }
+    return any;
+}
+
 int elmo_exit_code(int status) {
     switch (status) {
     case ELMO_OK: return ELMO_EXIT_OK;

@@ -369,9 +369,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
                                     (const char *const *)d.tok + t_a, mine, NULL);
     ELMO_CALL(elmo_agree(lrc));
     /* a stop signal on any rank while tagging: nothing is written (exit 3) */
-    int sig = elmo_stop_signal(), any_sig = 0;
-    if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+    int any_sig = elmo_stop_agreed();
     if (any_sig)
         ELMO_FAIL(ELMO_ERR_INTERRUPTED,
                   "interrupted by signal %d; nothing was written: rerun the same job", any_sig);
@@ -992,9 +990,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
             elmo_tagger_clip(&cfg, grad, job->clip);
             elmo_adam_step(&adam, t.block, grad, (float)lr);
             /* a stop signal on any rank: abandon this epoch; the checkpoint holds the last one */
-            int sig = elmo_stop_signal(), any_sig = 0;
-            if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-                ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+            int any_sig = elmo_stop_agreed();
             if (any_sig) {
                 if (ep > 0 && ckpt[0])
                     rc = elmo_error(ELMO_ERR_INTERRUPTED,

@@ -622,11 +622,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 tokens_log = 0;
             }
             /* a stop signal on any rank: checkpoint after this step and stop (exit 3) */
-            int sig = elmo_stop_signal(), any_sig = 0;
-            if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-                rc = elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
-                break;
-            }
+            int any_sig = elmo_stop_agreed();
             bool stop = job->max_steps > 0 && r->step >= job->max_steps;
             bool ck = job->checkpoint_steps > 0 && r->step % job->checkpoint_steps == 0;
             if ((stop || ck || any_sig) && k + 1 < s.steps) {
@@ -685,9 +681,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         int rc2 = checkpoint(r);
         r->epoch--;
         ELMO_TRY(rc2);
-        int sig = elmo_stop_signal(), any_sig = 0;
-        if (MPI_Allreduce(&sig, &any_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the stop flag failed");
+        int any_sig = elmo_stop_agreed();
         if (any_sig && r->epoch + 1 < job->epochs)
             return elmo_error(ELMO_ERR_INTERRUPTED,
                               "interrupted by signal %d after epoch %d; %s holds the state: "
