@@ -44,6 +44,7 @@
 #include "io/store.h"
 #include "io/weights.h"
 #include "model/gemm.h"
+#include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 
@@ -568,15 +569,6 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
     return elmo_agree(lrc);
 }
 
-/* A 64-bit mix of three values (splitmix64 finaliser), for per-sentence dropout seeds. */
-static uint64_t mix3(uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t z = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull ^
-                 (c + 0x2545F4914F6CDD1Dull) * 0x94D049BB133111EBull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Tags split sp with t on every rank (contiguous blocks); rank 0 gets all tags.  Collective. */
 static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, const struct split *sp,
                      int32_t *all) {
@@ -644,12 +636,12 @@ static int ckpt_fingerprint(const struct elmo_job *job, const struct split *sp, 
 
 static int ckpt_write(const char *path, const struct ckpt_head *h, const struct epoch_log *elog,
                       const struct elmo_tagger *t, const struct elmo_tagger *best,
-                      const struct elmo_adam *adam) {
+                      const struct elmo_optim *adam) {
     char tmp[ELMO_PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.partial", path);
     FILE *f = fopen(tmp, "wb");
     if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    const void *part[6] = {h, elog, t->block, best->block, adam->m, adam->v};
+    const void *part[6] = {h, elog, t->block, best->block, adam->state, adam->state + adam->n};
     size_t len[6] = {sizeof *h, sizeof *elog * (size_t)h->epochs_done,
                      sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
                      sizeof(float) * h->n_floats, sizeof(float) * h->n_floats};
@@ -675,7 +667,7 @@ static int ckpt_write(const char *path, const struct ckpt_head *h, const struct 
  * whole, 0 when there is none, or a negative status naming what is wrong.
  */
 static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, struct epoch_log *elog,
-                     struct elmo_tagger *t, struct elmo_tagger *best, struct elmo_adam *adam) {
+                     struct elmo_tagger *t, struct elmo_tagger *best, struct elmo_optim *adam) {
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 0 : elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
     int rc = 1;
@@ -689,7 +681,7 @@ static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, stru
                         "with --overwrite", path);
     } else {
         elmo_sha256_update(&sum, h, sizeof *h);
-        void *part[5] = {elog, t->block, best->block, adam->m, adam->v};
+        void *part[5] = {elog, t->block, best->block, adam->state, adam->state + adam->n};
         size_t len[5] = {sizeof *elog * (size_t)h->epochs_done, sizeof(float) * h->n_floats,
                          sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
                          sizeof(float) * h->n_floats};
@@ -721,7 +713,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     struct elmo_glove gv;
     struct elmo_tagger t, best;
     struct elmo_tagger_ws ws;
-    struct elmo_adam adam;
+    struct elmo_optim adam;
     struct elmo_tagger_meta meta;
     struct epoch_log *elog = NULL;
     float *grad = NULL;
@@ -859,7 +851,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                                      1.0f, E, output};
     lrc = elmo_tagger_init(&t, &cfg);
     if (lrc == 0) lrc = elmo_tagger_init(&best, &cfg);
-    if (lrc == 0) lrc = elmo_adam_init(&adam, t.n_floats);
+    if (lrc == 0) lrc = elmo_optim_init(&adam, ELMO_OPTIM_ADAM, t.n_floats);
     if (lrc == 0) {
         grad = elmo_aligned_alloc(sizeof(float) * t.n_floats, "gradient block");
         if (!grad) lrc = ELMO_ERR_NOMEM;
@@ -904,11 +896,12 @@ int elmo_train_ner_run(struct elmo_job *job) {
                         MPI_COMM_WORLD) != MPI_SUCCESS ||
               MPI_Bcast(t.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
               MPI_Bcast(best.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(adam.m, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(adam.v, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)))
+              MPI_Bcast(adam.state, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+              MPI_Bcast(adam.state + t.n_floats, (int)t.n_floats, MPI_FLOAT, 0,
+                        MPI_COMM_WORLD) != MPI_SUCCESS)))
             ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the checkpoint failed");
         if (resumed) {
-            adam.step = ck.adam_step;
+            adam.t = ck.adam_step;
             if (rank == 0)
                 fprintf(stderr, "train-ner: resuming from %s after epoch %d (best so far: epoch "
                                 "%d)\n", ckpt, ck.epochs_done, ck.best_epoch);
@@ -947,13 +940,9 @@ int elmo_train_ner_run(struct elmo_job *job) {
         epochs_run = ep + 1;
         double te = elmo__ner_now(), last_print = te;
         struct elmo_rng r;
-        elmo_rng_seed(&r, mix3(job->seed, (uint64_t)ep, 0x5348554646ull));
+        elmo_rng_seed(&r, elmo_rng_derive_xor3(job->seed, (uint64_t)ep, 0x5348554646ull));
         for (int i = 0; i < n_train; i++) perm[i] = i;
-        for (int i = n_train - 1; i > 0; i--) {
-            int j = (int)(elmo_rng_next(&r) % (uint64_t)(i + 1));
-            int32_t x = perm[i];
-            perm[i] = perm[j], perm[j] = x;
-        }
+        elmo_rng_shuffle(&r, perm, (size_t)n_train, sizeof *perm);
         double loss_local = 0.0;
         int n_batches = (int)((n_train + (int)bs - 1) / (int)bs);
         for (int bi = 0; bi < n_batches; bi++) {
@@ -969,7 +958,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 bfeat[k] = sp[0].feat + (size_t)sp[0].d.offset[s] * K * D;
                 bextra[k] = E > 0 ? sp[0].extra + (size_t)sp[0].d.offset[s] * E : NULL;
                 bgold[k] = sp[0].gold + sp[0].d.offset[s];
-                bseed[k] = mix3(job->seed, (uint64_t)ep + 1, (uint64_t)s);
+                bseed[k] = elmo_rng_derive_xor3(job->seed, (uint64_t)ep + 1, (uint64_t)s);
             }
             memset(grad, 0, sizeof(float) * t.n_floats);
             lrc = 0;
@@ -988,7 +977,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                                           MPI_COMM_WORLD) != MPI_SUCCESS)
                 ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
             elmo_tagger_clip(&cfg, grad, job->clip);
-            elmo_adam_step(&adam, t.block, grad, (float)lr);
+            elmo_optim_step(&adam, t.block, grad, (float)lr, 1.0f);
             /* a stop signal on any rank: abandon this epoch; the checkpoint holds the last one */
             int any_sig = elmo_stop_agreed();
             if (any_sig) {
@@ -1063,7 +1052,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
             lrc = 0;
             if (rank == 0) {
                 ck.epochs_done = ep + 1, ck.best_epoch = best_epoch;
-                ck.best_f1 = best_f1, ck.lr = lr, ck.adam_step = adam.step;
+                ck.best_f1 = best_f1, ck.lr = lr, ck.adam_step = adam.t;
                 lrc = ckpt_write(ckpt, &ck, elog, &t, &best, &adam);
             }
             ELMO_CALL(elmo_agree(lrc));
@@ -1208,7 +1197,7 @@ cleanup:
         elmo_ner_data_free(&sp[i].d);
     }
     elmo_tagger_meta_free(&meta);
-    elmo_adam_free(&adam);
+    elmo_optim_free(&adam);
     elmo_tagger_ws_free(&ws);
     elmo_tagger_free(&best);
     elmo_tagger_free(&t);

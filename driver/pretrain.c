@@ -38,6 +38,8 @@
 #include "io/weights.h"
 #include "model/gemm.h"
 #include "model/lm_data.h"
+#include "model/optim.h"
+#include "model/rng.h"
 #include "model/status.h"
 #include "model/train_bilm.h"
 
@@ -145,7 +147,7 @@ struct run {
     struct elmo_lm_corpus corpus;
     struct elmo_lm_vocab vocab;
     struct elmo_lm lm;
-    struct elmo_lm_optim optim;
+    struct elmo_optim optim;
     int32_t B, T, row0, rows; /* training rows: global, window, this rank's */
     int32_t Be, erow0, erows; /* held-out rows */
     size_t S;                 /* carried state floats per row */
@@ -539,8 +541,8 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         struct elmo_lm_streams s;
         ELMO_TRY(elmo_agree(
             elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
-                                  elmo_lm_mix(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0), r->B,
-                                  r->T, r->row0, r->rows, &s)));
+                                  elmo_rng_derive(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0),
+                                  r->B, r->T, r->row0, r->rows, &s)));
         if (r->step_in_epoch == 0) {
             memset(r->state, 0, sizeof(float) * (size_t)r->rows * r->S);
             memset(r->partial, 0, sizeof r->partial);
@@ -559,8 +561,8 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                                       .n_types = r->vocab.n_types,
                                       .state = r->state,
                                       .row0 = r->row0,
-                                      .seed =
-                                          elmo_lm_mix(job->seed, (uint64_t)r->step, 0x53544550u, 0),
+                                      .seed = elmo_rng_derive(job->seed, (uint64_t)r->step,
+                                                              0x53544550u, 0),
                                       .train = true,
                                       .scale = 0.5f / (float)valid};
             double loss[2] = {0, 0};
@@ -579,7 +581,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 rc = elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradient failed");
                 break;
             }
-            double norm = elmo_lm_grad_norm(r->lm.grad, r->lm.n_total);
+            double norm = elmo_grad_norm(r->lm.grad, r->lm.n_total);
             if (!isfinite(norm)) {
                 if (rc == ELMO_OK)
                     rc = elmo_error(ELMO_ERR_NAN,
@@ -589,7 +591,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 break;
             }
             float gs = job->clip > 0 && norm > job->clip ? (float)(job->clip / norm) : 1.0f;
-            elmo_lm_optim_update(&r->optim, r->lm.param, r->lm.grad, gs);
+            elmo_optim_step(&r->optim, r->lm.param, r->lm.grad, job->lr, gs);
             r->step++;
             r->step_in_epoch = k + 1;
             r->partial[0] += loss[0], r->partial[1] += loss[1];
@@ -702,7 +704,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
 
 static void run_free(struct run *r) {
     elmo_lm_free(&r->lm);
-    elmo_lm_optim_free(&r->optim);
+    elmo_optim_free(&r->optim);
     elmo_lm_vocab_free(&r->vocab);
     elmo_lm_corpus_free(&r->corpus);
     free(r->state);
@@ -777,8 +779,8 @@ int elmo_pretrain_run(struct elmo_job *job) {
         ELMO_FAIL(ELMO_ERR_ARG, "%zu parameters: more than one MPI_Allreduce can sum",
                   r->lm.n_total);
     elmo_lm_init_weights(&r->lm, job->seed);
-    ELMO_CALL(elmo_agree(elmo_lm_optim_init(
-        &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_LM_ADAM : ELMO_LM_ADAGRAD, job->lr,
+    ELMO_CALL(elmo_agree(elmo_optim_init(
+        &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_OPTIM_ADAM : ELMO_OPTIM_ADAGRAD,
         r->lm.n_total)));
     r->S = elmo_stream_state_floats(&r->opt);
     r->state =

@@ -268,10 +268,6 @@ size_t elmo_param_numel(const struct elmo_param *p) {
 /* ------------------------------------------------------------------------------------------ */
 /* random weights */
 
-static void fill(struct elmo_rng *r, float *x, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) x[i] = elmo_rng_uniform(r, lo, hi);
-}
-
 void elmo_model_randomize(struct elmo_model *m, uint64_t seed) {
     const struct elmo_options *o = &m->opt;
     elmo_model_unpack(m); /* the packed copies would be stale */
@@ -280,29 +276,29 @@ void elmo_model_randomize(struct elmo_model *m, uint64_t seed) {
     size_t E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P, D = (size_t)o->D;
     /* uniform(-a, a) with a = sqrt(3 / fan_in) has standard deviation 1 / sqrt(fan_in) */
     memset(m->char_embed, 0, E * sizeof(float));
-    fill(&r, m->char_embed + E, (ELMO_NCHARS - 1) * E, -1.0f, 1.0f);
+    elmo_rng_fill_uniform(&r, m->char_embed + E, (ELMO_NCHARS - 1) * E, -1.0f, 1.0f);
     for (int i = 0; i < o->n_filters; i++) {
         size_t fan = (size_t)o->filter_width[i] * E;
         float a = sqrtf(3.0f / (float)fan);
-        fill(&r, m->cnn_w[i], fan * (size_t)o->filter_count[i], -a, a);
-        fill(&r, m->cnn_b[i], (size_t)o->filter_count[i], -0.1f, 0.1f);
+        elmo_rng_fill_uniform(&r, m->cnn_w[i], fan * (size_t)o->filter_count[i], -a, a);
+        elmo_rng_fill_uniform(&r, m->cnn_b[i], (size_t)o->filter_count[i], -0.1f, 0.1f);
     }
     float af = sqrtf(3.0f / (float)F);
     for (int k = 0; k < o->n_highway; k++) {
-        fill(&r, m->hw_carry_w[k], F * F, -af, af);
-        fill(&r, m->hw_carry_b[k], F, -2.1f, -1.9f);
-        fill(&r, m->hw_tr_w[k], F * F, -af, af);
-        fill(&r, m->hw_tr_b[k], F, -0.1f, 0.1f);
+        elmo_rng_fill_uniform(&r, m->hw_carry_w[k], F * F, -af, af);
+        elmo_rng_fill_uniform(&r, m->hw_carry_b[k], F, -2.1f, -1.9f);
+        elmo_rng_fill_uniform(&r, m->hw_tr_w[k], F * F, -af, af);
+        elmo_rng_fill_uniform(&r, m->hw_tr_b[k], F, -0.1f, 0.1f);
     }
     if (o->has_cnn_proj) {
-        fill(&r, m->proj_w, F * P, -af, af);
-        fill(&r, m->proj_b, P, -0.1f, 0.1f);
+        elmo_rng_fill_uniform(&r, m->proj_w, F * P, -af, af);
+        elmo_rng_fill_uniform(&r, m->proj_b, P, -0.1f, 0.1f);
     }
     float aw = sqrtf(3.0f / (float)(2 * P)), ap = sqrtf(3.0f / (float)D);
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < o->L; l++) {
-            fill(&r, m->lstm[d][l].w, 2 * P * 4 * D, -aw, aw);
-            fill(&r, m->lstm[d][l].b, 4 * D, -0.1f, 0.1f);
-            if (o->has_lstm_proj) fill(&r, m->lstm[d][l].wp, D * P, -ap, ap);
+            elmo_rng_fill_uniform(&r, m->lstm[d][l].w, 2 * P * 4 * D, -aw, aw);
+            elmo_rng_fill_uniform(&r, m->lstm[d][l].b, 4 * D, -0.1f, 0.1f);
+            if (o->has_lstm_proj) elmo_rng_fill_uniform(&r, m->lstm[d][l].wp, D * P, -ap, ap);
         }
 }

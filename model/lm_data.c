@@ -229,18 +229,6 @@ double elmo_lm_unigram_ppl(const struct elmo_lm_corpus *c, const struct elmo_lm_
 /* ------------------------------------------------------------------------------------------ */
 /* streams */
 
-uint64_t elmo_lm_mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t v[4] = {seed, a, b, c}, h = 0x243F6A8885A308D3ull;
-    for (int i = 0; i < 4; i++) {
-        h ^= v[i];
-        h += 0x9E3779B97F4A7C15ull;
-        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-        h ^= h >> 31;
-    }
-    return h;
-}
-
 void elmo_lm_streams_free(struct elmo_lm_streams *s) {
     free(s->len);
     for (int d = 0; d < 2; d++) {
@@ -271,12 +259,7 @@ int elmo_lm_streams_build(const struct elmo_lm_corpus *c, const struct elmo_lm_v
     if (shuffle) {
         struct elmo_rng r;
         elmo_rng_seed(&r, seed);
-        for (int64_t i = n - 1; i > 0; i--) {
-            int64_t j = (int64_t)(elmo_rng_next(&r) % (uint64_t)(i + 1));
-            int64_t tmp = sent[i];
-            sent[i] = sent[j];
-            sent[j] = tmp;
-        }
+        elmo_rng_shuffle(&r, sent, (size_t)n, sizeof *sent);
     }
     /* each sentence to the shortest row (a binary heap would do for huge B; B is small) */
     for (int64_t i = 0; i < n; i++) {

@@ -131,7 +131,4 @@ int64_t elmo_lm_streams_valid(const struct elmo_lm_streams *s, int64_t step);
 void elmo_lm_streams_window(const struct elmo_lm_streams *s, int64_t step, int32_t *const in[2],
                             int32_t *const tgt[2]);
 
-/* A 64-bit mix of a seed and up to three counters (splitmix64 rounds); seeds derived RNGs. */
-uint64_t elmo_lm_mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
-
 #endif /* ELMO_LM_DATA_H */

@@ -1,6 +1,6 @@
 /*
- * tagger.c: the BiLSTM tagger's forward and backward passes, gradient clipping and Adam
- * (see tagger.h for the model).
+ * tagger.c: the BiLSTM tagger's forward and backward passes and gradient clipping (see
+ * tagger.h for the model; the LSTM cell is model/lstm_cell.c, the optimizer model/optim.c).
  *
  * Layout of a batch inside the workspace.  The B sentences are ordered by length, longest
  * first (ties by index), so at time step t the sentences still running (len > t) are a prefix
@@ -19,6 +19,8 @@
 
 #include "model/crf.h"
 #include "model/gemm.h"
+#include "model/lstm_cell.h"
+#include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 
@@ -118,7 +120,7 @@ void elmo_tagger_free(struct elmo_tagger *t) {
 
 static void glorot(struct elmo_rng *r, float *w, int64_t fan_in, int64_t fan_out) {
     float lim = (float)sqrt(6.0 / (double)(fan_in + fan_out));
-    for (int64_t i = 0; i < fan_in * fan_out; i++) w[i] = elmo_rng_uniform(r, -lim, lim);
+    elmo_rng_fill_uniform(r, w, (size_t)(fan_in * fan_out), -lim, lim);
 }
 
 void elmo_tagger_randomize(struct elmo_tagger *t, uint64_t seed) {
@@ -145,7 +147,6 @@ struct ws_priv {
     float *xin[2];      /* (N, D + E) packed, dropped-out LSTM input */
     float *act[2];  /* (N, 4H) packed gate activations sigm(i), tanh(j), sigm(f + fb), sigm(o) */
     float *c[2];    /* (N, H) packed cell state */
-    float *tc[2];   /* (N, H) packed tanh(c) */
     float *h[2];    /* (N, H) packed LSTM output */
     float *Y;       /* (N, 2H) token order, dropped-out [fw; bw] */
     float *dl;      /* (N, V) logits, then their gradient */
@@ -153,7 +154,7 @@ struct ws_priv {
     float *dY;      /* (N, 2H) */
     float *dA;      /* (N, 4H) packed gradient of the gate pre-activations */
     float *dH;      /* (N, H) packed gradient of h */
-    float *dC;      /* (N, H) packed gradient of c carried from step t + 1 */
+    float *dC;      /* (B, H) gradient of c carried from step t + 1, row i = i-th running */
     float *hprev;   /* (N, H) packed h_{t-1} (0 at t = 0) */
     float *dxin;    /* (N, D + E) packed gradient of the LSTM input */
     float *dx;      /* (N, D) token order, gradient of x */
@@ -185,7 +186,7 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
         N * DI,                                               /* S */
         N * DI,    N * DI,                                    /* xin */
         N * 4 * H, N * 4 * H,                                 /* act */
-        N * H,     N * H,     N * H,     N * H, N * H, N * H, /* c, tc, h */
+        N * H,     N * H,     N * H,     N * H,               /* c, h */
         N * 2 * H, N * V,     N * 2 * H,                      /* Y, dl, dY */
         N * 4 * H, N * H,     N * H,     N * H,               /* dA, dH, dC, hprev */
         N * DI,    N * D,                                     /* dxin, dx */
@@ -208,10 +209,9 @@ int elmo_tagger_ws_reserve(struct elmo_tagger_ws *ws, const struct elmo_tagger_c
     float *f = p->arena;
     float **dst[] = {&ws->prob,  &ws->mask_in[0], &ws->mask_in[1], &ws->mask_out, &p->S,
                      &p->xin[0], &p->xin[1],      &p->act[0],      &p->act[1],    &p->c[0],
-                     &p->c[1],   &p->tc[0],       &p->tc[1],       &p->h[0],      &p->h[1],
-                     &p->Y,      &p->dl,          &p->dY,          &p->dA,        &p->dH,
-                     &p->dC,     &p->hprev,       &p->dxin,        &p->dx,        &p->scratch,
-                     &p->logit};
+                     &p->c[1],   &p->h[0],        &p->h[1],        &p->Y,         &p->dl,
+                     &p->dY,     &p->dA,          &p->dH,          &p->dC,        &p->hprev,
+                     &p->dxin,   &p->dx,          &p->scratch,     &p->logit};
     for (size_t i = 0; i < nfl; i++) {
         *dst[i] = f;
         f += round16(fl[i]);
@@ -239,8 +239,6 @@ void elmo_tagger_ws_free(struct elmo_tagger_ws *ws) {
 }
 
 /* ================================ Pieces ================================ */
-
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 double elmo_tagger_xent(int n, int V, const float *logits, const int32_t *gold, float scale,
                         float *prob, float *dlogits) {
@@ -377,11 +375,11 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     }
 
     /* 3. the two LSTMs */
+    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
     for (int dir = 0; dir < 2; dir++) {
         const float *W = dir ? t->p.bw_w : t->p.fw_w, *bias = dir ? t->p.bw_b : t->p.fw_b;
         const int32_t *map = p->tokmap[dir];
-        float *xin = p->xin[dir], *A = p->act[dir], *C = p->c[dir], *TC = p->tc[dir],
-              *Hh = p->h[dir];
+        float *xin = p->xin[dir], *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
         const float *mask = ws->mask_in[dir];
         for (int r = 0; r < N; r++) {
             const float *S = p->S + (size_t)map[r] * DI, *m = mask + (size_t)map[r] * DI;
@@ -396,19 +394,9 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                 elmo_gemm_rows(nb, G, H, Hh + (size_t)p->off[st - 1] * H, H, W + (size_t)DI * G,
                                G, NULL, true, A + (size_t)r0 * G, G, p->scratch);
             for (int i = 0; i < nb; i++) {
-                float *a = A + (size_t)(r0 + i) * G;
-                float *cc = C + (size_t)(r0 + i) * H, *tc = TC + (size_t)(r0 + i) * H,
-                      *hh = Hh + (size_t)(r0 + i) * H;
+                const size_t r = (size_t)(r0 + i);
                 const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
-                for (int j = 0; j < H; j++) {
-                    float ig = sigm(a[j]), jg = tanhf(a[H + j]);
-                    float fg = sigm(a[2 * H + j] + c->forget_bias), og = sigm(a[3 * H + j]);
-                    a[j] = ig, a[H + j] = jg, a[2 * H + j] = fg, a[3 * H + j] = og;
-                    float cv = ig * jg + (cp ? fg * cp[j] : 0.0f);
-                    cc[j] = cv;
-                    tc[j] = tanhf(cv);
-                    hh[j] = og * tc[j];
-                }
+                elmo_lstm_cell_forward(&cell, A + r * G, cp, C + r * H, NULL, Hh + r * H);
             }
         }
         /* outputs into Y (token order), dropped out */
@@ -494,12 +482,13 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     elmo_gemm(false, true, N, 2 * H, V, 1.0f, p->dl, V, t->p.out_w, V, 0.0f, p->dY, 2 * H);
 
     /* 3. the LSTMs, back through time */
+    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
     memset(p->dx, 0, sizeof(float) * (size_t)N * D);
     for (int dir = 0; dir < 2; dir++) {
         const float *W = dir ? t->p.bw_w : t->p.fw_w;
         float *gW = dir ? g.bw_w : g.fw_w, *gb = dir ? g.bw_b : g.fw_b;
         const int32_t *map = p->tokmap[dir];
-        const float *A = p->act[dir], *C = p->c[dir], *TC = p->tc[dir], *Hh = p->h[dir];
+        const float *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
         for (int r = 0; r < N; r++) {
             size_t tr = (size_t)map[r];
             const float *dy = p->dY + tr * 2 * H + (size_t)dir * H;
@@ -507,25 +496,16 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
             float *dh = p->dH + (size_t)r * H;
             for (int j = 0; j < H; j++) dh[j] = dy[j] * m[j];
         }
-        memset(p->dC, 0, sizeof(float) * (size_t)N * H);
+        /* the running sentences are a prefix of one order at every step, so the i-th keeps
+           row i of dC from step to step (0 until its last token) */
+        memset(p->dC, 0, sizeof(float) * (size_t)b->B * H);
         for (int st = Tmax - 1; st >= 0; st--) {
             const int r0 = p->off[st], nb = p->nb[st];
             for (int i = 0; i < nb; i++) {
                 const size_t r = (size_t)(r0 + i);
-                const float *a = A + r * G, *tc = TC + r * H, *dh = p->dH + r * H,
-                            *dcn = p->dC + r * H;
                 const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
-                float *dcp = st > 0 ? p->dC + (size_t)(p->off[st - 1] + i) * H : NULL;
-                float *da = p->dA + r * G;
-                for (int j = 0; j < H; j++) {
-                    float ig = a[j], jg = a[H + j], fg = a[2 * H + j], og = a[3 * H + j];
-                    float dc = dh[j] * og * (1.0f - tc[j] * tc[j]) + dcn[j];
-                    da[3 * H + j] = dh[j] * tc[j] * og * (1.0f - og);
-                    da[j] = dc * jg * ig * (1.0f - ig);
-                    da[H + j] = dc * ig * (1.0f - jg * jg);
-                    da[2 * H + j] = cp ? dc * cp[j] * fg * (1.0f - fg) : 0.0f;
-                    if (dcp) dcp[j] = dc * fg;
-                }
+                elmo_lstm_cell_backward(&cell, A + r * G, cp, C + r * H, NULL, p->dH + r * H,
+                                        p->dC + (size_t)i * H, p->dA + r * G);
             }
             /* dh_{t-1} += dA_t W_h^T for the running prefix */
             if (st > 0)
@@ -537,11 +517,7 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
         for (int st = 1; st < Tmax; st++)
             memcpy(p->hprev + (size_t)p->off[st] * H, Hh + (size_t)p->off[st - 1] * H,
                    sizeof(float) * (size_t)p->nb[st] * H);
-        elmo_gemm(true, false, DI, G, N, 1.0f, p->xin[dir], DI, p->dA, G, 1.0f, gW, G);
-        elmo_gemm(true, false, H, G, N, 1.0f, p->hprev, H, p->dA, G, 1.0f, gW + (size_t)DI * G,
-                  G);
-        for (int r = 0; r < N; r++)
-            for (int j = 0; j < G; j++) gb[j] += p->dA[(size_t)r * G + j];
+        elmo_lstm_cell_grad_weights(&cell, N, DI, H, p->xin[dir], p->hprev, p->dA, gW, gb);
         /* back to the mix through the input dropout (the extra inputs are not trained) */
         elmo_gemm(false, true, N, D, G, 1.0f, p->dA, G, W, G, 0.0f, p->dxin, DI);
         for (int r = 0; r < N; r++) {
@@ -575,7 +551,7 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     g.gamma[0] += (float)dgamma;
 }
 
-/* ============================ Clipping and Adam ============================ */
+/* ================================ Clipping ================================ */
 
 double elmo_tagger_clip(const struct elmo_tagger_config *cfg, float *grad, float max_norm) {
     struct elmo_tagger_tensor t[ELMO_TAGGER_TENSORS];
@@ -583,9 +559,7 @@ double elmo_tagger_clip(const struct elmo_tagger_config *cfg, float *grad, float
     double worst = 0.0;
     for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
         float *g = grad + t[i].offset;
-        double ss = 0.0;
-        for (size_t j = 0; j < t[i].numel; j++) ss += (double)g[j] * g[j];
-        double norm = sqrt(ss);
+        double norm = elmo_grad_norm(g, t[i].numel);
         worst = norm > worst ? norm : worst;
         if (max_norm > 0.0f && norm > max_norm) {
             float f = (float)(max_norm / norm);
@@ -593,41 +567,4 @@ double elmo_tagger_clip(const struct elmo_tagger_config *cfg, float *grad, float
         }
     }
     return worst;
-}
-
-int elmo_adam_init(struct elmo_adam *a, size_t n) {
-    memset(a, 0, sizeof *a);
-    a->m = elmo_aligned_alloc(n * sizeof(float), "Adam moments");
-    a->v = elmo_aligned_alloc(n * sizeof(float), "Adam moments");
-    if (!a->m || !a->v) {
-        elmo_adam_free(a);
-        return ELMO_ERR_NOMEM;
-    }
-    memset(a->m, 0, n * sizeof(float));
-    memset(a->v, 0, n * sizeof(float));
-    a->n = n;
-    a->b1 = 0.9f;
-    a->b2 = 0.999f;
-    a->eps = 1e-8f;
-    return 0;
-}
-
-void elmo_adam_free(struct elmo_adam *a) {
-    free(a->m);
-    free(a->v);
-    memset(a, 0, sizeof *a);
-}
-
-void elmo_adam_step(struct elmo_adam *a, float *param, const float *grad, float lr) {
-    a->step++;
-    /* TF's form: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), eps added to sqrt(v) */
-    double lr_t =
-        lr * sqrt(1.0 - pow(a->b2, (double)a->step)) / (1.0 - pow(a->b1, (double)a->step));
-    const float b1 = a->b1, b2 = a->b2, eps = a->eps, lrf = (float)lr_t;
-    for (size_t i = 0; i < a->n; i++) {
-        float g = grad[i];
-        a->m[i] = b1 * a->m[i] + (1.0f - b1) * g;
-        a->v[i] = b2 * a->v[i] + (1.0f - b2) * g * g;
-        param[i] -= lrf * a->m[i] / (sqrtf(a->v[i]) + eps);
-    }
 }

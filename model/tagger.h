@@ -1,6 +1,7 @@
 /*
  * tagger.h: the BiLSTM NER tagger of the tutorial (ner.md 1.1, design 6 and 8), forward and
- * backward, and its optimizer.  Pure compute: libc + BLAS.
+ * backward.  Its optimizer is Adam of model/optim.h over the parameter block.  Pure compute:
+ * libc + BLAS.
  *
  *   x_t    = [gamma * sum_k softmax(s)_k * h_k,t; e_t]  the `elmo` mix of K frozen layers (D wide),
  *                                                       then E extra inputs taken as they are
@@ -181,19 +182,5 @@ double elmo_tagger_xent(int n, int V, const float *logits, const int32_t *gold, 
  * clipping.
  */
 double elmo_tagger_clip(const struct elmo_tagger_config *cfg, float *grad, float max_norm);
-
-/* Adam (Kingma and Ba; TF defaults b1 0.9, b2 0.999, eps 1e-8) over one block. */
-struct elmo_adam {
-    size_t n;     /* floats */
-    float *m, *v; /* first and second moments, same layout as the parameters */
-    int64_t step; /* updates done */
-    float b1, b2, eps;
-};
-
-int elmo_adam_init(struct elmo_adam *a, size_t n);
-void elmo_adam_free(struct elmo_adam *a);
-
-/* One update of param (n floats) with grad and learning rate lr; the same on every rank. */
-void elmo_adam_step(struct elmo_adam *a, float *param, const float *grad, float lr);
 
 #endif /* ELMO_TAGGER_H */

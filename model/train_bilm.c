@@ -1,13 +1,13 @@
 /*
- * train_bilm.c: forward with caches and backward for every layer of the biLM, the training
- * step over a window of both directions, and the optimizers (see train_bilm.h).
+ * train_bilm.c: forward with caches and backward for every layer of the biLM and the training
+ * step over a window of both directions (see train_bilm.h).  The LSTM cell is
+ * model/lstm_cell.c, the optimizers model/optim.c.
  *
  * Every matrix product goes through elmo_gemm.  Element-wise math uses the same fastmath
  * sigmoid/tanh as the inference forward, so a trained model computes in `elmo embed` what it
  * computed here (checked in tests/test_train_bilm.c).
  *
- * Sections: layout and set-up; char CNN + highway + projection; LSTM; softmax; the step;
- * optimizers.
+ * Sections: char CNN + highway + projection; LSTM; softmax; set-up and the step.
  */
 #include "model/train_bilm.h"
 
@@ -19,6 +19,7 @@
 #include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/lm_data.h"
+#include "model/lstm_cell.h"
 #include "model/status.h"
 
 static inline float clipf(float x, float lim) { return x > lim ? lim : (x < -lim ? -lim : x); }
@@ -376,59 +377,13 @@ size_t elmo_lm_lstm_scratch_floats(const struct elmo_options *o, int T, int B) {
            pad16((size_t)B * D);
 }
 
-/*
- * One row's cell (the gate pre-activations zi, zj, zf, zo are activated in place): c from
- * c_prev, before (craw) and after the clip, and m = sigmoid(o) tanh(c).  Separate restrict
- * arguments let the compiler vectorize the loop.
- */
-static void cell_forward(int D, float *restrict zi, float *restrict zj, float *restrict zf,
-                         float *restrict zo, const float *restrict cprev, float *restrict c,
-                         float *restrict craw, float *restrict m, float cclip) {
-    for (int j = 0; j < D; j++) {
-        float si = elmo__sigmoidf(zi[j]);
-        float tj = elmo__tanhf(zj[j]);
-        float sf = elmo__sigmoidf(zf[j] + 1.0f);
-        float so = elmo__sigmoidf(zo[j]);
-        float cc = sf * cprev[j] + si * tj;
-        craw[j] = cc;
-        cc = cc > cclip ? cclip : cc;
-        cc = cc < -cclip ? -cclip : cc;
-        c[j] = cc;
-        m[j] = so * elmo__tanhf(cc);
-        zi[j] = si, zj[j] = tj, zf[j] = sf, zo[j] = so;
-    }
-}
-
-/*
- * One row's cell backward: from dm (d loss / d m) and dc (d loss / d c from the next step,
- * updated in place to d loss / d c_prev), the gate pre-activation gradients di, dj, df, do.
- * The clip passes the gradient where |craw| <= cclip.
- */
-static void cell_backward(int D, const float *restrict si_, const float *restrict tj_,
-                          const float *restrict sf_, const float *restrict so_,
-                          const float *restrict cprev, const float *restrict c,
-                          const float *restrict craw, const float *restrict dm, float *restrict dc,
-                          float *restrict di, float *restrict dj, float *restrict df,
-                          float *restrict dout, float cclip) {
-    for (int j = 0; j < D; j++) {
-        float si = si_[j], tj = tj_[j], sf = sf_[j], so = so_[j];
-        float tc = elmo__tanhf(c[j]);
-        float dcc = dc[j] + dm[j] * so * (1.0f - tc * tc);
-        dcc = fabsf(craw[j]) <= cclip ? dcc : 0.0f;
-        di[j] = dcc * tj * si * (1.0f - si);
-        dj[j] = dcc * si * (1.0f - tj * tj);
-        df[j] = dcc * cprev[j] * sf * (1.0f - sf);
-        dout[j] = dm[j] * tc * so * (1.0f - so);
-        dc[j] = dcc * sf;
-    }
-}
-
 void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_weights *w, int T,
                           int B, bool skip, struct elmo_lm_lstm_cache *c, float *y) {
     const int P = o->P, D = o->D, G = 4 * D;
     const int TB = T * B;
-    const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
+    const struct elmo_lstm_cell cell = {D, 1.0f, o->cell_clip > 0.0f ? o->cell_clip : INFINITY,
+                                        true};
     /* input part of every step at once, then the recurrence */
     elmo_gemm(false, false, TB, G, P, 1.0f, c->x, P, w->w, G, 0.0f, c->gates, G);
     add_bias_rows(TB, G, c->gates, w->b);
@@ -440,11 +395,9 @@ void elmo_lm_lstm_forward(const struct elmo_options *o, const struct elmo_lstm_w
         float *cn = c->c + (size_t)(t + 1) * B * D;
         float *cr = c->craw + (size_t)t * B * D;
         float *mm = c->m + (size_t)t * B * D;
-        for (int b = 0; b < B; b++) {
-            float *zb = z + (size_t)b * G;
-            cell_forward(D, zb, zb + D, zb + 2 * D, zb + 3 * D, cp + (size_t)b * D,
-                         cn + (size_t)b * D, cr + (size_t)b * D, mm + (size_t)b * D, cclip);
-        }
+        for (int b = 0; b < B; b++)
+            elmo_lstm_cell_forward(&cell, z + (size_t)b * G, cp + (size_t)b * D, cn + (size_t)b * D,
+                                   cr + (size_t)b * D, mm + (size_t)b * D);
         float *hr = c->hraw + (size_t)t * B * P;
         float *hn = c->h + (size_t)(t + 1) * B * P;
         if (w->wp) {
@@ -468,8 +421,9 @@ void elmo_lm_lstm_backward(const struct elmo_options *o, const struct elmo_lstm_
                            float *scratch) {
     const int P = o->P, D = o->D, G = 4 * D;
     const int TB = T * B;
-    const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f && w->wp ? o->proj_clip : INFINITY;
+    const struct elmo_lstm_cell cell = {D, 1.0f, o->cell_clip > 0.0f ? o->cell_clip : INFINITY,
+                                        true};
     float *dZ = scratch;
     float *dhraw = dZ + pad16((size_t)TB * G);
     float *dm = dhraw + pad16((size_t)TB * P);
@@ -491,19 +445,14 @@ void elmo_lm_lstm_backward(const struct elmo_options *o, const struct elmo_lstm_
         const float *cp = c->c + (size_t)t * B * D, *cn = c->c + (size_t)(t + 1) * B * D;
         const float *cr = c->craw + (size_t)t * B * D;
         float *dz = dZ + (size_t)t * B * G;
-        for (int b = 0; b < B; b++) {
-            const float *g = gt + (size_t)b * G;
-            float *d = dz + (size_t)b * G;
-            cell_backward(D, g, g + D, g + 2 * D, g + 3 * D, cp + (size_t)b * D, cn + (size_t)b * D,
-                          cr + (size_t)b * D, dm + (size_t)b * D, dc + (size_t)b * D, d, d + D,
-                          d + 2 * D, d + 3 * D, cclip);
-        }
+        for (int b = 0; b < B; b++)
+            elmo_lstm_cell_backward(&cell, gt + (size_t)b * G, cp + (size_t)b * D,
+                                    cn + (size_t)b * D, cr + (size_t)b * D, dm + (size_t)b * D,
+                                    dc + (size_t)b * D, dz + (size_t)b * G);
         elmo_gemm(false, true, B, P, G, 1.0f, dz, G, w->w + (size_t)P * G, G, 0.0f, dh, P);
     }
     if (w->wp) elmo_gemm(true, false, D, P, TB, 1.0f, c->m, D, dhraw, P, 1.0f, gw->wp, P);
-    elmo_gemm(true, false, P, G, TB, 1.0f, c->x, P, dZ, G, 1.0f, gw->w, G);
-    elmo_gemm(true, false, P, G, TB, 1.0f, c->h, P, dZ, G, 1.0f, gw->w + (size_t)P * G, G);
-    add_colsum(TB, G, dZ, gw->b);
+    elmo_lstm_cell_grad_weights(&cell, TB, P, P, c->x, c->h, dZ, gw->w, gw->b);
     if (skip) memcpy(dx, dy, sizeof(float) * (size_t)TB * P);
     elmo_gemm(false, true, TB, P, G, 1.0f, dZ, G, w->w, G, skip ? 1.0f : 0.0f, dx, P);
 }
@@ -591,7 +540,7 @@ int64_t elmo_lm_sample(struct elmo_rng *r, int V, int S, int32_t *cand, uint8_t 
     int64_t tries = 0;
     int got = 0;
     while (got < S) {
-        double u = (double)(elmo_rng_next(r) >> 11) * 0x1.0p-53;
+        double u = elmo_rng_unit(r);
         int64_t k = (int64_t)floor(exp(u * range)) - 1;
         if (k < 0) k = 0;
         if (k > V - 1) k = V - 1;
@@ -841,21 +790,6 @@ cleanup:
     return rc;
 }
 
-/* A standard normal draw (Box-Muller). */
-static float normal(struct elmo_rng *r) {
-    double u1 = ((double)(elmo_rng_next(r) >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = (double)(elmo_rng_next(r) >> 11) * 0x1.0p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
-static void fill_normal(struct elmo_rng *r, float *x, size_t n, float sd) {
-    for (size_t i = 0; i < n; i++) x[i] = sd * normal(r);
-}
-
-static void fill_uniform(struct elmo_rng *r, float *x, size_t n, float a) {
-    for (size_t i = 0; i < n; i++) x[i] = elmo_rng_uniform(r, -a, a);
-}
-
 void elmo_lm_init_weights(struct elmo_lm *lm, uint64_t seed) {
     const struct elmo_options *o = &lm->opt;
     struct elmo_model *m = &lm->m;
@@ -863,26 +797,27 @@ void elmo_lm_init_weights(struct elmo_lm *lm, uint64_t seed) {
     elmo_rng_seed(&r, seed);
     memset(lm->param, 0, sizeof(float) * lm->n_total);
     const size_t E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P, D = (size_t)o->D;
-    fill_uniform(&r, m->char_embed + E, (ELMO_NCHARS - 1) * E, 1.0f);
+    elmo_rng_fill_uniform(&r, m->char_embed + E, (ELMO_NCHARS - 1) * E, -1.0f, 1.0f);
     for (int i = 0; i < o->n_filters; i++) {
         size_t fan = (size_t)o->filter_width[i] * E, n = fan * (size_t)o->filter_count[i];
-        if (o->activation == ELMO_ACT_TANH) fill_uniform(&r, m->cnn_w[i], n, 0.05f);
-        else fill_normal(&r, m->cnn_w[i], n, sqrtf(1.0f / (float)fan));
+        if (o->activation == ELMO_ACT_TANH)
+            elmo_rng_fill_uniform(&r, m->cnn_w[i], n, -0.05f, 0.05f);
+        else elmo_rng_fill_normal(&r, m->cnn_w[i], n, sqrtf(1.0f / (float)fan));
     }
     float sf = sqrtf(1.0f / (float)F);
     for (int k = 0; k < o->n_highway; k++) {
-        fill_normal(&r, m->hw_carry_w[k], F * F, sf);
+        elmo_rng_fill_normal(&r, m->hw_carry_w[k], F * F, sf);
         for (size_t j = 0; j < F; j++) m->hw_carry_b[k][j] = -2.0f;
-        fill_normal(&r, m->hw_tr_w[k], F * F, sf);
+        elmo_rng_fill_normal(&r, m->hw_tr_w[k], F * F, sf);
     }
-    if (o->has_cnn_proj) fill_normal(&r, m->proj_w, F * P, sf);
+    if (o->has_cnn_proj) elmo_rng_fill_normal(&r, m->proj_w, F * P, sf);
     float aw = sqrtf(6.0f / (float)(2 * P + 4 * D)), ap = sqrtf(6.0f / (float)(D + P));
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < o->L; l++) {
-            fill_uniform(&r, m->lstm[d][l].w, 2 * P * 4 * D, aw);
-            if (m->lstm[d][l].wp) fill_uniform(&r, m->lstm[d][l].wp, D * P, ap);
+            elmo_rng_fill_uniform(&r, m->lstm[d][l].w, 2 * P * 4 * D, -aw, aw);
+            if (m->lstm[d][l].wp) elmo_rng_fill_uniform(&r, m->lstm[d][l].wp, D * P, -ap, ap);
         }
-    fill_normal(&r, lm->soft_w, (size_t)lm->cfg.V * P, 1.0f / sqrtf((float)P));
+    elmo_rng_fill_normal(&r, lm->soft_w, (size_t)lm->cfg.V * P, 1.0f / sqrtf((float)P));
 }
 
 /* Dropout masks of every (direction, layer input / softmax input), one RNG per batch row. */
@@ -893,13 +828,13 @@ static void make_masks(struct elmo_lm *lm, const struct elmo_lm_batch *b) {
     const float keep = 1.0f / (1.0f - lm->cfg.dropout);
     for (int r = 0; r < B; r++) {
         struct elmo_rng rng;
-        elmo_rng_seed(&rng, elmo_lm_mix(b->seed, (uint64_t)(b->row0 + r), 0x44524F50u, 0));
+        elmo_rng_seed(&rng, elmo_rng_derive(b->seed, (uint64_t)(b->row0 + r), 0x44524F50u, 0));
         for (int d = 0; d < 2; d++)
             for (int l = 0; l <= L; l++)
                 for (int t = 0; t < T; t++) {
                     float *mk = w->mask[d][l] + ((size_t)t * B + r) * P;
                     for (int j = 0; j < P; j++)
-                        mk[j] = (double)(elmo_rng_next(&rng) >> 11) * 0x1.0p-53 < p ? 0.0f : keep;
+                        mk[j] = elmo_rng_unit(&rng) < p ? 0.0f : keep;
                 }
     }
 }
@@ -996,7 +931,7 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
         float *dy = w->dya, *dx = w->dyb;
         if (lm->cfg.n_sampled > 0) {
             struct elmo_rng rng;
-            elmo_rng_seed(&rng, elmo_lm_mix(b->seed, (uint64_t)d, 0x53414D50u, 0));
+            elmo_rng_seed(&rng, elmo_rng_derive(b->seed, (uint64_t)d, 0x53414D50u, 0));
             int64_t tries = elmo_lm_sample(&rng, V, lm->cfg.n_sampled, w->cand, w->seen);
             loss[d] = elmo_lm_softmax_sampled(
                 (int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b, lm->cfg.n_sampled,
@@ -1023,56 +958,4 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
     }
     elmo_lm_embed_backward(&lm->m, &lm->gm, w->emb, w->dtokU);
     return ELMO_OK;
-}
-
-/* ======================================= optimizers ======================================= */
-
-int elmo_lm_optim_init(struct elmo_lm_optim *o, enum elmo_lm_optimizer kind, float lr, size_t n) {
-    memset(o, 0, sizeof *o);
-    o->kind = kind;
-    o->lr = lr;
-    o->beta1 = 0.9f, o->beta2 = 0.999f, o->eps = 1e-8f, o->acc0 = 1.0f;
-    o->n = n;
-    o->n_state = kind == ELMO_LM_ADAM ? 2 : 1;
-    o->state = elmo_aligned_alloc(sizeof(float) * n * (size_t)o->n_state, "the optimizer state");
-    if (!o->state) return ELMO_ERR_NOMEM;
-    for (size_t i = 0; i < n * (size_t)o->n_state; i++)
-        o->state[i] = kind == ELMO_LM_ADAGRAD ? o->acc0 : 0.0f;
-    return ELMO_OK;
-}
-
-void elmo_lm_optim_free(struct elmo_lm_optim *o) {
-    free(o->state);
-    memset(o, 0, sizeof *o);
-}
-
-double elmo_lm_grad_norm(const float *g, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
-}
-
-void elmo_lm_optim_update(struct elmo_lm_optim *o, float *param, const float *grad, float gscale) {
-    o->t++;
-    float *restrict p = param;
-    const float *restrict g = grad;
-    if (o->kind == ELMO_LM_ADAGRAD) {
-        float *restrict acc = o->state;
-        for (size_t i = 0; i < o->n; i++) {
-            float gi = g[i] * gscale;
-            acc[i] += gi * gi;
-            p[i] -= o->lr * gi / sqrtf(acc[i]);
-        }
-    } else {
-        float *restrict m = o->state, *restrict v = o->state + o->n;
-        double t = (double)o->t;
-        float lr_t = (float)(o->lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
-        const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-        for (size_t i = 0; i < o->n; i++) {
-            float gi = g[i] * gscale;
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            p[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps);
-        }
-    }
 }

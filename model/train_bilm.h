@@ -1,8 +1,8 @@
 /*
- * train_bilm.h: training the ELMo biLM (issue 9): the forward pass with caches and the
+ * train_bilm.h: training the ELMo biLM: the forward pass with caches and the
  * backward pass of every layer (char CNN, highway, projection, LSTM cell with projection and
- * both clips, skip connections, softmax + cross-entropy, full or sampled), dropout, and the
- * optimizers (Adagrad as bilm-tf, or Adam) with global gradient-norm clipping.
+ * both clips, skip connections, softmax + cross-entropy, full or sampled) and dropout.  The
+ * optimizers (Adagrad as bilm-tf, or Adam) and the global gradient norm are model/optim.h's.
  *
  * The model is the inference model of bilm.h (elmo-spec sections 4-6) plus a softmax over the
  * vocabulary that both directions share (bilm-tf: one softmax_W (V, P) and softmax_b (V)).
@@ -193,35 +193,5 @@ int64_t elmo_lm_sample(struct elmo_rng *r, int V, int S, int32_t *cand, uint8_t 
 
 /* log of the expected count of id k in `tries` log-uniform draws: log(1 - (1 - P(k))^tries). */
 double elmo_lm_log_expected(int V, int64_t tries, int k);
-
-/* ---- optimizers ---- */
-
-enum elmo_lm_optimizer { ELMO_LM_ADAGRAD = 0, ELMO_LM_ADAM = 1 };
-
-/*
- * Adagrad (TF: accumulator starts at acc0 = 1.0 as bilm-tf sets it; acc += g^2;
- * p -= lr g / sqrt(acc)) or Adam (TF: b1 0.9, b2 0.999, eps 1e-8, bias-corrected step size).
- * state holds n_state * n floats: the accumulator, or Adam's m then v.
- */
-struct elmo_lm_optim {
-    enum elmo_lm_optimizer kind;
-    float lr, beta1, beta2, eps, acc0;
-    int64_t t;    /* updates done */
-    size_t n;     /* parameters */
-    int n_state;  /* 1 (Adagrad) or 2 (Adam) */
-    float *state; /* (n_state * n), owner */
-};
-
-int elmo_lm_optim_init(struct elmo_lm_optim *o, enum elmo_lm_optimizer kind, float lr, size_t n);
-void elmo_lm_optim_free(struct elmo_lm_optim *o);
-
-/* The L2 norm of g (n floats), accumulated in double. */
-double elmo_lm_grad_norm(const float *g, size_t n);
-
-/*
- * One update of param with grad * gscale (gscale = clip / norm when the global norm exceeds
- * the clip, else 1).
- */
-void elmo_lm_optim_update(struct elmo_lm_optim *o, float *param, const float *grad, float gscale);
 
 #endif /* ELMO_TRAIN_BILM_H */

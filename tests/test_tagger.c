@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "model/crf.h"
+#include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 #include "model/tagger.h"
@@ -357,19 +358,19 @@ static void check_clip_adam(void) {
     CHECK_NEAR(g[tt[0].offset + 1], 0.8, 1e-6);
     CHECK_NEAR(g[tt[7].offset], 0.5, 1e-7);
 
-    struct elmo_adam a;
-    CHECK_OK(elmo_adam_init(&a, 2));
+    struct elmo_optim a;
+    CHECK_OK(elmo_optim_init(&a, ELMO_OPTIM_ADAM, 2));
     float param[2] = {1.0f, -1.0f}, gr[2] = {0.5f, -2.0f};
-    elmo_adam_step(&a, param, gr, 0.1f);
+    elmo_optim_step(&a, param, gr, 0.1f, 1.0f);
     /* the first step moves every weight by lr against the gradient's sign */
     CHECK_NEAR(param[0], 0.9, 1e-6);
     CHECK_NEAR(param[1], -0.9, 1e-6);
     gr[0] = 0.0f;
-    elmo_adam_step(&a, param, gr, 0.1f);
+    elmo_optim_step(&a, param, gr, 0.1f, 1.0f);
     double m = 0.9 * 0.1 * 0.5, v = 0.999 * 0.001 * 0.25;
     double step = 0.1 * sqrt(1 - 0.999 * 0.999) / (1 - 0.81) * m / (sqrt(v) + 1e-8);
     CHECK_NEAR(param[0], 0.9 - step, 1e-6);
-    elmo_adam_free(&a);
+    elmo_optim_free(&a);
     free(g);
 }
 
@@ -387,11 +388,11 @@ static void check_learns(int output) {
         }
     struct elmo_tagger t;
     struct elmo_tagger_ws ws = {0};
-    struct elmo_adam a;
+    struct elmo_optim a;
     CHECK_OK(elmo_tagger_init(&t, &pb.cfg));
     elmo_tagger_randomize(&t, 1);
     CHECK_NEAR(t.p.gamma[0], 1.0, 0);
-    CHECK_OK(elmo_adam_init(&a, t.n_floats));
+    CHECK_OK(elmo_optim_init(&a, ELMO_OPTIM_ADAM, t.n_floats));
     float *g = calloc(t.n_floats, sizeof(float));
     double first = 0, last = 0;
     for (int it = 0; it < 150; it++) {
@@ -401,7 +402,7 @@ static void check_learns(int output) {
         memset(g, 0, sizeof(float) * t.n_floats);
         elmo_tagger_backward(&t, &ws, &pb.batch, 1.0f / (float)ws.n_tok, g);
         elmo_tagger_clip(&t.cfg, g, 1.0f);
-        elmo_adam_step(&a, t.block, g, 0.02f);
+        elmo_optim_step(&a, t.block, g, 0.02f, 1.0f);
         if (it == 0) first = loss / ws.n_tok;
         last = loss / ws.n_tok;
     }
@@ -410,7 +411,7 @@ static void check_learns(int output) {
     /* the mix learned to weigh layer 1 (which holds the answer) above layer 0 */
     CHECK(t.p.mix_s[1] > t.p.mix_s[0]);
     free(g);
-    elmo_adam_free(&a);
+    elmo_optim_free(&a);
     elmo_tagger_ws_free(&ws);
     elmo_tagger_free(&t);
     problem_free(&pb);

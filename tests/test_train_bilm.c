@@ -30,6 +30,7 @@
 
 #include "model/bilm.h"
 #include "model/lm_data.h"
+#include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 #include "model/train_bilm.h"
@@ -650,23 +651,23 @@ static void test_matches_inference(void) {
 static void test_optim(void) {
     printf("optimizers: Adagrad, Adam and the global norm against their formulas\n");
     float p[3] = {1.0f, -2.0f, 0.5f}, g[3] = {0.3f, -4.0f, 0.0f};
-    CHECK_NEAR(elmo_lm_grad_norm(g, 3), sqrt(0.09 + 16.0), 1e-6);
-    struct elmo_lm_optim o;
-    CHECK_OK(elmo_lm_optim_init(&o, ELMO_LM_ADAGRAD, 0.2f, 3));
-    elmo_lm_optim_update(&o, p, g, 0.5f);
+    CHECK_NEAR(elmo_grad_norm(g, 3), sqrt(0.09 + 16.0), 1e-6);
+    struct elmo_optim o;
+    CHECK_OK(elmo_optim_init(&o, ELMO_OPTIM_ADAGRAD, 3));
+    elmo_optim_step(&o, p, g, 0.2f, 0.5f);
     /* acc = 1 + (0.5 g)^2; p -= 0.2 (0.5 g) / sqrt(acc) */
     CHECK_NEAR(p[0], 1.0 - 0.2 * 0.15 / sqrt(1.0 + 0.0225), 1e-6);
     CHECK_NEAR(p[1], -2.0 + 0.2 * 2.0 / sqrt(5.0), 1e-6);
     CHECK_NEAR(p[2], 0.5, 0);
-    elmo_lm_optim_update(&o, p, g, 1.0f);
+    elmo_optim_step(&o, p, g, 0.2f, 1.0f);
     CHECK_NEAR(o.state[1], 1.0 + 4.0 + 16.0, 1e-5);
-    elmo_lm_optim_free(&o);
+    elmo_optim_free(&o);
 
     float q[2] = {1.0f, 1.0f}, h[2] = {0.1f, -0.2f};
-    CHECK_OK(elmo_lm_optim_init(&o, ELMO_LM_ADAM, 0.01f, 2));
+    CHECK_OK(elmo_optim_init(&o, ELMO_OPTIM_ADAM, 2));
     double m0 = 0, v0 = 0, x = 1.0;
     for (int t = 1; t <= 3; t++) {
-        elmo_lm_optim_update(&o, q, h, 1.0f);
+        elmo_optim_step(&o, q, h, 0.01f, 1.0f);
         m0 = 0.9 * m0 + 0.1 * 0.1;
         v0 = 0.999 * v0 + 0.001 * 0.01;
         double lr_t = 0.01 * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
@@ -674,7 +675,7 @@ static void test_optim(void) {
     }
     CHECK_NEAR(q[0], x, 1e-6);
     CHECK_INT_EQ(o.t, 3);
-    elmo_lm_optim_free(&o);
+    elmo_optim_free(&o);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -812,8 +813,8 @@ static void test_loss_falls(void) {
     struct elmo_lm_config cfg = {.V = v.V, .max_rows = B, .T = T, .dropout = 0.1f};
     CHECK_OK(elmo_lm_init(&lm, &o, &cfg));
     elmo_lm_init_weights(&lm, 1);
-    struct elmo_lm_optim opt;
-    CHECK_OK(elmo_lm_optim_init(&opt, ELMO_LM_ADAGRAD, 0.2f, lm.n_total));
+    struct elmo_optim opt;
+    CHECK_OK(elmo_optim_init(&opt, ELMO_OPTIM_ADAGRAD, lm.n_total));
     float *state = calloc((size_t)B * elmo_stream_state_floats(&o), sizeof(float));
     int32_t *in[2], *tgt[2];
     for (int d = 0; d < 2; d++) {
@@ -843,8 +844,8 @@ static void test_loss_falls(void) {
             int64_t count[2];
             CHECK_OK(elmo_lm_step(&lm, &b, loss, count));
             double mean = (loss[0] + loss[1]) / (double)(count[0] + count[1]);
-            double norm = elmo_lm_grad_norm(lm.grad, lm.n_total);
-            elmo_lm_optim_update(&opt, lm.param, lm.grad, norm > 10.0 ? (float)(10.0 / norm) : 1);
+            double norm = elmo_grad_norm(lm.grad, lm.n_total);
+            elmo_optim_step(&opt, lm.param, lm.grad, 0.2f, norm > 10.0 ? (float)(10.0 / norm) : 1);
             if (done == 0) first = mean;
             if (done >= steps - 20) last += mean / 20;
         }
@@ -863,7 +864,7 @@ static void test_loss_falls(void) {
         free(tgt[d]);
     }
     free(state);
-    elmo_lm_optim_free(&opt);
+    elmo_optim_free(&opt);
     elmo_lm_free(&lm);
     elmo_lm_vocab_free(&v);
     elmo_lm_corpus_free(&c);
