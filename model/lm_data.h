@@ -1,5 +1,5 @@
 /*
- * lm_data.h: the data side of biLM pretraining (issue 9): a corpus as sentences of word-type
+ * lm_data.h: the data side of biLM pretraining: a corpus as sentences of word-type
  * ids, the softmax vocabulary, the unigram baseline, and the packing of sentences into
  * fixed windows of `unroll_steps` positions per batch row (bilm-tf's LMDataset, redone so that
  * a row's content depends on the seed and the row's global index only, never on the number of

@@ -318,10 +318,102 @@ static void mix_weights(int K, const float *s, double *w) {
 
 /* =============================== Forward =============================== */
 
+/* Direction dir of the LSTM over the packed rows: input, recurrence, dropped-out outputs in Y. */
+static void lstm_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int dir, int N,
+                         int Tmax) {
+    const struct elmo_tagger_config *c = &t->cfg;
+    const int D = c->D, DI = D + c->E, H = c->H, G = 4 * H;
+    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
+    struct ws_priv *p = ws->priv;
+    const float gamma = t->p.gamma[0];
+    const float *W = dir ? t->p.bw_w : t->p.fw_w, *bias = dir ? t->p.bw_b : t->p.fw_b;
+    const int32_t *map = p->tokmap[dir];
+    float *xin = p->xin[dir], *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
+    const float *mask = ws->mask_in[dir];
+    for (int r = 0; r < N; r++) {
+        const float *S = p->S + (size_t)map[r] * DI, *m = mask + (size_t)map[r] * DI;
+        float *x = xin + (size_t)r * DI;
+        for (int d = 0; d < D; d++) x[d] = gamma * S[d] * m[d];
+        for (int d = D; d < DI; d++) x[d] = S[d] * m[d];
+    }
+    elmo_gemm_rows(N, G, DI, xin, DI, W, G, bias, false, A, G, p->scratch);
+    for (int st = 0; st < Tmax; st++) {
+        const int r0 = p->off[st], nb = p->nb[st];
+        if (st > 0)
+            elmo_gemm_rows(nb, G, H, Hh + (size_t)p->off[st - 1] * H, H, W + (size_t)DI * G, G,
+                           NULL, true, A + (size_t)r0 * G, G, p->scratch);
+        for (int i = 0; i < nb; i++) {
+            const size_t r = (size_t)(r0 + i);
+            const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
+            elmo_lstm_cell_forward(&cell, A + r * G, cp, C + r * H, NULL, Hh + r * H);
+        }
+    }
+    /* outputs into Y (token order), dropped out */
+    for (int r = 0; r < N; r++) {
+        size_t tr = (size_t)map[r];
+        const float *hh = Hh + (size_t)r * H, *m = ws->mask_out + tr * 2 * H + (size_t)dir * H;
+        float *y = p->Y + tr * 2 * H + (size_t)dir * H;
+        for (int j = 0; j < H; j++) y[j] = hh[j] * m[j];
+    }
+}
+
+/*
+ * Direction dir of the LSTM back through time: from dY to the kernel and bias gradients in g,
+ * and the gradient of the mix output added into dx.
+ */
+static void lstm_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int dir, int B,
+                          int N, int Tmax, const struct elmo_tagger_views *g) {
+    const struct elmo_tagger_config *c = &t->cfg;
+    const int D = c->D, DI = D + c->E, H = c->H, G = 4 * H;
+    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
+    struct ws_priv *p = ws->priv;
+    const float *W = dir ? t->p.bw_w : t->p.fw_w;
+    float *gW = dir ? g->bw_w : g->fw_w, *gb = dir ? g->bw_b : g->fw_b;
+    const int32_t *map = p->tokmap[dir];
+    const float *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
+    for (int r = 0; r < N; r++) {
+        size_t tr = (size_t)map[r];
+        const float *dy = p->dY + tr * 2 * H + (size_t)dir * H;
+        const float *m = ws->mask_out + tr * 2 * H + (size_t)dir * H;
+        float *dh = p->dH + (size_t)r * H;
+        for (int j = 0; j < H; j++) dh[j] = dy[j] * m[j];
+    }
+    /* the running sentences are a prefix of one order at every step, so the i-th keeps
+       row i of dC from step to step (0 until its last token) */
+    memset(p->dC, 0, sizeof(float) * (size_t)B * H);
+    for (int st = Tmax - 1; st >= 0; st--) {
+        const int r0 = p->off[st], nb = p->nb[st];
+        for (int i = 0; i < nb; i++) {
+            const size_t r = (size_t)(r0 + i);
+            const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
+            elmo_lstm_cell_backward(&cell, A + r * G, cp, C + r * H, NULL, p->dH + r * H,
+                                    p->dC + (size_t)i * H, p->dA + r * G);
+        }
+        /* dh_{t-1} += dA_t W_h^T for the running prefix */
+        if (st > 0)
+            elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G, W + (size_t)DI * G, G,
+                      1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
+    }
+    /* h_{t-1} of every packed row, for the recurrent kernel's gradient */
+    memset(p->hprev, 0, sizeof(float) * (size_t)p->nb[0] * H);
+    for (int st = 1; st < Tmax; st++)
+        memcpy(p->hprev + (size_t)p->off[st] * H, Hh + (size_t)p->off[st - 1] * H,
+               sizeof(float) * (size_t)p->nb[st] * H);
+    elmo_lstm_cell_grad_weights(&cell, N, DI, H, p->xin[dir], p->hprev, p->dA, gW, gb);
+    /* back to the mix through the input dropout (the extra inputs are not trained) */
+    elmo_gemm(false, true, N, D, G, 1.0f, p->dA, G, W, G, 0.0f, p->dxin, DI);
+    for (int r = 0; r < N; r++) {
+        size_t tr = (size_t)map[r];
+        const float *m = ws->mask_in[dir] + tr * DI, *dxi = p->dxin + (size_t)r * DI;
+        float *dx = p->dx + tr * D;
+        for (int d = 0; d < D; d++) dx[d] += dxi[d] * m[d];
+    }
+}
+
 int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                         const struct elmo_tagger_batch *b, double *loss) {
     const struct elmo_tagger_config *c = &t->cfg;
-    const int K = c->K, D = c->D, E = c->E, DI = D + E, H = c->H, V = c->n_tags, G = 4 * H;
+    const int K = c->K, D = c->D, E = c->E, DI = D + E, H = c->H, V = c->n_tags;
     size_t ntok = 0;
     int maxlen = 0;
     if (loss) *loss = 0.0;
@@ -344,7 +436,6 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     /* 1. the mix: S = [sum_k w_k h_k; extra], x = [gamma S_mix; extra] */
     double w[16];
     mix_weights(K, t->p.mix_s, w);
-    const float gamma = t->p.gamma[0];
     for (int s = 0; s < b->B; s++) {
         for (int i = 0; i < b->len[s]; i++) {
             const float *f = b->feat[s] + (size_t)i * K * D;
@@ -375,38 +466,7 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     }
 
     /* 3. the two LSTMs */
-    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
-    for (int dir = 0; dir < 2; dir++) {
-        const float *W = dir ? t->p.bw_w : t->p.fw_w, *bias = dir ? t->p.bw_b : t->p.fw_b;
-        const int32_t *map = p->tokmap[dir];
-        float *xin = p->xin[dir], *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
-        const float *mask = ws->mask_in[dir];
-        for (int r = 0; r < N; r++) {
-            const float *S = p->S + (size_t)map[r] * DI, *m = mask + (size_t)map[r] * DI;
-            float *x = xin + (size_t)r * DI;
-            for (int d = 0; d < D; d++) x[d] = gamma * S[d] * m[d];
-            for (int d = D; d < DI; d++) x[d] = S[d] * m[d];
-        }
-        elmo_gemm_rows(N, G, DI, xin, DI, W, G, bias, false, A, G, p->scratch);
-        for (int st = 0; st < Tmax; st++) {
-            const int r0 = p->off[st], nb = p->nb[st];
-            if (st > 0)
-                elmo_gemm_rows(nb, G, H, Hh + (size_t)p->off[st - 1] * H, H, W + (size_t)DI * G,
-                               G, NULL, true, A + (size_t)r0 * G, G, p->scratch);
-            for (int i = 0; i < nb; i++) {
-                const size_t r = (size_t)(r0 + i);
-                const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
-                elmo_lstm_cell_forward(&cell, A + r * G, cp, C + r * H, NULL, Hh + r * H);
-            }
-        }
-        /* outputs into Y (token order), dropped out */
-        for (int r = 0; r < N; r++) {
-            size_t tr = (size_t)map[r];
-            const float *hh = Hh + (size_t)r * H, *m = ws->mask_out + tr * 2 * H + (size_t)dir * H;
-            float *y = p->Y + tr * 2 * H + (size_t)dir * H;
-            for (int j = 0; j < H; j++) y[j] = hh[j] * m[j];
-        }
-    }
+    for (int dir = 0; dir < 2; dir++) lstm_forward(t, ws, dir, N, Tmax);
 
     /* 4. dense, then softmax or the CRF */
     elmo_gemm_rows(N, V, 2 * H, p->Y, 2 * H, t->p.out_w, V, t->p.out_b, false, p->dl, V,
@@ -446,7 +506,7 @@ int elmo_tagger_forward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
 void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
                           const struct elmo_tagger_batch *b, float scale, float *grad) {
     const struct elmo_tagger_config *c = &t->cfg;
-    const int K = c->K, D = c->D, DI = D + c->E, H = c->H, V = c->n_tags, G = 4 * H;
+    const int K = c->K, D = c->D, DI = D + c->E, H = c->H, V = c->n_tags;
     struct ws_priv *p = ws->priv;
     const int N = ws->n_tok;
     int Tmax = 0;
@@ -482,51 +542,8 @@ void elmo_tagger_backward(const struct elmo_tagger *t, struct elmo_tagger_ws *ws
     elmo_gemm(false, true, N, 2 * H, V, 1.0f, p->dl, V, t->p.out_w, V, 0.0f, p->dY, 2 * H);
 
     /* 3. the LSTMs, back through time */
-    const struct elmo_lstm_cell cell = {H, c->forget_bias, INFINITY, false};
     memset(p->dx, 0, sizeof(float) * (size_t)N * D);
-    for (int dir = 0; dir < 2; dir++) {
-        const float *W = dir ? t->p.bw_w : t->p.fw_w;
-        float *gW = dir ? g.bw_w : g.fw_w, *gb = dir ? g.bw_b : g.fw_b;
-        const int32_t *map = p->tokmap[dir];
-        const float *A = p->act[dir], *C = p->c[dir], *Hh = p->h[dir];
-        for (int r = 0; r < N; r++) {
-            size_t tr = (size_t)map[r];
-            const float *dy = p->dY + tr * 2 * H + (size_t)dir * H;
-            const float *m = ws->mask_out + tr * 2 * H + (size_t)dir * H;
-            float *dh = p->dH + (size_t)r * H;
-            for (int j = 0; j < H; j++) dh[j] = dy[j] * m[j];
-        }
-        /* the running sentences are a prefix of one order at every step, so the i-th keeps
-           row i of dC from step to step (0 until its last token) */
-        memset(p->dC, 0, sizeof(float) * (size_t)b->B * H);
-        for (int st = Tmax - 1; st >= 0; st--) {
-            const int r0 = p->off[st], nb = p->nb[st];
-            for (int i = 0; i < nb; i++) {
-                const size_t r = (size_t)(r0 + i);
-                const float *cp = st > 0 ? C + (size_t)(p->off[st - 1] + i) * H : NULL;
-                elmo_lstm_cell_backward(&cell, A + r * G, cp, C + r * H, NULL, p->dH + r * H,
-                                        p->dC + (size_t)i * H, p->dA + r * G);
-            }
-            /* dh_{t-1} += dA_t W_h^T for the running prefix */
-            if (st > 0)
-                elmo_gemm(false, true, nb, H, G, 1.0f, p->dA + (size_t)r0 * G, G,
-                          W + (size_t)DI * G, G, 1.0f, p->dH + (size_t)p->off[st - 1] * H, H);
-        }
-        /* h_{t-1} of every packed row, for the recurrent kernel's gradient */
-        memset(p->hprev, 0, sizeof(float) * (size_t)p->nb[0] * H);
-        for (int st = 1; st < Tmax; st++)
-            memcpy(p->hprev + (size_t)p->off[st] * H, Hh + (size_t)p->off[st - 1] * H,
-                   sizeof(float) * (size_t)p->nb[st] * H);
-        elmo_lstm_cell_grad_weights(&cell, N, DI, H, p->xin[dir], p->hprev, p->dA, gW, gb);
-        /* back to the mix through the input dropout (the extra inputs are not trained) */
-        elmo_gemm(false, true, N, D, G, 1.0f, p->dA, G, W, G, 0.0f, p->dxin, DI);
-        for (int r = 0; r < N; r++) {
-            size_t tr = (size_t)map[r];
-            const float *m = ws->mask_in[dir] + tr * DI, *dxi = p->dxin + (size_t)r * DI;
-            float *dx = p->dx + tr * D;
-            for (int d = 0; d < D; d++) dx[d] += dxi[d] * m[d];
-        }
-    }
+    for (int dir = 0; dir < 2; dir++) lstm_backward(t, ws, dir, b->B, N, Tmax, &g);
 
     /* 4. the mix: x = gamma sum_k w_k h_k, w = softmax(s) */
     double w[16], dw[16] = {0}, dgamma = 0.0;
