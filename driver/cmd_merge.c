@@ -495,40 +495,19 @@ static void explain_write_failure(const struct merge *m, const char *out, const 
                 partial, (unsigned long long)fs.f_bavail * fs.f_frsize, (unsigned long long)need);
 }
 
-static void merge_usage(FILE *f) {
-    fprintf(f, "usage: [mpirun -n N] elmo merge --output OUT.h5 SLICE0.h5 SLICE1.h5 ...\n"
-               "  Joins the stores of `elmo embed --slice k/N` (k = 0..N-1, given in that order,\n"
-               "  each once, all of one input) into the store of a single run.  The slices must\n"
-               "  be complete and valid and share outputs, P, precision, weights, options and mix\n"
-               "  settings.  OUT is written as OUT.partial and renamed when complete; an existing\n"
-               "  OUT survives any failure or signal (exit 3).  OUT must be a regular file (or\n"
-               "  absent) and none of the inputs.\n");
-}
-
-/* Parses the flags; returns -1 to go on, else an exit code. */
-static int parse_args(int argc, char **argv, const char **out, const char ***ins, int *n_in) {
-    int help = 0, bad = 0;
-    *ins = elmo_xcalloc((size_t)argc + 1, sizeof **ins);
+/* Parses the flags into opts (--output) and the input paths; returns -1 to go on, else an exit
+   code. */
+static int parse_args(int argc, char **argv, struct elmo_job *opts, const char ***ins, int *n_in) {
+    char **pos = elmo_xcalloc((size_t)argc + 1, sizeof *pos);
+    *ins = (const char **)pos;
     *n_in = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) help = 1;
-        else if ((!strcmp(a, "--output") || !strcmp(a, "-o")) && i + 1 < argc) *out = argv[++i];
-        else if (!strncmp(a, "--output=", 9)) *out = a + 9;
-        else if (a[0] == '-' && a[1]) {
-            if (elmo_rank() == 0) fprintf(stderr, "elmo merge: unknown flag %s\n", a);
-            bad = 1;
-        } else (*ins)[(*n_in)++] = a;
-    }
-    if (help) {
-        if (elmo_rank() == 0) merge_usage(stdout);
-        return ELMO_EXIT_OK;
-    }
-    if (bad || !*out || !**out || *n_in == 0) {
+    int code = elmo_tool_flags(ELMO_TOOL_MERGE, argc, argv, opts, pos, n_in);
+    if (code) return code;
+    if (!opts->output[0] || *n_in == 0) {
         if (elmo_rank() == 0) {
-            if (!bad && (!*out || !**out)) fprintf(stderr, "elmo merge: --output is required\n");
-            else if (!bad) fprintf(stderr, "elmo merge: no input stores\n");
-            merge_usage(stderr);
+            if (!opts->output[0]) fprintf(stderr, "elmo merge: --output is required\n");
+            else fprintf(stderr, "elmo merge: no input stores\n");
+            elmo_command_help(elmo_command_of_kind(ELMO_TOOL_MERGE), stderr);
         }
         return ELMO_EXIT_USAGE;
     }
@@ -557,13 +536,15 @@ static int prepare_output(struct elmo_out *o, const char *const *ins, int n_in, 
 }
 
 int elmo_cmd_merge(int argc, char **argv) {
-    const char *out = NULL, **paths = NULL;
+    const char **paths = NULL;
     int n_in = 0;
-    int code = parse_args(argc, argv, &out, &paths, &n_in);
+    struct elmo_job opts;
+    int code = parse_args(argc, argv, &opts, &paths, &n_in);
     if (code >= 0) {
         free(paths);
         return code;
     }
+    const char *out = opts.output;
     int rank = elmo_rank(), rc = 0;
     double t0 = now();
     struct merge m = {0};

@@ -5,7 +5,6 @@
  * other ranks have nothing to do.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +14,6 @@
 #include "io/weights.h"
 #include "model/bilm.h"
 #include "model/status.h"
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: elmo model synth (--shape small|medium|original|fixture | --options F)\n"
-               "                        [--seed N] --out DIR\n"
-               "  Writes DIR/options.json and DIR/weights.hdf5: a model of that shape with seeded\n"
-               "  uniform random weights (same seed, same bytes), in the official file layout.\n"
-               "  --shape    a published shape (elmo-spec section 12); fixture = the allennlp\n"
-               "             test fixture's shape\n"
-               "  --options  take the shape from an options.json instead\n"
-               "  --seed     random seed (default 1)\n"
-               "  --out      output directory (created if missing)\n");
-}
 
 /* mkdir -p */
 static int make_dirs(const char *dir) {
@@ -71,62 +58,34 @@ static int synth(const char *shape, const char *options, unsigned long long seed
     return ELMO_OK;
 }
 
+/* Prints the error and the usage on rank 0; returns the usage exit code. */
+static int usage_error(const char *what) {
+    if (elmo_rank() == 0) {
+        fprintf(stderr, "elmo model synth: %s\n", what);
+        elmo_command_help(elmo_command_of_kind(ELMO_TOOL_MODEL), stderr);
+    }
+    return ELMO_EXIT_USAGE;
+}
+
 int elmo_cmd_model(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        if (elmo_rank() == 0) usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? ELMO_EXIT_USAGE : ELMO_EXIT_OK;
+    if (argc < 2) {
+        if (elmo_rank() == 0) elmo_command_help(elmo_command_of_kind(ELMO_TOOL_MODEL), stderr);
+        return ELMO_EXIT_USAGE;
     }
     if (strcmp(argv[1], "synth") != 0) {
         if (elmo_rank() == 0)
             fprintf(stderr, "elmo model: unknown subcommand '%s' (only synth)\n", argv[1]);
         return ELMO_EXIT_USAGE;
     }
-    static const struct option longopts[] = {
-        {"shape", required_argument, NULL, 's'}, {"options", required_argument, NULL, 'o'},
-        {"seed", required_argument, NULL, 'r'},  {"out", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-    };
-    const char *shape = NULL, *options = NULL, *out = NULL;
-    unsigned long long seed = 1;
-    int c;
-    optind = 1;
-    opterr = elmo_rank() == 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's': shape = optarg; break;
-        case 'o': options = optarg; break;
-        case 'd': out = optarg; break;
-        case 'r': {
-            char *end;
-            errno = 0;
-            seed = strtoull(optarg, &end, 10);
-            if (errno || *end || !*optarg || optarg[0] == '-') {
-                if (elmo_rank() == 0)
-                    fprintf(stderr, "elmo model synth: --seed '%s' is not a number\n", optarg);
-                return ELMO_EXIT_USAGE;
-            }
-            break;
-        }
-        case 'h':
-            if (elmo_rank() == 0) usage(stdout);
-            return ELMO_EXIT_OK;
-        default:
-            if (elmo_rank() == 0) usage(stderr);
-            return ELMO_EXIT_USAGE;
-        }
-    }
-    if (optind < argc - 1 || !out || (!shape) == (!options)) {
-        if (elmo_rank() == 0) {
-            fprintf(stderr, "elmo model synth: %s\n",
-                    optind < argc - 1 ? "unexpected argument"
-                    : !out            ? "--out DIR is required"
-                                      : "give exactly one of --shape and --options");
-            usage(stderr);
-        }
-        return ELMO_EXIT_USAGE;
-    }
+    struct elmo_job flags;
+    int code = elmo_tool_flags(ELMO_TOOL_MODEL, argc - 1, argv + 1, &flags, NULL, NULL);
+    if (code) return code;
+    if (!flags.out[0]) return usage_error("--out DIR is required");
+    if (!flags.shape[0] == !flags.options[0])
+        return usage_error("give exactly one of --shape and --options");
     if (elmo_rank() != 0) return ELMO_EXIT_OK;
-    int rc = synth(shape, options, seed, out);
+    int rc = synth(flags.shape[0] ? flags.shape : NULL, flags.options[0] ? flags.options : NULL,
+                   (unsigned long long)flags.seed, flags.out);
     if (rc < 0) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
     return elmo_exit_code(rc);
 }

@@ -1,5 +1,6 @@
 /*
- * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind.
+ * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind
+ * (the command table maps a kind to its run function).  `elmo CMD --help` is answered before.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -26,27 +27,21 @@ static void say_model(const struct elmo_job *job) {
     char sha[65] = "";
     if (job->model_source[0] && elmo_file_sha256(path, sha) != 0) sha[0] = '\0';
     if (tagger)
-        fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", job->kind == ELMO_JOB_ANNOTATE ?
-                "annotate" : "eval-ner", path, job->model_source[0] ? " (" : "",
+        fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", elmo_job_kind_name(job->kind),
+                path, job->model_source[0] ? " (" : "",
                 job->model_source, sha[0] ? "; sha256 " : "", sha, job->model_source[0] ? ")" : "");
     else
         fprintf(stderr, "elmo %s: model %s + %s%s%s%s%.12s%s\n",
-                job->kind == ELMO_JOB_EMBED ? "embed" : "wsd", job->options, job->weights,
+                elmo_job_kind_name(job->kind), job->options, job->weights,
                 job->model_source[0] ? " (" : "", job->model_source, sha[0] ? "; sha256 " : "",
                 sha, job->model_source[0] ? ")" : "");
 }
 
 int elmo_job_run(struct elmo_job *job) {
     say_model(job);
-    switch (job->kind) {
-    case ELMO_JOB_EMBED: return elmo_embed_run(job);
-    case ELMO_JOB_ANNOTATE: return elmo_annotate_run(job);
-    case ELMO_JOB_TRAIN_NER: return elmo_train_ner_run(job);
-    case ELMO_JOB_EVAL_NER: return elmo_eval_ner_run(job);
-    case ELMO_JOB_WSD: return elmo_wsd_run(job);
-    case ELMO_JOB_PRETRAIN: return elmo_pretrain_run(job);
-    default: return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
-    }
+    const struct elmo_command *c = elmo_command_of_kind(job->kind);
+    if (!c || !c->job) return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
+    return c->job(job);
 }
 
 /*
@@ -70,12 +65,6 @@ static int finish(int rc) {
     else if (rc < 0) elmo_rank_log("stopped: failed on another rank");
     elmo_rank_log_close();
     return elmo_exit_code(rc);
-}
-
-static int wants_help(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
-    return 0;
 }
 
 /*
@@ -113,16 +102,10 @@ static int job_file_arg(int argc, char **argv) {
 }
 
 int elmo_cmd_run(int argc, char **argv) {
-    int at = argc >= 2 && !wants_help(argc, argv) ? job_file_arg(argc, argv) : 0;
-    if (wants_help(argc, argv) || at == 0) {
-        if (elmo_rank() == 0)
-            fprintf(wants_help(argc, argv) ? stdout : stderr,
-                    "usage: elmo run [--key value ...] JOB.yaml [--key value ...]\n"
-                    "  Runs a job file; its `kind:` key picks the job (embed, annotate, "
-                    "train-ner, eval-ner, wsd, pretrain).\n"
-                    "  Flags before or after the file override the file's keys (elmo KIND "
-                    "--help lists them).\n");
-        return wants_help(argc, argv) ? ELMO_EXIT_OK : ELMO_EXIT_USAGE;
+    int at = argc >= 2 ? job_file_arg(argc, argv) : 0;
+    if (at == 0) {
+        if (elmo_rank() == 0) elmo_command_help(elmo_command_find("run"), stderr);
+        return ELMO_EXIT_USAGE;
     }
     struct elmo_job job;
     int rc = elmo_job_load(&job, argv[at]);
@@ -146,10 +129,6 @@ int elmo_cmd_run(int argc, char **argv) {
 }
 
 int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv) {
-    if (wants_help(argc, argv)) {
-        if (elmo_rank() == 0) elmo_job_print_help(kind, "elmo");
-        return ELMO_EXIT_OK;
-    }
     struct elmo_job job;
     int npos = 0;
     int rc = elmo_job_parse_args(&job, kind, argc - 1, argv + 1, NULL, 0, &npos);

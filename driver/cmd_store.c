@@ -45,8 +45,6 @@ static int report(int rc) {
     return elmo_exit_code(rc);
 }
 
-static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
-
 /* ---- elmo info ---------------------------------------------------------------------------- */
 
 static void print_shape(const char *label, struct elmo_store *st, const char *name) {
@@ -242,35 +240,20 @@ static int info_run(const char *path, bool *complete) {
     return 0;
 }
 
-static void info_usage(FILE *f) {
-    fprintf(f,
-            "usage: elmo info [--check] STORE.h5\n"
-            "  Prints a store's complete flag, counts, outputs with their shapes, precision,\n"
-            "  state regime, weights sha256 and the version that wrote it; when STORE.journal\n"
-            "  exists, the progress of the run writing it (K of M shards done).  The store is\n"
-            "  validated (counts, offsets, shapes) before anything is printed.\n"
-            "  Exit 0 when it is a store (complete or not) or a run in progress, 1 otherwise.\n"
-            "  --check: exit 0 only when the store is complete and valid, else 1.\n");
-}
-
 int elmo_cmd_info(int argc, char **argv) {
     int code = ELMO_EXIT_OK;
     if (elmo_rank() == 0) {
-        const char *path = NULL;
-        bool check = false, help = false, bad = false;
-        for (int i = 1; i < argc; i++) {
-            if (is_help(argv[i])) help = true;
-            else if (!strcmp(argv[i], "--check")) check = true;
-            else if (argv[i][0] == '-' && argv[i][1]) {
-                fprintf(stderr, "elmo info: unknown flag %s\n", argv[i]);
-                bad = true;
-            } else if (!path) path = argv[i];
-            else bad = true;
-        }
-        if (help) {
-            info_usage(stdout);
-        } else if (bad || !path) {
-            info_usage(stderr);
+        struct elmo_job flags;
+        char **pos = elmo_xcalloc((size_t)argc + 2, sizeof *pos);
+        int npos = 0;
+        code = elmo_tool_flags(ELMO_TOOL_INFO, argc, argv, &flags, pos, &npos);
+        const char *path = pos[0];
+        bool check = flags.check;
+        free(pos);
+        if (code) {
+            /* the flag error is printed */
+        } else if (npos != 1) {
+            elmo_command_help(elmo_command_of_kind(ELMO_TOOL_INFO), stderr);
             code = ELMO_EXIT_USAGE;
         } else {
             bool complete = false;
@@ -643,44 +626,23 @@ cleanup:
     return rc;
 }
 
-static void export_usage(FILE *f) {
-    fprintf(f, "usage: elmo export --format allennlp STORE.h5 OUT.hdf5\n"
-               "  Writes the layout of `allennlp elmo`: float32 datasets \"0\"..\"N-1\" of shape "
-               "(3, n, 2P)\n  when the store has the three layers (word_emb, lstm_outputs1, "
-               "lstm_outputs2: the\n  default outputs) or `all`, else (n, 2P) from `top` or "
-               "`average`, plus\n  \"sentence_to_index\" (JSON {sentence: \"index\"}).  The store must be "
-               "complete and valid.\n  OUT is written as OUT.partial and renamed when whole: an "
-               "existing OUT survives\n  any failure or signal (exit 3).  OUT must be a regular "
-               "file, not the store.\n");
-}
-
 int elmo_cmd_export(int argc, char **argv) {
     int code = ELMO_EXIT_OK;
     if (elmo_rank() == 0) {
-        const char *format = "allennlp", *pos[2] = {NULL, NULL};
-        int npos = 0, help = 0, bad = 0;
-        for (int i = 1; i < argc; i++) {
-            if (is_help(argv[i])) help = 1;
-            else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-            else if (!strncmp(argv[i], "--format=", 9)) format = argv[i] + 9;
-            else if (argv[i][0] == '-' && argv[i][1]) {
-                fprintf(stderr, "elmo export: unknown flag %s\n", argv[i]);
-                bad = 1;
-            } else if (npos < 2) pos[npos++] = argv[i];
-            else bad = 1;
-        }
-        if (help) {
-            export_usage(stdout);
-        } else if (bad || npos != 2) {
-            export_usage(stderr);
-            code = ELMO_EXIT_USAGE;
-        } else if (strcmp(format, "allennlp") != 0) {
-            fprintf(stderr, "elmo export: unknown --format '%s' (allennlp is the only one)\n",
-                    format);
+        struct elmo_job flags; /* --format: allennlp, the only one, checked by the key table */
+        char **pos = elmo_xcalloc((size_t)argc + 2, sizeof *pos);
+        int npos = 0;
+        code = elmo_tool_flags(ELMO_TOOL_EXPORT, argc, argv, &flags, pos, &npos);
+        const char *in = pos[0], *out = pos[1];
+        free(pos);
+        if (code) {
+            /* the flag error is printed */
+        } else if (npos != 2) {
+            elmo_command_help(elmo_command_of_kind(ELMO_TOOL_EXPORT), stderr);
             code = ELMO_EXIT_USAGE;
         } else {
             bool broken = false;
-            code = report(export_allennlp(pos[0], pos[1], &broken));
+            code = report(export_allennlp(in, out, &broken));
             if (broken) {
                 /* the output is removed and the error printed: stop here (see export_allennlp) */
                 fflush(stdout);

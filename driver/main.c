@@ -16,32 +16,6 @@
 #include "model/gemm.h"
 #include "model/status.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "elmo %s: ELMo contextual word embeddings and Twitter NER, in C, at cluster scale\n"
-            "\n"
-            "usage: [mpirun -n N] elmo COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  run JOB.yaml       run a job file (kind: embed, annotate, train-ner, eval-ner,\n"
-            "                     wsd, pretrain); flags after the file override its keys\n"
-            "  embed              embed a corpus into an HDF5 store (elmo embed --help)\n"
-            "  export             convert a store: export --format allennlp STORE OUT.hdf5\n"
-            "  info               summarise a store: info STORE.h5\n"
-            "  merge              join slice stores in order: merge --output OUT.h5 IN0.h5 ...\n"
-            "  model synth        write a model of a published shape with seeded random weights\n"
-            "  bench              measure tokens/s on synthetic models\n"
-            "  train-ner          train the BiLSTM NER tagger on ELMo features\n"
-            "  eval-ner           evaluate a tagger like conlleval\n"
-            "  annotate           tag tweet archives into JSONL spans or CoNLL\n"
-            "  wsd                the word-sense picture: PCA of a word's vectors per layer\n"
-            "  pretrain           train a biLM from scratch on a corpus\n"
-            "\n"
-            "  elmo COMMAND --help lists a command's flags; a flag --some-key is YAML key some_key.\n"
-            "  elmo --version prints the version.\n",
-            ELMO_VERSION);
-}
-
 static int world_rank = 0, world_size = 1, mpi_up = 0;
 
 int elmo_rank(void) { return world_rank; }
@@ -88,28 +62,6 @@ _Noreturn void elmo_die(int status) {
     exit(elmo_exit_code(status));
 }
 
-struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    int kind;  /* job kind for elmo_cmd_job, or -1 */
-    int polls; /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (exit 3) */
-};
-
-static const struct command commands[] = {
-    {"run", elmo_cmd_run, -1, 1},
-    {"embed", NULL, ELMO_JOB_EMBED, 1},
-    {"annotate", NULL, ELMO_JOB_ANNOTATE, 1},
-    {"train-ner", NULL, ELMO_JOB_TRAIN_NER, 1},
-    {"eval-ner", NULL, ELMO_JOB_EVAL_NER, 1},
-    {"wsd", NULL, ELMO_JOB_WSD, 1},
-    {"pretrain", NULL, ELMO_JOB_PRETRAIN, 1},
-    {"export", elmo_cmd_export, -1, 1},
-    {"info", elmo_cmd_info, -1, 0},
-    {"merge", elmo_cmd_merge, -1, 1},
-    {"model", elmo_cmd_model, -1, 0},
-    {"bench", elmo_cmd_bench, -1, 0},
-};
-
 /* A polling command records the signal and stops at its next unit; any other dies of it. */
 static void on_stop_signal(int sig) {
     if (elmo_stop_enabled()) {
@@ -154,16 +106,14 @@ int main(int argc, char **argv) {
     size_blas_pool(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
+        elmo_commands_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? ELMO_EXIT_USAGE : ELMO_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("elmo %s (BLAS kernel %s)\n", ELMO_VERSION, elmo_blas_corename());
         return ELMO_EXIT_OK;
     }
-    const struct command *cmd = NULL;
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) cmd = &commands[i];
+    const struct elmo_command *cmd = elmo_command_find(argv[1]);
     if (!cmd) {
         fprintf(stderr, "elmo: unknown command '%s' (elmo --help lists them)\n", argv[1]);
         return ELMO_EXIT_USAGE;
@@ -185,9 +135,7 @@ int main(int argc, char **argv) {
     install_signals(); /* again after MPI_Init, which may install handlers of its own */
     elmo_set_oom_hook(on_oom);
 
-    int code;
-    if (cmd->fn) code = cmd->fn(argc - 1, argv + 1);
-    else code = elmo_cmd_job((enum elmo_job_kind)cmd->kind, argc - 1, argv + 1);
+    int code = elmo_command_main(cmd, argc - 1, argv + 1);
 
     MPI_Finalize();
     return code;

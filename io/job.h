@@ -11,7 +11,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+/*
+ * The key sets of the key table: first the job kinds (a job file's `kind:`, the commands that
+ * run a job), then the flags of the commands that are not jobs (tools).  Every one is named in
+ * one list (io/job.c, elmo_job_kind_name), which the command table (driver/commands.c) and
+ * every message use.
+ */
 enum elmo_job_kind {
     ELMO_JOB_EMBED = 0,
     ELMO_JOB_ANNOTATE,
@@ -19,7 +26,13 @@ enum elmo_job_kind {
     ELMO_JOB_EVAL_NER,
     ELMO_JOB_WSD,
     ELMO_JOB_PRETRAIN,
-    ELMO_JOB__COUNT
+    ELMO_JOB__COUNT, /* the job kinds end here; the tools' key sets follow */
+    ELMO_TOOL_BENCH = ELMO_JOB__COUNT,
+    ELMO_TOOL_MODEL,
+    ELMO_TOOL_MERGE,
+    ELMO_TOOL_EXPORT,
+    ELMO_TOOL_INFO,
+    ELMO_KIND__COUNT
 };
 
 /* AUTO: not given; the job detects it from the input's name or first bytes (never conll). */
@@ -128,6 +141,11 @@ struct elmo_job {
     int checkpoint_steps;            /* also checkpoint every N steps (0 = after each epoch) */
     bool resume;                     /* continue from OUT/checkpoint.h5 when present (true) */
     int max_steps;                   /* stop after this many steps in all (0 = no limit) */
+    /* tools: bench and model (also seed, threads, batch_tokens, cache, input, options, out),
+     * info; merge and export use output and format */
+    char shape[32];                  /* a published model shape (model/bilm.h presets) */
+    uint64_t tokens;                 /* bench: stop after this many tokens (0 = all) */
+    bool check;                      /* info: exit 0 only for a complete, valid store */
 };
 
 /* Fills a job with the defaults of its kind.  Not collective. */
@@ -173,16 +191,25 @@ int elmo_job_check_out_dirs(const struct elmo_job *job);
  */
 void elmo_job_resolve_model(struct elmo_job *job);
 
-/* Prints `elmo KIND --help`: every key of the kind with type, default and help. */
-void elmo_job_print_help(enum elmo_job_kind kind, const char *prog);
+/* Prints `elmo KIND --help` of a job kind: its usage, then elmo_job_print_flags. */
+void elmo_job_print_help(FILE *f, enum elmo_job_kind kind, const char *prog);
+
+/* Prints every key of a key set (job kind or tool) as a flag with type, default and help. */
+void elmo_job_print_flags(FILE *f, enum elmo_job_kind kind);
 
 /* Writes the job as YAML (the job as run; every key of its kind). Returns an owned string. */
 char *elmo_job_to_yaml(const struct elmo_job *job);
 
 void elmo_job_free(struct elmo_job *job);
 
+/* The name of a job kind or a tool's key set ("train-ner", "merge"); "unknown" past the end. */
 const char *elmo_job_kind_name(enum elmo_job_kind kind);
+
+/* A job kind from its name (tools are no job kinds); ELMO_ERR_ARG with "did you mean". */
 int elmo_job_kind_parse(const char *name, enum elmo_job_kind *kind);
+
+/* The job kinds as text, "embed, annotate, ... and pretrain" with `last` ("and", "or"). */
+void elmo_job_kinds_text(const char *last, char *out, size_t n);
 
 /* Parses an `outputs` value ("all", "top", "average", or a comma list); 0 or ELMO_ERR_ARG. */
 int elmo_outputs_parse(const char *text, unsigned *bits);
