@@ -103,6 +103,23 @@ expect "--version" 0 "elmo " "$tmp/out"
 expect "embed --frobnicate" 2 "--frobnicate" "$tmp/err"
 "$ELMO_BIN" embed --batch-tokenz 3 >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect "embed --batch-tokenz" 2 "did you mean --batch-tokens?" "$tmp/err"
+# The tools parse their flags through the same key table: the same help, errors and hints.
+"$ELMO_BIN" bench --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "bench --help" 0 "--tokens N" "$tmp/out"
+expect "bench --help" 0 "default: 20000" "$tmp/out"
+"$ELMO_BIN" merge --outptu o.h5 a.h5 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "merge --outptu" 2 "unknown flag --outptu for elmo merge (did you mean --output?)" "$tmp/err"
+"$ELMO_BIN" info --check=maybe s.h5 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "info --check=maybe" 2 "--check expects true or false, got 'maybe'" "$tmp/err"
+"$ELMO_BIN" export --format hdf5 a.h5 b.hdf5 >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "export --format hdf5" 2 "--format expects one of allennlp, got 'hdf5'" "$tmp/err"
+"$ELMO_BIN" model synth --seed x --out "$tmp/m" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "model synth --seed x" 2 "--seed expects a non-negative integer, got 'x'" "$tmp/err"
+# elmo --help lists every command of the table and every job kind.
+"$ELMO_BIN" --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "--help" 0 "model synth" "$tmp/out"
+expect "--help" 0 "embed, annotate, train-ner, eval-ner, wsd or pretrain" "$tmp/out"
+
 # A bare embed names what is missing.
 if [ -n "$NOMODEL" ]; then
   env -u ELMO_MODEL_DIR "$NOMODEL" embed --input x.txt >"$tmp/out" 2>"$tmp/err"; rc=$?

@@ -1,7 +1,8 @@
 /*
  * test_job.c: the job system: defaults, every key type from YAML and from flags, the exact
  * FILE:LINE:COLUMN of every kind of YAML error, flags on top of a loaded job, outputs lists,
- * validation, the YAML round trip, and every job file in the repository's jobs/.
+ * validation, the YAML round trip, every job file in the repository's jobs/, and the flags of
+ * the commands that are not jobs (tools), parsed through the same table.
  */
 #include "io/job.h"
 
@@ -104,6 +105,56 @@ static void test_kinds(void) {
     CHECK_INT_EQ(elmo_job_kind_parse("train_ner", &kind), ELMO_ERR_ARG);
     CHECK_STR_EQ(elmo_errmsg(), "unknown job kind 'train_ner' (did you mean 'train-ner'?)");
     CHECK_INT_EQ(elmo_job_kind_parse("xyzzy", &kind), ELMO_ERR_ARG);
+    CHECK_STR_EQ(elmo_errmsg(), "unknown job kind 'xyzzy' (expected embed, annotate, train-ner, "
+                                "eval-ner, wsd or pretrain)");
+    /* the tools' key sets are named in the same list, but are no job kinds */
+    CHECK_STR_EQ(elmo_job_kind_name(ELMO_TOOL_MERGE), "merge");
+    CHECK_STR_EQ(elmo_job_kind_name(ELMO_KIND__COUNT), "unknown");
+    CHECK_INT_EQ(elmo_job_kind_parse("merge", &kind), ELMO_ERR_ARG);
+    CHECK_YAML_ERROR("kind: bench\n", "t.yaml:1:7: unknown job kind 'bench' (expected embed, "
+                                      "annotate, train-ner, eval-ner, wsd or pretrain)");
+    char text[128];
+    elmo_job_kinds_text("and", text, sizeof text);
+    CHECK_STR_EQ(text, "embed, annotate, train-ner, eval-ner, wsd and pretrain");
+}
+
+/* The flags of the commands that are not jobs go through the same key table. */
+static void test_tool_flags(void) {
+    struct elmo_job t;
+    int n = 0;
+    char *bargv[] = {"--shape=fixture", "--tokens", "500", "--no-cache", "--seed", "7"};
+    CHECK_OK(elmo_job_parse_args(&t, ELMO_TOOL_BENCH, 6, bargv, NULL, 0, &n));
+    CHECK_STR_EQ(t.shape, "fixture");
+    CHECK(t.tokens == 500 && t.seed == 7 && !t.cache);
+    CHECK_INT_EQ(t.threads, 1);
+    CHECK_INT_EQ(t.batch_tokens, 4096);
+    CHECK_STR_EQ(t.input, "");
+    elmo_job_free(&t);
+    CHECK_ARGS_ERROR(ELMO_TOOL_BENCH, "--tokens must be in 0..1099511627776, got 1099511627777",
+                     "--tokens", "1099511627777");
+    CHECK_ARGS_ERROR(ELMO_TOOL_BENCH, "--threads must be in 1..64, got 65", "--threads", "65");
+    CHECK_ARGS_ERROR(ELMO_TOOL_BENCH, "unknown flag --tokenz for elmo bench (did you mean "
+                                      "--tokens?)", "--tokenz", "3");
+    CHECK_ARGS_ERROR(ELMO_TOOL_MERGE, "--format is not a flag of elmo merge (it belongs to "
+                                      "annotate and export)", "--format", "x");
+    CHECK_ARGS_ERROR(ELMO_TOOL_EXPORT, "--format expects one of allennlp, got 'hdf5'", "--format",
+                     "hdf5");
+    /* a tool's flag is no job's */
+    CHECK_ARGS_ERROR(ELMO_JOB_EMBED, "unknown flag --check for elmo embed (elmo embed --help "
+                                     "lists the flags)", "--check");
+
+    char *margv[] = {"a.h5", "--output", "o.h5", "b.h5"}, *pos[4];
+    CHECK_OK(elmo_job_parse_args(&t, ELMO_TOOL_MERGE, 4, margv, pos, 4, &n));
+    CHECK_STR_EQ(t.output, "o.h5");
+    CHECK_INT_EQ(n, 2);
+    CHECK(n == 2 && !strcmp(pos[0], "a.h5") && !strcmp(pos[1], "b.h5"));
+    char *iargv[] = {"--check", "s.h5"};
+    CHECK_OK(elmo_job_parse_args(&t, ELMO_TOOL_INFO, 2, iargv, pos, 4, &n));
+    CHECK(t.check && n == 1);
+    elmo_job_default(&t, ELMO_TOOL_EXPORT);
+    CHECK_STR_EQ(t.format, "allennlp");
+    elmo_job_default(&t, ELMO_TOOL_MODEL);
+    CHECK(t.seed == 1 && !t.shape[0]);
 }
 
 static void test_outputs(void) {
@@ -681,6 +732,7 @@ int main(void) {
     test_nesting_limit();
     test_defaults();
     test_kinds();
+    test_tool_flags();
     test_outputs();
     test_full_embed();
     test_value_forms();
