@@ -778,7 +778,7 @@ static int write_meta(const struct elmo_job *job, const struct reader *rd, const
                       const struct elmo_ner_runtime *rt, const struct counts *c) {
     json_t *m = json_object(), *ins = json_array(), *set = json_object(), *cn = json_object();
     json_object_set_new(m, "elmo_version", json_string(ELMO_VERSION));
-    json_object_set_new(m, "kind", json_string("annotate"));
+    json_object_set_new(m, "kind", json_string(elmo_job_kind_name(job->kind)));
     json_object_set_new(m, "output", json_string(sk->out.path));
     json_object_set_new(m, "compression", json_string(sk->ow.gz ? "gzip" : "none"));
     json_t *tg = json_object();

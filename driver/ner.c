@@ -190,7 +190,7 @@ int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *jo
         }
         if (rc == 0 && !glove)
             fprintf(stderr, "%s: biLM %s + %s (sha256 %.12s)%s\n",
-                    job->kind == ELMO_JOB_ANNOTATE ? "annotate" : "eval-ner", r->options,
+                    elmo_job_kind_name(job->kind), r->options,
                     r->weights, sha, job->weights[0] ? "" : ", named by the tagger");
     }
     ELMO_TRY(elmo_agree(rc));
