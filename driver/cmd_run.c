@@ -27,14 +27,13 @@ static void say_model(const struct elmo_job *job) {
     char sha[65] = "";
     if (job->model_source[0] && elmo_file_sha256(path, sha) != 0) sha[0] = '\0';
     if (tagger)
-        fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", elmo_job_kind_name(job->kind),
-                path, job->model_source[0] ? " (" : "",
-                job->model_source, sha[0] ? "; sha256 " : "", sha, job->model_source[0] ? ")" : "");
+        fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", elmo_job_kind_name(job->kind), path,
+                job->model_source[0] ? " (" : "", job->model_source, sha[0] ? "; sha256 " : "", sha,
+                job->model_source[0] ? ")" : "");
     else
-        fprintf(stderr, "elmo %s: model %s + %s%s%s%s%.12s%s\n",
-                elmo_job_kind_name(job->kind), job->options, job->weights,
-                job->model_source[0] ? " (" : "", job->model_source, sha[0] ? "; sha256 " : "",
-                sha, job->model_source[0] ? ")" : "");
+        fprintf(stderr, "elmo %s: model %s + %s%s%s%s%.12s%s\n", elmo_job_kind_name(job->kind),
+                job->options, job->weights, job->model_source[0] ? " (" : "", job->model_source,
+                sha[0] ? "; sha256 " : "", sha, job->model_source[0] ? ")" : "");
 }
 
 int elmo_job_run(struct elmo_job *job) {

@@ -12,7 +12,8 @@
 #include "driver/commands.h"
 #include "model/status.h"
 
-/* The listing of `elmo --help` follows the table's order. */
+/* The listing of `elmo --help` follows the table's order.  The table is aligned by hand. */
+/* clang-format off */
 static const struct elmo_command commands[] = {
     {.name = "run", .keys = -1, .args = "JOB.yaml", .tool = elmo_cmd_run, .polls = true,
      .summary = "run a job file; flags before or after the file override its keys",
@@ -73,6 +74,7 @@ static const struct elmo_command commands[] = {
     {.keys = ELMO_JOB_PRETRAIN, .job = elmo_pretrain_run, .polls = true,
      .summary = "train a biLM from scratch on a corpus"},
 };
+/* clang-format on */
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -152,9 +154,9 @@ int elmo_command_main(const struct elmo_command *c, int argc, char **argv) {
 
 int elmo_tool_flags(enum elmo_job_kind keys, int argc, char **argv, struct elmo_job *opts,
                     char **positional, int *n_positional) {
-    int rc = elmo_job_parse_args(opts, keys, argc - 1, argv + 1, positional,
-                                 positional ? argc : 0, n_positional);
-    elmo_job_free(opts);
+    int rc = elmo_job_parse_args(opts, keys, argc - 1, argv + 1, positional, positional ? argc : 0,
+                                 n_positional);
+    elmo_job_free(opts); /* flags own no memory; the settings stay readable */
     if (rc == 0) return 0;
     if (elmo_rank() == 0) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
     return ELMO_EXIT_USAGE;

@@ -34,16 +34,16 @@ struct elmo_command {
     const char *usage;   /* run and tools: the text of --help before the flags */
     int (*tool)(int argc, char **argv); /* argv[0] is the command name; returns an exit code */
     int (*job)(struct elmo_job *job);   /* a job kind: runs a validated job; a status code */
-    bool polls;          /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (exit 3) */
+    bool polls;                         /* stops cleanly on SIGINT/SIGTERM/SIGUSR1 (exit 3) */
 };
 
-/* The command of this name or of this job kind; NULL when there is none. */
+/* The command of this name, or of this key set (job kind or tool); NULL when there is none. */
 const struct elmo_command *elmo_command_find(const char *name);
 const struct elmo_command *elmo_command_of_kind(enum elmo_job_kind kind);
 const char *elmo_command_name(const struct elmo_command *c);
 
-void elmo_commands_usage(FILE *f);                              /* `elmo --help` */
-void elmo_command_help(const struct elmo_command *c, FILE *f);  /* `elmo CMD --help` */
+void elmo_commands_usage(FILE *f);                             /* `elmo --help` */
+void elmo_command_help(const struct elmo_command *c, FILE *f); /* `elmo CMD --help` */
 
 /* Runs a command after MPI is up: its help when an argument is --help or -h, else the command.
    argv[0] is the command name.  Returns an exit code. */
