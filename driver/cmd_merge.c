@@ -183,7 +183,7 @@ static int read_extras(struct merge_in *in) {
     for (int i = 0; i < 8; i++) {
         if (!(in->info.outputs & (1u << i))) continue;
         char name[40];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[i].name);
         d = H5Dopen2(file, name, H5P_DEFAULT);
         if (d < 0 || (dcpl = H5Dget_create_plist(d)) < 0) {
             rc = h5_fail(in->path, "cannot open an embedding dataset");
@@ -448,7 +448,7 @@ static int merge_all(struct merge *m) {
         unsigned bit = 1u << i;
         if (!(m->in[0].info.outputs & bit)) continue;
         struct dsdef ds = {"", T_F32, bit == ELMO_OUT_DEFAULT ? CNT_SENT : CNT_TOK, -1};
-        snprintf(ds.name, sizeof ds.name, "embeddings/%s", elmo_output_names[i]);
+        snprintf(ds.name, sizeof ds.name, "embeddings/%s", elmo_outputs[i].name);
         /* The width (2P, P or 3 x 2P) is the same in every input: same outputs and P. */
         int nd = 0, rc = 0;
         int64_t d[3] = {0, 1, 1};

@@ -232,8 +232,8 @@ static int info_run(const char *path, bool *complete) {
     for (int i = 0; i < 8; i++) {
         if (!(info.outputs & (1u << i))) continue;
         char name[64];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
-        print_shape(elmo_output_names[i], st, name);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[i].name);
+        print_shape(elmo_outputs[i].name, st, name);
     }
     elmo_store_close(st);
     *complete = info.complete != 0;

@@ -855,7 +855,7 @@ static int write_chunk(struct merge *mg, struct elmo_store *st, const struct chu
     for (unsigned k = 0; k < 8; k++) {
         if (!(j->outputs & (1u << k))) continue;
         char name[64];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[k]);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[k].name);
         int is_def = (1u << k) == ELMO_OUT_DEFAULT;
         ELMO_TRY(elmo_store_write_f32(st, name, is_def ? at->ent : at->tok,
                                       is_def ? c->n_ent : c->n_tok, c->rows[k]));
@@ -941,7 +941,7 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
                 c.n_tokb += bl;
                 for (unsigned k = 0; k < 8; k++) {
                     if (!(er->job->outputs & (1u << k))) continue;
-                    int64_t w = elmo_part_width(k, P);
+                    int64_t w = elmo_output_width(k, P);
                     int is_def = (1u << k) == ELMO_OUT_DEFAULT;
                     int64_t have = is_def ? c.n_ent : c.n_tok, add = is_def ? 1 : nt;
                     grow((void **)&c.rows[k], &caps[k], (have + add) * w, sizeof(float));

@@ -27,6 +27,7 @@
 #include "model/pca.h"
 #include "model/status.h"
 #include "model/wsd.h"
+#include "worker/forward.h"
 
 /* The tutorial's sentences and their senses (ner.md 1.2). */
 static const char *const tutorial_text[5] = {
@@ -191,57 +192,52 @@ static int pick_from_cands(const struct elmo_job *job, const struct cands *c,
     return 0;
 }
 
-/* Runs the biLM over every kept sentence and fills the set's vectors. */
+/* The set's sentences [s0, s1) (len: their token counts) through the forward path; their
+ * outputs into the set. */
+static void forward_batch(struct elmo_forward *f, struct elmo_wsd_set *s, int s0, int s1,
+                          const int32_t *len) {
+    const int row0 = s->sent_row[s0];
+    for (int r = row0; r < s->sent_row[s1]; r++)
+        f->words[r - row0] = (struct elmo_word){s->tok[r], strlen(s->tok[r])};
+    elmo_forward_run(f, s1 - s0, len, f->words, NULL);
+    for (int k = s0; k < s1; k++) {
+        const int r0 = s->sent_row[k], n = s->sent_row[k + 1] - r0;
+        elmo_forward_select(f, r0 - row0, n);
+        for (unsigned b = 0; b < ELMO_WSD_OUTPUTS; b++) {
+            int64_t nrows;
+            if (!s->X[b] || n == 0) continue;
+            const float *rows = elmo_forward_output(f, b, &nrows);
+            memcpy(s->X[b] + (size_t)r0 * s->dim[b], rows, sizeof(float) * (size_t)n * s->dim[b]);
+        }
+    }
+}
+
+/* Runs the biLM over every kept sentence (in order, a few at a time) and fills the vectors. */
 static int forward(const struct elmo_job *job, struct elmo_wsd_set *s) {
     struct elmo_model m;
-    struct elmo_bilm_ws ws;
+    struct elmo_forward f;
     memset(&m, 0, sizeof m);
-    memset(&ws, 0, sizeof ws);
+    memset(&f, 0, sizeof f);
     int rc = 0, maxn = 1;
-    int32_t *ids = NULL;
-    float *tok = NULL, *layer0 = NULL, *mix = NULL, *lay[ELMO_MAX_LAYERS] = {NULL};
-    ELMO_CALL(elmo_model_load(job->options, job->weights, &m));
-    const int P = m.opt.P, W = 2 * P, L = m.opt.L;
-    for (int k = 0; k < s->n_sent; k++)
-        if (s->sent_row[k + 1] - s->sent_row[k] > maxn) maxn = s->sent_row[k + 1] - s->sent_row[k];
-    ELMO_CALL(elmo_bilm_ws_init(&ws, &m, 1, maxn + 2, maxn));
-    ELMO_CALL(elmo_wsd_set_alloc(s, job->outputs, P));
-    ids = elmo_xmalloc(sizeof(int32_t) * (size_t)maxn * ELMO_MAXC);
-    tok = elmo_xmalloc(sizeof(float) * (size_t)maxn * P);
-    layer0 = elmo_xmalloc(sizeof(float) * (size_t)maxn * W);
-    mix = elmo_xmalloc(sizeof(float) * (size_t)maxn * W);
-    for (int l = 0; l < L; l++) lay[l] = elmo_xmalloc(sizeof(float) * (size_t)maxn * W);
-    float sw[ELMO_MAX_LAYERS + 1] = {0};
-    if (job->n_mix_weights == L + 1)
-        for (int k = 0; k <= L; k++) sw[k] = job->mix_weights[k];
+    int32_t *len = elmo_xmalloc(sizeof(int32_t) * (size_t)(s->n_sent + 1));
     for (int k = 0; k < s->n_sent; k++) {
-        const int r0 = s->sent_row[k], n = s->sent_row[k + 1] - r0;
-        if (n == 0) continue;
-        for (int i = 0; i < n; i++)
-            elmo_char_ids(s->tok[r0 + i], strlen(s->tok[r0 + i]), ids + (size_t)i * ELMO_MAXC);
-        elmo_token_embed(&m, &ws, n, ids, tok);
-        int32_t ntok = n;
-        elmo_bilm_forward(&m, &ws, 1, &ntok, tok, NULL, lay);
-        for (int i = 0; i < n; i++) {
-            memcpy(layer0 + (size_t)i * W, tok + (size_t)i * P, sizeof(float) * P);
-            memcpy(layer0 + (size_t)i * W + P, tok + (size_t)i * P, sizeof(float) * P);
-        }
-        const float *layers[ELMO_MAX_LAYERS + 1] = {layer0};
-        for (int l = 0; l < L; l++) layers[l + 1] = lay[l];
-        elmo_scalar_mix(L + 1, n, W, layers, sw, job->gamma, job->layer_norm, mix);
-        const float *src[ELMO_WSD_OUTPUTS] = {tok, lay[0], lay[L - 1], mix};
-        for (int b = 0; b < ELMO_WSD_OUTPUTS; b++)
-            if (s->X[b])
-                memcpy(s->X[b] + (size_t)r0 * s->dim[b], src[b],
-                       sizeof(float) * (size_t)n * s->dim[b]);
+        len[k] = s->sent_row[k + 1] - s->sent_row[k];
+        if (len[k] > maxn) maxn = len[k];
+    }
+    ELMO_CALL(elmo_model_load(job->options, job->weights, &m));
+    const struct elmo_forward_opts fo = {
+        .max_rows = 64, .max_len = maxn, .outputs = job->outputs,
+        .n_mix_weights = job->n_mix_weights, .mix_weights = job->mix_weights,
+        .gamma = job->gamma, .layer_norm = job->layer_norm};
+    ELMO_CALL(elmo_forward_init(&f, &m, &fo));
+    ELMO_CALL(elmo_wsd_set_alloc(s, job->outputs, m.opt.P));
+    for (int s0 = 0, s1; s0 < s->n_sent; s0 = s1) {
+        s1 = elmo_forward_next_batch(&f, s->n_sent, len, s0);
+        forward_batch(&f, s, s0, s1, len + s0);
     }
 cleanup:
-    free(ids);
-    free(tok);
-    free(layer0);
-    free(mix);
-    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(lay[l]);
-    elmo_bilm_ws_free(&ws);
+    free(len);
+    elmo_forward_free(&f);
     elmo_model_free(&m);
     return rc;
 }
@@ -292,7 +288,7 @@ static void print_table(const struct elmo_job *job, const struct elmo_wsd_set *s
            "PC1", "PC2", "distance", "spread", "ratio", "(cosine)");
     for (int i = 0; i < n_layers; i++) {
         const struct elmo_wsd_layer *l = &layers[i];
-        printf("%-14s %5d | %7.4f %7.4f | %7.4f %7.4f |", elmo_output_names[l->bit],
+        printf("%-14s %5d | %7.4f %7.4f | %7.4f %7.4f |", elmo_outputs[l->bit].name,
                s->dim[l->bit], l->all.ratio[0], l->all.ratio[1], l->occ.ratio[0],
                l->occ.ratio[1]);
         if (l->has_sep) {

@@ -363,10 +363,6 @@ _Static_assert(ELMO_KIND__COUNT <= 32, "a key's kinds are bits of an unsigned");
 
 /* clang-format on */
 
-static const char *const output_names[8] = {
-    "word_emb", "lstm_outputs1", "lstm_outputs2", "elmo", "default", "all", "top", "average",
-};
-
 /* =================================== Helpers =================================== */
 
 static unsigned kind_bit(enum elmo_job_kind kind) { return 1u << (unsigned)kind; }
@@ -498,6 +494,7 @@ static bool parse_bool(const char *s, bool *v) {
 
 /* Parses an outputs list into *bits; on failure writes the cause to why. */
 static int outputs_from_text(const char *text, unsigned *bits, char *why, size_t n) {
+    const struct elmo_output *o = elmo_outputs;
     unsigned acc = 0;
     const char *p = text;
     for (;;) {
@@ -510,22 +507,21 @@ static int outputs_from_text(const char *text, unsigned *bits, char *why, size_t
             snprintf(why, n,
                      "has an empty name in '%.80s' (expected a comma list of %s, %s, "
                      "%s, %s, %s, or one of all, top, average)",
-                     text, output_names[0], output_names[1], output_names[2], output_names[3],
-                     output_names[4]);
+                     text, o[0].name, o[1].name, o[2].name, o[3].name, o[4].name);
             return -1;
         }
         int found = -1;
-        for (int b = 0; b < 8; b++)
-            if (strlen(output_names[b]) == len && !strncmp(p, output_names[b], len)) found = b;
+        for (int b = 0; b < ELMO_N_OUTPUTS; b++)
+            if (strlen(o[b].name) == len && !strncmp(p, o[b].name, len)) found = b;
         if (found < 0) {
             snprintf(why, n,
                      "has an unknown output '%.*s' (expected %s, %s, %s, %s, %s, all, "
                      "top or average)",
-                     (int)(len > 64 ? 64 : len), p, output_names[0], output_names[1],
-                     output_names[2], output_names[3], output_names[4]);
+                     (int)(len > 64 ? 64 : len), p, o[0].name, o[1].name, o[2].name, o[3].name,
+                     o[4].name);
             return -1;
         }
-        acc |= 1u << found;
+        acc |= o[found].bit;
         if (!*end) break;
         p = end + 1;
     }
@@ -1433,9 +1429,9 @@ static void value_text(const struct elmo_job *job, const struct key *k, struct t
     }
     case T_OUTPUTS: {
         unsigned bits = *(const unsigned *)field;
-        for (int b = 0, first = 1; b < 8; b++)
+        for (int b = 0, first = 1; b < ELMO_N_OUTPUTS; b++)
             if (bits & (1u << b))
-                text_printf(t, "%s%s", first ? "" : ",", output_names[b]), first = 0;
+                text_printf(t, "%s%s", first ? "" : ",", elmo_outputs[b].name), first = 0;
         break;
     }
     }

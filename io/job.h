@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "model/outputs.h"
+
 /*
  * The key sets of the key table: first the job kinds (a job file's `kind:`, the commands that
  * run a job), then the flags of the commands that are not jobs (tools).  Every one is named in
@@ -39,18 +41,6 @@ enum elmo_job_kind {
 enum elmo_input_format { ELMO_INPUT_TEXT = 0, ELMO_INPUT_CONLL, ELMO_INPUT_JSONL, ELMO_INPUT_AUTO };
 enum elmo_precision { ELMO_PREC_F32 = 0, ELMO_PREC_F16 };
 enum elmo_long_policy { ELMO_LONG_SPLIT = 0, ELMO_LONG_TRUNCATE };
-
-/* Output bits, for `outputs`. */
-enum elmo_output_bits {
-    ELMO_OUT_WORD_EMB = 1 << 0,
-    ELMO_OUT_LSTM1 = 1 << 1,
-    ELMO_OUT_LSTM2 = 1 << 2,
-    ELMO_OUT_ELMO = 1 << 3,
-    ELMO_OUT_DEFAULT = 1 << 4,
-    ELMO_OUT_ALL = 1 << 5,     /* AllenNLP 3-layer view (3, n, 2P) */
-    ELMO_OUT_TOP = 1 << 6,     /* AllenNLP top = lstm_outputs2 */
-    ELMO_OUT_AVERAGE = 1 << 7, /* AllenNLP average of the 3 layers */
-};
 
 #define ELMO_PATH_MAX 4096
 

@@ -36,10 +36,6 @@
 #define CHUNK_MAX_ROWS 1024
 #define READ_CHUNK_CACHE (16u << 20)
 
-const char *const elmo_output_names[8] = {
-    "word_emb", "lstm_outputs1", "lstm_outputs2", "elmo", "default", "all", "top", "average",
-};
-
 enum ds_type { DS_I64, DS_U8, DS_FLOAT };
 
 struct ds {
@@ -387,9 +383,9 @@ static const char *precision_name(enum elmo_precision p) {
 static void outputs_string(unsigned bits, char *buf, size_t size) {
     size_t at = 0;
     buf[0] = '\0';
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < ELMO_N_OUTPUTS; i++)
         if (bits & (1u << i)) {
-            int n = snprintf(buf + at, size - at, "%s%s", at ? "," : "", elmo_output_names[i]);
+            int n = snprintf(buf + at, size - at, "%s%s", at ? "," : "", elmo_outputs[i].name);
             if (n < 0 || (size_t)n >= size - at) break;
             at += (size_t)n;
         }
@@ -510,18 +506,16 @@ int elmo_store_create(struct elmo_store **out, const char *path, MPI_Comm comm,
     ELMO_CALL(add_dataset(st, "tokens/text_offset", DS_I64, 1, &t1, 0));
     ELMO_CALL(add_dataset(st, "tokens/text_blob", DS_U8, 1, &bt, 0));
     hsize_t P = (hsize_t)lay->P;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < ELMO_N_OUTPUTS; i++) {
         if (!(lay->outputs & (1u << i))) continue;
         char name[40];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
-        unsigned bit = 1u << i;
-        hsize_t dims[3] = {bit == ELMO_OUT_DEFAULT ? N : T, bit == ELMO_OUT_WORD_EMB ? P : 2 * P,
-                           0};
-        if (bit == ELMO_OUT_ALL) {
-            dims[1] = 3;
-            dims[2] = 2 * P;
-        }
-        ELMO_CALL(add_dataset(st, name, DS_FLOAT, bit == ELMO_OUT_ALL ? 3 : 2, dims,
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[i].name);
+        /* (rows, width), or (rows, 3, 2P) for the 3-layer view */
+        const struct elmo_output *o = &elmo_outputs[i];
+        hsize_t w = (hsize_t)o->width_p * P;
+        hsize_t dims[3] = {o->per_sentence ? N : T, o->layers > 1 ? (hsize_t)o->layers : w,
+                           o->layers > 1 ? w : 0};
+        ELMO_CALL(add_dataset(st, name, DS_FLOAT, o->layers > 1 ? 3 : 2, dims,
                               lay->compress));
     }
     ELMO_CALL(write_attrs(st, lay, attrs));
@@ -684,8 +678,8 @@ static bool name_is_known(const char *name) {
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (!strcmp(name, fixed[i])) return true;
     if (!strncmp(name, "embeddings/", 11))
-        for (int i = 0; i < 8; i++)
-            if (!strcmp(name + 11, elmo_output_names[i])) return true;
+        for (int i = 0; i < ELMO_N_OUTPUTS; i++)
+            if (!strcmp(name + 11, elmo_outputs[i].name)) return true;
     return false;
 }
 
@@ -1051,15 +1045,15 @@ static int validate(struct elmo_store *st, struct elmo_store_info *inf) {
     /* embeddings: rows by N or T, widths by one P, floats of the recorded precision */
     inf->P = 0;
     inf->outputs = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < ELMO_N_OUTPUTS; i++) {
         char name[40];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[i]);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[i].name);
         if (!link_exists(st->file, name)) continue;
-        unsigned bit = 1u << i;
-        inf->outputs |= bit;
+        const struct elmo_output *o = &elmo_outputs[i];
+        inf->outputs |= o->bit;
         ELMO_TRY(open_ds(st, name, &d));
-        int want_nd = bit == ELMO_OUT_ALL ? 3 : 2;
-        int64_t rows = bit == ELMO_OUT_DEFAULT ? N : T;
+        int want_nd = o->layers > 1 ? 3 : 2;
+        int64_t rows = o->per_sentence ? N : T;
         ELMO_CHECK(d->type == DS_FLOAT && d->nd == want_nd, ELMO_ERR_FORMAT,
                    "%s: /%s is not a %d-D float array: the store is damaged", path, name,
                    want_nd);
@@ -1071,13 +1065,13 @@ static int validate(struct elmo_store *st, struct elmo_store_info *inf) {
                    "%s: /%s has %llu rows, but %s needs %lld: the store is damaged (truncated or "
                    "edited)",
                    path, name, (unsigned long long)d->dims[0],
-                   bit == ELMO_OUT_DEFAULT ? why_n : why_t, (long long)rows);
-        ELMO_CHECK(bit != ELMO_OUT_ALL || d->dims[1] == 3, ELMO_ERR_FORMAT,
+                   o->per_sentence ? why_n : why_t, (long long)rows);
+        ELMO_CHECK(o->layers == 1 || (int64_t)d->dims[1] == o->layers, ELMO_ERR_FORMAT,
                    "%s: /%s has %llu layers, not 3: the store is damaged", path, name,
                    (unsigned long long)d->dims[1]);
         int64_t w = (int64_t)d->dims[d->nd - 1];
-        int64_t p = bit == ELMO_OUT_WORD_EMB ? w : w / 2;
-        ELMO_CHECK(p >= 1 && p <= (1 << 20) && (bit == ELMO_OUT_WORD_EMB || w % 2 == 0),
+        int64_t p = w / o->width_p;
+        ELMO_CHECK(p >= 1 && p <= (1 << 20) && w % o->width_p == 0,
                    ELMO_ERR_FORMAT, "%s: /%s is %lld wide, which no projection dim gives: the "
                    "store is damaged", path, name, (long long)w);
         if (inf->P == 0) inf->P = (int)p;

@@ -38,9 +38,6 @@
 
 #include "io/job.h"
 
-/* Names of the embedding datasets, indexed by the bit position in enum elmo_output_bits. */
-extern const char *const elmo_output_names[8];
-
 struct elmo_store_layout {
     int64_t n_sent;          /* N */
     int64_t n_tok;           /* T */

@@ -106,7 +106,7 @@ int elmo_wsd_set_alloc(struct elmo_wsd_set *s, unsigned outputs, int P) {
         s->X[b] = NULL;
         s->dim[b] = 0;
         if (!(s->outputs & (1u << b))) continue;
-        s->dim[b] = b == 0 ? P : 2 * P;
+        s->dim[b] = elmo_output_width((unsigned)b, P);
         s->X[b] = elmo_calloc((size_t)(s->n_rows > 0 ? s->n_rows : 1) * s->dim[b], sizeof(float),
                               "wsd: vectors");
         if (!s->X[b]) return ELMO_ERR_NOMEM;
@@ -247,7 +247,7 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
     bool need_all = false, need_layers = false;
     for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
         if (!(outputs & (1u << b))) continue;
-        if (info.outputs & (1u << b)) direct[b] = true, dset[b] = elmo_output_names[b];
+        if (info.outputs & (1u << b)) direct[b] = true, dset[b] = elmo_outputs[b].name;
         else if (b == 2 && top) direct[b] = true, dset[b] = top;
         else if (have_all) need_all = true;
         else if (b == 3 && have_layers) need_layers = true;
@@ -255,7 +255,7 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
             ELMO_FAIL(ELMO_ERR_FORMAT,
                       "%s has no embeddings/%s (nor embeddings/all to derive it from): embed "
                       "with the default outputs (word_emb,lstm_outputs1,lstm_outputs2) or all",
-                      path, elmo_output_names[b]);
+                      path, elmo_outputs[b].name);
     }
 
     /* Every token that is an occurrence, scanned in chunks. */
@@ -387,10 +387,7 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
         } else {
             /* word_emb (n, P) -> [word_emb; word_emb]; the LSTM layers as they are */
             ELMO_CALL(elmo_store_read_f32(st, "embeddings/word_emb", row0, n, all));
-            for (int i = 0; i < n; i++) {
-                memcpy(lay + (size_t)i * W, all + (size_t)i * P, sizeof(float) * P);
-                memcpy(lay + (size_t)i * W + P, all + (size_t)i * P, sizeof(float) * P);
-            }
+            elmo_layer0(n, P, all, lay);
             ELMO_CALL(elmo_store_read_f32(st, "embeddings/lstm_outputs1", row0, n,
                                           lay + (size_t)n * W));
             snprintf(name, sizeof name, "embeddings/%s", top);
@@ -432,16 +429,6 @@ void elmo_wsd_layer_free(struct elmo_wsd_layer *l) {
     elmo_pca_free(&l->occ);
     free(l->all_xy);
     l->all_xy = NULL;
-}
-
-const char *elmo_wsd_output_desc(int bit) {
-    switch (bit) {
-    case 0: return "layer 0, context-free char-CNN token vector";
-    case 1: return "biLSTM layer 1";
-    case 2: return "biLSTM layer 2";
-    case 3: return "ELMo: weighted sum of the 3 layers";
-    default: return "";
-    }
 }
 
 /* ================================= The figures ================================= */
@@ -593,7 +580,7 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
     /* One figure per output and fit; the point arrays are reused by the overview. */
     for (int li = 0; li < n_layers; li++) {
         const struct elmo_wsd_layer *l = &layers[li];
-        const char *name = elmo_output_names[l->bit];
+        const char *name = elmo_outputs[l->bit].name;
         separation_note(l, s->dim[l->bit], notes[li], sizeof notes[li]);
         if (l->has_sep)
             snprintf(short_notes[li], sizeof short_notes[li], "ratio %.2f, 1-NN %.2f",
@@ -619,7 +606,7 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
                                           yl[li * 2 + fit], q, s->n_occ, notes[li],
                                           WSD_MAX_LABELS};
             snprintf(title, sizeof title, "\u201c%s\u201d in context: %s (%s)", s->word, name,
-                     elmo_wsd_output_desc(l->bit));
+                     elmo_outputs[l->bit].desc);
             char few[96] = "";
             if (s->n_occ > WSD_MAX_LABELS)
                 snprintf(few, sizeof few, " (labels on at most %d; hover a point for its "
@@ -758,7 +745,7 @@ static int write_json(const char *dir, const struct elmo_wsd_set *s,
         const struct elmo_wsd_layer *l = &layers[li];
         json_t *j = json_object();
         json_object_set_new(j, "dim", json_integer(s->dim[l->bit]));
-        json_object_set_new(j, "description", json_string(elmo_wsd_output_desc(l->bit)));
+        json_object_set_new(j, "description", json_string(elmo_outputs[l->bit].desc));
         json_object_set_new(j, "pca_all_tokens", pca_json(&l->all, l->all_xy, s->n_occ));
         float *xy = elmo_xmalloc(sizeof(float) * 2 * (size_t)s->n_occ + 1);
         for (int o = 0; o < s->n_occ; o++) {
@@ -780,7 +767,7 @@ static int write_json(const char *dir, const struct elmo_wsd_set *s,
             json_object_set_new(sp, "majority", jnum(l->sep.majority));
             json_object_set_new(j, "separation", sp);
         } else json_object_set_new(j, "separation", json_null());
-        json_object_set_new(outs, elmo_output_names[l->bit], j);
+        json_object_set_new(outs, elmo_outputs[l->bit].name, j);
     }
     json_object_set_new(root, "outputs", outs);
     char path[ELMO_PATH_MAX + 16];

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/outputs.h"
 #include "model/pca.h"
 #include "model/wsd.h"
 
@@ -115,8 +116,5 @@ struct elmo_wsd_meta {
 int elmo_wsd_write(const char *dir, const struct elmo_wsd_set *s,
                    const struct elmo_wsd_layer *layers, int n_layers,
                    const struct elmo_wsd_meta *meta);
-
-/* Short description of an output bit: "layer 0, context-free", "biLSTM layer 1", ... */
-const char *elmo_wsd_output_desc(int bit);
 
 #endif /* ELMO_IO_WSD_H */

@@ -239,4 +239,7 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
 void elmo_scalar_mix(int K, int N, int dim, const float *const *layers, const float *s,
                      float gamma, bool layer_norm, float *out);
 
+/* Layer 0 of the mix from N token vectors tok (N, P): out (N, 2P) = [tok; tok] row by row. */
+void elmo_layer0(int N, int P, const float *tok, float *out);
+
 #endif /* ELMO_BILM_H */

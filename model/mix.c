@@ -3,6 +3,7 @@
  * gamma * sum_k softmax(s)_k * norm(layer_k), with layer norm statistics per sentence.
  */
 #include <math.h>
+#include <string.h>
 
 #include "model/bilm.h"
 
@@ -28,5 +29,12 @@ void elmo_scalar_mix(int K, int N, int dim, const float *const *layers, const fl
         } else {
             for (size_t i = 0; i < n; i++) out[i] += wk * x[i];
         }
+    }
+}
+
+void elmo_layer0(int N, int P, const float *tok, float *out) {
+    for (int i = 0; i < N; i++) {
+        memcpy(out + (size_t)i * 2 * P, tok + (size_t)i * P, sizeof(float) * P);
+        memcpy(out + (size_t)i * 2 * P + P, tok + (size_t)i * P, sizeof(float) * P);
     }
 }

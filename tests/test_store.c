@@ -151,7 +151,7 @@ static int write_store(struct elmo_store *st, const struct synth *s, unsigned ou
         unsigned bit = 1u << k;
         if (!(outputs & bit)) continue;
         char name[64];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[k]);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[k].name);
         int64_t R = bit == ELMO_OUT_DEFAULT ? s->N : s->T, W = out_width(bit, P);
         for (int call = 0; call < 3; call++) {
             int64_t a, n;
@@ -271,7 +271,7 @@ static void check_store(const char *path, const struct synth *s, unsigned output
     for (int k = 0; k < 8; k++) {
         unsigned bit = 1u << k;
         char name[64];
-        snprintf(name, sizeof name, "embeddings/%s", elmo_output_names[k]);
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[k].name);
         int nd = 0;
         int64_t dims[3];
         if (!(outputs & bit)) {

@@ -180,51 +180,6 @@ static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const cha
 
 /* ---- the batch ------------------------------------------------------------------------ */
 
-/* Token vectors of a batch's entries into ctx->tok (rows in batch order). */
-static void token_vectors(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
-                          const int32_t *ents, int B, int64_t *src) {
-    const struct elmo_model *m = ctx->m;
-    const int P = m->opt.P;
-    int nmiss = 0;
-    int64_t miss_dst[4096];  /* >= ws.max_words: row (>= 0) or cache index (< 0, ~idx) */
-    int row = 0;
-    for (int k = 0; k < B; k++) {
-        int64_t e = ents[k];
-        for (int64_t t = b->ent_tok.v[e]; t < b->ent_tok.v[e + 1]; t++, row++) {
-            const char *s = b->tok.v + b->tok_text.v[t];
-            size_t len = (size_t)(b->tok_text.v[t + 1] - b->tok_text.v[t]);
-            int ready = 0;
-            int64_t ci = ctx->job->cache ? elmo_cache_get(&ctx->cache, s, len, &ready) : -1;
-            if (!ctx->job->cache) ctx->cache.lookups++;
-            src[row] = ci;
-            if (ci >= 0 && ready) continue;
-            elmo_char_ids(s, len, ctx->ids + (size_t)nmiss * ELMO_MAXC);
-            miss_dst[nmiss++] = ci >= 0 ? ~ci : row;
-            if (nmiss == ctx->ws.max_words) {
-                elmo_token_embed(m, &ctx->ws, nmiss, ctx->ids, ctx->missvec);
-                for (int i = 0; i < nmiss; i++) {
-                    float *dst = miss_dst[i] >= 0 ? ctx->tok + (size_t)miss_dst[i] * P
-                                                  : elmo_cache_vec(&ctx->cache, ~miss_dst[i]);
-                    memcpy(dst, ctx->missvec + (size_t)i * P, sizeof(float) * P);
-                }
-                nmiss = 0;
-            }
-        }
-    }
-    if (nmiss) {
-        elmo_token_embed(m, &ctx->ws, nmiss, ctx->ids, ctx->missvec);
-        for (int i = 0; i < nmiss; i++) {
-            float *dst = miss_dst[i] >= 0 ? ctx->tok + (size_t)miss_dst[i] * P
-                                          : elmo_cache_vec(&ctx->cache, ~miss_dst[i]);
-            memcpy(dst, ctx->missvec + (size_t)i * P, sizeof(float) * P);
-        }
-    }
-    for (int i = 0; i < row; i++)
-        if (src[i] >= 0)
-            memcpy(ctx->tok + (size_t)i * P, elmo_cache_vec(&ctx->cache, src[i]),
-                   sizeof(float) * P);
-}
-
 /* The smallest magnitude that rounds to infinity in IEEE half precision (65504 is its largest
  * finite value; halfway to 65536 rounds to the even neighbour, infinity). */
 #define F16_OVERFLOW 65520.0f
@@ -255,101 +210,67 @@ static int check_finite(struct elmo_embed_ctx *ctx, const struct shard_buf *b, i
                           "%s line %" PRId64 ": output %s has %" PRId64 " value(s) too large "
                           "for float16 (e.g. %g; the largest is 65504); nothing is written "
                           "(use --precision f32, or --keep-nonfinite to store them as inf)",
-                          in, b->ent_line.v[e], elmo_output_names[k], bad, (double)first);
+                          in, b->ent_line.v[e], elmo_outputs[k].name, bad, (double)first);
     return elmo_error(ELMO_ERR_NAN,
                       "%s line %" PRId64 ": output %s has %" PRId64 " non-finite value(s) "
                       "(%g): the model's weights or the input give values out of range; "
                       "nothing is written (--keep-nonfinite stores them and counts them)",
-                      in, b->ent_line.v[e], elmo_output_names[k], bad, (double)first);
+                      in, b->ent_line.v[e], elmo_outputs[k].name, bad, (double)first);
 }
 
-/* Derives and writes the outputs of entry e whose rows start at batch row r0. */
-static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e, int r0,
-                       int fd, const struct elmo_part_layout *lay, const char *path) {
-    const struct elmo_model *m = ctx->m;
-    const int P = m->opt.P, W = 2 * P, L = m->opt.L;
-    const int n = (int)(b->ent_tok.v[e + 1] - b->ent_tok.v[e]);
-    const int64_t t0 = b->ent_tok.v[e];
-    const float *tok = ctx->tok + (size_t)r0 * P;
-    const float *l1 = ctx->lay[0] + (size_t)r0 * W;
-    const float *l2 = ctx->lay[L - 1] + (size_t)r0 * W;
-    unsigned outs = ctx->outputs;
-    for (int i = 0; i < n; i++) {
-        memcpy(ctx->layer0 + (size_t)i * W, tok + (size_t)i * P, sizeof(float) * P);
-        memcpy(ctx->layer0 + (size_t)i * W + P, tok + (size_t)i * P, sizeof(float) * P);
-    }
-    if (outs & (ELMO_OUT_ELMO | ELMO_OUT_DEFAULT)) {
-        const float *layers[ELMO_MAX_LAYERS + 1];
-        float s[ELMO_MAX_LAYERS + 1] = {0};
-        layers[0] = ctx->layer0;
-        for (int l = 0; l < L; l++) layers[l + 1] = ctx->lay[l] + (size_t)r0 * W;
-        if (ctx->job->n_mix_weights == L + 1)
-            for (int k = 0; k <= L; k++) s[k] = ctx->job->mix_weights[k];
-        elmo_scalar_mix(L + 1, n, W, layers, s, ctx->job->gamma, ctx->job->layer_norm, ctx->mix);
-    }
-    for (unsigned k = 0; k < 8; k++) {
-        unsigned bit = 1u << k;
-        if (!(outs & bit)) continue;
-        int width = elmo_part_width(k, P);
-        const float *rows = NULL;
-        int64_t nrows = n, at = t0;
-        switch (bit) {
-        case ELMO_OUT_WORD_EMB: rows = tok; break;
-        case ELMO_OUT_LSTM1: rows = l1; break;
-        case ELMO_OUT_LSTM2:
-        case ELMO_OUT_TOP: rows = l2; break;
-        case ELMO_OUT_ELMO: rows = ctx->mix; break;
-        case ELMO_OUT_DEFAULT: {
-            float *d = ctx->rowbuf;
-            for (int j = 0; j < W; j++) d[j] = 0.0f;
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < W; j++) d[j] += ctx->mix[(size_t)i * W + j];
-            if (n > 0)
-                for (int j = 0; j < W; j++) d[j] /= (float)n;
-            rows = d;
-            nrows = 1;
-            at = e;
-            break;
-        }
-        case ELMO_OUT_ALL: {
-            float *d = ctx->rowbuf;
-            for (int i = 0; i < n; i++) {
-                memcpy(d + (size_t)i * 3 * W, ctx->layer0 + (size_t)i * W, sizeof(float) * W);
-                memcpy(d + (size_t)i * 3 * W + W, l1 + (size_t)i * W, sizeof(float) * W);
-                memcpy(d + (size_t)i * 3 * W + 2 * W, l2 + (size_t)i * W, sizeof(float) * W);
-            }
-            rows = d;
-            break;
-        }
-        case ELMO_OUT_AVERAGE: {
-            float *d = ctx->rowbuf;
-            for (int i = 0; i < n * W; i++) d[i] = (ctx->layer0[i] + l1[i] + l2[i]) / 3.0f;
-            rows = d;
-            break;
-        }
-        }
-        if (nrows > 0 && (n > 0 || bit == ELMO_OUT_DEFAULT)) {
+/* A part file being written: its descriptor, layout and (temporary) path. */
+struct part_out {
+    int fd;
+    struct elmo_part_layout lay;
+    const char *path;
+};
+
+/* Writes the outputs of entry e, the forward path's selected sentence, at its place. */
+static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                       const struct part_out *out) {
+    const int P = ctx->m->opt.P;
+    const int64_t n = b->ent_tok.v[e + 1] - b->ent_tok.v[e];
+    for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
+        const struct elmo_output *o = &elmo_outputs[k];
+        if (!(ctx->outputs & o->bit)) continue;
+        const int64_t width = elmo_output_width(k, P);
+        const int64_t at = o->per_sentence ? e : b->ent_tok.v[e];
+        int64_t nrows;
+        const float *rows = elmo_forward_output(&ctx->fwd, k, &nrows);
+        if (nrows > 0 && (n > 0 || o->per_sentence)) {
             ELMO_TRY(check_finite(ctx, b, e, k, rows, nrows * width));
-            ELMO_TRY(pwrite_all(fd, rows, nrows * width * 4, lay->out[k] + at * width * 4, path));
+            ELMO_TRY(pwrite_all(out->fd, rows, nrows * width * 4,
+                                out->lay.out[k] + at * width * 4, out->path));
         }
     }
     return 0;
 }
 
-static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
-                     int B, float *const *state, int64_t *src, int32_t *ntok, int fd,
-                     const struct elmo_part_layout *lay, const char *path) {
-    int64_t tokens = 0;
+/* The batch's tokens, entry after entry, for the forward path. */
+static void batch_words(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
+                        int B, int32_t *ntok) {
+    int row = 0;
     for (int k = 0; k < B; k++) {
-        ntok[k] = (int32_t)(b->ent_tok.v[ents[k] + 1] - b->ent_tok.v[ents[k]]);
-        tokens += ntok[k];
+        int64_t e = ents[k];
+        ntok[k] = (int32_t)(b->ent_tok.v[e + 1] - b->ent_tok.v[e]);
+        for (int64_t t = b->ent_tok.v[e]; t < b->ent_tok.v[e + 1]; t++, row++) {
+            ctx->fwd.words[row].s = b->tok.v + b->tok_text.v[t];
+            ctx->fwd.words[row].len = (size_t)(b->tok_text.v[t + 1] - b->tok_text.v[t]);
+        }
     }
-    token_vectors(ctx, b, ents, B, src);
-    elmo_bilm_forward(ctx->m, &ctx->ws, B, ntok, ctx->tok, state, ctx->lay);
+}
+
+static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
+                     int B, float *const *state, int32_t *ntok, const struct part_out *out) {
+    int64_t tokens = 0;
+    batch_words(ctx, b, ents, B, ntok);
+    for (int k = 0; k < B; k++) tokens += ntok[k];
+    elmo_forward_run(&ctx->fwd, B, ntok, ctx->fwd.words, state);
     int r0 = 0;
     double t0 = elmo__now();
     for (int k = 0; k < B; k++) {
-        ELMO_TRY(write_entry(ctx, b, ents[k], r0, fd, lay, path));
+        elmo_forward_select(&ctx->fwd, r0, ntok[k]);
+        ELMO_TRY(write_entry(ctx, b, ents[k], out));
         r0 += ntok[k];
     }
     ctx->t_write += elmo__now() - t0;
@@ -363,7 +284,6 @@ static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, cons
 
 int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
                         const struct elmo_model *m) {
-    const int P = m->opt.P, W = 2 * P;
     int rc = 0;
     memset(ctx, 0, sizeof *ctx);
     ctx->job = job;
@@ -380,26 +300,18 @@ int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
     if ((job->outputs & (ELMO_OUT_ALL | ELMO_OUT_AVERAGE)) && m->opt.L != 2)
         return elmo_error(ELMO_ERR_ARG, "outputs all/average need a 2-layer model (this has %d)",
                           m->opt.L);
-    int cap = job->max_sentence_tokens;
-    ctx->budget = job->batch_tokens > cap + 2 ? job->batch_tokens : cap + 2;
-    ctx->max_rows = job->streams > 0 ? ELMO_STREAM_GROUP : 256;
-    int max_words = ctx->budget < 4096 ? ctx->budget : 4096;
-    if (max_words > 1024) max_words = 1024;
-    ELMO_CALL(elmo_bilm_ws_init(&ctx->ws, m, ctx->max_rows, ctx->budget, max_words));
-    size_t cache_bytes = job->cache ? (size_t)256 << 20 : 0;
-    ELMO_CALL(elmo_cache_init(&ctx->cache, P, cache_bytes));
-    ctx->tok = elmo_aligned_alloc(sizeof(float) * (size_t)ctx->budget * P, "token vectors");
-    ctx->mix = elmo_aligned_alloc(sizeof(float) * (size_t)cap * W, "mix");
-    ctx->layer0 = elmo_aligned_alloc(sizeof(float) * (size_t)cap * W, "layer 0");
-    ctx->rowbuf = elmo_aligned_alloc(sizeof(float) * (size_t)cap * 3 * W, "rows");
-    ctx->ids = elmo_aligned_alloc(sizeof(int32_t) * (size_t)max_words * ELMO_MAXC, "char ids");
-    ctx->missvec = elmo_aligned_alloc(sizeof(float) * (size_t)max_words * P, "new vectors");
-    if (!ctx->tok || !ctx->mix || !ctx->layer0 || !ctx->rowbuf || !ctx->ids || !ctx->missvec)
-        ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    for (int l = 0; l < m->opt.L; l++) {
-        ctx->lay[l] = elmo_aligned_alloc(sizeof(float) * (size_t)ctx->budget * W, "layers");
-        if (!ctx->lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    }
+    const struct elmo_forward_opts fo = {
+        .max_rows = job->streams > 0 ? ELMO_STREAM_GROUP : 256,
+        .batch_tokens = job->batch_tokens,
+        .max_len = job->max_sentence_tokens,
+        .cache = job->cache,
+        .outputs = job->outputs,
+        .n_mix_weights = job->n_mix_weights,
+        .mix_weights = job->mix_weights,
+        .gamma = job->gamma,
+        .layer_norm = job->layer_norm,
+    };
+    ELMO_CALL(elmo_forward_init(&ctx->fwd, m, &fo));
     if (job->streams > 0) {
         ctx->state = elmo_aligned_alloc(sizeof(float) * ELMO_STREAM_GROUP *
                                         elmo_stream_state_floats(&m->opt), "stream states");
@@ -412,11 +324,8 @@ cleanup:
 }
 
 void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
-    elmo_bilm_ws_free(&ctx->ws);
-    elmo_cache_free(&ctx->cache);
-    free(ctx->tok); free(ctx->mix); free(ctx->layer0); free(ctx->rowbuf);
-    free(ctx->ids); free(ctx->missvec); free(ctx->state);
-    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(ctx->lay[l]);
+    elmo_forward_free(&ctx->fwd);
+    free(ctx->state);
     memset(ctx, 0, sizeof *ctx);
 }
 
@@ -506,152 +415,193 @@ static int fsync_dir_of(const char *path) {
     return 0;
 }
 
+/* The part's header as far as the shard's index gives it (the counts come at the end). */
+static void part_header(const struct elmo_embed_ctx *ctx, const struct elmo_shard *sh,
+                        const struct shard_buf *b, struct elmo_part_header *h) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, ELMO_PART_MAGIC, 8);
+    h->version = 1;
+    h->P = (uint32_t)ctx->m->opt.P;
+    h->outputs = ctx->outputs;
+    h->shard = sh->id;
+    h->n_rec = b->rec_ent.n - 1;
+    h->n_ent = b->ent_line.n;
+    h->n_tok = b->tok_text.n - 1;
+    h->id_bytes = b->id.n;
+    h->text_bytes = b->text.n;
+    h->tok_bytes = b->tok.n;
+    h->n_reject = b->n_reject;
+    h->n_empty = b->n_empty;
+    h->n_split = b->n_split;
+    h->n_truncated = b->n_truncated;
+    h->n_cut_tokens = b->n_cut_tokens;
+}
+
+/* The shard's index (entries, ids, texts, tokens) into the part, sized to its full length. */
+static int write_index(const struct shard_buf *b, const struct elmo_part_header *h,
+                       const struct part_out *out) {
+    const int fd = out->fd;
+    const struct elmo_part_layout *lay = &out->lay;
+    const char *tmp = out->path;
+    ELMO_TRY(pwrite_all(fd, b->rec_ent.v, 8 * (h->n_rec + 1), lay->rec_ent, tmp));
+    ELMO_TRY(pwrite_all(fd, b->ent_line.v, 8 * h->n_ent, lay->ent_line, tmp));
+    ELMO_TRY(pwrite_all(fd, b->ent_id.v, 8 * (h->n_ent + 1), lay->ent_id, tmp));
+    ELMO_TRY(pwrite_all(fd, b->ent_text.v, 8 * (h->n_ent + 1), lay->ent_text, tmp));
+    ELMO_TRY(pwrite_all(fd, b->ent_tok.v, 8 * (h->n_ent + 1), lay->ent_tok, tmp));
+    ELMO_TRY(pwrite_all(fd, b->tok_text.v, 8 * (h->n_tok + 1), lay->tok_text, tmp));
+    ELMO_TRY(pwrite_all(fd, b->id.v, h->id_bytes, lay->id_blob, tmp));
+    ELMO_TRY(pwrite_all(fd, b->text.v, h->text_bytes, lay->text_blob, tmp));
+    ELMO_TRY(pwrite_all(fd, b->tok.v, h->tok_bytes, lay->tok_blob, tmp));
+    if (ftruncate(fd, (off_t)lay->total) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+/* Stateless: the entries in length-sorted batches under the token budget. */
+static int run_stateless(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
+                         const int32_t *lens, int32_t *ntok, const struct part_out *out) {
+    const int n = (int)b->ent_line.n;
+    int32_t *order = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *starts = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 2));
+    int rc = 0;
+    int nb = elmo_batcher_plan(n, lens, ctx->fwd.budget, ctx->fwd.max_rows, order, starts);
+    for (int k = 0; k < nb && rc == 0; k++)
+        rc = run_batch(ctx, b, order + starts[k], starts[k + 1] - starts[k], NULL, ntok, out);
+    free(order);
+    free(starts);
+    return rc;
+}
+
+/*
+ * Streams, in lockstep: each step takes the next non-empty entry of every stream of the group
+ * (while the token budget allows), so a stream's entries still run in order.  Local record l
+ * belongs to the group's stream l % G.
+ */
+static int run_streams(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
+                       const struct elmo_shard *sh, const int32_t *lens, int32_t *ntok,
+                       const struct part_out *out) {
+    const size_t sf = elmo_stream_state_floats(&ctx->m->opt);
+    const int G = sh->n_streams;
+    const int64_t n_rec = b->rec_ent.n - 1;
+    int rc = 0;
+    memset(ctx->state, 0, sizeof(float) * sf * (size_t)G);
+    int64_t *next = elmo_xcalloc((size_t)G, sizeof *next);  /* next record index per stream */
+    int64_t *nent = elmo_xcalloc((size_t)G, sizeof *nent);  /* entry position within it */
+    float **st = elmo_xcalloc((size_t)G, sizeof *st);
+    int32_t *rows = elmo_xcalloc((size_t)G, sizeof *rows);
+    for (int t = 0; t < G; t++) next[t] = t;
+    for (;;) {
+        int B = 0, used = 0, left = 0;
+        for (int t = 0; t < G; t++) {
+            /* skip finished records and empty entries (state unchanged) */
+            while (next[t] < n_rec) {
+                int64_t e0 = b->rec_ent.v[next[t]], e1 = b->rec_ent.v[next[t] + 1];
+                if (e0 + nent[t] < e1 && lens[e0 + nent[t]] > 0) break;
+                if (e0 + nent[t] < e1) nent[t]++;
+                else {
+                    next[t] += G;
+                    nent[t] = 0;
+                }
+            }
+            if (next[t] >= n_rec) continue;
+            left = 1;
+            int64_t e = b->rec_ent.v[next[t]] + nent[t];
+            if (B > 0 && used + lens[e] + 2 > ctx->fwd.budget) continue;
+            rows[B] = (int32_t)e;
+            st[B] = ctx->state + sf * (size_t)t;
+            used += lens[e] + 2;
+            B++;
+            nent[t]++;
+        }
+        if (!left) break;
+        rc = run_batch(ctx, b, rows, B, st, ntok, out);
+        if (rc < 0) break;
+    }
+    free(next); free(nent); free(st); free(rows);
+    return rc;
+}
+
+/* The header last, then the checksum, fsync and the rename: a part without its header is
+ * never taken for complete.  Closes out->fd (set to -1). */
+static int seal_part(struct part_out *out, struct elmo_part_header *h, const char *part_path) {
+    h->checksum = 0;
+    ELMO_TRY(pwrite_all(out->fd, h, sizeof *h, 0, out->path));
+    ELMO_TRY(elmo_part_checksum(out->fd, out->lay.total, &h->checksum, out->path));
+    ELMO_TRY(pwrite_all(out->fd, h, sizeof *h, 0, out->path));
+    if (fsync(out->fd) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: fsync failed: %s", out->path, strerror(errno));
+    int c = close(out->fd);
+    out->fd = -1;
+    if (c != 0) return elmo_error(ELMO_ERR_IO, "%s: close failed: %s", out->path, strerror(errno));
+    if (rename(out->path, part_path) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: rename failed: %s", part_path, strerror(errno));
+    fsync_dir_of(part_path);
+    return 0;
+}
+
+/* Reads the shard into b, its rejected records into rej_path. */
+static int read_rejecting(struct elmo_embed_ctx *ctx, const char *input,
+                          const struct elmo_shard *sh, struct shard_buf *b, FILE *rej,
+                          const char *rej_path) {
+    double t0 = elmo__now();
+    ELMO_TRY(read_shard(ctx, input, sh, b, rej, rej_path));
+    if (fflush(rej) != 0 || fsync(fileno(rej)) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
+    ctx->t_read += elmo__now() - t0;
+    return 0;
+}
+
 int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      const char *part_path, const char *rej_path) {
-    const struct elmo_model *m = ctx->m;
     struct shard_buf b;
     struct elmo_part_header h;
-    struct elmo_part_layout lay;
     char tmp[ELMO_PATH_MAX + 8];
-    int rc = 0, fd = -1;
+    struct part_out out = {-1, {0}, tmp};
+    int rc = 0;
     FILE *rej = NULL;
-    int32_t *order = NULL, *starts = NULL, *ntok = NULL;
-    int64_t *src = NULL;
+    int32_t *ntok = NULL, *lens = NULL;
     memset(&b, 0, sizeof b);
-    int64_t hits0 = ctx->cache.hits, look0 = ctx->cache.lookups, bad0 = ctx->n_nonfinite;
+    const int64_t hits0 = ctx->fwd.cache.hits, look0 = ctx->fwd.cache.lookups;
+    const int64_t bad0 = ctx->n_nonfinite;
     ctx->part_bytes = 0;
     ctx->part_checksum = 0;
 
     rej = fopen(rej_path, "w");
     if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
+    ELMO_CALL(read_rejecting(ctx, input, sh, &b, rej, rej_path));
     double t0 = elmo__now();
-    ELMO_CALL(read_shard(ctx, input, sh, &b, rej, rej_path));
-    if (fflush(rej) != 0 || fsync(fileno(rej)) != 0)
-        ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
-    ctx->t_read += elmo__now() - t0;
-    t0 = elmo__now();
-
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, ELMO_PART_MAGIC, 8);
-    h.version = 1;
-    h.P = (uint32_t)m->opt.P;
-    h.outputs = ctx->outputs;
-    h.shard = sh->id;
-    h.n_rec = b.rec_ent.n - 1;
-    h.n_ent = b.ent_line.n;
-    h.n_tok = b.tok_text.n - 1;
-    h.id_bytes = b.id.n;
-    h.text_bytes = b.text.n;
-    h.tok_bytes = b.tok.n;
-    h.n_reject = b.n_reject;
-    h.n_empty = b.n_empty;
-    h.n_split = b.n_split;
-    h.n_truncated = b.n_truncated;
-    h.n_cut_tokens = b.n_cut_tokens;
-    elmo_part_layout(&h, &lay);
-
+    part_header(ctx, sh, &b, &h);
+    elmo_part_layout(&h, &out.lay);
     snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back for the checksum */
-    if (fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    ELMO_CALL(pwrite_all(fd, b.rec_ent.v, 8 * (h.n_rec + 1), lay.rec_ent, tmp));
-    ELMO_CALL(pwrite_all(fd, b.ent_line.v, 8 * h.n_ent, lay.ent_line, tmp));
-    ELMO_CALL(pwrite_all(fd, b.ent_id.v, 8 * (h.n_ent + 1), lay.ent_id, tmp));
-    ELMO_CALL(pwrite_all(fd, b.ent_text.v, 8 * (h.n_ent + 1), lay.ent_text, tmp));
-    ELMO_CALL(pwrite_all(fd, b.ent_tok.v, 8 * (h.n_ent + 1), lay.ent_tok, tmp));
-    ELMO_CALL(pwrite_all(fd, b.tok_text.v, 8 * (h.n_tok + 1), lay.tok_text, tmp));
-    ELMO_CALL(pwrite_all(fd, b.id.v, h.id_bytes, lay.id_blob, tmp));
-    ELMO_CALL(pwrite_all(fd, b.text.v, h.text_bytes, lay.text_blob, tmp));
-    ELMO_CALL(pwrite_all(fd, b.tok.v, h.tok_bytes, lay.tok_blob, tmp));
-    if (ftruncate(fd, (off_t)lay.total) != 0)
-        ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    out.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back: checksum */
+    if (out.fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    ELMO_CALL(write_index(&b, &h, &out));
     ctx->t_write += elmo__now() - t0;
 
-    /* batches */
-    int n = (int)h.n_ent;
-    order = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
-    starts = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 2));
-    ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->max_rows + 1));
-    src = elmo_xmalloc(sizeof(int64_t) * (size_t)ctx->budget);
-    int32_t *lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    const int n = (int)h.n_ent;
+    ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->fwd.max_rows + 1));
+    lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     for (int e = 0; e < n; e++) lens[e] = (int32_t)(b.ent_tok.v[e + 1] - b.ent_tok.v[e]);
-    if (sh->stream >= 0) {
-        /* lockstep: each step takes the next non-empty entry of every stream of the group
-         * (while the token budget allows), so a stream's entries still run in order */
-        size_t sf = elmo_stream_state_floats(&m->opt);
-        int G = sh->n_streams, S = ctx->job->streams;
-        memset(ctx->state, 0, sizeof(float) * sf * (size_t)G);
-        int64_t *next = elmo_xcalloc((size_t)G, sizeof *next);  /* next record index per stream */
-        int64_t *nent = elmo_xcalloc((size_t)G, sizeof *nent);  /* entry position within it */
-        float **st = elmo_xcalloc((size_t)G, sizeof *st);
-        int32_t *rows = elmo_xcalloc((size_t)G, sizeof *rows);
-        /* local record l belongs to stream (first_stream_of_record0 + l) in cycle order */
-        for (int t = 0; t < G; t++) next[t] = t;
-        for (;;) {
-            int B = 0, used = 0, left = 0;
-            for (int t = 0; t < G; t++) {
-                /* skip finished records and empty entries (state unchanged) */
-                while (next[t] < h.n_rec) {
-                    int64_t e0 = b.rec_ent.v[next[t]], e1 = b.rec_ent.v[next[t] + 1];
-                    if (e0 + nent[t] < e1 && lens[e0 + nent[t]] > 0) break;
-                    if (e0 + nent[t] < e1) nent[t]++;
-                    else {
-                        next[t] += G;
-                        nent[t] = 0;
-                    }
-                }
-                if (next[t] >= h.n_rec) continue;
-                left = 1;
-                int64_t e = b.rec_ent.v[next[t]] + nent[t];
-                if (B > 0 && used + lens[e] + 2 > ctx->budget) continue;
-                rows[B] = (int32_t)e;
-                st[B] = ctx->state + sf * (size_t)t;
-                used += lens[e] + 2;
-                B++;
-                nent[t]++;
-            }
-            if (!left) break;
-            rc = run_batch(ctx, &b, rows, B, st, src, ntok, fd, &lay, tmp);
-            if (rc < 0) break;
-        }
-        (void)S;
-        free(next); free(nent); free(st); free(rows);
-    } else {
-        int nb = elmo_batcher_plan(n, lens, ctx->budget, ctx->max_rows, order, starts);
-        for (int k = 0; k < nb && rc == 0; k++)
-            rc = run_batch(ctx, &b, order + starts[k], starts[k + 1] - starts[k], NULL, src, ntok,
-                           fd, &lay, tmp);
-    }
-    free(lens);
-    if (rc < 0) goto cleanup;
-    /* the header last: a part without its header is never taken for complete */
-    h.cache_hits = ctx->cache.hits - hits0;
-    h.cache_lookups = ctx->cache.lookups - look0;
+    if (sh->stream >= 0) ELMO_CALL(run_streams(ctx, &b, sh, lens, ntok, &out));
+    else ELMO_CALL(run_stateless(ctx, &b, lens, ntok, &out));
+
+    h.cache_hits = ctx->fwd.cache.hits - hits0;
+    h.cache_lookups = ctx->fwd.cache.lookups - look0;
     h.n_nonfinite = ctx->n_nonfinite - bad0;
     t0 = elmo__now();
-    h.checksum = 0;
-    ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
-    ELMO_CALL(elmo_part_checksum(fd, lay.total, &h.checksum, tmp));
-    ELMO_CALL(pwrite_all(fd, &h, sizeof h, 0, tmp));
-    if (fsync(fd) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0) {
-        fd = -1;
-        ELMO_FAIL(ELMO_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    }
-    fd = -1;
-    if (rename(tmp, part_path) != 0)
-        ELMO_FAIL(ELMO_ERR_IO, "%s: rename failed: %s", part_path, strerror(errno));
-    fsync_dir_of(part_path);
+    ELMO_CALL(seal_part(&out, &h, part_path));
     ctx->t_write += elmo__now() - t0;
-    ctx->part_bytes = lay.total;
+    ctx->part_bytes = out.lay.total;
     ctx->part_checksum = h.checksum;
 cleanup:
-    if (fd >= 0) {
-        close(fd);
+    if (out.fd >= 0) {
+        close(out.fd);
         unlink(tmp);
     }
     if (rej && fclose(rej) != 0 && rc == 0)
         rc = elmo_error(ELMO_ERR_IO, "%s: close failed: %s", rej_path, strerror(errno));
-    free(order); free(starts); free(ntok); free(src);
+    free(ntok);
+    free(lens);
     shard_buf_free(&b);
     return rc;
 }

@@ -13,7 +13,7 @@
 #include "io/corpus.h"
 #include "io/job.h"
 #include "model/bilm.h"
-#include "worker/cache.h"
+#include "worker/forward.h"
 
 /* What a shard covers. */
 struct elmo_shard {
@@ -34,22 +34,11 @@ struct elmo_embed_ctx {
     const struct elmo_job *job;
     const struct elmo_model *m;
     struct elmo_corpus_opts copts;
-    struct elmo_bilm_ws ws;
-    struct elmo_cache cache;
-    int max_rows;         /* sentences per batch */
-    int budget;           /* positions per batch (tokens + 2 per sentence) */
-    unsigned outputs;     /* what the parts hold (enum elmo_output_bits) */
+    struct elmo_forward fwd;  /* the forward path, sized from the job */
+    unsigned outputs;         /* what the parts hold (enum elmo_output_bits) */
     elmo_batch_cb on_batch;
     void *cb_arg;
-    /* scratch, sized at init */
-    float *tok;           /* (budget, P) token vectors of a batch */
-    float *lay[ELMO_MAX_LAYERS];  /* (budget, 2P) LSTM outputs */
-    float *mix;           /* (max entry tokens, 2P) elmo mix of one entry */
-    float *layer0;        /* (max entry tokens, 2P) [tok; tok] of one entry */
-    float *rowbuf;        /* (max entry tokens, 6P) one entry's rows for an output */
-    int32_t *ids;         /* (ws.max_words, 50) char ids of cache misses */
-    float *missvec;       /* (ws.max_words, P) their vectors */
-    float *state;         /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
+    float *state;             /* streams: (ELMO_STREAM_GROUP, state floats) carried states */
     int64_t tokens_done, sentences_done;
     int64_t n_nonfinite; /* output values that were inf/nan or overflow float16 (kept or not) */
     int64_t part_bytes;  /* the last part written: its size and checksum (worker/part.h) */

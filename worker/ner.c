@@ -12,17 +12,13 @@
 #define NER_MAX_ROWS 256
 
 void elmo_ner_feat_free(struct elmo_ner_feat *f) {
-    elmo_bilm_ws_free(&f->ws);
-    free(f->ids);
-    free(f->tok);
-    for (int l = 0; l < ELMO_MAX_LAYERS; l++) free(f->lay[l]);
+    elmo_forward_free(&f->fwd);
     memset(f, 0, sizeof *f);
 }
 
 int elmo_ner_feat_init(struct elmo_ner_feat *f, const struct elmo_model *m,
                        const struct elmo_glove *glove, bool mask_urls_users, int batch_tokens,
                        int max_len) {
-    int rc = 0;
     memset(f, 0, sizeof *f);
     ELMO_CHECK((m != NULL) != (glove != NULL), ELMO_ERR_ARG,
                "NER features: give an ELMo model or GloVe vectors");
@@ -34,77 +30,64 @@ int elmo_ner_feat_init(struct elmo_ner_feat *f, const struct elmo_model *m,
         f->D = glove->dim;
         return 0;
     }
-    const int P = m->opt.P, L = m->opt.L;
-    f->K = L + 1;
-    f->D = 2 * P;
-    f->budget = batch_tokens > max_len + 2 ? batch_tokens : max_len + 2;
-    f->max_rows = NER_MAX_ROWS;
-    int max_words = f->budget < 1024 ? f->budget : 1024;
-    ELMO_CALL(elmo_bilm_ws_init(&f->ws, m, f->max_rows, f->budget, max_words));
-    f->ids = elmo_malloc(sizeof(int32_t) * (size_t)f->budget * ELMO_MAXC, "char ids");
-    f->tok = elmo_aligned_alloc(sizeof(float) * (size_t)f->budget * P, "token vectors");
-    if (!f->ids || !f->tok) ELMO_FAIL(ELMO_ERR_NOMEM, "NER features: out of memory");
-    for (int l = 0; l < L; l++) {
-        f->lay[l] = elmo_aligned_alloc(sizeof(float) * (size_t)f->budget * 2 * P, "layers");
-        if (!f->lay[l]) ELMO_FAIL(ELMO_ERR_NOMEM, "NER features: out of memory");
-    }
-cleanup:
-    if (rc < 0) elmo_ner_feat_free(f);
+    f->K = m->opt.L + 1;
+    f->D = 2 * m->opt.P;
+    const struct elmo_forward_opts fo = {
+        .max_rows = NER_MAX_ROWS, .batch_tokens = batch_tokens, .max_len = max_len};
+    int rc = elmo_forward_init(&f->fwd, m, &fo);
+    if (rc < 0) memset(f, 0, sizeof *f);
+    if (rc == ELMO_ERR_NOMEM) return elmo_error(rc, "NER features: out of memory");
     return rc;
 }
 
-/* ELMo features of sentences [s0, s1) whose tokens start at tok; rows into feat. */
+/* GloVe features: the word's vector, zeros for an unknown word. */
+static void glove_features(struct elmo_ner_feat *f, int64_t n_tok, const char *const *tok,
+                           float *feat) {
+    for (int64_t r = 0; r < n_tok; r++) {
+        const char *t = elmo_ner_feature_token(tok[r], f->mask_urls_users);
+        const float *v = elmo_glove_lookup(f->glove, t);
+        float *dst = feat + (size_t)r * f->D;
+        if (v) memcpy(dst, v, sizeof(float) * (size_t)f->D);
+        else memset(dst, 0, sizeof(float) * (size_t)f->D);
+    }
+}
+
+/* ELMo features of B sentences whose tokens start at tok: the L + 1 layers into feat. */
 static void elmo_batch(struct elmo_ner_feat *f, int B, const int32_t *len, const char *const *tok,
                        float *feat) {
-    const struct elmo_model *m = f->m;
-    const int P = m->opt.P, L = m->opt.L, W = 2 * P, K = f->K;
+    struct elmo_forward *fw = &f->fwd;
     int n = 0;
     for (int s = 0; s < B; s++) n += len[s];
     for (int i = 0; i < n; i++) {
         const char *t = elmo_ner_feature_token(tok[i], f->mask_urls_users);
-        elmo_char_ids(t, strlen(t), f->ids + (size_t)i * ELMO_MAXC);
+        fw->words[i].s = t;
+        fw->words[i].len = strlen(t);
     }
-    elmo_token_embed(m, &f->ws, n, f->ids, f->tok);
-    elmo_bilm_forward(m, &f->ws, B, len, f->tok, NULL, f->lay);
-    for (int i = 0; i < n; i++) {
-        float *row = feat + (size_t)i * K * W;
-        memcpy(row, f->tok + (size_t)i * P, sizeof(float) * P);
-        memcpy(row + P, f->tok + (size_t)i * P, sizeof(float) * P);
-        for (int l = 0; l < L; l++)
-            memcpy(row + (size_t)(l + 1) * W, f->lay[l] + (size_t)i * W, sizeof(float) * W);
+    elmo_forward_run(fw, B, len, fw->words, NULL);
+    for (int s = 0, r0 = 0; s < B; r0 += len[s], s++) {
+        elmo_forward_select(fw, r0, len[s]);
+        elmo_forward_layers(fw, feat + (size_t)r0 * f->K * f->D);
     }
 }
 
 int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
                           const char *const *tok, float *feat) {
     if (f->glove) {
-        int64_t r = 0;
-        for (int s = 0; s < n; s++)
-            for (int i = 0; i < len[s]; i++, r++) {
-                const char *t = elmo_ner_feature_token(tok[r], f->mask_urls_users);
-                const float *v = elmo_glove_lookup(f->glove, t);
-                float *dst = feat + (size_t)r * f->D;
-                if (v) memcpy(dst, v, sizeof(float) * (size_t)f->D);
-                else memset(dst, 0, sizeof(float) * (size_t)f->D);
-            }
+        int64_t n_tok = 0;
+        for (int s = 0; s < n; s++) n_tok += len[s];
+        glove_features(f, n_tok, tok, feat);
         return 0;
     }
-    int s0 = 0;
+    for (int s = 0; s < n; s++)
+        ELMO_CHECK(len[s] >= 1 && len[s] + 2 <= f->fwd.budget, ELMO_ERR_ARG,
+                   "NER features: sentence of %d tokens (1..%d)", (int)len[s], f->fwd.budget - 2);
     int64_t t0 = 0;
-    while (s0 < n) {
-        int s1 = s0, used = 0;
+    for (int s0 = 0, s1; s0 < n; s0 = s1) {
+        s1 = elmo_forward_next_batch(&f->fwd, n, len, s0);
         int64_t ntok = 0;
-        while (s1 < n && s1 - s0 < f->max_rows) {
-            ELMO_CHECK(len[s1] >= 1 && len[s1] + 2 <= f->budget, ELMO_ERR_ARG,
-                       "NER features: sentence of %d tokens (1..%d)", (int)len[s1], f->budget - 2);
-            if (s1 > s0 && used + len[s1] + 2 > f->budget) break;
-            used += len[s1] + 2;
-            ntok += len[s1];
-            s1++;
-        }
+        for (int s = s0; s < s1; s++) ntok += len[s];
         elmo_batch(f, s1 - s0, len + s0, tok + t0, feat + (size_t)t0 * f->K * f->D);
         t0 += ntok;
-        s0 = s1;
     }
     return 0;
 }

@@ -17,18 +17,14 @@
 #include "io/glove.h"
 #include "model/bilm.h"
 #include "model/tagger.h"
+#include "worker/forward.h"
 
 struct elmo_ner_feat {
     const struct elmo_model *m;     /* ELMo, or NULL */
     const struct elmo_glove *glove; /* GloVe, or NULL */
     bool mask_urls_users;           /* <URL>/<USR> replacement (elmo_ner_feature_token) */
     int K, D;                       /* feature shape per token */
-    int budget;                     /* positions per biLM batch (tokens + 2 per sentence) */
-    int max_rows;                   /* sentences per biLM batch */
-    struct elmo_bilm_ws ws;
-    int32_t *ids;                /* (budget, ELMO_MAXC) char ids */
-    float *tok;                  /* (budget, P) token vectors */
-    float *lay[ELMO_MAX_LAYERS]; /* (budget, 2P) biLM layers */
+    struct elmo_forward fwd;        /* ELMo: the forward path (no cache, no derived outputs) */
 };
 
 /*

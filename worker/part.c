@@ -10,18 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/job.h"
+#include "model/outputs.h"
 #include "model/status.h"
 
 static int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
-
-int elmo_part_width(unsigned bit, int P) {
-    switch (1u << bit) {
-    case ELMO_OUT_WORD_EMB: return P;
-    case ELMO_OUT_ALL: return 3 * 2 * P;
-    default: return 2 * P;
-    }
-}
 
 void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout *lay) {
     int64_t o = (int64_t)sizeof *h;
@@ -35,11 +27,11 @@ void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout 
     lay->id_blob = o;   o += pad8(h->id_bytes);
     lay->text_blob = o; o += pad8(h->text_bytes);
     lay->tok_blob = o;  o += pad8(h->tok_bytes);
-    for (unsigned k = 0; k < 8; k++) {
-        if (!(h->outputs & (1u << k))) continue;
-        int64_t rows = (1u << k) == ELMO_OUT_DEFAULT ? h->n_ent : h->n_tok;
+    for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
+        if (!(h->outputs & elmo_outputs[k].bit)) continue;
+        int64_t rows = elmo_outputs[k].per_sentence ? h->n_ent : h->n_tok;
         lay->out[k] = o;
-        o += rows * elmo_part_width(k, (int)h->P) * (int64_t)sizeof(float);
+        o += rows * elmo_output_width(k, (int)h->P) * (int64_t)sizeof(float);
     }
     lay->total = o;
 }
@@ -97,7 +89,7 @@ cleanup:
 int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, int64_t n,
                         float *dst) {
     if (n <= 0) return 0;
-    int64_t width = elmo_part_width(bit, (int)p->h.P);
+    int64_t width = elmo_output_width(bit, (int)p->h.P);
     ELMO_CHECK(p->lay.out[bit] != 0, ELMO_ERR_STATE, "part has no output %u", bit);
     return read_at(p->fd, dst, n * width * 4, p->lay.out[bit] + row0 * width * 4, "part file");
 }

@@ -58,9 +58,6 @@ int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path);
  */
 int elmo_part_verify(const char *path, int64_t size, uint64_t sum);
 
-/* Width in floats of one row of an output (bit index k of enum elmo_output_bits). */
-int elmo_part_width(unsigned bit, int P);
-
 /* Byte offsets of each section; computed from the header. */
 struct elmo_part_layout {
     int64_t rec_ent, ent_line, ent_id, ent_text, ent_tok, tok_text;
