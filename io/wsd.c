@@ -216,6 +216,130 @@ static int read_blob(struct elmo_store *st, const char *name, int64_t a, int64_t
     return rc;
 }
 
+/* Where each wsd output of a store comes from. */
+struct sources {
+    bool direct[ELMO_WSD_OUTPUTS];      /* read from dataset dset[b] as it is */
+    const char *dset[ELMO_WSD_OUTPUTS];
+    const char *top;                    /* lstm_outputs2 or top, or NULL */
+    bool need_all, need_layers;         /* derived from `all`, or from the three layers */
+};
+
+/* Each output from its own dataset, `top` for lstm_outputs2, or `all`; elmo is mixed from `all`
+ * or from the three layers stored apart (the default outputs). */
+static int plan_sources(struct sources *src, const struct elmo_store_info *info,
+                        unsigned outputs, const char *path) {
+    memset(src, 0, sizeof *src);
+    const bool have_all = info->outputs & ELMO_OUT_ALL;
+    src->top = info->outputs & ELMO_OUT_LSTM2 ? "lstm_outputs2"
+               : info->outputs & ELMO_OUT_TOP ? "top" : NULL;
+    const bool have_layers = (info->outputs & ELMO_OUT_WORD_EMB) &&
+                             (info->outputs & ELMO_OUT_LSTM1) && src->top;
+    for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
+        if (!(outputs & (1u << b))) continue;
+        if (info->outputs & (1u << b)) src->direct[b] = true, src->dset[b] = elmo_outputs[b].name;
+        else if (b == 2 && src->top) src->direct[b] = true, src->dset[b] = src->top;
+        else if (have_all) src->need_all = true;
+        else if (b == 3 && have_layers) src->need_layers = true;
+        else
+            return elmo_error(ELMO_ERR_FORMAT,
+                              "%s has no embeddings/%s (nor embeddings/all to derive it from): "
+                              "embed with the default outputs (word_emb,lstm_outputs1,"
+                              "lstm_outputs2) or all",
+                              path, elmo_outputs[b].name);
+    }
+    return 0;
+}
+
+/* The mix settings of the store; with the layers stored apart, checks the model has 2. */
+static int store_mix_checked(struct elmo_store *st, const char *path, const struct sources *src,
+                             float w[3], float *gamma, int *layer_norm) {
+    int nw = 0;
+    if (src->need_all || src->need_layers) ELMO_TRY(store_mix(path, w, &nw, gamma, layer_norm));
+    if (src->need_layers) {
+        /* lstm_outputs2 is the top layer: the mix of its three layers is a 2-layer biLM's */
+        char *opts = elmo_store_attr_string(st, "options_json");
+        json_t *root = opts ? json_loads(opts, 0, NULL) : NULL;
+        json_int_t L = json_integer_value(json_object_get(json_object_get(root, "lstm"),
+                                                          "n_layers"));
+        json_decref(root);
+        free(opts);
+        if (L != 2)
+            return elmo_error(ELMO_ERR_FORMAT, "%s: elmo cannot be mixed from its stored layers: "
+                              "its model %s (the mix needs a 2-layer biLM's)", path,
+                              L > 0 ? "does not have 2 layers" : "is not recorded (options_json)");
+    }
+    if (nw != 3) w[0] = w[1] = w[2] = 0.0f;
+    return 0;
+}
+
+/* The three (n, 2P) layers of n tokens from store row row0 into lay, from `all` or from the
+ * layers stored apart (scratch: (n, 3, 2P)). */
+static int read_layers(struct elmo_store *st, const struct sources *src, int P, int64_t row0,
+                       int n, float *scratch, float *lay) {
+    const int W = 2 * P;
+    char name[64];
+    if (src->need_all) {
+        /* (n, 3, 2P) -> three (n, 2P) layers */
+        ELMO_TRY(elmo_store_read_f32(st, "embeddings/all", row0, n, scratch));
+        for (int l = 0; l < 3; l++)
+            for (int i = 0; i < n; i++)
+                memcpy(lay + ((size_t)l * n + i) * W, scratch + ((size_t)i * 3 + l) * W,
+                       sizeof(float) * W);
+        return 0;
+    }
+    /* word_emb (n, P) -> [word_emb; word_emb]; the LSTM layers as they are */
+    ELMO_TRY(elmo_store_read_f32(st, "embeddings/word_emb", row0, n, scratch));
+    elmo_layer0(n, P, scratch, lay);
+    ELMO_TRY(elmo_store_read_f32(st, "embeddings/lstm_outputs1", row0, n, lay + (size_t)n * W));
+    snprintf(name, sizeof name, "embeddings/%s", src->top);
+    return elmo_store_read_f32(st, name, row0, n, lay + (size_t)2 * n * W);
+}
+
+/* The vectors of every kept sentence (store sentence s->sent_src[k], tokens from off[]). */
+static int store_vectors(struct elmo_wsd_set *s, struct elmo_store *st, const char *path,
+                         int P, const int64_t *off, const struct sources *src) {
+    const int W = 2 * P;
+    float mixw[3] = {0, 0, 0}, gamma = 1.0f, *all = NULL, *lay = NULL;
+    int layer_norm = 0, maxn = 0, rc = 0;
+    char name[64];
+    ELMO_TRY(store_mix_checked(st, path, src, mixw, &gamma, &layer_norm));
+    for (int k = 0; k < s->n_sent; k++)
+        if (s->sent_row[k + 1] - s->sent_row[k] > maxn) maxn = s->sent_row[k + 1] - s->sent_row[k];
+    if (src->need_all || src->need_layers) {
+        all = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
+        lay = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
+        if (!all || !lay) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    }
+    for (int k = 0; k < s->n_sent; k++) {
+        int64_t row0 = off[s->sent_src[k]];
+        int n = s->sent_row[k + 1] - s->sent_row[k];
+        for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
+            if (!src->direct[b]) continue;
+            snprintf(name, sizeof name, "embeddings/%s", src->dset[b]);
+            ELMO_CALL(elmo_store_read_f32(st, name, row0, n,
+                                          s->X[b] + (size_t)s->sent_row[k] * s->dim[b]));
+        }
+        if ((!src->need_all && !src->need_layers) || n == 0) continue;
+        ELMO_CALL(read_layers(st, src, P, row0, n, all, lay));
+        const float *layers[3];
+        for (int l = 0; l < 3; l++) layers[l] = lay + (size_t)l * n * W;
+        for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
+            if (!(s->outputs & (1u << b)) || src->direct[b]) continue;
+            float *dst = s->X[b] + (size_t)s->sent_row[k] * s->dim[b];
+            if (b == 0)
+                for (int i = 0; i < n; i++)
+                    memcpy(dst + (size_t)i * P, layers[0] + (size_t)i * W, sizeof(float) * P);
+            else if (b == 1 || b == 2)
+                memcpy(dst, layers[b], sizeof(float) * (size_t)n * W);
+            else elmo_scalar_mix(3, n, W, layers, mixw, gamma, layer_norm != 0, dst);
+        }
+    }
+cleanup:
+    free(all);
+    free(lay);
+    return rc;
+}
+
 int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, unsigned outputs,
                         int max_points, char *const *labels, int64_t n_labels) {
     struct elmo_store *st = NULL;
@@ -224,39 +348,18 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
     int64_t *off = NULL, *toff = NULL, *stoff = NULL, *found = NULL, n_found = 0, fcap = 0;
     char *blob = NULL, **toks = NULL, *text = NULL;
     int *occ = NULL, toks_n = 0;
-    float *all = NULL, *lay = NULL;
+    struct sources src;
     ELMO_TRY(elmo_store_open(&st, path, &info));
     if (!info.complete)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s is not complete (its embed job did not finish: rerun it)",
                   path);
     const int64_t N = info.n_sent, T = info.n_tok;
-    const int P = info.P, W = 2 * P;
+    const int P = info.P;
     if (labels && n_labels != N)
         ELMO_FAIL(ELMO_ERR_FORMAT, "the senses file has %lld labels but %s has %lld sentences "
                   "(one label per store sentence)", (long long)n_labels, path, (long long)N);
 
-    /* Where each output comes from: its own dataset, `top` for lstm_outputs2, or `all`; elmo
-     * is mixed from `all` or from the three layers stored apart (the default outputs). */
-    const bool have_all = info.outputs & ELMO_OUT_ALL;
-    const char *top = info.outputs & ELMO_OUT_LSTM2 ? "lstm_outputs2"
-                      : info.outputs & ELMO_OUT_TOP ? "top" : NULL;
-    const bool have_layers = (info.outputs & ELMO_OUT_WORD_EMB) &&
-                             (info.outputs & ELMO_OUT_LSTM1) && top;
-    bool direct[ELMO_WSD_OUTPUTS] = {false};
-    const char *dset[ELMO_WSD_OUTPUTS] = {NULL};
-    bool need_all = false, need_layers = false;
-    for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
-        if (!(outputs & (1u << b))) continue;
-        if (info.outputs & (1u << b)) direct[b] = true, dset[b] = elmo_outputs[b].name;
-        else if (b == 2 && top) direct[b] = true, dset[b] = top;
-        else if (have_all) need_all = true;
-        else if (b == 3 && have_layers) need_layers = true;
-        else
-            ELMO_FAIL(ELMO_ERR_FORMAT,
-                      "%s has no embeddings/%s (nor embeddings/all to derive it from): embed "
-                      "with the default outputs (word_emb,lstm_outputs1,lstm_outputs2) or all",
-                      path, elmo_outputs[b].name);
-    }
+    ELMO_CALL(plan_sources(&src, &info, outputs, path));
 
     /* Every token that is an occurrence, scanned in chunks. */
     off = elmo_malloc(sizeof(int64_t) * (size_t)(N + 1), "wsd: sentence offsets");
@@ -340,70 +443,7 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
 
     /* The vectors of every token of the kept sentences. */
     ELMO_CALL(elmo_wsd_set_alloc(s, outputs, P));
-    float mixw[3] = {0, 0, 0}, gamma = 1.0f;
-    int nw = 0, layer_norm = 0, maxn = 0;
-    if (need_all || need_layers) ELMO_CALL(store_mix(path, mixw, &nw, &gamma, &layer_norm));
-    if (need_layers) {
-        /* lstm_outputs2 is the top layer: the mix of its three layers is a 2-layer biLM's */
-        char *opts = elmo_store_attr_string(st, "options_json");
-        json_t *root = opts ? json_loads(opts, 0, NULL) : NULL;
-        json_int_t L = json_integer_value(json_object_get(json_object_get(root, "lstm"),
-                                                          "n_layers"));
-        json_decref(root);
-        free(opts);
-        if (L != 2)
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: elmo cannot be mixed from its stored layers: its "
-                      "model %s (the mix needs a 2-layer biLM's)", path,
-                      L > 0 ? "does not have 2 layers" : "is not recorded (options_json)");
-    }
-    if (nw != 3) mixw[0] = mixw[1] = mixw[2] = 0.0f;
-    for (int k = 0; k < s->n_sent; k++)
-        if (s->sent_row[k + 1] - s->sent_row[k] > maxn) maxn = s->sent_row[k + 1] - s->sent_row[k];
-    if (need_all || need_layers) {
-        all = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
-        lay = elmo_malloc(sizeof(float) * (size_t)maxn * 3 * W + 1, "wsd: layers");
-        if (!all || !lay) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    }
-    for (int k = 0; k < s->n_sent; k++) {
-        int64_t row0 = off[s->sent_src[k]];
-        int n = s->sent_row[k + 1] - s->sent_row[k];
-        char name[64];
-        for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
-            if (!direct[b]) continue;
-            snprintf(name, sizeof name, "embeddings/%s", dset[b]);
-            ELMO_CALL(elmo_store_read_f32(st, name, row0, n,
-                                          s->X[b] + (size_t)s->sent_row[k] * s->dim[b]));
-        }
-        if ((!need_all && !need_layers) || n == 0) continue;
-        const float *layers[3];
-        for (int l = 0; l < 3; l++) layers[l] = lay + (size_t)l * n * W;
-        if (need_all) {
-            /* (n, 3, 2P) -> three (n, 2P) layers */
-            ELMO_CALL(elmo_store_read_f32(st, "embeddings/all", row0, n, all));
-            for (int l = 0; l < 3; l++)
-                for (int i = 0; i < n; i++)
-                    memcpy(lay + ((size_t)l * n + i) * W, all + ((size_t)i * 3 + l) * W,
-                           sizeof(float) * W);
-        } else {
-            /* word_emb (n, P) -> [word_emb; word_emb]; the LSTM layers as they are */
-            ELMO_CALL(elmo_store_read_f32(st, "embeddings/word_emb", row0, n, all));
-            elmo_layer0(n, P, all, lay);
-            ELMO_CALL(elmo_store_read_f32(st, "embeddings/lstm_outputs1", row0, n,
-                                          lay + (size_t)n * W));
-            snprintf(name, sizeof name, "embeddings/%s", top);
-            ELMO_CALL(elmo_store_read_f32(st, name, row0, n, lay + (size_t)2 * n * W));
-        }
-        for (int b = 0; b < ELMO_WSD_OUTPUTS; b++) {
-            if (!(s->outputs & (1u << b)) || direct[b]) continue;
-            float *dst = s->X[b] + (size_t)s->sent_row[k] * s->dim[b];
-            if (b == 0)
-                for (int i = 0; i < n; i++)
-                    memcpy(dst + (size_t)i * P, layers[0] + (size_t)i * W, sizeof(float) * P);
-            else if (b == 1 || b == 2)
-                memcpy(dst, layers[b], sizeof(float) * (size_t)n * W);
-            else elmo_scalar_mix(3, n, W, layers, mixw, gamma, layer_norm != 0, dst);
-        }
-    }
+    ELMO_CALL(store_vectors(s, st, path, P, off, &src));
 
 cleanup:
     elmo_store_close(st);
@@ -416,8 +456,6 @@ cleanup:
     free(blob);
     free(text);
     free(occ);
-    free(all);
-    free(lay);
     return rc;
 }
 
