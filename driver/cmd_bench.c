@@ -1,8 +1,9 @@
 /*
  * cmd_bench.c: `elmo bench`: the speed of the stateless forward pass on a real corpus with a
- * synthetic model (a published shape with seeded random weights, made in memory), run the way
- * the embed job runs it: sentences sorted by length and cut into batches under a token budget,
- * token vectors through the word-type cache, then the biLSTM.  It prints tokens/s, sentences/s,
+ * synthetic model (a published shape with seeded random weights, made in memory), run through
+ * the embed job's forward path (worker/forward.h): sentences sorted by length and cut into
+ * batches under a token budget, token vectors through the word-type cache, the biLSTM, and each
+ * sentence's default outputs (the mix and its mean) derived.  It prints tokens/s, sentences/s,
  * GFLOP/s (counting elmo_options_flops_per_token per token, and counting the products actually
  * run), the share of the machine's sgemm peak measured in the same run (a 2048^3 cblas_sgemm
  * at the same thread count, on every rank at once) and of the FMA peak of the GEMM tiles'
