@@ -4,41 +4,21 @@
  * speed and scale can be measured without downloading the real models.  Rank 0 writes; the
  * other ranks have nothing to do.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "driver/commands.h"
+#include "io/outfile.h"
 #include "io/weights.h"
 #include "model/bilm.h"
 #include "model/status.h"
-
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return elmo_error(ELMO_ERR_ARG, "%s: path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return elmo_error(ELMO_ERR_IO, "%s: cannot create directory: %s", buf,
-                                  strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return ELMO_OK;
-}
 
 static int synth(const char *shape, const char *options, unsigned long long seed, const char *out) {
     struct elmo_options opt;
     if (options) ELMO_TRY(elmo_options_load(options, &opt));
     else ELMO_TRY(elmo_options_preset(shape, &opt));
-    ELMO_TRY(make_dirs(out));
+    ELMO_TRY(elmo_make_dirs(out));
     char opath[4200], wpath[4200];
     snprintf(opath, sizeof opath, "%s/options.json", out);
     snprintf(wpath, sizeof wpath, "%s/weights.hdf5", out);

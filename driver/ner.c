@@ -4,7 +4,7 @@
  * train-ner.  Every rank reads the `token tag` files.  The features are computed once: for
  * features elmo, the (URL/user-masked) tokens of each split are embedded by the embed job
  * (elmo_embed_run on a derived job: word_emb, lstm_outputs1, lstm_outputs2 into
- * OUT.<split>.elmo.h5, reused by a later run when the store is complete, was made with the
+ * DIR/features/<split>.h5, reused by a later run when the store is complete, was made with the
  * same weights and holds the same tokens), then every rank reads the whole store; for
  * features glove every rank looks the tokens up.  Extra inputs after the mix (the GloVe vector
  * for features elmo+glove, the orthographic flags for ortho) are computed by every rank from
@@ -17,7 +17,9 @@
  * blocks and rank 0 scores it; the epoch with the best dev F1 is kept (and with patience N,
  * training stops after N epochs without a better one).  Rank 0 saves the tagger (with the
  * GloVe rows it used, so that tagging needs no GloVe file), prints the tables, and writes
- * OUT.eval.json and the predictions OUT.{dev,test}.conll.
+ * the report and the predictions.  Everything goes into the run directory DIR (`out`, created
+ * if missing): DIR/tagger.h5, DIR/eval.json, DIR/{dev,test}.conll, DIR/checkpoint while the
+ * run is unfinished, and the feature stores DIR/features/<split>.h5 with their logs.
  *
  * eval-ner.  Every rank loads the tagger and its features' model, tags a contiguous block of
  * sentences, and rank 0 gathers the tags and scores them like conlleval.
@@ -28,9 +30,12 @@
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,17 +330,19 @@ static int write_text(const char *path, const char *text) {
 }
 
 /*
- * Rank 0, before any work: every file the job writes (OUT and the names derived from it, each
- * OUT + suffix) must be none of its inputs (by device and inode) and a regular file or absent.
+ * Rank 0, before any work: every file the job writes (each prefix + suffix: OUT + ".conll", or
+ * DIR/ + "tagger.h5") must be none of its inputs (by device and inode) and a regular file or
+ * absent.
  */
-static int check_ner_outputs(const struct elmo_job *job, const char *const *suffixes, int n_suf) {
+static int check_ner_outputs(const struct elmo_job *job, const char *prefix,
+                             const char *const *suffixes, int n_suf) {
     if (!job->out[0]) return 0;
     const char *inputs[] = {job->train, job->dev,   job->test,   job->input,
                             job->tagger, job->options, job->weights, job->glove};
     const int n_in = (int)(sizeof inputs / sizeof inputs[0]);
     for (int i = 0; i < n_suf; i++) {
         char path[ELMO_PATH_MAX + 64];
-        if (snprintf(path, sizeof path, "%s%s", job->out, suffixes[i]) >= (int)sizeof path)
+        if (snprintf(path, sizeof path, "%s%s", prefix, suffixes[i]) >= (int)sizeof path)
             return elmo_error(ELMO_ERR_ARG, "`out` is too long: %s", job->out);
         ELMO_TRY(elmo_check_output_path("out", path, inputs, n_in));
     }
@@ -352,7 +359,8 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
     static const char *const eval_outputs[] = {"", ".partial", ".conll"};
-    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, eval_outputs, 3) : 0));
+    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3)
+                                         : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
     double t0 = elmo__ner_now();
     rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
@@ -427,9 +435,92 @@ struct split {
     float *extra; /* (n_tok, E) extra inputs, or NULL when E = 0 */
 };
 
-/* The store of a split's ELMo features: OUT.<split>.elmo.h5. */
-static void store_path(const struct elmo_job *job, const struct split *sp, char *out, size_t n) {
-    snprintf(out, n, "%s.%s.elmo.h5", job->out, sp->name);
+/*
+ * The run directory (`out`).  These are the only names a train-ner run writes or removes in it,
+ * so a directory that holds other files keeps them.  The feature stores, and what the embed job
+ * writes beside them (.logs/, .rejects.tsv, .lock, .partial), are in DIR/features.
+ */
+#define RUN_TAGGER "tagger.h5"      /* the tagger */
+#define RUN_EVAL "eval.json"        /* per-epoch log, final dev and test scores */
+#define RUN_CHECKPOINT "checkpoint" /* resume state while the run is unfinished */
+#define RUN_FEATURES "features"     /* <split>.h5: the ELMo feature stores */
+
+/* DIR/NAME in out[n], with NAME from fmt (trailing slashes of `out` dropped). */
+__attribute__((format(printf, 4, 5))) static int run_path(const struct elmo_job *job, char *out,
+                                                         size_t n, const char *fmt, ...) {
+    int len = (int)strlen(job->out);
+    while (len > 1 && job->out[len - 1] == '/') len--;
+    int w = snprintf(out, n, "%.*s/", len, job->out), w2 = -1;
+    if (w >= 0 && (size_t)w < n) {
+        va_list ap;
+        va_start(ap, fmt);
+        w2 = vsnprintf(out + w, n - (size_t)w, fmt, ap);
+        va_end(ap);
+    }
+    if (w2 < 0 || (size_t)w + (size_t)w2 >= n)
+        return elmo_error(ELMO_ERR_ARG, "`out` is too long: %s", job->out);
+    return 0;
+}
+
+/* 1 when s ends in suffix, ignoring case. */
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a > b && !strcasecmp(s + a - b, suffix);
+}
+
+/*
+ * Rank 0, before any work: `out` names a directory, existing or to be made.  An existing file of
+ * another type is refused and left alone, and so is a new name ending in .h5 or .hdf5 (the
+ * tagger file was `out` before train-ner wrote a run directory).
+ */
+static int check_run_dir(const struct elmo_job *job) {
+    struct stat st;
+    if (stat(job->out, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return 0;
+        return elmo_error(ELMO_ERR_ARG,
+                          "`out`: %s exists and is not a directory; train-ner --out names a run "
+                          "directory (it writes DIR/" RUN_TAGGER ", DIR/" RUN_EVAL ", ...): "
+                          "choose another name (%s is left as it is)",
+                          job->out, job->out);
+    }
+    const char *ext = ends_with(job->out, ".h5")     ? ".h5"
+                      : ends_with(job->out, ".hdf5") ? ".hdf5"
+                                                     : NULL;
+    if (ext)
+        return elmo_error(ELMO_ERR_ARG,
+                          "`out`: train-ner --out now names a run directory; got %s, a file "
+                          "name: give a directory, e.g. --out %.*s (the tagger is written to "
+                          "DIR/" RUN_TAGGER ")",
+                          job->out, (int)(strlen(job->out) - strlen(ext)), job->out);
+    char longest[ELMO_PATH_MAX];
+    return run_path(job, longest, sizeof longest, RUN_FEATURES "/train.tokens.conll");
+}
+
+/*
+ * Rank 0, before any work: the run's files that exist already (in DIR and DIR/features) must be
+ * regular files and none of the inputs.  A new DIR holds none.
+ */
+static int check_run_outputs(const struct elmo_job *job) {
+    static const char *const top[] = {RUN_TAGGER,     RUN_TAGGER ".partial",
+                                      RUN_EVAL,       RUN_EVAL ".partial",
+                                      "dev.conll",    "test.conll",
+                                      RUN_CHECKPOINT, RUN_CHECKPOINT ".partial"};
+    static const char *const feat[] = {"train.h5",           "dev.h5",           "test.h5",
+                                       "train.tokens.conll", "dev.tokens.conll", "test.tokens.conll"};
+    char prefix[ELMO_PATH_MAX];
+    struct stat st;
+    if (stat(job->out, &st) != 0) return 0;
+    ELMO_TRY(run_path(job, prefix, sizeof prefix, "%s", ""));
+    ELMO_TRY(check_ner_outputs(job, prefix, top, (int)(sizeof top / sizeof top[0])));
+    ELMO_TRY(run_path(job, prefix, sizeof prefix, RUN_FEATURES));
+    if (lstat(prefix, &st) != 0) return 0;
+    ELMO_TRY(run_path(job, prefix, sizeof prefix, RUN_FEATURES "/"));
+    return check_ner_outputs(job, prefix, feat, (int)(sizeof feat / sizeof feat[0]));
+}
+
+/* The store of a split's ELMo features: DIR/features/<split>.h5. */
+static int store_path(const struct elmo_job *job, const struct split *sp, char *out, size_t n) {
+    return run_path(job, out, n, RUN_FEATURES "/%s.h5", sp->name);
 }
 
 /*
@@ -495,15 +586,15 @@ static int write_tokens(const char *path, const struct split *sp, bool mask) {
  */
 static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha,
                          const char *options_text, int P) {
-    char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX];
-    if (strlen(job->out) + 32 >= sizeof store)
-        return elmo_error(ELMO_ERR_ARG, "out: path too long (%s)", job->out);
-    store_path(job, sp, store, sizeof store);
-    snprintf(tokens, sizeof tokens, "%s.%s.tokens.conll", job->out, sp->name);
+    char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX], dir[ELMO_PATH_MAX];
+    ELMO_TRY(store_path(job, sp, store, sizeof store));
+    ELMO_TRY(run_path(job, tokens, sizeof tokens, RUN_FEATURES "/%s.tokens.conll", sp->name));
+    ELMO_TRY(run_path(job, dir, sizeof dir, RUN_FEATURES));
     int reuse = 0, rc = 0, lrc = 0;
     if (elmo_rank() == 0) {
-        reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
-        if (!reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
+        lrc = elmo_make_dirs(dir);
+        if (lrc == 0) reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
+        if (lrc == 0 && !reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
     ELMO_TRY(elmo_agree(lrc));
     if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -592,7 +683,7 @@ struct epoch_log {
 };
 
 /*
- * The training checkpoint, OUT.checkpoint: written by rank 0 after every epoch (aside, then
+ * The training checkpoint, DIR/checkpoint: written by rank 0 after every epoch (aside, then
  * renamed) and removed once the tagger is written.  A rerun of the same job (same settings,
  * data and vectors: the fingerprint) continues after the last finished epoch and ends with the
  * tagger an uninterrupted run writes (the shuffle and dropout masks depend on the epoch alone).
@@ -721,7 +812,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     const float **bfeat = NULL, **bextra = NULL;
     const int32_t **bgold = NULL;
     uint64_t *bseed = NULL;
-    char sha[65] = "", glove_sha[65] = "";
+    char sha[65] = "", glove_sha[65] = "", tagger_path[ELMO_PATH_MAX];
     memset(&model, 0, sizeof model);
     memset(&gv, 0, sizeof gv);
     memset(&t, 0, sizeof t);
@@ -731,6 +822,11 @@ int elmo_train_ner_run(struct elmo_job *job) {
     memset(&meta, 0, sizeof meta);
     elmo_blas_set_threads(job->threads);
     double t_start = elmo__ner_now();
+
+    /* 0. the run directory's name, before any work */
+    lrc = rank == 0 ? check_run_dir(job) : 0;
+    if (lrc == 0) lrc = run_path(job, tagger_path, sizeof tagger_path, RUN_TAGGER);
+    ELMO_CALL(elmo_agree(lrc));
 
     /* 1. data and tag set (every rank) */
     for (int i = 0; i < 3 && lrc == 0; i++) {
@@ -752,31 +848,26 @@ int elmo_train_ner_run(struct elmo_job *job) {
         if (sp[i].d.max_len > max_len) max_len = sp[i].d.max_len;
     }
 
-    static const char *const train_outputs[] = {
-        "",           ".partial",      ".eval.json",         ".dev.conll",
-        ".test.conll", ".train.elmo.h5", ".dev.elmo.h5",      ".test.elmo.h5",
-        ".train.tokens.conll", ".dev.tokens.conll", ".test.tokens.conll", ".checkpoint",
-        ".checkpoint.partial"};
-    if (lrc == 0 && rank == 0) lrc = check_ner_outputs(job, train_outputs, 13);
+    if (lrc == 0 && rank == 0) lrc = check_run_outputs(job);
     ELMO_CALL(elmo_agree(lrc));
 
-    /* an existing tagger at OUT: the same job again is already complete; another job's is kept
+    /* an existing DIR/tagger.h5: the same job again is already complete; another job's is kept
      * unless --overwrite */
     int complete = 0;
-    if (rank == 0 && !job->overwrite && access(job->out, F_OK) == 0) {
+    if (rank == 0 && !job->overwrite && access(tagger_path, F_OK) == 0) {
         struct elmo_tagger old;
         struct elmo_tagger_meta old_meta;
         memset(&old, 0, sizeof old);
         memset(&old_meta, 0, sizeof old_meta);
         char *yaml = elmo_job_to_yaml(job);
-        if (elmo_tagger_load(job->out, &old, &old_meta) == 0 && old_meta.job_yaml && yaml &&
+        if (elmo_tagger_load(tagger_path, &old, &old_meta) == 0 && old_meta.job_yaml && yaml &&
             !strcmp(old_meta.job_yaml, yaml))
             complete = 1;
         else
             lrc = elmo_error(ELMO_ERR_ARG,
                              "%s exists and is not the tagger of this job (other settings or "
                              "data, or not a tagger); --overwrite replaces it",
-                             job->out);
+                             tagger_path);
         free(yaml);
         elmo_tagger_free(&old);
         elmo_tagger_meta_free(&old_meta);
@@ -786,11 +877,13 @@ int elmo_train_ner_run(struct elmo_job *job) {
         ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
     if (complete) {
         if (rank == 0)
-            printf("train-ner: %s is already complete (the tagger of this job); nothing to do "
-                   "(--overwrite trains it again)\n",
-                   job->out);
+            printf("train-ner: %s is already complete (%s is the tagger of this job); nothing "
+                   "to do (--overwrite trains it again)\n",
+                   job->out, tagger_path);
         goto cleanup;
     }
+    /* mkdir -p of the run directory */
+    ELMO_CALL(elmo_agree(rank == 0 ? elmo_make_dirs(job->out) : 0));
 
     /* 2. features */
     int K, D;
@@ -868,7 +961,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     char ckpt[ELMO_PATH_MAX + 16] = "";
     struct ckpt_head ck;
     memset(&ck, 0, sizeof ck);
-    if (job->out[0]) snprintf(ckpt, sizeof ckpt, "%s.checkpoint", job->out);
+    if (job->out[0]) ELMO_CALL(run_path(job, ckpt, sizeof ckpt, RUN_CHECKPOINT));
     int resumed = 0;
     if (rank == 0 && ckpt[0]) {
         char fp[65];
@@ -1078,9 +1171,9 @@ int elmo_train_ner_run(struct elmo_job *job) {
         lrc = 0;
         if (rank == 0) {
             char pred[ELMO_PATH_MAX + 16];
-            snprintf(pred, sizeof pred, "%s.%s.conll", job->out, sp[i].name);
-            FILE *pf = fopen(pred, "w");
-            if (!pf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
+            lrc = run_path(job, pred, sizeof pred, "%s.conll", sp[i].name);
+            FILE *pf = lrc == 0 ? fopen(pred, "w") : NULL;
+            if (!pf && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
             if (lrc == 0) lrc = score_tags(&sp[i].d, &tags, all, &evs[i], pf);
             if (pf && fclose(pf) != 0 && lrc == 0)
                 lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
@@ -1107,21 +1200,15 @@ int elmo_train_ner_run(struct elmo_job *job) {
             memset(&gv, 0, sizeof gv);
         }
         if (!glove) {
-            /* the biLM by sha256 and by a path relative to the tagger, which a tagger shipped
-             * or moved together with its biLM keeps */
+            /* the biLM by sha256 and by a path relative to the tagger's directory (the run
+             * directory), which a tagger shipped or moved together with its biLM keeps */
             snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
-            char out_dir[ELMO_PATH_MAX];
-            snprintf(out_dir, sizeof out_dir, "%s", job->out);
-            char *slash = strrchr(out_dir, '/');
-            if (!slash) snprintf(out_dir, sizeof out_dir, ".");
-            else if (slash == out_dir) out_dir[1] = '\0'; /* a tagger in / */
-            else *slash = '\0';
             lrc = elmo_file_sha256(job->options, meta.options_sha256);
             if (lrc == 0)
-                lrc = elmo_path_relative(out_dir, job->options, meta.bilm_options,
+                lrc = elmo_path_relative(job->out, job->options, meta.bilm_options,
                                          sizeof meta.bilm_options);
             if (lrc == 0)
-                lrc = elmo_path_relative(out_dir, job->weights, meta.bilm_weights,
+                lrc = elmo_path_relative(job->out, job->weights, meta.bilm_weights,
                                          sizeof meta.bilm_weights);
         }
         meta.lr = job->lr, meta.lr_decay = job->lr_decay, meta.clip = job->clip;
@@ -1129,9 +1216,9 @@ int elmo_train_ner_run(struct elmo_job *job) {
         meta.best_epoch = best_epoch, meta.ranks = size, meta.seed = job->seed;
         meta.dev_f1 = sp[1].present ? best_f1 : -1.0;
         meta.job_yaml = elmo_job_to_yaml(job);
-        if (lrc == 0) lrc = elmo_tagger_save(job->out, &t, &meta);
+        if (lrc == 0) lrc = elmo_tagger_save(tagger_path, &t, &meta);
 
-        /* OUT.eval.json */
+        /* DIR/eval.json */
         struct {
             char *p;
             size_t n, cap;
@@ -1166,16 +1253,18 @@ int elmo_train_ner_run(struct elmo_job *job) {
         JS("}\n");
 #undef JS
         char jp[ELMO_PATH_MAX + 16];
-        snprintf(jp, sizeof jp, "%s.eval.json", job->out);
+        if (lrc == 0) lrc = run_path(job, jp, sizeof jp, RUN_EVAL);
         if (lrc == 0) lrc = write_text(jp, js.p);
         free(js.p);
         if (lrc == 0 && ckpt[0]) unlink(ckpt); /* the tagger is written: nothing to resume */
         if (lrc == 0)
             fprintf(stderr,
                     "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
-                    "epoch on %d rank%s); kept epoch %d; wrote %s, %s\n",
+                    "epoch on %d rank%s); kept epoch %d; wrote %s: " RUN_TAGGER ", " RUN_EVAL
+                    "%s%s\n",
                     elmo__ner_now() - t_start, t_feat, t_train, t_train / epochs_run, size,
-                    size > 1 ? "s" : "", best_epoch, job->out, jp);
+                    size > 1 ? "s" : "", best_epoch, job->out, scored[1] ? ", dev.conll" : "",
+                    scored[2] ? ", test.conll" : "");
     }
     ELMO_CALL(elmo_agree(lrc));
 

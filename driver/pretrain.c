@@ -34,6 +34,7 @@
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "io/lm_files.h"
+#include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/weights.h"
 #include "model/gemm.h"
@@ -182,24 +183,6 @@ static int setup_paths(struct run *r) {
         snprintf(r->report_path, sizeof r->report_path, "%s/train.json", out) >=
             (int)sizeof r->report_path)
         return elmo_error(ELMO_ERR_ARG, "%s: the output path is too long", out);
-    return ELMO_OK;
-}
-
-/* mkdir -p of the output directory (rank 0). */
-static int make_dir(const char *dir) {
-    char buf[ELMO_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return elmo_error(ELMO_ERR_IO, "%s: cannot create the directory: %s", buf,
-                                  strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
     return ELMO_OK;
 }
 
@@ -809,7 +792,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
             printf("softmax auto: sampled only when vocab_size > 4 x n_negative_samples = %lld\n",
                    4LL * job->n_negative_samples);
         fflush(stdout);
-        rc = make_dir(job->out);
+        rc = elmo_make_dirs(job->out);
     }
     ELMO_CALL(elmo_agree(rc));
     ELMO_CALL(resume(r));

@@ -19,6 +19,7 @@
 
 #include "driver/commands.h"
 #include "io/corpus.h"
+#include "io/outfile.h"
 #include "io/store.h"
 #include "io/weights.h"
 #include "io/wsd.h"
@@ -122,27 +123,6 @@ static int read_sentences(const struct elmo_job *job, struct cands *c, int64_t *
     }
     elmo_corpus_close(cr);
     return got < 0 ? got : 0;
-}
-
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char buf[ELMO_PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return elmo_error(ELMO_ERR_ARG, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return elmo_error(ELMO_ERR_IO, "%s: cannot create the directory: %s", buf,
-                              strerror(errno));
-        *p = c;
-        if (!c) break;
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return elmo_error(ELMO_ERR_IO, "%s: not a directory", path);
-    return 0;
 }
 
 /*
@@ -369,7 +349,7 @@ int elmo_wsd_run(struct elmo_job *job) {
                   "interrupted by signal %d before the plots were written; nothing was written: "
                   "rerun the same job",
                   elmo_stop_signal());
-    ELMO_CALL(make_dirs(job->out));
+    ELMO_CALL(elmo_make_dirs(job->out));
     struct elmo_wsd_meta meta = {source, job->store[0] != '\0', job->match_forms};
     ELMO_CALL(elmo_wsd_write(job->out, &s, layers, n_layers, &meta));
     print_table(job, &s, layers, n_layers, source);

@@ -104,7 +104,8 @@ static const struct key keys[] = {
     KEY("model", K_MODEL, T_PATH, model, 0, 0, NULL, NULL, "DIR",
         "shorthand for options DIR/options.json + weights DIR/weights.hdf5"),
     KEY("tagger", K(ANNOTATE) | K(EVAL_NER), T_PATH, tagger, 0, 0, NULL, NULL, "FILE",
-        "a trained NER tagger (the HDF5 file train-ner writes)"),
+        "a trained NER tagger: the HDF5 file train-ner writes, or a directory holding it as "
+        "tagger.h5 (train-ner's run directory)"),
 
     /* input */
     KEY("input", K_CORPUS, T_PATHS, input, 0, 0, NULL, NULL, "FILE",
@@ -141,8 +142,11 @@ static const struct key keys[] = {
         "the annotations (see format); - writes stdout"),
     KEY("out", K(ANNOTATE), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "the same as output (used when output is empty)"),
-    KEY("out", K(TRAIN_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
-        "the trained tagger (HDF5: weights, tag set and config)"),
+    KEY("out", K(TRAIN_NER), T_PATH, out, 0, 0, NULL, NULL, "DIR",
+        "the run directory, created if missing: DIR/tagger.h5 (the tagger: weights, tag set, "
+        "settings), DIR/eval.json (per-epoch log, dev and test scores), DIR/dev.conll and "
+        "DIR/test.conll (`token gold guess`), DIR/features/{train,dev,test}.h5 (the ELMo "
+        "features, reused by a rerun, with their .logs), DIR/checkpoint (until the run ends)"),
     KEY("out", K(EVAL_NER), T_PATH, out, 0, 0, NULL, NULL, "FILE",
         "optional: write the scores there too, as JSON (the table always goes to stdout), and "
         "the predictions as `token gold guess` lines to OUT.conll"),
@@ -1202,6 +1206,14 @@ void elmo_job_resolve_model(struct elmo_job *job) {
             snprintf(job->model_source, sizeof job->model_source, "default, %s", where);
         else job->tagger[0] = '\0';
     }
+    /* a directory (train-ner's run directory, a model directory): its tagger.h5 */
+    struct stat st;
+    if (wants_tagger && job->tagger[0] && stat(job->tagger, &st) == 0 && S_ISDIR(st.st_mode)) {
+        size_t len = strlen(job->tagger);
+        while (len > 1 && job->tagger[len - 1] == '/') job->tagger[--len] = '\0';
+        if (len + sizeof "/tagger.h5" <= sizeof job->tagger)
+            memcpy(job->tagger + len, "/tagger.h5", sizeof "/tagger.h5");
+    }
     if (job->model[0] && (!job->options[0] || !job->weights[0])) {
         char o[ELMO_PATH_MAX], w[ELMO_PATH_MAX];
         if (elmo_model_dir_files(job->model, o, sizeof o, w, sizeof w) == 0) {
@@ -1261,7 +1273,6 @@ int elmo_job_check_out_dirs(const struct elmo_job *job) {
         rc = check_out_dir(job, job->output[0] ? "output" : "out",
                            job->output[0] ? job->output : job->out);
         break;
-    case ELMO_JOB_TRAIN_NER:
     case ELMO_JOB_EVAL_NER: rc = check_out_dir(job, "out", job->out); break;
     default: break;
     }

@@ -172,12 +172,14 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
 int elmo_job_validate(const struct elmo_job *job);
 
 /* Checks on the file system (every rank, before any work): each file the job writes has an
-   existing directory; the error names the job source, the key, the directory and the path. */
+   existing directory; the error names the job source, the key, the directory and the path.
+   (train-ner's `out` is a run directory that the job creates.) */
 int elmo_job_check_out_dirs(const struct elmo_job *job);
 
 /*
- * Resolves `model: DIR` into options/weights when those are empty, and an empty reject_file
- * into OUTPUT.rejects.tsv (annotate without output: OUT.rejects.tsv).
+ * Resolves `model: DIR` into options/weights when those are empty, a `tagger` that is a
+ * directory into DIR/tagger.h5, and an empty reject_file into OUTPUT.rejects.tsv (annotate
+ * without output: OUT.rejects.tsv).
  */
 void elmo_job_resolve_model(struct elmo_job *job);
 

@@ -192,3 +192,23 @@ void elmo_out_abandon(struct elmo_out *o) {
     unlink(o->partial);
     o->partial_created = false;
 }
+
+int elmo_make_dirs(const char *path) {
+    char buf[ELMO_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return elmo_error(ELMO_ERR_ARG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return elmo_error(ELMO_ERR_IO, "%s: cannot create the directory: %s", buf,
+                              strerror(errno));
+        *p = c;
+        if (!c) break;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return elmo_error(ELMO_ERR_IO, "%s: not a directory", path);
+    return ELMO_OK;
+}

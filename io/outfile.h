@@ -87,4 +87,11 @@ void elmo_out_abandon(struct elmo_out *o);
  */
 int elmo_commit_file(const char *tmp, const char *path);
 
+/*
+ * mkdir -p: creates path and its missing parents (mode 0777 less the umask).  Returns 0 when
+ * path is then a directory, or ELMO_ERR_IO naming the component that could not be made, or
+ * path when it exists as something else.
+ */
+int elmo_make_dirs(const char *path);
+
 #endif /* ELMO_OUTFILE_H */
