@@ -359,8 +359,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
     static const char *const eval_outputs[] = {"", ".partial", ".conll"};
-    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3)
-                                         : 0));
+    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3) : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
     double t0 = elmo__ner_now();
     rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
@@ -440,17 +439,15 @@ struct split {
  * so a directory that holds other files keeps them.  The feature stores, and what the embed job
  * writes beside them (.logs/, .rejects.tsv, .lock, .partial), are in DIR/features.
  */
-#define RUN_TAGGER "tagger.h5"      /* the tagger */
-#define RUN_EVAL "eval.json"        /* per-epoch log, final dev and test scores */
+#define RUN_TAGGER     "tagger.h5"  /* the tagger */
+#define RUN_EVAL       "eval.json"  /* per-epoch log, final dev and test scores */
 #define RUN_CHECKPOINT "checkpoint" /* resume state while the run is unfinished */
-#define RUN_FEATURES "features"     /* <split>.h5: the ELMo feature stores */
+#define RUN_FEATURES   "features"   /* <split>.h5: the ELMo feature stores */
 
-/* DIR/NAME in out[n], with NAME from fmt (trailing slashes of `out` dropped). */
+/* DIR/NAME in out[n], with NAME from fmt. */
 __attribute__((format(printf, 4, 5))) static int run_path(const struct elmo_job *job, char *out,
-                                                         size_t n, const char *fmt, ...) {
-    int len = (int)strlen(job->out);
-    while (len > 1 && job->out[len - 1] == '/') len--;
-    int w = snprintf(out, n, "%.*s/", len, job->out), w2 = -1;
+                                                          size_t n, const char *fmt, ...) {
+    int w = snprintf(out, n, "%s/", job->out), w2 = -1;
     if (w >= 0 && (size_t)w < n) {
         va_list ap;
         va_start(ap, fmt);
@@ -501,12 +498,12 @@ static int check_run_dir(const struct elmo_job *job) {
  * regular files and none of the inputs.  A new DIR holds none.
  */
 static int check_run_outputs(const struct elmo_job *job) {
-    static const char *const top[] = {RUN_TAGGER,     RUN_TAGGER ".partial",
-                                      RUN_EVAL,       RUN_EVAL ".partial",
-                                      "dev.conll",    "test.conll",
-                                      RUN_CHECKPOINT, RUN_CHECKPOINT ".partial"};
-    static const char *const feat[] = {"train.h5",           "dev.h5",           "test.h5",
-                                       "train.tokens.conll", "dev.tokens.conll", "test.tokens.conll"};
+    static const char *const top[] = {
+        RUN_TAGGER,  RUN_TAGGER ".partial", RUN_EVAL,       RUN_EVAL ".partial",
+        "dev.conll", "test.conll",          RUN_CHECKPOINT, RUN_CHECKPOINT ".partial"};
+    static const char *const feat[] = {"train.h5",         "dev.h5",
+                                       "test.h5",          "train.tokens.conll",
+                                       "dev.tokens.conll", "test.tokens.conll"};
     char prefix[ELMO_PATH_MAX];
     struct stat st;
     if (stat(job->out, &st) != 0) return 0;
@@ -823,7 +820,8 @@ int elmo_train_ner_run(struct elmo_job *job) {
     elmo_blas_set_threads(job->threads);
     double t_start = elmo__ner_now();
 
-    /* 0. the run directory's name, before any work */
+    /* 0. the run directory's name, before any work; `DIR/` is the same job as `DIR` */
+    for (size_t n = strlen(job->out); n > 1 && job->out[n - 1] == '/'; n--) job->out[n - 1] = '\0';
     lrc = rank == 0 ? check_run_dir(job) : 0;
     if (lrc == 0) lrc = run_path(job, tagger_path, sizeof tagger_path, RUN_TAGGER);
     ELMO_CALL(elmo_agree(lrc));
