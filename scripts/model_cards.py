@@ -165,7 +165,7 @@ def seed_rows(names):
 
 def tagger_card(release, seconds):
     d = os.path.join(ROOT, "models", "ner-tweets")
-    ev = json.load(open(os.path.join(release, "ner-tweets", "tagger.h5.eval.json")))
+    ev = json.load(open(os.path.join(release, "ner-tweets", "eval.json")))
     t = os.path.join(d, "tagger.h5")
     with h5py.File(t, "r") as f:
         tags = f.attrs["tags"]
@@ -253,7 +253,7 @@ def tagger_card(release, seconds):
 def main():
     release, pre_s, tag_s = sys.argv[1], sys.argv[2], sys.argv[3]
     cards = [("elmo-tweets", bilm_card, pre_s)]
-    if os.path.exists(os.path.join(release, "ner-tweets", "tagger.h5.eval.json")):
+    if os.path.exists(os.path.join(release, "ner-tweets", "eval.json")):
         cards.append(("ner-tweets", tagger_card, tag_s))
     for name, fn, secs in cards:
         path = os.path.join(ROOT, "models", name, "MODEL_CARD.md")

@@ -4,10 +4,11 @@
 #      (resumable: a rerun continues from its checkpoint);
 #   2. its inference files (options.json, weights.hdf5: bilm-tf layout, no softmax) copied into
 #      models/elmo-tweets;
-#   3. the NER tagger on that biLM: jobs/release/ner-tweets.yaml (elmo train-ner) into
-#      build/release/ner-tweets, copied to models/ner-tweets/tagger.h5 (it names its biLM as
-#      ../elmo-tweets, relative to itself, with the sha256 of the weights and options, which
-#      holds in build/release and in models/ alike);
+#   3. the NER tagger on that biLM: jobs/release/ner-tweets.yaml (elmo train-ner) into the run
+#      directory build/release/ner-tweets, whose tagger.h5 is copied to
+#      models/ner-tweets/tagger.h5 (it names its biLM as ../elmo-tweets, relative to its
+#      directory, with the sha256 of the weights and options, which holds in build/release and
+#      in models/ alike);
 #   4. the generated parts of models/*/MODEL_CARD.md (scripts/model_cards.py).
 # Seeded: the same rank count (RANKS, default 2) gives the same files.  The shipped models change
 # only through this script; tests/ner/expected-tweets.jsonl is regenerated with them.

@@ -196,9 +196,9 @@ test_array() {  # submit-array.sh: 3 slices, 1 rank each, then the merge job
 test_train_ner() {  # a tiny GloVe tagger; USR1 stops it (exit 3) and the requeued run resumes
     mkdir -p "$T/ner"
     local args=(--features glove --glove "$GLOVE" --epochs 3 --hidden 16)
-    ref "$T/ner/ref.log" run "$JOBS/train-ner.yaml" "${args[@]}" --out "$T/ner/ref.h5"
+    ref "$T/ner/ref.log" run "$JOBS/train-ner.yaml" "${args[@]}" --out "$T/ner/ref"
     local jid log
-    jid=$(submit "$T/ner" "$LAUNCH" "$JOBS/train-ner.yaml" "${args[@]}" --out "$T/ner/tagger.h5")
+    jid=$(submit "$T/ner" "$LAUNCH" "$JOBS/train-ner.yaml" "${args[@]}" --out "$T/ner/run")
     log="$T/ner/elmo-$jid.out"
     # a signal that reaches a rank before its handlers exist (process start) ends it, as for
     # any program: signal once the training has begun, as a time limit would
@@ -206,17 +206,17 @@ test_train_ner() {  # a tiny GloVe tagger; USR1 stops it (exit 3) and the requeu
     scancel --signal=USR1 --batch "$jid" 2>/dev/null || true
     wait_ok "$jid" "train-ner"
     grep -q "^0: train-ner: done" "$log" || fail "train-ner log: no summary"
-    cmp "$T/ner/ref.h5.dev.conll" "$T/ner/tagger.h5.dev.conll" ||
+    cmp "$T/ner/ref/dev.conll" "$T/ner/run/dev.conll" ||
         fail "train-ner: the dev predictions differ from the mpiexec run's"
-    cmp "$T/ner/ref.h5.test.conll" "$T/ner/tagger.h5.test.conll" ||
+    cmp "$T/ner/ref/test.conll" "$T/ner/run/test.conll" ||
         fail "train-ner: the test predictions differ from the mpiexec run's"
 }
 
 test_annotate() {  # the tagger over 4 copies of the raw tweets, USR1 requeue mid-run
     mkdir -p "$T/ann"
-    [ -f "$T/ner/tagger.h5" ] || fail "annotate needs the train-ner test's tagger"
+    [ -f "$T/ner/run/tagger.h5" ] || fail "annotate needs the train-ner test's tagger"
     for _ in 1 2 3 4; do cat "$TWEETS"; done >"$T/ann/tweets.txt"
-    local args=(--tagger "$T/ner/tagger.h5" --input "$T/ann/tweets.txt" --input-format text)
+    local args=(--tagger "$T/ner/run" --input "$T/ann/tweets.txt" --input-format text)
     ref "$T/ann/ref.log" run "$JOBS/annotate.yaml" "${args[@]}" --output "$T/ann/ref.jsonl"
     local out="$T/ann/out.jsonl" jid
     jid=$(submit "$T/ann" "$LAUNCH" "$JOBS/annotate.yaml" "${args[@]}" --output "$out")
