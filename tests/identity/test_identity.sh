@@ -71,21 +71,6 @@ for n in 1 2; do
   cp train-np$n/tagger.h5 out/tagger-np$n.h5
   for f in dev test; do cp train-np$n/$f.conll out/tagger-np$n.$f.conll; done
   for f in train dev test; do cp train-np$n/features/$f.h5 out/tagger-np$n.$f.elmo.h5; done
-  # a store's job_fingerprint names the file its tokens were read from, a scratch file of the
-  # run; the digests were recorded when train-ner wrote train-npN.h5.SPLIT.tokens.conll beside
-  # its tagger instead of train-npN/features/SPLIT.tokens.conll: the copies get the recorded
-  # name back, so the digests still cover everything else the stores hold
-  $PY - $n <<'PYEOF'
-import sys
-import h5py
-n = sys.argv[1]
-for split in ("train", "dev", "test"):
-    with h5py.File("out/tagger-np%s.%s.elmo.h5" % (n, split), "r+") as f:
-        fp = f.attrs["job_fingerprint"]
-        now = "job input train-np%s/features/%s.tokens.conll\n" % (n, split)
-        assert fp.startswith(now), fp[:200]
-        f.attrs["job_fingerprint"] = "job input train-np%s.h5.%s.tokens.conll\n" % (n, split) + fp[len(now):]
-PYEOF
 done
 
 echo "== pretrain"
