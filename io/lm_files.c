@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/h5util.h"
 #include "model/status.h"
 
 #define CKPT_FORMAT "elmo-pretrain-checkpoint 1"
@@ -31,84 +32,33 @@
 static size_t pad16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* ------------------------------------------------------------------------------------------ */
-/* HDF5 helpers: each returns 0 or -1 (the caller names the file and the item) */
+/* HDF5 helpers: each returns 0 or negative (the caller names the file and the item) */
 
-static int attr_str(hid_t loc, const char *name, const char *value) {
-    hid_t ty = H5Tcopy(H5T_C_S1);
-    if (ty < 0) return -1;
-    H5Tset_size(ty, strlen(value) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, ty, value) >= 0 ? 0 : -1;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    H5Tclose(ty);
-    return rc;
+/* The checkpoint's attributes: fixed-length strings and numbers (n values, scalar when 1). */
+static int put_str(hid_t loc, const char *name, const char *value) {
+    return elmo_h5_attr_write_fixed_string(loc, name, value, NULL);
 }
 
-static int attr_num(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int n,
-                    const void *value) {
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, mem_type, value) >= 0 ? 0 : -1;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return rc;
+static int put_num(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int n,
+                   const void *value) {
+    return elmo_h5_attr_write_n(loc, name, file_type, mem_type, n, value, NULL);
 }
 
+/* A numeric attribute as mem_type: 0 when read, -1 when absent or unreadable. */
 static int read_attr_num(hid_t loc, const char *name, hid_t mem_type, void *value) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, mem_type, value) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
+    return elmo_h5_attr_read(loc, name, mem_type, value, NULL, name) == 1 ? 0 : -1;
 }
 
-/* A string attribute as a malloc'd string, or NULL. */
-static char *read_attr_str(hid_t loc, const char *name) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t ty = H5Aget_type(a);
-    char *s = NULL;
-    if (ty >= 0 && H5Tget_class(ty) == H5T_STRING && !H5Tis_variable_str(ty)) {
-        size_t n = H5Tget_size(ty);
-        s = malloc(n + 1);
-        if (s && H5Aread(a, ty, s) < 0) {
-            free(s);
-            s = NULL;
-        }
-        if (s) s[n] = '\0';
-    }
-    if (ty >= 0) H5Tclose(ty);
-    H5Aclose(a);
-    return s;
-}
-
+/* A dataset, with the groups of its path created as needed. */
 static int write_ds(hid_t file, const char *name, hid_t file_type, hid_t mem_type, int ndim,
                     const hsize_t *dims, const void *data) {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t sp = H5Screate_simple(ndim, dims, NULL);
-    hid_t ds = sp < 0 ? -1 : H5Dcreate2(file, name, file_type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = ds >= 0 && H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0 ? 0 : -1;
-    if (ds >= 0) H5Dclose(ds);
-    if (sp >= 0) H5Sclose(sp);
+    if (lcpl < 0) return -1;
+    int rc = H5Pset_create_intermediate_group(lcpl, 1) < 0
+                 ? -1
+                 : elmo_h5_write_dataset(file, name, file_type, mem_type, ndim, dims, data, lcpl,
+                                         H5P_DEFAULT, NULL);
     H5Pclose(lcpl);
-    return rc;
-}
-
-/* Reads dataset name of exactly `n` elements into data; -2 when the size differs. */
-static int read_ds(hid_t file, const char *name, hid_t mem_type, size_t n, void *data) {
-    hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hssize_t got = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    int rc = -1;
-    if (got >= 0 && (size_t)got != n) rc = -2;
-    else if (got >= 0 && H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) rc = 0;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
     return rc;
 }
 
@@ -116,7 +66,7 @@ static int read_ds(hid_t file, const char *name, hid_t mem_type, size_t n, void 
 /* checkpoint */
 
 int elmo_lm_ckpt_save(const char *path, const struct elmo_lm_ckpt *c) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    elmo_h5_silence();
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return elmo_error(ELMO_ERR_ARG, "%s: path too long", path);
@@ -159,19 +109,18 @@ int elmo_lm_ckpt_save(const char *path, const struct elmo_lm_ckpt *c) {
     uint64_t n_total = c->n_total, seed = c->seed;
     int64_t step = c->step, sie = c->step_in_epoch, t = c->optim_t;
     int32_t epoch = c->epoch, n_epochs = c->n_epochs;
-    if (!what && (attr_str(f, "format", CKPT_FORMAT) < 0 ||
-                  attr_str(f, "options_json", c->options_json) < 0 ||
-                  attr_str(f, "config_json", c->config_json) < 0 ||
-                  attr_str(f, "rng",
-                           "counter-based: every draw is seeded by (seed, epoch, step, row)") < 0 ||
-                  attr_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &step) < 0 ||
-                  attr_num(f, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &epoch) < 0 ||
-                  attr_num(f, "step_in_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &sie) < 0 ||
-                  attr_num(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &seed) < 0 ||
-                  attr_num(f, "partial", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, c->partial) < 0 ||
-                  attr_num(f, "n_epochs", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n_epochs) < 0 ||
-                  attr_num(f, "optim_t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &t) < 0 ||
-                  attr_num(f, "n_total", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n_total) < 0))
+    static const char rng[] = "counter-based: every draw is seeded by (seed, epoch, step, row)";
+    if (!what && (put_str(f, "format", CKPT_FORMAT) < 0 ||
+                  put_str(f, "options_json", c->options_json) < 0 ||
+                  put_str(f, "config_json", c->config_json) < 0 || put_str(f, "rng", rng) < 0 ||
+                  put_num(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &step) < 0 ||
+                  put_num(f, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &epoch) < 0 ||
+                  put_num(f, "step_in_epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &sie) < 0 ||
+                  put_num(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &seed) < 0 ||
+                  put_num(f, "partial", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, c->partial) < 0 ||
+                  put_num(f, "n_epochs", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n_epochs) < 0 ||
+                  put_num(f, "optim_t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &t) < 0 ||
+                  put_num(f, "n_total", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n_total) < 0))
         what = "attributes";
     if (H5Fclose(f) < 0 && !what) what = "closing";
     if (what) {
@@ -192,7 +141,7 @@ void elmo_lm_ckpt_free(struct elmo_lm_ckpt *c) {
 }
 
 int elmo_lm_ckpt_read_meta(const char *path, struct elmo_lm_ckpt *c) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    elmo_h5_silence();
     memset(c, 0, sizeof *c);
     FILE *probe = fopen(path, "rb");
     if (!probe) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -200,13 +149,13 @@ int elmo_lm_ckpt_read_meta(const char *path, struct elmo_lm_ckpt *c) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: not a readable HDF5 file", path);
     int rc = ELMO_OK;
-    char *format = read_attr_str(f, "format");
+    char *format = elmo_h5_attr_string(f, "format");
     uint64_t n_total = 0, seed = 0;
     if (!format || strcmp(format, CKPT_FORMAT) != 0)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not a pretraining checkpoint (format '%s', expected '%s')",
                   path, format ? format : "none", CKPT_FORMAT);
-    c->options_json = read_attr_str(f, "options_json");
-    c->config_json = read_attr_str(f, "config_json");
+    c->options_json = elmo_h5_attr_string(f, "options_json");
+    c->config_json = elmo_h5_attr_string(f, "config_json");
     if (!c->options_json || !c->config_json ||
         read_attr_num(f, "step", H5T_NATIVE_INT64, &c->step) < 0 ||
         read_attr_num(f, "epoch", H5T_NATIVE_INT32, &c->epoch) < 0 ||
@@ -258,7 +207,7 @@ int elmo_lm_ckpt_read_meta(const char *path, struct elmo_lm_ckpt *c) {
             free(h);
             ELMO_FAIL(ELMO_ERR_NOMEM, "%s: out of memory for the history", path);
         }
-        if (read_ds(f, "history", H5T_NATIVE_DOUBLE, 8 * (size_t)c->n_epochs, h) < 0) {
+        if (elmo_h5_read_dataset(f, "history", H5T_NATIVE_DOUBLE, 8 * (size_t)c->n_epochs, h) < 0) {
             free(h);
             ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset history unreadable", path);
         }
@@ -277,23 +226,23 @@ cleanup:
 }
 
 int elmo_lm_ckpt_read_data(const char *path, struct elmo_lm_ckpt *c) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    elmo_h5_silence();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: not a readable HDF5 file", path);
     size_t V = (size_t)c->V, P = (size_t)c->P;
     const char *bad = NULL;
     int r;
     memset(c->param, 0, sizeof(float) * c->n_total);
-    if ((r = read_ds(f, "model", H5T_NATIVE_FLOAT, c->n_model, c->param)) < 0) bad = "model";
-    else if ((r = read_ds(f, "softmax/W", H5T_NATIVE_FLOAT, V * P, c->param + c->n_model)) < 0)
+    if ((r = elmo_h5_read_dataset(f, "model", H5T_NATIVE_FLOAT, c->n_model, c->param)) < 0) bad = "model";
+    else if ((r = elmo_h5_read_dataset(f, "softmax/W", H5T_NATIVE_FLOAT, V * P, c->param + c->n_model)) < 0)
         bad = "softmax/W";
-    else if ((r = read_ds(f, "softmax/b", H5T_NATIVE_FLOAT, V,
+    else if ((r = elmo_h5_read_dataset(f, "softmax/b", H5T_NATIVE_FLOAT, V,
                           c->param + c->n_model + pad16(V * P))) < 0)
         bad = "softmax/b";
-    else if ((r = read_ds(f, "optimizer", H5T_NATIVE_FLOAT, (size_t)c->n_state * c->n_total,
+    else if ((r = elmo_h5_read_dataset(f, "optimizer", H5T_NATIVE_FLOAT, (size_t)c->n_state * c->n_total,
                           c->optim)) < 0)
         bad = "optimizer";
-    else if ((r = read_ds(f, "stream_state", H5T_NATIVE_FLOAT, (size_t)c->rows * c->row_floats,
+    else if ((r = elmo_h5_read_dataset(f, "stream_state", H5T_NATIVE_FLOAT, (size_t)c->rows * c->row_floats,
                           c->state)) < 0)
         bad = "stream_state";
     H5Fclose(f);

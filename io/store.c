@@ -22,12 +22,12 @@
 
 #include <errno.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/h5util.h"
 #include "model/status.h"
 
 #define STORE_FORMAT_VERSION 1
@@ -64,32 +64,6 @@ struct elmo_store {
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-struct walk { char desc[512]; };
-
-static herr_t walk_cb(unsigned n, const H5E_error2_t *err, void *data) {
-    struct walk *w = data;
-    if (err->desc && err->desc[0]) snprintf(w->desc, sizeof w->desc, "%s", err->desc);
-    return 0;
-}
-
-void elmo__h5_reason(char *buf, size_t size) {
-    struct walk w = {{0}};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
-    snprintf(buf, size, "%s", w.desc[0] ? w.desc : "unknown HDF5 error");
-}
-
-/* Records "MESSAGE: HDF5 reason" as ELMO_ERR_HDF5 and returns it. */
-__attribute__((format(printf, 1, 2))) static int h5_fail(const char *fmt, ...) {
-    char msg[1024], why[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    elmo__h5_reason(why, sizeof why);
-    return elmo_error(ELMO_ERR_HDF5, "%s: %s", msg, why);
-}
-
 static int mpi_fail(int code, const char *what, const char *path) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -102,7 +76,7 @@ static int mpi_fail(int code, const char *what, const char *path) {
 #define H5CALL(expr, ...)                          \
     do {                                           \
         if ((expr) < 0) {                          \
-            rc = h5_fail(__VA_ARGS__);             \
+            rc = elmo_h5_fail(__VA_ARGS__);        \
             goto cleanup;                          \
         }                                          \
     } while (0)
@@ -115,9 +89,6 @@ static int mpi_fail(int code, const char *what, const char *path) {
             goto cleanup;                                     \
         }                                                     \
     } while (0)
-
-/* HDF5 prints its error stack to stderr by default; the store reports errors itself. */
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* ---- float16 ----------------------------------------------------------------------------- */
 
@@ -252,38 +223,9 @@ cleanup:
     return rc;
 }
 
-static int put_attr(hid_t obj, const char *name, hid_t type, hid_t space, const void *buf,
-                    const char *path) {
-    int rc = 0;
-    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    H5CALL(a, "%s: cannot create attribute %s", path, name);
-    H5CALL(H5Awrite(a, type, buf), "%s: cannot write attribute %s", path, name);
-cleanup:
-    if (a >= 0) H5Aclose(a);
-    return rc;
-}
-
-static int put_attr_scalar(hid_t obj, const char *name, hid_t type, const void *buf,
-                           const char *path) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0) return h5_fail("%s: attribute %s: cannot create a dataspace", path, name);
-    int rc = put_attr(obj, name, type, sp, buf, path);
-    H5Sclose(sp);
-    return rc;
-}
-
-/* A scalar variable-length UTF-8 string attribute (h5py reads it as str). */
-static int put_attr_string(hid_t obj, const char *name, const char *value, const char *path) {
-    int rc = 0;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5CALL(t, "%s: attribute %s: cannot create a string type", path, name);
-    H5CALL(H5Tset_size(t, H5T_VARIABLE), "%s: attribute %s: string type", path, name);
-    H5CALL(H5Tset_cset(t, H5T_CSET_UTF8), "%s: attribute %s: string type", path, name);
-    const char *v = value ? value : "";
-    ELMO_CALL(put_attr_scalar(obj, name, t, &v, path));
-cleanup:
-    if (t >= 0) H5Tclose(t);
-    return rc;
+/* A scalar attribute whose file and memory types are the same. */
+static int put_scalar(hid_t obj, const char *name, hid_t type, const void *v, const char *path) {
+    return elmo_h5_attr_write_n(obj, name, type, type, 1, v, path);
 }
 
 /* Rows per chunk: whole rows, at most CHUNK_MAX_ROWS and about CHUNK_MAX_BYTES. */
@@ -423,17 +365,18 @@ static int write_attrs(struct elmo_store *st, const struct elmo_store_layout *la
     char outs[128];
     outputs_string(lay->outputs, outs, sizeof outs);
     hid_t root = st->file;
-    ELMO_CALL(put_attr_scalar(root, "complete", H5T_STD_I32LE, &complete, st->path));
-    ELMO_CALL(put_attr_scalar(root, "format_version", H5T_STD_I32LE, &format, st->path));
-    ELMO_CALL(put_attr_string(root, "version", ELMO_VERSION, st->path));
-    ELMO_CALL(put_attr_string(root, "options_json", s_opts, st->path));
-    ELMO_CALL(put_attr_string(root, "weights_sha256", s_sha, st->path));
-    ELMO_CALL(put_attr_string(root, "regime", s_regime, st->path));
-    ELMO_CALL(put_attr_string(root, "precision", precision_name(lay->precision), st->path));
-    ELMO_CALL(put_attr_string(root, "job_yaml", s_yaml, st->path));
-    ELMO_CALL(put_attr_scalar(root, "n_sentences", H5T_STD_I64LE, &n_sent, st->path));
-    ELMO_CALL(put_attr_scalar(root, "n_tokens", H5T_STD_I64LE, &n_tok, st->path));
-    ELMO_CALL(put_attr_string(root, "outputs", outs, st->path));
+    ELMO_CALL(put_scalar(root, "complete", H5T_STD_I32LE, &complete, st->path));
+    ELMO_CALL(put_scalar(root, "format_version", H5T_STD_I32LE, &format, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "version", ELMO_VERSION, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "options_json", s_opts, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "weights_sha256", s_sha, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "regime", s_regime, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "precision", precision_name(lay->precision),
+                                        st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "job_yaml", s_yaml, st->path));
+    ELMO_CALL(put_scalar(root, "n_sentences", H5T_STD_I64LE, &n_sent, st->path));
+    ELMO_CALL(put_scalar(root, "n_tokens", H5T_STD_I64LE, &n_tok, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(root, "outputs", outs, st->path));
     if (nw > 0) {
         hsize_t dim = (hsize_t)nw;
         wspace = H5Screate_simple(1, &dim, NULL);
@@ -441,9 +384,10 @@ static int write_attrs(struct elmo_store *st, const struct elmo_store_layout *la
         wspace = H5Screate(H5S_NULL); /* h5py: Empty */
     }
     H5CALL(wspace, "%s: attribute elmo_weights: cannot create a dataspace", st->path);
-    ELMO_CALL(put_attr(root, "elmo_weights", H5T_IEEE_F32LE, wspace, w, st->path));
-    ELMO_CALL(put_attr_scalar(root, "elmo_gamma", H5T_IEEE_F32LE, &gamma, st->path));
-    ELMO_CALL(put_attr_scalar(root, "elmo_layer_norm", H5T_STD_I32LE, &layer_norm, st->path));
+    ELMO_CALL(elmo_h5_attr_write(root, "elmo_weights", H5T_IEEE_F32LE, H5T_IEEE_F32LE, wspace, w,
+                                 st->path));
+    ELMO_CALL(put_scalar(root, "elmo_gamma", H5T_IEEE_F32LE, &gamma, st->path));
+    ELMO_CALL(put_scalar(root, "elmo_layer_norm", H5T_STD_I32LE, &layer_norm, st->path));
 cleanup:
     if (wspace >= 0) H5Sclose(wspace);
     free(s_opts);
@@ -456,7 +400,7 @@ cleanup:
 
 static int make_group(struct elmo_store *st, const char *name) {
     hid_t g = H5Gcreate2(st->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return h5_fail("%s: cannot create group /%s", st->path, name);
+    if (g < 0) return elmo_h5_fail("%s: cannot create group /%s", st->path, name);
     H5Gclose(g);
     return 0;
 }
@@ -466,7 +410,7 @@ int elmo_store_create(struct elmo_store **out, const char *path, MPI_Comm comm,
     int rc = 0;
     hid_t fapl = -1;
     *out = NULL;
-    quiet_hdf5();
+    elmo_h5_silence();
     struct elmo_store *st = store_new(path);
     if (!st) return elmo_error(ELMO_ERR_NOMEM, "%s: out of memory", path);
     st->writing = true;
@@ -636,7 +580,7 @@ static int close_file(struct elmo_store *st) {
     if (st->file >= 0) {
         herr_t e = H5Fclose(st->file);
         st->file = -1;
-        if (e < 0) rc = h5_fail("%s: cannot close the store", st->path);
+        if (e < 0) rc = elmo_h5_fail("%s: cannot close the store", st->path);
     }
     return rc;
 }
@@ -822,56 +766,14 @@ int elmo_store_read_f32(struct elmo_store *st, const char *name, int64_t row0, i
     return read_rows(st, name, DS_FLOAT, row0, n, data);
 }
 
-/* Reads a string attribute (variable- or fixed-length) into an owned string, or NULL. */
-static char *attr_string(hid_t obj, const char *name) {
-    char *out = NULL;
-    hid_t a = -1, ftype = -1, mtype = -1, space = -1;
-    if (H5Aexists(obj, name) <= 0) goto cleanup;
-    a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) goto cleanup;
-    ftype = H5Aget_type(a);
-    space = H5Aget_space(a);
-    if (ftype < 0 || space < 0 || H5Tget_class(ftype) != H5T_STRING) goto cleanup;
-    if (H5Sget_simple_extent_npoints(space) != 1) goto cleanup;
-    htri_t vl = H5Tis_variable_str(ftype);
-    if (vl < 0) goto cleanup;
-    mtype = H5Tcopy(H5T_C_S1);
-    if (mtype < 0) goto cleanup;
-    if (vl) {
-        char *s = NULL;
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0 ||
-            H5Aread(a, mtype, &s) < 0)
-            goto cleanup;
-        out = strdup(s ? s : "");
-        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, &s);
-    } else {
-        size_t size = H5Tget_size(ftype);
-        char *s = calloc(size + 1, 1);
-        if (!s || H5Tset_size(mtype, size + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0 ||
-            H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0 || H5Aread(a, mtype, s) < 0) {
-            free(s);
-            goto cleanup;
-        }
-        out = s;
-    }
-cleanup:
-    H5Eclear2(H5E_DEFAULT);
-    if (mtype >= 0) H5Tclose(mtype);
-    if (space >= 0) H5Sclose(space);
-    if (ftype >= 0) H5Tclose(ftype);
-    if (a >= 0) H5Aclose(a);
-    return out;
-}
-
 /* Reads a scalar integer attribute; 1 if present and read, 0 if absent, <0 on error. */
 static int attr_int64(hid_t obj, const char *name, int64_t *v, const char *path) {
     int rc = 0;
     hid_t a = -1, t = -1, sp = -1;
-    htri_t ex = H5Aexists(obj, name);
-    H5CALL(ex, "%s: cannot look for attribute %s", path, name);
-    if (!ex) return 0;
-    a = H5Aopen(obj, name, H5P_DEFAULT);
-    H5CALL(a, "%s: cannot open attribute %s", path, name);
+    char what[160];
+    snprintf(what, sizeof what, "attribute %s", name);
+    int got = elmo_h5_attr_open(obj, name, &a, path, what);
+    if (got <= 0) return got;
     t = H5Aget_type(a);
     H5CALL(t, "%s: attribute %s: cannot get its type", path, name);
     if (H5Tget_class(t) != H5T_INTEGER)
@@ -894,11 +796,11 @@ cleanup:
 
 char *elmo_store_attr_string(struct elmo_store *st, const char *name) {
     if (!st || st->file < 0 || !name) return NULL;
-    return attr_string(st->file, name);
+    return elmo_h5_attr_string(st->file, name);
 }
 
 static void copy_attr(struct elmo_store *st, const char *name, char *dst, size_t size) {
-    char *s = attr_string(st->file, name);
+    char *s = elmo_h5_attr_string(st->file, name);
     snprintf(dst, size, "%s", s ? s : "");
     free(s);
 }
@@ -1097,7 +999,7 @@ int elmo_store_open(struct elmo_store **out, const char *path, struct elmo_store
     int rc = 0;
     struct stat sb;
     *out = NULL;
-    quiet_hdf5();
+    elmo_h5_silence();
     if (stat(path, &sb) != 0)
         return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) return elmo_error(ELMO_ERR_IO, "%s: not a regular file", path);
@@ -1156,7 +1058,7 @@ int elmo_store_put_attr_string(struct elmo_store *st, const char *name, const ch
     if (!st || !st->writing)
         return elmo_error(ELMO_ERR_STATE, "attribute %s: the store is not open for writing", name);
     ELMO_CALL(bcast_string(value, &v, st->comm, st->rank, st->path));
-    ELMO_CALL(put_attr_string(st->file, name, v, st->path));
+    ELMO_CALL(elmo_h5_attr_write_string(st->file, name, v, st->path));
 cleanup:
     free(v);
     return rc;
@@ -1167,7 +1069,7 @@ int elmo_store_put_attr_i64(struct elmo_store *st, const char *name, int64_t val
     if (!st || !st->writing)
         return elmo_error(ELMO_ERR_STATE, "attribute %s: the store is not open for writing", name);
     MPICALL(MPI_Bcast(&value, 1, MPI_INT64_T, 0, st->comm), st->path);
-    ELMO_CALL(put_attr_scalar(st->file, name, H5T_STD_I64LE, &value, st->path));
+    ELMO_CALL(put_scalar(st->file, name, H5T_STD_I64LE, &value, st->path));
 cleanup:
     return rc;
 }

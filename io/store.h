@@ -156,10 +156,6 @@ char *elmo_store_attr_string(struct elmo_store *st, const char *name);
 uint16_t elmo_f32_to_f16(float x);
 float elmo_f16_to_f32(uint16_t h);
 
-/* The innermost message of HDF5's current error stack (which is then cleared), for error
- * reports of other HDF5 code; HDF5's own printing is switched off by the store. */
-void elmo__h5_reason(char *buf, size_t size);
-
 /* For tests: how many writes HDF5 did not do collectively (0 expected). */
 int elmo__store_independent_writes(const struct elmo_store *st);
 

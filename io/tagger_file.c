@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/h5util.h"
 #include "io/outfile.h"
 #include "model/status.h"
 
@@ -27,39 +28,23 @@ void elmo_tagger_meta_free(struct elmo_tagger_meta *m) {
 
 /* ---- writing ---- */
 
-static int put_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, mtype, v);
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return st < 0 ? -1 : 0;
-}
-
 static int put_string(hid_t obj, const char *name, const char *value) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    const char *v = value ? value : "";
-    int rc = put_scalar(obj, name, t, t, &v);
-    H5Tclose(t);
-    return rc;
+    return elmo_h5_attr_write_string(obj, name, value, NULL);
 }
 
 static int put_int(hid_t obj, const char *name, long long v) {
     int64_t x = v;
-    return put_scalar(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &x);
+    return elmo_h5_attr_write_n(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &x, NULL);
 }
 
 static int put_double(hid_t obj, const char *name, double v) {
-    return put_scalar(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+    return elmo_h5_attr_write_n(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &v, NULL);
 }
 
 /* Writes the tagger into file (a new file); path names it in messages. */
 static int save_to(const char *file, const char *path, const struct elmo_tagger *t,
                    const struct elmo_tagger_meta *meta) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    elmo_h5_silence();
     hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", file);
     int rc = 0, bad = 0;
@@ -74,13 +59,9 @@ static int save_to(const char *file, const char *path, const struct elmo_tagger 
         if (tt[i].numel == 0) continue; /* a tensor the config does not use */
         snprintf(name, sizeof name, "params/%s", tt[i].name);
         hsize_t dims[2] = {(hsize_t)tt[i].dims[0], (hsize_t)tt[i].dims[1]};
-        hid_t sp = H5Screate_simple(tt[i].ndim, dims, NULL);
-        hid_t ds = sp < 0 ? -1 : H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               t->block + tt[i].offset) < 0)
+        if (elmo_h5_write_dataset(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, tt[i].ndim, dims,
+                                  t->block + tt[i].offset, lcpl, dcpl, NULL) < 0)
             bad = 1, what = tt[i].name;
-        if (ds >= 0) H5Dclose(ds);
-        if (sp >= 0) H5Sclose(sp);
     }
     const struct elmo_glove *gv = &meta->glove;
     if (!bad && gv->n > 0) {
@@ -127,7 +108,8 @@ static int save_to(const char *file, const char *path, const struct elmo_tagger 
     PUT(put_int(f, "epochs", meta->epochs), "epochs");
     PUT(put_int(f, "best_epoch", meta->best_epoch), "best_epoch");
     PUT(put_int(f, "ranks", meta->ranks), "ranks");
-    PUT(put_scalar(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &meta->seed), "seed");
+    PUT(elmo_h5_attr_write_n(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &meta->seed, NULL),
+        "seed");
     PUT(put_double(f, "dev_f1", meta->dev_f1), "dev_f1");
     PUT(put_string(f, "weights_sha256", meta->weights_sha256), "weights_sha256");
     PUT(put_string(f, "options_json", meta->options_json), "options_json");
@@ -159,12 +141,9 @@ int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
 
 /* ---- reading ---- */
 
+/* A numeric attribute as mtype: 0 when read, -1 when absent or unreadable. */
 static int get_scalar(hid_t f, const char *name, hid_t mtype, void *v) {
-    if (H5Aexists(f, name) <= 0) return -1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Aread(a, mtype, v);
-    if (a >= 0) H5Aclose(a);
-    return st < 0 ? -1 : 0;
+    return elmo_h5_attr_read(f, name, mtype, v, NULL, name) == 1 ? 0 : -1;
 }
 
 static int get_int(hid_t f, const char *name, long long *v) {
@@ -179,22 +158,7 @@ static int get_double(hid_t f, const char *name, double *v) {
 }
 
 /* A string attribute as an owned string, or NULL. */
-static char *get_string(hid_t f, const char *name) {
-    if (H5Aexists(f, name) <= 0) return NULL;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    char *v = NULL, *out = NULL;
-    if (H5Aread(a, t, &v) >= 0 && v) {
-        out = elmo_xstrdup(v);
-        H5free_memory(v);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return out;
-}
+static char *get_string(hid_t f, const char *name) { return elmo_h5_attr_string(f, name); }
 
 /* A string attribute into a fixed buffer ("" when absent). */
 static void get_string_into(hid_t f, const char *name, char *out, size_t n) {
@@ -248,7 +212,7 @@ static int load_glove(hid_t f, const char *path, struct elmo_glove *g) {
 int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta) {
     memset(t, 0, sizeof *t);
     memset(meta, 0, sizeof *meta);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    elmo_h5_silence();
     FILE *probe = fopen(path, "rb");
     if (!probe) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fclose(probe);

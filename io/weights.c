@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/h5util.h"
 #include "model/status.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -199,22 +200,12 @@ int elmo_options_save(const char *path, const struct elmo_options *opt) {
 /* ------------------------------------------------------------------------------------------ */
 /* HDF5 helpers */
 
-static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data) {
-    char *msg = data;
-    if (n == 0 && e->desc) snprintf(msg, 256, "%s", e->desc);
-    return 0;
-}
-
-/* The innermost message of the current HDF5 error stack ("" when empty); clears the stack. */
+/* HDF5's reason for the current failure (elmo_h5_reason), for one message; clears the stack. */
 static const char *h5_reason(void) {
     static _Thread_local char msg[256];
-    msg[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, msg);
-    H5Eclear2(H5E_DEFAULT);
+    elmo_h5_reason(msg, sizeof msg);
     return msg;
 }
-
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* 1 when every component of the path exists (a link), 0 otherwise. */
 static int path_exists(hid_t file, const char *name) {
@@ -314,7 +305,7 @@ static int read_dataset(hid_t file, const char *path, const struct elmo_param *p
 int elmo_weights_load(const char *path, struct elmo_model *m) {
     struct elmo_options opt = m->opt;
     elmo_model_free(m);
-    h5_quiet();
+    elmo_h5_silence();
     FILE *f = fopen(path, "rb");
     if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fseek(f, 0, SEEK_END);
@@ -356,7 +347,7 @@ cleanup:
 }
 
 int elmo_weights_save(const char *path, const struct elmo_model *m) {
-    h5_quiet();
+    elmo_h5_silence();
     struct elmo_param params[MAX_PARAMS];
     int n = elmo_model_params(m, params, MAX_PARAMS);
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -370,14 +361,10 @@ int elmo_weights_save(const char *path, const struct elmo_model *m) {
         const struct elmo_param *p = &params[i];
         hsize_t dims[4];
         for (int k = 0; k < p->ndim; k++) dims[k] = (hsize_t)p->dims[k];
-        hid_t sp = H5Screate_simple(p->ndim, dims, NULL);
-        hid_t ds =
-            sp < 0 ? -1 : H5Dcreate2(file, p->name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data) < 0)
+        if (elmo_h5_write_dataset(file, p->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, p->ndim, dims,
+                                  p->data, lcpl, dcpl, NULL) < 0)
             rc = elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: write failed: %s", path, p->name,
                             h5_reason());
-        if (ds >= 0) H5Dclose(ds);
-        if (sp >= 0) H5Sclose(sp);
     }
     H5Pclose(lcpl);
     H5Pclose(dcpl);

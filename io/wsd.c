@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "io/corpus.h"
+#include "io/h5util.h"
 #include "io/job.h"
 #include "io/store.h"
 #include "io/svg.h"
@@ -182,26 +183,21 @@ static int store_mix(const char *path, float w[3], int *nw, float *gamma, int *l
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot open to read the mix attributes", path);
     int rc = 0;
-    if (H5Aexists(f, "elmo_weights") > 0) {
-        hid_t a = H5Aopen(f, "elmo_weights", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+    hid_t a = -1;
+    int got = elmo_h5_attr_open(f, "elmo_weights", &a, NULL, NULL);
+    if (got != 0) {
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
         hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
         if (np == 3 && H5Aread(a, H5T_NATIVE_FLOAT, w) >= 0) *nw = 3;
         else if (np < 0) rc = elmo_error(ELMO_ERR_HDF5, "%s: attribute elmo_weights", path);
         if (sp >= 0) H5Sclose(sp);
         if (a >= 0) H5Aclose(a);
     }
-    if (rc == 0 && H5Aexists(f, "elmo_gamma") > 0) {
-        hid_t a = H5Aopen(f, "elmo_gamma", H5P_DEFAULT);
-        if (a < 0 || H5Aread(a, H5T_NATIVE_FLOAT, gamma) < 0)
-            rc = elmo_error(ELMO_ERR_HDF5, "%s: attribute elmo_gamma", path);
-        if (a >= 0) H5Aclose(a);
-    }
-    if (rc == 0 && H5Aexists(f, "elmo_layer_norm") > 0) {
-        hid_t a = H5Aopen(f, "elmo_layer_norm", H5P_DEFAULT);
-        if (a < 0 || H5Aread(a, H5T_NATIVE_INT, layer_norm) < 0)
-            rc = elmo_error(ELMO_ERR_HDF5, "%s: attribute elmo_layer_norm", path);
-        if (a >= 0) H5Aclose(a);
-    }
+    if (rc == 0 && elmo_h5_attr_read(f, "elmo_gamma", H5T_NATIVE_FLOAT, gamma, NULL, NULL) < 0)
+        rc = elmo_error(ELMO_ERR_HDF5, "%s: attribute elmo_gamma", path);
+    if (rc == 0 &&
+        elmo_h5_attr_read(f, "elmo_layer_norm", H5T_NATIVE_INT, layer_norm, NULL, NULL) < 0)
+        rc = elmo_error(ELMO_ERR_HDF5, "%s: attribute elmo_layer_norm", path);
     H5Fclose(f);
     return rc;
 }
