@@ -1098,8 +1098,9 @@ static int merge_write(struct embed_run *er, struct merge *mg, const struct span
     if (rc == 0 && er->slice_n > 0) rc = elmo_store_put_attr_i64(st, "slice_n", er->slice_n);
     if (rc < 0) elmo_die(rc); /* a failed collective attribute write leaves HDF5 inconsistent */
     lrc = merge_run(mg, st, ra, rb, &start, tot);
-    /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in the store's collective close:
-       stop them all instead, as run_shard does; the parts and the journal stay for a rerun. */
+    /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in the store's collective
+       close: stop them all instead, as run_shard does; the parts and the journal stay for a
+       rerun. */
     if (lrc < 0) elmo_die(lrc);
     ELMO_CALL(elmo_agree(lrc));
     rc = elmo_store_finish(st);
