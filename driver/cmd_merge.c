@@ -93,7 +93,8 @@ static int poll_stop(void) {
  * free space of OUT's file system when either is smaller than the inputs together (about the
  * size of the merged store).
  */
-static void explain_write_failure(const struct elmo_merge *m, const char *out, const char *partial) {
+static void explain_write_failure(const struct elmo_merge *m, const char *out,
+                                  const char *partial) {
     uint64_t need = 0;
     struct stat sb;
     for (int k = 0; k < m->n_in; k++)

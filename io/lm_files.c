@@ -231,20 +231,22 @@ int elmo_lm_ckpt_read_data(const char *path, struct elmo_lm_ckpt *c) {
     if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: not a readable HDF5 file", path);
     size_t V = (size_t)c->V, P = (size_t)c->P;
     const char *bad = NULL;
-    int r;
+    int r = 0;
     memset(c->param, 0, sizeof(float) * c->n_total);
-    if ((r = elmo_h5_read_dataset(f, "model", H5T_NATIVE_FLOAT, c->n_model, c->param)) < 0) bad = "model";
-    else if ((r = elmo_h5_read_dataset(f, "softmax/W", H5T_NATIVE_FLOAT, V * P, c->param + c->n_model)) < 0)
-        bad = "softmax/W";
-    else if ((r = elmo_h5_read_dataset(f, "softmax/b", H5T_NATIVE_FLOAT, V,
-                          c->param + c->n_model + pad16(V * P))) < 0)
-        bad = "softmax/b";
-    else if ((r = elmo_h5_read_dataset(f, "optimizer", H5T_NATIVE_FLOAT, (size_t)c->n_state * c->n_total,
-                          c->optim)) < 0)
-        bad = "optimizer";
-    else if ((r = elmo_h5_read_dataset(f, "stream_state", H5T_NATIVE_FLOAT, (size_t)c->rows * c->row_floats,
-                          c->state)) < 0)
-        bad = "stream_state";
+    struct {
+        const char *name;
+        size_t n;
+        float *data;
+    } ds[] = {
+        {"model", c->n_model, c->param},
+        {"softmax/W", V * P, c->param + c->n_model},
+        {"softmax/b", V, c->param + c->n_model + pad16(V * P)},
+        {"optimizer", (size_t)c->n_state * c->n_total, c->optim},
+        {"stream_state", (size_t)c->rows * c->row_floats, c->state},
+    };
+    for (size_t i = 0; i < sizeof ds / sizeof ds[0] && !bad; i++)
+        if ((r = elmo_h5_read_dataset(f, ds[i].name, H5T_NATIVE_FLOAT, ds[i].n, ds[i].data)) < 0)
+            bad = ds[i].name;
     H5Fclose(f);
     if (bad)
         return elmo_error(r == -2 ? ELMO_ERR_SHAPE : ELMO_ERR_HDF5, "%s: dataset %s: %s", path, bad,
