@@ -2,22 +2,15 @@
 # test_store_h5py.sh: stores written by 2 ranks (tests/test_store --keep DIR), read back with h5py,
 # then `elmo info` and `elmo export --format allennlp` checked with h5py too.
 # Usage: test_store_h5py.sh TEST_STORE_BINARY MPIEXEC   (env: ELMO_BIN, the Open MPI env)
-# h5py is Debian's python3-h5py, so /usr/bin/python3 (not a pyenv python3 on PATH).
 set -euo pipefail
 test_store=$1
 mpiexec=$2
-py=/usr/bin/python3
 elmo=${ELMO_BIN:?ELMO_BIN is not set}
-
-if ! "$py" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "SKIP: $py has no h5py (apt-get install python3-h5py)"
-  exit 77
-fi
-
-tmp=$(mktemp -d /tmp/elmo-test-store-h5py-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "${ELMO_SOURCE_DIR:?}/tests/lib.sh"
+py=$PY
+need_h5py
+make_tmp /tmp/elmo-test-store-h5py-XXXXXX
+tmp=$T
 
 "$mpiexec" -n 2 "$test_store" --keep "$tmp" > "$tmp/test_store.log" 2>&1 ||
   { cat "$tmp/test_store.log"; fail "test_store --keep failed"; }

@@ -11,13 +11,11 @@
 #  4. Under mpirun -n 2 only rank 0 works.  Errors: exit codes and messages.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-PY=/usr/bin/python3
-FX="$ELMO_FIXTURES/elmo-allennlp"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
+fixture_model
+make_tmp
 
 # check_out DIR N_OCC [N_SENSES]: well-formed SVGs, one labelled point per occurrence, the JSON.
 check_out() {

@@ -4,10 +4,11 @@
 # line counts the sentences and tokens of the file, every token is one cache lookup, the time
 # split adds up to 100%, and the rates are positive numbers.
 set -euo pipefail
-: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+make_tmp
+# fail MSG: also shows the last run's output
 fail() { echo "FAIL: $*" >&2; cat "$T/log" >&2; exit 1; }
 
 # the first sentences of the CoNLL file holding at least 500 tokens, counted here independently

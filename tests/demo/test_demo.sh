@@ -6,8 +6,8 @@
 # entities the demo printed, and the wsd plots.
 set -euo pipefail
 : "${ELMO_SOURCE_DIR:?}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+make_tmp
 mkdir -p "$T/nowhere/repo"
 REPO="$T/nowhere/repo"
 # the tracked files (the repository as cloned), without build directories

@@ -11,17 +11,16 @@ usage: check_reader.py raw STORE              records = the decoded blobs and th
 Run with Debian's /usr/bin/python3 (python3-h5py), PYTHONPATH holding io/python.
 """
 import json
+import os
 import sys
 
 import h5py
 import numpy as np
 
-import elmo_store
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from h5check import fail, identical  # noqa: E402
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+import elmo_store  # noqa: E402
 
 
 def raw(path):
@@ -150,7 +149,7 @@ def same_export(pa, pb):
         if k == "sentence_to_index":
             if list(x) != list(y):
                 fail("sentence_to_index differs")
-        elif x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+        elif not identical(x, y):
             fail(f"dataset {k} differs")
     print(f"same-export: {len(a.keys())} datasets bit-identical")
 

@@ -6,15 +6,14 @@ usage: check_store.py derived STORE_EXPORT.hdf5 FIXTURE.hdf5   export vs the all
        check_store.py f16 F16.h5 F32.h5                         float16 store = rounded f32
 """
 import json
+import os
 import sys
 
 import h5py
 import numpy as np
 
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from h5check import dataset_names, fail, identical  # noqa: E402
 
 
 def derived(exp_path, ref_path):
@@ -45,13 +44,11 @@ def same_data(pa, pb):
 
 def same(pa, pb, attrs=True):
     a, b = h5py.File(pa, "r"), h5py.File(pb, "r")
-    names = []
-    a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    names = dataset_names(a)
     if not names:
         fail("no datasets")
     for n in names:
-        x, y = a[n][:], b[n][:]
-        if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+        if not identical(a[n][:], b[n][:]):
             fail(f"{n} differs")
     for k in ("complete", "regime", "weights_sha256", "precision") if attrs else ("complete",):
         if a.attrs.get(k) != b.attrs.get(k) and not (np.all(a.attrs.get(k) == b.attrs.get(k))):

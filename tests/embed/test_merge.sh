@@ -5,16 +5,13 @@
 # refused.  tests/fault/test_fault_store_tools.sh has damaged inputs and refused outputs.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+fixture_model
+make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
-FX="$ELMO_FIXTURES/elmo-allennlp"
 SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-EMBED=(embed --options "$FX/options.json" --weights "$FX/lm_weights.hdf5" --no-progress
-       --input "$SAMPLE" --shard-tokens 64)
-run() { "$ELMO_BIN" "${EMBED[@]}" "$@" 2>"$T/last.log" || { cat "$T/last.log"; exit 1; }; }
+IN=(--input "$SAMPLE" --shard-tokens 64)
 # stamp STORE K N FP: the slice attributes, for an embed that does not record them itself
 stamp() {
   $PY - "$@" <<'EOF'
@@ -38,9 +35,9 @@ refused() {  # refused PATTERN merge-args...: merge must fail, say PATTERN, and 
 }
 
 echo "== whole input vs 3 slices + merge (f32)"
-run --output "$T/full.h5"
+embed_ok "${IN[@]}" --output "$T/full.h5"
 for k in 0 1 2; do
-  run --slice "$k/3" --output "$T/part.slice-$k.h5"
+  embed_ok "${IN[@]}" --slice "$k/3" --output "$T/part.slice-$k.h5"
   stamp "$T/part.slice-$k.h5" "$k" 3 "sample-f32"
 done
 S3=("$T/part.slice-0.h5" "$T/part.slice-1.h5" "$T/part.slice-2.h5")
@@ -54,10 +51,10 @@ grep -q "complete:    yes" "$T/info.txt"
 
 echo "== f16 + deflate, 10 slices (some empty), merged on 2 ranks"
 F16=(--precision f16 --compress 4 --outputs all,elmo,default)
-run "${F16[@]}" --output "$T/full16.h5"
+embed_ok "${IN[@]}" "${F16[@]}" --output "$T/full16.h5"
 S10=()
 for k in $(seq 0 9); do
-  run "${F16[@]}" --slice "$k/10" --output "$T/h.slice-$k.h5"
+  embed_ok "${IN[@]}" "${F16[@]}" --slice "$k/10" --output "$T/h.slice-$k.h5"
   stamp "$T/h.slice-$k.h5" "$k" 10 "sample-f16"
   S10+=("$T/h.slice-$k.h5")
 done
@@ -74,7 +71,7 @@ refused "are missing (slice 1)" "${S3[0]}" "${S3[2]}"
 cp "${S3[1]}" "$T/incomplete.h5"
 $PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r+').attrs['complete'] = 0" "$T/incomplete.h5"
 refused "is incomplete" "${S3[0]}" "$T/incomplete.h5" "${S3[2]}"
-run --streams 2 --output "$T/streams.h5"
+embed_ok "${IN[@]}" --streams 2 --output "$T/streams.h5"
 stamp "$T/streams.h5" 0 1 "sample-streams"
 refused "stateless stores only" "$T/streams.h5"
 if "$ELMO_BIN" merge --output "${S3[0]}" "${S3[@]}" 2>/dev/null; then

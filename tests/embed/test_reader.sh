@@ -11,29 +11,23 @@
 #     without the layers cannot rebuild elmo and says how to get them.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "SKIP: $PY has no h5py (apt-get install python3-h5py)"
-  exit 77
-fi
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_h5py
 export PYTHONPATH="$ELMO_SOURCE_DIR/io/python${PYTHONPATH:+:$PYTHONPATH}"
 CHK=("$PY" "$ELMO_SOURCE_DIR/tests/embed/check_reader.py")
-FX="$ELMO_FIXTURES/elmo-allennlp"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
-run() { "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "$@" 2>"$T/last.log" || { cat "$T/last.log"; exit 1; }; }
+fixture_model
+make_tmp
 
 echo "== 1. export --format allennlp from the default outputs"
 S30="$ELMO_FIXTURES/elmo-derived/sentences_30.txt"
-run --input "$S30" --streams 3 --output "$T/s3.h5"
-run --input "$S30" --streams 3 --outputs all --output "$T/s3all.h5"
+embed_ok --input "$S30" --streams 3 --output "$T/s3.h5"
+embed_ok --input "$S30" --streams 3 --outputs all --output "$T/s3all.h5"
 "$ELMO_BIN" export --format allennlp "$T/s3.h5" "$T/s3.hdf5"
 "$ELMO_BIN" export --format allennlp "$T/s3all.h5" "$T/s3all.hdf5"
 "$PY" "$ELMO_SOURCE_DIR/tests/embed/check_store.py" derived "$T/s3.hdf5" \
   "$ELMO_FIXTURES/elmo-derived/allennlp_model_elmo_all_bs3.hdf5"
 "${CHK[@]}" same-export "$T/s3.hdf5" "$T/s3all.hdf5"
-run --input "$S30" --outputs elmo,default --output "$T/noexp.h5"
+embed_ok --input "$S30" --outputs elmo,default --output "$T/noexp.h5"
 set +e
 "$ELMO_BIN" export --format allennlp "$T/noexp.h5" "$T/noexp.hdf5" 2>"$T/err"; rc=$?
 set -e
@@ -42,7 +36,7 @@ set -e
 echo "== 2. records = the raw arrays"
 SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
 MIX=(--mix-weights 0.3,-0.2,0.5 --gamma 0.7)
-run --input "$SAMPLE" "${MIX[@]}" --output "$T/a.h5"
+embed_ok --input "$SAMPLE" "${MIX[@]}" --output "$T/a.h5"
 "${CHK[@]}" raw "$T/a.h5"
 "$PY" - "$T/u.jsonl" <<'PYEOF'
 import json, sys
@@ -52,23 +46,23 @@ with open(sys.argv[1], "w", encoding="utf-8") as o:
     for i, t in rows:
         o.write(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n")
 PYEOF
-run --input "$T/u.jsonl" --input-format jsonl --output "$T/u.h5"
+embed_ok --input "$T/u.jsonl" --input-format jsonl --output "$T/u.h5"
 "${CHK[@]}" raw "$T/u.h5"
-run --input "$SAMPLE" --precision f16 --output "$T/h.h5"
+embed_ok --input "$SAMPLE" --precision f16 --output "$T/h.h5"
 "${CHK[@]}" raw "$T/h.h5"
-run --input "$SAMPLE" "${MIX[@]}" --outputs all,default --output "$T/all.h5"
+embed_ok --input "$SAMPLE" "${MIX[@]}" --outputs all,default --output "$T/all.h5"
 "${CHK[@]}" raw "$T/all.h5"
 
 echo "== 3. elmo and default rebuilt = stored"
-run --input "$SAMPLE" "${MIX[@]}" --outputs word_emb,lstm_outputs1,lstm_outputs2,elmo,default \
+embed_ok --input "$SAMPLE" "${MIX[@]}" --outputs word_emb,lstm_outputs1,lstm_outputs2,elmo,default \
   --output "$T/b.h5"
 "${CHK[@]}" rebuilt "$T/a.h5" "$T/b.h5"
 "${CHK[@]}" rebuilt "$T/all.h5" "$T/b.h5"
-run --input "$SAMPLE" "${MIX[@]}" --layer-norm --output "$T/aln.h5"
-run --input "$SAMPLE" "${MIX[@]}" --layer-norm --outputs lstm_outputs2,elmo,default \
+embed_ok --input "$SAMPLE" "${MIX[@]}" --layer-norm --output "$T/aln.h5"
+embed_ok --input "$SAMPLE" "${MIX[@]}" --layer-norm --outputs lstm_outputs2,elmo,default \
   --output "$T/bln.h5"
 "${CHK[@]}" rebuilt "$T/aln.h5" "$T/bln.h5"
-run --input "$SAMPLE" --precision f16 --outputs word_emb,lstm_outputs1,lstm_outputs2,elmo,default \
+embed_ok --input "$SAMPLE" --precision f16 --outputs word_emb,lstm_outputs1,lstm_outputs2,elmo,default \
   --output "$T/h5.h5"
 "${CHK[@]}" rebuilt "$T/h.h5" "$T/h5.h5"
 
@@ -82,7 +76,7 @@ grep -q "^elmo: .*(rebuilt)" "$T/show.txt"
 "${CHK[@]}" jsonl "$T/a.h5" "$T/a.jsonl"
 test ! -e "$T/a.jsonl.partial"
 "${CHK[@]}" no-layers "$T/noexp.h5"
-run --input "$SAMPLE" --outputs top --output "$T/top.h5"
+embed_ok --input "$SAMPLE" --outputs top --output "$T/top.h5"
 "${CHK[@]}" no-layers "$T/top.h5"
 set +e
 "$PY" -m elmo_store to-jsonl "$T/top.h5" "$T/top.jsonl" 2>"$T/err"; rc=$?

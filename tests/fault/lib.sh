@@ -1,19 +1,13 @@
-# tests/fault/lib.sh: helpers shared by the fault tests (sourced).  They run `elmo embed` with
-# the fixture model under mpiexec and check what a failed run printed, returned and left behind.
+# tests/fault/lib.sh: helpers shared by the fault tests (sourced), on top of tests/lib.sh (fail,
+# embed, the fixture model in FX and MODEL, the directory T).  They run `elmo embed` with the
+# fixture model under mpiexec and check what a failed run printed, returned and left behind.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+fixture_model
+make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
-FX="$ELMO_FIXTURES/elmo-allennlp"
-MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
-T=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# embed N ARGS...: mpiexec -n N elmo embed MODEL --no-progress ARGS (status returned, not fatal)
-embed() { local n=$1; shift; mpiexec -n "$n" "$ELMO_BIN" embed "${MODEL[@]}" --no-progress "$@"; }
 
 # expect_exit WANT GOT WHAT: WANT is a number or "nonzero"
 expect_exit() {

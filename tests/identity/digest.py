@@ -13,6 +13,9 @@ import sys
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from h5check import object_names  # noqa: E402
+
 # attributes that name paths or the build, not results
 VOLATILE = {"job_yaml", "version", "bilm_options", "bilm_weights", "glove_path"}
 
@@ -40,9 +43,7 @@ def digest_h5(path):
 
     with h5py.File(path, "r") as f:
         attrs("", f)
-        names = []
-        f.visititems(lambda n, o: names.append(n))
-        for name in sorted(names):
+        for name in sorted(object_names(f)):
             obj = f[name]
             attrs(name, obj)
             if isinstance(obj, h5py.Dataset):

