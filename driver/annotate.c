@@ -47,6 +47,7 @@
 #include "io/sha256.h"
 #include "io/ner_data.h"
 #include "io/tweet.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
 
@@ -948,7 +949,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     const char **toks = NULL;
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
-    double t0 = elmo__ner_now();
+    double t0 = elmo_now();
 
     /* 1. everything is validated (input, tagger, biLM) before any output is touched */
     if (rank == 0) {
@@ -1119,7 +1120,7 @@ int elmo_annotate_run(struct elmo_job *job) {
                 fprintf(stderr,
                         "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
                         "%.0f tweets/s\n",
-                        cnt.read, cnt.written, (double)cnt.written / (elmo__ner_now() - t0));
+                        cnt.read, cnt.written, (double)cnt.written / (elmo_now() - t0));
         }
         free(blob);
         blob = NULL;
@@ -1135,7 +1136,7 @@ int elmo_annotate_run(struct elmo_job *job) {
             lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
         lrc = close_sinks(job, &rd, &sk, &rt, &cnt, lrc);
         sinks_open = false;
-        double dt = elmo__ner_now() - t0;
+        double dt = elmo_now() - t0;
         fprintf(stderr,
                 "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
                 " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"

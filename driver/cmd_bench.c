@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "model/bilm.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
 #include "worker/batcher.h"
@@ -32,12 +32,6 @@
 #ifndef ELMO_SOURCE_DIR
 #define ELMO_SOURCE_DIR "."
 #endif
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The corpus as sentences of tokens (views into one blob). */
 struct corpus {
@@ -116,12 +110,12 @@ static double sgemm_peak(int n) {
         a[i] = (float)((i * 7) % 13) * 0.01f;
         b[i] = (float)((i * 5) % 11) * 0.01f;
     }
-    double best = 0, t_all = now();
-    for (int it = 0; it < 8 && (it < 4 || now() - t_all < 3.0); it++) {
-        double t0 = now();
+    double best = 0, t_all = elmo_now();
+    for (int it = 0; it < 8 && (it < 4 || elmo_now() - t_all < 3.0); it++) {
+        double t0 = elmo_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                     n);
-        double g = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
+        double g = 2.0 * n * n * (double)n / (elmo_now() - t0) / 1e9;
         if (it > 0 && g > best) best = g; /* the first one warms up */
     }
     free(a), free(b), free(c);
@@ -171,9 +165,9 @@ static int bench_model(const struct opts *op, struct bench_run *r) {
     ELMO_TRY(elmo_model_init(&r->m, &r->o));
     elmo_model_randomize(&r->m, (uint64_t)op->seed);
     elmo_blas_set_threads(op->threads);
-    r->t_pack = now();
+    r->t_pack = elmo_now();
     ELMO_TRY(elmo_model_pack(&r->m));
-    r->t_pack = now() - r->t_pack;
+    r->t_pack = elmo_now() - r->t_pack;
     int max_len = 0;
     for (int i = 0; i < r->cp.n; i++)
         if (r->cp.n_tok[i] > max_len) max_len = r->cp.n_tok[i];
@@ -313,9 +307,9 @@ static int bench(const struct opts *op) {
     bench_peaks(&r);
     /* the run: rank r takes batches r, r + size, ... */
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = now();
+    double t0 = elmo_now();
     for (int bi = rank; bi < r.nb; bi += size) bench_batch(&r, bi);
-    r.time = now() - t0;
+    r.time = elmo_now() - t0;
     bench_peaks(&r); /* again after the run (others may share the machine) */
     bench_report(op, &r);
 cleanup:

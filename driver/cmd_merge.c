@@ -26,20 +26,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "io/store.h"
 #include "io/store_merge.h"
+#include "model/clock.h"
 #include "model/status.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Prints the current error as one line (HDF5's reasons may hold line breaks). */
 static void print_error(void) {
@@ -230,7 +224,7 @@ static int write_output(struct elmo_merge *m, struct elmo_out *o, const char *ou
                 "elmo merge: wrote %s: %lld sentences, %lld tokens from %d slices on %d "
                 "rank%s in %.2f s (complete)\n",
                 out, (long long)m->total[ELMO_CNT_SENT], (long long)m->total[ELMO_CNT_TOK],
-                m->n_in, m->size, m->size == 1 ? "" : "s", now() - t0);
+                m->n_in, m->size, m->size == 1 ? "" : "s", elmo_now() - t0);
     return 0;
 }
 
@@ -265,7 +259,7 @@ int elmo_cmd_merge(int argc, char **argv) {
     }
     const char *out = opts.output;
     int rc = 0;
-    double t0 = now();
+    double t0 = elmo_now();
     struct elmo_merge m = {.rank = elmo_rank(), .size = elmo_size(), .n_in = n_in};
     struct elmo_out o;
     bool locked = false, created = false;

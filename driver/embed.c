@@ -35,7 +35,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "driver/commands.h"
@@ -44,6 +43,7 @@
 #include "io/sha256.h"
 #include "io/store.h"
 #include "io/weights.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
 #include "worker/embed.h"
@@ -97,12 +97,6 @@ struct embed_run {
     int tty;
     struct elmo_embed_ctx ctx;
 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -535,7 +529,7 @@ static void fmt_time(double s, char *out, size_t n) {
 
 static void progress(struct embed_run *er, int final) {
     if (!er->job->progress) return;
-    double t = now();
+    double t = elmo_now();
     if (!final && t - er->last_print < (er->tty ? 0.25 : 5.0)) return;
     er->last_print = t;
     double el = t - er->t0, rate = el > 0 ? (double)er->tok_done / el : 0;
@@ -660,10 +654,10 @@ static int run_shard(struct embed_run *er, int64_t id) {
     part_path(er, id, rp, sizeof rp, "rej");
     stop_if_signalled(er);
     int64_t tok = er->ctx.tokens_done, sent = er->ctx.sentences_done;
-    double t = now();
+    double t = elmo_now();
     int rc = elmo_embed_shard(&er->ctx, er->input, &er->plan.sh[id], pp, rp);
     if (rc < 0) elmo_die(rc);  /* one rank's failure stops every rank */
-    t = now() - t;
+    t = elmo_now() - t;
     tok = er->ctx.tokens_done - tok;
     elmo_rank_log("shard %" PRId64 " done: %" PRId64 " non-empty sentences, %" PRId64
                   " tokens, %.2f s, %.0f tokens/s",
@@ -1448,7 +1442,7 @@ int elmo_embed_run(struct elmo_job *job) {
     er.job = job;
     er.rank = elmo_rank();
     er.size = elmo_size();
-    er.t0 = now();
+    er.t0 = elmo_now();
     er.tty = isatty(2);
     elmo_blas_set_threads(job->threads);
     snprintf(er.journal, sizeof er.journal, "%s.journal", job->output);
@@ -1559,9 +1553,9 @@ int elmo_embed_run(struct elmo_job *job) {
     }
 
     /* 3. work */
-    double t_work = now();
+    double t_work = elmo_now();
     work(&er);
-    t_work = now() - t_work;
+    t_work = elmo_now() - t_work;
     if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) ELMO_FAIL(ELMO_ERR_MPI, "MPI_Barrier failed");
 
     /* 4. checks: the input is what it was at the start, every part what its writer wrote */
@@ -1631,11 +1625,11 @@ int elmo_embed_run(struct elmo_job *job) {
     }
 
     /* 6. merge into STORE.partial, then rank 0 renames it over STORE */
-    double t_merge = now();
+    double t_merge = elmo_now();
     lrc = merge_write(&er, &mg, &tot);
     merge_free(&mg);
     ELMO_CALL(lrc);
-    t_merge = now() - t_merge;
+    t_merge = elmo_now() - t_merge;
     if (er.rank == 0) lrc = elmo_out_commit(&er.out);
     ELMO_CALL(elmo_agree(lrc));
 
@@ -1650,7 +1644,7 @@ int elmo_embed_run(struct elmo_job *job) {
         if (er.jf) fclose(er.jf);
         er.jf = NULL;
         remove_staging(&er, 1, 0);
-        double wall = now() - er.t0;
+        double wall = elmo_now() - er.t0;
         int64_t written = tt.rec - tt.reject;
         fprintf(stderr,
                 "embed: done in %.1f s (merge %.1f s): %" PRId64 " records read = %" PRId64

@@ -48,18 +48,13 @@
 #include "io/sha256.h"
 #include "io/store.h"
 #include "io/weights.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 
 /* ================================== Shared ================================== */
-
-double elmo__ner_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Reads a whole small text file (options.json) into an owned string, or NULL. */
 static char *read_text(const char *path) {
@@ -361,7 +356,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     static const char *const eval_outputs[] = {"", ".partial", ".conll"};
     ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3) : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
-    double t0 = elmo__ner_now();
+    double t0 = elmo_now();
     rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
     if (rc < 0) {
         elmo_ner_data_free(&d);
@@ -403,7 +398,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
                 lrc = write_text(job->out, js);
                 free(js);
             }
-            double dt = elmo__ner_now() - t0;
+            double dt = elmo_now() - t0;
             fprintf(stderr,
                     "eval-ner: %d sentences, %" PRId64 " tokens tagged in %.2f s on %d rank%s "
                     "(%s features)%s%s%s\n",
@@ -818,7 +813,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     memset(&adam, 0, sizeof adam);
     memset(&meta, 0, sizeof meta);
     elmo_blas_set_threads(job->threads);
-    double t_start = elmo__ner_now();
+    double t_start = elmo_now();
 
     /* 0. the run directory's name, before any work; `DIR/` is the same job as `DIR`.  Every
      * rank checks, so that a refusal exits 2 on each (rank 0 prints it) */
@@ -938,7 +933,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         elmo__ner_extras_compute(&xs, sp[i].d.n_tok, (const char *const *)sp[i].d.tok,
                                  sp[i].extra);
     }
-    double t_feat = elmo__ner_now() - t_start;
+    double t_feat = elmo_now() - t_start;
 
     /* 3. the model */
     struct elmo_tagger_config cfg = {K,    D, job->hidden, tags.n, job->dropout_keep,
@@ -1032,7 +1027,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         patience_stop = true; /* the checkpoint was written as the patience ran out */
     for (int ep = resumed ? ck.epochs_done : 0; ep < job->epochs && !patience_stop; ep++) {
         epochs_run = ep + 1;
-        double te = elmo__ner_now(), last_print = te;
+        double te = elmo_now(), last_print = te;
         struct elmo_rng r;
         elmo_rng_seed(&r, elmo_rng_derive_xor3(job->seed, (uint64_t)ep, 0x5348554646ull));
         for (int i = 0; i < n_train; i++) perm[i] = i;
@@ -1087,7 +1082,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                                     any_sig, ep + 1);
                 goto cleanup;
             }
-            double now = elmo__ner_now();
+            double now = elmo_now();
             if (rank == 0 && job->progress && now - last_print > 10.0) {
                 fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
                         bi + 1, n_batches, (double)b1 / (now - te));
@@ -1128,7 +1123,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
             best_epoch = ep + 1;
             best_f1 = elog[ep].dev.f1;
         }
-        elog[ep].seconds = elmo__ner_now() - te;
+        elog[ep].seconds = elmo_now() - te;
         if (rank == 0) {
             if (sp[1].present)
                 printf("epoch %d/%d: lr %.6f, train loss %.4f, dev P %.2f R %.2f F1 %.2f%s, "
@@ -1160,7 +1155,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
             break;
         }
     }
-    double t_train = elmo__ner_now() - t_start - t_feat;
+    double t_train = elmo_now() - t_start - t_feat;
 
     /* 5. the kept epoch: final tables, predictions, report, the tagger file */
     memcpy(t.block, best.block, sizeof(float) * t.n_floats);
@@ -1263,7 +1258,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                     "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
                     "epoch on %d rank%s); kept epoch %d; wrote %s: " RUN_TAGGER ", " RUN_EVAL
                     "%s%s\n",
-                    elmo__ner_now() - t_start, t_feat, t_train, t_train / epochs_run, size,
+                    elmo_now() - t_start, t_feat, t_train, t_train / epochs_run, size,
                     size > 1 ? "s" : "", best_epoch, job->out, scored[1] ? ", dev.conll" : "",
                     scored[2] ? ", test.conll" : "");
     }

@@ -75,7 +75,4 @@ void elmo__ner_runtime_close(struct elmo_ner_runtime *r);
 int elmo__ner_runtime_tag(struct elmo_ner_runtime *r, int n, const int32_t *len,
                           const char *const *tok, int32_t *tags, float *score);
 
-/* Seconds of a monotonic clock. */
-double elmo__ner_now(void);
-
 #endif /* ELMO_DRIVER_NER_SHARED_H */

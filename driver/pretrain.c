@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "driver/commands.h"
@@ -37,18 +36,13 @@
 #include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/weights.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/lm_data.h"
 #include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
 #include "model/train_bilm.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int bcast_floats(float *p, size_t n) {
     for (size_t off = 0; off < n; off += (size_t)1 << 28) {
@@ -531,7 +525,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
             memset(r->partial, 0, sizeof r->partial);
         }
         int64_t log_every = s.steps / 20 > 100 ? 100 : s.steps / 20 > 0 ? s.steps / 20 : 1;
-        double t0 = now(), tlog = t0, win[4] = {0, 0, 0, 0};
+        double t0 = elmo_now(), tlog = t0, win[4] = {0, 0, 0, 0};
         int64_t tokens = 0, tokens_log = 0;
         int rc = ELMO_OK;
         for (int64_t k = r->step_in_epoch; k < s.steps; k++) {
@@ -589,7 +583,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                     rc = elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the loss failed");
                     break;
                 }
-                double t = now();
+                double t = elmo_now();
                 if (r->rank == 0) {
                     char eta[32];
                     double rate = (double)tokens / (t - t0);
@@ -625,7 +619,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 break;
             }
         }
-        double secs = now() - t0;
+        double secs = elmo_now() - t0;
         elmo_lm_streams_free(&s);
         if (rc == ELMO_ERR_INTERRUPTED) return rc; /* every rank saw the signal: exit 3 on all */
         ELMO_TRY(elmo_agree(rc));

@@ -5,17 +5,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/bilm_ws.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
-
-double elmo__now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Carves n floats (64-byte aligned) from the arena, or only counts when base is NULL. */
 struct carve {

@@ -53,9 +53,6 @@ struct elmo__ws {
     int G;               /* row stride of zx / carry: packed width of W_0 (>= 4D) */
 };
 
-/* Monotonic seconds, for the timers of struct elmo_fwd_times. */
-double elmo__now(void);
-
 /* The char CNN's all-PAD window outputs; called once by elmo_bilm_ws_init. */
 void elmo__cnn_prepare(const struct elmo_model *m, struct elmo_bilm_ws *ws);
 

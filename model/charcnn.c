@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "model/bilm_ws.h"
+#include "model/clock.h"
 #include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/status.h"
@@ -185,9 +186,9 @@ static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int
     const struct elmo_options *o = &m->opt;
     struct elmo__ws *w = ws->priv;
     const int F = o->F, P = o->P;
-    double t0 = elmo__now();
+    double t0 = elmo_now();
     cnn_chunk(m, ws, nv, ids);
-    double t1 = elmo__now();
+    double t1 = elmo_now();
     ws->times.cnn += t1 - t0;
 
     float *x = w->x, *xn = w->x2;
@@ -205,7 +206,7 @@ static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int
         x = xn;
         xn = sw;
     }
-    double t2 = elmo__now();
+    double t2 = elmo_now();
     ws->times.highway += t2 - t1;
 
     if (o->has_cnn_proj) {
@@ -216,7 +217,7 @@ static void embed_chunk(const struct elmo_model *m, struct elmo_bilm_ws *ws, int
     } else {
         memcpy(out, x, sizeof(float) * (size_t)nv * F);
     }
-    ws->times.proj += elmo__now() - t2;
+    ws->times.proj += elmo_now() - t2;
 }
 
 void elmo_token_embed(const struct elmo_model *m, struct elmo_bilm_ws *ws, int V,

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "model/bilm_ws.h"
+#include "model/clock.h"
 #include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/status.h"
@@ -209,7 +210,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
     struct elmo_pgemm_op ops[2];
-    double t0 = elmo__now();
+    double t0 = elmo_now();
 
     /* input projection of every position at once */
     for (int d = 0; d < 2; d++)
@@ -219,7 +220,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                                         .c = {w->zx[d], (size_t)G, NULL}};
     elmo_pgemm(2, ops);
     ws->times.flops += 2 * 2.0 * Tsum * P * 4.0 * D;
-    double t1 = elmo__now();
+    double t1 = elmo_now();
     ws->times.lstm_in += t1 - t0;
 
     /* initial state, in length order */
@@ -257,7 +258,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                 memcpy(state[b] + soff + D, w->h[d] + (size_t)k * P, sizeof(float) * P);
             }
         }
-    ws->times.recur += elmo__now() - t1;
+    ws->times.recur += elmo_now() - t1;
 }
 
 void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,
@@ -269,7 +270,7 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
     if (B <= 0) return;
     ELMO_ASSERT(B <= ws->max_rows);
     ELMO_ASSERT(m->packed != NULL);
-    double t0 = elmo__now();
+    double t0 = elmo_now();
     const double in0 = ws->times.lstm_in, rec0 = ws->times.recur;
 
     /* positions, and rows sorted by length (longest first, ties by row) */
@@ -309,5 +310,5 @@ void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int 
                 memcpy(dst + P, w->y[1] + src, sizeof(float) * P);
             }
     }
-    ws->times.other += elmo__now() - t0 - (ws->times.lstm_in - in0) - (ws->times.recur - rec0);
+    ws->times.other += elmo_now() - t0 - (ws->times.lstm_in - in0) - (ws->times.recur - rec0);
 }

@@ -27,8 +27,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
 
@@ -435,12 +435,6 @@ int elmo_blas_threads(void) { return pool.want; }
 /* ------------------------------------------------------------------------------------------ */
 /* the FMA peak */
 
-static double peak_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 struct peak_job {
     double gflops[PGEMM_MAXT];
     volatile float sink;
@@ -452,7 +446,7 @@ static void peak_part(void *arg, int t, int n) {
     const long iters = 20000000;
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = peak_now(), lanes = 1;
+        double t0 = elmo_now(), lanes = 1;
         float r = 0;
 #ifdef PGEMM_X86
         if (isa_level == 3) r = peak_avx512(iters), lanes = 16;
@@ -467,7 +461,7 @@ static void peak_part(void *arg, int t, int n) {
             for (int i = 0; i < 12; i++) r += acc[i];
             lanes = 1.0 / 8;
         }
-        double g = 2.0 * 12 * lanes * (double)iters / (peak_now() - t0) / 1e9;
+        double g = 2.0 * 12 * lanes * (double)iters / (elmo_now() - t0) / 1e9;
         pj->sink = r;
         if (g > best) best = g;
     }

@@ -22,6 +22,7 @@
 
 #include "io/store.h"
 #include "model/bilm_ws.h"
+#include "model/clock.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/part.h"
@@ -267,13 +268,13 @@ static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, cons
     for (int k = 0; k < B; k++) tokens += ntok[k];
     elmo_forward_run(&ctx->fwd, B, ntok, ctx->fwd.words, state);
     int r0 = 0;
-    double t0 = elmo__now();
+    double t0 = elmo_now();
     for (int k = 0; k < B; k++) {
         elmo_forward_select(&ctx->fwd, r0, ntok[k]);
         ELMO_TRY(write_entry(ctx, b, ents[k], out));
         r0 += ntok[k];
     }
-    ctx->t_write += elmo__now() - t0;
+    ctx->t_write += elmo_now() - t0;
     ctx->tokens_done += tokens;
     ctx->sentences_done += B;
     if (ctx->on_batch) ctx->on_batch(ctx->cb_arg, B, tokens);
@@ -543,11 +544,11 @@ static int seal_part(struct part_out *out, struct elmo_part_header *h, const cha
 static int read_rejecting(struct elmo_embed_ctx *ctx, const char *input,
                           const struct elmo_shard *sh, struct shard_buf *b, FILE *rej,
                           const char *rej_path) {
-    double t0 = elmo__now();
+    double t0 = elmo_now();
     ELMO_TRY(read_shard(ctx, input, sh, b, rej, rej_path));
     if (fflush(rej) != 0 || fsync(fileno(rej)) != 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
-    ctx->t_read += elmo__now() - t0;
+    ctx->t_read += elmo_now() - t0;
     return 0;
 }
 
@@ -569,14 +570,14 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     rej = fopen(rej_path, "w");
     if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
     ELMO_CALL(read_rejecting(ctx, input, sh, &b, rej, rej_path));
-    double t0 = elmo__now();
+    double t0 = elmo_now();
     part_header(ctx, sh, &b, &h);
     elmo_part_layout(&h, &out.lay);
     snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
     out.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back: checksum */
     if (out.fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
     ELMO_CALL(write_index(&b, &h, &out));
-    ctx->t_write += elmo__now() - t0;
+    ctx->t_write += elmo_now() - t0;
 
     const int n = (int)h.n_ent;
     ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->fwd.max_rows + 1));
@@ -588,9 +589,9 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
     h.cache_hits = ctx->fwd.cache.hits - hits0;
     h.cache_lookups = ctx->fwd.cache.lookups - look0;
     h.n_nonfinite = ctx->n_nonfinite - bad0;
-    t0 = elmo__now();
+    t0 = elmo_now();
     ELMO_CALL(seal_part(&out, &h, part_path));
-    ctx->t_write += elmo__now() - t0;
+    ctx->t_write += elmo_now() - t0;
     ctx->part_bytes = out.lay.total;
     ctx->part_checksum = h.checksum;
 cleanup:

@@ -10,18 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/bilm.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/rng.h"
 #include "model/status.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     const char *shape = argc > 1 ? argv[1] : "small";
@@ -58,11 +52,11 @@ int main(int argc, char **argv) {
             for (int i = 0; i < len; i++) w[i] = (char)('a' + elmo_rng_next(&r) % 26);
             elmo_char_ids(w, (size_t)len, ids + (size_t)v * ELMO_MAXC);
         }
-        double t0 = now();
+        double t0 = elmo_now();
         elmo_token_embed(&m, &ws, V, ids, tok);
-        double t1 = now();
+        double t1 = elmo_now();
         elmo_bilm_forward(&m, &ws, B, n_tok, tok, NULL, outs);
-        double t2 = now();
+        double t2 = elmo_now();
         if (it > 0) {
             t_tok += t1 - t0;
             t_lstm += t2 - t1;
