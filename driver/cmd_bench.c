@@ -25,6 +25,7 @@
 #include "model/bilm.h"
 #include "model/clock.h"
 #include "model/gemm.h"
+#include "model/grow.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/forward.h"
@@ -44,17 +45,6 @@ struct corpus {
     size_t blob_len, blob_cap;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return elmo_error(ELMO_ERR_NOMEM, "out of memory reading the corpus");
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static int read_corpus(const char *path, bool conll, int64_t max_tokens, struct corpus *cp) {
     struct elmo_corpus_opts opts = {.format = conll ? ELMO_INPUT_CONLL : ELMO_INPUT_TEXT,
                                     .text_field = "text",
@@ -67,16 +57,16 @@ static int read_corpus(const char *path, bool conll, int64_t max_tokens, struct 
     struct elmo_record rec;
     while ((rc = elmo_corpus_next(c, &rec)) == 1) {
         if (rec.reject || rec.n_tok == 0) continue;
-        if ((rc = grow((void **)&cp->n_tok, &cap_s, (size_t)cp->n + 1, sizeof(int32_t))) < 0 ||
-            (rc = grow((void **)&cp->first, &cap_f, (size_t)cp->n + 2, sizeof(int64_t))) < 0 ||
-            (rc = grow((void **)&cp->tok_off, &cap_t, (size_t)(cp->tokens + rec.n_tok + 1),
-                       sizeof(int64_t))) < 0)
+        if ((rc = elmo_grow((void **)&cp->n_tok, &cap_s, (size_t)cp->n + 1, sizeof(int32_t))) < 0 ||
+            (rc = elmo_grow((void **)&cp->first, &cap_f, (size_t)cp->n + 2, sizeof(int64_t))) < 0 ||
+            (rc = elmo_grow((void **)&cp->tok_off, &cap_t, (size_t)(cp->tokens + rec.n_tok + 1),
+                            sizeof(int64_t))) < 0)
             break;
         cp->first[cp->n] = cp->tokens;
         cp->n_tok[cp->n++] = rec.n_tok;
         for (int t = 0; t < rec.n_tok; t++) {
             size_t len = strlen(rec.tok[t]);
-            if ((rc = grow((void **)&cp->blob, &cp->blob_cap, cp->blob_len + len + 1, 1)) < 0)
+            if ((rc = elmo_grow((void **)&cp->blob, &cp->blob_cap, cp->blob_len + len + 1, 1)) < 0)
                 break;
             cp->tok_off[cp->tokens++] = (int64_t)cp->blob_len;
             memcpy(cp->blob + cp->blob_len, rec.tok[t], len);

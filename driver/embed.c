@@ -45,6 +45,7 @@
 #include "io/weights.h"
 #include "model/clock.h"
 #include "model/gemm.h"
+#include "model/grow.h"
 #include "model/status.h"
 #include "worker/embed.h"
 #include "worker/part.h"
@@ -824,16 +825,8 @@ struct chunk {
     uint8_t *id, *text, *tokb;
     int64_t n_id, n_text, n_tokb;
     float *rows[8];
-    int64_t cap_ent, cap_tok, cap_id, cap_text, cap_tokb;
+    size_t cap_ent, cap_tok, cap_id, cap_text, cap_tokb;
 };
-
-static void grow(void **p, int64_t *cap, int64_t need, size_t el) {
-    if (need <= *cap) return;
-    int64_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    *p = elmo_xrealloc(*p, (size_t)c * el);
-    *cap = c;
-}
 
 static int write_chunk(struct merge *mg, struct elmo_store *st, const struct chunk *c,
                        const struct span *at) {
@@ -863,7 +856,7 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
     const int P = er->model.opt.P;
     struct chunk c;
     memset(&c, 0, sizeof c);
-    int64_t caps[8] = {0};
+    size_t caps[8] = {0};
     int rc = 0;
     /* rounds: every rank makes the same number of collective calls */
     int64_t my_rounds = 0;
@@ -905,32 +898,32 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
             if (recs > 0 && (tok + t > CHUNK_TOKENS || recs >= CHUNK_RECORDS)) break;
             for (int64_t e = e0; e < e1; e++) {
                 int64_t nt = p->ent_tok[e + 1] - p->ent_tok[e];
-                grow((void **)&c.s_off, &c.cap_ent, c.n_ent + 1, 8);
-                int64_t ce = c.cap_ent;
+                elmo_xgrow((void **)&c.s_off, &c.cap_ent, (size_t)(c.n_ent + 1), 8);
+                size_t ce = c.cap_ent;
                 c.cap_ent = 0;
-                grow((void **)&c.s_line, &c.cap_ent, ce, 8);
+                elmo_xgrow((void **)&c.s_line, &c.cap_ent, ce, 8);
                 c.cap_ent = 0;
-                grow((void **)&c.s_id, &c.cap_ent, ce, 8);
+                elmo_xgrow((void **)&c.s_id, &c.cap_ent, ce, 8);
                 c.cap_ent = 0;
-                grow((void **)&c.s_text, &c.cap_ent, ce, 8);
+                elmo_xgrow((void **)&c.s_text, &c.cap_ent, ce, 8);
                 c.s_off[c.n_ent] = at.tok + c.n_tok;
                 c.s_line[c.n_ent] = p->ent_line[e];
                 c.s_id[c.n_ent] = at.id + c.n_id;
                 c.s_text[c.n_ent] = at.text + c.n_text;
                 int64_t il = p->ent_id[e + 1] - p->ent_id[e];
-                grow((void **)&c.id, &c.cap_id, c.n_id + il, 1);
+                elmo_xgrow((void **)&c.id, &c.cap_id, (size_t)(c.n_id + il), 1);
                 memcpy(c.id + c.n_id, p->id_blob + p->ent_id[e], (size_t)il);
                 c.n_id += il;
                 int64_t tl = p->ent_text[e + 1] - p->ent_text[e];
-                grow((void **)&c.text, &c.cap_text, c.n_text + tl, 1);
+                elmo_xgrow((void **)&c.text, &c.cap_text, (size_t)(c.n_text + tl), 1);
                 memcpy(c.text + c.n_text, p->text_blob + p->ent_text[e], (size_t)tl);
                 c.n_text += tl;
                 int64_t t0 = p->ent_tok[e];
-                grow((void **)&c.t_off, &c.cap_tok, c.n_tok + nt, 8);
+                elmo_xgrow((void **)&c.t_off, &c.cap_tok, (size_t)(c.n_tok + nt), 8);
                 for (int64_t x = 0; x < nt; x++)
                     c.t_off[c.n_tok + x] = at.tokb + c.n_tokb + (p->tok_text[t0 + x] - p->tok_text[t0]);
                 int64_t bl = p->tok_text[t0 + nt] - p->tok_text[t0];
-                grow((void **)&c.tokb, &c.cap_tokb, c.n_tokb + bl, 1);
+                elmo_xgrow((void **)&c.tokb, &c.cap_tokb, (size_t)(c.n_tokb + bl), 1);
                 memcpy(c.tokb + c.n_tokb, p->tok_blob + p->tok_text[t0], (size_t)bl);
                 c.n_tokb += bl;
                 for (unsigned k = 0; k < 8; k++) {
@@ -938,7 +931,8 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
                     int64_t w = elmo_output_width(k, P);
                     int is_def = (1u << k) == ELMO_OUT_DEFAULT;
                     int64_t have = is_def ? c.n_ent : c.n_tok, add = is_def ? 1 : nt;
-                    grow((void **)&c.rows[k], &caps[k], (have + add) * w, sizeof(float));
+                    elmo_xgrow((void **)&c.rows[k], &caps[k], (size_t)((have + add) * w),
+                               sizeof(float));
                     ELMO_CALL(elmo_part_read_rows(p, k, is_def ? e : t0, add,
                                                   c.rows[k] + have * w));
                 }

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "io/utf8.h"
+#include "model/grow.h"
 #include "model/status.h"
 
 #define INPUT_BUFFER (256 * 1024)  /* bytes read from the file at a time */
@@ -80,23 +81,10 @@ struct elmo_corpus {
 
 /* ============================== Buffers ============================== */
 
-/* Grows *buf to hold at least need bytes (geometric growth). */
+/* Grows *buf to hold at least need bytes (see model/grow.h); a failure names the line. */
 static int grow(struct elmo_corpus *c, char **buf, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 256;
-    while (n < need) {
-        if (n > SIZE_MAX / 2) {
-            n = need;
-            break;
-        }
-        n *= 2;
-    }
-    char *p = realloc(*buf, n);
-    if (!p)
-        return elmo_error(ELMO_ERR_NOMEM, "%s:%" PRId64 ": out of memory for %zu bytes",
-                          c->path, c->line_num, n);
-    *buf = p;
-    *cap = n;
+    int rc = elmo_grow((void **)buf, cap, need, 1);
+    if (rc < 0) return elmo_error_prefix(rc, "%s:%" PRId64 ": ", c->path, c->line_num);
     return 0;
 }
 

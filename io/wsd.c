@@ -19,6 +19,7 @@
 #include "io/store.h"
 #include "io/svg.h"
 #include "model/bilm.h"
+#include "model/grow.h"
 #include "model/status.h"
 
 /* ================================== The set ================================== */
@@ -40,18 +41,6 @@ void elmo_wsd_set_free(struct elmo_wsd_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Grows *p (elements of size sz) to hold at least need, doubling; 0 or ELMO_ERR_NOMEM. */
-static int grow(void **p, int *cap, int need, size_t sz) {
-    if (need <= *cap) return 0;
-    int c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * sz);
-    if (!q) return elmo_error(ELMO_ERR_NOMEM, "wsd: out of memory (%d entries)", c);
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static int sense_index(struct elmo_wsd_set *s, const char *sense) {
     if (!sense || !sense[0]) return -1;
     for (int i = 0; i < s->n_senses; i++)
@@ -66,22 +55,22 @@ static int sense_index(struct elmo_wsd_set *s, const char *sense) {
 int elmo_wsd_set_add(struct elmo_wsd_set *s, const char *text, int64_t src, int n,
                      const char *const *tok, int nocc, const int *occ, const char *sense) {
     /* The arrays of a kind share one capacity: grow them all to the same size. */
-    int need = s->n_sent + 2, c = s->sent_cap;
-    ELMO_TRY(grow((void **)&s->sent_text, &c, need, sizeof(char *)));
+    size_t need = (size_t)s->n_sent + 2, c = s->sent_cap;
+    ELMO_TRY(elmo_grow((void **)&s->sent_text, &c, need, sizeof(char *)));
     c = s->sent_cap;
-    ELMO_TRY(grow((void **)&s->sent_src, &c, need, sizeof(int64_t)));
+    ELMO_TRY(elmo_grow((void **)&s->sent_src, &c, need, sizeof(int64_t)));
     c = s->sent_cap;
-    ELMO_TRY(grow((void **)&s->sent_row, &c, need, sizeof(int)));
+    ELMO_TRY(elmo_grow((void **)&s->sent_row, &c, need, sizeof(int)));
     s->sent_cap = c;
     c = s->row_cap;
-    ELMO_TRY(grow((void **)&s->tok, &c, s->n_rows + n, sizeof(char *)));
+    ELMO_TRY(elmo_grow((void **)&s->tok, &c, (size_t)s->n_rows + (size_t)n, sizeof(char *)));
     s->row_cap = c;
-    need = s->n_occ + nocc, c = s->occ_cap;
-    ELMO_TRY(grow((void **)&s->occ_row, &c, need, sizeof(int)));
+    need = (size_t)s->n_occ + (size_t)nocc, c = s->occ_cap;
+    ELMO_TRY(elmo_grow((void **)&s->occ_row, &c, need, sizeof(int)));
     c = s->occ_cap;
-    ELMO_TRY(grow((void **)&s->occ_sent, &c, need, sizeof(int)));
+    ELMO_TRY(elmo_grow((void **)&s->occ_sent, &c, need, sizeof(int)));
     c = s->occ_cap;
-    ELMO_TRY(grow((void **)&s->occ_sense, &c, need, sizeof(int)));
+    ELMO_TRY(elmo_grow((void **)&s->occ_sense, &c, need, sizeof(int)));
     s->occ_cap = c;
     int si = sense_index(s, sense);
     if (si < -1) return si;

@@ -12,6 +12,7 @@
 #define ELMO_IO_WSD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model/outputs.h"
@@ -39,7 +40,7 @@ struct elmo_wsd_set {
     unsigned outputs;        /* enum elmo_output_bits (bits 0..3 only) */
     int dim[ELMO_WSD_OUTPUTS];   /* width per output bit: P or 2P (0: not requested) */
     float *X[ELMO_WSD_OUTPUTS];  /* (R, dim) per output bit, NULL when not requested */
-    int sent_cap, row_cap, occ_cap; /* allocated capacities (internal) */
+    size_t sent_cap, row_cap, occ_cap; /* allocated capacities (internal) */
 };
 
 /* Frees everything; accepts a zeroed set and may be called twice. */

@@ -18,6 +18,7 @@
 
 #include "model/fastmath.h"
 #include "model/gemm.h"
+#include "model/grow.h"
 #include "model/lm_data.h"
 #include "model/lstm_cell.h"
 #include "model/status.h"
@@ -100,19 +101,6 @@ int elmo_lm_embed_new(struct elmo_lm_embed **out, const struct elmo_options *o, 
     return ELMO_OK;
 }
 
-/* Grows a float buffer to at least n floats (doubling); 0 or ELMO_ERR_NOMEM. */
-static int grow(float **p, size_t *cap, size_t n) {
-    if (n <= *cap) return ELMO_OK;
-    size_t c = *cap ? *cap : 4096;
-    while (c < n) c *= 2;
-    float *q = elmo_aligned_alloc(sizeof(float) * c, "the char CNN buffers");
-    if (!q) return ELMO_ERR_NOMEM;
-    free(*p);
-    *p = q;
-    *cap = c;
-    return ELMO_OK;
-}
-
 /* Fills e->col with the windows of group i (w chars each) that touch a real char. */
 static void im2col(const struct elmo_model *m, const struct elmo_lm_embed *e, int i) {
     const int E = m->opt.E, w = m->opt.filter_width[i], wE = w * E;
@@ -148,8 +136,10 @@ static int cnn_forward(const struct elmo_model *m, struct elmo_lm_embed *e) {
             rs[u + 1] = rs[u] + nw;
         }
         size_t R = (size_t)rs[U];
-        ELMO_TRY(grow(&e->col, &e->col_cap, R * (size_t)wE + (size_t)wE));
-        ELMO_TRY(grow(&e->conv, &e->conv_cap, R * (size_t)n + (size_t)n));
+        ELMO_TRY(elmo_grow_scratch((void **)&e->col, &e->col_cap, R * (size_t)wE + (size_t)wE,
+                                   sizeof(float), "the char CNN buffers"));
+        ELMO_TRY(elmo_grow_scratch((void **)&e->conv, &e->conv_cap, R * (size_t)n + (size_t)n,
+                                   sizeof(float), "the char CNN buffers"));
         im2col(m, e, i);
         elmo_gemm(false, false, (int)R, n, wE, 1.0f, e->col, wE, m->cnn_w[i], n, 0.0f, e->conv, n);
         /* the all-PAD window, placed after the real rows */
