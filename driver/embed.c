@@ -39,6 +39,7 @@
 
 #include "driver/commands.h"
 #include "io/corpus.h"
+#include "io/files.h"
 #include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/store.h"
@@ -98,30 +99,6 @@ struct embed_run {
     int tty;
     struct elmo_embed_ctx ctx;
 };
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *s = elmo_xmalloc(cap);
-    size_t r;
-    while ((r = fread(s + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (n + 1 == cap) s = elmo_xrealloc(s, cap *= 2);
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(s);
-        elmo_error(ELMO_ERR_IO, "%s: read failed", path);
-        return NULL;
-    }
-    s[n] = '\0';
-    return s;
-}
 
 /* ---- the journal ---------------------------------------------------------------------- */
 
@@ -363,7 +340,7 @@ static int journal_resume(struct embed_run *er, int *resumed, int *stale) {
     *stale = 0;
     struct stat jst;
     if (stat(er->journal, &jst) != 0) return 0; /* no journal: a fresh start */
-    char *text = slurp(er->journal);
+    char *text = elmo_read_text(er->journal);
     if (!text) return elmo_error_prefix(ELMO_ERR_IO, "reading the journal: ");
     int rc = 0;
     char *header = journal_header(er);
@@ -1120,7 +1097,7 @@ static int write_rejects(struct embed_run *er, int64_t expect) {
     for (int64_t i = 0; i < er->plan.n; i++) {
         char rp[ELMO_PATH_MAX + 64];
         part_path(er, i, rp, sizeof rp, "rej");
-        char *t = slurp(rp);
+        char *t = elmo_read_text(rp);
         if (!t) ELMO_FAIL(ELMO_ERR_IO, "collecting rejects: %s", elmo_errmsg());
         for (char *s = t, *e; *s; s = e + 1) {
             e = strchr(s, '\n');
@@ -1344,7 +1321,7 @@ static int prepare(struct embed_run *er, int *resumed, int *already) {
     struct stat st;
     int rc = 0, stale = 0, made_parts = 0;
     int stream = er->stream;
-    er->options_text = slurp(job->options);
+    er->options_text = elmo_read_text(job->options);
     if (!er->options_text) return ELMO_ERR_IO;
     ELMO_TRY(elmo_file_sha256(job->weights, er->sha));
     for (int i = 0; i < er->in.n; i++) {
@@ -1584,7 +1561,7 @@ int elmo_embed_run(struct elmo_job *job) {
     /* 5. totals, rejects, the reject threshold */
     if (er.rank == 0 && er.options_text == NULL) er.options_text = elmo_xstrdup("");
     if (er.rank != 0) {
-        er.options_text = slurp(job->options);
+        er.options_text = elmo_read_text(job->options);
         if (!er.options_text) er.options_text = elmo_xstrdup("");
     }
     if (MPI_Bcast(er.sha, sizeof er.sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)

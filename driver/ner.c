@@ -42,6 +42,7 @@
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
+#include "io/files.h"
 #include "io/models.h"
 #include "io/ner_data.h"
 #include "io/outfile.h"
@@ -55,22 +56,6 @@
 #include "model/status.h"
 
 /* ================================== Shared ================================== */
-
-/* Reads a whole small text file (options.json) into an owned string, or NULL. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, r;
-    char *s = elmo_xmalloc(cap);
-    while ((r = fread(s + n, 1, cap - n - 1, f)) > 0)
-        if ((n += r) + 1 == cap) s = elmo_xrealloc(s, cap *= 2);
-    fclose(f);
-    s[n] = '\0';
-    return s;
-}
 
 void elmo__ner_extras_init(struct elmo_ner_extras *x, const struct elmo_glove *glove, bool ortho,
                            bool mask_urls_users) {
@@ -914,7 +899,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
             lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)",
                              job->options, model.opt.L);
         if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->weights, sha);
-        if (lrc == 0 && rank == 0) meta.options_json = read_text(job->options);
+        if (lrc == 0 && rank == 0) meta.options_json = elmo_read_text(job->options);
         if (lrc == 0 && rank == 0 && !meta.options_json) lrc = ELMO_ERR_IO;
         ELMO_CALL(elmo_agree(lrc));
         if (MPI_Bcast(sha, sizeof sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)

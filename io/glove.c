@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "io/gz.h"
 #include "model/status.h"
 
 void elmo_glove_free(struct elmo_glove *g) {
@@ -80,26 +80,22 @@ int elmo_glove_from_rows(struct elmo_glove *g, int dim, int64_t n, const char *w
 
 int elmo_glove_load(const char *path, struct elmo_glove *g) {
     memset(g, 0, sizeof *g);
-    gzFile f = gzopen(path, "rb");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno ? errno : ENOENT));
+    struct elmo_gz *f = elmo_gz_open(path);
+    if (!f) return ELMO_ERR_IO; /* elmo_gz_open named the file */
     int rc = 0;
-    size_t lcap = 1 << 16, wcap = 1 << 16, wlen = 0;
+    size_t lcap = 0, wcap = 1 << 16, wlen = 0, len = 0;
     int64_t vcap = 0, lineno = 0;
-    char *line = elmo_xmalloc(lcap);
+    char *line = NULL;
     g->words = elmo_xmalloc(wcap);
     for (;;) {
-        size_t len = 0;
-        line[0] = '\0';
-        for (;;) {
-            if (!gzgets(f, line + len, (int)(lcap - len))) break;
-            len += strlen(line + len);
-            if (len > 0 && line[len - 1] == '\n') break;
-            if (len + 1 < lcap) break; /* the last line, without LF */
-            line = elmo_xrealloc(line, lcap *= 2);
+        int got = elmo_gz_getline(f, &line, &lcap, &len);
+        if (got < 0) {
+            rc = elmo_error_prefix(got, "%s:%lld: ", path, (long long)lineno + 1);
+            goto cleanup;
         }
-        if (len == 0) break;
+        if (got == 0) break;
         lineno++;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        while (len && line[len - 1] == '\r') line[--len] = '\0';
         if (len == 0) continue;
         char *sp = strchr(line, ' ');
         if (!sp)
@@ -142,7 +138,7 @@ int elmo_glove_load(const char *path, struct elmo_glove *g) {
     build_index(g);
 cleanup:
     free(line);
-    gzclose(f);
+    elmo_gz_close(f);
     if (rc < 0) elmo_glove_free(g);
     return rc;
 }

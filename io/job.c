@@ -12,6 +12,7 @@
  * node at fault.  Nothing here is collective or thread-safe beyond elmo_error's thread-local
  * message.
  */
+#include "io/files.h"
 #include "io/job.h"
 #include "io/models.h"
 
@@ -1047,25 +1048,12 @@ int elmo_job_load(struct elmo_job *job, const char *path) {
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return elmo_error(ELMO_ERR_IO, "%s: cannot open the job file: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = elmo_malloc(cap, "the job file");
-    int rc = 0;
-    if (!buf) ELMO_FAIL(ELMO_ERR_NOMEM, "%s: out of memory", path);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= ((size_t)1 << 24))
-                ELMO_FAIL(ELMO_ERR_YAML, "%s: a job file should be small; this one is over 16 MiB",
-                          path);
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) ELMO_FAIL(ELMO_ERR_NOMEM, "%s: out of memory", path);
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) ELMO_FAIL(ELMO_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    size_t len = 0;
+    char *buf = NULL;
+    int rc = elmo_read_stream(f, path, (size_t)1 << 24, &buf, &len);
+    if (rc == ELMO_ERR_RANGE)
+        ELMO_FAIL(ELMO_ERR_YAML, "%s: a job file should be small; this one is over 16 MiB", path);
+    if (rc < 0) goto cleanup;
 
     /* Relative paths in the file are relative to the file's directory. */
     char base[ELMO_PATH_MAX] = "";

@@ -3,13 +3,11 @@
  */
 #include "io/ner_data.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
-#include "io/gz.h"
+#include "io/files.h"
 #include "model/status.h"
 
 void elmo_ner_data_free(struct elmo_ner_data *d) {
@@ -21,48 +19,11 @@ void elmo_ner_data_free(struct elmo_ner_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* Reads a whole (possibly gzip) file into a NUL-terminated buffer. */
-static int slurp(const char *path, char **out, size_t *len) {
-    struct elmo_gz *f = elmo_gz_open(path);
-    if (!f) return ELMO_ERR_IO;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        elmo_gz_close(f);
-        return elmo_error(ELMO_ERR_NOMEM, "out of memory reading %s", path);
-    }
-    for (;;) {
-        if (cap - n < 65536) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) {
-                free(buf);
-                elmo_gz_close(f);
-                return elmo_error(ELMO_ERR_NOMEM, "out of memory reading %s (%zu bytes)", path,
-                                  cap);
-            }
-            buf = b;
-        }
-        ssize_t got = elmo_gz_read(f, buf + n, cap - n - 1);
-        if (got < 0) {
-            free(buf);
-            elmo_gz_close(f);
-            return (int)got;
-        }
-        if (got == 0) break;
-        n += (size_t)got;
-    }
-    elmo_gz_close(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int elmo_ner_data_read(const char *path, bool tags_optional, struct elmo_ner_data *d) {
     memset(d, 0, sizeof *d);
     char *buf = NULL;
     size_t len = 0;
-    ELMO_TRY(slurp(path, &buf, &len));
+    ELMO_TRY(elmo_read_file(path, &buf, &len));
     if (memchr(buf, '\0', len)) {
         free(buf);
         return elmo_error(ELMO_ERR_FORMAT, "%s: holds a NUL byte (not a text file)", path);
