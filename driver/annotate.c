@@ -47,6 +47,7 @@
 #include "io/sha256.h"
 #include "io/ner_data.h"
 #include "io/tweet.h"
+#include "io/utf8.h"
 #include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"

@@ -16,6 +16,7 @@
 #include "io/h5util.h"
 #include "io/outfile.h"
 #include "io/store.h"
+#include "io/utf8.h"
 #include "model/status.h"
 
 /* ---- JSON as Python's json.dumps writes it by default ------------------------------------ */
@@ -44,35 +45,14 @@ static int buf_put(struct buf *b, const char *s, size_t n) {
     return 0;
 }
 
-/* Decodes one UTF-8 sequence at s[0..n); invalid bytes give U+FFFD and advance by one. */
-static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *used) {
-    uint32_t c = s[0];
-    int len = c < 0x80 ? 1
-              : (c & 0xe0) == 0xc0 ? 2
-              : (c & 0xf0) == 0xe0 ? 3
-              : (c & 0xf8) == 0xf0 ? 4 : 0;
-    *used = 1;
-    if (len == 1) return c;
-    if (len == 0 || (size_t)len > n) return 0xfffd;
-    uint32_t cp = c & (0x7fu >> len);
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0xfffd;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0xfffd;
-    *used = (size_t)len;
-    return cp;
-}
-
 /* Appends s as a JSON string: ensure_ascii (\uXXXX, lowercase hex, surrogate pairs), the short
  * escapes \" \\ \b \f \n \r \t, and \u00XX for the other control characters and DEL. */
 static int json_string(struct buf *b, const uint8_t *s, size_t n) {
     ELMO_TRY(buf_put(b, "\"", 1));
     for (size_t i = 0; i < n;) {
-        size_t used;
-        uint32_t c = utf8_next(s + i, n - i, &used);
-        i += used;
+        uint32_t c;
+        int used = elmo_utf8_decode(s + i, n - i, &c); /* invalid: U+FFFD, one byte */
+        i += used ? (size_t)used : 1;
         char esc[16];
         const char *out = esc;
         size_t len;

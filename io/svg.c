@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/utf8.h"
 #include "model/status.h"
 
 static const char *const palette[10] = {
@@ -25,31 +26,13 @@ const char *elmo_svg_colour(int g) { return palette[(g < 0 ? -g : g) % 10]; }
 #define FONT "DejaVu Sans, Helvetica, Arial, sans-serif"
 #define LEGEND_W 230
 
-/* Length (1..4) and code point of the valid UTF-8 sequence at s, or 0 when it is not valid. */
-static int utf8_next(const unsigned char *s, uint32_t *cp) {
-    unsigned char b = s[0];
-    int len;
-    uint32_t c, min;
-    if (b < 0x80) return *cp = b, 1;
-    if ((b & 0xe0) == 0xc0) len = 2, c = b & 0x1f, min = 0x80;
-    else if ((b & 0xf0) == 0xe0) len = 3, c = b & 0x0f, min = 0x800;
-    else if ((b & 0xf8) == 0xf0) len = 4, c = b & 0x07, min = 0x10000;
-    else return 0;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL terminator */
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    return *cp = c, len;
-}
-
 /* Code points of s as elmo_svg_put_text would write them (for width estimates). */
 static int text_chars(const char *s) {
     int n = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (p && *p) {
         uint32_t cp;
-        int len = utf8_next(p, &cp);
+        int len = elmo_utf8_decode(p, strnlen((const char *)p, 4), &cp);
         p += len ? len : 1;
         n++;
     }
@@ -61,7 +44,7 @@ void elmo_svg_put_text(FILE *f, const char *s, int max_chars) {
     int written = 0;
     while (p && *p) {
         uint32_t cp = 0;
-        int len = utf8_next(p, &cp);
+        int len = elmo_utf8_decode(p, strnlen((const char *)p, 4), &cp);
         if (max_chars >= 0 && written >= max_chars) {
             fputs("\xe2\x80\xa6", f);
             return;

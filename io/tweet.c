@@ -177,27 +177,6 @@ out:
 
 /* ============================== HTML entities ============================== */
 
-/* Encodes cp as UTF-8 into out; returns the length (1..4). */
-static int utf8_put(uint32_t cp, char *out) {
-    if (cp < 0x80) return out[0] = (char)cp, 1;
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 size_t elmo_html_unescape(char *s, size_t len) {
     static const struct {
         const char *name;
@@ -234,7 +213,7 @@ size_t elmo_html_unescape(char *s, size_t len) {
             if (i > start && i < rest + 1 && i < rest && p[i] == ';' && cp > 0 && cp <= 0x10FFFF &&
                 !(cp >= 0xD800 && cp <= 0xDFFF)) {
                 char enc[4];
-                int l = utf8_put(cp, enc);
+                int l = elmo_utf8_encode(cp, enc);
                 memcpy(s + w, enc, (size_t)l); /* never longer than the entity */
                 w += (size_t)l;
                 r += 1 + i + 1;
@@ -248,30 +227,6 @@ size_t elmo_html_unescape(char *s, size_t len) {
 }
 
 /* ================================ Tokenizer ================================ */
-
-/* Decodes the code point at p (before end); returns its length, 1 for an invalid byte. */
-static int decode(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
-    unsigned char b = p[0];
-    int n = b < 0x80             ? 1
-            : (b & 0xE0) == 0xC0 ? 2
-            : (b & 0xF0) == 0xE0 ? 3
-            : (b & 0xF8) == 0xF0 ? 4
-                                 : 0;
-    if (n == 0 || end - p < n) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    uint32_t c = n == 1 ? b : n == 2 ? (b & 0x1Fu) : n == 3 ? (b & 0x0Fu) : (b & 0x07u);
-    for (int i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        c = (c << 6) | (p[i] & 0x3Fu);
-    }
-    *cp = c;
-    return n;
-}
 
 static bool is_regional(uint32_t c) { return c >= 0x1F1E6 && c <= 0x1F1FF; }
 
@@ -330,7 +285,8 @@ static uint32_t at(const struct scan *sc, size_t i, int *n) {
         return 0;
     }
     uint32_t c;
-    int l = decode(sc->s + i, sc->end, &c);
+    int l = elmo_utf8_decode(sc->s + i, (size_t)(sc->end - (sc->s + i)), &c);
+    if (l == 0) l = 1; /* an invalid byte: U+FFFD */
     if (n) *n = l;
     return c;
 }
@@ -623,10 +579,4 @@ int elmo_tweet_tokenize(const char *text, size_t len, struct elmo_span *spans, i
         i = j;
     }
     return count;
-}
-
-int64_t elmo_utf8_count(const char *s, size_t n) {
-    int64_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
 }

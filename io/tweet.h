@@ -72,7 +72,4 @@ struct elmo_span {
  */
 int elmo_tweet_tokenize(const char *text, size_t len, struct elmo_span *spans, int cap);
 
-/* The number of code points in s[0..n) (UTF-8; every non-continuation byte counts one). */
-int64_t elmo_utf8_count(const char *s, size_t n);
-
 #endif /* ELMO_TWEET_H */

@@ -1,18 +1,34 @@
 /*
- * utf8.h: internal UTF-8 helpers shared by the corpus readers (and, later, the tweet tokenizer).
- * The public entry points elmo_utf8_valid() and elmo_split_whitespace() are declared in
- * io/corpus.h; these are the length-bounded forms they are built on.  Not collective.
+ * utf8.h: the one UTF-8 module: validation, decoding, encoding, counting code points and
+ * Python's whitespace, for the corpus readers, the tweet tokenizer, the store's JSON and the
+ * SVG plots.  elmo_utf8_valid() and elmo_split_whitespace(), built on these, are declared in
+ * io/corpus.h.  Valid UTF-8 here is what Python decodes strictly: no overlongs, no surrogates,
+ * nothing above U+10FFFF.  Not collective.
  */
 #ifndef ELMO_UTF8_H
 #define ELMO_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Returns the offset of the first byte of s[0..len) that does not begin a valid UTF-8 sequence
  * (overlongs, surrogates and code points above U+10FFFF are invalid), or len when all is valid.
  */
 size_t elmo__utf8_check(const char *s, size_t len);
+
+/*
+ * Decodes the sequence that starts p (n bytes available, bytes read in order, so a NUL ends a
+ * sequence): returns its length 1..4 and sets *cp, or returns 0 and sets *cp to U+FFFD when p
+ * does not start a valid sequence (callers then skip one byte).
+ */
+int elmo_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+
+/* Writes code point cp (at most U+10FFFF, not a surrogate) as UTF-8; returns its length 1..4. */
+int elmo_utf8_encode(uint32_t cp, char *out);
+
+/* Code points in s[0..n): the bytes that are not continuation bytes. */
+int64_t elmo_utf8_count(const char *s, size_t n);
 
 /*
  * Returns the length in bytes (1..3) of the whitespace character that starts at p, as Python's

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "io/tweet.h"
+#include "io/utf8.h"
 #include "model/status.h"
 #include "tests/check.h"
 
