@@ -20,10 +20,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,30 +53,12 @@ static int bcast_floats(float *p, size_t n) {
     return ELMO_OK;
 }
 
-/* JSON string literal of s (quotes included) appended to buf. */
-static void json_str(char *buf, size_t cap, const char *s) {
-    size_t n = strlen(buf);
-    if (n + 2 >= cap) return;
-    buf[n++] = '"';
-    for (; *s && n + 8 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') buf[n++] = '\\', buf[n++] = (char)c;
-        else if (c < 0x20) n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
-        else buf[n++] = (char)c;
-    }
-    buf[n++] = '"';
-    buf[n] = '\0';
-}
-
-/* Appends printf output to buf. */
-static void cat(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void cat(char *buf, size_t cap, const char *fmt, ...) {
-    size_t n = strlen(buf);
-    if (n >= cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, cap - n, fmt, ap);
-    va_end(ap);
+/* s as a JSON string literal (jansson's escaping), owned; NULL when s is not UTF-8. */
+static char *json_quote(const char *s) {
+    json_t *js = json_string(s);
+    char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+    json_decref(js);
+    return q;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -158,7 +140,8 @@ struct run {
     double partial[4]; /* this rank's sums of the current epoch (+ rank 0: resumed) */
     int32_t n_epochs;
     struct elmo_lm_epoch *history;
-    char settings[8192], data[2048], config[2048];
+    char *settings; /* owned */
+    char data[2048], config[2048];
     char ckpt_path[ELMO_PATH_MAX + 32], weights_path[ELMO_PATH_MAX + 32];
     char options_path[ELMO_PATH_MAX + 32], vocab_path[ELMO_PATH_MAX + 32];
     char report_path[ELMO_PATH_MAX + 32];
@@ -223,33 +206,43 @@ static int load_data(struct run *r) {
     return ELMO_OK;
 }
 
-/* The settings as run (report) and the ones a resume must match (config). */
-static void describe(struct run *r) {
+/*
+ * The settings as run (report) and the ones a resume must match (config).  The paths are
+ * quoted by jansson; every rank fails alike on a path that is not UTF-8.
+ */
+static int describe(struct run *r) {
     const struct elmo_job *j = r->job;
-    char *s = r->settings;
-    size_t cap = sizeof r->settings;
-    s[0] = '\0';
-    cat(s, cap, "{\"corpus\": ");
-    json_str(s, cap, j->corpus);
-    cat(s, cap, ", \"train\": ");
-    json_str(s, cap, j->train);
-    cat(s, cap, ", \"dev\": ");
-    json_str(s, cap, j->dev);
-    cat(s, cap, ", \"options\": ");
-    json_str(s, cap, j->options);
-    cat(s, cap,
-        ", \"vocab_size\": %d, \"heldout_fraction\": %.6g, \"unroll_steps\": %d, "
-        "\"batch_size\": %d, \"lr\": %.6g, \"optimizer\": \"%s\", \"clip\": %.6g, "
-        "\"dropout\": %.6g, \"softmax\": \"%s\", \"softmax_requested\": \"%s\", "
-        "\"n_negative_samples\": %d, \"epochs\": %d, \"seed\": %llu, \"ranks\": %d, "
-        "\"threads\": %d, \"heldout_rows\": %d, \"checkpoint_steps\": %d, \"max_steps\": %d, "
-        "\"max_sentence_tokens\": %d, \"long_sentences\": \"%s\", \"loss\": \"0.5 (mean "
-        "forward CE + mean backward CE) per step\", \"adagrad_initial_accumulator\": 1.0, "
-        "\"adam\": {\"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8}}",
-        j->vocab_size, j->heldout_fraction, j->unroll_steps, j->batch_size, j->lr, j->optimizer,
-        j->clip, j->dropout, r->softmax, j->softmax, r->n_sampled, j->epochs,
-        (unsigned long long)j->seed, r->size, j->threads, r->Be, j->checkpoint_steps, j->max_steps,
-        j->max_sentence_tokens, j->long_sentences == ELMO_LONG_TRUNCATE ? "truncate" : "split");
+    char nums[2048];
+    snprintf(nums, sizeof nums,
+             ", \"vocab_size\": %d, \"heldout_fraction\": %.6g, \"unroll_steps\": %d, "
+             "\"batch_size\": %d, \"lr\": %.6g, \"optimizer\": \"%s\", \"clip\": %.6g, "
+             "\"dropout\": %.6g, \"softmax\": \"%s\", \"softmax_requested\": \"%s\", "
+             "\"n_negative_samples\": %d, \"epochs\": %d, \"seed\": %llu, \"ranks\": %d, "
+             "\"threads\": %d, \"heldout_rows\": %d, \"checkpoint_steps\": %d, \"max_steps\": %d, "
+             "\"max_sentence_tokens\": %d, \"long_sentences\": \"%s\", \"loss\": \"0.5 (mean "
+             "forward CE + mean backward CE) per step\", \"adagrad_initial_accumulator\": 1.0, "
+             "\"adam\": {\"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8}}",
+             j->vocab_size, j->heldout_fraction, j->unroll_steps, j->batch_size, j->lr,
+             j->optimizer, j->clip, j->dropout, r->softmax, j->softmax, r->n_sampled, j->epochs,
+             (unsigned long long)j->seed, r->size, j->threads, r->Be, j->checkpoint_steps,
+             j->max_steps, j->max_sentence_tokens,
+             j->long_sentences == ELMO_LONG_TRUNCATE ? "truncate" : "split");
+    char *q[4] = {json_quote(j->corpus), json_quote(j->train), json_quote(j->dev),
+                  json_quote(j->options)};
+    int rc = 0;
+    if (!q[0] || !q[1] || !q[2] || !q[3]) {
+        rc = elmo_error(ELMO_ERR_ARG, "pretrain: the corpus, train, dev and options paths must "
+                                      "be UTF-8 (they are written to train.json)");
+    } else {
+#define SETTINGS "{\"corpus\": %s, \"train\": %s, \"dev\": %s, \"options\": %s%s"
+        size_t n = (size_t)snprintf(NULL, 0, SETTINGS, q[0], q[1], q[2], q[3], nums) + 1;
+        free(r->settings);
+        r->settings = elmo_xmalloc(n);
+        snprintf(r->settings, n, SETTINGS, q[0], q[1], q[2], q[3], nums);
+#undef SETTINGS
+    }
+    for (int k = 0; k < 4; k++) free(q[k]);
+    if (rc < 0) return rc;
 
     /* the vocabulary's fingerprint */
     struct elmo_sha256 h;
@@ -272,6 +265,7 @@ static void describe(struct run *r) {
              "\"softmax\": \"%s\", \"n_negative_samples\": %d}",
              r->vocab.V, hex, (long long)ns, (long long)nt, r->B, r->T, (unsigned long long)j->seed,
              j->dropout, j->optimizer, j->lr, j->clip, r->softmax, r->n_sampled);
+    return 0;
 }
 
 /* Rank 0 writes the report. */
@@ -687,6 +681,7 @@ static void run_free(struct run *r) {
     free(r->state);
     free(r->estate);
     free(r->history);
+    free(r->settings);
     for (int d = 0; d < 2; d++) {
         free(r->in[d]);
         free(r->tgt[d]);
@@ -743,7 +738,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
     r->Be = (int32_t)be;
     r->erow0 = (int32_t)((int64_t)r->Be * r->rank / r->size);
     r->erows = (int32_t)((int64_t)r->Be * (r->rank + 1) / r->size) - r->erow0;
-    describe(r);
+    ELMO_CALL(elmo_agree(describe(r)));
 
     /* the model, the optimizer, the buffers */
     struct elmo_lm_config cfg = {.V = r->vocab.V,
