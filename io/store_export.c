@@ -17,28 +17,23 @@
 #include "io/outfile.h"
 #include "io/store.h"
 #include "io/utf8.h"
+#include "model/grow.h"
 #include "model/status.h"
 
 /* ---- JSON as Python's json.dumps writes it by default ------------------------------------ */
+
+/*
+ * Written here rather than by jansson, whose bytes differ from Python's: jansson writes \u
+ * escapes in upper case, leaves DEL unescaped and refuses text that is not UTF-8.
+ */
 
 struct buf {
     char *p;
     size_t n, cap;
 };
 
-static int buf_grow(struct buf *b, size_t more) {
-    if (b->n + more + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + more + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return elmo_error(ELMO_ERR_NOMEM, "out of memory for a %zu-byte JSON text", cap);
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
 static int buf_put(struct buf *b, const char *s, size_t n) {
-    ELMO_TRY(buf_grow(b, n));
+    ELMO_TRY(elmo_grow((void **)&b->p, &b->cap, b->n + n + 1, 1));
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = '\0';
