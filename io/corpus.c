@@ -89,15 +89,8 @@ static int grow(struct elmo_corpus *c, char **buf, size_t *cap, size_t need) {
 }
 
 static int grow_tok(struct elmo_corpus *c, size_t need) {
-    if (need <= c->tok_cap) return 0;
-    size_t n = c->tok_cap ? c->tok_cap : 64;
-    while (n < need) n *= 2;
-    char **p = realloc(c->tok, n * sizeof *p);
-    if (!p)
-        return elmo_error(ELMO_ERR_NOMEM, "%s:%" PRId64 ": out of memory for %zu tokens",
-                          c->path, c->line_num, n);
-    c->tok = p;
-    c->tok_cap = n;
+    int rc = elmo_grow((void **)&c->tok, &c->tok_cap, need, sizeof *c->tok);
+    if (rc < 0) return elmo_error_prefix(rc, "%s:%" PRId64 ": ", c->path, c->line_num);
     return 0;
 }
 
