@@ -1,12 +1,11 @@
 /*
  * test_files.c: the shared chores: the monotonic clock, growing arrays, whole-file reads (plain
- * and gzip, with no silent cut), `mkdir -p`, and UTF-8 decoding and encoding.
+ * and gzip, with no silent cut), and UTF-8 decoding and encoding.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -87,21 +86,6 @@ static void test_read(const char *dir) {
     free(big);
 }
 
-static void test_make_dirs(const char *dir) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/a/b/c", dir);
-    CHECK_INT_EQ(elmo_make_dirs(p, 0777), 0);
-    struct stat sb;
-    CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode));
-    CHECK_INT_EQ(elmo_make_dirs(p, 0777), 0); /* exists: fine */
-    snprintf(p, sizeof p, "%s/file", dir);
-    write_file(p, "x", 1);
-    CHECK_INT_EQ(elmo_make_dirs(p, 0777), ELMO_ERR_IO); /* a file: not a directory */
-    snprintf(p, sizeof p, "%s/file/sub", dir);
-    CHECK_INT_EQ(elmo_make_dirs(p, 0777), ELMO_ERR_IO);
-    CHECK_INT_EQ(elmo_make_dirs("", 0777), ELMO_ERR_ARG);
-}
-
 static void test_utf8(void) {
     uint32_t cp;
     const unsigned char *s = (const unsigned char *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
@@ -134,7 +118,6 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     test_clock_and_grow();
     test_read(dir);
-    test_make_dirs(dir);
     test_utf8();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
