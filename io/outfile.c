@@ -195,6 +195,7 @@ void elmo_out_abandon(struct elmo_out *o) {
 
 int elmo_make_dirs(const char *path) {
     char buf[ELMO_PATH_MAX];
+    if (!path[0]) return elmo_error(ELMO_ERR_ARG, "an empty directory name");
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
         return elmo_error(ELMO_ERR_ARG, "%s: path too long", path);
     for (char *p = buf + 1;; p++) {

@@ -1,15 +1,17 @@
 /*
  * test_files.c: the shared chores: the monotonic clock, growing arrays, whole-file reads (plain
- * and gzip, with no silent cut), and UTF-8 decoding and encoding.
+ * and gzip, with no silent cut), mkdir -p (io/outfile.h), and UTF-8 decoding and encoding.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "io/files.h"
+#include "io/outfile.h"
 #include "io/utf8.h"
 #include "model/clock.h"
 #include "model/grow.h"
@@ -113,12 +115,36 @@ static void test_utf8(void) {
     CHECK_INT_EQ(elmo_utf8_count((const char *)s, 10), 4);
 }
 
+/* elmo_make_dirs: creates every missing level, accepts what exists, refuses an empty name and
+ * a regular file in the way (which it leaves as it is). */
+static void test_make_dirs(const char *dir) {
+    char p[512], f[512];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/a/b/c/", dir);
+    CHECK_INT_EQ(elmo_make_dirs(p), ELMO_OK);
+    CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK_INT_EQ(elmo_make_dirs(p), ELMO_OK);
+    CHECK(elmo_make_dirs("") != ELMO_OK);
+    snprintf(f, sizeof f, "%s/a/file", dir);
+    FILE *fp = fopen(f, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs("mine\n", fp);
+        fclose(fp);
+    }
+    snprintf(p, sizeof p, "%s/a/file/d", dir);
+    CHECK(elmo_make_dirs(p) != ELMO_OK);
+    CHECK(elmo_make_dirs(f) != ELMO_OK);
+    CHECK(stat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 5);
+}
+
 int main(void) {
     char dir[] = "/tmp/elmo-test-files-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     test_clock_and_grow();
     test_read(dir);
     test_utf8();
+    test_make_dirs(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
