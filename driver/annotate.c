@@ -39,6 +39,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/corpus.h"
@@ -997,8 +998,7 @@ int elmo_annotate_run(struct elmo_job *job) {
         sinks_open = true;
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(&already, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+    already = elmo_bcast_int(already);
     if (already) {
         if (rank == 0) {
             fprintf(stderr,
@@ -1054,15 +1054,13 @@ int elmo_annotate_run(struct elmo_job *job) {
             hdr[1] = row;
         }
         ELMO_CALL(elmo_agree(lrc));
-        if (MPI_Bcast(hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-            MPI_Bcast(counts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-            MPI_Bcast(bcounts, size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of a round failed");
+        elmo_bcast(hdr, sizeof hdr);
+        elmo_bcast(counts, sizeof *counts * (size_t)size);
+        elmo_bcast(bcounts, sizeof *bcounts * (size_t)size);
         int mb = bcounts[rank], mt = counts[rank];
         myblob = elmo_xrealloc(myblob, (size_t)mb + 1);
-        if (MPI_Scatterv(blob, bcounts, bdispls, MPI_CHAR, myblob, mb, MPI_CHAR, 0,
-                         MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Scatterv of a round failed");
+        ELMO_MPI(MPI_Scatterv(blob, bcounts, bdispls, MPI_CHAR, myblob, mb, MPI_CHAR, 0,
+                              MPI_COMM_WORLD));
         /* 3. this rank's block: sentences with tokens, their features, their tags */
         mytags = elmo_xrealloc(mytags, sizeof(int32_t) * (size_t)(mt + 1));
         myscore = elmo_xrealloc(myscore, sizeof(float) * (size_t)(mt + 1));
@@ -1085,11 +1083,10 @@ int elmo_annotate_run(struct elmo_job *job) {
             tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));
             score = elmo_xrealloc(score, sizeof(float) * (size_t)(hdr[1] + 1));
         }
-        if (MPI_Gatherv(mytags, mt, MPI_INT32_T, tags, counts, displs, MPI_INT32_T, 0,
-                        MPI_COMM_WORLD) != MPI_SUCCESS ||
-            MPI_Gatherv(myscore, mt, MPI_FLOAT, score, counts, displs, MPI_FLOAT, 0,
-                        MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Gatherv of a round failed");
+        ELMO_MPI(MPI_Gatherv(mytags, mt, MPI_INT32_T, tags, counts, displs, MPI_INT32_T, 0,
+                             MPI_COMM_WORLD));
+        ELMO_MPI(MPI_Gatherv(myscore, mt, MPI_FLOAT, score, counts, displs, MPI_FLOAT, 0,
+                             MPI_COMM_WORLD));
         /* 4. rank 0 writes the round in order */
         lrc = 0;
         if (rank == 0) {

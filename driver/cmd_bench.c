@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "model/bilm.h"
@@ -207,10 +208,10 @@ static void bench_batch(struct bench_run *r, int bi) {
 
 /* The sgemm and FMA peaks, every rank at once; the better of this and an earlier measure. */
 static void bench_peaks(struct bench_run *r) {
-    MPI_Barrier(MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
     double peak = sgemm_peak(2048);
     if (peak > r->peak) r->peak = peak;
-    MPI_Barrier(MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
     double fpeak = elmo_pgemm_fma_peak();
     if (fpeak > r->fpeak) r->fpeak = fpeak;
 }
@@ -240,9 +241,9 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0, rss_max = 0;
-    MPI_Reduce(loc, sum, 13, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Reduce(loc, sum, 13, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     const char *path = r->path;
     if (rank == 0) {
         const double fpt = elmo_options_flops_per_token(&o);
@@ -296,7 +297,7 @@ static int bench(const struct opts *op) {
     ELMO_CALL(bench_model(op, &r));
     bench_peaks(&r);
     /* the run: rank r takes batches r, r + size, ... */
-    MPI_Barrier(MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
     double t0 = elmo_now();
     for (int bi = rank; bi < r.nb; bi += size) bench_batch(&r, bi);
     r.time = elmo_now() - t0;

@@ -28,6 +28,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "io/store.h"
@@ -43,30 +44,9 @@ static void print_error(void) {
     fputc('\n', stderr);
 }
 
-/*
- * All ranks agree on a local result.  The lowest failing rank prints its message; every rank
- * returns that rank's status (0 when all succeeded).  Collective.
- */
-static int agree(int rc) {
-    int rank = elmo_rank(), size = elmo_size();
-    int mine = rc < 0 ? rank : size, first = size;
-    if (size == 1) {
-        if (rc < 0) print_error();
-        return rc < 0 ? rc : 0;
-    }
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "elmo merge: MPI_Allreduce failed");
-        elmo_die(ELMO_ERR_MPI);
-    }
-    if (first == size) return 0;
-    if (first == rank) print_error();
-    int code = rc;
-    if (MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "elmo merge: MPI_Bcast failed");
-        elmo_die(ELMO_ERR_MPI);
-    }
-    return code < 0 ? code : ELMO_ERR_REPORTED;
-}
+/* Collective: all ranks agree on a local result; the lowest failing rank prints its message
+ * and every rank returns its status (0 when all succeeded). */
+static int agree(int rc) { return elmo_agree_all(rc, print_error); }
 
 /* ---- stopping ---------------------------------------------------------------------------- */
 
@@ -236,7 +216,7 @@ static int write_output(struct elmo_merge *m, struct elmo_out *o, const char *ou
  * ends the run with MPI_Abort).
  */
 static void abandon_output(struct elmo_merge *m, struct elmo_out *o, const char *out) {
-    if (!m->out_broken) MPI_Barrier(MPI_COMM_WORLD);
+    if (!m->out_broken) ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
     if (m->rank != 0 || !o->partial_created) return;
     elmo_out_abandon(o);
     struct stat sb;
@@ -279,8 +259,8 @@ cleanup:
     if (m.out_broken) {
         /* the partial is gone and the error printed: stop every rank without HDF5's shutdown */
         fflush(stderr);
-        if (m.rank == 0) MPI_Abort(MPI_COMM_WORLD, elmo_exit_code(rc));
-        MPI_Barrier(MPI_COMM_WORLD); /* the other ranks wait for rank 0's abort */
+        if (m.rank == 0) elmo_abort(elmo_exit_code(rc));
+        elmo_await_abort(elmo_exit_code(rc)); /* the other ranks wait for rank 0's abort */
     }
     elmo_merge_free(&m);
     free(paths);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "io/weights.h"

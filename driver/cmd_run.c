@@ -2,14 +2,12 @@
  * cmd_run.c: `elmo run JOB.yaml` and `elmo KIND --flags`: load a job, then run it by kind
  * (the command table maps a kind to its run function).  `elmo CMD --help` is answered before.
  */
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <mpi.h>
-
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/sha256.h"
 #include "model/status.h"
@@ -41,29 +39,6 @@ int elmo_job_run(struct elmo_job *job) {
     const struct elmo_command *c = elmo_command_of_kind(job->kind);
     if (!c || !c->job) return elmo_error(ELMO_ERR_ARG, "unknown job kind %d", (int)job->kind);
     return c->job(job);
-}
-
-/*
- * Reports a failure once and maps it to an exit code. Ranks that agreed on a failure hold
- * ELMO_ERR_REPORTED except the one that failed first, which holds the cause; ranks that failed
- * alike on their own (a bad job file) all hold it. So the lowest rank holding a cause prints it,
- * whichever rank that is. Every rank reaches this point, so the reduction cannot hang.
- */
-static int finish(int rc) {
-    int rank = elmo_rank(), mine = rc < 0 && rc != ELMO_ERR_REPORTED ? rank : INT_MAX;
-    int first = mine;
-    if (elmo_size() > 1 &&
-        MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
-        first = 0; /* no agreement: rank 0 speaks */
-    if (rc < 0 && rank == first && rank > 0)
-        fprintf(stderr, "elmo: error (rank %d of %d): %s\n", rank, elmo_size(), elmo_errmsg());
-    else if (rc < 0 && rank == first) fprintf(stderr, "elmo: error: %s\n", elmo_errmsg());
-    else if (rc < 0 && first == INT_MAX && rank == 0)
-        fprintf(stderr, "elmo: error: failed on another rank\n");
-    if (rc < 0 && rc != ELMO_ERR_REPORTED) elmo_rank_log("error: %s", elmo_errmsg());
-    else if (rc < 0) elmo_rank_log("stopped: failed on another rank");
-    elmo_rank_log_close();
-    return elmo_exit_code(rc);
 }
 
 /*
@@ -124,7 +99,7 @@ int elmo_cmd_run(int argc, char **argv) {
     if (rc == 0) rc = elmo_job_check_out_dirs(&job);
     if (rc == 0) rc = elmo_job_run(&job);
     elmo_job_free(&job);
-    return finish(rc);
+    return elmo_finish(rc);
 }
 
 int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv) {
@@ -138,5 +113,5 @@ int elmo_cmd_job(enum elmo_job_kind kind, int argc, char **argv) {
     if (rc == 0) rc = elmo_job_check_out_dirs(&job);
     if (rc == 0) rc = elmo_job_run(&job);
     elmo_job_free(&job);
-    return finish(rc);
+    return elmo_finish(rc);
 }

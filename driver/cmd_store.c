@@ -17,17 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "io/store.h"
 #include "io/store_export.h"
 #include "model/status.h"
-
-/* Rank 0's exit code, on every rank. */
-static int share_exit(int code) {
-    if (elmo_size() > 1) MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return code;
-}
 
 /* Prints a failure as one line (HDF5's reasons may hold line breaks); returns the exit code. */
 static int report(int rc) {
@@ -262,7 +257,7 @@ int elmo_cmd_info(int argc, char **argv) {
         }
         fflush(stdout);
     }
-    return share_exit(code);
+    return elmo_rank0_exit(code);
 }
 
 /* ---- elmo export --format allennlp ------------------------------------------------------- */
@@ -288,10 +283,10 @@ int elmo_cmd_export(int argc, char **argv) {
                 /* the output is removed and the error printed: stop here (io/store_export.h) */
                 fflush(stdout);
                 fflush(stderr);
-                MPI_Abort(MPI_COMM_WORLD, code);
+                elmo_abort(code);
             }
         }
         fflush(stdout);
     }
-    return share_exit(code);
+    return elmo_rank0_exit(code);
 }

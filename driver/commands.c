@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "model/status.h"
 

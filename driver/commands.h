@@ -11,17 +11,6 @@
 
 #include "io/job.h"
 
-/* Exit codes, documented in the README. */
-enum elmo_exit {
-    ELMO_EXIT_OK = 0,          /* success */
-    ELMO_EXIT_FAIL = 1,        /* runtime failure: I/O, bad weights, MPI, ... */
-    ELMO_EXIT_USAGE = 2,       /* bad flags or a malformed job file */
-    ELMO_EXIT_INTERRUPTED = 3, /* stopped by a signal; rerun the same job to resume */
-};
-
-/* Maps a status code to an exit code. */
-int elmo_exit_code(int status);
-
 /*
  * One command of `elmo` (driver/commands.c holds the table).  A job command runs a job of its
  * kind (elmo_cmd_job, then `job`); the others (run and the tools) run `tool`.
@@ -76,39 +65,5 @@ int elmo_train_ner_run(struct elmo_job *job); /* driver/ner.c */
 int elmo_eval_ner_run(struct elmo_job *job);  /* driver/ner.c */
 int elmo_annotate_run(struct elmo_job *job);  /* driver/annotate.c */
 int elmo_wsd_run(struct elmo_job *job); /* rank 0 works; the other ranks return 0 at once */
-
-/* Rank-0 printing and fatal errors. */
-int elmo_rank(void);
-int elmo_size(void);
-
-/*
- * Prints "elmo: error: MESSAGE" once and stops every rank with MPI_Abort.  For errors that
- * only some ranks see; errors that every rank sees the same way are returned and printed by
- * rank 0 instead.
- */
-_Noreturn void elmo_die(int status);
-
-/*
- * Collective: every rank passes its local status after a step that may fail on some ranks; all
- * learn whether any failed.  The lowest failing rank gets its own status back (its message is
- * the one elmo's exit prints), the others ELMO_ERR_REPORTED; 0 when no rank failed.
- */
-int elmo_agree(int rc);
-
-/*
- * Collective: the stop signal (SIGINT/SIGTERM/SIGUSR1) that any rank has received, the largest
- * number when several; 0 when none.  Every rank gets the same answer, so all stop alike.  An MPI
- * failure stops every rank, as in elmo_agree.
- */
-int elmo_stop_agreed(void);
-
-/*
- * Per-rank log (driver/rank_log.c): OUTPUT.logs/rank-NNNNN.log, appended to, one timestamped
- * line per call. elmo_rank_log does nothing before a successful open; elmo_die and the exit
- * path write the failure there too.
- */
-int elmo_rank_log_open(const char *output);
-void elmo_rank_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void elmo_rank_log_close(void);
 
 #endif /* ELMO_COMMANDS_H */

@@ -37,10 +37,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "io/files.h"
 #include "io/outfile.h"
+#include "io/rank_log.h"
 #include "io/sha256.h"
 #include "io/store.h"
 #include "io/weights.h"
@@ -490,9 +492,9 @@ static int verify_parts(struct embed_run *er, const uint8_t *which, uint8_t *bad
             break;
         }
     }
-    if (n > 0 && MPI_Allreduce(MPI_IN_PLACE, bad, (int)n, MPI_UNSIGNED_CHAR, MPI_MAX,
-                               MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed while verifying the parts");
+    if (n > 0)
+        ELMO_MPI(
+            MPI_Allreduce(MPI_IN_PLACE, bad, (int)n, MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD));
     return 0;
 }
 
@@ -551,29 +553,18 @@ static void serve(struct embed_run *er, int block) {
         int flag = 0;
         MPI_Status st;
         if (block) {
-            if (MPI_Probe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &st) != MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "MPI_Probe failed");
-                elmo_die(ELMO_ERR_MPI);
-            }
+            ELMO_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &st));
             flag = 1;
         } else {
             /* after a long batch without MPI calls, Open MPI's first probe only progresses the
                transport and may miss a message that has arrived; a few more probes see it */
             for (int tries = 0; tries < 4 && !flag; tries++)
-                if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st) !=
-                    MPI_SUCCESS) {
-                    elmo_error(ELMO_ERR_MPI, "MPI_Iprobe failed");
-                    elmo_die(ELMO_ERR_MPI);
-                }
+                ELMO_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st));
         }
         if (!flag) return;
         int src = st.MPI_SOURCE;
         int64_t msg[6];
-        if (MPI_Recv(msg, 6, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
-            MPI_SUCCESS) {
-            elmo_error(ELMO_ERR_MPI, "MPI_Recv failed");
-            elmo_die(ELMO_ERR_MPI);
-        }
+        ELMO_MPI(MPI_Recv(msg, 6, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
         if (msg[0] >= 0) {
             int rc = journal_done(er, msg[0], msg[4], (uint64_t)msg[5]);
             if (rc < 0) elmo_die(rc);
@@ -583,10 +574,7 @@ static void serve(struct embed_run *er, int block) {
         }
         if (msg[3]) {
             int64_t give = next_shard(er);
-            if (MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD) != MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "MPI_Send failed");
-                elmo_die(ELMO_ERR_MPI);
-            }
+            ELMO_MPI(MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD));
             if (give >= 0) er->pending[src]++;
             else er->ended[src] = 1;
         }
@@ -652,10 +640,7 @@ static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, in
                       want,
                       done >= 0 ? er->ctx.part_bytes : 0,
                       done >= 0 ? (int64_t)er->ctx.part_checksum : 0};
-    if (MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Send to rank 0 failed", er->rank);
-        elmo_die(ELMO_ERR_MPI);
-    }
+    ELMO_MPI(MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD));
 }
 
 static void work(struct embed_run *er) {
@@ -666,10 +651,7 @@ static void work(struct embed_run *er) {
         /* every worker's first shard is sent unasked, so that no one waits for a batch here */
         for (int r = 1; r < er->size; r++) {
             int64_t first = next_shard(er);
-            if (MPI_Send(&first, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD) != MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "MPI_Send of a first shard failed");
-                elmo_die(ELMO_ERR_MPI);
-            }
+            ELMO_MPI(MPI_Send(&first, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD));
             if (first >= 0) er->pending[r]++;
             else {
                 er->ended[r] = 2;
@@ -692,26 +674,15 @@ static void work(struct embed_run *er) {
     } else {
         /* the first shard comes unasked; then always one is asked for ahead of the one running */
         int64_t cur, next = -1;
-        if (MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
-            MPI_SUCCESS) {
-            elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Recv from rank 0 failed", er->rank);
-            elmo_die(ELMO_ERR_MPI);
-        }
+        ELMO_MPI(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
         while (cur >= 0) {
             MPI_Request req;
             tell_rank0(er, -1, 0, 0, 1);
-            if (MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req) !=
-                MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Irecv from rank 0 failed", er->rank);
-                elmo_die(ELMO_ERR_MPI);
-            }
+            ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
             int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
             run_shard(er, cur);
             tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
-            if (MPI_Wait(&req, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-                elmo_error(ELMO_ERR_MPI, "rank %d: MPI_Wait for rank 0 failed", er->rank);
-                elmo_die(ELMO_ERR_MPI);
-            }
+            ELMO_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
             cur = next;
         }
     }
@@ -729,7 +700,7 @@ static void merge_check_interrupt(const struct embed_run *er) {
                    "%s is consistent: rerun the same job to resume", any, er->journal);
         elmo_die(ELMO_ERR_INTERRUPTED);
     }
-    if (any) MPI_Barrier(MPI_COMM_WORLD);  /* rank 0's MPI_Abort ends this rank */
+    if (any) elmo_await_abort(ELMO_EXIT_INTERRUPTED); /* rank 0's MPI_Abort ends this rank */
 }
 
 /* ---- the merge ------------------------------------------------------------------------ */
@@ -857,8 +828,7 @@ static int merge_run(struct merge *mg, struct elmo_store *st, int64_t ra, int64_
         if (recs > 0) my_rounds++;
     }
     int64_t rounds = 0;
-    if (MPI_Allreduce(&my_rounds, &rounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce failed in the merge");
+    ELMO_MPI(MPI_Allreduce(&my_rounds, &rounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
     struct span at = *start;
     int64_t g = ra;
     for (int64_t round = 0; round < rounds; round++) {
@@ -977,9 +947,7 @@ static int merge_headers(struct embed_run *er, struct merge *mg, struct totals *
         }
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(mg->hdr, (int)(n * (int64_t)sizeof *mg->hdr), MPI_BYTE, 0, MPI_COMM_WORLD) !=
-        MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of part headers failed");
+    elmo_bcast(mg->hdr, sizeof *mg->hdr * (size_t)n);
     memset(tt, 0, sizeof *tt);
     memset(tot, 0, sizeof *tot);
     for (int64_t i = 0; i < n; i++) {
@@ -1030,8 +998,7 @@ static int merge_write(struct embed_run *er, struct merge *mg, const struct span
     int lrc = span_of(mg, ra, rb, &mine);
     ELMO_CALL(elmo_agree(lrc));
     memset(&start, 0, sizeof start);
-    if (MPI_Exscan(&mine, &start, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Exscan failed in the merge");
+    ELMO_MPI(MPI_Exscan(&mine, &start, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
     if (er->rank == 0) memset(&start, 0, sizeof start);
 
     struct elmo_store_layout lay = {.n_sent = tot->ent,
@@ -1447,7 +1414,7 @@ int elmo_embed_run(struct elmo_job *job) {
     ELMO_CALL(elmo_agree(lrc));
 
     /* 1. the rank's log, model and context on every rank */
-    lrc = elmo_rank_log_open(job->output);
+    lrc = elmo_rank_log_open(job->output, er.rank, er.size);
     elmo_rank_log("embed %s -> %s, model %s + %s, %d rank%s x %d thread%s", job->input, job->output,
                   job->options, job->weights, er.size, er.size > 1 ? "s" : "", job->threads,
                   job->threads > 1 ? "s" : "");
@@ -1469,17 +1436,15 @@ int elmo_embed_run(struct elmo_job *job) {
         hdr[4] = job->input_format;
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(hdr, 6, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(er.input, sizeof er.input, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
+    elmo_bcast(hdr, sizeof hdr);
+    elmo_bcast(er.input, sizeof er.input);
     /* the detected format and, for several inputs, where each starts (ids "K:L") */
     job->input_format = (enum elmo_input_format)hdr[4];
     er.ctx.copts.format = job->input_format;
     er.n_files = (int)hdr[3];
     if (er.n_files > 1) {
         if (er.rank != 0) er.first_line = elmo_xcalloc((size_t)er.n_files, sizeof *er.first_line);
-        if (MPI_Bcast(er.first_line, er.n_files, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the inputs' lines failed");
+        elmo_bcast(er.first_line, sizeof *er.first_line * (size_t)er.n_files);
         er.ctx.copts.n_files = er.n_files;
         er.ctx.copts.file_first_line = er.first_line;
     }
@@ -1497,13 +1462,10 @@ int elmo_embed_run(struct elmo_job *job) {
         er.plan.sh = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), sizeof *er.plan.sh);
         plan_alloc_state(&er.plan);
     }
-    if (MPI_Bcast(er.plan.sh, (int)(er.plan.n * (int64_t)sizeof *er.plan.sh), MPI_BYTE, 0,
-                  MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(er.plan.done, (int)er.plan.n, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD) !=
-            MPI_SUCCESS ||
-        MPI_Bcast(er.plan.bytes, (int)er.plan.n, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(er.plan.sum, (int)er.plan.n, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the plan failed");
+    elmo_bcast(er.plan.sh, sizeof *er.plan.sh * (size_t)er.plan.n);
+    elmo_bcast(er.plan.done, sizeof *er.plan.done * (size_t)er.plan.n);
+    elmo_bcast(er.plan.bytes, sizeof *er.plan.bytes * (size_t)er.plan.n);
+    elmo_bcast(er.plan.sum, sizeof *er.plan.sum * (size_t)er.plan.n);
     bad = elmo_xcalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1), 1);
     if (hdr[2]) {
         /* a resume trusts a journalled part only after checking its size and checksum */
@@ -1520,14 +1482,14 @@ int elmo_embed_run(struct elmo_job *job) {
             elmo_rank_log("resuming from %s: %" PRId64 " of %" PRId64 " shards already done",
                           er.journal, er.shards_skipped, er.plan.n);
         }
-        ELMO_CALL(lrc); /* an MPI failure, alike on every rank */
+        ELMO_CALL(lrc);
     }
 
     /* 3. work */
     double t_work = elmo_now();
     work(&er);
     t_work = elmo_now() - t_work;
-    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) ELMO_FAIL(ELMO_ERR_MPI, "MPI_Barrier failed");
+    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
 
     /* 4. checks: the input is what it was at the start, every part what its writer wrote */
     if (er.rank == 0 && !er.stream) {
@@ -1545,9 +1507,8 @@ int elmo_embed_run(struct elmo_job *job) {
         }
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(er.plan.bytes, (int)er.plan.n, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(er.plan.sum, (int)er.plan.n, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the parts' checksums failed");
+    elmo_bcast(er.plan.bytes, sizeof *er.plan.bytes * (size_t)er.plan.n);
+    elmo_bcast(er.plan.sum, sizeof *er.plan.sum * (size_t)er.plan.n);
     {
         uint8_t *all = elmo_xmalloc((size_t)(er.plan.n > 0 ? er.plan.n : 1));
         memset(all, 1, (size_t)(er.plan.n > 0 ? er.plan.n : 1));
@@ -1564,8 +1525,7 @@ int elmo_embed_run(struct elmo_job *job) {
         er.options_text = elmo_read_text(job->options);
         if (!er.options_text) er.options_text = elmo_xstrdup("");
     }
-    if (MPI_Bcast(er.sha, sizeof er.sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+    elmo_bcast(er.sha, sizeof er.sha);
     struct merge mg;
     struct totals tt;
     struct span tot;
@@ -1606,11 +1566,11 @@ int elmo_embed_run(struct elmo_job *job) {
 
     /* 7. summary, clean-up */
     int64_t rss = peak_rss_kb(), rss_max = 0, rss_min = 0;
-    MPI_Reduce(&rss, &rss_max, 1, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&rss, &rss_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Reduce(&rss, &rss_max, 1, MPI_INT64_T, MPI_MAX, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(&rss, &rss_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD));
     /* where the time went, summed over ranks: reading, writing parts, the rest of the work */
     double tm[3] = {er.ctx.t_read, er.ctx.t_write, t_work}, tsum[3] = {0, 0, 0};
-    MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     if (er.rank == 0) {
         if (er.jf) fclose(er.jf);
         er.jf = NULL;

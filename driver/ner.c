@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
@@ -266,11 +267,11 @@ static int gather_tags(const struct elmo_ner_data *d, const int32_t *mine, int32
         displs[r] = (int)d->offset[a];
     }
     int me = elmo_rank();
-    int rc = MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
-                         MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
+                         MPI_COMM_WORLD));
     free(counts);
     free(displs);
-    return rc == MPI_SUCCESS ? 0 : elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the tags failed");
+    return 0;
 }
 
 /* Scores predicted tag ids against d's gold tags; writes `token gold guess` lines when f. */
@@ -574,8 +575,7 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
         if (lrc == 0 && !reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
     ELMO_TRY(elmo_agree(lrc));
-    if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    reuse = elmo_bcast_int(reuse);
     if (reuse) {
         if (elmo_rank() == 0)
             fprintf(stderr, "train-ner: %s features: reusing %s\n", sp->name, store);
@@ -854,8 +854,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         elmo_tagger_meta_free(&old_meta);
     }
     ELMO_CALL(elmo_agree(lrc));
-    if (MPI_Bcast(&complete, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+    complete = elmo_bcast_int(complete);
     if (complete) {
         if (rank == 0)
             printf("train-ner: %s is already complete (%s is the tagger of this job); nothing "
@@ -902,8 +901,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         if (lrc == 0 && rank == 0) meta.options_json = elmo_read_text(job->options);
         if (lrc == 0 && rank == 0 && !meta.options_json) lrc = ELMO_ERR_IO;
         ELMO_CALL(elmo_agree(lrc));
-        if (MPI_Bcast(sha, sizeof sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+        elmo_bcast(sha, sizeof sha);
         K = 3, D = 2 * model.opt.P;
         for (int i = 0; i < 3; i++)
             if (sp[i].present)
@@ -963,17 +961,15 @@ int elmo_train_ner_run(struct elmo_job *job) {
     }
     ELMO_CALL(elmo_agree(lrc));
     if (ckpt[0]) {
-        if (MPI_Bcast(&resumed, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-            (resumed &&
-             (MPI_Bcast(&ck, (int)sizeof ck, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(elog, (int)(sizeof *elog * (size_t)ck.epochs_done), MPI_BYTE, 0,
-                        MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(t.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(best.block, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(adam.state, (int)t.n_floats, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-              MPI_Bcast(adam.state + t.n_floats, (int)t.n_floats, MPI_FLOAT, 0,
-                        MPI_COMM_WORLD) != MPI_SUCCESS)))
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+        resumed = elmo_bcast_int(resumed);
+        if (resumed) {
+            elmo_bcast(&ck, sizeof ck);
+            elmo_bcast(elog, sizeof *elog * (size_t)ck.epochs_done);
+            elmo_bcast(t.block, sizeof(float) * t.n_floats);
+            elmo_bcast(best.block, sizeof(float) * t.n_floats);
+            elmo_bcast(adam.state, sizeof(float) * t.n_floats);
+            elmo_bcast(adam.state + t.n_floats, sizeof(float) * t.n_floats);
+        }
         if (resumed) {
             adam.t = ck.adam_step;
             if (rank == 0)
@@ -1047,9 +1043,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 }
             }
             ELMO_CALL(elmo_agree(lrc));
-            if (size > 1 && MPI_Allreduce(MPI_IN_PLACE, grad, (int)t.n_floats, MPI_FLOAT, MPI_SUM,
-                                          MPI_COMM_WORLD) != MPI_SUCCESS)
-                ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
+            elmo_allreduce_sum(grad, t.n_floats);
             elmo_tagger_clip(&cfg, grad, job->clip);
             elmo_optim_step(&adam, t.block, grad, (float)lr, 1.0f);
             /* a stop signal on any rank: abandon this epoch; the checkpoint holds the last one */
@@ -1075,15 +1069,10 @@ int elmo_train_ner_run(struct elmo_job *job) {
             }
         }
         double loss_sum = 0.0;
-        if (MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
-            MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Allreduce failed");
-        /* the ranks must hold the same weights: compare a checksum */
-        double cs = 0.0, cs_min = 0.0, cs_max = 0.0;
-        for (size_t i = 0; i < t.n_floats; i++) cs += (double)t.block[i] * (double)((i % 7) + 1);
-        MPI_Allreduce(&cs, &cs_min, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
-        MPI_Allreduce(&cs, &cs_max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (cs_min != cs_max)
+        ELMO_MPI(MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        /* the ranks must hold the same weights */
+        uint64_t h_lo, h_hi;
+        if (!elmo_same_weights(t.block, t.n_floats, NULL, 0, &h_lo, &h_hi))
             ELMO_FAIL(ELMO_ERR_STATE, "the ranks' weights diverged after epoch %d", ep + 1);
         elog[ep].lr = lr;
         elog[ep].loss = loss_sum / (double)sp[0].d.n_tok;
@@ -1101,8 +1090,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
         } else {
             improved = 1; /* no dev set: keep the last epoch */
         }
-        if (MPI_Bcast(&improved, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            ELMO_FAIL(ELMO_ERR_MPI, "MPI_Bcast failed");
+        improved = elmo_bcast_int(improved);
         if (improved) {
             memcpy(best.block, t.block, sizeof(float) * t.n_floats);
             best_epoch = ep + 1;

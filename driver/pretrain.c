@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "io/lm_files.h"
@@ -43,15 +44,6 @@
 #include "model/rng.h"
 #include "model/status.h"
 #include "model/train_bilm.h"
-
-static int bcast_floats(float *p, size_t n) {
-    for (size_t off = 0; off < n; off += (size_t)1 << 28) {
-        size_t k = n - off < ((size_t)1 << 28) ? n - off : (size_t)1 << 28;
-        if (MPI_Bcast(p + off, (int)k, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return elmo_error(ELMO_ERR_MPI, "MPI_Bcast of %zu floats failed", k);
-    }
-    return ELMO_OK;
-}
 
 /* s as a JSON string literal (jansson's escaping), owned; NULL when s is not UTF-8. */
 static char *json_quote(const char *s) {
@@ -286,14 +278,6 @@ static int save_weights(struct run *r) {
     return elmo_options_save(r->options_path, &r->opt);
 }
 
-/* FNV-1a over the bytes of n floats. */
-static uint64_t hash_floats(const float *x, size_t n) {
-    const unsigned char *b = (const unsigned char *)x;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Gathers the carried states and epoch sums, then rank 0 writes everything.  Collective. */
 static int checkpoint(struct run *r) {
     float *all = NULL;
@@ -301,19 +285,14 @@ static int checkpoint(struct run *r) {
     int rc = ELMO_OK;
     double sums[4];
     /* every rank must hold the same weights and optimizer state, bit for bit */
-    uint64_t h[2] = {hash_floats(r->lm.param, r->lm.n_total),
-                     hash_floats(r->optim.state, r->optim.n * (size_t)r->optim.n_state)};
-    uint64_t lo[2], hi[2];
-    if (MPI_Allreduce(h, lo, 2, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Allreduce(h, hi, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the weight hashes failed");
-    if (lo[0] != hi[0] || lo[1] != hi[1])
+    uint64_t lo, hi;
+    if (!elmo_same_weights(r->lm.param, r->lm.n_total, r->optim.state,
+                           r->optim.n * (size_t)r->optim.n_state, &lo, &hi))
         return elmo_error(ELMO_ERR_STATE,
                           "after %lld steps the ranks hold different weights "
                           "(hash %016llx..%016llx): a bug, please report it",
-                          (long long)r->step, (unsigned long long)lo[0], (unsigned long long)hi[0]);
-    if (MPI_Reduce(r->partial, sums, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the epoch sums failed");
+                          (long long)r->step, (unsigned long long)lo, (unsigned long long)hi);
+    ELMO_MPI(MPI_Reduce(r->partial, sums, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     if (r->rank == 0) {
         all = elmo_malloc(sizeof(float) * (size_t)r->B * r->S, "the carried states");
         counts = elmo_malloc(sizeof(int) * (size_t)r->size, "the carried states");
@@ -326,9 +305,8 @@ static int checkpoint(struct run *r) {
         }
     }
     ELMO_TRY(elmo_agree(rc));
-    if (MPI_Gatherv(r->state, (int)((size_t)r->rows * r->S), MPI_FLOAT, all, counts, displs,
-                    MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the carried states failed");
+    ELMO_MPI(MPI_Gatherv(r->state, (int)((size_t)r->rows * r->S), MPI_FLOAT, all, counts, displs,
+                         MPI_FLOAT, 0, MPI_COMM_WORLD));
     if (r->rank == 0 && rc == ELMO_OK) {
         struct elmo_lm_ckpt c = {.options_json = r->options_json,
                                  .config_json = r->config,
@@ -364,8 +342,7 @@ static int checkpoint(struct run *r) {
 static int resume(struct run *r) {
     int have = 0;
     if (r->rank == 0) have = access(r->ckpt_path, F_OK) == 0;
-    if (MPI_Bcast(&have, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    have = elmo_bcast_int(have);
     if (!have) return ELMO_OK;
     if (!r->job->resume) {
         if (r->rank == 0)
@@ -407,15 +384,16 @@ static int resume(struct run *r) {
     rc = elmo_agree(rc);
     if (rc == ELMO_OK) {
         int64_t counters[4] = {c.step, c.epoch, c.step_in_epoch, c.optim_t};
-        if (MPI_Bcast(counters, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+        elmo_bcast(counters, sizeof counters);
         r->step = counters[0];
         r->epoch = (int32_t)counters[1];
         r->step_in_epoch = counters[2];
         r->optim.t = counters[3];
     }
-    if (rc == ELMO_OK) rc = bcast_floats(r->lm.param, r->lm.n_total);
-    if (rc == ELMO_OK) rc = bcast_floats(r->optim.state, r->optim.n * (size_t)r->optim.n_state);
+    if (rc == ELMO_OK) {
+        elmo_bcast(r->lm.param, sizeof(float) * r->lm.n_total);
+        elmo_bcast(r->optim.state, sizeof(float) * r->optim.n * (size_t)r->optim.n_state);
+    }
     if (rc == ELMO_OK) {
         int *counts = NULL, *displs = NULL;
         if (r->rank == 0) {
@@ -427,15 +405,13 @@ static int resume(struct run *r) {
                 displs[k] = (int)(a * (int64_t)r->S);
             }
         }
-        if (MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state, (int)((size_t)r->rows * r->S),
-                         MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-            rc = elmo_error(ELMO_ERR_MPI, "MPI_Scatterv of the carried states failed");
+        ELMO_MPI(MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state,
+                              (int)((size_t)r->rows * r->S), MPI_FLOAT, 0, MPI_COMM_WORLD));
         free(counts);
         free(displs);
     }
     int32_t n_hist = c.n_epochs;
-    if (rc == ELMO_OK && MPI_Bcast(&n_hist, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (rc == ELMO_OK) elmo_bcast(&n_hist, sizeof n_hist);
     if (rc == ELMO_OK) {
         /* room for the checkpoint's epochs and this run's */
         struct elmo_lm_epoch *h =
@@ -450,11 +426,10 @@ static int resume(struct run *r) {
         printf("pretrain: resuming from %s: %lld steps done (epoch %d, step %lld of it)\n",
                r->ckpt_path, (long long)r->step, r->epoch + 1, (long long)r->step_in_epoch);
     }
-    if (rc == ELMO_OK && MPI_Bcast(&r->n_epochs, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
-    if (rc == ELMO_OK && MPI_Bcast(r->history, (int)(sizeof *r->history * (size_t)r->n_epochs),
-                                   MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (rc == ELMO_OK) {
+        elmo_bcast(&r->n_epochs, sizeof r->n_epochs);
+        elmo_bcast(r->history, sizeof *r->history * (size_t)r->n_epochs);
+    }
     free(all);
     elmo_lm_ckpt_free(&c);
     return rc;
@@ -482,8 +457,7 @@ static int evaluate(struct run *r, const struct elmo_lm_streams *es, double ppl[
         sums[0] += loss[0], sums[1] += loss[1];
         sums[2] += (double)count[0], sums[3] += (double)count[1];
     }
-    if (MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the held-out loss failed");
+    ELMO_MPI(MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
     ppl[0] = exp(all[0] / all[2]);
     ppl[1] = exp(all[1] / all[3]);
     ppl[2] = exp((all[0] + all[1]) / (all[2] + all[3]));
@@ -547,11 +521,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
                 r->lm.grad[0] = NAN;
             }
             /* the one reduction of the step: the whole gradient block */
-            if (MPI_Allreduce(MPI_IN_PLACE, r->lm.grad, (int)r->lm.n_total, MPI_FLOAT, MPI_SUM,
-                              MPI_COMM_WORLD) != MPI_SUCCESS) {
-                rc = elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradient failed");
-                break;
-            }
+            elmo_allreduce_sum(r->lm.grad, r->lm.n_total);
             double norm = elmo_grad_norm(r->lm.grad, r->lm.n_total);
             if (!isfinite(norm)) {
                 if (rc == ELMO_OK)
@@ -573,10 +543,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
             tokens_log += valid;
             if (job->progress && ((k + 1) % log_every == 0 || k + 1 == s.steps)) {
                 double g[4];
-                if (MPI_Reduce(win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
-                    rc = elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the loss failed");
-                    break;
-                }
+                ELMO_MPI(MPI_Reduce(win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
                 double t = elmo_now();
                 if (r->rank == 0) {
                     char eta[32];
@@ -627,8 +594,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
 
         /* the end of an epoch: held-out perplexity, report, checkpoint */
         double g[4];
-        if (MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the epoch loss failed");
+        ELMO_MPI(MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         double ppl[3];
         ELMO_TRY(elmo_agree(evaluate(r, es, ppl)));
         struct elmo_lm_epoch e = {.epoch = r->epoch + 1,

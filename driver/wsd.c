@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/corpus.h"
 #include "io/outfile.h"

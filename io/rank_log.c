@@ -14,19 +14,23 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "driver/commands.h"
+#include "io/job.h"
+#include "io/rank_log.h"
 #include "model/status.h"
 
 static FILE *log_file;
+static int log_rank, log_size;
 
-int elmo_rank_log_open(const char *output) {
+int elmo_rank_log_open(const char *output, int rank, int size) {
     char dir[ELMO_PATH_MAX + 16], path[ELMO_PATH_MAX + 48];
     if (snprintf(dir, sizeof dir, "%s.logs", output) >= (int)sizeof dir)
         return elmo_error(ELMO_ERR_ARG, "%s: path too long for its log directory", output);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return elmo_error(ELMO_ERR_IO, "%s: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/rank-%05d.log", dir, elmo_rank());
+    snprintf(path, sizeof path, "%s/rank-%05d.log", dir, rank);
     elmo_rank_log_close();
+    log_rank = rank;
+    log_size = size;
     log_file = fopen(path, "a");
     if (!log_file) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
     return 0;
@@ -40,8 +44,7 @@ void elmo_rank_log(const char *fmt, ...) {
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(log_file, "%s.%03ldZ rank %d/%d: ", stamp, ts.tv_nsec / 1000000L, elmo_rank(),
-            elmo_size());
+    fprintf(log_file, "%s.%03ldZ rank %d/%d: ", stamp, ts.tv_nsec / 1000000L, log_rank, log_size);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(log_file, fmt, ap);
