@@ -216,7 +216,7 @@ static const struct key keys[] = {
     KEY("seed", K(TRAIN_NER) | K(PRETRAIN), T_U64, seed, 0, 0, "1", NULL, "N",
         "seed of the initialisation, dropout and shuffling"),
 
-    /* wsd: the word-sense picture (issue 5) */
+    /* wsd: the word-sense picture */
     KEY("word", K(WSD), T_STRING, word, 0, 0, "work", NULL, "WORD",
         "the target word (ASCII case-insensitive; punctuation around a token is ignored)"),
     KEY("sentences", K(WSD), T_PATH, sentences, 0, 0, NULL, NULL, "FILE",
@@ -236,7 +236,7 @@ static const struct key keys[] = {
     KEY("max_points", K(WSD), T_INT, max_points, 2, 100000, "500", NULL, "N",
         "draw at most N occurrences, evenly spaced over all that are found (deterministic)"),
 
-    /* NER (issue 4): train-ner, eval-ner, annotate */
+    /* NER: train-ner, eval-ner, annotate */
     KEY("input", K(EVAL_NER), T_PATH, input, 0, 0, NULL, NULL, "FILE",
         "sentences to tag and score: `token ... tag` lines (the gold tag last), blank line "
         "between sentences"),
@@ -271,7 +271,7 @@ static const struct key keys[] = {
         "feed <URL> for http(s):// tokens and <USR> for @user tokens to the model, as the "
         "tutorial (the tagger records it; eval-ner and annotate follow it)"),
 
-    /* pretrain: the biLM from scratch (issue 9) */
+    /* pretrain: the biLM from scratch */
     KEY("corpus", K(PRETRAIN), T_PATH, corpus, 0, 0, NULL, NULL, "FILE",
         "the training text: one sentence per line, split on whitespace (plain or .gz)"),
     KEY("options", K(PRETRAIN), T_PATH, options, 0, 0, NULL, NULL, "FILE",

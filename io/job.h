@@ -98,14 +98,14 @@ struct elmo_job {
     int epochs;
     uint64_t seed;
 
-    /* wsd (issue 5): the word-sense picture */
+    /* wsd: the word-sense picture */
     char word[128];                  /* the target word (default "work") */
     char sentences[ELMO_PATH_MAX];   /* sentences holding it (empty: the tutorial's five) */
     char senses[ELMO_PATH_MAX];      /* one sense label per sentence (empty: none) */
     char store[ELMO_PATH_MAX];       /* an embedding store to read instead of sentences */
     bool match_forms;                /* also match -s/-es/-ed/-ing/-d forms (default true) */
     int max_points;                  /* at most this many occurrences drawn (default 500) */
-    /* NER (issue 4): train-ner, eval-ner, annotate */
+    /* NER: train-ner, eval-ner, annotate */
     char features[16];               /* tagger input: elmo (default) | glove | elmo+glove */
     char glove[ELMO_PATH_MAX];       /* GloVe text vectors (features glove) */
     float lr;                        /* Adam learning rate of the first epoch (0.005) */
@@ -118,7 +118,7 @@ struct elmo_job {
     char ner_output[16];             /* the tagger's output layer: softmax (default) | crf */
     bool ortho;                      /* orthographic inputs after the mix (false) */
     int patience;                    /* stop after N epochs without a better dev F1 (0: never) */
-    /* pretrain (issue 9): biLM pretraining; also uses options, train, dev, out, epochs, seed,
+    /* pretrain: biLM pretraining; also uses options, train, dev, out, epochs, seed,
      * lr, batch_size, clip, batch_tokens, max_sentence_tokens, long_sentences */
     char corpus[ELMO_PATH_MAX];      /* training text, one sentence per line (plain or .gz) */
     int vocab_size;                  /* softmax rows with <S>, </S>, <UNK> (20000) */

@@ -1,5 +1,5 @@
 /*
- * lm_files.h: the files of biLM pretraining (issue 9) besides the model itself:
+ * lm_files.h: the files of biLM pretraining besides the model itself:
  *
  *   OUT/checkpoint.h5   everything a rerun needs to continue exactly where a run stopped:
  *                       the parameter block (model in elmo_model_params layout, then the

@@ -8,9 +8,9 @@
  * Products whose rows are independent sentences or tokens go through the project's own
  * row-stable GEMM instead (model/pgemm.c): elmo_pgemm on weights packed once (struct
  * elmo_pmat), and elmo_gemm_rows on plain row-major weights.  OpenBLAS does not promise that a
- * row's result depends on that row alone: with the Haswell kernel (OPENBLAS_CORETYPE=Haswell,
- * set on this machine) a row's result changes with the number of rows and with the row's place
- * in the call (measured), and with two threads OpenBLAS splits the rows.  Our kernel computes every output element as one
+ * row's result depends on that row alone: with some kernels (e.g. OPENBLAS_CORETYPE=Haswell)
+ * a row's result changes with the number of rows and with the row's place in the call, and
+ * with two threads OpenBLAS splits the rows.  Our kernel computes every output element as one
  * chain of fused multiply-adds in a fixed order,
  *
  *     acc = init(i, j);  for k = 0 .. K-1: acc = fmaf(A[i][k], B[k][j], acc);  C[i][j] = acc

