@@ -36,7 +36,7 @@ enum elmo_char_id {
 
 enum elmo_activation { ELMO_ACT_RELU = 0, ELMO_ACT_TANH = 1 };
 
-/* options.json, as in elmo-spec section 1.  Filled by io/options.c. */
+/* options.json, as in elmo-spec section 1.  Filled by io/weights.c (elmo_options_* there). */
 struct elmo_options {
     int E;                                /* char_cnn.embedding.dim */
     int n_filters;                        /* number of [width, count] entries */

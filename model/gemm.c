@@ -14,22 +14,6 @@ void elmo_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void elmo_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    for (int i = 0; i < M; i++) {
-        for (int j = 0; j < N; j++) {
-            double acc = 0.0;
-            for (int k = 0; k < K; k++) {
-                float a = trans_a ? A[(long)k * lda + i] : A[(long)i * lda + k];
-                float b = trans_b ? B[(long)j * ldb + k] : B[(long)k * ldb + j];
-                acc += (double)a * b;
-            }
-            float c = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
-            C[(long)i * ldc + j] = (float)(alpha * acc) + c;
-        }
-    }
-}
-
 void elmo_blas_set_threads(int n) {
     if (n < 1) n = 1;
     openblas_set_num_threads(n);

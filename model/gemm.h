@@ -2,8 +2,7 @@
  * gemm.h: the matrix products.
  *
  * elmo_gemm is the plain BLAS product (row-major, BLAS signature, cblas_sgemm underneath), for
- * products whose rows are not independent samples; elmo_gemm_ref is the naive triple loop,
- * kept for tests only.
+ * products whose rows are not independent samples.
  *
  * Products whose rows are independent sentences or tokens go through the project's own
  * row-stable GEMM instead (model/pgemm.c): elmo_pgemm on weights packed once (struct
@@ -34,10 +33,6 @@
 /* C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C; row-major; lda/ldb/ldc in floats. */
 void elmo_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc);
-
-/* The naive reference of elmo_gemm (tests only). */
-void elmo_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* ------------------------------------------------------------------------------------------ */
 /* the row-stable GEMM */
