@@ -33,13 +33,12 @@ int elmo_cache_init(struct elmo_cache *c, int P, size_t budget_bytes) {
     c->hash = calloc((size_t)cap, sizeof *c->hash);
     c->key_off = calloc((size_t)cap, sizeof *c->key_off);
     c->key_len = calloc((size_t)cap, sizeof *c->key_len);
-    c->ready = calloc((size_t)cap, sizeof *c->ready);
     c->slot_vec = calloc((size_t)cap, sizeof *c->slot_vec);
     c->keys_cap = (size_t)(cap / 2) * 16 + 64;
     if (c->keys_cap > 0xffffffffu) c->keys_cap = 0xffffffffu;
     c->keys = malloc(c->keys_cap);
     c->vec = malloc((size_t)(cap / 2) * (size_t)P * sizeof(float));
-    if (!c->hash || !c->key_off || !c->key_len || !c->ready || !c->slot_vec || !c->keys ||
+    if (!c->hash || !c->key_off || !c->key_len || !c->slot_vec || !c->keys ||
         !c->vec) {
         elmo_cache_free(c);
         return elmo_error(ELMO_ERR_NOMEM, "out of memory for the token cache (%zu bytes)",
@@ -49,7 +48,7 @@ int elmo_cache_init(struct elmo_cache *c, int P, size_t budget_bytes) {
 }
 
 void elmo_cache_free(struct elmo_cache *c) {
-    free(c->hash); free(c->key_off); free(c->key_len); free(c->ready); free(c->slot_vec);
+    free(c->hash); free(c->key_off); free(c->key_len); free(c->slot_vec);
     free(c->keys); free(c->vec);
     int P = c->P;
     memset(c, 0, sizeof *c);

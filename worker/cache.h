@@ -18,7 +18,6 @@ struct elmo_cache {
     uint64_t *hash;     /* (cap) 0 = empty */
     uint32_t *key_off;  /* (cap) offset of the key in keys */
     uint8_t *key_len;   /* (cap) */
-    uint8_t *ready;     /* (cap) 1 when the vector is filled */
     char *keys;         /* key bytes */
     size_t keys_cap, keys_used;
     float *vec;         /* (cap / 2, P) vectors, in insertion order */
@@ -34,9 +33,10 @@ void elmo_cache_free(struct elmo_cache *c);
 size_t elmo_cache_key_len(size_t len);
 
 /*
- * Looks up a token (len bytes).  Returns the vector index >= 0 and sets *ready (1 = filled,
- * 0 = inserted now, fill it with elmo_cache_vec and elmo_cache_set_ready), or -1 when the
- * cache is disabled or full (then the caller computes the vector itself).
+ * Looks up a token (len bytes).  Returns the vector index >= 0 and sets *ready: 0 = inserted
+ * now, the caller fills elmo_cache_vec; 1 = inserted earlier (a hit), filled by whoever
+ * inserted it: within a batch, by the time that caller has written its misses.  Returns -1
+ * when the cache is disabled or full (then the caller computes the vector itself).
  */
 int64_t elmo_cache_get(struct elmo_cache *c, const char *tok, size_t len, int *ready);
 
