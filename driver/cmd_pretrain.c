@@ -1,5 +1,5 @@
 /*
- * pretrain.c: the pretrain job (issue 9): a biLM trained from scratch, data-parallel over MPI.
+ * cmd_pretrain.c: the pretrain job: a biLM trained from scratch, data-parallel over MPI.
  *
  * Every rank reads the whole corpus (it is small next to the model's work), builds the same
  * vocabulary and the same packing of sentences into B batch rows, and trains on its own rows

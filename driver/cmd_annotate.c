@@ -1,5 +1,5 @@
 /*
- * annotate.c: the annotate job: tag the named entities of a tweet archive.
+ * cmd_annotate.c: the annotate job: tag the named entities of a tweet archive.
  *
  * Rank 0 reads the inputs (JSON Lines of API v1.1/v2 objects or plain text, one tweet per
  * line; plain, gzip, bzip2 or zstd; several files one after the other; or stdin), parses and HTML-unescapes each record, tokenizes the tweets

@@ -1,5 +1,5 @@
 /*
- * ner.c: the train-ner and eval-ner jobs.
+ * cmd_train_ner.c: the train-ner and eval-ner jobs.
  *
  * train-ner.  Every rank reads the `token tag` files.  The features are computed once: for
  * features elmo, the (URL/user-masked) tokens of each split are embedded by the embed job
