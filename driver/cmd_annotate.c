@@ -638,7 +638,7 @@ static int check_existing(const struct elmo_job *job, const struct sinks *sk, in
  * output shorter than the journal says.  Returns 0, or a negative status with nothing of the
  * user's touched.
  */
-static int open_sinks(const struct elmo_job *job, const struct elmo_ner_runtime *rt,
+static int open_sinks(const struct elmo_job *job, const struct elmo_tagging *rt,
                       const char *outpath, struct sinks *sk, struct resume_point *rpt,
                       int *resumed, int *already, struct reader *rd, struct counts *cnt) {
     const int n_model = 5, n_in = n_model + rd->in.n;
@@ -778,7 +778,7 @@ static int check_input_unchanged(const struct reader *rd, const struct sinks *sk
  * identity a rerun compares).
  */
 static int write_meta(const struct elmo_job *job, const struct reader *rd, const struct sinks *sk,
-                      const struct elmo_ner_runtime *rt, const struct counts *c) {
+                      const struct elmo_tagging *rt, const struct counts *c) {
     json_t *m = json_object(), *ins = json_array(), *set = json_object(), *cn = json_object();
     json_object_set_new(m, "elmo_version", json_string(ELMO_VERSION));
     json_object_set_new(m, "kind", json_string(elmo_job_kind_name(job->kind)));
@@ -850,7 +850,7 @@ static int write_meta(const struct elmo_job *job, const struct reader *rd, const
  * touched.
  */
 static int close_sinks(const struct elmo_job *job, const struct reader *rd, struct sinks *sk,
-                       const struct elmo_ner_runtime *rt, const struct counts *cnt, int rc) {
+                       const struct elmo_tagging *rt, const struct counts *cnt, int rc) {
     if (rc == 0 && sk->f && sk->ow.gz) {
         /* the last member; an output with no tweet is still a gzip file */
         if (ftello(sk->f) == 0 && !sk->ow.in_member) rc = ow_write(&sk->ow, "", 0);
@@ -932,7 +932,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     const char *outpath = job->output[0] ? job->output : job->out;
     const bool conll = !strcmp(job->format, "conll");
     int rc = 0, lrc = 0;
-    struct elmo_ner_runtime rt;
+    struct elmo_tagging rt;
     struct reader rd = {0};
     struct pending pd = {0};
     struct counts cnt = {0};
@@ -992,7 +992,7 @@ int elmo_annotate_run(struct elmo_job *job) {
                                            "the input is plain text");
     }
     ELMO_CALL(elmo_agree(lrc));
-    ELMO_CALL(elmo__ner_runtime_open(&rt, job, job->max_sentence_tokens));
+    ELMO_CALL(elmo__tagging_open(&rt, job, job->max_sentence_tokens));
     if (rank == 0) {
         lrc = open_sinks(job, &rt, outpath, &sk, &rpt, &resumed, &already, &rd, &cnt);
         sinks_open = true;
@@ -1077,7 +1077,7 @@ int elmo_annotate_run(struct elmo_job *job) {
             }
         }
         lrc = nt == mt ? 0 : elmo_error(ELMO_ERR_STATE, "annotate: a round lost tokens");
-        if (lrc == 0) lrc = elmo__ner_runtime_tag(&rt, ns, lens, toks, mytags, myscore);
+        if (lrc == 0) lrc = elmo_tagging_tag(&rt, ns, lens, toks, mytags, myscore);
         ELMO_CALL(elmo_agree(lrc));
         if (rank == 0) {
             tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));
@@ -1163,6 +1163,6 @@ cleanup:
     free(blob), free(myblob), free(tags), free(mytags), free(score), free(myscore);
     free(feat), free(lens), free(toks);
     free(counts), free(displs), free(bcounts), free(bdispls);
-    elmo__ner_runtime_close(&rt);
+    elmo_tagging_close(&rt);
     return rc;
 }

@@ -58,185 +58,20 @@
 
 /* ================================== Shared ================================== */
 
-void elmo__ner_extras_init(struct elmo_ner_extras *x, const struct elmo_glove *glove, bool ortho,
-                           bool mask_urls_users) {
-    x->glove = glove;
-    x->ortho = ortho;
-    x->mask_urls_users = mask_urls_users;
-    x->E = (glove ? glove->dim : 0) + (ortho ? ELMO_NER_ORTHO : 0);
-}
-
-/* The orthographic flags of a raw token (ELMO_NER_ORTHO floats, 0 or 1). */
-static void ortho_flags(const char *t, float *f) {
-    int letters = 0, upper = 0, inner_upper = 0, digits = 0;
-    for (const char *p = t; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (isalpha(c)) {
-            letters++;
-            if (isupper(c)) {
-                upper++;
-                if (p > t) inner_upper = 1;
-            }
-        }
-        digits += isdigit(c) != 0;
+/* Reads a whole small text file (options.json) into an owned string, or NULL. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
     }
-    f[0] = isupper((unsigned char)t[0]) ? 1.0f : 0.0f;
-    f[1] = letters >= 2 && upper == letters ? 1.0f : 0.0f;
-    f[2] = inner_upper && upper < letters ? 1.0f : 0.0f;
-    f[3] = letters >= 1 && upper == 0 ? 1.0f : 0.0f;
-    f[4] = t[0] == '#' && t[1] ? 1.0f : 0.0f;
-    f[5] = t[0] == '@' && t[1] ? 1.0f : 0.0f;
-    f[6] = !strncmp(t, "http://", 7) || !strncmp(t, "https://", 8) || !strncmp(t, "www.", 4)
-               ? 1.0f
-               : 0.0f;
-    f[7] = digits > 0 ? 1.0f : 0.0f;
-    f[8] = letters == 0 && digits == 0 ? 1.0f : 0.0f;
-}
-
-void elmo__ner_extras_compute(const struct elmo_ner_extras *x, int64_t n, const char *const *tok,
-                              float *out) {
-    const int G = x->glove ? x->glove->dim : 0;
-    for (int64_t i = 0; i < n; i++) {
-        float *o = out + (size_t)i * x->E;
-        if (x->glove) {
-            const char *t = elmo_ner_feature_token(tok[i], x->mask_urls_users);
-            const float *v = elmo_glove_lookup(x->glove, t);
-            if (!v && (t[0] == '#' || t[0] == '@') && t[1]) v = elmo_glove_lookup(x->glove, t + 1);
-            if (v) memcpy(o, v, sizeof(float) * (size_t)G);
-            else memset(o, 0, sizeof(float) * (size_t)G);
-        }
-        if (x->ortho) ortho_flags(tok[i], o + G);
-    }
-}
-
-/*
- * The biLM of an ELMo tagger: the job's --options/--weights (--model) when given, else the files
- * the tagger names relative to its own directory.  0, or ELMO_ERR_ARG saying what to give.
- */
-static int resolve_bilm(struct elmo_ner_runtime *r, const struct elmo_job *job) {
-    if (job->options[0] && job->weights[0]) {
-        snprintf(r->options, sizeof r->options, "%s", job->options);
-        snprintf(r->weights, sizeof r->weights, "%s", job->weights);
-        return 0;
-    }
-    if (!r->meta.bilm_options[0] || !r->meta.bilm_weights[0])
-        return elmo_error(ELMO_ERR_ARG,
-                          "%s is an ELMo tagger that does not name its biLM: give the biLM it was "
-                          "trained on (--options FILE --weights FILE, or --model DIR)",
-                          job->tagger);
-    char dir[ELMO_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", job->tagger);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    if (snprintf(r->options, sizeof r->options, "%s/%s", dir, r->meta.bilm_options) >=
-            (int)sizeof r->options ||
-        snprintf(r->weights, sizeof r->weights, "%s/%s", dir, r->meta.bilm_weights) >=
-            (int)sizeof r->weights)
-        return elmo_error(ELMO_ERR_ARG, "%s: the path of its biLM is too long", job->tagger);
-    return 0;
-}
-
-int elmo__ner_runtime_open(struct elmo_ner_runtime *r, const struct elmo_job *job, int max_len) {
-    memset(r, 0, sizeof *r);
-    int rc = elmo_tagger_load(job->tagger, &r->t, &r->meta);
-    bool glove = rc == 0 && !strcmp(r->meta.features, "glove");
-    bool stored = rc == 0 && r->meta.glove.n > 0; /* GloVe rows in the tagger file */
-    bool xglove = rc == 0 && !strcmp(r->meta.features, "elmo+glove");
-    if (rc == 0 && xglove && !stored)
-        rc = elmo_error(ELMO_ERR_FORMAT, "%s: features elmo+glove, but the file holds no GloVe rows",
-                        job->tagger);
-    if (rc == 0 && !glove) rc = resolve_bilm(r, job);
-    ELMO_TRY(elmo_agree(rc));
-
-    /* rank 0 checks that the vectors are the ones the tagger was trained on */
-    char sha[65] = "";
-    const char *vec_path = glove ? (job->glove[0] ? job->glove : r->meta.glove_path) : r->weights;
-    rc = 0;
-    if (elmo_rank() == 0 && !(glove && stored)) {
-        rc = elmo_file_sha256(vec_path, sha);
-        const char *want = glove ? r->meta.glove_sha256 : r->meta.weights_sha256;
-        if (rc == 0 && !want[0])
-            rc = elmo_error(ELMO_ERR_FORMAT,
-                            "%s records no sha256 of the %s vectors it was trained on, so it "
-                            "cannot tell a wrong biLM from the right one; retrain it",
-                            job->tagger, glove ? "GloVe" : "ELMo");
-        if (rc == 0 && strcmp(sha, want) != 0)
-            rc = elmo_error(ELMO_ERR_MISMATCH,
-                            "%s was trained with %s vectors of sha256 %s, but %s has sha256 %s",
-                            job->tagger, glove ? "GloVe" : "ELMo", want, vec_path, sha);
-        char osha[65] = "";
-        if (rc == 0 && !glove && r->meta.options_sha256[0]) {
-            rc = elmo_file_sha256(r->options, osha);
-            if (rc == 0 && strcmp(osha, r->meta.options_sha256) != 0)
-                rc = elmo_error(ELMO_ERR_MISMATCH,
-                                "%s was trained with a biLM whose options file has sha256 %s, "
-                                "but %s has sha256 %s",
-                                job->tagger, r->meta.options_sha256, r->options, osha);
-        }
-        if (rc == 0 && !glove)
-            fprintf(stderr, "%s: biLM %s + %s (sha256 %.12s)%s\n",
-                    elmo_job_kind_name(job->kind), r->options,
-                    r->weights, sha, job->weights[0] ? "" : ", named by the tagger");
-    }
-    ELMO_TRY(elmo_agree(rc));
-    const struct elmo_glove *gv = stored ? &r->meta.glove : &r->glove;
-    if (glove && stored) rc = 0;
-    else if (glove) rc = elmo_glove_load(vec_path, &r->glove);
-    else rc = elmo_model_load(r->options, r->weights, &r->m);
-    if (rc == 0 && !glove && r->m.opt.L + 1 != r->t.cfg.K)
-        rc = elmo_error(ELMO_ERR_SHAPE, "%s mixes %d layers; the biLM %s has %d", job->tagger,
-                        r->t.cfg.K, r->weights, r->m.opt.L + 1);
-    if (rc == 0 && (glove ? gv->dim : 2 * r->m.opt.P) != r->t.cfg.D)
-        rc = elmo_error(ELMO_ERR_SHAPE, "%s takes %d-wide features; %s gives %d", job->tagger,
-                        r->t.cfg.D, glove && stored ? "its GloVe rows" : vec_path,
-                        glove ? gv->dim : 2 * r->m.opt.P);
-    if (rc == 0) {
-        elmo__ner_extras_init(&r->extras, xglove ? gv : NULL, r->meta.ortho,
-                              r->meta.mask_urls_users);
-        if (r->extras.E != r->t.cfg.E)
-            rc = elmo_error(ELMO_ERR_FORMAT, "%s takes %d extra inputs; its features give %d",
-                            job->tagger, r->t.cfg.E, r->extras.E);
-    }
-    if (rc == 0)
-        rc = elmo_ner_feat_init(&r->feat, glove ? NULL : &r->m, glove ? gv : NULL,
-                                r->meta.mask_urls_users, job->batch_tokens, max_len);
-    if (rc == 0) rc = elmo_tagger_ws_reserve(&r->ws, &r->t.cfg, 2048, 32, (size_t)max_len);
-    rc = elmo_agree(rc);
-    if (rc < 0) elmo__ner_runtime_close(r);
-    return rc;
-}
-
-int elmo__ner_runtime_tag(struct elmo_ner_runtime *r, int n, const int32_t *len,
-                          const char *const *tok, int32_t *tags, float *score) {
-    const size_t KD = (size_t)r->t.cfg.K * (size_t)r->t.cfg.D, E = (size_t)r->t.cfg.E;
-    size_t nt = 0;
-    for (int s = 0; s < n; s++) nt += (size_t)len[s];
-    if (nt > r->cap_tok) {
-        free(r->fbuf), free(r->xbuf);
-        r->cap_tok = 0;
-        r->fbuf = elmo_malloc(sizeof(float) * nt * KD, "tagger features");
-        r->xbuf = elmo_malloc(sizeof(float) * (nt * E + 1), "tagger extra inputs");
-        if (!r->fbuf || !r->xbuf) return ELMO_ERR_NOMEM;
-        r->cap_tok = nt;
-    }
-    if (n == 0) return 0;
-    ELMO_TRY(elmo_ner_feat_compute(&r->feat, n, len, tok, r->fbuf));
-    if (E > 0) elmo__ner_extras_compute(&r->extras, (int64_t)nt, tok, r->xbuf);
-    return elmo_ner_tag(&r->t, &r->ws, n, len, r->fbuf, E > 0 ? r->xbuf : NULL, tags, score, NULL);
-}
-
-void elmo__ner_runtime_close(struct elmo_ner_runtime *r) {
-    free(r->fbuf);
-    free(r->xbuf);
-    r->fbuf = r->xbuf = NULL;
-    r->cap_tok = 0;
-    elmo_ner_feat_free(&r->feat);
-    elmo_tagger_ws_free(&r->ws);
-    elmo_glove_free(&r->glove);
-    elmo_model_free(&r->m);
-    elmo_tagger_free(&r->t);
-    elmo_tagger_meta_free(&r->meta);
+    size_t cap = 4096, n = 0, r;
+    char *s = elmo_xmalloc(cap);
+    while ((r = fread(s + n, 1, cap - n - 1, f)) > 0)
+        if ((n += r) + 1 == cap) s = elmo_xrealloc(s, cap *= 2);
+    fclose(f);
+    s[n] = '\0';
+    return s;
 }
 
 /* Sentence lengths of d as int32. */
@@ -336,14 +171,14 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     const char *input = job->input[0] ? job->input : job->test;
     int rank = elmo_rank(), size = elmo_size(), rc = 0;
     struct elmo_ner_data d;
-    struct elmo_ner_runtime rt;
+    struct elmo_tagging rt;
     memset(&rt, 0, sizeof rt);
     elmo_blas_set_threads(job->threads);
     static const char *const eval_outputs[] = {"", ".partial", ".conll"};
     ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3) : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
-    double t0 = elmo_now();
-    rc = elmo__ner_runtime_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
+    double t0 = elmo__ner_now();
+    rc = elmo__tagging_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
     if (rc < 0) {
         elmo_ner_data_free(&d);
         return rc;
@@ -354,8 +189,8 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     int64_t t_a = d.offset[s0], t_b = d.offset[s1];
     int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(t_b - t_a + 1));
     int32_t *all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)(d.n_tok + 1)) : NULL;
-    int lrc = elmo__ner_runtime_tag(&rt, (int)(s1 - s0), len + s0,
-                                    (const char *const *)d.tok + t_a, mine, NULL);
+    int lrc = elmo_tagging_tag(&rt, (int)(s1 - s0), len + s0, (const char *const *)d.tok + t_a,
+                               mine, NULL);
     ELMO_CALL(elmo_agree(lrc));
     /* a stop signal on any rank while tagging: nothing is written (exit 3) */
     int any_sig = elmo_stop_agreed();
@@ -397,7 +232,7 @@ cleanup:
     free(mine);
     free(all);
     free(len);
-    elmo__ner_runtime_close(&rt);
+    elmo_tagging_close(&rt);
     elmo_ner_data_free(&d);
     return rc;
 }
@@ -908,12 +743,12 @@ int elmo_train_ner_run(struct elmo_job *job) {
                 ELMO_CALL(elmo_features(job, &sp[i], sha, meta.options_json, model.opt.P));
     }
     struct elmo_ner_extras xs;
-    elmo__ner_extras_init(&xs, xglove ? &gv : NULL, job->ortho, job->mask_urls_users);
+    elmo_ner_extras_init(&xs, xglove ? &gv : NULL, job->ortho, job->mask_urls_users);
     const int E = xs.E;
     for (int i = 0; i < 3 && E > 0; i++) {
         if (!sp[i].present) continue;
         sp[i].extra = elmo_xmalloc(sizeof(float) * (size_t)(sp[i].d.n_tok + 1) * E);
-        elmo__ner_extras_compute(&xs, sp[i].d.n_tok, (const char *const *)sp[i].d.tok,
+        elmo_ner_extras_compute(&xs, sp[i].d.n_tok, (const char *const *)sp[i].d.tok,
                                  sp[i].extra);
     }
     double t_feat = elmo_now() - t_start;

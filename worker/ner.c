@@ -3,6 +3,7 @@
  */
 #include "worker/ner.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +118,55 @@ int elmo_ner_tag(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, int n, 
         r0 = r;
     }
     return 0;
+}
+
+void elmo_ner_extras_init(struct elmo_ner_extras *x, const struct elmo_glove *glove, bool ortho,
+                          bool mask_urls_users) {
+    x->glove = glove;
+    x->ortho = ortho;
+    x->mask_urls_users = mask_urls_users;
+    x->E = (glove ? glove->dim : 0) + (ortho ? ELMO_NER_ORTHO : 0);
+}
+
+/* The orthographic flags of a raw token (ELMO_NER_ORTHO floats, 0 or 1). */
+static void ortho_flags(const char *t, float *f) {
+    int letters = 0, upper = 0, inner_upper = 0, digits = 0;
+    for (const char *p = t; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (isalpha(c)) {
+            letters++;
+            if (isupper(c)) {
+                upper++;
+                if (p > t) inner_upper = 1;
+            }
+        }
+        digits += isdigit(c) != 0;
+    }
+    f[0] = isupper((unsigned char)t[0]) ? 1.0f : 0.0f;
+    f[1] = letters >= 2 && upper == letters ? 1.0f : 0.0f;
+    f[2] = inner_upper && upper < letters ? 1.0f : 0.0f;
+    f[3] = letters >= 1 && upper == 0 ? 1.0f : 0.0f;
+    f[4] = t[0] == '#' && t[1] ? 1.0f : 0.0f;
+    f[5] = t[0] == '@' && t[1] ? 1.0f : 0.0f;
+    f[6] = !strncmp(t, "http://", 7) || !strncmp(t, "https://", 8) || !strncmp(t, "www.", 4)
+               ? 1.0f
+               : 0.0f;
+    f[7] = digits > 0 ? 1.0f : 0.0f;
+    f[8] = letters == 0 && digits == 0 ? 1.0f : 0.0f;
+}
+
+void elmo_ner_extras_compute(const struct elmo_ner_extras *x, int64_t n, const char *const *tok,
+                             float *out) {
+    const int G = x->glove ? x->glove->dim : 0;
+    for (int64_t i = 0; i < n; i++) {
+        float *o = out + (size_t)i * x->E;
+        if (x->glove) {
+            const char *t = elmo_ner_feature_token(tok[i], x->mask_urls_users);
+            const float *v = elmo_glove_lookup(x->glove, t);
+            if (!v && (t[0] == '#' || t[0] == '@') && t[1]) v = elmo_glove_lookup(x->glove, t + 1);
+            if (v) memcpy(o, v, sizeof(float) * (size_t)G);
+            else memset(o, 0, sizeof(float) * (size_t)G);
+        }
+        if (x->ortho) ortho_flags(tok[i], o + G);
+    }
 }

@@ -1,7 +1,8 @@
 /*
  * ner.h: the per-rank NER work: the tagger's input features of tokenized sentences (the three
- * ELMo layers, computed here with the biLM, or GloVe vectors), and tagging with a trained
- * tagger.  Not collective: ranks call these on the sentences they own.
+ * ELMo layers, computed here with the biLM, or GloVe vectors), its extra inputs after the mix
+ * (GloVe and orthographic flags), and tagging with a trained tagger.  Not collective: ranks
+ * call these on the sentences they own.
  *
  * ELMo features of a token are K = L + 1 layers of D = 2P floats: [word_emb; word_emb],
  * lstm_outputs1, lstm_outputs2 (the layers an embed store holds, in the stateless regime), so
@@ -44,6 +45,30 @@ void elmo_ner_feat_free(struct elmo_ner_feat *f);
  */
 int elmo_ner_feat_compute(struct elmo_ner_feat *f, int n, const int32_t *len,
                           const char *const *tok, float *feat);
+
+/* Orthographic inputs per token (ortho): binary flags of the raw token. */
+#define ELMO_NER_ORTHO 9
+
+/*
+ * The tagger's extra inputs after the mix, per token: the GloVe vector of the token (zeros
+ * when the table has none; a #hashtag or @mention without a vector of its own takes the
+ * word's), then the ELMO_NER_ORTHO flags: initial capital, all capitals, an inner capital,
+ * all lowercase, #hashtag, @mention, URL, a digit, neither letters nor digits.
+ */
+struct elmo_ner_extras {
+    const struct elmo_glove *glove; /* or NULL: no GloVe part */
+    bool ortho;                     /* the flags are on */
+    bool mask_urls_users;           /* GloVe looks up the <URL>/<USR>-masked token */
+    int E;                          /* inputs per token */
+};
+
+/* Sets x up; E = (glove ? glove->dim : 0) + (ortho ? ELMO_NER_ORTHO : 0). */
+void elmo_ner_extras_init(struct elmo_ner_extras *x, const struct elmo_glove *glove, bool ortho,
+                          bool mask_urls_users);
+
+/* The extra inputs of n tokens: out (n, x->E). */
+void elmo_ner_extras_compute(const struct elmo_ner_extras *x, int64_t n, const char *const *tok,
+                             float *out);
 
 /*
  * Tags n sentences with features feat (sum len, K, D) and extra inputs extra (sum len, E; NULL
