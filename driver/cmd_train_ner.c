@@ -55,6 +55,7 @@
 #include "model/optim.h"
 #include "model/rng.h"
 #include "model/status.h"
+#include "worker/ner_step.h"
 
 /* ================================== Shared ================================== */
 
@@ -81,12 +82,6 @@ static int32_t *lengths(const struct elmo_ner_data *d) {
     return len;
 }
 
-/* The contiguous block of n items that rank r of size owns: [*a, *b). */
-static void block_of(int64_t n, int r, int size, int64_t *a, int64_t *b) {
-    *a = n * r / size;
-    *b = n * (r + 1) / size;
-}
-
 /*
  * Gathers per-token tag ids of every rank's sentence block [s0, s1) to rank 0 (all: the
  * d->n_tok ids in order, rank 0 only).  Collective.
@@ -97,7 +92,7 @@ static int gather_tags(const struct elmo_ner_data *d, const int32_t *mine, int32
         *displs = elmo_xmalloc(sizeof(int) * (size_t)size);
     for (int r = 0; r < size; r++) {
         int64_t a, b;
-        block_of(d->n_sent, r, size, &a, &b);
+        elmo_ner_block(d->n_sent, r, size, &a, &b);
         counts[r] = (int)(d->offset[b] - d->offset[a]);
         displs[r] = (int)d->offset[a];
     }
@@ -185,7 +180,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     }
     int32_t *len = lengths(&d);
     int64_t s0, s1;
-    block_of(d.n_sent, rank, size, &s0, &s1);
+    elmo_ner_block(d.n_sent, rank, size, &s0, &s1);
     int64_t t_a = d.offset[s0], t_b = d.offset[s1];
     int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(t_b - t_a + 1));
     int32_t *all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)(d.n_tok + 1)) : NULL;
@@ -472,17 +467,21 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
     return elmo_agree(lrc);
 }
 
+/* A split as worker/ner_step.h takes it. */
+static struct elmo_ner_set set_of(const struct split *sp) {
+    struct elmo_ner_set s = {sp->d.n_sent, sp->d.offset, sp->len, sp->gold, sp->feat, sp->extra};
+    return s;
+}
+
 /* Tags split sp with t on every rank (contiguous blocks); rank 0 gets all tags.  Collective. */
 static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, const struct split *sp,
                      int32_t *all) {
     int64_t s0, s1;
-    block_of(sp->d.n_sent, elmo_rank(), elmo_size(), &s0, &s1);
-    int64_t t0 = sp->d.offset[s0];
-    int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - t0 + 1));
-    int lrc = elmo_ner_tag(t, ws, (int)(s1 - s0), sp->len + s0,
-                           sp->feat + (size_t)t0 * t->cfg.K * t->cfg.D,
-                           sp->extra ? sp->extra + (size_t)t0 * t->cfg.E : NULL, mine, NULL, NULL);
-    int rc = elmo_agree(lrc);
+    elmo_ner_block(sp->d.n_sent, elmo_rank(), elmo_size(), &s0, &s1);
+    int32_t *mine =
+        elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - sp->d.offset[s0] + 1));
+    const struct elmo_ner_set set = set_of(sp);
+    int rc = elmo_agree(elmo_ner_tag_block(t, ws, &set, elmo_rank(), elmo_size(), mine));
     if (rc == 0) rc = gather_tags(&sp->d, mine, all);
     free(mine);
     return rc;
@@ -602,431 +601,527 @@ static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, stru
     return rc;
 }
 
-int elmo_train_ner_run(struct elmo_job *job) {
-    const int rank = elmo_rank(), size = elmo_size();
-    const bool glove = !strcmp(job->features, "glove");       /* GloVe instead of the mix */
-    const bool xglove = !strcmp(job->features, "elmo+glove"); /* GloVe after the mix */
-    const int output = !strcmp(job->ner_output, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
-    int rc = 0, lrc = 0;
-    struct split sp[3] = {{"train", job->train, {0}, NULL, NULL, NULL, false, NULL},
-                          {"dev", job->dev, {0}, NULL, NULL, NULL, false, NULL},
-                          {"test", job->test, {0}, NULL, NULL, NULL, false, NULL}};
+/* One train-ner run: its settings, data, model and progress. */
+struct ner_run {
+    struct elmo_job *job;
+    int rank, size;
+    bool glove, xglove; /* GloVe instead of the mix; GloVe after the mix */
+    int output;         /* ELMO_TAGGER_SOFTMAX or ELMO_TAGGER_CRF */
+    struct split sp[3];
     struct elmo_tagset tags;
     struct elmo_model model;
     struct elmo_glove gv;
-    struct elmo_tagger t, best;
+    struct elmo_tagger_config cfg;
+    struct elmo_tagger t, best; /* the weights trained, the kept epoch's */
     struct elmo_tagger_ws ws;
     struct elmo_optim adam;
     struct elmo_tagger_meta meta;
-    struct epoch_log *elog = NULL;
-    float *grad = NULL;
-    int32_t *perm = NULL, *all = NULL, *blen = NULL;
-    const float **bfeat = NULL, **bextra = NULL;
-    const int32_t **bgold = NULL;
-    uint64_t *bseed = NULL;
-    char sha[65] = "", glove_sha[65] = "", tagger_path[ELMO_PATH_MAX];
-    memset(&model, 0, sizeof model);
-    memset(&gv, 0, sizeof gv);
-    memset(&t, 0, sizeof t);
-    memset(&best, 0, sizeof best);
-    memset(&ws, 0, sizeof ws);
-    memset(&adam, 0, sizeof adam);
-    memset(&meta, 0, sizeof meta);
-    elmo_blas_set_threads(job->threads);
-    double t_start = elmo_now();
+    struct elmo_ner_slice slice;
+    struct epoch_log *elog; /* (epochs) */
+    float *grad;            /* the gradient block */
+    int32_t *perm;          /* (train sentences) the epoch's order */
+    int32_t *all;           /* rank 0: a split's tags */
+    int K, D, E, max_len;
+    char sha[65], glove_sha[65], tagger_path[ELMO_PATH_MAX], ckpt[ELMO_PATH_MAX + 16];
+    struct ckpt_head ck;
+    int resumed;
+    /* progress */
+    double t_start, t_feat, t_train, best_f1, lr;
+    int best_epoch, epochs_run;
+    /* the kept epoch's scores */
+    struct elmo_conll_eval evs[3];
+    bool scored[3];
+};
 
-    /* 0. the run directory's name, before any work; `DIR/` is the same job as `DIR`.  Every
-     * rank checks, so that a refusal exits 2 on each (rank 0 prints it) */
+/*
+ * The run directory's name, before any work; `DIR/` is the same job as `DIR`.  Every rank
+ * checks, so that a refusal exits 2 on each (rank 0 prints it).
+ */
+static int check_name(struct ner_run *r) {
+    struct elmo_job *job = r->job;
     for (size_t n = strlen(job->out); n > 1 && job->out[n - 1] == '/'; n--) job->out[n - 1] = '\0';
-    lrc = check_run_dir(job);
-    if (lrc == 0) lrc = run_path(job, tagger_path, sizeof tagger_path, RUN_TAGGER);
-    rc = elmo_agree(lrc);
+    int lrc = check_run_dir(job);
+    if (lrc == 0) lrc = run_path(job, r->tagger_path, sizeof r->tagger_path, RUN_TAGGER);
+    int rc = elmo_agree(lrc);
     if (lrc < 0) rc = lrc; /* this rank's own refusal: the same exit code on every rank */
-    if (rc < 0) goto cleanup;
+    return rc;
+}
 
-    /* 1. data and tag set (every rank) */
+/* The splits and the tag set (every rank); then rank 0 checks the run's existing files. */
+static int read_splits(struct ner_run *r) {
+    int lrc = 0;
     for (int i = 0; i < 3 && lrc == 0; i++) {
-        if (!sp[i].path[0]) continue;
-        lrc = elmo_ner_data_read(sp[i].path, false, &sp[i].d);
-        sp[i].present = lrc == 0;
+        if (!r->sp[i].path[0]) continue;
+        lrc = elmo_ner_data_read(r->sp[i].path, false, &r->sp[i].d);
+        r->sp[i].present = lrc == 0;
     }
-    if (lrc == 0 && sp[0].d.n_sent == 0)
-        lrc = elmo_error(ELMO_ERR_FORMAT, "%s: no sentences to train on", job->train);
-    if (lrc == 0) lrc = elmo_tagset_build(&sp[0].d, &tags);
-    ELMO_CALL(elmo_agree(lrc));
-    int max_len = 1;
+    if (lrc == 0 && r->sp[0].d.n_sent == 0)
+        lrc = elmo_error(ELMO_ERR_FORMAT, "%s: no sentences to train on", r->job->train);
+    if (lrc == 0) lrc = elmo_tagset_build(&r->sp[0].d, &r->tags);
+    ELMO_TRY(elmo_agree(lrc));
+    r->max_len = 1;
     for (int i = 0; i < 3; i++) {
-        if (!sp[i].present) continue;
-        sp[i].len = lengths(&sp[i].d);
-        sp[i].gold = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp[i].d.n_tok + 1));
-        for (int64_t k = 0; k < sp[i].d.n_tok; k++)
-            sp[i].gold[k] = elmo_tagset_find(&tags, sp[i].d.tag[k]);
-        if (sp[i].d.max_len > max_len) max_len = sp[i].d.max_len;
+        struct split *sp = &r->sp[i];
+        if (!sp->present) continue;
+        sp->len = lengths(&sp->d);
+        sp->gold = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.n_tok + 1));
+        for (int64_t k = 0; k < sp->d.n_tok; k++)
+            sp->gold[k] = elmo_tagset_find(&r->tags, sp->d.tag[k]);
+        if (sp->d.max_len > r->max_len) r->max_len = sp->d.max_len;
     }
+    return elmo_agree(r->rank == 0 ? check_run_outputs(r->job) : 0);
+}
 
-    if (lrc == 0 && rank == 0) lrc = check_run_outputs(job);
-    ELMO_CALL(elmo_agree(lrc));
-
-    /* an existing DIR/tagger.h5: the same job again is already complete; another job's is kept
-     * unless --overwrite */
-    int complete = 0;
-    if (rank == 0 && !job->overwrite && access(tagger_path, F_OK) == 0) {
+/*
+ * An existing DIR/tagger.h5: the same job again is already complete (*complete, on every rank);
+ * another job's is kept unless --overwrite.  Collective.
+ */
+static int check_complete(struct ner_run *r, int *complete) {
+    int lrc = 0;
+    *complete = 0;
+    if (r->rank == 0 && !r->job->overwrite && access(r->tagger_path, F_OK) == 0) {
         struct elmo_tagger old;
         struct elmo_tagger_meta old_meta;
         memset(&old, 0, sizeof old);
         memset(&old_meta, 0, sizeof old_meta);
-        char *yaml = elmo_job_to_yaml(job);
-        if (elmo_tagger_load(tagger_path, &old, &old_meta) == 0 && old_meta.job_yaml && yaml &&
+        char *yaml = elmo_job_to_yaml(r->job);
+        if (elmo_tagger_load(r->tagger_path, &old, &old_meta) == 0 && old_meta.job_yaml && yaml &&
             !strcmp(old_meta.job_yaml, yaml))
-            complete = 1;
+            *complete = 1;
         else
             lrc = elmo_error(ELMO_ERR_ARG,
                              "%s exists and is not the tagger of this job (other settings or "
                              "data, or not a tagger); --overwrite replaces it",
-                             tagger_path);
+                             r->tagger_path);
         free(yaml);
         elmo_tagger_free(&old);
         elmo_tagger_meta_free(&old_meta);
     }
-    ELMO_CALL(elmo_agree(lrc));
-    complete = elmo_bcast_int(complete);
-    if (complete) {
-        if (rank == 0)
-            printf("train-ner: %s is already complete (%s is the tagger of this job); nothing "
-                   "to do (--overwrite trains it again)\n",
-                   job->out, tagger_path);
-        goto cleanup;
-    }
-    /* mkdir -p of the run directory */
-    ELMO_CALL(elmo_agree(rank == 0 ? elmo_make_dirs(job->out) : 0));
+    ELMO_TRY(elmo_agree(lrc));
+    if (MPI_Bcast(complete, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (*complete && r->rank == 0)
+        printf("train-ner: %s is already complete (%s is the tagger of this job); nothing "
+               "to do (--overwrite trains it again)\n",
+               r->job->out, r->tagger_path);
+    return 0;
+}
 
-    /* 2. features */
-    int K, D;
-    if (glove || xglove) {
-        lrc = elmo_glove_load(job->glove, &gv);
-        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->glove, glove_sha);
-        ELMO_CALL(elmo_agree(lrc));
-        int64_t known = 0;
-        for (int64_t k = 0; k < sp[0].d.n_tok; k++)
-            known += elmo_glove_lookup(
-                         &gv, elmo_ner_feature_token(sp[0].d.tok[k], job->mask_urls_users)) != NULL;
-        if (rank == 0)
-            fprintf(stderr,
-                    "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
-                    "the training tokens have a vector\n",
-                    job->glove, gv.n, gv.dim, 100.0 * (double)known / (double)sp[0].d.n_tok);
+/* The GloVe table (features glove, elmo+glove) on every rank; rank 0 hashes it and reports. */
+static int load_glove(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    int lrc = elmo_glove_load(job->glove, &r->gv);
+    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256(job->glove, r->glove_sha);
+    ELMO_TRY(elmo_agree(lrc));
+    const struct elmo_ner_data *d = &r->sp[0].d;
+    int64_t known = 0;
+    for (int64_t k = 0; k < d->n_tok; k++)
+        known += elmo_glove_lookup(&r->gv, elmo_ner_feature_token(d->tok[k],
+                                                                  job->mask_urls_users)) != NULL;
+    if (r->rank == 0)
+        fprintf(stderr,
+                "train-ner: GloVe %s: %" PRId64 " words of %d dimensions; %.1f%% of "
+                "the training tokens have a vector\n",
+                job->glove, r->gv.n, r->gv.dim, 100.0 * (double)known / (double)d->n_tok);
+    return 0;
+}
+
+/* Features glove: every rank looks the tokens of every split up. */
+static int glove_features(struct ner_run *r) {
+    struct elmo_ner_feat f;
+    ELMO_TRY(elmo_agree(elmo_ner_feat_init(&f, NULL, &r->gv, r->job->mask_urls_users, 0, 0)));
+    r->K = f.K, r->D = f.D;
+    for (int i = 0; i < 3; i++) {
+        struct split *sp = &r->sp[i];
+        if (!sp->present) continue;
+        sp->feat = elmo_xmalloc(sizeof(float) * (size_t)(sp->d.n_tok + 1) * r->K * r->D);
+        elmo_ner_feat_compute(&f, sp->d.n_sent, sp->len, (const char *const *)sp->d.tok,
+                              sp->feat);
     }
-    if (glove) {
-        struct elmo_ner_feat f;
-        ELMO_CALL(elmo_agree(elmo_ner_feat_init(&f, NULL, &gv, job->mask_urls_users, 0, 0)));
-        K = f.K, D = f.D;
-        for (int i = 0; i < 3; i++) {
-            if (!sp[i].present) continue;
-            sp[i].feat = elmo_xmalloc(sizeof(float) * (size_t)(sp[i].d.n_tok + 1) * K * D);
-            elmo_ner_feat_compute(&f, sp[i].d.n_sent, sp[i].len, (const char *const *)sp[i].d.tok,
-                                  sp[i].feat);
-        }
-        elmo_ner_feat_free(&f);
-    } else {
-        lrc = elmo_options_load(job->options, &model.opt);
-        if (lrc == 0 && model.opt.L != 2)
-            lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)",
-                             job->options, model.opt.L);
-        if (lrc == 0 && rank == 0) lrc = elmo_file_sha256(job->weights, sha);
-        if (lrc == 0 && rank == 0) meta.options_json = elmo_read_text(job->options);
-        if (lrc == 0 && rank == 0 && !meta.options_json) lrc = ELMO_ERR_IO;
-        ELMO_CALL(elmo_agree(lrc));
-        elmo_bcast(sha, sizeof sha);
-        K = 3, D = 2 * model.opt.P;
-        for (int i = 0; i < 3; i++)
-            if (sp[i].present)
-                ELMO_CALL(elmo_features(job, &sp[i], sha, meta.options_json, model.opt.P));
-    }
+    elmo_ner_feat_free(&f);
+    return 0;
+}
+
+/* Features elmo, elmo+glove: the biLM's three layers of every split, through the embed job. */
+static int bilm_features(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    int lrc = elmo_options_load(job->options, &r->model.opt);
+    if (lrc == 0 && r->model.opt.L != 2)
+        lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)", job->options,
+                         r->model.opt.L);
+    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256(job->weights, r->sha);
+    if (lrc == 0 && r->rank == 0) r->meta.options_json = read_text(job->options);
+    if (lrc == 0 && r->rank == 0 && !r->meta.options_json) lrc = ELMO_ERR_IO;
+    ELMO_TRY(elmo_agree(lrc));
+    if (MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    r->K = 3, r->D = 2 * r->model.opt.P;
+    for (int i = 0; i < 3; i++)
+        if (r->sp[i].present)
+            ELMO_TRY(elmo_features(job, &r->sp[i], r->sha, r->meta.options_json,
+                                   r->model.opt.P));
+    return 0;
+}
+
+/* The tagger's inputs of every split: the features, then the extra inputs.  Collective. */
+static int features(struct ner_run *r) {
+    if (r->glove || r->xglove) ELMO_TRY(load_glove(r));
+    ELMO_TRY(r->glove ? glove_features(r) : bilm_features(r));
     struct elmo_ner_extras xs;
-    elmo_ner_extras_init(&xs, xglove ? &gv : NULL, job->ortho, job->mask_urls_users);
-    const int E = xs.E;
-    for (int i = 0; i < 3 && E > 0; i++) {
-        if (!sp[i].present) continue;
-        sp[i].extra = elmo_xmalloc(sizeof(float) * (size_t)(sp[i].d.n_tok + 1) * E);
-        elmo_ner_extras_compute(&xs, sp[i].d.n_tok, (const char *const *)sp[i].d.tok,
-                                 sp[i].extra);
+    elmo_ner_extras_init(&xs, r->xglove ? &r->gv : NULL, r->job->ortho,
+                         r->job->mask_urls_users);
+    r->E = xs.E;
+    for (int i = 0; i < 3 && r->E > 0; i++) {
+        struct split *sp = &r->sp[i];
+        if (!sp->present) continue;
+        sp->extra = elmo_xmalloc(sizeof(float) * (size_t)(sp->d.n_tok + 1) * r->E);
+        elmo_ner_extras_compute(&xs, sp->d.n_tok, (const char *const *)sp->d.tok, sp->extra);
     }
-    double t_feat = elmo_now() - t_start;
+    r->t_feat = elmo__ner_now() - r->t_start;
+    return 0;
+}
 
-    /* 3. the model */
-    struct elmo_tagger_config cfg = {K,    D, job->hidden, tags.n, job->dropout_keep,
-                                     1.0f, E, output};
-    lrc = elmo_tagger_init(&t, &cfg);
-    if (lrc == 0) lrc = elmo_tagger_init(&best, &cfg);
-    if (lrc == 0) lrc = elmo_optim_init(&adam, ELMO_OPTIM_ADAM, t.n_floats);
+/* The tagger, the kept epoch's copy, Adam, the gradient block, the work space.  Collective. */
+static int init_model(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    struct elmo_tagger_config cfg = {r->K, r->D, job->hidden, r->tags.n, job->dropout_keep,
+                                     1.0f, r->E, r->output};
+    r->cfg = cfg;
+    int lrc = elmo_tagger_init(&r->t, &r->cfg);
+    if (lrc == 0) lrc = elmo_tagger_init(&r->best, &r->cfg);
+    if (lrc == 0) lrc = elmo_optim_init(&r->adam, ELMO_OPTIM_ADAM, r->t.n_floats);
     if (lrc == 0) {
-        grad = elmo_aligned_alloc(sizeof(float) * t.n_floats, "gradient block");
-        if (!grad) lrc = ELMO_ERR_NOMEM;
+        r->grad = elmo_aligned_alloc(sizeof(float) * r->t.n_floats, "gradient block");
+        if (!r->grad) lrc = ELMO_ERR_NOMEM;
     }
     size_t bs = (size_t)job->batch_size;
     if (lrc == 0)
-        lrc = elmo_tagger_ws_reserve(&ws, &cfg, bs * (size_t)max_len, bs, (size_t)max_len);
-    ELMO_CALL(elmo_agree(lrc));
-    elmo_tagger_randomize(&t, job->seed);
-    memcpy(best.block, t.block, sizeof(float) * t.n_floats);
-    elog = elmo_xcalloc((size_t)job->epochs, sizeof *elog);
+        lrc = elmo_tagger_ws_reserve(&r->ws, &r->cfg, bs * (size_t)r->max_len, bs,
+                                     (size_t)r->max_len);
+    ELMO_TRY(elmo_agree(lrc));
+    elmo_tagger_randomize(&r->t, job->seed);
+    memcpy(r->best.block, r->t.block, sizeof(float) * r->t.n_floats);
+    r->elog = elmo_xcalloc((size_t)job->epochs, sizeof *r->elog);
+    return 0;
+}
 
-    /* a checkpoint of this job: continue after its last epoch (rank 0 reads, all receive) */
-    char ckpt[ELMO_PATH_MAX + 16] = "";
-    struct ckpt_head ck;
-    memset(&ck, 0, sizeof ck);
-    if (job->out[0]) ELMO_CALL(run_path(job, ckpt, sizeof ckpt, RUN_CHECKPOINT));
-    int resumed = 0;
-    if (rank == 0 && ckpt[0]) {
-        char fp[65];
-        lrc = ckpt_fingerprint(job, sp, sha, glove_sha, size, t.n_floats, fp);
-        if (lrc == 0 && job->overwrite) unlink(ckpt);
-        if (lrc == 0) resumed = ckpt_read(ckpt, job->epochs, &ck, elog, &t, &best, &adam);
-        if (resumed < 0) lrc = resumed, resumed = 0;
-        if (lrc == 0 && resumed && strcmp(ck.fingerprint, fp) != 0)
-            lrc = elmo_error(ELMO_ERR_MISMATCH,
-                             "%s belongs to a run with other settings, data or vectors; delete "
-                             "it or rerun with --overwrite",
-                             ckpt);
-        if (lrc == 0 && !resumed) {
-            memcpy(ck.magic, CKPT_MAGIC, sizeof CKPT_MAGIC);
-            memcpy(ck.fingerprint, fp, sizeof fp);
-            ck.best_f1 = -1.0, ck.lr = job->lr, ck.n_floats = t.n_floats;
-        }
+/* Rank 0: reads a checkpoint of this job (r->resumed), or sets up the header of a new one. */
+static int read_checkpoint(struct ner_run *r) {
+    char fp[65];
+    ELMO_TRY(ckpt_fingerprint(r->job, r->sp, r->sha, r->glove_sha, r->size, r->t.n_floats, fp));
+    if (r->job->overwrite) unlink(r->ckpt);
+    int got = ckpt_read(r->ckpt, r->job->epochs, &r->ck, r->elog, &r->t, &r->best, &r->adam);
+    if (got < 0) return got;
+    r->resumed = got;
+    if (r->resumed && strcmp(r->ck.fingerprint, fp) != 0) {
+        r->resumed = 0;
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%s belongs to a run with other settings, data or vectors; delete "
+                          "it or rerun with --overwrite",
+                          r->ckpt);
     }
-    ELMO_CALL(elmo_agree(lrc));
-    if (ckpt[0]) {
-        resumed = elmo_bcast_int(resumed);
-        if (resumed) {
-            elmo_bcast(&ck, sizeof ck);
-            elmo_bcast(elog, sizeof *elog * (size_t)ck.epochs_done);
-            elmo_bcast(t.block, sizeof(float) * t.n_floats);
-            elmo_bcast(best.block, sizeof(float) * t.n_floats);
-            elmo_bcast(adam.state, sizeof(float) * t.n_floats);
-            elmo_bcast(adam.state + t.n_floats, sizeof(float) * t.n_floats);
-        }
-        if (resumed) {
-            adam.t = ck.adam_step;
-            if (rank == 0)
+    if (!r->resumed) {
+        memcpy(r->ck.magic, CKPT_MAGIC, sizeof CKPT_MAGIC);
+        memcpy(r->ck.fingerprint, fp, sizeof fp);
+        r->ck.best_f1 = -1.0, r->ck.lr = r->job->lr, r->ck.n_floats = r->t.n_floats;
+    }
+    return 0;
+}
+
+/* Every rank receives what rank 0 read of the checkpoint. */
+static int share_checkpoint(struct ner_run *r) {
+    const int n = (int)r->t.n_floats;
+    if (MPI_Bcast(&r->resumed, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        (r->resumed &&
+         (MPI_Bcast(&r->ck, (int)sizeof r->ck, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+          MPI_Bcast(r->elog, (int)(sizeof *r->elog * (size_t)r->ck.epochs_done), MPI_BYTE, 0,
+                    MPI_COMM_WORLD) != MPI_SUCCESS ||
+          MPI_Bcast(r->t.block, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+          MPI_Bcast(r->best.block, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+          MPI_Bcast(r->adam.state, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+          MPI_Bcast(r->adam.state + r->t.n_floats, n, MPI_FLOAT, 0, MPI_COMM_WORLD) !=
+              MPI_SUCCESS)))
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+    return 0;
+}
+
+/*
+ * A checkpoint of this job: continue after its last epoch (rank 0 reads, all receive).  Sets
+ * the progress (best so far, learning rate) either way.  Collective.
+ */
+static int resume(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    if (job->out[0]) ELMO_TRY(run_path(job, r->ckpt, sizeof r->ckpt, RUN_CHECKPOINT));
+    ELMO_TRY(elmo_agree(r->rank == 0 && r->ckpt[0] ? read_checkpoint(r) : 0));
+    if (r->ckpt[0]) {
+        ELMO_TRY(share_checkpoint(r));
+        if (r->resumed) {
+            r->adam.t = r->ck.adam_step;
+            if (r->rank == 0)
                 fprintf(stderr, "train-ner: resuming from %s after epoch %d (best so far: epoch "
-                                "%d)\n", ckpt, ck.epochs_done, ck.best_epoch);
+                                "%d)\n", r->ckpt, r->ck.epochs_done, r->ck.best_epoch);
         }
     }
-    if (rank == 0)
-        fprintf(stderr,
-                "train-ner: %s features (K %d x D %d)%s, %d extra inputs, BiLSTM %d per "
-                "direction, %s output, %d tags, %zu parameters; %d train / %d dev / %d test "
-                "sentences; batch %d over %d rank%s; features ready in %.1f s\n",
-                job->features, K, D, job->ortho ? " + ortho" : "", E, job->hidden,
-                output == ELMO_TAGGER_CRF ? "crf" : "softmax", tags.n,
-                elmo_tagger_param_count(&cfg),
-                sp[0].d.n_sent, sp[1].d.n_sent, sp[2].d.n_sent, job->batch_size, size,
-                size > 1 ? "s" : "", t_feat);
+    r->best_f1 = r->resumed ? r->ck.best_f1 : -1.0;
+    r->best_epoch = r->resumed ? r->ck.best_epoch : 0;
+    r->epochs_run = r->resumed ? r->ck.epochs_done : 0;
+    r->lr = r->resumed ? r->ck.lr : job->lr;
+    return 0;
+}
 
-    /* 4. training */
-    const int n_train = sp[0].d.n_sent;
-    perm = elmo_xmalloc(sizeof(int32_t) * (size_t)n_train);
+/* Rank 0: what is about to be trained. */
+static void print_setup(const struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    fprintf(stderr,
+            "train-ner: %s features (K %d x D %d)%s, %d extra inputs, BiLSTM %d per "
+            "direction, %s output, %d tags, %zu parameters; %d train / %d dev / %d test "
+            "sentences; batch %d over %d rank%s; features ready in %.1f s\n",
+            job->features, r->K, r->D, job->ortho ? " + ortho" : "", r->E, job->hidden,
+            r->output == ELMO_TAGGER_CRF ? "crf" : "softmax", r->tags.n,
+            elmo_tagger_param_count(&r->cfg), r->sp[0].d.n_sent, r->sp[1].d.n_sent,
+            r->sp[2].d.n_sent, job->batch_size, r->size, r->size > 1 ? "s" : "", r->t_feat);
+}
+
+/* The message of a stop signal in epoch ep (0-based): what a rerun does. */
+static int interrupted(const struct ner_run *r, int sig, int ep) {
+    if (ep > 0 && r->ckpt[0])
+        return elmo_error(ELMO_ERR_INTERRUPTED,
+                          "interrupted by signal %d in epoch %d; %s holds epoch %d: "
+                          "rerun the same job to continue",
+                          sig, ep + 1, r->ckpt, ep);
+    return elmo_error(ELMO_ERR_INTERRUPTED,
+                      "interrupted by signal %d in epoch %d, before any epoch "
+                      "finished: a rerun starts over",
+                      sig, ep + 1);
+}
+
+/*
+ * One epoch's batches: each rank's step, the gradients summed over the ranks, then the same
+ * clipped Adam step on every rank.  *loss_local: this rank's summed loss.  A stop signal on any
+ * rank abandons the epoch (the checkpoint holds the last one).  Collective.
+ */
+static int train_epoch(struct ner_run *r, int ep, double te, double *loss_local) {
+    const struct elmo_job *job = r->job;
+    const int n_train = r->sp[0].d.n_sent, bs = job->batch_size;
+    const struct elmo_ner_set set = set_of(&r->sp[0]);
+    double last_print = te;
+    elmo_ner_epoch_order(r->perm, n_train, job->seed, ep);
+    *loss_local = 0.0;
+    int n_batches = (n_train + bs - 1) / bs;
+    for (int bi = 0; bi < n_batches; bi++) {
+        int b0 = bi * bs, b1 = b0 + bs < n_train ? b0 + bs : n_train;
+        double loss = 0.0;
+        int lrc = elmo_ner_step(&r->t, &r->ws, &r->slice, &set, r->perm, b0, b1, r->rank,
+                                r->size, job->seed, ep, r->grad, &loss);
+        if (lrc == 0) *loss_local += loss;
+        ELMO_TRY(elmo_agree(lrc));
+        if (r->size > 1 && MPI_Allreduce(MPI_IN_PLACE, r->grad, (int)r->t.n_floats, MPI_FLOAT,
+                                         MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
+        elmo_tagger_clip(&r->cfg, r->grad, job->clip);
+        elmo_optim_step(&r->adam, r->t.block, r->grad, (float)r->lr, 1.0f);
+        int any_sig = elmo_stop_agreed();
+        if (any_sig) return interrupted(r, any_sig, ep);
+        double now = elmo__ner_now();
+        if (r->rank == 0 && job->progress && now - last_print > 10.0) {
+            fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
+                    bi + 1, n_batches, (double)b1 / (now - te));
+            last_print = now;
+        }
+    }
+    return 0;
+}
+
+/* The epoch's mean training loss over all ranks, and the check that the ranks' weights agree. */
+static int epoch_loss(struct ner_run *r, int ep, double loss_local) {
+    double loss_sum = 0.0;
+    if (MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
+        MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed");
+    /* the ranks must hold the same weights: compare a checksum */
+    double cs = 0.0, cs_min = 0.0, cs_max = 0.0;
+    for (size_t i = 0; i < r->t.n_floats; i++)
+        cs += (double)r->t.block[i] * (double)((i % 7) + 1);
+    MPI_Allreduce(&cs, &cs_min, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&cs, &cs_max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (cs_min != cs_max)
+        return elmo_error(ELMO_ERR_STATE, "the ranks' weights diverged after epoch %d", ep + 1);
+    r->elog[ep].lr = r->lr;
+    r->elog[ep].loss = loss_sum / (double)r->sp[0].d.n_tok;
+    return 0;
+}
+
+/* Scores the dev set after epoch ep; *improved (every rank) when it is the best so far. */
+static int score_dev(struct ner_run *r, int ep, int *improved) {
+    int lrc = 0;
+    *improved = 0;
+    if (r->sp[1].present && r->sp[1].d.n_sent > 0) {
+        ELMO_TRY(tag_split(&r->t, &r->ws, &r->sp[1], r->all));
+        if (r->rank == 0) {
+            struct elmo_conll_eval ev;
+            lrc = score_tags(&r->sp[1].d, &r->tags, r->all, &ev, NULL);
+            r->elog[ep].dev = elmo_conll_overall(&ev);
+            *improved = r->elog[ep].dev.f1 >= r->best_f1; /* ties: the later epoch */
+        }
+        ELMO_TRY(elmo_agree(lrc));
+    } else {
+        *improved = 1; /* no dev set: keep the last epoch */
+    }
+    if (MPI_Bcast(improved, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (*improved) {
+        memcpy(r->best.block, r->t.block, sizeof(float) * r->t.n_floats);
+        r->best_epoch = ep + 1;
+        r->best_f1 = r->elog[ep].dev.f1;
+    }
+    return 0;
+}
+
+/* Rank 0: the epoch's line on stdout. */
+static void print_epoch(const struct ner_run *r, int ep, int improved) {
+    const struct epoch_log *e = &r->elog[ep];
+    if (r->sp[1].present)
+        printf("epoch %d/%d: lr %.6f, train loss %.4f, dev P %.2f R %.2f F1 %.2f%s, "
+               "%.1f s\n",
+               ep + 1, r->job->epochs, e->lr, e->loss, e->dev.precision, e->dev.recall,
+               e->dev.f1, improved ? " (best)" : "", e->seconds);
+    else
+        printf("epoch %d/%d: lr %.6f, train loss %.4f, %.1f s\n", ep + 1, r->job->epochs, e->lr,
+               e->loss, e->seconds);
+    fflush(stdout);
+}
+
+/* Rank 0 writes the checkpoint after epoch ep (not after the last).  Collective. */
+static int save_checkpoint(struct ner_run *r, int ep) {
+    if (!r->ckpt[0] || ep + 1 >= r->job->epochs) return 0;
+    int lrc = 0;
+    if (r->rank == 0) {
+        struct ckpt_head *ck = &r->ck;
+        ck->epochs_done = ep + 1, ck->best_epoch = r->best_epoch;
+        ck->best_f1 = r->best_f1, ck->lr = r->lr, ck->adam_step = r->adam.t;
+        lrc = ckpt_write(r->ckpt, ck, r->elog, &r->t, &r->best, &r->adam);
+    }
+    return elmo_agree(lrc);
+}
+
+/* 1 when patience has run out after epoch ep (epochs since the best one, with a dev set). */
+static int patience_out(const struct ner_run *r, int epochs_done) {
+    return r->job->patience > 0 && r->sp[1].present &&
+           epochs_done - r->best_epoch >= r->job->patience;
+}
+
+/*
+ * The epochs from the checkpoint's on: train, check, score the dev set, keep the best, log,
+ * checkpoint; stop early when patience runs out.  Collective.
+ */
+static int train(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
     int64_t most = 1;
-    for (int i = 0; i < 3; i++) most = sp[i].d.n_tok + 1 > most ? sp[i].d.n_tok + 1 : most;
-    all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)most) : NULL;
-    bfeat = elmo_xmalloc(sizeof(float *) * bs);
-    bextra = elmo_xmalloc(sizeof(float *) * bs);
-    bgold = elmo_xmalloc(sizeof(int32_t *) * bs);
-    blen = elmo_xmalloc(sizeof(int32_t) * bs);
-    bseed = elmo_xmalloc(sizeof(uint64_t) * bs);
-    double best_f1 = resumed ? ck.best_f1 : -1.0;
-    int best_epoch = resumed ? ck.best_epoch : 0, epochs_run = resumed ? ck.epochs_done : 0;
-    double lr = resumed ? ck.lr : job->lr;
-    bool patience_stop = false;
-    if (resumed && job->patience > 0 && sp[1].present &&
-        ck.epochs_done - best_epoch >= job->patience)
-        patience_stop = true; /* the checkpoint was written as the patience ran out */
-    for (int ep = resumed ? ck.epochs_done : 0; ep < job->epochs && !patience_stop; ep++) {
-        epochs_run = ep + 1;
-        double te = elmo_now(), last_print = te;
-        struct elmo_rng r;
-        elmo_rng_seed(&r, elmo_rng_derive_xor3(job->seed, (uint64_t)ep, 0x5348554646ull));
-        for (int i = 0; i < n_train; i++) perm[i] = i;
-        elmo_rng_shuffle(&r, perm, (size_t)n_train, sizeof *perm);
-        double loss_local = 0.0;
-        int n_batches = (int)((n_train + (int)bs - 1) / (int)bs);
-        for (int bi = 0; bi < n_batches; bi++) {
-            int b0 = bi * (int)bs, b1 = b0 + (int)bs < n_train ? b0 + (int)bs : n_train;
-            int64_t ntok = 0;
-            for (int i = b0; i < b1; i++) ntok += sp[0].len[perm[i]];
-            int64_t m0, m1;
-            block_of(b1 - b0, rank, size, &m0, &m1);
-            int B = (int)(m1 - m0);
-            for (int k = 0; k < B; k++) {
-                int s = perm[b0 + m0 + k];
-                blen[k] = sp[0].len[s];
-                bfeat[k] = sp[0].feat + (size_t)sp[0].d.offset[s] * K * D;
-                bextra[k] = E > 0 ? sp[0].extra + (size_t)sp[0].d.offset[s] * E : NULL;
-                bgold[k] = sp[0].gold + sp[0].d.offset[s];
-                bseed[k] = elmo_rng_derive_xor3(job->seed, (uint64_t)ep + 1, (uint64_t)s);
-            }
-            memset(grad, 0, sizeof(float) * t.n_floats);
-            lrc = 0;
-            if (B > 0) {
-                struct elmo_tagger_batch batch = {B, blen, bfeat, bgold, bseed,
-                                                  E > 0 ? bextra : NULL};
-                double loss = 0.0;
-                lrc = elmo_tagger_forward(&t, &ws, &batch, &loss);
-                if (lrc == 0) {
-                    elmo_tagger_backward(&t, &ws, &batch, 1.0f / (float)ntok, grad);
-                    loss_local += loss;
-                }
-            }
-            ELMO_CALL(elmo_agree(lrc));
-            elmo_allreduce_sum(grad, t.n_floats);
-            elmo_tagger_clip(&cfg, grad, job->clip);
-            elmo_optim_step(&adam, t.block, grad, (float)lr, 1.0f);
-            /* a stop signal on any rank: abandon this epoch; the checkpoint holds the last one */
-            int any_sig = elmo_stop_agreed();
-            if (any_sig) {
-                if (ep > 0 && ckpt[0])
-                    rc = elmo_error(ELMO_ERR_INTERRUPTED,
-                                    "interrupted by signal %d in epoch %d; %s holds epoch %d: "
-                                    "rerun the same job to continue",
-                                    any_sig, ep + 1, ckpt, ep);
-                else
-                    rc = elmo_error(ELMO_ERR_INTERRUPTED,
-                                    "interrupted by signal %d in epoch %d, before any epoch "
-                                    "finished: a rerun starts over",
-                                    any_sig, ep + 1);
-                goto cleanup;
-            }
-            double now = elmo_now();
-            if (rank == 0 && job->progress && now - last_print > 10.0) {
-                fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
-                        bi + 1, n_batches, (double)b1 / (now - te));
-                last_print = now;
-            }
-        }
-        double loss_sum = 0.0;
-        ELMO_MPI(MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        /* the ranks must hold the same weights */
-        uint64_t h_lo, h_hi;
-        if (!elmo_same_weights(t.block, t.n_floats, NULL, 0, &h_lo, &h_hi))
-            ELMO_FAIL(ELMO_ERR_STATE, "the ranks' weights diverged after epoch %d", ep + 1);
-        elog[ep].lr = lr;
-        elog[ep].loss = loss_sum / (double)sp[0].d.n_tok;
-        /* dev */
-        int improved = 0;
-        if (sp[1].present && sp[1].d.n_sent > 0) {
-            ELMO_CALL(tag_split(&t, &ws, &sp[1], all));
-            if (rank == 0) {
-                struct elmo_conll_eval ev;
-                lrc = score_tags(&sp[1].d, &tags, all, &ev, NULL);
-                elog[ep].dev = elmo_conll_overall(&ev);
-                improved = elog[ep].dev.f1 >= best_f1; /* ties: the later epoch */
-            }
-            ELMO_CALL(elmo_agree(lrc));
-        } else {
-            improved = 1; /* no dev set: keep the last epoch */
-        }
-        improved = elmo_bcast_int(improved);
-        if (improved) {
-            memcpy(best.block, t.block, sizeof(float) * t.n_floats);
-            best_epoch = ep + 1;
-            best_f1 = elog[ep].dev.f1;
-        }
-        elog[ep].seconds = elmo_now() - te;
-        if (rank == 0) {
-            if (sp[1].present)
-                printf("epoch %d/%d: lr %.6f, train loss %.4f, dev P %.2f R %.2f F1 %.2f%s, "
-                       "%.1f s\n",
-                       ep + 1, job->epochs, lr, elog[ep].loss, elog[ep].dev.precision,
-                       elog[ep].dev.recall, elog[ep].dev.f1, improved ? " (best)" : "",
-                       elog[ep].seconds);
-            else
-                printf("epoch %d/%d: lr %.6f, train loss %.4f, %.1f s\n", ep + 1, job->epochs, lr,
-                       elog[ep].loss, elog[ep].seconds);
-            fflush(stdout);
-        }
-        lr *= job->lr_decay;
-        if (ckpt[0] && ep + 1 < job->epochs) {
-            lrc = 0;
-            if (rank == 0) {
-                ck.epochs_done = ep + 1, ck.best_epoch = best_epoch;
-                ck.best_f1 = best_f1, ck.lr = lr, ck.adam_step = adam.t;
-                lrc = ckpt_write(ckpt, &ck, elog, &t, &best, &adam);
-            }
-            ELMO_CALL(elmo_agree(lrc));
-        }
-        if (job->patience > 0 && sp[1].present && ep + 1 - best_epoch >= job->patience) {
-            if (rank == 0) {
+    for (int i = 0; i < 3; i++) most = r->sp[i].d.n_tok + 1 > most ? r->sp[i].d.n_tok + 1 : most;
+    r->perm = elmo_xmalloc(sizeof(int32_t) * (size_t)r->sp[0].d.n_sent);
+    r->all = r->rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)most) : NULL;
+    elmo_ner_slice_init(&r->slice, job->batch_size);
+    /* a checkpoint written as the patience ran out trains no further */
+    const bool spent = r->resumed && patience_out(r, r->ck.epochs_done);
+    for (int ep = r->resumed ? r->ck.epochs_done : 0; ep < job->epochs && !spent; ep++) {
+        r->epochs_run = ep + 1;
+        double te = elmo__ner_now(), loss_local;
+        int improved;
+        ELMO_TRY(train_epoch(r, ep, te, &loss_local));
+        ELMO_TRY(epoch_loss(r, ep, loss_local));
+        ELMO_TRY(score_dev(r, ep, &improved));
+        r->elog[ep].seconds = elmo__ner_now() - te;
+        if (r->rank == 0) print_epoch(r, ep, improved);
+        r->lr *= job->lr_decay;
+        ELMO_TRY(save_checkpoint(r, ep));
+        if (patience_out(r, ep + 1)) {
+            if (r->rank == 0) {
                 printf("stopping: no better dev F1 in the %d epochs after epoch %d\n",
-                       job->patience, best_epoch);
+                       job->patience, r->best_epoch);
                 fflush(stdout);
             }
             break;
         }
     }
-    double t_train = elmo_now() - t_start - t_feat;
+    r->t_train = elmo__ner_now() - r->t_start - r->t_feat;
+    return 0;
+}
 
-    /* 5. the kept epoch: final tables, predictions, report, the tagger file */
-    memcpy(t.block, best.block, sizeof(float) * t.n_floats);
-    struct elmo_conll_eval evs[3];
-    bool scored[3] = {false, false, false};
-    for (int i = 1; i < 3; i++) {
-        if (!sp[i].present || sp[i].d.n_sent == 0) continue;
-        ELMO_CALL(tag_split(&t, &ws, &sp[i], all));
-        lrc = 0;
-        if (rank == 0) {
-            char pred[ELMO_PATH_MAX + 16];
-            lrc = run_path(job, pred, sizeof pred, "%s.conll", sp[i].name);
-            FILE *pf = lrc == 0 ? fopen(pred, "w") : NULL;
-            if (!pf && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
-            if (lrc == 0) lrc = score_tags(&sp[i].d, &tags, all, &evs[i], pf);
-            if (pf && fclose(pf) != 0 && lrc == 0)
-                lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
-            if (lrc == 0) {
-                printf("\n%s (%s, epoch %d of %d), %s features:\n", i == 1 ? "validation" : "test",
-                       sp[i].path, best_epoch, epochs_run, job->features);
-                elmo_conll_eval_print(&evs[i], stdout);
-                fflush(stdout);
-                scored[i] = true;
-            }
-        }
-        ELMO_CALL(elmo_agree(lrc));
+/* Rank 0: the predictions of split i (DIR/<split>.conll) and its table on stdout. */
+static int write_predictions(struct ner_run *r, int i) {
+    const struct split *sp = &r->sp[i];
+    char pred[ELMO_PATH_MAX + 16];
+    int lrc = run_path(r->job, pred, sizeof pred, "%s.conll", sp->name);
+    FILE *pf = lrc == 0 ? fopen(pred, "w") : NULL;
+    if (!pf && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
+    if (lrc == 0) lrc = score_tags(&sp->d, &r->tags, r->all, &r->evs[i], pf);
+    if (pf && fclose(pf) != 0 && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
+    if (lrc == 0) {
+        printf("\n%s (%s, epoch %d of %d), %s features:\n", i == 1 ? "validation" : "test",
+               sp->path, r->best_epoch, r->epochs_run, r->job->features);
+        elmo_conll_eval_print(&r->evs[i], stdout);
+        fflush(stdout);
+        r->scored[i] = true;
     }
-    lrc = 0;
-    if (rank == 0) {
-        meta.tags = tags;
-        snprintf(meta.features, sizeof meta.features, "%s", job->features);
-        meta.ortho = job->ortho;
-        meta.mask_urls_users = job->mask_urls_users;
-        if (glove || xglove) {
-            snprintf(meta.glove_path, sizeof meta.glove_path, "%s", job->glove);
-            snprintf(meta.glove_sha256, sizeof meta.glove_sha256, "%s", glove_sha);
-            meta.glove = gv; /* the file keeps every row: tagging needs no GloVe file */
-            memset(&gv, 0, sizeof gv);
-        }
-        if (!glove) {
-            /* the biLM by sha256 and by a path relative to the tagger's directory (the run
-             * directory), which a tagger shipped or moved together with its biLM keeps */
-            snprintf(meta.weights_sha256, sizeof meta.weights_sha256, "%s", sha);
-            lrc = elmo_file_sha256(job->options, meta.options_sha256);
-            if (lrc == 0)
-                lrc = elmo_path_relative(job->out, job->options, meta.bilm_options,
-                                         sizeof meta.bilm_options);
-            if (lrc == 0)
-                lrc = elmo_path_relative(job->out, job->weights, meta.bilm_weights,
-                                         sizeof meta.bilm_weights);
-        }
-        meta.lr = job->lr, meta.lr_decay = job->lr_decay, meta.clip = job->clip;
-        meta.batch_size = job->batch_size, meta.epochs = epochs_run;
-        meta.best_epoch = best_epoch, meta.ranks = size, meta.seed = job->seed;
-        meta.dev_f1 = sp[1].present ? best_f1 : -1.0;
-        meta.job_yaml = elmo_job_to_yaml(job);
-        if (lrc == 0) lrc = elmo_tagger_save(tagger_path, &t, &meta);
+    return lrc;
+}
 
-        /* DIR/eval.json */
-        struct {
-            char *p;
-            size_t n, cap;
-        } js = {NULL, 0, 0};
+/* The kept epoch: the dev and test sets tagged, scored and written.  Collective. */
+static int evaluate(struct ner_run *r) {
+    memcpy(r->t.block, r->best.block, sizeof(float) * r->t.n_floats);
+    for (int i = 1; i < 3; i++) {
+        if (!r->sp[i].present || r->sp[i].d.n_sent == 0) continue;
+        ELMO_TRY(tag_split(&r->t, &r->ws, &r->sp[i], r->all));
+        ELMO_TRY(elmo_agree(r->rank == 0 ? write_predictions(r, i) : 0));
+    }
+    return 0;
+}
+
+/*
+ * Rank 0: DIR/tagger.h5, with what tagging needs (the tag set, the features, the GloVe rows it
+ * used, the biLM by sha256 and by a path relative to the run directory) and the run's record.
+ */
+static int save_tagger(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    struct elmo_tagger_meta *meta = &r->meta;
+    int lrc = 0;
+    meta->tags = r->tags;
+    snprintf(meta->features, sizeof meta->features, "%s", job->features);
+    meta->ortho = job->ortho;
+    meta->mask_urls_users = job->mask_urls_users;
+    if (r->glove || r->xglove) {
+        snprintf(meta->glove_path, sizeof meta->glove_path, "%s", job->glove);
+        snprintf(meta->glove_sha256, sizeof meta->glove_sha256, "%s", r->glove_sha);
+        meta->glove = r->gv; /* the file keeps every row: tagging needs no GloVe file */
+        memset(&r->gv, 0, sizeof r->gv);
+    }
+    if (!r->glove) {
+        /* a tagger shipped or moved together with its biLM keeps the relative paths */
+        snprintf(meta->weights_sha256, sizeof meta->weights_sha256, "%s", r->sha);
+        lrc = elmo_file_sha256(job->options, meta->options_sha256);
+        if (lrc == 0)
+            lrc = elmo_path_relative(job->out, job->options, meta->bilm_options,
+                                     sizeof meta->bilm_options);
+        if (lrc == 0)
+            lrc = elmo_path_relative(job->out, job->weights, meta->bilm_weights,
+                                     sizeof meta->bilm_weights);
+    }
+    meta->lr = job->lr, meta->lr_decay = job->lr_decay, meta->clip = job->clip;
+    meta->batch_size = job->batch_size, meta->epochs = r->epochs_run;
+    meta->best_epoch = r->best_epoch, meta->ranks = r->size, meta->seed = job->seed;
+    meta->dev_f1 = r->sp[1].present ? r->best_f1 : -1.0;
+    meta->job_yaml = elmo_job_to_yaml(job);
+    if (lrc == 0) lrc = elmo_tagger_save(r->tagger_path, &r->t, meta);
+    return lrc;
+}
+
+/* The text of DIR/eval.json: settings, per-epoch log, the final dev and test scores. */
+static char *eval_json(const struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    struct {
+        char *p;
+        size_t n, cap;
+    } js = {NULL, 0, 0};
 #define JS(...)                                                            \
     do {                                                                   \
         int need = snprintf(NULL, 0, __VA_ARGS__);                         \
@@ -1036,65 +1131,104 @@ int elmo_train_ner_run(struct elmo_job *job) {
         }                                                                  \
         js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__); \
     } while (0)
-        JS("{\"features\": \"%s\", \"ortho\": %s, \"output\": \"%s\", \"hidden\": %d, "
-           "\"dropout_keep\": %g, \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
-           "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"
-           " \"per_epoch\": [",
-           job->features, job->ortho ? "true" : "false", job->ner_output, job->hidden,
-           (double)job->dropout_keep, size, job->seed, epochs_run, best_epoch, t_feat, t_train);
-        for (int ep = 0; ep < epochs_run; ep++)
-            JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
-               "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
-               ep ? "," : "", ep + 1, elog[ep].lr, elog[ep].loss, elog[ep].seconds,
-               elog[ep].dev.precision, elog[ep].dev.recall, elog[ep].dev.f1);
-        JS("]");
-        for (int i = 1; i < 3; i++) {
-            if (!scored[i]) continue;
-            char *e = elmo_conll_eval_json(&evs[i]);
-            JS(",\n \"%s\": %s", i == 1 ? "dev" : "test", e);
-            free(e);
-        }
-        JS("}\n");
+    JS("{\"features\": \"%s\", \"ortho\": %s, \"output\": \"%s\", \"hidden\": %d, "
+       "\"dropout_keep\": %g, \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
+       "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"
+       " \"per_epoch\": [",
+       job->features, job->ortho ? "true" : "false", job->ner_output, job->hidden,
+       (double)job->dropout_keep, r->size, job->seed, r->epochs_run, r->best_epoch, r->t_feat,
+       r->t_train);
+    for (int ep = 0; ep < r->epochs_run; ep++) {
+        const struct epoch_log *e = &r->elog[ep];
+        JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
+           "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
+           ep ? "," : "", ep + 1, e->lr, e->loss, e->seconds, e->dev.precision, e->dev.recall,
+           e->dev.f1);
+    }
+    JS("]");
+    for (int i = 1; i < 3; i++) {
+        if (!r->scored[i]) continue;
+        char *e = elmo_conll_eval_json(&r->evs[i]);
+        JS(",\n \"%s\": %s", i == 1 ? "dev" : "test", e);
+        free(e);
+    }
+    JS("}\n");
 #undef JS
-        char jp[ELMO_PATH_MAX + 16];
-        if (lrc == 0) lrc = run_path(job, jp, sizeof jp, RUN_EVAL);
-        if (lrc == 0) lrc = write_text(jp, js.p);
-        free(js.p);
-        if (lrc == 0 && ckpt[0]) unlink(ckpt); /* the tagger is written: nothing to resume */
-        if (lrc == 0)
-            fprintf(stderr,
-                    "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
-                    "epoch on %d rank%s); kept epoch %d; wrote %s: " RUN_TAGGER ", " RUN_EVAL
-                    "%s%s\n",
-                    elmo_now() - t_start, t_feat, t_train, t_train / epochs_run, size,
-                    size > 1 ? "s" : "", best_epoch, job->out, scored[1] ? ", dev.conll" : "",
-                    scored[2] ? ", test.conll" : "");
-    }
-    ELMO_CALL(elmo_agree(lrc));
+    return js.p;
+}
 
-cleanup:
-    free(bfeat);
-    free(bextra);
-    free(bgold);
-    free(blen);
-    free(bseed);
-    free(perm);
-    free(all);
-    free(grad);
-    free(elog);
+/* Rank 0: the tagger, DIR/eval.json, the checkpoint removed, the summary line. */
+static int write_run(struct ner_run *r) {
+    const struct elmo_job *job = r->job;
+    int lrc = save_tagger(r);
+    char *js = eval_json(r);
+    char jp[ELMO_PATH_MAX + 16];
+    if (lrc == 0) lrc = run_path(job, jp, sizeof jp, RUN_EVAL);
+    if (lrc == 0) lrc = write_text(jp, js);
+    free(js);
+    if (lrc == 0 && r->ckpt[0]) unlink(r->ckpt); /* the tagger is written: nothing to resume */
+    if (lrc == 0)
+        fprintf(stderr,
+                "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
+                "epoch on %d rank%s); kept epoch %d; wrote %s: " RUN_TAGGER ", " RUN_EVAL
+                "%s%s\n",
+                elmo__ner_now() - r->t_start, r->t_feat, r->t_train, r->t_train / r->epochs_run,
+                r->size, r->size > 1 ? "s" : "", r->best_epoch, job->out,
+                r->scored[1] ? ", dev.conll" : "", r->scored[2] ? ", test.conll" : "");
+    return lrc;
+}
+
+static void run_free(struct ner_run *r) {
+    elmo_ner_slice_free(&r->slice);
+    free(r->perm);
+    free(r->all);
+    free(r->grad);
+    free(r->elog);
     for (int i = 0; i < 3; i++) {
-        free(sp[i].len);
-        free(sp[i].gold);
-        free(sp[i].feat);
-        free(sp[i].extra);
-        elmo_ner_data_free(&sp[i].d);
+        free(r->sp[i].len);
+        free(r->sp[i].gold);
+        free(r->sp[i].feat);
+        free(r->sp[i].extra);
+        elmo_ner_data_free(&r->sp[i].d);
     }
-    elmo_tagger_meta_free(&meta);
-    elmo_optim_free(&adam);
-    elmo_tagger_ws_free(&ws);
-    elmo_tagger_free(&best);
-    elmo_tagger_free(&t);
-    elmo_glove_free(&gv);
-    elmo_model_free(&model);
+    elmo_tagger_meta_free(&r->meta);
+    elmo_optim_free(&r->adam);
+    elmo_tagger_ws_free(&r->ws);
+    elmo_tagger_free(&r->best);
+    elmo_tagger_free(&r->t);
+    elmo_glove_free(&r->gv);
+    elmo_model_free(&r->model);
+}
+
+int elmo_train_ner_run(struct elmo_job *job) {
+    struct ner_run *r = elmo_xcalloc(1, sizeof *r);
+    struct split sp[3] = {{"train", job->train, {0}, NULL, NULL, NULL, false, NULL},
+                          {"dev", job->dev, {0}, NULL, NULL, NULL, false, NULL},
+                          {"test", job->test, {0}, NULL, NULL, NULL, false, NULL}};
+    memcpy(r->sp, sp, sizeof sp);
+    r->job = job;
+    r->rank = elmo_rank(), r->size = elmo_size();
+    r->glove = !strcmp(job->features, "glove");
+    r->xglove = !strcmp(job->features, "elmo+glove");
+    r->output = !strcmp(job->ner_output, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
+    elmo_blas_set_threads(job->threads);
+    r->t_start = elmo__ner_now();
+    int rc = 0, complete = 0;
+
+    ELMO_CALL(check_name(r));
+    ELMO_CALL(read_splits(r));
+    ELMO_CALL(check_complete(r, &complete));
+    if (complete) goto cleanup;
+    ELMO_CALL(elmo_agree(r->rank == 0 ? elmo_make_dirs(job->out) : 0)); /* mkdir -p DIR */
+    ELMO_CALL(features(r));
+    ELMO_CALL(init_model(r));
+    ELMO_CALL(resume(r));
+    if (r->rank == 0) print_setup(r);
+    ELMO_CALL(train(r));
+    ELMO_CALL(evaluate(r));
+    ELMO_CALL(elmo_agree(r->rank == 0 ? write_run(r) : 0));
+cleanup:
+    run_free(r);
+    free(r);
     return rc;
 }
