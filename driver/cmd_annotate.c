@@ -52,6 +52,7 @@
 #include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
+#include "worker/tweet_block.h"
 
 #define ROUND 4096 /* tweets per round */
 
@@ -358,26 +359,6 @@ static int fill_round(const struct elmo_job *job, struct reader *r, struct pendi
     }
 }
 
-/* ---- the model tokens of a round, serialized for the ranks ---- */
-
-/* Appends the model form of token s[0..n) (&, <, > escaped) and a NUL. */
-static void put_token(char **blob, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*len + 6 * n + 2 > *cap) {
-        *cap = (*len + 6 * n + 2) * 2;
-        *blob = elmo_xrealloc(*blob, *cap);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
-        if (e) {
-            memcpy(*blob + *len, e, strlen(e));
-            *len += strlen(e);
-        } else {
-            (*blob)[(*len)++] = s[i];
-        }
-    }
-    (*blob)[(*len)++] = '\0';
-}
-
 /* ---- writing (rank 0) ---- */
 
 #define ZBUF (1 << 16)
@@ -632,6 +613,111 @@ static int check_existing(const struct elmo_job *job, const struct sinks *sk, in
 }
 
 /*
+ * Every output (the annotations, the reject file, the sidecar) validated against every input by
+ * inode; the inputs' state noted, to notice a change while they are read.
+ */
+static int check_outputs(const struct elmo_job *job, const char *outpath, struct sinks *sk,
+                         const struct reader *rd, const char **inputs, int n_in) {
+    const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
+    ELMO_TRY(elmo_out_init(&sk->rej.o, "reject_file", rpath));
+    ELMO_TRY(elmo_out_check(&sk->rej.o, inputs, n_in));
+    if (!sk->to_stdout) {
+        ELMO_TRY(elmo_out_init(&sk->out, job->output[0] ? "output" : "out", outpath));
+        ELMO_TRY(elmo_out_check(&sk->out, inputs, n_in));
+        if (elmo_same_file(outpath, rpath) || !strcmp(outpath, rpath))
+            return elmo_error(ELMO_ERR_ARG, "the output and the reject file are both %s", rpath);
+        snprintf(sk->meta, sizeof sk->meta, "%s.meta.json", outpath);
+        ELMO_TRY(elmo_check_output_path("output", sk->meta, inputs, n_in));
+        size_t ol = strlen(outpath);
+        sk->ow.gz = ol > 3 && !strcmp(outpath + ol - 3, ".gz");
+    }
+    sk->input_st = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_st);
+    sk->input_sha = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_sha);
+    for (int i = 0; i < rd->in.n; i++)
+        if (strcmp(rd->in.path[i], "-") != 0 && stat(rd->in.path[i], &sk->input_st[i]) != 0)
+            return elmo_error(ELMO_ERR_IO, "%s: %s", rd->in.path[i], strerror(errno));
+    return 0;
+}
+
+/* The sha256 of the inputs and the model files, and of the job's identity (none for stdin). */
+static int identify(const struct elmo_job *job, const struct elmo_tagging *rt,
+                    const struct reader *rd, struct sinks *sk, bool from_stdin) {
+    for (int i = 0; i < rd->in.n && !from_stdin; i++)
+        ELMO_TRY(elmo_file_sha256(rd->in.path[i], sk->input_sha[i]));
+    ELMO_TRY(sha_or_empty(job->tagger, sk->tagger_sha));
+    /* the biLM the tagger resolved (given, or named by the tagger); GloVe rows stored in the
+     * tagger are identified by the sha256 it recorded of their file */
+    ELMO_TRY(sha_or_empty(rt->weights, sk->weights_sha));
+    ELMO_TRY(sha_or_empty(rt->options, sk->options_sha));
+    if (!job->glove[0] && rt->meta.glove.n > 0)
+        snprintf(sk->glove_sha, sizeof sk->glove_sha, "%.64s", rt->meta.glove_sha256);
+    else ELMO_TRY(sha_or_empty(job->glove[0] ? job->glove : rt->meta.glove_path, sk->glove_sha));
+    job_identity(job, rd, sk, sk->job_sha);
+    if (from_stdin) sk->job_sha[0] = '\0'; /* stdin is never the same input twice */
+    return 0;
+}
+
+/*
+ * Resuming: the outputs so far reopened and cut back to the journal's last round, the lines of
+ * the finished rounds skipped, the counts restored.
+ */
+static int continue_outputs(struct sinks *sk, const struct resume_point *rpt, struct reader *rd,
+                            struct counts *cnt) {
+    struct stat ps;
+    if (stat(sk->out.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->out_bytes)
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%s: the output so far is missing or shorter than the journal %s "
+                          "records (%lld bytes): it was changed after the run stopped; "
+                          "delete the journal to start over",
+                          sk->out.partial, sk->journal, (long long)rpt->out_bytes);
+    if (rpt->rej_bytes > 0 &&
+        (stat(sk->rej.o.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->rej_bytes))
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%s: the rejects so far are missing or shorter than the journal %s "
+                          "records (%lld bytes); delete the journal to start over",
+                          sk->rej.o.partial, sk->journal, (long long)rpt->rej_bytes);
+    sk->f = fopen(sk->out.partial, "r+");
+    if (!sk->f) return elmo_error(ELMO_ERR_IO, "%s: %s", sk->out.partial, strerror(errno));
+    elmo_out_claim_partial(&sk->out);
+    /* a journalled size is the end of a round (of a gzip member): cut back to it */
+    ELMO_TRY(cut_to(sk->f, rpt->out_bytes, sk->out.partial));
+    if (rpt->rej_bytes > 0) {
+        sk->rej.f = fopen(sk->rej.o.partial, "r+");
+        if (!sk->rej.f)
+            return elmo_error(ELMO_ERR_IO, "%s: %s", sk->rej.o.partial, strerror(errno));
+        elmo_out_claim_partial(&sk->rej.o);
+        ELMO_TRY(cut_to(sk->rej.f, rpt->rej_bytes, sk->rej.o.partial));
+    }
+    /* skip the lines of the finished rounds */
+    size_t len;
+    while (rd->line < rpt->line) {
+        int got = read_line(rd, &len);
+        if (got < 0) return got;
+        if (got == 0)
+            return elmo_error(ELMO_ERR_MISMATCH,
+                              "the input ended before line %lld of the journal %s",
+                              (long long)rpt->line, sk->journal);
+    }
+    *cnt = rpt->c;
+    fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
+                    "written)\n", sk->journal, (long long)rpt->line,
+            (long long)rpt->c.written);
+    sk->jf = fopen(sk->journal, "a");
+    return 0;
+}
+
+/* A fresh start: the output aside, and the journal begun with its header. */
+static int start_outputs(struct sinks *sk) {
+    sk->f = elmo_out_create_partial(&sk->out);
+    if (!sk->f) return ELMO_ERR_IO;
+    if (sk->journal[0]) {
+        sk->jf = fopen(sk->journal, "w");
+        if (sk->jf) fputs(sk->jhead, sk->jf);
+    }
+    return 0;
+}
+
+/*
  * Validates every output against every input by inode before anything is written, takes the
  * output's lock, stops at a complete output of this job (*already), and opens the outputs aside
  * (OUTPUT.partial, REJECTS.partial) or continues them from the journal, refusing a partial
@@ -648,24 +734,7 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_tagging *rt,
     for (int i = 0; i < rd->in.n; i++) inputs[n_model + i] = rd->in.path[i];
     int rc = 0;
     sk->to_stdout = !strcmp(outpath, "-");
-    const char *rpath = job->reject_file[0] ? job->reject_file : "annotate.rejects.tsv";
-    ELMO_CALL(elmo_out_init(&sk->rej.o, "reject_file", rpath));
-    ELMO_CALL(elmo_out_check(&sk->rej.o, inputs, n_in));
-    if (!sk->to_stdout) {
-        ELMO_CALL(elmo_out_init(&sk->out, job->output[0] ? "output" : "out", outpath));
-        ELMO_CALL(elmo_out_check(&sk->out, inputs, n_in));
-        if (elmo_same_file(outpath, rpath) || !strcmp(outpath, rpath))
-            ELMO_FAIL(ELMO_ERR_ARG, "the output and the reject file are both %s", rpath);
-        snprintf(sk->meta, sizeof sk->meta, "%s.meta.json", outpath);
-        ELMO_CALL(elmo_check_output_path("output", sk->meta, inputs, n_in));
-        size_t ol = strlen(outpath);
-        sk->ow.gz = ol > 3 && !strcmp(outpath + ol - 3, ".gz");
-    }
-    sk->input_st = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_st);
-    sk->input_sha = elmo_xcalloc((size_t)rd->in.n, sizeof *sk->input_sha);
-    for (int i = 0; i < rd->in.n; i++)
-        if (strcmp(rd->in.path[i], "-") != 0 && stat(rd->in.path[i], &sk->input_st[i]) != 0)
-            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rd->in.path[i], strerror(errno));
+    ELMO_CALL(check_outputs(job, outpath, sk, rd, inputs, n_in));
     sk->ow.name = sk->to_stdout ? "stdout" : sk->out.partial;
     if (sk->to_stdout) {
         sk->f = sk->ow.f = stdout;
@@ -673,18 +742,7 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_tagging *rt,
     }
     ELMO_CALL(elmo_out_lock(&sk->out));
     bool from_stdin = !strcmp(rd->in.path[0], "-");
-    for (int i = 0; i < rd->in.n && !from_stdin; i++)
-        ELMO_CALL(elmo_file_sha256(rd->in.path[i], sk->input_sha[i]));
-    ELMO_CALL(sha_or_empty(job->tagger, sk->tagger_sha));
-    /* the biLM the runtime resolved (given, or named by the tagger); GloVe rows stored in the
-     * tagger are identified by the sha256 it recorded of their file */
-    ELMO_CALL(sha_or_empty(rt->weights, sk->weights_sha));
-    ELMO_CALL(sha_or_empty(rt->options, sk->options_sha));
-    if (!job->glove[0] && rt->meta.glove.n > 0)
-        snprintf(sk->glove_sha, sizeof sk->glove_sha, "%.64s", rt->meta.glove_sha256);
-    else ELMO_CALL(sha_or_empty(job->glove[0] ? job->glove : rt->meta.glove_path, sk->glove_sha));
-    job_identity(job, rd, sk, sk->job_sha);
-    if (from_stdin) sk->job_sha[0] = '\0'; /* stdin is never the same input twice */
+    ELMO_CALL(identify(job, rt, rd, sk, from_stdin));
     ELMO_CALL(check_existing(job, sk, already));
     if (*already) goto cleanup;
     /* resume: a journal of finished rounds (file output and file input only) */
@@ -696,54 +754,7 @@ static int open_sinks(const struct elmo_job *job, const struct elmo_tagging *rt,
         if (jr < 0) ELMO_CALL(jr);
         *resumed = jr == 1;
     }
-    if (*resumed) {
-        struct stat ps;
-        if (stat(sk->out.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->out_bytes)
-            ELMO_FAIL(ELMO_ERR_MISMATCH,
-                      "%s: the output so far is missing or shorter than the journal %s "
-                      "records (%lld bytes): it was changed after the run stopped; "
-                      "delete the journal to start over",
-                      sk->out.partial, sk->journal, (long long)rpt->out_bytes);
-        if (rpt->rej_bytes > 0 &&
-            (stat(sk->rej.o.partial, &ps) != 0 || (int64_t)ps.st_size < rpt->rej_bytes))
-            ELMO_FAIL(ELMO_ERR_MISMATCH,
-                      "%s: the rejects so far are missing or shorter than the journal %s "
-                      "records (%lld bytes); delete the journal to start over",
-                      sk->rej.o.partial, sk->journal, (long long)rpt->rej_bytes);
-        sk->f = fopen(sk->out.partial, "r+");
-        if (!sk->f) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->out.partial, strerror(errno));
-        elmo_out_claim_partial(&sk->out);
-        /* a journalled size is the end of a round (of a gzip member): cut back to it */
-        ELMO_CALL(cut_to(sk->f, rpt->out_bytes, sk->out.partial));
-        if (rpt->rej_bytes > 0) {
-            sk->rej.f = fopen(sk->rej.o.partial, "r+");
-            if (!sk->rej.f)
-                ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->rej.o.partial, strerror(errno));
-            elmo_out_claim_partial(&sk->rej.o);
-            ELMO_CALL(cut_to(sk->rej.f, rpt->rej_bytes, sk->rej.o.partial));
-        }
-        /* skip the lines of the finished rounds */
-        size_t len;
-        while (rd->line < rpt->line) {
-            int got = read_line(rd, &len);
-            if (got < 0) ELMO_CALL(got);
-            if (got == 0)
-                ELMO_FAIL(ELMO_ERR_MISMATCH, "the input ended before line %lld of the journal %s",
-                          (long long)rpt->line, sk->journal);
-        }
-        *cnt = rpt->c;
-        fprintf(stderr, "annotate: resuming from %s after line %lld (%lld tweets already "
-                        "written)\n", sk->journal, (long long)rpt->line,
-                (long long)rpt->c.written);
-        sk->jf = fopen(sk->journal, "a");
-    } else {
-        sk->f = elmo_out_create_partial(&sk->out);
-        if (!sk->f) ELMO_CALL(ELMO_ERR_IO);
-        if (sk->journal[0]) {
-            sk->jf = fopen(sk->journal, "w");
-            if (sk->jf) fputs(sk->jhead, sk->jf);
-        }
-    }
+    ELMO_CALL(*resumed ? continue_outputs(sk, rpt, rd, cnt) : start_outputs(sk));
     sk->ow.f = sk->f;
     if (sk->journal[0] && !sk->jf)
         ELMO_FAIL(ELMO_ERR_IO, "%s: %s", sk->journal, strerror(errno));
@@ -927,242 +938,290 @@ static int stop_requested(const struct sinks *sk) {
                       any);
 }
 
-int elmo_annotate_run(struct elmo_job *job) {
-    const int rank = elmo_rank(), size = elmo_size();
-    const char *outpath = job->output[0] ? job->output : job->out;
-    const bool conll = !strcmp(job->format, "conll");
-    int rc = 0, lrc = 0;
+/* One annotate run: the tagger, rank 0's reading and writing, a round in flight. */
+struct annotate {
+    struct elmo_job *job;
+    int rank, size;
+    const char *outpath;
+    bool conll;
+    double t0;
     struct elmo_tagging rt;
-    struct reader rd = {0};
-    struct pending pd = {0};
-    struct counts cnt = {0};
-    struct item *items = NULL;
+    /* rank 0 */
+    struct reader rd;
+    struct pending pd;
+    struct counts cnt;
     struct sinks sk;
     struct resume_point rpt;
-    int resumed = 0, already = 0;
-    bool sinks_open = false;
-    memset(&sk, 0, sizeof sk);
-    sk.out.lock_fd = -1;
-    memset(&rpt, 0, sizeof rpt);
-    char *blob = NULL, *myblob = NULL;
-    int32_t *tags = NULL, *mytags = NULL, *lens = NULL;
-    float *score = NULL, *myscore = NULL, *feat = NULL;
-    int *counts = NULL, *displs = NULL, *bcounts = NULL, *bdispls = NULL;
-    const char **toks = NULL;
-    memset(&rt, 0, sizeof rt);
-    elmo_blas_set_threads(job->threads);
-    double t0 = elmo_now();
+    int resumed, already;
+    bool sinks_open;
+    struct item *items; /* (ROUND) */
+    int n_items;
+    int32_t *tags; /* (round tokens) */
+    float *score;
+    /* the round: more to come, its tokens; per rank its tokens and bytes of the block */
+    int64_t hdr[2];
+    int *counts, *displs, *bcounts, *bdispls;
+    struct elmo_tweet_block blk;
+    /* this rank's block */
+    char *myblob;
+    int32_t *mytags;
+    float *myscore;
+};
 
-    /* 1. everything is validated (input, tagger, biLM) before any output is touched */
-    if (rank == 0) {
-        if (job->input_format == ELMO_INPUT_CONLL)
-            lrc = elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
-                                           "per line) or jsonl (API v1.1/v2 objects)");
-        if (lrc == 0 && job->keep_fields[0] && strcmp(job->format, "jsonl") != 0)
-            lrc = elmo_error(ELMO_ERR_ARG, "keep_fields: the output format %s has no fields "
-                                           "(use format jsonl)", job->format);
-        for (const char *p = job->keep_fields; lrc == 0 && *p;) {
-            size_t k = strcspn(p, ",");
-            if (k == 0 || (k == 2 && !strncmp(p, "id", 2)) || (k == 4 && !strncmp(p, "text", 4)) ||
-                (k == 8 && !strncmp(p, "entities", 8)))
-                lrc = elmo_error(ELMO_ERR_ARG, "keep_fields '%s': a field name is empty or one of "
-                                 "id, text, entities (the output's own)", job->keep_fields);
-            p += k + (p[k] == ',');
-        }
-        if (lrc == 0) lrc = elmo_inputs_expand(job->input, &rd.in);
-        if (lrc == 0) {
-            rd.gz = elmo_gz_open(rd.in.path[0]);
-            if (!rd.gz) lrc = ELMO_ERR_IO;
-        }
-        /* the format: given, else from the names or the first bytes (stdin: of the stream) */
-        if (lrc == 0 && job->input_format == ELMO_INPUT_AUTO) {
-            enum elmo_input_format fmt = ELMO_INPUT_AUTO;
-            if (!strcmp(rd.in.path[0], "-")) {
-                const char *head;
-                size_t hn;
-                lrc = elmo_gz_peek(rd.gz, &head, &hn);
-                if (lrc == 0) fmt = elmo_input_format_of_bytes(head, hn);
-            } else {
-                lrc = elmo_inputs_format(&rd.in, ELMO_INPUT_AUTO, &fmt);
-            }
-            job->input_format = fmt;
-        }
-        if (lrc == 0 && job->keep_fields[0] && job->input_format != ELMO_INPUT_JSONL)
-            lrc = elmo_error(ELMO_ERR_ARG, "keep_fields copies fields of JSON Lines records; "
-                                           "the input is plain text");
+/* Rank 0: the keep_fields list names fields of the input records, none of the output's own. */
+static int check_keep_fields(const struct elmo_job *job) {
+    if (job->keep_fields[0] && strcmp(job->format, "jsonl") != 0)
+        return elmo_error(ELMO_ERR_ARG, "keep_fields: the output format %s has no fields "
+                                        "(use format jsonl)", job->format);
+    for (const char *p = job->keep_fields; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == 0 || (k == 2 && !strncmp(p, "id", 2)) || (k == 4 && !strncmp(p, "text", 4)) ||
+            (k == 8 && !strncmp(p, "entities", 8)))
+            return elmo_error(ELMO_ERR_ARG, "keep_fields '%s': a field name is empty or one of "
+                              "id, text, entities (the output's own)", job->keep_fields);
+        p += k + (p[k] == ',');
     }
-    ELMO_CALL(elmo_agree(lrc));
-    ELMO_CALL(elmo__tagging_open(&rt, job, job->max_sentence_tokens));
-    if (rank == 0) {
-        lrc = open_sinks(job, &rt, outpath, &sk, &rpt, &resumed, &already, &rd, &cnt);
-        sinks_open = true;
-    }
-    ELMO_CALL(elmo_agree(lrc));
-    already = elmo_bcast_int(already);
-    if (already) {
-        if (rank == 0) {
-            fprintf(stderr,
-                    "annotate: %s is already complete (this job over these inputs, as %s "
-                    "records); nothing to do (--overwrite redoes it)\n",
-                    outpath, sk.meta);
-            elmo_out_unlock(&sk.out);
-            sinks_open = false;
-        }
-        goto cleanup;
-    }
-    if (rank == 0) items = elmo_xcalloc(ROUND, sizeof *items);
-    counts = elmo_xmalloc(sizeof(int) * (size_t)size);
-    displs = elmo_xmalloc(sizeof(int) * (size_t)size);
-    bcounts = elmo_xmalloc(sizeof(int) * (size_t)size);
-    bdispls = elmo_xmalloc(sizeof(int) * (size_t)size);
+    return 0;
+}
 
-    /* 2. rounds */
-    for (;;) {
-        int n_items = 0, more = 0;
-        int64_t hdr[2] = {0, 0};
-        size_t blen = 0, bcap = 0;
-        lrc = 0;
-        if (rank == 0) {
-            lrc = fill_round(job, &rd, &pd, items, &n_items, &sk.rej, &cnt);
-            more = lrc == 1;
-            if (lrc > 0) lrc = 0;
-            /* blocks of tweets, balanced by tokens; per tweet: its token count, then tokens */
-            int64_t total = 0, row = 0;
-            for (int i = 0; i < n_items; i++) total += items[i].n_tok;
-            int i = 0;
-            for (int r = 0; r < size; r++) {
-                int64_t goal = total * (r + 1) / size;
-                size_t b0 = blen;
-                int64_t r0 = row;
-                while (i < n_items && (row < goal || r == size - 1)) {
-                    struct item *it = &items[i++];
-                    char num[16];
-                    snprintf(num, sizeof num, "%d", it->n_tok);
-                    put_token(&blob, &blen, &bcap, num, strlen(num));
-                    it->first = row;
-                    for (int k = 0; k < it->n_tok; k++)
-                        put_token(&blob, &blen, &bcap, it->text + it->sp[k].start,
-                                  (size_t)(it->sp[k].end - it->sp[k].start));
-                    row += it->n_tok;
-                }
-                bcounts[r] = (int)(blen - b0);
-                bdispls[r] = (int)b0;
-                counts[r] = (int)(row - r0);
-                displs[r] = (int)r0;
-            }
-            hdr[0] = more;
-            hdr[1] = row;
+/*
+ * Rank 0: the settings and the inputs, opened, before any output is touched; the input format,
+ * when not given, from the names or the first bytes (stdin: of the stream).
+ */
+static int check_inputs(struct elmo_job *job, struct reader *rd) {
+    if (job->input_format == ELMO_INPUT_CONLL)
+        return elmo_error(ELMO_ERR_ARG, "annotate reads tweets: input_format text (a tweet "
+                                        "per line) or jsonl (API v1.1/v2 objects)");
+    ELMO_TRY(check_keep_fields(job));
+    ELMO_TRY(elmo_inputs_expand(job->input, &rd->in));
+    rd->gz = elmo_gz_open(rd->in.path[0]);
+    if (!rd->gz) return ELMO_ERR_IO;
+    if (job->input_format == ELMO_INPUT_AUTO) {
+        enum elmo_input_format fmt = ELMO_INPUT_AUTO;
+        if (!strcmp(rd->in.path[0], "-")) {
+            const char *head;
+            size_t hn;
+            ELMO_TRY(elmo_gz_peek(rd->gz, &head, &hn));
+            fmt = elmo_input_format_of_bytes(head, hn);
+        } else {
+            ELMO_TRY(elmo_inputs_format(&rd->in, ELMO_INPUT_AUTO, &fmt));
         }
-        ELMO_CALL(elmo_agree(lrc));
-        elmo_bcast(hdr, sizeof hdr);
-        elmo_bcast(counts, sizeof *counts * (size_t)size);
-        elmo_bcast(bcounts, sizeof *bcounts * (size_t)size);
-        int mb = bcounts[rank], mt = counts[rank];
-        myblob = elmo_xrealloc(myblob, (size_t)mb + 1);
-        ELMO_MPI(MPI_Scatterv(blob, bcounts, bdispls, MPI_CHAR, myblob, mb, MPI_CHAR, 0,
-                              MPI_COMM_WORLD));
-        /* 3. this rank's block: sentences with tokens, their features, their tags */
-        mytags = elmo_xrealloc(mytags, sizeof(int32_t) * (size_t)(mt + 1));
-        myscore = elmo_xrealloc(myscore, sizeof(float) * (size_t)(mt + 1));
-        toks = elmo_xrealloc(toks, sizeof(char *) * (size_t)(mt + 1));
-        lens = elmo_xrealloc(lens, sizeof(int32_t) * (size_t)(mt + 1));
-        int ns = 0, nt = 0;
-        for (size_t p = 0; p < (size_t)mb;) {
-            int k = atoi(myblob + p);
-            p += strlen(myblob + p) + 1;
-            if (k > 0) lens[ns++] = k;
-            for (int q = 0; q < k; q++) {
-                toks[nt++] = myblob + p;
-                p += strlen(myblob + p) + 1;
-            }
-        }
-        lrc = nt == mt ? 0 : elmo_error(ELMO_ERR_STATE, "annotate: a round lost tokens");
-        if (lrc == 0) lrc = elmo_tagging_tag(&rt, ns, lens, toks, mytags, myscore);
-        ELMO_CALL(elmo_agree(lrc));
-        if (rank == 0) {
-            tags = elmo_xrealloc(tags, sizeof(int32_t) * (size_t)(hdr[1] + 1));
-            score = elmo_xrealloc(score, sizeof(float) * (size_t)(hdr[1] + 1));
-        }
-        ELMO_MPI(MPI_Gatherv(mytags, mt, MPI_INT32_T, tags, counts, displs, MPI_INT32_T, 0,
-                             MPI_COMM_WORLD));
-        ELMO_MPI(MPI_Gatherv(myscore, mt, MPI_FLOAT, score, counts, displs, MPI_FLOAT, 0,
-                             MPI_COMM_WORLD));
-        /* 4. rank 0 writes the round in order */
-        lrc = 0;
-        if (rank == 0) {
-            for (int i = 0; i < n_items && lrc == 0; i++)
-                lrc = write_item(&sk.ow, conll, &items[i], &rt.meta.tags, tags + items[i].first,
-                                 score + items[i].first, &cnt);
-            for (int i = 0; i < n_items; i++) {
-                free(items[i].id);
-                free(items[i].text);
-                free(items[i].sp);
-                json_decref(items[i].kept);
-            }
-            /* a round boundary with nothing pending is a resume point */
-            if (lrc == 0 && sk.jf && pd.tw == NULL) {
-                lrc = ow_end_member(&sk.ow);
-                if (lrc == 0) lrc = sync_file(sk.f, sk.out.partial);
-                if (lrc == 0 && sk.rej.f) lrc = sync_file(sk.rej.f, sk.rej.o.partial);
-                if (lrc == 0) {
-                    fprintf(sk.jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
-                            (long long)rd.line, (long long)ftello(sk.f),
-                            (long long)(sk.rej.f ? ftello(sk.rej.f) : 0), (long long)cnt.lines,
-                            (long long)cnt.read, (long long)cnt.written, (long long)cnt.rejected,
-                            (long long)cnt.skipped, (long long)cnt.tokens,
-                            (long long)cnt.entities);
-                    lrc = sync_file(sk.jf, sk.journal);
-                }
-            }
-            if (lrc == 0 && job->progress && more)
-                fprintf(stderr,
-                        "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
-                        "%.0f tweets/s\n",
-                        cnt.read, cnt.written, (double)cnt.written / (elmo_now() - t0));
-        }
-        free(blob);
-        blob = NULL;
-        ELMO_CALL(elmo_agree(lrc));
-        if (!hdr[0]) break;
-        ELMO_CALL(stop_requested(&sk));
+        job->input_format = fmt;
     }
+    if (job->keep_fields[0] && job->input_format != ELMO_INPUT_JSONL)
+        return elmo_error(ELMO_ERR_ARG, "keep_fields copies fields of JSON Lines records; "
+                                        "the input is plain text");
+    return 0;
+}
 
-    /* 5. summary */
-    lrc = 0;
-    if (rank == 0) {
-        if (cnt.read != cnt.written + cnt.rejected + cnt.skipped)
-            lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
-        lrc = close_sinks(job, &rd, &sk, &rt, &cnt, lrc);
-        sinks_open = false;
-        double dt = elmo_now() - t0;
+/*
+ * Everything validated (input, tagger, biLM) before any output is touched; then rank 0 opens
+ * the outputs, and every rank learns whether they are complete already (a->already).
+ * Collective.
+ */
+static int open_job(struct annotate *a) {
+    ELMO_TRY(elmo_agree(a->rank == 0 ? check_inputs(a->job, &a->rd) : 0));
+    ELMO_TRY(elmo__tagging_open(&a->rt, a->job, a->job->max_sentence_tokens));
+    int lrc = 0;
+    if (a->rank == 0) {
+        lrc = open_sinks(a->job, &a->rt, a->outpath, &a->sk, &a->rpt, &a->resumed, &a->already,
+                         &a->rd, &a->cnt);
+        a->sinks_open = true;
+    }
+    ELMO_TRY(elmo_agree(lrc));
+    if (MPI_Bcast(&a->already, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (a->already && a->rank == 0) {
         fprintf(stderr,
-                "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
-                " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"
-                "annotate: %" PRId64 " tokens, %" PRId64 " entities, %.2f s, %.1f tweets/s on "
-                "%d rank%s (%s tagger)\n",
-                cnt.lines, cnt.read, cnt.written, cnt.rejected, cnt.skipped,
-                cnt.rejected ? ", see " : "", cnt.rejected ? sk.rej.o.path : "", cnt.tokens,
-                cnt.entities, dt, dt > 0 ? (double)cnt.written / dt : 0.0, size,
-                size > 1 ? "s" : "", rt.meta.features);
+                "annotate: %s is already complete (this job over these inputs, as %s "
+                "records); nothing to do (--overwrite redoes it)\n",
+                a->outpath, a->sk.meta);
+        elmo_out_unlock(&a->sk.out);
+        a->sinks_open = false;
     }
-    ELMO_CALL(elmo_agree(lrc));
+    return 0;
+}
+
+/*
+ * Rank 0: reads the next round and packs it into blocks, one per rank, balanced by tokens
+ * (a->blk, with each rank's bytes and tokens); hdr: whether more may follow, the round's
+ * tokens.  0 or a status.
+ */
+static int read_round(struct annotate *a) {
+    int lrc = fill_round(a->job, &a->rd, &a->pd, a->items, &a->n_items, &a->sk.rej, &a->cnt);
+    int more = lrc == 1;
+    if (lrc > 0) lrc = 0;
+    int64_t total = 0, row = 0;
+    for (int i = 0; i < a->n_items; i++) total += a->items[i].n_tok;
+    int i = 0;
+    for (int r = 0; r < a->size; r++) {
+        int64_t goal = total * (r + 1) / a->size;
+        size_t b0 = a->blk.len;
+        int64_t r0 = row;
+        while (i < a->n_items && (row < goal || r == a->size - 1)) {
+            struct item *it = &a->items[i++];
+            elmo_tweet_block_add(&a->blk, it->text, it->sp, it->n_tok);
+            it->first = row;
+            row += it->n_tok;
+        }
+        a->bcounts[r] = (int)(a->blk.len - b0);
+        a->bdispls[r] = (int)b0;
+        a->counts[r] = (int)(row - r0);
+        a->displs[r] = (int)r0;
+    }
+    a->hdr[0] = more;
+    a->hdr[1] = row;
+    return lrc;
+}
+
+/* Every rank receives its block of the round.  Collective. */
+static int share_round(struct annotate *a) {
+    if (MPI_Bcast(a->hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(a->counts, a->size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(a->bcounts, a->size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast of a round failed");
+    int mb = a->bcounts[a->rank];
+    a->myblob = elmo_xrealloc(a->myblob, (size_t)mb + 1);
+    if (MPI_Scatterv(a->blk.blob, a->bcounts, a->bdispls, MPI_CHAR, a->myblob, mb, MPI_CHAR, 0,
+                     MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Scatterv of a round failed");
+    return 0;
+}
+
+/* Every rank tags its block; rank 0 gathers the tags and scores in order.  Collective. */
+static int tag_round(struct annotate *a) {
+    int mt = a->counts[a->rank];
+    a->mytags = elmo_xrealloc(a->mytags, sizeof(int32_t) * (size_t)(mt + 1));
+    a->myscore = elmo_xrealloc(a->myscore, sizeof(float) * (size_t)(mt + 1));
+    ELMO_TRY(elmo_agree(elmo_tweet_block_tag(&a->rt, a->myblob, (size_t)a->bcounts[a->rank], mt,
+                                             a->mytags, a->myscore)));
+    if (a->rank == 0) {
+        a->tags = elmo_xrealloc(a->tags, sizeof(int32_t) * (size_t)(a->hdr[1] + 1));
+        a->score = elmo_xrealloc(a->score, sizeof(float) * (size_t)(a->hdr[1] + 1));
+    }
+    if (MPI_Gatherv(a->mytags, mt, MPI_INT32_T, a->tags, a->counts, a->displs, MPI_INT32_T, 0,
+                    MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Gatherv(a->myscore, mt, MPI_FLOAT, a->score, a->counts, a->displs, MPI_FLOAT, 0,
+                    MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of a round failed");
+    return 0;
+}
+
+/* Rank 0: a round boundary with nothing pending is a resume point: synced, then journalled. */
+static int journal_round(struct annotate *a) {
+    struct sinks *sk = &a->sk;
+    const struct counts *c = &a->cnt;
+    ELMO_TRY(ow_end_member(&sk->ow));
+    ELMO_TRY(sync_file(sk->f, sk->out.partial));
+    if (sk->rej.f) ELMO_TRY(sync_file(sk->rej.f, sk->rej.o.partial));
+    fprintf(sk->jf, "round %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
+            (long long)a->rd.line, (long long)ftello(sk->f),
+            (long long)(sk->rej.f ? ftello(sk->rej.f) : 0), (long long)c->lines,
+            (long long)c->read, (long long)c->written, (long long)c->rejected,
+            (long long)c->skipped, (long long)c->tokens, (long long)c->entities);
+    return sync_file(sk->jf, sk->journal);
+}
+
+/* Rank 0 writes the round in input order, then journals it and reports progress. */
+static int write_round(struct annotate *a) {
+    int lrc = 0;
+    for (int i = 0; i < a->n_items && lrc == 0; i++) {
+        const struct item *it = &a->items[i];
+        lrc = write_item(&a->sk.ow, a->conll, it, &a->rt.meta.tags, a->tags + it->first,
+                         a->score + it->first, &a->cnt);
+    }
+    for (int i = 0; i < a->n_items; i++) {
+        free(a->items[i].id);
+        free(a->items[i].text);
+        free(a->items[i].sp);
+        json_decref(a->items[i].kept);
+    }
+    if (lrc == 0 && a->sk.jf && a->pd.tw == NULL) lrc = journal_round(a);
+    if (lrc == 0 && a->job->progress && a->hdr[0])
+        fprintf(stderr,
+                "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
+                "%.0f tweets/s\n",
+                a->cnt.read, a->cnt.written, (double)a->cnt.written / (elmo__ner_now() - a->t0));
+    return lrc;
+}
+
+/* The rounds, until the input ends or a stop signal.  Collective. */
+static int rounds(struct annotate *a) {
+    if (a->rank == 0) a->items = elmo_xcalloc(ROUND, sizeof *a->items);
+    a->counts = elmo_xmalloc(sizeof(int) * (size_t)a->size);
+    a->displs = elmo_xmalloc(sizeof(int) * (size_t)a->size);
+    a->bcounts = elmo_xmalloc(sizeof(int) * (size_t)a->size);
+    a->bdispls = elmo_xmalloc(sizeof(int) * (size_t)a->size);
+    for (;;) {
+        a->n_items = 0;
+        ELMO_TRY(elmo_agree(a->rank == 0 ? read_round(a) : 0));
+        ELMO_TRY(share_round(a));
+        ELMO_TRY(tag_round(a));
+        int lrc = a->rank == 0 ? write_round(a) : 0;
+        elmo_tweet_block_free(&a->blk);
+        ELMO_TRY(elmo_agree(lrc));
+        if (!a->hdr[0]) return 0;
+        ELMO_TRY(stop_requested(&a->sk));
+    }
+}
+
+/* Rank 0: the counts reconciled, the outputs committed, the summary on stderr. */
+static int summary(struct annotate *a) {
+    const struct counts *c = &a->cnt;
+    int lrc = 0;
+    if (c->read != c->written + c->rejected + c->skipped)
+        lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
+    lrc = close_sinks(a->job, &a->rd, &a->sk, &a->rt, &a->cnt, lrc);
+    a->sinks_open = false;
+    double dt = elmo__ner_now() - a->t0;
+    fprintf(stderr,
+            "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
+            " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"
+            "annotate: %" PRId64 " tokens, %" PRId64 " entities, %.2f s, %.1f tweets/s on "
+            "%d rank%s (%s tagger)\n",
+            c->lines, c->read, c->written, c->rejected, c->skipped,
+            c->rejected ? ", see " : "", c->rejected ? a->sk.rej.o.path : "", c->tokens,
+            c->entities, dt, dt > 0 ? (double)c->written / dt : 0.0, a->size,
+            a->size > 1 ? "s" : "", a->rt.meta.features);
+    return lrc;
+}
+
+static void annotate_free(struct annotate *a, int rc) {
+    if (a->sinks_open)
+        close_sinks(a->job, &a->rd, &a->sk, &a->rt, &a->cnt, rc < 0 ? rc : ELMO_ERR_STATE);
+    free(a->sk.input_st);
+    free(a->sk.input_sha);
+    free(a->sk.jhead);
+    elmo_gz_close(a->rd.gz);
+    elmo_inputs_free(&a->rd.in);
+    free(a->rd.buf);
+    if (a->pd.tw) elmo_tweets_free(a->pd.tw, a->pd.n);
+    for (int i = 0; a->pd.kept && i < a->pd.n; i++) json_decref(a->pd.kept[i]);
+    free(a->pd.kept);
+    free(a->items);
+    elmo_tweet_block_free(&a->blk);
+    free(a->myblob), free(a->tags), free(a->mytags), free(a->score), free(a->myscore);
+    free(a->counts), free(a->displs), free(a->bcounts), free(a->bdispls);
+    elmo_tagging_close(&a->rt);
+}
+
+int elmo_annotate_run(struct elmo_job *job) {
+    struct annotate *a = elmo_xcalloc(1, sizeof *a);
+    a->job = job;
+    a->rank = elmo_rank(), a->size = elmo_size();
+    a->outpath = job->output[0] ? job->output : job->out;
+    a->conll = !strcmp(job->format, "conll");
+    a->sk.out.lock_fd = -1;
+    elmo_blas_set_threads(job->threads);
+    a->t0 = elmo__ner_now();
+    int rc = 0;
+
+    ELMO_CALL(open_job(a));
+    if (a->already) goto cleanup;
+    ELMO_CALL(rounds(a));
+    ELMO_CALL(elmo_agree(a->rank == 0 ? summary(a) : 0));
 cleanup:
-    if (sinks_open) close_sinks(job, &rd, &sk, &rt, &cnt, rc < 0 ? rc : ELMO_ERR_STATE);
-    free(sk.input_st);
-    free(sk.input_sha);
-    free(sk.jhead);
-    elmo_gz_close(rd.gz);
-    elmo_inputs_free(&rd.in);
-    free(rd.buf);
-    if (pd.tw) elmo_tweets_free(pd.tw, pd.n);
-    for (int i = 0; pd.kept && i < pd.n; i++) json_decref(pd.kept[i]);
-    free(pd.kept);
-    if (items) {
-        free(items);
-    }
-    free(blob), free(myblob), free(tags), free(mytags), free(score), free(myscore);
-    free(feat), free(lens), free(toks);
-    free(counts), free(displs), free(bcounts), free(bdispls);
-    elmo_tagging_close(&rt);
+    annotate_free(a, rc);
+    free(a);
     return rc;
 }

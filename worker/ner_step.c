@@ -40,10 +40,9 @@ void elmo_ner_slice_free(struct elmo_ner_slice *s) {
     memset(s, 0, sizeof *s);
 }
 
-int elmo_ner_step(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
-                  struct elmo_ner_slice *sl, const struct elmo_ner_set *set, const int32_t *perm,
-                  int b0, int b1, int rank, int size, uint64_t seed, int ep, float *grad,
-                  double *loss) {
+int elmo_ner_step(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, struct elmo_ner_slice *sl,
+                  const struct elmo_ner_set *set, const int32_t *perm, int b0, int b1, int rank,
+                  int size, uint64_t seed, int ep, float *grad, double *loss) {
     const size_t KD = (size_t)t->cfg.K * (size_t)t->cfg.D, E = (size_t)t->cfg.E;
     int64_t ntok = 0, m0, m1;
     for (int i = b0; i < b1; i++) ntok += set->len[perm[i]];
@@ -61,8 +60,8 @@ int elmo_ner_step(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     memset(grad, 0, sizeof(float) * t->n_floats);
     *loss = 0.0;
     if (B == 0) return 0;
-    struct elmo_tagger_batch batch = {B, sl->len, sl->feat, sl->gold, sl->seed,
-                                      E > 0 ? sl->extra : NULL};
+    struct elmo_tagger_batch batch = {B,        sl->len,  sl->feat,
+                                      sl->gold, sl->seed, E > 0 ? sl->extra : NULL};
     ELMO_TRY(elmo_tagger_forward(t, ws, &batch, loss));
     elmo_tagger_backward(t, ws, &batch, 1.0f / (float)ntok, grad);
     return 0;
@@ -73,7 +72,6 @@ int elmo_ner_tag_block(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
     int64_t s0, s1;
     elmo_ner_block(set->n_sent, rank, size, &s0, &s1);
     size_t t0 = (size_t)set->offset[s0];
-    return elmo_ner_tag(t, ws, (int)(s1 - s0), set->len + s0,
-                        set->feat + t0 * t->cfg.K * t->cfg.D,
+    return elmo_ner_tag(t, ws, (int)(s1 - s0), set->len + s0, set->feat + t0 * t->cfg.K * t->cfg.D,
                         set->extra ? set->extra + t0 * t->cfg.E : NULL, mine, NULL, NULL);
 }

@@ -50,10 +50,9 @@ void elmo_ner_slice_free(struct elmo_ner_slice *s);
  * (0-based), which with seed and the sentence seeds the dropout masks.  Returns 0 or a status
  * of elmo_tagger_forward.
  */
-int elmo_ner_step(const struct elmo_tagger *t, struct elmo_tagger_ws *ws,
-                  struct elmo_ner_slice *sl, const struct elmo_ner_set *set, const int32_t *perm,
-                  int b0, int b1, int rank, int size, uint64_t seed, int ep, float *grad,
-                  double *loss);
+int elmo_ner_step(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, struct elmo_ner_slice *sl,
+                  const struct elmo_ner_set *set, const int32_t *perm, int b0, int b1, int rank,
+                  int size, uint64_t seed, int ep, float *grad, double *loss);
 
 /*
  * Tags rank `rank`'s block (elmo_ner_block over the sentences) of set: mine gets the block's

@@ -13,12 +13,8 @@
 
 /* What the tagger's features take: GloVe rather than the mix, rows stored in the file, GloVe
  * after the mix. */
-static bool uses_glove(const struct elmo_tagging *r) {
-    return !strcmp(r->meta.features, "glove");
-}
-static bool stores_glove(const struct elmo_tagging *r) {
-    return r->meta.glove.n > 0;
-}
+static bool uses_glove(const struct elmo_tagging *r) { return !strcmp(r->meta.features, "glove"); }
+static bool stores_glove(const struct elmo_tagging *r) { return r->meta.glove.n > 0; }
 static bool extra_glove(const struct elmo_tagging *r) {
     return !strcmp(r->meta.features, "elmo+glove");
 }
@@ -62,8 +58,7 @@ int elmo_tagging_load(struct elmo_tagging *r, const struct elmo_job *job) {
     ELMO_TRY(elmo_tagger_load(job->tagger, &r->t, &r->meta));
     if (extra_glove(r) && !stores_glove(r))
         return elmo_error(ELMO_ERR_FORMAT,
-                          "%s: features elmo+glove, but the file holds no GloVe rows",
-                          job->tagger);
+                          "%s: features elmo+glove, but the file holds no GloVe rows", job->tagger);
     return uses_glove(r) ? 0 : resolve_bilm(r, job);
 }
 
