@@ -44,6 +44,7 @@
 #include "model/rng.h"
 #include "model/status.h"
 #include "model/train_bilm.h"
+#include "worker/lm_step.h"
 
 /* s as a JSON string literal (jansson's escaping), owned; NULL when s is not UTF-8. */
 static char *json_quote(const char *s) {
@@ -278,6 +279,23 @@ static int save_weights(struct run *r) {
     return elmo_options_save(r->options_path, &r->opt);
 }
 
+/* FNV-1a over the bytes of n floats. */
+static uint64_t hash_floats(const float *x, size_t n) {
+    const unsigned char *b = (const unsigned char *)x;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The counts and displacements of each rank's rows of the carried states (rank 0 use). */
+static void state_blocks(const struct run *r, int *counts, int *displs) {
+    for (int k = 0; k < r->size; k++) {
+        int64_t a = (int64_t)r->B * k / r->size, b = (int64_t)r->B * (k + 1) / r->size;
+        counts[k] = (int)((b - a) * (int64_t)r->S);
+        displs[k] = (int)(a * (int64_t)r->S);
+    }
+}
+
 /* Gathers the carried states and epoch sums, then rank 0 writes everything.  Collective. */
 static int checkpoint(struct run *r) {
     float *all = NULL;
@@ -298,11 +316,7 @@ static int checkpoint(struct run *r) {
         counts = elmo_malloc(sizeof(int) * (size_t)r->size, "the carried states");
         displs = elmo_malloc(sizeof(int) * (size_t)r->size, "the carried states");
         if (!all || !counts || !displs) rc = ELMO_ERR_NOMEM;
-        for (int k = 0; counts && displs && k < r->size; k++) {
-            int64_t a = (int64_t)r->B * k / r->size, b = (int64_t)r->B * (k + 1) / r->size;
-            counts[k] = (int)((b - a) * (int64_t)r->S);
-            displs[k] = (int)(a * (int64_t)r->S);
-        }
+        if (counts && displs) state_blocks(r, counts, displs);
     }
     ELMO_TRY(elmo_agree(rc));
     ELMO_MPI(MPI_Gatherv(r->state, (int)((size_t)r->rows * r->S), MPI_FLOAT, all, counts, displs,
@@ -338,6 +352,86 @@ static int checkpoint(struct run *r) {
     return elmo_agree(rc);
 }
 
+/*
+ * Rank 0: reads the checkpoint into c (the weights and the optimizer state in place, the carried
+ * states of all rows into *all), refusing one of another model, data, settings or shape.
+ */
+static int read_checkpoint(struct run *r, struct elmo_lm_ckpt *c, float **all) {
+    ELMO_TRY(elmo_lm_ckpt_read_meta(r->ckpt_path, c));
+    if (strcmp(c->options_json, r->options_json) != 0)
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%s: the checkpoint is of another model (%s), not of %s; delete it "
+                          "or run with --no-resume",
+                          r->ckpt_path, c->options_json, r->job->options);
+    if (strcmp(c->config_json, r->config) != 0)
+        return elmo_error(ELMO_ERR_MISMATCH,
+                          "%s: the checkpoint has other data or settings:\n  checkpoint: %s\n"
+                          "  this run:   %s\n  (delete it, or run with --no-resume to start "
+                          "over)",
+                          r->ckpt_path, c->config_json, r->config);
+    if (c->n_total != r->lm.n_total || c->n_model != r->lm.n_model || c->rows != r->B ||
+        c->row_floats != r->S || c->n_state != r->optim.n_state)
+        return elmo_error(ELMO_ERR_SHAPE, "%s: array sizes differ from this run's", r->ckpt_path);
+    *all = elmo_malloc(sizeof(float) * (size_t)r->B * r->S, "the carried states");
+    if (!*all) return ELMO_ERR_NOMEM;
+    c->param = r->lm.param;
+    c->optim = r->optim.state;
+    c->state = *all;
+    return elmo_lm_ckpt_read_data(r->ckpt_path, c);
+}
+
+/* Every rank receives the counters, the weights, the optimizer state and its rows' states. */
+static int share_state(struct run *r, const struct elmo_lm_ckpt *c, const float *all) {
+    int64_t counters[4] = {c->step, c->epoch, c->step_in_epoch, c->optim_t};
+    int rc = ELMO_OK;
+    if (MPI_Bcast(counters, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    r->step = counters[0];
+    r->epoch = (int32_t)counters[1];
+    r->step_in_epoch = counters[2];
+    r->optim.t = counters[3];
+    if (rc == ELMO_OK) rc = bcast_floats(r->lm.param, r->lm.n_total);
+    if (rc == ELMO_OK) rc = bcast_floats(r->optim.state, r->optim.n * (size_t)r->optim.n_state);
+    if (rc != ELMO_OK) return rc;
+    int *counts = NULL, *displs = NULL;
+    if (r->rank == 0) {
+        counts = elmo_xmalloc(sizeof(int) * (size_t)r->size);
+        displs = elmo_xmalloc(sizeof(int) * (size_t)r->size);
+        state_blocks(r, counts, displs);
+    }
+    if (MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state, (int)((size_t)r->rows * r->S),
+                     MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = elmo_error(ELMO_ERR_MPI, "MPI_Scatterv of the carried states failed");
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+/* Every rank receives the epoch history (with room for this run's epochs) and the sums so far. */
+static int share_history(struct run *r, const struct elmo_lm_ckpt *c) {
+    int32_t n_hist = c->n_epochs;
+    if (MPI_Bcast(&n_hist, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    /* room for the checkpoint's epochs and this run's */
+    struct elmo_lm_epoch *h =
+        realloc(r->history, sizeof *h * ((size_t)n_hist + (size_t)r->job->epochs + 1));
+    if (!h) return elmo_error(ELMO_ERR_NOMEM, "out of memory for the epoch history");
+    r->history = h;
+    if (r->rank == 0) {
+        memcpy(r->partial, c->partial, sizeof c->partial);
+        r->n_epochs = c->n_epochs;
+        for (int i = 0; i < c->n_epochs; i++) r->history[i] = c->history[i];
+        printf("pretrain: resuming from %s: %lld steps done (epoch %d, step %lld of it)\n",
+               r->ckpt_path, (long long)r->step, r->epoch + 1, (long long)r->step_in_epoch);
+    }
+    if (MPI_Bcast(&r->n_epochs, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (MPI_Bcast(r->history, (int)(sizeof *r->history * (size_t)r->n_epochs), MPI_BYTE, 0,
+                  MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    return ELMO_OK;
+}
+
 /* Continues from the checkpoint when there is one.  Collective. */
 static int resume(struct run *r) {
     int have = 0;
@@ -349,115 +443,36 @@ static int resume(struct run *r) {
             printf("pretrain: resume is off: starting over (%s will be replaced)\n", r->ckpt_path);
         return ELMO_OK;
     }
-    int rc = ELMO_OK;
     struct elmo_lm_ckpt c;
     memset(&c, 0, sizeof c);
     float *all = NULL;
-    if (r->rank == 0) {
-        rc = elmo_lm_ckpt_read_meta(r->ckpt_path, &c);
-        if (rc == ELMO_OK && strcmp(c.options_json, r->options_json) != 0)
-            rc = elmo_error(ELMO_ERR_MISMATCH,
-                            "%s: the checkpoint is of another model (%s), not of %s; delete it "
-                            "or run with --no-resume",
-                            r->ckpt_path, c.options_json, r->job->options);
-        if (rc == ELMO_OK && strcmp(c.config_json, r->config) != 0)
-            rc = elmo_error(ELMO_ERR_MISMATCH,
-                            "%s: the checkpoint has other data or settings:\n  checkpoint: %s\n"
-                            "  this run:   %s\n  (delete it, or run with --no-resume to start "
-                            "over)",
-                            r->ckpt_path, c.config_json, r->config);
-        if (rc == ELMO_OK &&
-            (c.n_total != r->lm.n_total || c.n_model != r->lm.n_model || c.rows != r->B ||
-             c.row_floats != r->S || c.n_state != r->optim.n_state))
-            rc = elmo_error(ELMO_ERR_SHAPE, "%s: array sizes differ from this run's", r->ckpt_path);
-        if (rc == ELMO_OK) {
-            all = elmo_malloc(sizeof(float) * (size_t)r->B * r->S, "the carried states");
-            if (!all) rc = ELMO_ERR_NOMEM;
-        }
-        if (rc == ELMO_OK) {
-            c.param = r->lm.param;
-            c.optim = r->optim.state;
-            c.state = all;
-            rc = elmo_lm_ckpt_read_data(r->ckpt_path, &c);
-        }
-    }
-    rc = elmo_agree(rc);
-    if (rc == ELMO_OK) {
-        int64_t counters[4] = {c.step, c.epoch, c.step_in_epoch, c.optim_t};
-        elmo_bcast(counters, sizeof counters);
-        r->step = counters[0];
-        r->epoch = (int32_t)counters[1];
-        r->step_in_epoch = counters[2];
-        r->optim.t = counters[3];
-    }
-    if (rc == ELMO_OK) {
-        elmo_bcast(r->lm.param, sizeof(float) * r->lm.n_total);
-        elmo_bcast(r->optim.state, sizeof(float) * r->optim.n * (size_t)r->optim.n_state);
-    }
-    if (rc == ELMO_OK) {
-        int *counts = NULL, *displs = NULL;
-        if (r->rank == 0) {
-            counts = elmo_xmalloc(sizeof(int) * (size_t)r->size);
-            displs = elmo_xmalloc(sizeof(int) * (size_t)r->size);
-            for (int k = 0; k < r->size; k++) {
-                int64_t a = (int64_t)r->B * k / r->size, b = (int64_t)r->B * (k + 1) / r->size;
-                counts[k] = (int)((b - a) * (int64_t)r->S);
-                displs[k] = (int)(a * (int64_t)r->S);
-            }
-        }
-        ELMO_MPI(MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state,
-                              (int)((size_t)r->rows * r->S), MPI_FLOAT, 0, MPI_COMM_WORLD));
-        free(counts);
-        free(displs);
-    }
-    int32_t n_hist = c.n_epochs;
-    if (rc == ELMO_OK) elmo_bcast(&n_hist, sizeof n_hist);
-    if (rc == ELMO_OK) {
-        /* room for the checkpoint's epochs and this run's */
-        struct elmo_lm_epoch *h =
-            realloc(r->history, sizeof *h * ((size_t)n_hist + (size_t)r->job->epochs + 1));
-        if (!h) rc = elmo_error(ELMO_ERR_NOMEM, "out of memory for the epoch history");
-        else r->history = h;
-    }
-    if (rc == ELMO_OK && r->rank == 0) {
-        memcpy(r->partial, c.partial, sizeof c.partial);
-        r->n_epochs = c.n_epochs;
-        for (int i = 0; i < c.n_epochs; i++) r->history[i] = c.history[i];
-        printf("pretrain: resuming from %s: %lld steps done (epoch %d, step %lld of it)\n",
-               r->ckpt_path, (long long)r->step, r->epoch + 1, (long long)r->step_in_epoch);
-    }
-    if (rc == ELMO_OK) {
-        elmo_bcast(&r->n_epochs, sizeof r->n_epochs);
-        elmo_bcast(r->history, sizeof *r->history * (size_t)r->n_epochs);
-    }
+    int rc = elmo_agree(r->rank == 0 ? read_checkpoint(r, &c, &all) : ELMO_OK);
+    if (rc == ELMO_OK) rc = share_state(r, &c, all);
+    if (rc == ELMO_OK) rc = share_history(r, &c);
     free(all);
     elmo_lm_ckpt_free(&c);
     return rc;
+}
+
+/* This rank's rows of the training batch, or of the held-out pass. */
+static struct elmo_lm_rows rows_of(struct run *r, bool heldout) {
+    struct elmo_lm_rows rw = {heldout ? r->erow0 : r->row0,
+                              heldout ? r->erows : r->rows,
+                              heldout ? r->estate : r->state,
+                              {r->in[0], r->in[1]},
+                              {r->tgt[0], r->tgt[1]}};
+    return rw;
 }
 
 /* Held-out perplexities with the full softmax (fresh zero state).  Collective. */
 static int evaluate(struct run *r, const struct elmo_lm_streams *es, double ppl[3]) {
     ppl[0] = ppl[1] = ppl[2] = NAN;
     if (es->total == 0) return ELMO_OK;
-    memset(r->estate, 0, sizeof(float) * (size_t)r->erows * r->S);
-    double sums[4] = {0, 0, 0, 0}, all[4];
-    for (int64_t k = 0; k < es->steps; k++) {
-        elmo_lm_streams_window(es, k, r->in, r->tgt);
-        struct elmo_lm_batch b = {.rows = r->erows,
-                                  .in = {r->in[0], r->in[1]},
-                                  .tgt = {r->tgt[0], r->tgt[1]},
-                                  .chars = r->vocab.chars,
-                                  .n_types = r->vocab.n_types,
-                                  .state = r->estate,
-                                  .row0 = r->erow0,
-                                  .train = false};
-        double loss[2];
-        int64_t count[2];
-        ELMO_TRY(elmo_lm_step(&r->lm, &b, loss, count));
-        sums[0] += loss[0], sums[1] += loss[1];
-        sums[2] += (double)count[0], sums[3] += (double)count[1];
-    }
-    ELMO_MPI(MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    struct elmo_lm_rows rw = rows_of(r, true);
+    double sums[4], all[4];
+    ELMO_TRY(elmo_lm_heldout_sums(&r->lm, es, &r->vocab, &rw, r->S, sums));
+    if (MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the held-out loss failed");
     ppl[0] = exp(all[0] / all[2]);
     ppl[1] = exp(all[1] / all[3]);
     ppl[2] = exp((all[0] + all[1]) / (all[2] + all[3]));
@@ -468,6 +483,184 @@ static void fmt_duration(double s, char *buf, size_t n) {
     if (s < 120) snprintf(buf, n, "%.0fs", s);
     else if (s < 7200) snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
     else snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600), fmod(floor(s / 60), 60));
+}
+
+/* One epoch as this run does it: its windows and the progress counters. */
+struct epoch_run {
+    struct elmo_lm_streams s;
+    int64_t log_every, tokens, tokens_log; /* tokens: of the epoch; tokens_log: since the log */
+    double t0, tlog, win[4];               /* win: the loss sums since the last log line */
+};
+
+/*
+ * One optimizer step on window k: this rank's forward and backward, the gradient block summed
+ * over the ranks, its global norm clipped, the same update on every rank.  Collective.
+ */
+static int step(struct run *r, struct epoch_run *e, int64_t k, double *norm) {
+    const struct elmo_job *job = r->job;
+    struct elmo_lm_rows rw = rows_of(r, false);
+    double loss[2];
+    int64_t count[2], valid;
+    int rc = elmo_lm_train_window(&r->lm, &e->s, k, &r->vocab, &rw, job->seed, r->step, loss,
+                                  count, &valid);
+    if (rc < 0) {
+        /* no extra collective per step: a failed rank poisons its gradient, and every
+         * rank sees a non-finite norm after the reduction */
+        if (r->rank != 0) fprintf(stderr, "elmo: error (rank %d): %s\n", r->rank, elmo_errmsg());
+        r->lm.grad[0] = NAN;
+    }
+    /* the one reduction of the step: the whole gradient block */
+    if (MPI_Allreduce(MPI_IN_PLACE, r->lm.grad, (int)r->lm.n_total, MPI_FLOAT, MPI_SUM,
+                      MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradient failed");
+    *norm = elmo_grad_norm(r->lm.grad, r->lm.n_total);
+    if (!isfinite(*norm)) {
+        if (rc == ELMO_OK)
+            rc = elmo_error(ELMO_ERR_NAN,
+                            "step %lld: the gradient norm is %g (a rank failed, or the "
+                            "training diverged: lower lr?)",
+                            (long long)r->step + 1, *norm);
+        return rc;
+    }
+    float gs = job->clip > 0 && *norm > job->clip ? (float)(job->clip / *norm) : 1.0f;
+    elmo_optim_step(&r->optim, r->lm.param, r->lm.grad, job->lr, gs);
+    r->step++;
+    r->step_in_epoch = k + 1;
+    r->partial[0] += loss[0], r->partial[1] += loss[1];
+    r->partial[2] += (double)count[0], r->partial[3] += (double)count[1];
+    e->win[0] += loss[0], e->win[1] += loss[1];
+    e->win[2] += (double)count[0], e->win[3] += (double)count[1];
+    e->tokens += valid;
+    e->tokens_log += valid;
+    return ELMO_OK;
+}
+
+/* With progress on, every log_every steps: the loss since the last line.  Collective. */
+static int log_progress(struct run *r, struct epoch_run *e, int64_t k, double norm) {
+    const struct elmo_job *job = r->job;
+    if (!job->progress || ((k + 1) % e->log_every != 0 && k + 1 != e->s.steps)) return ELMO_OK;
+    double g[4];
+    if (MPI_Reduce(e->win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the loss failed");
+    double t = now();
+    if (r->rank == 0) {
+        char eta[32];
+        double rate = (double)e->tokens / (t - e->t0);
+        fmt_duration((double)(e->s.steps - k - 1) * (double)r->B * r->T / rate, eta, sizeof eta);
+        fprintf(stderr,
+                "epoch %d/%d step %lld/%lld: loss %.4f (fwd %.4f bwd %.4f) |g| %.3g, "
+                "%.0f tokens/s, epoch ETA %s\n",
+                r->epoch + 1, job->epochs, (long long)(k + 1), (long long)e->s.steps,
+                (g[0] + g[1]) / (g[2] + g[3]), g[0] / g[2], g[1] / g[3], norm,
+                (double)e->tokens_log / (t - e->tlog), eta);
+    }
+    memset(e->win, 0, sizeof e->win);
+    e->tlog = t;
+    e->tokens_log = 0;
+    return ELMO_OK;
+}
+
+/*
+ * After step k of an epoch of `steps`: a checkpoint when due, or before stopping for a signal
+ * (exit 3) or at max_steps (*stopped).  The epoch's last step leaves that to the epoch's end.
+ * Collective.
+ */
+static int after_step(struct run *r, int64_t k, int64_t steps, bool *stopped) {
+    const struct elmo_job *job = r->job;
+    int any_sig = elmo_stop_agreed();
+    bool stop = job->max_steps > 0 && r->step >= job->max_steps;
+    bool ck = job->checkpoint_steps > 0 && r->step % job->checkpoint_steps == 0;
+    if (k + 1 >= steps) return ELMO_OK;
+    if (stop || ck || any_sig) ELMO_TRY(checkpoint(r));
+    if (any_sig)
+        return elmo_error(ELMO_ERR_INTERRUPTED,
+                          "interrupted by signal %d after step %lld; %s holds the state: "
+                          "rerun the same job to continue",
+                          any_sig, (long long)r->step, r->ckpt_path);
+    *stopped = stop;
+    return ELMO_OK;
+}
+
+/* The steps of epoch r->epoch from r->step_in_epoch on (or to max_steps).  Collective. */
+static int epoch_steps(struct run *r, struct epoch_run *e, bool *stopped) {
+    int rc = ELMO_OK;
+    for (int64_t k = r->step_in_epoch; k < e->s.steps && !*stopped; k++) {
+        double norm = 0.0;
+        if ((rc = step(r, e, k, &norm)) < 0) break;
+        if ((rc = log_progress(r, e, k, norm)) < 0) break;
+        if ((rc = after_step(r, k, e->s.steps, stopped)) < 0) break;
+    }
+    return rc;
+}
+
+/*
+ * The end of an epoch: held-out perplexity, the history, the report and the checkpoint; then a
+ * stop for a signal (exit 3) or at max_steps (*stopped).  Collective.
+ */
+static int end_epoch(struct run *r, const struct elmo_lm_streams *es, const struct epoch_run *er,
+                     double secs, bool *stopped) {
+    const struct elmo_job *job = r->job;
+    double g[4];
+    if (MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the epoch loss failed");
+    double ppl[3];
+    ELMO_TRY(elmo_agree(evaluate(r, es, ppl)));
+    struct elmo_lm_epoch e = {.epoch = r->epoch + 1,
+                              .steps = r->step,
+                              .train_loss = (g[0] + g[1]) / (g[2] + g[3]),
+                              .ppl_fwd = ppl[0],
+                              .ppl_bwd = ppl[1],
+                              .ppl_avg = ppl[2],
+                              .tokens_per_s = (double)er->tokens / secs,
+                              .seconds = secs};
+    r->history[r->n_epochs++] = e;
+    if (r->rank == 0) {
+        printf("epoch %d/%d: %lld steps, train loss%s %.4f (ppl %.2f), held-out ppl fwd %.2f "
+               "bwd %.2f avg %.2f (unigram %.2f), %.0f tokens/s, %.1f s\n",
+               e.epoch, job->epochs, (long long)e.steps, r->n_sampled ? " (sampled softmax)" : "",
+               e.train_loss, exp(e.train_loss), e.ppl_fwd, e.ppl_bwd, e.ppl_avg, r->unigram,
+               e.tokens_per_s, e.seconds);
+        fflush(stdout);
+    }
+    r->step_in_epoch = 0;
+    memset(r->partial, 0, sizeof r->partial);
+    r->epoch++;
+    int rc2 = checkpoint(r);
+    r->epoch--;
+    ELMO_TRY(rc2);
+    int any_sig = elmo_stop_agreed();
+    if (any_sig && r->epoch + 1 < job->epochs)
+        return elmo_error(ELMO_ERR_INTERRUPTED,
+                          "interrupted by signal %d after epoch %d; %s holds the state: "
+                          "rerun the same job to continue",
+                          any_sig, r->epoch + 1, r->ckpt_path);
+    if (job->max_steps > 0 && r->step >= job->max_steps && r->epoch + 1 < job->epochs) {
+        r->epoch++;
+        *stopped = true;
+        if (r->rank == 0)
+            printf("pretrain: stopped after %lld steps (max_steps); %s holds the state, "
+                   "rerun to continue\n",
+                   (long long)r->step, r->ckpt_path);
+    }
+    return ELMO_OK;
+}
+
+/* Epoch r->epoch's windows, from a zero state and sums at its start.  Collective. */
+static int begin_epoch(struct run *r, struct epoch_run *e) {
+    const struct elmo_job *job = r->job;
+    memset(e, 0, sizeof *e);
+    ELMO_TRY(elmo_agree(
+        elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
+                              elmo_rng_derive(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0), r->B,
+                              r->T, r->row0, r->rows, &e->s)));
+    if (r->step_in_epoch == 0) {
+        memset(r->state, 0, sizeof(float) * (size_t)r->rows * r->S);
+        memset(r->partial, 0, sizeof r->partial);
+    }
+    int64_t steps = e->s.steps;
+    e->log_every = steps / 20 > 100 ? 100 : steps / 20 > 0 ? steps / 20 : 1;
+    e->t0 = e->tlog = now();
+    return ELMO_OK;
 }
 
 /* The training loop: epochs from r->epoch on.  Collective. */
@@ -483,158 +676,22 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         return ELMO_OK;
     }
     for (; r->epoch < job->epochs; r->epoch++) {
-        struct elmo_lm_streams s;
-        ELMO_TRY(elmo_agree(
-            elmo_lm_streams_build(&r->corpus, &r->vocab, false, true,
-                                  elmo_rng_derive(job->seed, (uint64_t)r->epoch, 0x45504F43u, 0),
-                                  r->B, r->T, r->row0, r->rows, &s)));
-        if (r->step_in_epoch == 0) {
-            memset(r->state, 0, sizeof(float) * (size_t)r->rows * r->S);
-            memset(r->partial, 0, sizeof r->partial);
-        }
-        int64_t log_every = s.steps / 20 > 100 ? 100 : s.steps / 20 > 0 ? s.steps / 20 : 1;
-        double t0 = elmo_now(), tlog = t0, win[4] = {0, 0, 0, 0};
-        int64_t tokens = 0, tokens_log = 0;
-        int rc = ELMO_OK;
-        for (int64_t k = r->step_in_epoch; k < s.steps; k++) {
-            elmo_lm_streams_window(&s, k, r->in, r->tgt);
-            int64_t valid = elmo_lm_streams_valid(&s, k);
-            struct elmo_lm_batch b = {.rows = r->rows,
-                                      .in = {r->in[0], r->in[1]},
-                                      .tgt = {r->tgt[0], r->tgt[1]},
-                                      .chars = r->vocab.chars,
-                                      .n_types = r->vocab.n_types,
-                                      .state = r->state,
-                                      .row0 = r->row0,
-                                      .seed = elmo_rng_derive(job->seed, (uint64_t)r->step,
-                                                              0x53544550u, 0),
-                                      .train = true,
-                                      .scale = 0.5f / (float)valid};
-            double loss[2] = {0, 0};
-            int64_t count[2] = {0, 0};
-            rc = elmo_lm_step(&r->lm, &b, loss, count);
-            if (rc < 0) {
-                /* no extra collective per step: a failed rank poisons its gradient, and every
-                 * rank sees a non-finite norm after the reduction */
-                if (r->rank != 0)
-                    fprintf(stderr, "elmo: error (rank %d): %s\n", r->rank, elmo_errmsg());
-                r->lm.grad[0] = NAN;
-            }
-            /* the one reduction of the step: the whole gradient block */
-            elmo_allreduce_sum(r->lm.grad, r->lm.n_total);
-            double norm = elmo_grad_norm(r->lm.grad, r->lm.n_total);
-            if (!isfinite(norm)) {
-                if (rc == ELMO_OK)
-                    rc = elmo_error(ELMO_ERR_NAN,
-                                    "step %lld: the gradient norm is %g (a rank failed, or the "
-                                    "training diverged: lower lr?)",
-                                    (long long)r->step + 1, norm);
-                break;
-            }
-            float gs = job->clip > 0 && norm > job->clip ? (float)(job->clip / norm) : 1.0f;
-            elmo_optim_step(&r->optim, r->lm.param, r->lm.grad, job->lr, gs);
-            r->step++;
-            r->step_in_epoch = k + 1;
-            r->partial[0] += loss[0], r->partial[1] += loss[1];
-            r->partial[2] += (double)count[0], r->partial[3] += (double)count[1];
-            win[0] += loss[0], win[1] += loss[1];
-            win[2] += (double)count[0], win[3] += (double)count[1];
-            tokens += valid;
-            tokens_log += valid;
-            if (job->progress && ((k + 1) % log_every == 0 || k + 1 == s.steps)) {
-                double g[4];
-                ELMO_MPI(MPI_Reduce(win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
-                double t = elmo_now();
-                if (r->rank == 0) {
-                    char eta[32];
-                    double rate = (double)tokens / (t - t0);
-                    fmt_duration((double)(s.steps - k - 1) * (double)r->B * r->T / rate, eta,
-                                 sizeof eta);
-                    fprintf(stderr,
-                            "epoch %d/%d step %lld/%lld: loss %.4f (fwd %.4f bwd %.4f) |g| %.3g, "
-                            "%.0f tokens/s, epoch ETA %s\n",
-                            r->epoch + 1, job->epochs, (long long)(k + 1), (long long)s.steps,
-                            (g[0] + g[1]) / (g[2] + g[3]), g[0] / g[2], g[1] / g[3], norm,
-                            (double)tokens_log / (t - tlog), eta);
-                }
-                memset(win, 0, sizeof win);
-                tlog = t;
-                tokens_log = 0;
-            }
-            /* a stop signal on any rank: checkpoint after this step and stop (exit 3) */
-            int any_sig = elmo_stop_agreed();
-            bool stop = job->max_steps > 0 && r->step >= job->max_steps;
-            bool ck = job->checkpoint_steps > 0 && r->step % job->checkpoint_steps == 0;
-            if ((stop || ck || any_sig) && k + 1 < s.steps) {
-                if ((rc = checkpoint(r)) < 0) break;
-            }
-            if (any_sig && k + 1 < s.steps) {
-                rc = elmo_error(ELMO_ERR_INTERRUPTED,
-                                "interrupted by signal %d after step %lld; %s holds the state: "
-                                "rerun the same job to continue",
-                                any_sig, (long long)r->step, r->ckpt_path);
-                break;
-            }
-            if (stop && k + 1 < s.steps) {
-                *stopped = true;
-                break;
-            }
-        }
-        double secs = elmo_now() - t0;
-        elmo_lm_streams_free(&s);
+        struct epoch_run e;
+        ELMO_TRY(begin_epoch(r, &e));
+        int rc = epoch_steps(r, &e, stopped);
+        double secs = now() - e.t0;
+        elmo_lm_streams_free(&e.s);
         if (rc == ELMO_ERR_INTERRUPTED) return rc; /* every rank saw the signal: exit 3 on all */
         ELMO_TRY(elmo_agree(rc));
         if (*stopped) {
             if (r->rank == 0)
                 printf("pretrain: stopped after %lld steps (max_steps), %.0f tokens/s over the "
                        "last %.1f s; %s holds the state, rerun to continue\n",
-                       (long long)r->step, (double)tokens / secs, secs, r->ckpt_path);
+                       (long long)r->step, (double)e.tokens / secs, secs, r->ckpt_path);
             return ELMO_OK;
         }
-
-        /* the end of an epoch: held-out perplexity, report, checkpoint */
-        double g[4];
-        ELMO_MPI(MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        double ppl[3];
-        ELMO_TRY(elmo_agree(evaluate(r, es, ppl)));
-        struct elmo_lm_epoch e = {.epoch = r->epoch + 1,
-                                  .steps = r->step,
-                                  .train_loss = (g[0] + g[1]) / (g[2] + g[3]),
-                                  .ppl_fwd = ppl[0],
-                                  .ppl_bwd = ppl[1],
-                                  .ppl_avg = ppl[2],
-                                  .tokens_per_s = (double)tokens / secs,
-                                  .seconds = secs};
-        r->history[r->n_epochs++] = e;
-        if (r->rank == 0) {
-            printf("epoch %d/%d: %lld steps, train loss%s %.4f (ppl %.2f), held-out ppl fwd %.2f "
-                   "bwd %.2f avg %.2f (unigram %.2f), %.0f tokens/s, %.1f s\n",
-                   e.epoch, job->epochs, (long long)e.steps,
-                   r->n_sampled ? " (sampled softmax)" : "", e.train_loss, exp(e.train_loss),
-                   e.ppl_fwd, e.ppl_bwd, e.ppl_avg, r->unigram, e.tokens_per_s, e.seconds);
-            fflush(stdout);
-        }
-        r->step_in_epoch = 0;
-        memset(r->partial, 0, sizeof r->partial);
-        r->epoch++;
-        int rc2 = checkpoint(r);
-        r->epoch--;
-        ELMO_TRY(rc2);
-        int any_sig = elmo_stop_agreed();
-        if (any_sig && r->epoch + 1 < job->epochs)
-            return elmo_error(ELMO_ERR_INTERRUPTED,
-                              "interrupted by signal %d after epoch %d; %s holds the state: "
-                              "rerun the same job to continue",
-                              any_sig, r->epoch + 1, r->ckpt_path);
-        if (job->max_steps > 0 && r->step >= job->max_steps && r->epoch + 1 < job->epochs) {
-            r->epoch++;
-            *stopped = true;
-            if (r->rank == 0)
-                printf("pretrain: stopped after %lld steps (max_steps); %s holds the state, "
-                       "rerun to continue\n",
-                       (long long)r->step, r->ckpt_path);
-            return ELMO_OK;
-        }
+        ELMO_TRY(end_epoch(r, es, &e, secs, stopped));
+        if (*stopped) return ELMO_OK;
     }
     return ELMO_OK;
 }
@@ -654,6 +711,142 @@ static void run_free(struct run *r) {
     }
 }
 
+/* The settings, the model's options and the corpus, on every rank.  Collective. */
+static int setup(struct run *r) {
+    struct elmo_job *job = r->job;
+    r->B = job->batch_size;
+    r->T = job->unroll_steps;
+    if (r->B < r->size)
+        return elmo_error(ELMO_ERR_ARG,
+                          "batch_size %d is below the number of ranks (%d): every rank "
+                          "needs at least one batch row",
+                          r->B, r->size);
+    ELMO_TRY(setup_paths(r));
+    ELMO_TRY(elmo_agree(elmo_options_load(job->options, &r->opt)));
+    r->opt.n_characters = 262; /* the inference file: 261 trained rows below the zero row */
+    char *js = NULL;
+    ELMO_TRY(elmo_options_to_json(&r->opt, &js));
+    snprintf(r->options_json, sizeof r->options_json, "%s", js);
+    free(js);
+    return elmo_agree(load_data(r));
+}
+
+/* The softmax: sampled when asked, or (auto) when the vocabulary is large enough. */
+static int choose_softmax(struct run *r) {
+    const struct elmo_job *job = r->job;
+    bool sampled = !strcmp(job->softmax, "sampled") ||
+                   (!strcmp(job->softmax, "auto") &&
+                    (int64_t)r->vocab.V > 4 * (int64_t)job->n_negative_samples);
+    if (sampled && job->n_negative_samples * 2 > r->vocab.V)
+        return elmo_error(ELMO_ERR_ARG,
+                          "softmax sampled: n_negative_samples %d is over half the "
+                          "vocabulary (%d words); use the full softmax",
+                          job->n_negative_samples, r->vocab.V);
+    r->softmax = sampled ? "sampled" : "full";
+    r->n_sampled = sampled ? job->n_negative_samples : 0;
+    return ELMO_OK;
+}
+
+/* This rank's rows, for training and for the held-out set. */
+static void plan_rows(struct run *r) {
+    r->row0 = (int32_t)((int64_t)r->B * r->rank / r->size);
+    r->rows = (int32_t)((int64_t)r->B * (r->rank + 1) / r->size) - r->row0;
+    int64_t hs, ht;
+    elmo_lm_corpus_count(&r->corpus, true, &hs, &ht);
+    int64_t be = r->job->batch_tokens / r->T;
+    if (be > hs) be = hs;
+    if (be < r->size) be = r->size;
+    r->Be = (int32_t)be;
+    r->erow0 = (int32_t)((int64_t)r->Be * r->rank / r->size);
+    r->erows = (int32_t)((int64_t)r->Be * (r->rank + 1) / r->size) - r->erow0;
+}
+
+/* The model with its initial weights, the optimizer, the buffers.  Collective. */
+static int build_model(struct run *r) {
+    const struct elmo_job *job = r->job;
+    struct elmo_lm_config cfg = {.V = r->vocab.V,
+                                 .max_rows = r->rows > r->erows ? r->rows : r->erows,
+                                 .T = r->T,
+                                 .dropout = job->dropout,
+                                 .n_sampled = r->n_sampled};
+    ELMO_TRY(elmo_agree(elmo_lm_init(&r->lm, &r->opt, &cfg)));
+    if (r->lm.n_total > (size_t)INT_MAX)
+        return elmo_error(ELMO_ERR_ARG, "%zu parameters: more than one MPI_Allreduce can sum",
+                          r->lm.n_total);
+    elmo_lm_init_weights(&r->lm, job->seed);
+    ELMO_TRY(elmo_agree(elmo_optim_init(
+        &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_OPTIM_ADAM : ELMO_OPTIM_ADAGRAD,
+        r->lm.n_total)));
+    r->S = elmo_stream_state_floats(&r->opt);
+    r->state =
+        elmo_calloc((size_t)(r->rows ? r->rows : 1) * r->S, sizeof(float), "the carried states");
+    r->estate =
+        elmo_calloc((size_t)(r->erows ? r->erows : 1) * r->S, sizeof(float), "the carried states");
+    r->history = elmo_calloc((size_t)job->epochs + 1, sizeof *r->history, "the epoch history");
+    int rc = ELMO_OK;
+    for (int d = 0; d < 2; d++) {
+        r->in[d] = elmo_malloc(sizeof(int32_t) * (size_t)r->T * cfg.max_rows, "a window");
+        r->tgt[d] = elmo_malloc(sizeof(int32_t) * (size_t)r->T * cfg.max_rows, "a window");
+        if (!r->in[d] || !r->tgt[d]) rc = ELMO_ERR_NOMEM;
+    }
+    if (!r->state || !r->estate || !r->history) rc = ELMO_ERR_NOMEM;
+    return elmo_agree(rc);
+}
+
+/* Rank 0: the model line on stdout, then the output directory made.  Collective. */
+static int announce(struct run *r) {
+    const struct elmo_job *job = r->job;
+    int rc = ELMO_OK;
+    if (r->rank == 0) {
+        size_t nm = elmo_options_param_count(&r->opt);
+        printf("model: %s; %.2fM parameters + softmax %d x %d; batch %d rows x %d steps on %d "
+               "rank%s; %s lr %g, clip %g, dropout %g; %s softmax%s\n",
+               r->options_json, (double)nm / 1e6, r->vocab.V, r->opt.P, r->B, r->T, r->size,
+               r->size > 1 ? "s" : "", job->optimizer, job->lr, job->clip, job->dropout, r->softmax,
+               !strcmp(r->softmax, "sampled") ? " (log-uniform candidates)" : "");
+        if (!strcmp(job->softmax, "auto"))
+            printf("softmax auto: sampled only when vocab_size > 4 x n_negative_samples = %lld\n",
+                   4LL * job->n_negative_samples);
+        fflush(stdout);
+        rc = elmo_make_dirs(job->out);
+    }
+    return elmo_agree(rc);
+}
+
+/* Rank 0 writes OUT/vocab.txt.  Collective. */
+static int save_vocab(struct run *r) {
+    int rc = ELMO_OK;
+    if (r->rank == 0) {
+        const char **words = elmo_xmalloc(sizeof(char *) * (size_t)r->vocab.V);
+        for (int32_t k = 0; k < r->vocab.V; k++)
+            words[k] = r->vocab.word_type[k] < 0 ? "<UNK>" : r->corpus.type[r->vocab.word_type[k]];
+        rc = elmo_lm_vocab_save(r->vocab_path, words, r->vocab.V);
+        free(words);
+    }
+    return elmo_agree(rc);
+}
+
+/* Trains, or (all epochs done already) writes the weights again.  Collective. */
+static int train_or_finish(struct run *r, const struct elmo_lm_streams *es) {
+    const struct elmo_job *job = r->job;
+    if (r->epoch >= job->epochs) {
+        int rc = ELMO_OK;
+        if (r->rank == 0) {
+            printf("pretrain: already trained for %d epochs (%lld steps); writing %s\n", r->epoch,
+                   (long long)r->step, r->weights_path);
+            rc = save_weights(r);
+        }
+        return elmo_agree(rc);
+    }
+    bool stopped = false;
+    ELMO_TRY(train(r, es, &stopped));
+    if (!stopped && r->rank == 0)
+        printf("pretrain: done: %d epochs, %lld steps; model in %s (options.json, weights.hdf5), "
+               "vocab.txt, train.json, checkpoint.h5\n",
+               job->epochs, (long long)r->step, job->out);
+    return ELMO_OK;
+}
+
 int elmo_pretrain_run(struct elmo_job *job) {
     struct run *r = elmo_xcalloc(1, sizeof *r);
     struct elmo_lm_streams es;
@@ -663,118 +856,18 @@ int elmo_pretrain_run(struct elmo_job *job) {
     r->rank = elmo_rank();
     r->size = elmo_size();
     elmo_blas_set_threads(job->threads);
-    r->B = job->batch_size;
-    r->T = job->unroll_steps;
-    if (r->B < r->size)
-        ELMO_FAIL(ELMO_ERR_ARG,
-                  "batch_size %d is below the number of ranks (%d): every rank "
-                  "needs at least one batch row",
-                  r->B, r->size);
-    ELMO_CALL(setup_paths(r));
-    ELMO_CALL(elmo_agree(elmo_options_load(job->options, &r->opt)));
-    r->opt.n_characters = 262; /* the inference file: 261 trained rows below the zero row */
-    {
-        char *js = NULL;
-        ELMO_CALL(elmo_options_to_json(&r->opt, &js));
-        snprintf(r->options_json, sizeof r->options_json, "%s", js);
-        free(js);
-    }
-    ELMO_CALL(elmo_agree(load_data(r)));
 
-    /* the softmax */
-    bool sampled = !strcmp(job->softmax, "sampled") ||
-                   (!strcmp(job->softmax, "auto") &&
-                    (int64_t)r->vocab.V > 4 * (int64_t)job->n_negative_samples);
-    if (sampled && job->n_negative_samples * 2 > r->vocab.V)
-        ELMO_FAIL(ELMO_ERR_ARG,
-                  "softmax sampled: n_negative_samples %d is over half the "
-                  "vocabulary (%d words); use the full softmax",
-                  job->n_negative_samples, r->vocab.V);
-    r->softmax = sampled ? "sampled" : "full";
-    r->n_sampled = sampled ? job->n_negative_samples : 0;
-
-    /* rows of this rank, for training and for the held-out set */
-    r->row0 = (int32_t)((int64_t)r->B * r->rank / r->size);
-    r->rows = (int32_t)((int64_t)r->B * (r->rank + 1) / r->size) - r->row0;
-    int64_t hs, ht;
-    elmo_lm_corpus_count(&r->corpus, true, &hs, &ht);
-    int64_t be = job->batch_tokens / r->T;
-    if (be > hs) be = hs;
-    if (be < r->size) be = r->size;
-    r->Be = (int32_t)be;
-    r->erow0 = (int32_t)((int64_t)r->Be * r->rank / r->size);
-    r->erows = (int32_t)((int64_t)r->Be * (r->rank + 1) / r->size) - r->erow0;
-    ELMO_CALL(elmo_agree(describe(r)));
-
-    /* the model, the optimizer, the buffers */
-    struct elmo_lm_config cfg = {.V = r->vocab.V,
-                                 .max_rows = r->rows > r->erows ? r->rows : r->erows,
-                                 .T = r->T,
-                                 .dropout = job->dropout,
-                                 .n_sampled = r->n_sampled};
-    ELMO_CALL(elmo_agree(elmo_lm_init(&r->lm, &r->opt, &cfg)));
-    if (r->lm.n_total > (size_t)INT_MAX)
-        ELMO_FAIL(ELMO_ERR_ARG, "%zu parameters: more than one MPI_Allreduce can sum",
-                  r->lm.n_total);
-    elmo_lm_init_weights(&r->lm, job->seed);
-    ELMO_CALL(elmo_agree(elmo_optim_init(
-        &r->optim, !strcmp(job->optimizer, "adam") ? ELMO_OPTIM_ADAM : ELMO_OPTIM_ADAGRAD,
-        r->lm.n_total)));
-    r->S = elmo_stream_state_floats(&r->opt);
-    r->state =
-        elmo_calloc((size_t)(r->rows ? r->rows : 1) * r->S, sizeof(float), "the carried states");
-    r->estate =
-        elmo_calloc((size_t)(r->erows ? r->erows : 1) * r->S, sizeof(float), "the carried states");
-    r->history = elmo_calloc((size_t)job->epochs + 1, sizeof *r->history, "the epoch history");
-    for (int d = 0; d < 2; d++) {
-        r->in[d] = elmo_malloc(sizeof(int32_t) * (size_t)r->T * cfg.max_rows, "a window");
-        r->tgt[d] = elmo_malloc(sizeof(int32_t) * (size_t)r->T * cfg.max_rows, "a window");
-        if (!r->in[d] || !r->tgt[d]) rc = ELMO_ERR_NOMEM;
-    }
-    if (!r->state || !r->estate || !r->history) rc = ELMO_ERR_NOMEM;
-    ELMO_CALL(elmo_agree(rc));
+    ELMO_CALL(setup(r));
+    ELMO_CALL(choose_softmax(r));
+    plan_rows(r);
+    describe(r);
+    ELMO_CALL(build_model(r));
     ELMO_CALL(elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, true, false, 0, r->Be, r->T,
                                                r->erow0, r->erows, &es)));
-
-    if (r->rank == 0) {
-        size_t nm = elmo_options_param_count(&r->opt);
-        printf("model: %s; %.2fM parameters + softmax %d x %d; batch %d rows x %d steps on %d "
-               "rank%s; %s lr %g, clip %g, dropout %g; %s softmax%s\n",
-               r->options_json, (double)nm / 1e6, r->vocab.V, r->opt.P, r->B, r->T, r->size,
-               r->size > 1 ? "s" : "", job->optimizer, job->lr, job->clip, job->dropout, r->softmax,
-               sampled ? " (log-uniform candidates)" : "");
-        if (!strcmp(job->softmax, "auto"))
-            printf("softmax auto: sampled only when vocab_size > 4 x n_negative_samples = %lld\n",
-                   4LL * job->n_negative_samples);
-        fflush(stdout);
-        rc = elmo_make_dirs(job->out);
-    }
-    ELMO_CALL(elmo_agree(rc));
+    ELMO_CALL(announce(r));
     ELMO_CALL(resume(r));
-    if (r->rank == 0) {
-        const char **words = elmo_xmalloc(sizeof(char *) * (size_t)r->vocab.V);
-        for (int32_t k = 0; k < r->vocab.V; k++)
-            words[k] = r->vocab.word_type[k] < 0 ? "<UNK>" : r->corpus.type[r->vocab.word_type[k]];
-        rc = elmo_lm_vocab_save(r->vocab_path, words, r->vocab.V);
-        free(words);
-    }
-    ELMO_CALL(elmo_agree(rc));
-
-    if (r->epoch >= job->epochs) {
-        if (r->rank == 0) {
-            printf("pretrain: already trained for %d epochs (%lld steps); writing %s\n", r->epoch,
-                   (long long)r->step, r->weights_path);
-            rc = save_weights(r);
-        }
-        ELMO_CALL(elmo_agree(rc));
-        goto cleanup;
-    }
-    bool stopped = false;
-    ELMO_CALL(train(r, &es, &stopped));
-    if (!stopped && r->rank == 0)
-        printf("pretrain: done: %d epochs, %lld steps; model in %s (options.json, weights.hdf5), "
-               "vocab.txt, train.json, checkpoint.h5\n",
-               job->epochs, (long long)r->step, job->out);
+    ELMO_CALL(save_vocab(r));
+    ELMO_CALL(train_or_finish(r, &es));
 cleanup:
     elmo_lm_streams_free(&es);
     run_free(r);
