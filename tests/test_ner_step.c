@@ -18,9 +18,9 @@
 #include "worker/ner_step.h"
 
 #define N_SENT 9
-#define K 3
-#define D 4
-#define E 2
+#define K      3
+#define D      4
+#define E      2
 
 /* A set of N_SENT sentences of 1..6 tokens with random features, extra inputs and tags. */
 struct fixture {
@@ -43,7 +43,10 @@ static void fixture_make(struct fixture *f, int n_tags) {
     f->gold = malloc(sizeof *f->gold * (size_t)n);
     f->feat = malloc(sizeof *f->feat * (size_t)n * K * D);
     f->extra = malloc(sizeof *f->extra * (size_t)n * E);
-    if (!f->gold || !f->feat || !f->extra) { perror("malloc"); exit(1); }
+    if (!f->gold || !f->feat || !f->extra) {
+        perror("malloc");
+        exit(1);
+    }
     for (int64_t i = 0; i < n; i++) f->gold[i] = (int32_t)(elmo_rng_next(&r) % (uint64_t)n_tags);
     for (int64_t i = 0; i < n * K * D; i++) f->feat[i] = elmo_rng_uniform(&r, -0.5f, 0.5f);
     for (int64_t i = 0; i < n * E; i++) f->extra[i] = (float)(elmo_rng_next(&r) % 2);
@@ -66,7 +69,10 @@ static void step_on(const struct elmo_tagger *t, const struct fixture *f, const 
     CHECK_OK(elmo_tagger_ws_reserve(&ws, &t->cfg, 64, 8, 8));
     elmo_ner_slice_init(&sl, 8);
     float *g = malloc(sizeof *g * t->n_floats);
-    if (!g) { perror("malloc"); exit(1); }
+    if (!g) {
+        perror("malloc");
+        exit(1);
+    }
     memset(sum, 0, sizeof *sum * t->n_floats);
     *loss = 0.0;
     for (int rank = 0; rank < size; rank++) {
@@ -93,7 +99,10 @@ static void check_parallel_step(int output) {
     int32_t perm[N_SENT];
     elmo_ner_epoch_order(perm, N_SENT, 7, 2);
     double *one = malloc(sizeof *one * t.n_floats), *many = malloc(sizeof *many * t.n_floats);
-    if (!one || !many) { perror("malloc"); exit(1); }
+    if (!one || !many) {
+        perror("malloc");
+        exit(1);
+    }
     double loss1, lossn, gmax = 0.0;
     step_on(&t, &f, perm, 1, 8, 1, one, &loss1);
     for (size_t i = 0; i < t.n_floats; i++) gmax = fabs(one[i]) > gmax ? fabs(one[i]) : gmax;
@@ -159,7 +168,10 @@ static void check_tag_blocks(void) {
     CHECK_OK(elmo_tagger_ws_reserve(&ws, &cfg, 2048, 32, 8));
     int64_t n = f.offset[N_SENT];
     int32_t *one = malloc(sizeof *one * (size_t)n), *joined = malloc(sizeof *joined * (size_t)n);
-    if (!one || !joined) { perror("malloc"); exit(1); }
+    if (!one || !joined) {
+        perror("malloc");
+        exit(1);
+    }
     CHECK_OK(elmo_ner_tag_block(&t, &ws, &f.set, 0, 1, one));
     for (int r = 0; r < 3; r++) {
         int64_t a, b;
