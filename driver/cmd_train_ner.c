@@ -1,5 +1,5 @@
 /*
- * cmd_train_ner.c: the train-ner and eval-ner jobs.
+ * cmd_train_ner.c: the train-ner job.
  *
  * train-ner.  Every rank reads the `token tag` files.  The features are computed once: for
  * features elmo, the (URL/user-masked) tokens of each split are embedded by the embed job
@@ -21,8 +21,7 @@
  * if missing): DIR/tagger.h5, DIR/eval.json, DIR/{dev,test}.conll, DIR/checkpoint while the
  * run is unfinished, and the feature stores DIR/features/<split>.h5 with their logs.
  *
- * eval-ner.  Every rank loads the tagger and its features' model, tags a contiguous block of
- * sentences, and rank 0 gathers the tags and scores them like conlleval.
+ * eval-ner is in cmd_eval_ner.c, what the two share in ner_shared.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,163 +72,6 @@ static char *read_text(const char *path) {
     fclose(f);
     s[n] = '\0';
     return s;
-}
-
-/* Sentence lengths of d as int32. */
-static int32_t *lengths(const struct elmo_ner_data *d) {
-    int32_t *len = elmo_xmalloc(sizeof(int32_t) * (size_t)(d->n_sent > 0 ? d->n_sent : 1));
-    for (int s = 0; s < d->n_sent; s++) len[s] = (int32_t)(d->offset[s + 1] - d->offset[s]);
-    return len;
-}
-
-/*
- * Gathers per-token tag ids of every rank's sentence block [s0, s1) to rank 0 (all: the
- * d->n_tok ids in order, rank 0 only).  Collective.
- */
-static int gather_tags(const struct elmo_ner_data *d, const int32_t *mine, int32_t *all) {
-    int size = elmo_size();
-    int *counts = elmo_xmalloc(sizeof(int) * (size_t)size),
-        *displs = elmo_xmalloc(sizeof(int) * (size_t)size);
-    for (int r = 0; r < size; r++) {
-        int64_t a, b;
-        elmo_ner_block(d->n_sent, r, size, &a, &b);
-        counts[r] = (int)(d->offset[b] - d->offset[a]);
-        displs[r] = (int)d->offset[a];
-    }
-    int me = elmo_rank();
-    ELMO_MPI(MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
-                         MPI_COMM_WORLD));
-    free(counts);
-    free(displs);
-    return 0;
-}
-
-/* Scores predicted tag ids against d's gold tags; writes `token gold guess` lines when f. */
-static int score_tags(const struct elmo_ner_data *d, const struct elmo_tagset *ts,
-                      const int32_t *tags, struct elmo_conll_eval *ev, FILE *f) {
-    elmo_conll_eval_init(ev);
-    const char **guess = elmo_xmalloc(sizeof(char *) * (size_t)(d->n_tok > 0 ? d->n_tok : 1));
-    for (int64_t i = 0; i < d->n_tok; i++) guess[i] = ts->name[tags[i]];
-    int rc = 0;
-    for (int s = 0; s < d->n_sent && rc == 0; s++) {
-        int64_t a = d->offset[s], b = d->offset[s + 1];
-        rc = elmo_conll_eval_add(ev, (int)(b - a), (const char *const *)d->tag + a, guess + a);
-        if (f) {
-            for (int64_t i = a; i < b; i++)
-                fprintf(f, "%s %s %s\n", d->tok[i], d->tag[i], guess[i]);
-            fputc('\n', f);
-        }
-    }
-    free(guess);
-    return rc;
-}
-
-/* Writes text to path (rank 0 use).  0 or ELMO_ERR_IO. */
-/* Writes text to path aside (PATH.partial) and renames it into place when complete. */
-static int write_text(const char *path, const char *text) {
-    char tmp[ELMO_PATH_MAX + 16];
-    if (snprintf(tmp, sizeof tmp, "%s.partial", path) >= (int)sizeof tmp)
-        return elmo_error(ELMO_ERR_ARG, "path too long: %s", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    int bad = fputs(text, f) < 0;
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    return elmo_commit_file(tmp, path);
-}
-
-/*
- * Rank 0, before any work: every file the job writes (each prefix + suffix: OUT + ".conll", or
- * DIR/ + "tagger.h5") must be none of its inputs (by device and inode) and a regular file or
- * absent.
- */
-static int check_ner_outputs(const struct elmo_job *job, const char *prefix,
-                             const char *const *suffixes, int n_suf) {
-    if (!job->out[0]) return 0;
-    const char *inputs[] = {job->train, job->dev,   job->test,   job->input,
-                            job->tagger, job->options, job->weights, job->glove};
-    const int n_in = (int)(sizeof inputs / sizeof inputs[0]);
-    for (int i = 0; i < n_suf; i++) {
-        char path[ELMO_PATH_MAX + 64];
-        if (snprintf(path, sizeof path, "%s%s", prefix, suffixes[i]) >= (int)sizeof path)
-            return elmo_error(ELMO_ERR_ARG, "`out` is too long: %s", job->out);
-        ELMO_TRY(elmo_check_output_path("out", path, inputs, n_in));
-    }
-    return 0;
-}
-
-/* ================================ eval-ner ================================ */
-
-int elmo_eval_ner_run(struct elmo_job *job) {
-    const char *input = job->input[0] ? job->input : job->test;
-    int rank = elmo_rank(), size = elmo_size(), rc = 0;
-    struct elmo_ner_data d;
-    struct elmo_tagging rt;
-    memset(&rt, 0, sizeof rt);
-    elmo_blas_set_threads(job->threads);
-    static const char *const eval_outputs[] = {"", ".partial", ".conll"};
-    ELMO_TRY(elmo_agree(elmo_rank() == 0 ? check_ner_outputs(job, job->out, eval_outputs, 3) : 0));
-    ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
-    double t0 = elmo__ner_now();
-    rc = elmo__tagging_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
-    if (rc < 0) {
-        elmo_ner_data_free(&d);
-        return rc;
-    }
-    int32_t *len = lengths(&d);
-    int64_t s0, s1;
-    elmo_ner_block(d.n_sent, rank, size, &s0, &s1);
-    int64_t t_a = d.offset[s0], t_b = d.offset[s1];
-    int32_t *mine = elmo_xmalloc(sizeof(int32_t) * (size_t)(t_b - t_a + 1));
-    int32_t *all = rank == 0 ? elmo_xmalloc(sizeof(int32_t) * (size_t)(d.n_tok + 1)) : NULL;
-    int lrc = elmo_tagging_tag(&rt, (int)(s1 - s0), len + s0, (const char *const *)d.tok + t_a,
-                               mine, NULL);
-    ELMO_CALL(elmo_agree(lrc));
-    /* a stop signal on any rank while tagging: nothing is written (exit 3) */
-    int any_sig = elmo_stop_agreed();
-    if (any_sig)
-        ELMO_FAIL(ELMO_ERR_INTERRUPTED,
-                  "interrupted by signal %d; nothing was written: rerun the same job", any_sig);
-    ELMO_CALL(gather_tags(&d, mine, all));
-    if (rank == 0) {
-        struct elmo_conll_eval ev;
-        char pred[ELMO_PATH_MAX + 16];
-        FILE *pf = NULL;
-        lrc = 0;
-        if (job->out[0]) {
-            snprintf(pred, sizeof pred, "%s.conll", job->out);
-            pf = fopen(pred, "w");
-            if (!pf) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
-        }
-        if (lrc == 0) lrc = score_tags(&d, &rt.meta.tags, all, &ev, pf);
-        if (pf && fclose(pf) != 0 && lrc == 0)
-            lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
-        if (lrc == 0) {
-            elmo_conll_eval_print(&ev, stdout);
-            fflush(stdout);
-            if (job->out[0]) {
-                char *js = elmo_conll_eval_json(&ev);
-                lrc = write_text(job->out, js);
-                free(js);
-            }
-            double dt = elmo_now() - t0;
-            fprintf(stderr,
-                    "eval-ner: %d sentences, %" PRId64 " tokens tagged in %.2f s on %d rank%s "
-                    "(%s features)%s%s%s\n",
-                    d.n_sent, d.n_tok, dt, size, size > 1 ? "s" : "", rt.meta.features,
-                    job->out[0] ? "; wrote " : "", job->out, job->out[0] ? " and its .conll" : "");
-        }
-    }
-    ELMO_CALL(elmo_agree(lrc));
-cleanup:
-    free(mine);
-    free(all);
-    free(len);
-    elmo_tagging_close(&rt);
-    elmo_ner_data_free(&d);
-    return rc;
 }
 
 /* ================================ train-ner ================================ */
@@ -319,11 +161,11 @@ static int check_run_outputs(const struct elmo_job *job) {
     struct stat st;
     if (stat(job->out, &st) != 0) return 0;
     ELMO_TRY(run_path(job, prefix, sizeof prefix, "%s", ""));
-    ELMO_TRY(check_ner_outputs(job, prefix, top, (int)(sizeof top / sizeof top[0])));
+    ELMO_TRY(elmo__ner_check_outputs(job, prefix, top, (int)(sizeof top / sizeof top[0])));
     ELMO_TRY(run_path(job, prefix, sizeof prefix, RUN_FEATURES));
     if (lstat(prefix, &st) != 0) return 0;
     ELMO_TRY(run_path(job, prefix, sizeof prefix, RUN_FEATURES "/"));
-    return check_ner_outputs(job, prefix, feat, (int)(sizeof feat / sizeof feat[0]));
+    return elmo__ner_check_outputs(job, prefix, feat, (int)(sizeof feat / sizeof feat[0]));
 }
 
 /* The store of a split's ELMo features: DIR/features/<split>.h5. */
@@ -482,7 +324,7 @@ static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, con
         elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.offset[s1] - sp->d.offset[s0] + 1));
     const struct elmo_ner_set set = set_of(sp);
     int rc = elmo_agree(elmo_ner_tag_block(t, ws, &set, elmo_rank(), elmo_size(), mine));
-    if (rc == 0) rc = gather_tags(&sp->d, mine, all);
+    if (rc == 0) rc = elmo__ner_gather_tags(&sp->d, mine, all);
     free(mine);
     return rc;
 }
@@ -663,7 +505,7 @@ static int read_splits(struct ner_run *r) {
     for (int i = 0; i < 3; i++) {
         struct split *sp = &r->sp[i];
         if (!sp->present) continue;
-        sp->len = lengths(&sp->d);
+        sp->len = elmo__ner_lengths(&sp->d);
         sp->gold = elmo_xmalloc(sizeof(int32_t) * (size_t)(sp->d.n_tok + 1));
         for (int64_t k = 0; k < sp->d.n_tok; k++)
             sp->gold[k] = elmo_tagset_find(&r->tags, sp->d.tag[k]);
@@ -959,7 +801,7 @@ static int score_dev(struct ner_run *r, int ep, int *improved) {
         ELMO_TRY(tag_split(&r->t, &r->ws, &r->sp[1], r->all));
         if (r->rank == 0) {
             struct elmo_conll_eval ev;
-            lrc = score_tags(&r->sp[1].d, &r->tags, r->all, &ev, NULL);
+            lrc = elmo__ner_score_tags(&r->sp[1].d, &r->tags, r->all, &ev, NULL);
             r->elog[ep].dev = elmo_conll_overall(&ev);
             *improved = r->elog[ep].dev.f1 >= r->best_f1; /* ties: the later epoch */
         }
@@ -1054,7 +896,7 @@ static int write_predictions(struct ner_run *r, int i) {
     int lrc = run_path(r->job, pred, sizeof pred, "%s.conll", sp->name);
     FILE *pf = lrc == 0 ? fopen(pred, "w") : NULL;
     if (!pf && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: %s", pred, strerror(errno));
-    if (lrc == 0) lrc = score_tags(&sp->d, &r->tags, r->all, &r->evs[i], pf);
+    if (lrc == 0) lrc = elmo__ner_score_tags(&sp->d, &r->tags, r->all, &r->evs[i], pf);
     if (pf && fclose(pf) != 0 && lrc == 0) lrc = elmo_error(ELMO_ERR_IO, "%s: write failed", pred);
     if (lrc == 0) {
         printf("\n%s (%s, epoch %d of %d), %s features:\n", i == 1 ? "validation" : "test",
@@ -1164,7 +1006,7 @@ static int write_run(struct ner_run *r) {
     char *js = eval_json(r);
     char jp[ELMO_PATH_MAX + 16];
     if (lrc == 0) lrc = run_path(job, jp, sizeof jp, RUN_EVAL);
-    if (lrc == 0) lrc = write_text(jp, js);
+    if (lrc == 0) lrc = elmo__ner_write_text(jp, js);
     free(js);
     if (lrc == 0 && r->ckpt[0]) unlink(r->ckpt); /* the tagger is written: nothing to resume */
     if (lrc == 0)

@@ -62,7 +62,7 @@ int elmo_cmd_bench(int argc, char **argv);     /* elmo bench [--shape S] [--inpu
 int elmo_embed_run(struct elmo_job *job);
 int elmo_pretrain_run(struct elmo_job *job); /* biLM pretraining; driver/cmd_pretrain.c */
 int elmo_train_ner_run(struct elmo_job *job); /* driver/cmd_train_ner.c */
-int elmo_eval_ner_run(struct elmo_job *job);  /* driver/cmd_train_ner.c */
+int elmo_eval_ner_run(struct elmo_job *job);  /* driver/cmd_eval_ner.c */
 int elmo_annotate_run(struct elmo_job *job);  /* driver/cmd_annotate.c */
 int elmo_wsd_run(struct elmo_job *job); /* rank 0 works; the other ranks return 0 at once */
 
