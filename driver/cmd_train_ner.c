@@ -42,7 +42,7 @@
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
-#include "io/files.h"
+#include "io/ner_checkpoint.h"
 #include "io/models.h"
 #include "io/ner_data.h"
 #include "io/outfile.h"
@@ -329,31 +329,6 @@ static int tag_split(const struct elmo_tagger *t, struct elmo_tagger_ws *ws, con
     return rc;
 }
 
-/* Per-epoch record for the JSON report. */
-struct epoch_log {
-    double lr, loss, seconds;
-    struct elmo_conll_score dev;
-};
-
-/*
- * The training checkpoint, DIR/checkpoint: written by rank 0 after every epoch (aside, then
- * renamed) and removed once the tagger is written.  A rerun of the same job (same settings,
- * data and vectors: the fingerprint) continues after the last finished epoch and ends with the
- * tagger an uninterrupted run writes (the shuffle and dropout masks depend on the epoch alone).
- * Layout: a header, the epoch records, then the weights, the kept epoch's weights and Adam's two
- * moments, and the sha256 of everything before it.
- */
-#define CKPT_MAGIC "elmo-ner-checkpoint 1\n"
-
-struct ckpt_head {
-    char magic[24];
-    char fingerprint[65];
-    int32_t epochs_done, best_epoch;
-    double best_f1, lr;
-    int64_t adam_step;
-    uint64_t n_floats;
-};
-
 /* What must not change between a run and its resume: settings, data and vectors, as sha256. */
 static int ckpt_fingerprint(const struct elmo_job *job, const struct split *sp, const char *sha,
                             const char *glove_sha, int size, size_t n_floats, char out[65]) {
@@ -378,71 +353,6 @@ static int ckpt_fingerprint(const struct elmo_job *job, const struct split *sp, 
     return 0;
 }
 
-static int ckpt_write(const char *path, const struct ckpt_head *h, const struct epoch_log *elog,
-                      const struct elmo_tagger *t, const struct elmo_tagger *best,
-                      const struct elmo_optim *adam) {
-    char tmp[ELMO_PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return elmo_error(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    const void *part[6] = {h, elog, t->block, best->block, adam->state, adam->state + adam->n};
-    size_t len[6] = {sizeof *h, sizeof *elog * (size_t)h->epochs_done,
-                     sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
-                     sizeof(float) * h->n_floats, sizeof(float) * h->n_floats};
-    struct elmo_sha256 sum;
-    uint8_t digest[32];
-    elmo_sha256_init(&sum);
-    bool bad = false;
-    for (int i = 0; i < 6 && !bad; i++) {
-        elmo_sha256_update(&sum, part[i], len[i]);
-        bad = len[i] > 0 && fwrite(part[i], 1, len[i], f) != len[i];
-    }
-    elmo_sha256_final(&sum, digest);
-    bad = bad || fwrite(digest, sizeof digest, 1, f) != 1;
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    return elmo_commit_file(tmp, path);
-}
-
-/*
- * Reads a checkpoint into h, elog (room for max_epochs) and the blocks; 1 when read and
- * whole, 0 when there is none, or a negative status naming what is wrong.
- */
-static int ckpt_read(const char *path, int max_epochs, struct ckpt_head *h, struct epoch_log *elog,
-                     struct elmo_tagger *t, struct elmo_tagger *best, struct elmo_optim *adam) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-    int rc = 1;
-    struct elmo_sha256 sum;
-    uint8_t digest[32], stored[32];
-    elmo_sha256_init(&sum);
-    if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0 ||
-        h->n_floats != t->n_floats || h->epochs_done < 1 || h->epochs_done > max_epochs) {
-        rc = elmo_error(ELMO_ERR_MISMATCH, "%s is not a checkpoint of this job (another model "
-                        "size, more epochs than asked, or not a checkpoint); delete it or rerun "
-                        "with --overwrite", path);
-    } else {
-        elmo_sha256_update(&sum, h, sizeof *h);
-        void *part[5] = {elog, t->block, best->block, adam->state, adam->state + adam->n};
-        size_t len[5] = {sizeof *elog * (size_t)h->epochs_done, sizeof(float) * h->n_floats,
-                         sizeof(float) * h->n_floats, sizeof(float) * h->n_floats,
-                         sizeof(float) * h->n_floats};
-        for (int i = 0; i < 5 && rc == 1; i++) {
-            if (fread(part[i], 1, len[i], f) != len[i]) rc = 0;
-            else elmo_sha256_update(&sum, part[i], len[i]);
-        }
-        elmo_sha256_final(&sum, digest);
-        if (rc != 1 || fread(stored, sizeof stored, 1, f) != 1 ||
-            memcmp(stored, digest, sizeof digest) != 0 || fgetc(f) != EOF)
-            rc = elmo_error(ELMO_ERR_FORMAT, "%s is damaged (short, or its checksum does not "
-                            "match); delete it to start over", path);
-    }
-    fclose(f);
-    return rc;
-}
-
 /* One train-ner run: its settings, data, model and progress. */
 struct ner_run {
     struct elmo_job *job;
@@ -459,13 +369,13 @@ struct ner_run {
     struct elmo_optim adam;
     struct elmo_tagger_meta meta;
     struct elmo_ner_slice slice;
-    struct epoch_log *elog; /* (epochs) */
+    struct elmo_ner_epoch *elog; /* (epochs) */
     float *grad;            /* the gradient block */
     int32_t *perm;          /* (train sentences) the epoch's order */
     int32_t *all;           /* rank 0: a split's tags */
     int K, D, E, max_len;
     char sha[65], glove_sha[65], tagger_path[ELMO_PATH_MAX], ckpt[ELMO_PATH_MAX + 16];
-    struct ckpt_head ck;
+    struct elmo_ner_ckpt_head ck;
     int resumed;
     /* progress */
     double t_start, t_feat, t_train, best_f1, lr;
@@ -652,7 +562,7 @@ static int read_checkpoint(struct ner_run *r) {
     char fp[65];
     ELMO_TRY(ckpt_fingerprint(r->job, r->sp, r->sha, r->glove_sha, r->size, r->t.n_floats, fp));
     if (r->job->overwrite) unlink(r->ckpt);
-    int got = ckpt_read(r->ckpt, r->job->epochs, &r->ck, r->elog, &r->t, &r->best, &r->adam);
+    int got = elmo_ner_ckpt_read(r->ckpt, r->job->epochs, &r->ck, r->elog, &r->t, &r->best, &r->adam);
     if (got < 0) return got;
     r->resumed = got;
     if (r->resumed && strcmp(r->ck.fingerprint, fp) != 0) {
@@ -663,7 +573,7 @@ static int read_checkpoint(struct ner_run *r) {
                           r->ckpt);
     }
     if (!r->resumed) {
-        memcpy(r->ck.magic, CKPT_MAGIC, sizeof CKPT_MAGIC);
+        memcpy(r->ck.magic, ELMO_NER_CKPT_MAGIC, sizeof ELMO_NER_CKPT_MAGIC);
         memcpy(r->ck.fingerprint, fp, sizeof fp);
         r->ck.best_f1 = -1.0, r->ck.lr = r->job->lr, r->ck.n_floats = r->t.n_floats;
     }
@@ -821,7 +731,7 @@ static int score_dev(struct ner_run *r, int ep, int *improved) {
 
 /* Rank 0: the epoch's line on stdout. */
 static void print_epoch(const struct ner_run *r, int ep, int improved) {
-    const struct epoch_log *e = &r->elog[ep];
+    const struct elmo_ner_epoch *e = &r->elog[ep];
     if (r->sp[1].present)
         printf("epoch %d/%d: lr %.6f, train loss %.4f, dev P %.2f R %.2f F1 %.2f%s, "
                "%.1f s\n",
@@ -838,10 +748,10 @@ static int save_checkpoint(struct ner_run *r, int ep) {
     if (!r->ckpt[0] || ep + 1 >= r->job->epochs) return 0;
     int lrc = 0;
     if (r->rank == 0) {
-        struct ckpt_head *ck = &r->ck;
+        struct elmo_ner_ckpt_head *ck = &r->ck;
         ck->epochs_done = ep + 1, ck->best_epoch = r->best_epoch;
         ck->best_f1 = r->best_f1, ck->lr = r->lr, ck->adam_step = r->adam.t;
-        lrc = ckpt_write(r->ckpt, ck, r->elog, &r->t, &r->best, &r->adam);
+        lrc = elmo_ner_ckpt_write(r->ckpt, ck, r->elog, &r->t, &r->best, &r->adam);
     }
     return elmo_agree(lrc);
 }
@@ -981,7 +891,7 @@ static char *eval_json(const struct ner_run *r) {
        (double)job->dropout_keep, r->size, job->seed, r->epochs_run, r->best_epoch, r->t_feat,
        r->t_train);
     for (int ep = 0; ep < r->epochs_run; ep++) {
-        const struct epoch_log *e = &r->elog[ep];
+        const struct elmo_ner_epoch *e = &r->elog[ep];
         JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
            "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
            ep ? "," : "", ep + 1, e->lr, e->loss, e->seconds, e->dev.precision, e->dev.recall,
