@@ -1141,7 +1141,7 @@ static int write_round(struct annotate *a) {
         fprintf(stderr,
                 "annotate: %" PRId64 " records, %" PRId64 " tweets written, "
                 "%.0f tweets/s\n",
-                a->cnt.read, a->cnt.written, (double)a->cnt.written / (elmo__ner_now() - a->t0));
+                a->cnt.read, a->cnt.written, (double)a->cnt.written / (elmo_now() - a->t0));
     return lrc;
 }
 
@@ -1173,7 +1173,7 @@ static int summary(struct annotate *a) {
         lrc = elmo_error(ELMO_ERR_STATE, "annotate: counts do not reconcile");
     lrc = close_sinks(a->job, &a->rd, &a->sk, &a->rt, &a->cnt, lrc);
     a->sinks_open = false;
-    double dt = elmo__ner_now() - a->t0;
+    double dt = elmo_now() - a->t0;
     fprintf(stderr,
             "annotate: %" PRId64 " lines, %" PRId64 " records read = %" PRId64
             " written + %" PRId64 " rejected + %" PRId64 " skipped%s%s\n"
@@ -1213,7 +1213,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     a->conll = !strcmp(job->format, "conll");
     a->sk.out.lock_fd = -1;
     elmo_blas_set_threads(job->threads);
-    a->t0 = elmo__ner_now();
+    a->t0 = elmo_now();
     int rc = 0;
 
     ELMO_CALL(open_job(a));

@@ -13,6 +13,7 @@
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
 #include "io/ner_data.h"
+#include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
 #include "worker/ner_step.h"
@@ -27,7 +28,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
     static const char *const eval_outputs[] = {"", ".partial", ".conll"};
     ELMO_TRY(elmo_agree(rank == 0 ? elmo__ner_check_outputs(job, job->out, eval_outputs, 3) : 0));
     ELMO_TRY(elmo_agree(elmo_ner_data_read(input, false, &d)));
-    double t0 = elmo__ner_now();
+    double t0 = elmo_now();
     rc = elmo__tagging_open(&rt, job, d.max_len > 0 ? d.max_len : 1);
     if (rc < 0) {
         elmo_ner_data_free(&d);
@@ -69,7 +70,7 @@ int elmo_eval_ner_run(struct elmo_job *job) {
                 lrc = elmo__ner_write_text(job->out, js);
                 free(js);
             }
-            double dt = elmo__ner_now() - t0;
+            double dt = elmo_now() - t0;
             fprintf(stderr,
                     "eval-ner: %d sentences, %" PRId64 " tokens tagged in %.2f s on %d rank%s "
                     "(%s features)%s%s%s\n",

@@ -542,7 +542,7 @@ static int log_progress(struct run *r, struct epoch_run *e, int64_t k, double no
     double g[4];
     if (MPI_Reduce(e->win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         return elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the loss failed");
-    double t = now();
+    double t = elmo_now();
     if (r->rank == 0) {
         char eta[32];
         double rate = (double)e->tokens / (t - e->t0);
@@ -659,7 +659,7 @@ static int begin_epoch(struct run *r, struct epoch_run *e) {
     }
     int64_t steps = e->s.steps;
     e->log_every = steps / 20 > 100 ? 100 : steps / 20 > 0 ? steps / 20 : 1;
-    e->t0 = e->tlog = now();
+    e->t0 = e->tlog = elmo_now();
     return ELMO_OK;
 }
 
@@ -679,7 +679,7 @@ static int train(struct run *r, const struct elmo_lm_streams *es, bool *stopped)
         struct epoch_run e;
         ELMO_TRY(begin_epoch(r, &e));
         int rc = epoch_steps(r, &e, stopped);
-        double secs = now() - e.t0;
+        double secs = elmo_now() - e.t0;
         elmo_lm_streams_free(&e.s);
         if (rc == ELMO_ERR_INTERRUPTED) return rc; /* every rank saw the signal: exit 3 on all */
         ELMO_TRY(elmo_agree(rc));
@@ -860,7 +860,7 @@ int elmo_pretrain_run(struct elmo_job *job) {
     ELMO_CALL(setup(r));
     ELMO_CALL(choose_softmax(r));
     plan_rows(r);
-    describe(r);
+    ELMO_CALL(elmo_agree(describe(r)));
     ELMO_CALL(build_model(r));
     ELMO_CALL(elmo_agree(elmo_lm_streams_build(&r->corpus, &r->vocab, true, false, 0, r->Be, r->T,
                                                r->erow0, r->erows, &es)));

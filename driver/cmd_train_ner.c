@@ -43,6 +43,7 @@
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
 #include "io/ner_checkpoint.h"
+#include "io/files.h"
 #include "io/models.h"
 #include "io/ner_data.h"
 #include "io/outfile.h"
@@ -55,24 +56,6 @@
 #include "model/rng.h"
 #include "model/status.h"
 #include "worker/ner_step.h"
-
-/* ================================== Shared ================================== */
-
-/* Reads a whole small text file (options.json) into an owned string, or NULL. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, r;
-    char *s = elmo_xmalloc(cap);
-    while ((r = fread(s + n, 1, cap - n - 1, f)) > 0)
-        if ((n += r) + 1 == cap) s = elmo_xrealloc(s, cap *= 2);
-    fclose(f);
-    s[n] = '\0';
-    return s;
-}
 
 /* ================================ train-ner ================================ */
 
@@ -502,7 +485,7 @@ static int bilm_features(struct ner_run *r) {
         lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)", job->options,
                          r->model.opt.L);
     if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256(job->weights, r->sha);
-    if (lrc == 0 && r->rank == 0) r->meta.options_json = read_text(job->options);
+    if (lrc == 0 && r->rank == 0) r->meta.options_json = elmo_read_text(job->options);
     if (lrc == 0 && r->rank == 0 && !r->meta.options_json) lrc = ELMO_ERR_IO;
     ELMO_TRY(elmo_agree(lrc));
     if (MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -529,7 +512,7 @@ static int features(struct ner_run *r) {
         sp->extra = elmo_xmalloc(sizeof(float) * (size_t)(sp->d.n_tok + 1) * r->E);
         elmo_ner_extras_compute(&xs, sp->d.n_tok, (const char *const *)sp->d.tok, sp->extra);
     }
-    r->t_feat = elmo__ner_now() - r->t_start;
+    r->t_feat = elmo_now() - r->t_start;
     return 0;
 }
 
@@ -674,7 +657,7 @@ static int train_epoch(struct ner_run *r, int ep, double te, double *loss_local)
         elmo_optim_step(&r->adam, r->t.block, r->grad, (float)r->lr, 1.0f);
         int any_sig = elmo_stop_agreed();
         if (any_sig) return interrupted(r, any_sig, ep);
-        double now = elmo__ner_now();
+        double now = elmo_now();
         if (r->rank == 0 && job->progress && now - last_print > 10.0) {
             fprintf(stderr, "train-ner: epoch %d, batch %d/%d, %.0f sentences/s\n", ep + 1,
                     bi + 1, n_batches, (double)b1 / (now - te));
@@ -777,12 +760,12 @@ static int train(struct ner_run *r) {
     const bool spent = r->resumed && patience_out(r, r->ck.epochs_done);
     for (int ep = r->resumed ? r->ck.epochs_done : 0; ep < job->epochs && !spent; ep++) {
         r->epochs_run = ep + 1;
-        double te = elmo__ner_now(), loss_local;
+        double te = elmo_now(), loss_local;
         int improved;
         ELMO_TRY(train_epoch(r, ep, te, &loss_local));
         ELMO_TRY(epoch_loss(r, ep, loss_local));
         ELMO_TRY(score_dev(r, ep, &improved));
-        r->elog[ep].seconds = elmo__ner_now() - te;
+        r->elog[ep].seconds = elmo_now() - te;
         if (r->rank == 0) print_epoch(r, ep, improved);
         r->lr *= job->lr_decay;
         ELMO_TRY(save_checkpoint(r, ep));
@@ -795,7 +778,7 @@ static int train(struct ner_run *r) {
             break;
         }
     }
-    r->t_train = elmo__ner_now() - r->t_start - r->t_feat;
+    r->t_train = elmo_now() - r->t_start - r->t_feat;
     return 0;
 }
 
@@ -924,7 +907,7 @@ static int write_run(struct ner_run *r) {
                 "train-ner: done in %.1f s (features %.1f s, training %.1f s = %.1f s per "
                 "epoch on %d rank%s); kept epoch %d; wrote %s: " RUN_TAGGER ", " RUN_EVAL
                 "%s%s\n",
-                elmo__ner_now() - r->t_start, r->t_feat, r->t_train, r->t_train / r->epochs_run,
+                elmo_now() - r->t_start, r->t_feat, r->t_train, r->t_train / r->epochs_run,
                 r->size, r->size > 1 ? "s" : "", r->best_epoch, job->out,
                 r->scored[1] ? ", dev.conll" : "", r->scored[2] ? ", test.conll" : "");
     return lrc;
@@ -964,7 +947,7 @@ int elmo_train_ner_run(struct elmo_job *job) {
     r->xglove = !strcmp(job->features, "elmo+glove");
     r->output = !strcmp(job->ner_output, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
     elmo_blas_set_threads(job->threads);
-    r->t_start = elmo__ner_now();
+    r->t_start = elmo_now();
     int rc = 0, complete = 0;
 
     ELMO_CALL(check_name(r));

@@ -7,19 +7,12 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "model/status.h"
 #include "worker/ner_step.h"
-
-double elmo__ner_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int elmo__tagging_open(struct elmo_tagging *r, const struct elmo_job *job, int max_len) {
     ELMO_TRY(elmo_agree(elmo_tagging_load(r, job)));

@@ -1,7 +1,7 @@
 /*
  * ner_shared.h: what the NER jobs (driver/cmd_train_ner.c, cmd_eval_ner.c, cmd_annotate.c)
  * share: a trained tagger opened on every rank (worker/tagging.h), a split's tags gathered and
- * scored, their outputs checked and written, and a clock.  driver/ internal.
+ * scored, their outputs checked and written.  driver/ internal.
  */
 #ifndef ELMO_DRIVER_NER_SHARED_H
 #define ELMO_DRIVER_NER_SHARED_H
@@ -45,8 +45,5 @@ int elmo__ner_write_text(const char *path, const char *text);
  */
 int elmo__ner_check_outputs(const struct elmo_job *job, const char *prefix,
                             const char *const *suffixes, int n_suf);
-
-/* Seconds of a monotonic clock. */
-double elmo__ner_now(void);
 
 #endif /* ELMO_DRIVER_NER_SHARED_H */
