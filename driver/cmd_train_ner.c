@@ -212,57 +212,37 @@ static int write_tokens(const char *path, const struct split *sp, bool mask) {
     return 0;
 }
 
-/*
- * The ELMo features of a split through the embed job, then read back on every rank.
- * options_text: the options file as read (rank 0; a cached store must hold the same).
- * Collective.
- */
-static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha,
-                         const char *options_text, int P) {
-    char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX], dir[ELMO_PATH_MAX];
-    ELMO_TRY(store_path(job, sp, store, sizeof store));
-    ELMO_TRY(run_path(job, tokens, sizeof tokens, RUN_FEATURES "/%s.tokens.conll", sp->name));
-    ELMO_TRY(run_path(job, dir, sizeof dir, RUN_FEATURES));
-    int reuse = 0, rc = 0, lrc = 0;
-    if (elmo_rank() == 0) {
-        lrc = elmo_make_dirs(dir);
-        if (lrc == 0) reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
-        if (lrc == 0 && !reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
-    }
-    ELMO_TRY(elmo_agree(lrc));
-    reuse = elmo_bcast_int(reuse);
-    if (reuse) {
-        if (elmo_rank() == 0)
-            fprintf(stderr, "train-ner: %s features: reusing %s\n", sp->name, store);
-    } else {
-        if (elmo_rank() == 0)
-            fprintf(stderr, "train-ner: %s features: embedding %d sentences into %s\n", sp->name,
-                    sp->d.n_sent, store);
-        struct elmo_job ej;
-        elmo_job_default(&ej, ELMO_JOB_EMBED);
-        snprintf(ej.source, sizeof ej.source, "train-ner (%s features)", sp->name);
-        snprintf(ej.options, sizeof ej.options, "%s", job->options);
-        snprintf(ej.weights, sizeof ej.weights, "%s", job->weights);
-        snprintf(ej.input, sizeof ej.input, "%s", tokens);
-        snprintf(ej.output, sizeof ej.output, "%s", store);
-        ej.input_format = ELMO_INPUT_CONLL;
-        ej.outputs = ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2;
-        ej.threads = job->threads;
-        ej.batch_tokens = job->batch_tokens;
-        ej.cache = job->cache;
-        ej.progress = job->progress;
-        ej.overwrite = true; /* the store is this job's own derived output, found stale above */
-        if (sp->d.max_len > ej.max_sentence_tokens) ej.max_sentence_tokens = sp->d.max_len;
-        rc = elmo_embed_run(&ej);
-        elmo_job_free(&ej);
-        if (rc < 0) return rc;
-        if (elmo_rank() == 0) unlink(tokens); /* written by this run for the embed job */
-    }
-    /* every rank reads the whole store */
+/* The embed job on a split's feature tokens (the file `tokens`) into `store`.  Collective. */
+static int embed_split(const struct elmo_job *job, const struct split *sp, const char *tokens,
+                       const char *store) {
+    struct elmo_job ej;
+    elmo_job_default(&ej, ELMO_JOB_EMBED);
+    snprintf(ej.source, sizeof ej.source, "train-ner (%s features)", sp->name);
+    snprintf(ej.options, sizeof ej.options, "%s", job->options);
+    snprintf(ej.weights, sizeof ej.weights, "%s", job->weights);
+    snprintf(ej.input, sizeof ej.input, "%s", tokens);
+    snprintf(ej.output, sizeof ej.output, "%s", store);
+    ej.input_format = ELMO_INPUT_CONLL;
+    ej.outputs = ELMO_OUT_WORD_EMB | ELMO_OUT_LSTM1 | ELMO_OUT_LSTM2;
+    ej.threads = job->threads;
+    ej.batch_tokens = job->batch_tokens;
+    ej.cache = job->cache;
+    ej.progress = job->progress;
+    ej.overwrite = true; /* the store is this job's own derived output, found stale above */
+    if (sp->d.max_len > ej.max_sentence_tokens) ej.max_sentence_tokens = sp->d.max_len;
+    int rc = elmo_embed_run(&ej);
+    elmo_job_free(&ej);
+    if (rc < 0) return rc;
+    if (elmo_rank() == 0) unlink(tokens); /* written by this run for the embed job */
+    return 0;
+}
+
+/* Every rank reads the whole store: sp->feat (n_tok, 3, 2P), [word_emb; word_emb], lstm1, lstm2. */
+static int read_store(const char *store, struct split *sp, int P) {
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
     const int64_t N = sp->d.n_tok, W = 2 * P;
-    lrc = elmo_store_open(&st, store, &info);
+    int lrc = elmo_store_open(&st, store, &info);
     if (lrc == 0 && (info.n_sent != sp->d.n_sent || info.n_tok != N || info.P != P))
         lrc = elmo_error(ELMO_ERR_STATE,
                          "%s holds %" PRId64 " sentences and %" PRId64 " tokens, %s has %d and "
@@ -290,6 +270,39 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
     free(we), free(l1), free(l2);
     elmo_store_close(st);
     return elmo_agree(lrc);
+}
+
+/*
+ * The ELMo features of a split through the embed job (unless a complete store of the same
+ * weights, options and tokens is there to reuse), then read back on every rank.
+ * options_text: the options file as read (rank 0; a cached store must hold the same).
+ * Collective.
+ */
+static int elmo_features(const struct elmo_job *job, struct split *sp, const char *sha,
+                         const char *options_text, int P) {
+    char store[ELMO_PATH_MAX], tokens[ELMO_PATH_MAX], dir[ELMO_PATH_MAX];
+    ELMO_TRY(store_path(job, sp, store, sizeof store));
+    ELMO_TRY(run_path(job, tokens, sizeof tokens, RUN_FEATURES "/%s.tokens.conll", sp->name));
+    ELMO_TRY(run_path(job, dir, sizeof dir, RUN_FEATURES));
+    int reuse = 0, lrc = 0;
+    if (elmo_rank() == 0) {
+        lrc = elmo_make_dirs(dir);
+        if (lrc == 0) reuse = store_reusable(store, sha, options_text, sp, job->mask_urls_users);
+        if (lrc == 0 && !reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
+    }
+    ELMO_TRY(elmo_agree(lrc));
+    if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    if (reuse) {
+        if (elmo_rank() == 0)
+            fprintf(stderr, "train-ner: %s features: reusing %s\n", sp->name, store);
+    } else {
+        if (elmo_rank() == 0)
+            fprintf(stderr, "train-ner: %s features: embedding %d sentences into %s\n", sp->name,
+                    sp->d.n_sent, store);
+        ELMO_TRY(embed_split(job, sp, tokens, store));
+    }
+    return read_store(store, sp, P);
 }
 
 /* A split as worker/ner_step.h takes it. */
@@ -545,7 +558,8 @@ static int read_checkpoint(struct ner_run *r) {
     char fp[65];
     ELMO_TRY(ckpt_fingerprint(r->job, r->sp, r->sha, r->glove_sha, r->size, r->t.n_floats, fp));
     if (r->job->overwrite) unlink(r->ckpt);
-    int got = elmo_ner_ckpt_read(r->ckpt, r->job->epochs, &r->ck, r->elog, &r->t, &r->best, &r->adam);
+    int got =
+        elmo_ner_ckpt_read(r->ckpt, r->job->epochs, &r->ck, r->elog, &r->t, &r->best, &r->adam);
     if (got < 0) return got;
     r->resumed = got;
     if (r->resumed && strcmp(r->ck.fingerprint, fp) != 0) {
