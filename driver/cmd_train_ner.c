@@ -8,13 +8,13 @@
  * same weights and holds the same tokens), then every rank reads the whole store; for
  * features glove every rank looks the tokens up.  Extra inputs after the mix (the GloVe vector
  * for features elmo+glove, the orthographic flags for ortho) are computed by every rank from
- * the raw tokens.  Training is data-parallel: every rank holds
- * the same parameters, takes its contiguous slice of each batch of batch_size sentences (the
- * batches come from one seeded shuffle per epoch, the dropout masks of a sentence from a seed
- * of (seed, epoch, sentence)), and the gradients, already scaled by 1 / (tokens of the whole
- * batch), are summed with one MPI_Allreduce of the contiguous gradient block; then each rank
- * clips and steps Adam identically.  After each epoch the ranks tag the dev set in contiguous
- * blocks and rank 0 scores it; the epoch with the best dev F1 is kept (and with patience N,
+ * the raw tokens.  Training is data-parallel (the per-rank step is worker/ner_step.c): every
+ * rank holds the same parameters, takes its contiguous slice of each batch of batch_size
+ * sentences (the batches come from one seeded shuffle per epoch, the dropout masks of a
+ * sentence from a seed of (seed, epoch, sentence)), and the gradients, already scaled by
+ * 1 / (tokens of the whole batch), are summed with one MPI_Allreduce of the contiguous
+ * gradient block; then each rank clips and steps Adam identically.  After each epoch the ranks
+ * tag the dev set in contiguous blocks and rank 0 scores it; the epoch with the best dev F1 is kept (and with patience N,
  * training stops after N epochs without a better one).  Rank 0 saves the tagger (with the
  * GloVe rows it used, so that tagging needs no GloVe file), prints the tables, and writes
  * the report and the predictions.  Everything goes into the run directory DIR (`out`, created
@@ -23,11 +23,8 @@
  *
  * eval-ner is in cmd_eval_ner.c, what the two share in ner_shared.c.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,15 +32,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
-#include "io/ner_checkpoint.h"
 #include "io/files.h"
+#include "io/ner_checkpoint.h"
 #include "io/models.h"
 #include "io/ner_data.h"
 #include "io/outfile.h"
@@ -56,8 +52,6 @@
 #include "model/rng.h"
 #include "model/status.h"
 #include "worker/ner_step.h"
-
-/* ================================ train-ner ================================ */
 
 struct split {
     const char *name; /* "train", "dev", "test" */
