@@ -14,10 +14,10 @@
  * sentence from a seed of (seed, epoch, sentence)), and the gradients, already scaled by
  * 1 / (tokens of the whole batch), are summed with one MPI_Allreduce of the contiguous
  * gradient block; then each rank clips and steps Adam identically.  After each epoch the ranks
- * tag the dev set in contiguous blocks and rank 0 scores it; the epoch with the best dev F1 is kept (and with patience N,
- * training stops after N epochs without a better one).  Rank 0 saves the tagger (with the
- * GloVe rows it used, so that tagging needs no GloVe file), prints the tables, and writes
- * the report and the predictions.  Everything goes into the run directory DIR (`out`, created
+ * tag the dev set in contiguous blocks and rank 0 scores it; the epoch with the best dev F1 is
+ * kept (and with patience N, training stops after N epochs without a better one).  Rank 0
+ * saves the tagger (with the GloVe rows it used, so that tagging needs no GloVe file), prints
+ * the tables, and writes the report and the predictions.  Everything goes into the run directory DIR (`out`, created
  * if missing): DIR/tagger.h5, DIR/eval.json, DIR/{dev,test}.conll, DIR/checkpoint while the
  * run is unfinished, and the feature stores DIR/features/<split>.h5 with their logs.
  *
