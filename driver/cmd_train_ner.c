@@ -17,9 +17,10 @@
  * tag the dev set in contiguous blocks and rank 0 scores it; the epoch with the best dev F1 is
  * kept (and with patience N, training stops after N epochs without a better one).  Rank 0
  * saves the tagger (with the GloVe rows it used, so that tagging needs no GloVe file), prints
- * the tables, and writes the report and the predictions.  Everything goes into the run directory DIR (`out`, created
- * if missing): DIR/tagger.h5, DIR/eval.json, DIR/{dev,test}.conll, DIR/checkpoint while the
- * run is unfinished, and the feature stores DIR/features/<split>.h5 with their logs.
+ * the tables, and writes the report and the predictions.  Everything goes into the run
+ * directory DIR (`out`, created if missing): DIR/tagger.h5, DIR/eval.json, DIR/{dev,test}.conll,
+ * DIR/checkpoint while the run is unfinished, and the feature stores DIR/features/<split>.h5
+ * with their logs.
  *
  * eval-ner is in cmd_eval_ner.c, what the two share in ner_shared.c.
  */
