@@ -2,10 +2,11 @@
  * cmd_annotate.c: the annotate job: tag the named entities of a tweet archive.
  *
  * Rank 0 reads the inputs (JSON Lines of API v1.1/v2 objects or plain text, one tweet per
- * line; plain, gzip, bzip2 or zstd; several files one after the other; or stdin), parses and HTML-unescapes each record, tokenizes the tweets
- * (io/tweet.h) and sends rounds of up to ROUND tweets out: each rank gets a contiguous block
- * of the round (balanced by token count), computes the features (ELMo or GloVe) and tags them,
- * and sends back a tag id and a score per token; rank 0 writes the round in input order.
+ * line; plain, gzip, bzip2 or zstd; several files one after the other; or stdin), parses and
+ * HTML-unescapes each record, tokenizes the tweets (io/tweet.h) and sends rounds of up to ROUND
+ * tweets out: each rank gets a contiguous block of the round (balanced by token count),
+ * computes the features (ELMo or GloVe) and tags them (worker/tweet_block.c), and sends back a
+ * tag id and a score per token; rank 0 writes the round in input order.
  * A sentence's result does not depend on its neighbours (row-stable products), so the output
  * is byte-identical for any number of ranks.
  *
@@ -17,9 +18,8 @@
  * the record after "text"; CoNLL: a `# id = ID` line, `token tag` lines, a blank line after
  * each tweet (tweets without tokens write nothing).  An output named *.gz is gzip-compressed,
  * one member per round.  Plain-text ids are 1-based line numbers, "K:L" (file K) for several
- * inputs.  Tokens after the
- * first max_sentence_tokens of a tweet are not tagged (and not written to CoNLL).  Bad records go to
- * OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
+ * inputs.  Tokens after the first max_sentence_tokens of a tweet are not tagged (and not
+ * written to CoNLL).  Bad records go to OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
  * are skipped; read = written + rejected + skipped.  The reject file has the embed job's
  * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and exists only
  * when something was rejected.  Outputs follow io/outfile.h: validated against the inputs by
