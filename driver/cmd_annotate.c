@@ -19,8 +19,8 @@
  * each tweet (tweets without tokens write nothing).  An output named *.gz is gzip-compressed,
  * one member per round.  Plain-text ids are 1-based line numbers, "K:L" (file K) for several
  * inputs.  Tokens after the first max_sentence_tokens of a tweet are not tagged (and not
- * written to CoNLL).  Bad records go to OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
- * are skipped; read = written + rejected + skipped.  The reject file has the embed job's
+ * written to CoNLL).  Bad records go to OUTPUT.rejects.tsv with their line numbers; notices
+ * (delete, limit, ...) and blank JSONL lines are skipped; read = written + rejected + skipped.  The reject file has the embed job's
  * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and exists only
  * when something was rejected.  Outputs follow io/outfile.h: validated against the inputs by
  * inode before anything is written, locked, written aside and renamed into place when complete;
