@@ -10,22 +10,22 @@
  * A sentence's result does not depend on its neighbours (row-stable products), so the output
  * is byte-identical for any number of ranks.
  *
- * The model sees each token as the Twitter API data the tagger was trained on has it: &, <
- * and > escaped again as &amp; &lt; &gt;, and (when the tagger was trained so) URLs and
- * @users as <URL> and <USR>.  Output JSONL: {"id", "text" (the tagged text, unescaped),
- * "entities": [{"text", "type", "score" (mean softmax probability of the chosen tags over the
- * entity's tokens), "start", "end" (code points, end exclusive)}]}, with the keep_fields of
- * the record after "text"; CoNLL: a `# id = ID` line, `token tag` lines, a blank line after
- * each tweet (tweets without tokens write nothing).  An output named *.gz is gzip-compressed,
- * one member per round.  Plain-text ids are 1-based line numbers, "K:L" (file K) for several
- * inputs.  Tokens after the first max_sentence_tokens of a tweet are not tagged (and not
- * written to CoNLL).  Bad records go to OUTPUT.rejects.tsv with their line numbers; notices
- * (delete, limit, ...) and blank JSONL lines are skipped; read = written + rejected + skipped.  The reject file has the embed job's
- * layout (a `# input<TAB>line<TAB>reason` header, then one line per record) and exists only
- * when something was rejected.  Outputs follow io/outfile.h: validated against the inputs by
- * inode before anything is written, locked, written aside and renamed into place when complete;
- * then OUTPUT.meta.json records the job (models, inputs and their sha256, settings, counts),
- * so that a rerun of the same job finds the output already complete.
+ * The model sees each token as the Twitter API data the tagger was trained on has it: &, < and >
+ * escaped again as &amp; &lt; &gt;, and (when the tagger was trained so) URLs and @users as <URL>
+ * and <USR>.  Output JSONL: {"id", "text" (the tagged text, unescaped), "entities": [{"text",
+ * "type", "score" (mean softmax probability of the chosen tags over the entity's tokens), "start",
+ * "end" (code points, end exclusive)}]}, with the keep_fields of the record after "text"; CoNLL: a
+ * `# id = ID` line, `token tag` lines, a blank line after each tweet (tweets without tokens write
+ * nothing).  An output named *.gz is gzip-compressed, one member per round.  Plain-text ids are
+ * 1-based line numbers, "K:L" (file K) for several inputs.  Tokens after the first
+ * max_sentence_tokens of a tweet are not tagged (and not written to CoNLL).  Bad records go to
+ * OUTPUT.rejects.tsv with their line numbers; notices (delete, limit, ...) and blank JSONL lines
+ * are skipped; read = written + rejected + skipped.  The reject file has the embed job's layout (a
+ * `# input<TAB>line<TAB>reason` header, then one line per record) and exists only when something
+ * was rejected.  Outputs follow io/outfile.h: validated against the inputs by inode before anything
+ * is written, locked, written aside and renamed into place when complete; then OUTPUT.meta.json
+ * records the job (models, inputs and their sha256, settings, counts), so that a rerun of the same
+ * job finds the output already complete.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -4,13 +4,13 @@
  * Every rank reads the whole corpus (it is small next to the model's work), builds the same
  * vocabulary and the same packing of sentences into B batch rows, and trains on its own rows
  * [B rank / size, B (rank + 1) / size).  A step: forward and backward on the rank's rows
- * (worker/lm_step.c over model/train_bilm.c), the gradient block (model + softmax, one
- * contiguous array) summed with one MPI_Allreduce, the global norm clipped, the same optimizer
- * update on every rank, so the weights stay identical everywhere.  The loss of a step is 0.5 (mean forward CE + mean
- * backward CE) over the step's targets on all ranks; each rank scales its part by the global
- * target count, which every rank knows from the packing.  Dropout masks and sampled
- * candidates are seeded by (seed, step, global row), so a run is reproducible for a given
- * seed, and the same for any number of ranks up to float summation order.
+ * (worker/lm_step.c over model/train_bilm.c), the gradient block (model + softmax, one contiguous
+ * array) summed with one MPI_Allreduce, the global norm clipped, the same optimizer update on
+ * every rank, so the weights stay identical everywhere.  The loss of a step is 0.5 (mean
+ * forward CE + mean backward CE) over the step's targets on all ranks; each rank scales its part
+ * by the global target count, which every rank knows from the packing.  Dropout masks and sampled
+ * candidates are seeded by (seed, step, global row), so a run is reproducible for a given seed,
+ * and the same for any number of ranks up to float summation order.
  *
  * After every epoch rank 0 prints the training loss, the held-out perplexities (forward,
  * backward, and their geometric mean) with the full softmax, tokens/s, and writes
