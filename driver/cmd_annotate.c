@@ -1029,8 +1029,7 @@ static int open_job(struct annotate *a) {
         a->sinks_open = true;
     }
     ELMO_TRY(elmo_agree(lrc));
-    if (MPI_Bcast(&a->already, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    a->already = elmo_bcast_int(a->already);
     if (a->already && a->rank == 0) {
         fprintf(stderr,
                 "annotate: %s is already complete (this job over these inputs, as %s "
@@ -1076,15 +1075,13 @@ static int read_round(struct annotate *a) {
 
 /* Every rank receives its block of the round.  Collective. */
 static int share_round(struct annotate *a) {
-    if (MPI_Bcast(a->hdr, 2, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(a->counts, a->size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(a->bcounts, a->size, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast of a round failed");
+    elmo_bcast(a->hdr, sizeof a->hdr);
+    elmo_bcast(a->counts, sizeof *a->counts * (size_t)a->size);
+    elmo_bcast(a->bcounts, sizeof *a->bcounts * (size_t)a->size);
     int mb = a->bcounts[a->rank];
     a->myblob = elmo_xrealloc(a->myblob, (size_t)mb + 1);
-    if (MPI_Scatterv(a->blk.blob, a->bcounts, a->bdispls, MPI_CHAR, a->myblob, mb, MPI_CHAR, 0,
-                     MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Scatterv of a round failed");
+    ELMO_MPI(MPI_Scatterv(a->blk.blob, a->bcounts, a->bdispls, MPI_CHAR, a->myblob, mb, MPI_CHAR,
+                          0, MPI_COMM_WORLD));
     return 0;
 }
 
@@ -1099,11 +1096,10 @@ static int tag_round(struct annotate *a) {
         a->tags = elmo_xrealloc(a->tags, sizeof(int32_t) * (size_t)(a->hdr[1] + 1));
         a->score = elmo_xrealloc(a->score, sizeof(float) * (size_t)(a->hdr[1] + 1));
     }
-    if (MPI_Gatherv(a->mytags, mt, MPI_INT32_T, a->tags, a->counts, a->displs, MPI_INT32_T, 0,
-                    MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Gatherv(a->myscore, mt, MPI_FLOAT, a->score, a->counts, a->displs, MPI_FLOAT, 0,
-                    MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of a round failed");
+    ELMO_MPI(MPI_Gatherv(a->mytags, mt, MPI_INT32_T, a->tags, a->counts, a->displs, MPI_INT32_T,
+                         0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Gatherv(a->myscore, mt, MPI_FLOAT, a->score, a->counts, a->displs, MPI_FLOAT, 0,
+                         MPI_COMM_WORLD));
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"

@@ -279,14 +279,6 @@ static int save_weights(struct run *r) {
     return elmo_options_save(r->options_path, &r->opt);
 }
 
-/* FNV-1a over the bytes of n floats. */
-static uint64_t hash_floats(const float *x, size_t n) {
-    const unsigned char *b = (const unsigned char *)x;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 /* The counts and displacements of each rank's rows of the carried states (rank 0 use). */
 static void state_blocks(const struct run *r, int *counts, int *displs) {
     for (int k = 0; k < r->size; k++) {
@@ -383,35 +375,30 @@ static int read_checkpoint(struct run *r, struct elmo_lm_ckpt *c, float **all) {
 /* Every rank receives the counters, the weights, the optimizer state and its rows' states. */
 static int share_state(struct run *r, const struct elmo_lm_ckpt *c, const float *all) {
     int64_t counters[4] = {c->step, c->epoch, c->step_in_epoch, c->optim_t};
-    int rc = ELMO_OK;
-    if (MPI_Bcast(counters, 4, MPI_INT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    elmo_bcast(counters, sizeof counters);
     r->step = counters[0];
     r->epoch = (int32_t)counters[1];
     r->step_in_epoch = counters[2];
     r->optim.t = counters[3];
-    if (rc == ELMO_OK) rc = bcast_floats(r->lm.param, r->lm.n_total);
-    if (rc == ELMO_OK) rc = bcast_floats(r->optim.state, r->optim.n * (size_t)r->optim.n_state);
-    if (rc != ELMO_OK) return rc;
+    elmo_bcast(r->lm.param, sizeof(float) * r->lm.n_total);
+    elmo_bcast(r->optim.state, sizeof(float) * r->optim.n * (size_t)r->optim.n_state);
     int *counts = NULL, *displs = NULL;
     if (r->rank == 0) {
         counts = elmo_xmalloc(sizeof(int) * (size_t)r->size);
         displs = elmo_xmalloc(sizeof(int) * (size_t)r->size);
         state_blocks(r, counts, displs);
     }
-    if (MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state, (int)((size_t)r->rows * r->S),
-                     MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        rc = elmo_error(ELMO_ERR_MPI, "MPI_Scatterv of the carried states failed");
+    ELMO_MPI(MPI_Scatterv(all, counts, displs, MPI_FLOAT, r->state, (int)((size_t)r->rows * r->S),
+                          MPI_FLOAT, 0, MPI_COMM_WORLD));
     free(counts);
     free(displs);
-    return rc;
+    return ELMO_OK;
 }
 
 /* Every rank receives the epoch history (with room for this run's epochs) and the sums so far. */
 static int share_history(struct run *r, const struct elmo_lm_ckpt *c) {
     int32_t n_hist = c->n_epochs;
-    if (MPI_Bcast(&n_hist, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    elmo_bcast(&n_hist, sizeof n_hist);
     /* room for the checkpoint's epochs and this run's */
     struct elmo_lm_epoch *h =
         realloc(r->history, sizeof *h * ((size_t)n_hist + (size_t)r->job->epochs + 1));
@@ -424,11 +411,8 @@ static int share_history(struct run *r, const struct elmo_lm_ckpt *c) {
         printf("pretrain: resuming from %s: %lld steps done (epoch %d, step %lld of it)\n",
                r->ckpt_path, (long long)r->step, r->epoch + 1, (long long)r->step_in_epoch);
     }
-    if (MPI_Bcast(&r->n_epochs, 1, MPI_INT32_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
-    if (MPI_Bcast(r->history, (int)(sizeof *r->history * (size_t)r->n_epochs), MPI_BYTE, 0,
-                  MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    elmo_bcast(&r->n_epochs, sizeof r->n_epochs);
+    elmo_bcast(r->history, sizeof *r->history * (size_t)r->n_epochs);
     return ELMO_OK;
 }
 
@@ -471,8 +455,7 @@ static int evaluate(struct run *r, const struct elmo_lm_streams *es, double ppl[
     struct elmo_lm_rows rw = rows_of(r, true);
     double sums[4], all[4];
     ELMO_TRY(elmo_lm_heldout_sums(&r->lm, es, &r->vocab, &rw, r->S, sums));
-    if (MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the held-out loss failed");
+    ELMO_MPI(MPI_Allreduce(sums, all, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
     ppl[0] = exp(all[0] / all[2]);
     ppl[1] = exp(all[1] / all[3]);
     ppl[2] = exp((all[0] + all[1]) / (all[2] + all[3]));
@@ -510,9 +493,7 @@ static int step(struct run *r, struct epoch_run *e, int64_t k, double *norm) {
         r->lm.grad[0] = NAN;
     }
     /* the one reduction of the step: the whole gradient block */
-    if (MPI_Allreduce(MPI_IN_PLACE, r->lm.grad, (int)r->lm.n_total, MPI_FLOAT, MPI_SUM,
-                      MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradient failed");
+    elmo_allreduce_sum(r->lm.grad, r->lm.n_total);
     *norm = elmo_grad_norm(r->lm.grad, r->lm.n_total);
     if (!isfinite(*norm)) {
         if (rc == ELMO_OK)
@@ -540,8 +521,7 @@ static int log_progress(struct run *r, struct epoch_run *e, int64_t k, double no
     const struct elmo_job *job = r->job;
     if (!job->progress || ((k + 1) % e->log_every != 0 && k + 1 != e->s.steps)) return ELMO_OK;
     double g[4];
-    if (MPI_Reduce(e->win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Reduce of the loss failed");
+    ELMO_MPI(MPI_Reduce(e->win, g, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     double t = elmo_now();
     if (r->rank == 0) {
         char eta[32];
@@ -601,8 +581,7 @@ static int end_epoch(struct run *r, const struct elmo_lm_streams *es, const stru
                      double secs, bool *stopped) {
     const struct elmo_job *job = r->job;
     double g[4];
-    if (MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the epoch loss failed");
+    ELMO_MPI(MPI_Allreduce(r->partial, g, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
     double ppl[3];
     ELMO_TRY(elmo_agree(evaluate(r, es, ppl)));
     struct elmo_lm_epoch e = {.epoch = r->epoch + 1,

@@ -286,8 +286,7 @@ static int elmo_features(const struct elmo_job *job, struct split *sp, const cha
         if (lrc == 0 && !reuse) lrc = write_tokens(tokens, sp, job->mask_urls_users);
     }
     ELMO_TRY(elmo_agree(lrc));
-    if (MPI_Bcast(&reuse, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    reuse = elmo_bcast_int(reuse);
     if (reuse) {
         if (elmo_rank() == 0)
             fprintf(stderr, "train-ner: %s features: reusing %s\n", sp->name, store);
@@ -441,8 +440,7 @@ static int check_complete(struct ner_run *r, int *complete) {
         elmo_tagger_meta_free(&old_meta);
     }
     ELMO_TRY(elmo_agree(lrc));
-    if (MPI_Bcast(complete, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    *complete = elmo_bcast_int(*complete);
     if (*complete && r->rank == 0)
         printf("train-ner: %s is already complete (%s is the tagger of this job); nothing "
                "to do (--overwrite trains it again)\n",
@@ -496,8 +494,7 @@ static int bilm_features(struct ner_run *r) {
     if (lrc == 0 && r->rank == 0) r->meta.options_json = elmo_read_text(job->options);
     if (lrc == 0 && r->rank == 0 && !r->meta.options_json) lrc = ELMO_ERR_IO;
     ELMO_TRY(elmo_agree(lrc));
-    if (MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    elmo_bcast(r->sha, sizeof r->sha);
     r->K = 3, r->D = 2 * r->model.opt.P;
     for (int i = 0; i < 3; i++)
         if (r->sp[i].present)
@@ -574,18 +571,16 @@ static int read_checkpoint(struct ner_run *r) {
 
 /* Every rank receives what rank 0 read of the checkpoint. */
 static int share_checkpoint(struct ner_run *r) {
-    const int n = (int)r->t.n_floats;
-    if (MPI_Bcast(&r->resumed, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        (r->resumed &&
-         (MPI_Bcast(&r->ck, (int)sizeof r->ck, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-          MPI_Bcast(r->elog, (int)(sizeof *r->elog * (size_t)r->ck.epochs_done), MPI_BYTE, 0,
-                    MPI_COMM_WORLD) != MPI_SUCCESS ||
-          MPI_Bcast(r->t.block, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-          MPI_Bcast(r->best.block, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-          MPI_Bcast(r->adam.state, n, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-          MPI_Bcast(r->adam.state + r->t.n_floats, n, MPI_FLOAT, 0, MPI_COMM_WORLD) !=
-              MPI_SUCCESS)))
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast of the checkpoint failed");
+    const size_t n = sizeof(float) * r->t.n_floats;
+    r->resumed = elmo_bcast_int(r->resumed);
+    if (r->resumed) {
+        elmo_bcast(&r->ck, sizeof r->ck);
+        elmo_bcast(r->elog, sizeof *r->elog * (size_t)r->ck.epochs_done);
+        elmo_bcast(r->t.block, n);
+        elmo_bcast(r->best.block, n);
+        elmo_bcast(r->adam.state, n);
+        elmo_bcast(r->adam.state + r->t.n_floats, n);
+    }
     return 0;
 }
 
@@ -659,9 +654,7 @@ static int train_epoch(struct ner_run *r, int ep, double te, double *loss_local)
                                 r->size, job->seed, ep, r->grad, &loss);
         if (lrc == 0) *loss_local += loss;
         ELMO_TRY(elmo_agree(lrc));
-        if (r->size > 1 && MPI_Allreduce(MPI_IN_PLACE, r->grad, (int)r->t.n_floats, MPI_FLOAT,
-                                         MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-            return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce of the gradients failed");
+        elmo_allreduce_sum(r->grad, r->t.n_floats);
         elmo_tagger_clip(&r->cfg, r->grad, job->clip);
         elmo_optim_step(&r->adam, r->t.block, r->grad, (float)r->lr, 1.0f);
         int any_sig = elmo_stop_agreed();
@@ -679,16 +672,10 @@ static int train_epoch(struct ner_run *r, int ep, double te, double *loss_local)
 /* The epoch's mean training loss over all ranks, and the check that the ranks' weights agree. */
 static int epoch_loss(struct ner_run *r, int ep, double loss_local) {
     double loss_sum = 0.0;
-    if (MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
-        MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Allreduce failed");
-    /* the ranks must hold the same weights: compare a checksum */
-    double cs = 0.0, cs_min = 0.0, cs_max = 0.0;
-    for (size_t i = 0; i < r->t.n_floats; i++)
-        cs += (double)r->t.block[i] * (double)((i % 7) + 1);
-    MPI_Allreduce(&cs, &cs_min, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(&cs, &cs_max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    if (cs_min != cs_max)
+    ELMO_MPI(MPI_Allreduce(&loss_local, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    /* the ranks must hold the same weights */
+    uint64_t h_lo, h_hi;
+    if (!elmo_same_weights(r->t.block, r->t.n_floats, NULL, 0, &h_lo, &h_hi))
         return elmo_error(ELMO_ERR_STATE, "the ranks' weights diverged after epoch %d", ep + 1);
     r->elog[ep].lr = r->lr;
     r->elog[ep].loss = loss_sum / (double)r->sp[0].d.n_tok;
@@ -711,8 +698,7 @@ static int score_dev(struct ner_run *r, int ep, int *improved) {
     } else {
         *improved = 1; /* no dev set: keep the last epoch */
     }
-    if (MPI_Bcast(improved, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return elmo_error(ELMO_ERR_MPI, "MPI_Bcast failed");
+    *improved = elmo_bcast_int(*improved);
     if (*improved) {
         memcpy(r->best.block, r->t.block, sizeof(float) * r->t.n_floats);
         r->best_epoch = ep + 1;

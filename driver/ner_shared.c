@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver/collective.h"
 #include "driver/commands.h"
 #include "io/outfile.h"
 #include "model/status.h"
@@ -44,11 +45,11 @@ int elmo__ner_gather_tags(const struct elmo_ner_data *d, const int32_t *mine, in
         displs[r] = (int)d->offset[a];
     }
     int me = elmo_rank();
-    int rc = MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
-                         MPI_COMM_WORLD);
+    ELMO_MPI(MPI_Gatherv(mine, counts[me], MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0,
+                         MPI_COMM_WORLD));
     free(counts);
     free(displs);
-    return rc == MPI_SUCCESS ? 0 : elmo_error(ELMO_ERR_MPI, "MPI_Gatherv of the tags failed");
+    return 0;
 }
 
 /* Scores predicted tag ids against d's gold tags; writes `token gold guess` lines when f. */
