@@ -16,7 +16,7 @@ static size_t next_cap(size_t cap, size_t need, size_t elem) {
 }
 
 int elmo_grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return ELMO_OK;
+    if (need <= *cap && *p) return ELMO_OK;
     size_t c = next_cap(*cap, need, elem);
     void *q = c ? realloc(*p, c * elem) : NULL;
     if (!q)
@@ -28,14 +28,14 @@ int elmo_grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 void elmo_xgrow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return;
+    if (need <= *cap && *p) return;
     size_t c = next_cap(*cap, need, elem);
     *p = elmo_xrealloc(*p, c ? c * elem : SIZE_MAX);
     *cap = c;
 }
 
 int elmo_grow_scratch(void **p, size_t *cap, size_t need, size_t elem, const char *what) {
-    if (need <= *cap) return ELMO_OK;
+    if (need <= *cap && *p) return ELMO_OK;
     size_t c = next_cap(*cap, need, elem);
     void *q = c ? elmo_aligned_alloc(c * elem, what) : NULL;
     if (!q) return c ? ELMO_ERR_NOMEM : elmo_error(ELMO_ERR_NOMEM, "out of memory for %s", what);

@@ -3,7 +3,8 @@
  *
  * An array is a pointer and its capacity in elements.  A call asks for at least `need`
  * elements; when the capacity is short it doubles (from ELMO_GROW_MIN elements at least) until
- * `need` fits, so appending n elements one at a time costs O(n).  Not collective.
+ * `need` fits, so appending n elements one at a time costs O(n).  After a successful call *p is
+ * never NULL, even for need 0 (so memcpy into it is defined).  Not collective.
  */
 #ifndef ELMO_GROW_H
 #define ELMO_GROW_H

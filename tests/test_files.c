@@ -40,6 +40,11 @@ static void test_clock_and_grow(void) {
     CHECK_INT_EQ(elmo_grow_scratch((void **)&s, &cap, 100, sizeof *s, "test"), 0);
     CHECK(((uintptr_t)s & 63) == 0);
     free(s);
+    char *z = NULL; /* need 0: still a buffer, so memcpy(z, src, 0) is defined */
+    cap = 0;
+    elmo_xgrow((void **)&z, &cap, 0, 1);
+    CHECK(z != NULL && cap >= ELMO_GROW_MIN);
+    free(z);
 }
 
 static void write_file(const char *path, const char *text, size_t n) {
