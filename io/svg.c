@@ -101,11 +101,30 @@ static void nice_axis(double lo, double hi, int want, struct axis *a) {
 
 static void put_attr_text(FILE *f, const char *s) { elmo_svg_put_text(f, s ? s : "", 200); }
 
-static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct elmo_svg_panel *pn,
-                       double ox, double oy) {
-    const double W = fig->panel_w, H = fig->panel_h, lp = fig->label_px > 0 ? fig->label_px : 12;
-    const double left = ox + 64, right = ox + W - 18, top = oy + 34;
-    const double bottom = oy + H - (pn->note ? 62 : 46);
+/* A panel's plot area in px and its two axes: what every drawing step of a panel needs. */
+struct plot {
+    double ox, oy;                   /* the panel's top-left corner */
+    double lp;                       /* label font size */
+    double left, right, top, bottom; /* the plot area */
+    struct axis ax, ay;
+};
+
+static double plot_x(const struct plot *p, double v) {
+    return p->left + (v - p->ax.lo) / (p->ax.hi - p->ax.lo) * (p->right - p->left);
+}
+
+static double plot_y(const struct plot *p, double v) {
+    return p->bottom - (v - p->ay.lo) / (p->ay.hi - p->ay.lo) * (p->bottom - p->top);
+}
+
+/* The plot area of panel pn at (ox, oy) and axes covering its finite points. */
+static void plot_layout(const struct elmo_svg_figure *fig, const struct elmo_svg_panel *pn,
+                        double ox, double oy, struct plot *p) {
+    const double W = fig->panel_w, H = fig->panel_h;
+    p->ox = ox, p->oy = oy;
+    p->lp = fig->label_px > 0 ? fig->label_px : 12;
+    p->left = ox + 64, p->right = ox + W - 18, p->top = oy + 34;
+    p->bottom = oy + H - (pn->note ? 62 : 46);
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int i = 0; i < pn->n; i++) {
         const struct elmo_svg_point *q = &pn->pts[i];
@@ -116,15 +135,16 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
         if (q->y > ymax) ymax = q->y;
     }
     if (xmin > xmax) xmin = xmax = ymin = ymax = 0.0;
-    struct axis ax, ay;
-    nice_axis(xmin, xmax, 6, &ax);
-    nice_axis(ymin, ymax, 5, &ay);
-#define PX(v) (left + ((v) - ax.lo) / (ax.hi - ax.lo) * (right - left))
-#define PY(v) (bottom - ((v) - ay.lo) / (ay.hi - ay.lo) * (bottom - top))
+    nice_axis(xmin, xmax, 6, &p->ax);
+    nice_axis(ymin, ymax, 5, &p->ay);
+}
 
-    fprintf(f, "<g class=\"panel\">\n");
+/* The panel title, the frame, ticks with grid lines and labels, axis titles and the note. */
+static void draw_frame(FILE *f, const struct elmo_svg_panel *pn, const struct plot *p) {
+    const double left = p->left, right = p->right, top = p->top, bottom = p->bottom;
+    const struct axis ax = p->ax, ay = p->ay;
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"15\" font-weight=\"bold\">", left,
-            oy + 22);
+            p->oy + 22);
     put_attr_text(f, pn->title);
     fprintf(f, "</text>\n");
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fbfbfb\" "
@@ -132,7 +152,7 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
             left, top, right - left, bottom - top);
     /* Ticks, grid and tick labels. */
     for (double t = ceil(ax.lo / ax.step) * ax.step; t <= ax.hi + 1e-9 * ax.step; t += ax.step) {
-        double x = PX(t), v = fabs(t) < 1e-9 * ax.step ? 0.0 : t;
+        double x = plot_x(p, t), v = fabs(t) < 1e-9 * ax.step ? 0.0 : t;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e2e2\"/>\n",
                 x, top, x, bottom);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n", x,
@@ -142,7 +162,7 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
                 x, bottom + 16, ax.decimals, v);
     }
     for (double t = ceil(ay.lo / ay.step) * ay.step; t <= ay.hi + 1e-9 * ay.step; t += ay.step) {
-        double y = PY(t), v = fabs(t) < 1e-9 * ay.step ? 0.0 : t;
+        double y = plot_y(p, t), v = fabs(t) < 1e-9 * ay.step ? 0.0 : t;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e2e2\"/>\n",
                 left, y, right, y);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n",
@@ -157,7 +177,7 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
     fprintf(f, "</text>\n");
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" "
                "transform=\"rotate(-90 %.1f %.1f)\">",
-            ox + 18, (top + bottom) / 2, ox + 18, (top + bottom) / 2);
+            p->ox + 18, (top + bottom) / 2, p->ox + 18, (top + bottom) / 2);
     put_attr_text(f, pn->ylabel);
     fprintf(f, "</text>\n");
     if (pn->note) {
@@ -166,6 +186,129 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
         put_attr_text(f, pn->note);
         fprintf(f, "</text>\n");
     }
+}
+
+/* Where each point's label goes: box is x0, x1, y0, y1; placed is 0 (no label), 1 (labelled)
+ * or 2 (labelled, flipped to the left of the point). */
+struct labels {
+    double (*box)[4];
+    double *tx, *ty;
+    int *placed;
+    int *order;     /* the points in trial order */
+    int *ids;       /* the points labelled so far */
+    int n_order, n_placed;
+};
+
+static void labels_alloc(struct labels *L, int n) {
+    L->box = elmo_xcalloc((size_t)n + 1, sizeof *L->box);
+    L->tx = elmo_xcalloc((size_t)n + 1, sizeof *L->tx);
+    L->ty = elmo_xcalloc((size_t)n + 1, sizeof *L->ty);
+    L->placed = elmo_xcalloc((size_t)n + 1, sizeof *L->placed);
+    L->order = elmo_xcalloc((size_t)n + 1, sizeof *L->order);
+    L->ids = elmo_xcalloc((size_t)n + 1, sizeof *L->ids);
+    L->n_order = 0, L->n_placed = 0;
+}
+
+static void labels_free(struct labels *L) {
+    free(L->tx);
+    free(L->ty);
+    free(L->placed);
+    free(L->order);
+    free(L->ids);
+    free(L->box);
+}
+
+/* The trial order: with a cap, max_labels points evenly spread first, then the rest in order. */
+static void labels_order(struct labels *L, const struct elmo_svg_panel *pn, bool capped) {
+    const int n = pn->n;
+    if (capped) {
+        char *first = elmo_xcalloc((size_t)n + 1, 1);
+        for (int j = 0; j < pn->max_labels; j++) {
+            int i = (int)((long long)j * n / pn->max_labels);
+            first[i] = 1;
+            L->order[L->n_order++] = i;
+        }
+        for (int i = 0; i < n; i++)
+            if (!first[i]) L->order[L->n_order++] = i;
+        free(first);
+    } else {
+        for (int i = 0; i < n; i++) L->order[L->n_order++] = i;
+    }
+}
+
+/* Tries to place point i's label; leaves it out when capped and no free place is found. */
+static void place_label(struct labels *L, const struct elmo_svg_point *q, int i, bool capped,
+                        const struct plot *p) {
+    const double lp = p->lp;
+    double x = plot_x(p, isfinite(q->x) ? q->x : 0.0), y = plot_y(p, isfinite(q->y) ? q->y : 0.0);
+    const char *pre = q->before ? q->before : "", *post = q->after ? q->after : "";
+    int chars = text_chars(pre) + text_chars(q->word) + text_chars(post);
+    if (chars == 0) return; /* nothing to write: no label */
+    double width = chars * 0.6 * lp;
+    bool flip = x + 9 + width > p->right && x - 9 - width >= p->ox;
+    double tx = flip ? x - 8 : x + 8, x0 = flip ? tx - width : tx, x1 = flip ? tx : tx + width;
+    double ty = y + lp * 0.35;
+    bool free_place = false;
+    for (int t = 0; t < 25 && !free_place; t++) {
+        double dy = ((t + 1) / 2) * lp * 1.25 * (t % 2 ? 1 : -1), cy = y + lp * 0.35 + dy;
+        if (t > 0 && (cy - lp < p->top || cy + lp * 0.3 > p->bottom)) continue;
+        bool clash = false;
+        for (int j = 0; j < L->n_placed && !clash; j++) {
+            const double *b = L->box[L->ids[j]];
+            clash = x0 < b[1] && b[0] < x1 && cy - lp * 0.8 < b[3] && b[2] < cy + lp * 0.25;
+        }
+        if (!clash) ty = cy, free_place = true;
+    }
+    if (!free_place && capped) return;
+    L->box[i][0] = x0, L->box[i][1] = x1, L->box[i][2] = ty - lp * 0.8;
+    L->box[i][3] = ty + lp * 0.25;
+    L->tx[i] = tx, L->ty[i] = ty;
+    L->placed[i] = flip ? 2 : 1;
+    L->ids[L->n_placed++] = i;
+}
+
+/* Point i: its tooltip, the leader line of a moved label, its circle and its label. */
+static void draw_point(FILE *f, const struct elmo_svg_point *q, const struct labels *L, int i,
+                       const struct plot *p) {
+    const double lp = p->lp;
+    double x = plot_x(p, isfinite(q->x) ? q->x : 0.0), y = plot_y(p, isfinite(q->y) ? q->y : 0.0);
+    fprintf(f, "<g class=\"point\" data-group=\"%d\">", q->group);
+    if (q->tooltip) {
+        fprintf(f, "<title>");
+        elmo_svg_put_text(f, q->tooltip, -1);
+        fprintf(f, "</title>");
+    }
+    const double tx = L->tx[i], ty = L->ty[i];
+    const bool flip = L->placed[i] == 2;
+    if (L->placed[i] && fabs(ty - (y + lp * 0.35)) > 0.5)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
+                   "stroke-width=\"0.7\"/>",
+                x, y, flip ? tx + 2 : tx - 2, ty - lp * 0.35);
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5.5\" fill=\"%s\" stroke=\"#fff\" "
+               "stroke-width=\"1.2\" fill-opacity=\"0.9\"/>",
+            x, y, elmo_svg_colour(q->group));
+    if (L->placed[i]) {
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" fill=\"#222\"%s>", tx, ty, lp,
+                flip ? " text-anchor=\"end\"" : "");
+        elmo_svg_put_text(f, q->before ? q->before : "", -1);
+        if (q->word) {
+            fprintf(f, "<tspan class=\"word\" font-weight=\"bold\" fill=\"%s\">",
+                    elmo_svg_colour(q->group));
+            elmo_svg_put_text(f, q->word, -1);
+            fprintf(f, "</tspan>");
+        }
+        elmo_svg_put_text(f, q->after ? q->after : "", -1);
+        fprintf(f, "</text>");
+    }
+    fprintf(f, "</g>\n");
+}
+
+static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct elmo_svg_panel *pn,
+                       double ox, double oy) {
+    struct plot p;
+    plot_layout(fig, pn, ox, oy, &p);
+    fprintf(f, "<g class=\"panel\">\n");
+    draw_frame(f, pn, &p);
 
     /*
      * Labels are placed greedily: beside the point (left of it when the text would cross the
@@ -176,98 +319,15 @@ static void draw_panel(FILE *f, const struct elmo_svg_figure *fig, const struct 
      * left out, so the labels stay readable; every point keeps its circle and its tooltip.
      * Without a cap every point is labelled, at its first place when no free one is found.
      */
-    const int n = pn->n;
-    const bool capped = pn->max_labels > 0 && n > pn->max_labels;
-    double(*box)[4] = elmo_xcalloc((size_t)n + 1, sizeof *box); /* x0, x1, y0, y1 */
-    double *lab_tx = elmo_xcalloc((size_t)n + 1, sizeof *lab_tx);
-    double *lab_ty = elmo_xcalloc((size_t)n + 1, sizeof *lab_ty);
-    int *placed = elmo_xcalloc((size_t)n + 1, sizeof *placed); /* 1: labelled, 2: flipped too */
-    int *order = elmo_xcalloc((size_t)n + 1, sizeof *order); /* the points in trial order */
-    int *placed_ids = elmo_xcalloc((size_t)n + 1, sizeof *placed_ids); /* labelled so far */
-    int n_order = 0, n_placed = 0;
-    if (capped) {
-        char *first = elmo_xcalloc((size_t)n + 1, 1);
-        for (int j = 0; j < pn->max_labels; j++) {
-            int i = (int)((long long)j * n / pn->max_labels);
-            first[i] = 1;
-            order[n_order++] = i;
-        }
-        for (int i = 0; i < n; i++)
-            if (!first[i]) order[n_order++] = i;
-        free(first);
-    } else {
-        for (int i = 0; i < n; i++) order[n_order++] = i;
-    }
-    for (int r = 0; r < n_order && !(capped && n_placed >= pn->max_labels); r++) {
-        const int i = order[r];
-        const struct elmo_svg_point *q = &pn->pts[i];
-        double x = PX(isfinite(q->x) ? q->x : 0.0), y = PY(isfinite(q->y) ? q->y : 0.0);
-        const char *pre = q->before ? q->before : "", *post = q->after ? q->after : "";
-        int chars = text_chars(pre) + text_chars(q->word) + text_chars(post);
-        if (chars == 0) continue; /* nothing to write: no label */
-        double width = chars * 0.6 * lp;
-        bool flip = x + 9 + width > right && x - 9 - width >= ox;
-        double tx = flip ? x - 8 : x + 8, x0 = flip ? tx - width : tx, x1 = flip ? tx : tx + width;
-        double ty = y + lp * 0.35;
-        bool free_place = false;
-        for (int t = 0; t < 25 && !free_place; t++) {
-            double dy = ((t + 1) / 2) * lp * 1.25 * (t % 2 ? 1 : -1), cy = y + lp * 0.35 + dy;
-            if (t > 0 && (cy - lp < top || cy + lp * 0.3 > bottom)) continue;
-            bool clash = false;
-            for (int j = 0; j < n_placed && !clash; j++) {
-                const double *b = box[placed_ids[j]];
-                clash = x0 < b[1] && b[0] < x1 && cy - lp * 0.8 < b[3] && b[2] < cy + lp * 0.25;
-            }
-            if (!clash) ty = cy, free_place = true;
-        }
-        if (!free_place && capped) continue;
-        box[i][0] = x0, box[i][1] = x1, box[i][2] = ty - lp * 0.8, box[i][3] = ty + lp * 0.25;
-        lab_tx[i] = tx, lab_ty[i] = ty;
-        placed[i] = flip ? 2 : 1;
-        placed_ids[n_placed++] = i;
-    }
-    for (int i = 0; i < n; i++) {
-        const struct elmo_svg_point *q = &pn->pts[i];
-        double x = PX(isfinite(q->x) ? q->x : 0.0), y = PY(isfinite(q->y) ? q->y : 0.0);
-        fprintf(f, "<g class=\"point\" data-group=\"%d\">", q->group);
-        if (q->tooltip) {
-            fprintf(f, "<title>");
-            elmo_svg_put_text(f, q->tooltip, -1);
-            fprintf(f, "</title>");
-        }
-        const double tx = lab_tx[i], ty = lab_ty[i];
-        const bool flip = placed[i] == 2;
-        if (placed[i] && fabs(ty - (y + lp * 0.35)) > 0.5)
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
-                       "stroke-width=\"0.7\"/>",
-                    x, y, flip ? tx + 2 : tx - 2, ty - lp * 0.35);
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5.5\" fill=\"%s\" stroke=\"#fff\" "
-                   "stroke-width=\"1.2\" fill-opacity=\"0.9\"/>",
-                x, y, elmo_svg_colour(q->group));
-        if (placed[i]) {
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" fill=\"#222\"%s>", tx,
-                    ty, lp, flip ? " text-anchor=\"end\"" : "");
-            elmo_svg_put_text(f, q->before ? q->before : "", -1);
-            if (q->word) {
-                fprintf(f, "<tspan class=\"word\" font-weight=\"bold\" fill=\"%s\">",
-                        elmo_svg_colour(q->group));
-                elmo_svg_put_text(f, q->word, -1);
-                fprintf(f, "</tspan>");
-            }
-            elmo_svg_put_text(f, q->after ? q->after : "", -1);
-            fprintf(f, "</text>");
-        }
-        fprintf(f, "</g>\n");
-    }
-    free(lab_tx);
-    free(lab_ty);
-    free(placed);
-    free(order);
-    free(placed_ids);
-    free(box);
+    const bool capped = pn->max_labels > 0 && pn->n > pn->max_labels;
+    struct labels L;
+    labels_alloc(&L, pn->n);
+    labels_order(&L, pn, capped);
+    for (int r = 0; r < L.n_order && !(capped && L.n_placed >= pn->max_labels); r++)
+        place_label(&L, &pn->pts[L.order[r]], L.order[r], capped, &p);
+    for (int i = 0; i < pn->n; i++) draw_point(f, &pn->pts[i], &L, i, &p);
+    labels_free(&L);
     fprintf(f, "</g>\n");
-#undef PX
-#undef PY
 }
 
 int elmo_svg_write(const char *path, const struct elmo_svg_figure *fig) {

@@ -209,65 +209,77 @@ static int load_glove(hid_t f, const char *path, struct elmo_glove *g) {
     return rc;
 }
 
-int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta) {
-    memset(t, 0, sizeof *t);
-    memset(meta, 0, sizeof *meta);
-    elmo_h5_silence();
+/* Opens path read-only as a tagger file candidate: it must exist and be HDF5. */
+static int open_file(const char *path, hid_t *f) {
     FILE *probe = fopen(path, "rb");
     if (!probe) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fclose(probe);
     if (H5Fis_hdf5(path) <= 0)
         return elmo_error(ELMO_ERR_FORMAT, "%s: not an HDF5 file (not a tagger)", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot open as HDF5", path);
-    int rc = 0;
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot open as HDF5", path);
+    return 0;
+}
+
+/* The format name and version; *ver gets the version. */
+static int check_format(hid_t f, const char *path, long long *ver) {
     char *s = get_string(f, "format");
-    if (!s || strcmp(s, FORMAT_NAME) != 0) {
-        free(s);
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not a tagger file (attribute format is not '%s')", path,
-                  FORMAT_NAME);
-    }
+    bool ok = s && strcmp(s, FORMAT_NAME) == 0;
     free(s);
-    long long K, D, H, V, ver, mask = 0, v, E = 0, ortho = 0;
+    ELMO_CHECK(ok, ELMO_ERR_FORMAT, "%s: not a tagger file (attribute format is not '%s')", path,
+               FORMAT_NAME);
+    ELMO_CHECK(get_int(f, "format_version", ver) == 0, ELMO_ERR_FORMAT,
+               "%s: the tagger file has no format_version", path);
+    ELMO_CHECK(*ver >= 1 && *ver <= FORMAT_VERSION, ELMO_ERR_FORMAT,
+               "%s: tagger format version %lld; this program reads versions 1 to %d (a newer "
+               "elmo wrote it: retrain it or use that version)",
+               path, *ver, FORMAT_VERSION);
+    return 0;
+}
+
+/* The model config (output layer, extra inputs and ortho from version 2 on) into cfg; *n_tags
+ * gets the n_tags attribute as stored. */
+static int read_config(hid_t f, const char *path, long long ver, struct elmo_tagger_config *cfg,
+                       long long *n_tags, struct elmo_tagger_meta *meta) {
+    long long K, D, H, V, E = 0, ortho = 0;
     double keep, fb;
-    if (get_int(f, "format_version", &ver) < 0)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tagger file has no format_version", path);
-    if (ver < 1 || ver > FORMAT_VERSION)
-        ELMO_FAIL(ELMO_ERR_FORMAT,
-                  "%s: tagger format version %lld; this program reads versions 1 to %d (a newer "
-                  "elmo wrote it: retrain it or use that version)",
-                  path, ver, FORMAT_VERSION);
     int output = ELMO_TAGGER_SOFTMAX;
     if (ver >= 2) {
-        s = get_string(f, "output");
-        if (!s || (strcmp(s, "softmax") != 0 && strcmp(s, "crf") != 0)) {
-            free(s);
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute output is not softmax or crf", path);
-        }
-        output = !strcmp(s, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
+        char *s = get_string(f, "output");
+        bool ok = s && (strcmp(s, "softmax") == 0 || strcmp(s, "crf") == 0);
+        if (ok) output = !strcmp(s, "crf") ? ELMO_TAGGER_CRF : ELMO_TAGGER_SOFTMAX;
         free(s);
-        if (get_int(f, "E", &E) < 0)
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: attribute E (extra inputs) is missing", path);
+        ELMO_CHECK(ok, ELMO_ERR_FORMAT, "%s: attribute output is not softmax or crf", path);
+        ELMO_CHECK(get_int(f, "E", &E) == 0, ELMO_ERR_FORMAT,
+                   "%s: attribute E (extra inputs) is missing", path);
         get_int(f, "ortho", &ortho);
     }
     meta->ortho = ortho != 0;
     if (get_int(f, "K", &K) < 0 || get_int(f, "D", &D) < 0 || get_int(f, "H", &H) < 0 ||
         get_int(f, "n_tags", &V) < 0 || get_double(f, "keep", &keep) < 0 ||
         get_double(f, "forget_bias", &fb) < 0)
-        ELMO_FAIL(ELMO_ERR_FORMAT,
-                  "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
-                  "is incomplete",
-                  path);
-    struct elmo_tagger_config cfg = {(int)K, (int)D,       (int)H,    (int)V,
-                                     (float)keep, (float)fb, (int)E, output};
-    if (elmo_tagger_config_check(&cfg) < 0)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
+        return elmo_error(ELMO_ERR_FORMAT,
+                          "%s: the tagger config (K, D, H, n_tags, keep, forget_bias) "
+                          "is incomplete",
+                          path);
+    *n_tags = V;
+    *cfg = (struct elmo_tagger_config){(int)K,      (int)D,    (int)H, (int)V,
+                                       (float)keep, (float)fb, (int)E, output};
+    if (elmo_tagger_config_check(cfg) < 0)
+        return elmo_error(ELMO_ERR_FORMAT, "%s: %s", path, elmo_errmsg());
+    return 0;
+}
+
+/* The tag set (n_tags names) and the training record into meta; absent records stay zero. */
+static int read_meta(hid_t f, const char *path, long long V, struct elmo_tagger_meta *meta) {
+    long long mask = 0, v;
     char *tags = get_string(f, "tags");
-    rc = tags ? elmo_tagset_split(tags, &meta->tags) : -1;
+    int rc = tags ? elmo_tagset_split(tags, &meta->tags) : -1;
     free(tags);
     if (rc < 0 || meta->tags.n != V)
-        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the tag set does not hold n_tags = %lld names", path, V);
-    s = get_string(f, "features");
+        return elmo_error(ELMO_ERR_FORMAT, "%s: the tag set does not hold n_tags = %lld names",
+                          path, V);
+    char *s = get_string(f, "features");
     snprintf(meta->features, sizeof meta->features, "%s", s ? s : "elmo");
     free(s);
     get_int(f, "mask_urls_users", &mask);
@@ -289,36 +301,65 @@ int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger
     get_string_into(f, "glove_sha256", meta->glove_sha256, sizeof meta->glove_sha256);
     meta->options_json = get_string(f, "options_json");
     meta->job_yaml = get_string(f, "job_yaml");
-    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
 
-    ELMO_CALL(elmo_tagger_init(t, &cfg));
-    struct elmo_tagger_tensor tt[ELMO_TAGGER_TENSORS];
-    elmo_tagger_layout(&cfg, tt);
-    for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
-        char name[96];
-        if (tt[i].numel == 0) continue;
-        snprintf(name, sizeof name, "params/%s", tt[i].name);
-        hid_t ds = H5Lexists(f, "params", H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
-        if (ds < 0) {
-            H5Eclear2(H5E_DEFAULT);
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s is missing", path, name);
-        }
-        hid_t sp = H5Dget_space(ds);
-        hsize_t dims[4] = {0, 0, 0, 0};
-        int nd = H5Sget_simple_extent_ndims(sp);
-        if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
-        H5Sclose(sp);
-        bool ok = nd == tt[i].ndim && (int64_t)dims[0] == tt[i].dims[0] &&
-                  (nd == 1 || (int64_t)dims[1] == tt[i].dims[1]);
-        herr_t st = ok ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                 t->block + tt[i].offset)
-                       : -1;
-        H5Dclose(ds);
-        if (!ok)
-            ELMO_FAIL(ELMO_ERR_FORMAT, "%s: dataset %s does not have the shape of the config", path,
-                      name);
-        if (st < 0) ELMO_FAIL(ELMO_ERR_HDF5, "%s: cannot read dataset %s", path, name);
+/* Dataset params/<name> of tensor tt into its place in t->block, checking its shape. */
+static int read_tensor(hid_t f, const char *path, const struct elmo_tagger_tensor *tt,
+                       struct elmo_tagger *t) {
+    char name[96];
+    snprintf(name, sizeof name, "params/%s", tt->name);
+    hid_t ds = H5Lexists(f, "params", H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+    if (ds < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s is missing", path, name);
     }
+    hid_t sp = H5Dget_space(ds);
+    hsize_t dims[4] = {0, 0, 0, 0};
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    bool ok = nd == tt->ndim && (int64_t)dims[0] == tt->dims[0] &&
+              (nd == 1 || (int64_t)dims[1] == tt->dims[1]);
+    herr_t st =
+        ok ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->block + tt->offset)
+           : -1;
+    H5Dclose(ds);
+    if (!ok)
+        return elmo_error(ELMO_ERR_FORMAT, "%s: dataset %s does not have the shape of the config",
+                          path, name);
+    if (st < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot read dataset %s", path, name);
+    return 0;
+}
+
+/* Every non-empty tensor of the config's layout into t (already initialised for cfg). */
+static int read_params(hid_t f, const char *path, const struct elmo_tagger_config *cfg,
+                       struct elmo_tagger *t) {
+    struct elmo_tagger_tensor tt[ELMO_TAGGER_TENSORS];
+    elmo_tagger_layout(cfg, tt);
+    for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
+        if (tt[i].numel == 0) continue;
+        int rc = read_tensor(f, path, &tt[i], t);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int elmo_tagger_load(const char *path, struct elmo_tagger *t, struct elmo_tagger_meta *meta) {
+    memset(t, 0, sizeof *t);
+    memset(meta, 0, sizeof *meta);
+    elmo_h5_silence();
+    hid_t f = -1;
+    int rc = open_file(path, &f);
+    if (rc < 0) return rc;
+    long long ver = 0, n_tags = 0;
+    struct elmo_tagger_config cfg;
+    ELMO_CALL(check_format(f, path, &ver));
+    ELMO_CALL(read_config(f, path, ver, &cfg, &n_tags, meta));
+    ELMO_CALL(read_meta(f, path, n_tags, meta));
+    H5Eclear2(H5E_DEFAULT);
+    ELMO_CALL(elmo_tagger_init(t, &cfg));
+    ELMO_CALL(read_params(f, path, &cfg, t));
     if (H5Lexists(f, "glove", H5P_DEFAULT) > 0) ELMO_CALL(load_glove(f, path, &meta->glove));
     H5Eclear2(H5E_DEFAULT);
 cleanup:

@@ -450,132 +450,137 @@ static void push(struct elmo_span *sp, int cap, int *count, size_t a, size_t b) 
     (*count)++;
 }
 
+static bool url_start(const struct scan *sc, size_t i) {
+    return ascii_prefix_ci(sc, i, "http://") || ascii_prefix_ci(sc, i, "https://") ||
+           ascii_prefix_ci(sc, i, "www.");
+}
+
+/* End of the @mention at i, or i + 1 when no name follows the @. */
+static size_t mention_end(const struct scan *sc, size_t i) {
+    size_t j = i + 1;
+    while (sc->s + j < sc->end && (isalnum(sc->s[j]) || sc->s[j] == '_')) j++;
+    return j;
+}
+
+/* End of the #hashtag at i, or i + 1 when no word character follows the #. */
+static size_t hashtag_end(const struct scan *sc, size_t i) {
+    size_t j = i + 1;
+    int m;
+    for (;;) {
+        uint32_t d = at(sc, j, &m);
+        if (!m || !is_word(d)) break;
+        j += (size_t)m;
+    }
+    return j;
+}
+
+/* End of the keycap (1️⃣ #️⃣) at i, or 0 when there is none. */
+static size_t keycap_end(const struct scan *sc, size_t i) {
+    size_t k = i + 1;
+    int m;
+    uint32_t nx = at(sc, k, &m);
+    if (nx == 0xFE0F) k += (size_t)m, nx = at(sc, k, &m);
+    return nx == 0x20E3 ? k + (size_t)m : 0;
+}
+
+/* End of the 's at i (the apostrophe being n bytes long), or 0 when there is none. */
+static size_t possessive_end(const struct scan *sc, size_t i, int n) {
+    size_t k = i + (size_t)n;
+    int m;
+    uint32_t d = at(sc, k, &m);
+    if (!m || (d != 's' && d != 'S')) return 0;
+    uint32_t e = at(sc, k + 1, &m);
+    return !m || !is_word(e) ? k + 1 : 0;
+}
+
+static bool is_stop(uint32_t d) { return d == '.' || d == '!' || d == '?' || d == 0x2026; }
+
+/* End of the run of . ! ? and … at i. */
+static size_t stop_run_end(const struct scan *sc, size_t i) {
+    size_t j = i;
+    int m;
+    for (;;) {
+        uint32_t d = at(sc, j, &m);
+        if (!m || !is_stop(d)) break;
+        j += (size_t)m;
+    }
+    return j;
+}
+
+/* End of the run of the same byte as at i. */
+static size_t same_run_end(const struct scan *sc, size_t i) {
+    size_t j = i + 1;
+    while (sc->s + j < sc->end && sc->s[j] == sc->s[i]) j++;
+    return j;
+}
+
+/* End of the character at i (n bytes long) with its variation selector. */
+static size_t char_end(const struct scan *sc, size_t i, int n) {
+    size_t j = i + (size_t)n;
+    int m;
+    uint32_t nx = at(sc, j, &m);
+    if (m && (nx == 0xFE0F || nx == 0xFE0E)) j += (size_t)m;
+    return j;
+}
+
+/* Bytes of the 's (ASCII or U+2019 apostrophe) that ends the word [i, j), or 0. */
+static size_t possessive_cut(const struct scan *sc, size_t i, size_t j) {
+    const unsigned char *s = sc->s;
+    if (j >= i + 3 && (s[j - 1] == 's' || s[j - 1] == 'S') && s[j - 2] == '\'') return 2;
+    if (j >= i + 5 && (s[j - 1] == 's' || s[j - 1] == 'S') && s[j - 4] == 0xE2 &&
+        s[j - 3] == 0x80 && s[j - 2] == 0x99)
+        return 4;
+    return 0;
+}
+
+/*
+ * End of the token at i (which starts no separator), by the first rule that matches: URLs,
+ * @mentions, #hashtags, keycaps, emoji sequences, emoticons, words and numbers (*word set),
+ * 's right after a mention, a hashtag or a URL-free word, runs of . ! ? and …, runs of the
+ * same ASCII punctuation, and any other character with its variation selector.
+ */
+static size_t token_end(const struct scan *sc, size_t i, bool *word) {
+    int n;
+    uint32_t c = at(sc, i, &n);
+    size_t j;
+    *word = false;
+    if (url_start(sc, i)) return url_end(sc, i);
+    if (c == '@' && (j = mention_end(sc, i)) > i + 1) return j;
+    if (c == '#' && (j = hashtag_end(sc, i)) > i + 1) return j;
+    if ((is_digit(c) || c == '#' || c == '*') && (j = keycap_end(sc, i)) != 0) return j;
+    if (is_emoji(c) || is_regional(c) || (c >= 0x1F3FB && c <= 0x1F3FF)) return emoji_end(sc, i);
+    if ((j = emoticon_len(sc, i)) != 0) return i + j;
+    if (is_word(c)) {
+        *word = true;
+        return word_end(sc, i);
+    }
+    if ((c == '\'' || c == 0x2019) && i > 0 && !sep_len(sc->s + i - 1, sc->end) &&
+        (j = possessive_end(sc, i, n)) != 0)
+        return j;
+    if (is_stop(c)) return stop_run_end(sc, i);
+    if (c < 0x80) return same_run_end(sc, i);
+    return char_end(sc, i, n);
+}
+
 int elmo_tweet_tokenize(const char *text, size_t len, struct elmo_span *spans, int cap) {
     struct scan sc = {(const unsigned char *)text, (const unsigned char *)text + len};
     size_t i = 0;
-    int count = 0, n;
+    int count = 0;
     while (i < len) {
         size_t sl = sep_len(sc.s + i, sc.end);
         if (sl) {
             i += sl;
             continue;
         }
-        uint32_t c = at(&sc, i, &n), nx;
-        int m;
-        size_t j;
-        /* URLs */
-        if (ascii_prefix_ci(&sc, i, "http://") || ascii_prefix_ci(&sc, i, "https://") ||
-            ascii_prefix_ci(&sc, i, "www.")) {
-            j = url_end(&sc, i);
+        bool word;
+        size_t j = token_end(&sc, i, &word);
+        size_t cut = word ? possessive_cut(&sc, i, j) : 0; /* words split off their 's */
+        if (cut && j - cut > i) {
+            push(spans, cap, &count, i, j - cut);
+            push(spans, cap, &count, j - cut, j);
+        } else {
             push(spans, cap, &count, i, j);
-            i = j;
-            continue;
         }
-        /* @mentions */
-        if (c == '@') {
-            j = i + 1;
-            while (j < len && (isalnum(sc.s[j]) || sc.s[j] == '_')) j++;
-            if (j > i + 1) {
-                push(spans, cap, &count, i, j);
-                i = j;
-                continue;
-            }
-        }
-        /* #hashtags */
-        if (c == '#') {
-            j = i + 1;
-            for (;;) {
-                uint32_t d = at(&sc, j, &m);
-                if (!m || !is_word(d)) break;
-                j += (size_t)m;
-            }
-            if (j > i + 1) {
-                push(spans, cap, &count, i, j);
-                i = j;
-                continue;
-            }
-        }
-        /* keycaps: 1️⃣ #️⃣ */
-        if ((is_digit(c) || c == '#' || c == '*')) {
-            size_t k = i + 1;
-            nx = at(&sc, k, &m);
-            if (nx == 0xFE0F) k += (size_t)m, nx = at(&sc, k, &m);
-            if (nx == 0x20E3) {
-                push(spans, cap, &count, i, k + (size_t)m);
-                i = k + (size_t)m;
-                continue;
-            }
-        }
-        /* emoji sequences */
-        if (is_emoji(c) || is_regional(c) || (c >= 0x1F3FB && c <= 0x1F3FF)) {
-            j = emoji_end(&sc, i);
-            push(spans, cap, &count, i, j);
-            i = j;
-            continue;
-        }
-        /* emoticons */
-        size_t el = emoticon_len(&sc, i);
-        if (el) {
-            push(spans, cap, &count, i, i + el);
-            i += el;
-            continue;
-        }
-        /* words and numbers, with 's split off */
-        if (is_word(c)) {
-            j = word_end(&sc, i);
-            size_t cut = 0;
-            if (j >= i + 3 && (sc.s[j - 1] == 's' || sc.s[j - 1] == 'S') && sc.s[j - 2] == '\'')
-                cut = 2;
-            else if (j >= i + 5 && (sc.s[j - 1] == 's' || sc.s[j - 1] == 'S') &&
-                     sc.s[j - 4] == 0xE2 && sc.s[j - 3] == 0x80 && sc.s[j - 2] == 0x99)
-                cut = 4;
-            if (cut && j - cut > i) {
-                push(spans, cap, &count, i, j - cut);
-                push(spans, cap, &count, j - cut, j);
-            } else {
-                push(spans, cap, &count, i, j);
-            }
-            i = j;
-            continue;
-        }
-        /* 's right after a mention, a hashtag or a URL-free word */
-        if ((c == '\'' || c == 0x2019) && i > 0 && !sep_len(sc.s + i - 1, sc.end)) {
-            size_t k = i + (size_t)n;
-            uint32_t d = at(&sc, k, &m);
-            if (m && (d == 's' || d == 'S')) {
-                uint32_t e = at(&sc, k + 1, &m);
-                if (!m || !is_word(e)) {
-                    push(spans, cap, &count, i, k + 1);
-                    i = k + 1;
-                    continue;
-                }
-            }
-        }
-        /* . ! ? and … runs */
-        if (c == '.' || c == '!' || c == '?' || c == 0x2026) {
-            j = i;
-            for (;;) {
-                uint32_t d = at(&sc, j, &m);
-                if (!m || !(d == '.' || d == '!' || d == '?' || d == 0x2026)) break;
-                j += (size_t)m;
-            }
-            push(spans, cap, &count, i, j);
-            i = j;
-            continue;
-        }
-        /* runs of the same ASCII punctuation */
-        if (c < 0x80) {
-            j = i + 1;
-            while (j < len && sc.s[j] == sc.s[i]) j++;
-            push(spans, cap, &count, i, j);
-            i = j;
-            continue;
-        }
-        /* any other character, with its variation selector */
-        j = i + (size_t)n;
-        nx = at(&sc, j, &m);
-        if (m && (nx == 0xFE0F || nx == 0xFE0E)) j += (size_t)m;
-        push(spans, cap, &count, i, j);
         i = j;
     }
     return count;
