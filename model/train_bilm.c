@@ -834,20 +834,11 @@ static void mul(float *y, const float *x, const float *mk, size_t n) {
     for (size_t j = 0; j < n; j++) y[j] = x[j] * mk[j];
 }
 
-int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[2],
-                 int64_t count[2]) {
-    struct lm_ws *w = lm->ws;
-    const struct elmo_options *o = &lm->opt;
-    const int T = lm->cfg.T, B = b->rows, P = o->P, D = o->D, L = o->L, V = lm->cfg.V;
-    const size_t TB = (size_t)T * B, TBP = TB * P;
-    const bool drop = b->train && lm->cfg.dropout > 0.0f;
-    ELMO_CHECK(B >= 1 && B <= lm->cfg.max_rows, ELMO_ERR_ARG, "step: %d rows, at most %d", B,
-               lm->cfg.max_rows);
-
-    /* 1. the distinct word types of the window */
-    if (b->n_types > w->stamp_cap) {
-        int32_t *st = elmo_calloc((size_t)b->n_types, sizeof *st, "the word-type map");
-        int32_t *sl = elmo_malloc(sizeof *sl * (size_t)b->n_types, "the word-type map");
+/* Room in the word-type map for n_types types; a fresh generation stamp for this window. */
+static int prepare_type_map(struct lm_ws *w, int n_types) {
+    if (n_types > w->stamp_cap) {
+        int32_t *st = elmo_calloc((size_t)n_types, sizeof *st, "the word-type map");
+        int32_t *sl = elmo_malloc(sizeof *sl * (size_t)n_types, "the word-type map");
         if (!st || !sl) {
             free(st);
             free(sl);
@@ -855,12 +846,18 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
         }
         free(w->stamp);
         free(w->slot);
-        w->stamp = st, w->slot = sl, w->stamp_cap = b->n_types, w->gen = 0;
+        w->stamp = st, w->slot = sl, w->stamp_cap = n_types, w->gen = 0;
     }
     if (++w->gen == INT32_MAX) {
         memset(w->stamp, 0, sizeof(int32_t) * (size_t)w->stamp_cap);
         w->gen = 1;
     }
+    return ELMO_OK;
+}
+
+/* The distinct word types of the window, in order of first use: their types and characters go
+ * to utype and uchars, each position's slot to uid.  Returns their number. */
+static int collect_types(struct lm_ws *w, const struct elmo_lm_batch *b, size_t TB) {
     int U = 0;
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < TB; i++) {
@@ -876,76 +873,124 @@ int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[
             }
             w->uid[d][i] = w->slot[ty];
         }
+    return U;
+}
+
+/* LSTM layer l of direction d over the window: its (masked) input into the cache, its start
+ * state from b->state, and its end state back into b->state. */
+static void layer_forward(struct elmo_lm *lm, const struct elmo_lm_batch *b, int d, int l,
+                          bool drop) {
+    struct lm_ws *w = lm->ws;
+    const struct elmo_options *o = &lm->opt;
+    const int T = lm->cfg.T, B = b->rows, P = o->P, D = o->D, L = o->L;
+    const size_t TBP = (size_t)T * B * P, S = elmo_stream_state_floats(o);
+    struct elmo_lm_lstm_cache *c = &w->lc[d][l];
+    const float *in = l == 0 ? w->x0[d] : w->y[d][l - 1];
+    if (drop) mul(c->x, in, w->mask[d][l], TBP);
+    else memcpy(c->x, in, sizeof(float) * TBP);
+    size_t soff = ((size_t)d * L + (size_t)l) * ((size_t)D + P);
+    for (int r = 0; r < B; r++) {
+        const float *st = b->state + (size_t)r * S + soff;
+        memcpy(c->c + (size_t)r * D, st, sizeof(float) * D);
+        memcpy(c->h + (size_t)r * P, st + D, sizeof(float) * P);
+    }
+    elmo_lm_lstm_forward(o, &lm->m.lstm[d][l], T, B, o->skip && l >= 1, c, w->y[d][l]);
+    for (int r = 0; r < B; r++) {
+        float *st = b->state + (size_t)r * S + soff;
+        memcpy(st, c->c + ((size_t)T * B + r) * D, sizeof(float) * D);
+        memcpy(st + D, c->h + ((size_t)T * B + r) * P, sizeof(float) * P);
+    }
+}
+
+/* Direction d from the token vectors to the (masked) softmax input top[d]; b->out[d] gets the
+ * top layer's output when asked for. */
+static void direction_forward(struct elmo_lm *lm, const struct elmo_lm_batch *b, int d,
+                              bool drop) {
+    struct lm_ws *w = lm->ws;
+    const int P = lm->opt.P, L = lm->opt.L;
+    const size_t TB = (size_t)lm->cfg.T * b->rows, TBP = TB * P;
+    for (size_t i = 0; i < TB; i++)
+        memcpy(w->x0[d] + i * P, w->tokU + (size_t)w->uid[d][i] * P, sizeof(float) * P);
+    for (int l = 0; l < L; l++) layer_forward(lm, b, d, l, drop);
+    if (b->out[d]) memcpy(b->out[d], w->y[d][L - 1], sizeof(float) * TBP);
+    if (drop) mul(w->top[d], w->y[d][L - 1], w->mask[d][L], TBP);
+    else memcpy(w->top[d], w->y[d][L - 1], sizeof(float) * TBP);
+}
+
+/* Direction d's softmax loss and its gradient dy over the softmax input (sampled or full). */
+static double direction_softmax(struct elmo_lm *lm, const struct elmo_lm_batch *b, int d,
+                                float *dy, int64_t *count) {
+    struct lm_ws *w = lm->ws;
+    const int P = lm->opt.P, V = lm->cfg.V;
+    const size_t TB = (size_t)lm->cfg.T * b->rows;
+    if (lm->cfg.n_sampled > 0) {
+        struct elmo_rng rng;
+        elmo_rng_seed(&rng, elmo_rng_derive(b->seed, (uint64_t)d, 0x53414D50u, 0));
+        int64_t tries = elmo_lm_sample(&rng, V, lm->cfg.n_sampled, w->cand, w->seen);
+        return elmo_lm_softmax_sampled((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w,
+                                       lm->soft_b, lm->cfg.n_sampled, w->cand, tries, b->scale,
+                                       dy, lm->gsoft_w, lm->gsoft_b, w->sscratch, count);
+    }
+    return elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b,
+                                b->scale, dy, lm->gsoft_w, lm->gsoft_b, w->sscratch, count);
+}
+
+/* Direction d backward: softmax, the LSTMs top-down, then the token-vector gradients summed
+ * into dtokU by slot.  Returns the direction's loss. */
+static double direction_backward(struct elmo_lm *lm, const struct elmo_lm_batch *b, int d,
+                                 bool drop, int64_t *count) {
+    struct lm_ws *w = lm->ws;
+    const struct elmo_options *o = &lm->opt;
+    const int T = lm->cfg.T, B = b->rows, P = o->P, L = o->L;
+    const size_t TB = (size_t)T * B, TBP = TB * P;
+    float *dy = w->dya, *dx = w->dyb;
+    double loss = direction_softmax(lm, b, d, dy, count);
+    if (drop) mul(dy, dy, w->mask[d][L], TBP);
+    for (int l = L - 1; l >= 0; l--) {
+        elmo_lm_lstm_backward(o, &lm->m.lstm[d][l], &lm->gm.lstm[d][l], T, B, o->skip && l >= 1,
+                              &w->lc[d][l], dy, dx, w->lscratch);
+        if (drop) mul(dx, dx, w->mask[d][l], TBP);
+        float *t = dy;
+        dy = dx;
+        dx = t;
+    }
+    for (size_t i = 0; i < TB; i++) {
+        float *g = w->dtokU + (size_t)w->uid[d][i] * P;
+        const float *s = dy + i * P;
+        for (int j = 0; j < P; j++) g[j] += s[j];
+    }
+    return loss;
+}
+
+int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[2],
+                 int64_t count[2]) {
+    struct lm_ws *w = lm->ws;
+    const int T = lm->cfg.T, B = b->rows, P = lm->opt.P, V = lm->cfg.V;
+    const size_t TB = (size_t)T * B;
+    const bool drop = b->train && lm->cfg.dropout > 0.0f;
+    ELMO_CHECK(B >= 1 && B <= lm->cfg.max_rows, ELMO_ERR_ARG, "step: %d rows, at most %d", B,
+               lm->cfg.max_rows);
+
+    /* 1. the distinct word types of the window */
+    ELMO_TRY(prepare_type_map(w, b->n_types));
+    const int U = collect_types(w, b, TB);
 
     /* 2. token vectors, then the LSTMs of both directions */
     ELMO_TRY(elmo_lm_embed_forward(&lm->m, w->emb, U, w->uchars, w->tokU));
     if (drop) make_masks(lm, b);
-    const size_t S = elmo_stream_state_floats(o);
-    for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < TB; i++)
-            memcpy(w->x0[d] + i * P, w->tokU + (size_t)w->uid[d][i] * P, sizeof(float) * P);
-        for (int l = 0; l < L; l++) {
-            struct elmo_lm_lstm_cache *c = &w->lc[d][l];
-            const float *in = l == 0 ? w->x0[d] : w->y[d][l - 1];
-            if (drop) mul(c->x, in, w->mask[d][l], TBP);
-            else memcpy(c->x, in, sizeof(float) * TBP);
-            size_t soff = ((size_t)d * L + (size_t)l) * ((size_t)D + P);
-            for (int r = 0; r < B; r++) {
-                const float *st = b->state + (size_t)r * S + soff;
-                memcpy(c->c + (size_t)r * D, st, sizeof(float) * D);
-                memcpy(c->h + (size_t)r * P, st + D, sizeof(float) * P);
-            }
-            elmo_lm_lstm_forward(o, &lm->m.lstm[d][l], T, B, o->skip && l >= 1, c, w->y[d][l]);
-            for (int r = 0; r < B; r++) {
-                float *st = b->state + (size_t)r * S + soff;
-                memcpy(st, c->c + ((size_t)T * B + r) * D, sizeof(float) * D);
-                memcpy(st + D, c->h + ((size_t)T * B + r) * P, sizeof(float) * P);
-            }
-        }
-        if (b->out[d]) memcpy(b->out[d], w->y[d][L - 1], sizeof(float) * TBP);
-        if (drop) mul(w->top[d], w->y[d][L - 1], w->mask[d][L], TBP);
-        else memcpy(w->top[d], w->y[d][L - 1], sizeof(float) * TBP);
-    }
+    for (int d = 0; d < 2; d++) direction_forward(lm, b, d, drop);
 
     /* 3. softmax, and the backward pass */
-    if (b->train) memset(lm->grad, 0, sizeof(float) * lm->n_total);
-    else {
+    if (!b->train) {
         for (int d = 0; d < 2; d++)
             loss[d] =
                 elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b,
                                      0.0f, NULL, NULL, NULL, w->sscratch, &count[d]);
         return ELMO_OK;
     }
+    memset(lm->grad, 0, sizeof(float) * lm->n_total);
     memset(w->dtokU, 0, sizeof(float) * (size_t)U * P);
-    for (int d = 0; d < 2; d++) {
-        float *dy = w->dya, *dx = w->dyb;
-        if (lm->cfg.n_sampled > 0) {
-            struct elmo_rng rng;
-            elmo_rng_seed(&rng, elmo_rng_derive(b->seed, (uint64_t)d, 0x53414D50u, 0));
-            int64_t tries = elmo_lm_sample(&rng, V, lm->cfg.n_sampled, w->cand, w->seen);
-            loss[d] = elmo_lm_softmax_sampled(
-                (int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w, lm->soft_b, lm->cfg.n_sampled,
-                w->cand, tries, b->scale, dy, lm->gsoft_w, lm->gsoft_b, w->sscratch, &count[d]);
-        } else {
-            loss[d] = elmo_lm_softmax_full((int)TB, P, V, w->top[d], b->tgt[d], lm->soft_w,
-                                           lm->soft_b, b->scale, dy, lm->gsoft_w, lm->gsoft_b,
-                                           w->sscratch, &count[d]);
-        }
-        if (drop) mul(dy, dy, w->mask[d][L], TBP);
-        for (int l = L - 1; l >= 0; l--) {
-            elmo_lm_lstm_backward(o, &lm->m.lstm[d][l], &lm->gm.lstm[d][l], T, B, o->skip && l >= 1,
-                                  &w->lc[d][l], dy, dx, w->lscratch);
-            if (drop) mul(dx, dx, w->mask[d][l], TBP);
-            float *t = dy;
-            dy = dx;
-            dx = t;
-        }
-        for (size_t i = 0; i < TB; i++) {
-            float *g = w->dtokU + (size_t)w->uid[d][i] * P;
-            const float *s = dy + i * P;
-            for (int j = 0; j < P; j++) g[j] += s[j];
-        }
-    }
+    for (int d = 0; d < 2; d++) loss[d] = direction_backward(lm, b, d, drop, &count[d]);
     elmo_lm_embed_backward(&lm->m, &lm->gm, w->emb, w->dtokU);
     return ELMO_OK;
 }
