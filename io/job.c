@@ -559,6 +559,112 @@ static void clear_key(struct elmo_job *job, const struct key *k) {
     if (k->type == T_FLOATS) *(int *)((char *)job + k->aux) = 0;
 }
 
+/* T_STRING, T_PATH, T_PATHS: the text, relative paths joined to base. */
+static int set_string(void *field, const struct key *k, const char *text, const char *base,
+                      char *why, size_t n) {
+    char *dst = field;
+    if (k->type == T_PATHS && strchr(text, '\n')) {
+        snprintf(why, n, "cannot hold a newline: '%.64s'", text);
+        return -1;
+    }
+    bool join = k->type != T_STRING && base && base[0] && text[0] && text[0] != '/' &&
+                strcmp(text, "-") != 0;
+    int len = join ? snprintf(NULL, 0, "%s/%s", base, text) : (int)strlen(text);
+    if (len >= (int)k->size) {
+        snprintf(why, n, "is too long (%d bytes, at most %zu)", len, k->size - 1);
+        return -1;
+    }
+    if (join) snprintf(dst, k->size, "%s/%s", base, text);
+    else memcpy(dst, text, (size_t)len + 1);
+    return 0;
+}
+
+static int set_int(void *field, const struct key *k, const char *text, char *why, size_t n) {
+    long long v;
+    if (!parse_int(text, &v)) {
+        snprintf(why, n, "expects an integer, got '%.64s'", text);
+        return -1;
+    }
+    if (v < (long long)k->lo || v > (long long)k->hi) {
+        snprintf(why, n, "must be in %.0f..%.0f, got %lld", k->lo, k->hi, v);
+        return -1;
+    }
+    *(int *)field = (int)v;
+    return 0;
+}
+
+static int set_u64(void *field, const struct key *k, const char *text, char *why, size_t n) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!isdigit((unsigned char)text[0]) || *end || errno) {
+        snprintf(why, n, "expects a non-negative integer, got '%.64s'", text);
+        return -1;
+    }
+    if (k->lo < k->hi && v > (unsigned long long)k->hi) {
+        snprintf(why, n, "must be in %.0f..%.0f, got %llu", k->lo, k->hi, v);
+        return -1;
+    }
+    *(uint64_t *)field = (uint64_t)v;
+    return 0;
+}
+
+static int set_float(void *field, const struct key *k, const char *text, char *why, size_t n) {
+    double v;
+    if (!parse_float(text, &v) || !isfinite(v)) {
+        snprintf(why, n, "expects a finite number, got '%.64s'", text);
+        return -1;
+    }
+    if (k->lo < k->hi && (v < k->lo || v > k->hi)) {
+        snprintf(why, n, "must be in %.10g..%.10g, got %g", k->lo, k->hi, v);
+        return -1;
+    }
+    if (fabs(v) > FLT_MAX) {
+        snprintf(why, n, "expects a finite number, got '%.64s' (too large for a float)", text);
+        return -1;
+    }
+    *(float *)field = (float)v;
+    return 0;
+}
+
+/* T_ENUM (the choice's index) and T_CHOICE (its name). */
+static int set_choice(void *field, const struct key *k, const char *text, char *why, size_t n) {
+    for (int i = 0; k->choices[i]; i++) {
+        if (strcmp(text, k->choices[i]) != 0) continue;
+        if (k->type == T_ENUM) *(int *)field = i;
+        else snprintf(field, k->size, "%s", k->choices[i]);
+        return 0;
+    }
+    char expected[160];
+    expected_text(k, expected, sizeof expected);
+    snprintf(why, n, "expects %s, got '%.64s'", expected, text);
+    return -1;
+}
+
+/* T_FLOATS: a comma list of numbers, replacing the values set before. */
+static int set_floats(struct elmo_job *job, const struct key *k, const char *text, char *why,
+                      size_t n) {
+    clear_key(job, k);
+    const char *p = text;
+    while (*p) {
+        char item[64];
+        size_t len = strcspn(p, ",");
+        size_t keep = len < sizeof item ? len : sizeof item - 1;
+        memcpy(item, p, keep);
+        item[keep] = '\0';
+        char *s = item;
+        while (*s == ' ') s++;
+        for (size_t e = strlen(s); e && s[e - 1] == ' '; e--) s[e - 1] = '\0';
+        if (push_float(job, k, s, why, n) < 0) return -1;
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (!*p) return snprintf(why, n, "ends with a comma: '%.64s'", text), -1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Sets key k of job from a scalar's text.  base: the directory that relative paths are taken
  * from (NULL: as given).  Returns 0, or -1 with the cause (to follow the key's name) in why.
@@ -566,73 +672,13 @@ static void clear_key(struct elmo_job *job, const struct key *k) {
 static int set_value(struct elmo_job *job, const struct key *k, const char *text, const char *base,
                      char *why, size_t n) {
     void *field = (char *)job + k->off;
-    char expected[160];
-    expected_text(k, expected, sizeof expected);
     switch (k->type) {
     case T_STRING:
     case T_PATH:
-    case T_PATHS: {
-        char *dst = field;
-        if (k->type == T_PATHS && strchr(text, '\n')) {
-            snprintf(why, n, "cannot hold a newline: '%.64s'", text);
-            return -1;
-        }
-        bool join = k->type != T_STRING && base && base[0] && text[0] && text[0] != '/' &&
-                    strcmp(text, "-") != 0;
-        int len = join ? snprintf(NULL, 0, "%s/%s", base, text) : (int)strlen(text);
-        if (len >= (int)k->size) {
-            snprintf(why, n, "is too long (%d bytes, at most %zu)", len, k->size - 1);
-            return -1;
-        }
-        if (join) snprintf(dst, k->size, "%s/%s", base, text);
-        else memcpy(dst, text, (size_t)len + 1);
-        return 0;
-    }
-    case T_INT: {
-        long long v;
-        if (!parse_int(text, &v)) {
-            snprintf(why, n, "expects an integer, got '%.64s'", text);
-            return -1;
-        }
-        if (v < (long long)k->lo || v > (long long)k->hi) {
-            snprintf(why, n, "must be in %.0f..%.0f, got %lld", k->lo, k->hi, v);
-            return -1;
-        }
-        *(int *)field = (int)v;
-        return 0;
-    }
-    case T_U64: {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(text, &end, 10);
-        if (!isdigit((unsigned char)text[0]) || *end || errno) {
-            snprintf(why, n, "expects a non-negative integer, got '%.64s'", text);
-            return -1;
-        }
-        if (k->lo < k->hi && v > (unsigned long long)k->hi) {
-            snprintf(why, n, "must be in %.0f..%.0f, got %llu", k->lo, k->hi, v);
-            return -1;
-        }
-        *(uint64_t *)field = (uint64_t)v;
-        return 0;
-    }
-    case T_FLOAT: {
-        double v;
-        if (!parse_float(text, &v) || !isfinite(v)) {
-            snprintf(why, n, "expects a finite number, got '%.64s'", text);
-            return -1;
-        }
-        if (k->lo < k->hi && (v < k->lo || v > k->hi)) {
-            snprintf(why, n, "must be in %.10g..%.10g, got %g", k->lo, k->hi, v);
-            return -1;
-        }
-        if (fabs(v) > FLT_MAX) {
-            snprintf(why, n, "expects a finite number, got '%.64s' (too large for a float)", text);
-            return -1;
-        }
-        *(float *)field = (float)v;
-        return 0;
-    }
+    case T_PATHS: return set_string(field, k, text, base, why, n);
+    case T_INT: return set_int(field, k, text, why, n);
+    case T_U64: return set_u64(field, k, text, why, n);
+    case T_FLOAT: return set_float(field, k, text, why, n);
     case T_BOOL:
         if (!parse_bool(text, (bool *)field)) {
             snprintf(why, n, "expects true or false, got '%.64s'", text);
@@ -640,36 +686,8 @@ static int set_value(struct elmo_job *job, const struct key *k, const char *text
         }
         return 0;
     case T_ENUM:
-    case T_CHOICE:
-        for (int i = 0; k->choices[i]; i++) {
-            if (strcmp(text, k->choices[i]) != 0) continue;
-            if (k->type == T_ENUM) *(int *)field = i;
-            else snprintf(field, k->size, "%s", k->choices[i]);
-            return 0;
-        }
-        snprintf(why, n, "expects %s, got '%.64s'", expected, text);
-        return -1;
-    case T_FLOATS: {
-        clear_key(job, k);
-        const char *p = text;
-        while (*p) {
-            char item[64];
-            size_t len = strcspn(p, ",");
-            size_t keep = len < sizeof item ? len : sizeof item - 1;
-            memcpy(item, p, keep);
-            item[keep] = '\0';
-            char *s = item;
-            while (*s == ' ') s++;
-            for (size_t e = strlen(s); e && s[e - 1] == ' '; e--) s[e - 1] = '\0';
-            if (push_float(job, k, s, why, n) < 0) return -1;
-            p += len;
-            if (*p == ',') {
-                p++;
-                if (!*p) return snprintf(why, n, "ends with a comma: '%.64s'", text), -1;
-            }
-        }
-        return 0;
-    }
+    case T_CHOICE: return set_choice(field, k, text, why, n);
+    case T_FLOATS: return set_floats(job, k, text, why, n);
     case T_OUTPUTS: return outputs_from_text(text, (unsigned *)field, why, n);
     }
     snprintf(why, n, "has an unknown type");
@@ -1074,6 +1092,66 @@ cleanup:
 
 /* ==================================== Flags ==================================== */
 
+/* The error for --name, which is no flag of kind: where it belongs, or what was meant. */
+static int unknown_flag(const char *name, enum elmo_job_kind kind) {
+    unsigned other = kinds_of(name, kind, true);
+    const char *near = suggest_key(name, kind, true);
+    char kinds[128], spelled[64];
+    kinds_text(other, "and", kinds, sizeof kinds);
+    if (other)
+        return elmo_error(ELMO_ERR_ARG, "--%s is not a flag of elmo %s (it belongs to %s)", name,
+                          kind_names[kind], kinds);
+    if (near) {
+        flag_name(near, spelled, sizeof spelled);
+        return elmo_error(ELMO_ERR_ARG,
+                          "unknown flag --%s for elmo %s (did you mean "
+                          "--%s?)",
+                          name, kind_names[kind], spelled);
+    }
+    return elmo_error(ELMO_ERR_ARG,
+                      "unknown flag --%s for elmo %s (elmo %s --help lists "
+                      "the flags)",
+                      name, kind_names[kind], kind_names[kind]);
+}
+
+/* The key of flag arg (--name, --name=value or --no-name for a boolean); *eq gets the '=' or
+ * NULL, *negated whether it was spelled --no-. */
+static int flag_key(const char *arg, enum elmo_job_kind kind, const struct key **key,
+                    const char **eq, bool *negated) {
+    char name[96];
+    *eq = strchr(arg + 2, '=');
+    size_t nlen = *eq ? (size_t)(*eq - arg - 2) : strlen(arg + 2);
+    if (nlen >= sizeof name) return elmo_error(ELMO_ERR_ARG, "unknown flag %.64s...", arg);
+    memcpy(name, arg + 2, nlen);
+    name[nlen] = '\0';
+    const struct key *k = find_key(name, kind, true);
+    *negated = false;
+    if (!k && !strncmp(name, "no-", 3)) {
+        const struct key *pos = find_key(name + 3, kind, true);
+        if (pos && pos->type == T_BOOL) k = pos, *negated = true;
+    }
+    if (!k) return unknown_flag(name, kind);
+    *key = k;
+    return 0;
+}
+
+/* The value of flag k spelled as `flag`: after its '=', implied for a boolean, or the next
+ * argument (then *i moves past it). */
+static int flag_value(const struct key *k, const char *flag, const char *eq, bool negated,
+                      int argc, char **argv, int *i, const char **value) {
+    if (k->type == T_BOOL) {
+        if (negated && eq) return elmo_error(ELMO_ERR_ARG, "--no-%s takes no value", flag);
+        *value = eq ? eq + 1 : negated ? "false" : "true";
+    } else if (eq) *value = eq + 1;
+    else if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) *value = argv[++*i];
+    else {
+        char expected[160];
+        expected_text(k, expected, sizeof expected);
+        return elmo_error(ELMO_ERR_ARG, "--%s needs a value (%s)", flag, expected);
+    }
+    return 0;
+}
+
 int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **positional,
                         int max_positional, int *n_positional) {
     enum elmo_job_kind kind = job->kind;
@@ -1102,54 +1180,13 @@ int elmo_job_apply_args(struct elmo_job *job, int argc, char **argv, char **posi
                               "unknown flag %.64s (flags are --key value; elmo %s "
                               "--help lists them)",
                               arg, kind_names[kind]);
-
-        /* --name, --name=value, --no-name */
-        char name[96];
-        const char *eq = strchr(arg + 2, '=');
-        size_t nlen = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        if (nlen >= sizeof name) return elmo_error(ELMO_ERR_ARG, "unknown flag %.64s...", arg);
-        memcpy(name, arg + 2, nlen);
-        name[nlen] = '\0';
-        const struct key *k = find_key(name, kind, true);
+        const struct key *k = NULL;
+        const char *eq = NULL, *value = NULL;
         bool negated = false;
-        if (!k && !strncmp(name, "no-", 3)) {
-            const struct key *pos = find_key(name + 3, kind, true);
-            if (pos && pos->type == T_BOOL) k = pos, negated = true;
-        }
-        if (!k) {
-            unsigned other = kinds_of(name, kind, true);
-            const char *near = suggest_key(name, kind, true);
-            char kinds[128], spelled[64];
-            kinds_text(other, "and", kinds, sizeof kinds);
-            if (other)
-                return elmo_error(ELMO_ERR_ARG, "--%s is not a flag of elmo %s (it belongs to %s)",
-                                  name, kind_names[kind], kinds);
-            if (near) {
-                flag_name(near, spelled, sizeof spelled);
-                return elmo_error(ELMO_ERR_ARG,
-                                  "unknown flag --%s for elmo %s (did you mean "
-                                  "--%s?)",
-                                  name, kind_names[kind], spelled);
-            }
-            return elmo_error(ELMO_ERR_ARG,
-                              "unknown flag --%s for elmo %s (elmo %s --help lists "
-                              "the flags)",
-                              name, kind_names[kind], kind_names[kind]);
-        }
+        ELMO_TRY(flag_key(arg, kind, &k, &eq, &negated));
         char flag[64];
         flag_name(k->name, flag, sizeof flag);
-
-        const char *value;
-        if (k->type == T_BOOL) {
-            if (negated && eq) return elmo_error(ELMO_ERR_ARG, "--no-%s takes no value", flag);
-            value = eq ? eq + 1 : negated ? "false" : "true";
-        } else if (eq) value = eq + 1;
-        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) value = argv[++i];
-        else {
-            char expected[160];
-            expected_text(k, expected, sizeof expected);
-            return elmo_error(ELMO_ERR_ARG, "--%s needs a value (%s)", flag, expected);
-        }
+        ELMO_TRY(flag_value(k, flag, eq, negated, argc, argv, &i, &value));
         char why[512];
         bool add = k->type == T_PATHS && given[k - keys];
         given[k - keys] = true;
