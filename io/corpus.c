@@ -187,23 +187,28 @@ static char *dup_field(const char *s, const char *fallback) {
     return s ? elmo_xstrdup(s) : NULL;
 }
 
-int elmo_corpus_open(struct elmo_corpus **out, const char *path,
-                     const struct elmo_corpus_opts *opts, int64_t begin, int64_t end,
-                     int64_t first_line) {
-    *out = NULL;
+/* Checks the arguments of elmo_corpus_open; *format gets the input format (detected from the
+ * file for auto, except on stdin where the first bytes decide later). */
+static int check_open_args(const char *path, const struct elmo_corpus_opts *opts, int64_t begin,
+                           int64_t end, int64_t first_line, enum elmo_input_format *format) {
     ELMO_CHECK(path && *path, ELMO_ERR_ARG, "corpus: no input path given");
     ELMO_CHECK(begin >= 0 && (end < 0 || end >= begin), ELMO_ERR_ARG,
                "%s: invalid byte range [%" PRId64 ", %" PRId64 ")", path, begin, end);
     ELMO_CHECK(first_line >= 1, ELMO_ERR_ARG, "%s: invalid first line %" PRId64, path,
                first_line);
-    enum elmo_input_format format = opts ? opts->format : ELMO_INPUT_TEXT;
-    ELMO_CHECK(format == ELMO_INPUT_TEXT || format == ELMO_INPUT_CONLL ||
-                   format == ELMO_INPUT_JSONL || format == ELMO_INPUT_AUTO,
-               ELMO_ERR_ARG, "%s: unknown input format %d", path, (int)format);
-    if (format == ELMO_INPUT_AUTO && strcmp(path, "-") != 0)
-        ELMO_TRY(elmo_input_detect_format(path, &format));
+    *format = opts ? opts->format : ELMO_INPUT_TEXT;
+    ELMO_CHECK(*format == ELMO_INPUT_TEXT || *format == ELMO_INPUT_CONLL ||
+                   *format == ELMO_INPUT_JSONL || *format == ELMO_INPUT_AUTO,
+               ELMO_ERR_ARG, "%s: unknown input format %d", path, (int)*format);
+    if (*format == ELMO_INPUT_AUTO && strcmp(path, "-") != 0)
+        ELMO_TRY(elmo_input_detect_format(path, format));
+    return 0;
+}
 
-    int rc = 0;
+/* A reader with its fields and buffers set up, not yet attached to any input. */
+static struct elmo_corpus *corpus_new(const char *path, const struct elmo_corpus_opts *opts,
+                                      enum elmo_input_format format, int64_t begin, int64_t end,
+                                      int64_t first_line) {
     struct elmo_corpus *c = elmo_xcalloc(1, sizeof *c);
     c->path = elmo_xstrdup(path);
     c->format = format;
@@ -223,59 +228,84 @@ int elmo_corpus_open(struct elmo_corpus **out, const char *path,
         c->id_field = opts->id_field ? dup_field(opts->id_field, NULL) : elmo_xstrdup("id");
     }
     c->in = elmo_xmalloc(INPUT_BUFFER);
+    return c;
+}
+
+/* Opens path ("-": a copy of stdin) into *fd; *stream says it must be read as a stream
+ * (stdin, anything but a regular file, or compressed data) rather than by byte offsets. */
+static int open_input(const char *path, int *fd, bool *stream) {
+    *stream = true;
+    if (strcmp(path, "-") == 0) {
+        *fd = dup(STDIN_FILENO);
+        if (*fd < 0) return elmo_error(ELMO_ERR_IO, "<stdin>: %s", strerror(errno));
+        return 0;
+    }
+    *fd = open(path, O_RDONLY);
+    if (*fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0) {
+        int e = errno;
+        close(*fd);
+        return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(*fd);
+        return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(EISDIR));
+    }
+    if (S_ISREG(st.st_mode)) {
+        unsigned char magic[4];
+        ssize_t n = pread(*fd, magic, 4, 0);
+        *stream = n > 0 && elmo_gz_magic_codec(magic, (size_t)n) != NULL;
+    }
+    return 0;
+}
+
+/* Reads fd as a whole stream through the gzip reader (which owns fd from then on). */
+static int attach_stream(struct elmo_corpus *c, int fd, const char *path, int64_t begin,
+                         int64_t end) {
+    if (begin != 0 || end >= 0) {
+        close(fd);
+        return elmo_error(ELMO_ERR_ARG,
+                          "%s: a compressed or streamed input cannot be read in byte ranges",
+                          shown_path(path));
+    }
+    c->gz = elmo_gz_fdopen(fd, shown_path(path));
+    if (!c->gz) return ELMO_ERR_IO; /* elmo_gz_fdopen named the file and closed fd */
+    if (c->format == ELMO_INPUT_AUTO) {
+        /* stdin: the first bytes decide (they stay in the reader's look-ahead) */
+        const char *head;
+        size_t n;
+        ELMO_TRY(elmo_gz_peek(c->gz, &head, &n));
+        c->format = elmo_input_format_of_bytes(head, n);
+    }
+    return 0;
+}
+
+/* Reads fd (a regular file) directly from byte begin. */
+static int attach_file(struct elmo_corpus *c, int fd, const char *path, int64_t begin) {
+    c->fd = fd;
+    if (begin > 0 && lseek(fd, (off_t)begin, SEEK_SET) < 0)
+        return elmo_error(ELMO_ERR_IO, "%s: cannot seek to byte %" PRId64 ": %s", path, begin,
+                          strerror(errno));
+    return 0;
+}
+
+int elmo_corpus_open(struct elmo_corpus **out, const char *path,
+                     const struct elmo_corpus_opts *opts, int64_t begin, int64_t end,
+                     int64_t first_line) {
+    *out = NULL;
+    enum elmo_input_format format;
+    ELMO_TRY(check_open_args(path, opts, begin, end, first_line, &format));
+    int rc = 0;
+    struct elmo_corpus *c = corpus_new(path, opts, format, begin, end, first_line);
     ELMO_CALL(grow(c, &c->id, &c->id_cap, 64));
     ELMO_CALL(grow_tok(c, 64));
     c->id[0] = '\0';
-
-    bool stream = true;
+    bool stream;
     int fd;
-    if (strcmp(path, "-") == 0) {
-        fd = dup(STDIN_FILENO);
-        if (fd < 0) ELMO_FAIL(ELMO_ERR_IO, "<stdin>: %s", strerror(errno));
-    } else {
-        fd = open(path, O_RDONLY);
-        if (fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) != 0) {
-            int e = errno;
-            close(fd);
-            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(e));
-        }
-        if (S_ISDIR(st.st_mode)) {
-            close(fd);
-            ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(EISDIR));
-        }
-        if (S_ISREG(st.st_mode)) {
-            unsigned char magic[4];
-            ssize_t n = pread(fd, magic, 4, 0);
-            stream = n > 0 && elmo_gz_magic_codec(magic, (size_t)n) != NULL;
-        }
-    }
-    if (stream) {
-        if (begin != 0 || end >= 0) {
-            close(fd);
-            ELMO_FAIL(ELMO_ERR_ARG,
-                      "%s: a compressed or streamed input cannot be read in byte ranges",
-                      shown_path(path));
-        }
-        c->gz = elmo_gz_fdopen(fd, shown_path(path));
-        if (!c->gz) {
-            rc = ELMO_ERR_IO; /* elmo_gz_fdopen named the file and closed fd */
-            goto cleanup;
-        }
-        if (c->format == ELMO_INPUT_AUTO) {
-            /* stdin: the first bytes decide (they stay in the reader's look-ahead) */
-            const char *head;
-            size_t n;
-            ELMO_CALL(elmo_gz_peek(c->gz, &head, &n));
-            c->format = elmo_input_format_of_bytes(head, n);
-        }
-    } else {
-        c->fd = fd;
-        if (begin > 0 && lseek(fd, (off_t)begin, SEEK_SET) < 0)
-            ELMO_FAIL(ELMO_ERR_IO, "%s: cannot seek to byte %" PRId64 ": %s", path, begin,
-                      strerror(errno));
-    }
+    ELMO_CALL(open_input(path, &fd, &stream));
+    if (stream) ELMO_CALL(attach_stream(c, fd, path, begin, end));
+    else ELMO_CALL(attach_file(c, fd, path, begin));
     *out = c;
     return 0;
 
