@@ -241,12 +241,14 @@ static inline float *out_row(const struct elmo_out_rows *r, int i) {
     return r->ptr ? r->ptr[i] : r->base + (size_t)i * r->ld;
 }
 
-/* Panels [q0, q1) of one product. */
-static void run_panels(const struct prod *pr, int q0, int q1) {
+/* Block sizes of one product: kc floats of K, mc rows of A, ncp panels of B per block. */
+struct blocking {
+    int kc, mc, ncp;
+};
+
+static void plan_blocking(const struct prod *pr, int MRt, struct blocking *bl) {
     const struct elmo_pgemm_op *op = pr->op;
-    const struct isa *isa = cur_isa();
-    const int MRt = isa->mr, M = op->M, K = pr->K, N = pr->N;
-    if (M <= 0 || q0 >= q1) return;
+    const int M = op->M, K = pr->K;
     const int nkb = (K + kc_max - 1) / kc_max;
     int kc = nkb > 0 ? (K + nkb - 1) / nkb : 0;
     kc = (kc + 3) / 4 * 4;
@@ -259,6 +261,70 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
     mc = ((M + nmb - 1) / nmb + MRt - 1) / MRt * MRt;
     int ncp = (int)((size_t)nc_bytes / (sizeof(float) * ELMO_NR * (size_t)(kc > 0 ? kc : 1)));
     if (ncp < 1) ncp = 1;
+    bl->kc = kc, bl->mc = mc, bl->ncp = ncp;
+}
+
+/*
+ * Where the accumulators of the tile at rows [ir, ir + m), columns [j0, j0 + n) start: the
+ * partial sums in C after the first K block; else the init rows (plus bias), the bias or zero.
+ * A partial or biased start is staged in tile_i.  Inlined: it runs once per tile.
+ */
+static inline __attribute__((always_inline)) void
+tile_start(const struct elmo_pgemm_op *op, struct tile_args *t, int ir, int m, int j0, int n,
+           bool first, const float *bias, float (*tile_i)[ELMO_NR]) {
+    if (!first) {
+        t->init = TILE_INIT_ROWS;
+        for (int r = 0; r < m; r++) t->i[r] = out_row(&op->c, ir + r) + j0;
+    } else if (op->init_mode == ELMO_INIT_ROWS) {
+        t->init = TILE_INIT_ROWS;
+        for (int r = 0; r < m; r++) t->i[r] = row_of(&op->init, ir + r) + j0;
+        if (bias || n < ELMO_NR) {
+            for (int r = 0; r < m; r++) {
+                int j = 0;
+                if (bias)
+                    for (; j < n; j++) tile_i[r][j] = t->i[r][j] + bias[j];
+                else
+                    for (; j < n; j++) tile_i[r][j] = t->i[r][j];
+                for (; j < ELMO_NR; j++) tile_i[r][j] = 0.0f;
+                t->i[r] = tile_i[r];
+            }
+        }
+    } else {
+        t->init = bias ? TILE_INIT_BIAS : TILE_INIT_ZERO;
+    }
+    if (!first && n < ELMO_NR) {
+        for (int r = 0; r < m; r++) {
+            memcpy(tile_i[r], t->i[r], sizeof(float) * (size_t)n);
+            memset(tile_i[r] + n, 0, sizeof(float) * (size_t)(ELMO_NR - n));
+            t->i[r] = tile_i[r];
+        }
+    }
+}
+
+/* After the tile's kernel: a partial tile staged in tile_c goes to C (when C carries the
+ * sums), and after the last K block the epilogue sees the finished rows.  Inlined as above. */
+static inline __attribute__((always_inline)) void
+tile_finish(const struct elmo_pgemm_op *op, const struct tile_args *t, int ir, int m, int j0,
+            int n, bool carrier, bool last, float (*tile_c)[ELMO_NR]) {
+    if (carrier && n < ELMO_NR)
+        for (int r = 0; r < m; r++)
+            memcpy(out_row(&op->c, ir + r) + j0, tile_c[r], sizeof(float) * (size_t)n);
+    if (last && op->epi) {
+        const float *rows[PGEMM_MAXMR];
+        for (int r = 0; r < m; r++) rows[r] = t->c[r];
+        op->epi(op->epi_ctx, ir, m, j0, n, rows);
+    }
+}
+
+/* Panels [q0, q1) of one product. */
+static void run_panels(const struct prod *pr, int q0, int q1) {
+    const struct elmo_pgemm_op *op = pr->op;
+    const struct isa *isa = cur_isa();
+    const int MRt = isa->mr, M = op->M, K = pr->K, N = pr->N;
+    if (M <= 0 || q0 >= q1) return;
+    struct blocking bl;
+    plan_blocking(pr, MRt, &bl);
+    const int kc = bl.kc, mc = bl.mc, ncp = bl.ncp;
     float tile_c[PGEMM_MAXMR][ELMO_NR] __attribute__((aligned(64)));
     float tile_i[PGEMM_MAXMR][ELMO_NR] __attribute__((aligned(64)));
     const bool has_bias = pr->bias != NULL || pr->tail_bias != NULL;
@@ -288,48 +354,13 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
                         const int m = i1 - ir < MRt ? i1 - ir : MRt;
                         t.m = m;
                         for (int r = 0; r < m; r++) t.a[r] = row_of(&op->a, ir + r) + k0;
-                        /* where the accumulators start */
-                        if (!first) {
-                            t.init = TILE_INIT_ROWS;
-                            for (int r = 0; r < m; r++) t.i[r] = out_row(&op->c, ir + r) + j0;
-                        } else if (op->init_mode == ELMO_INIT_ROWS) {
-                            t.init = TILE_INIT_ROWS;
-                            for (int r = 0; r < m; r++) t.i[r] = row_of(&op->init, ir + r) + j0;
-                            if (bias || n < ELMO_NR) {
-                                for (int r = 0; r < m; r++) {
-                                    int j = 0;
-                                    if (bias)
-                                        for (; j < n; j++) tile_i[r][j] = t.i[r][j] + bias[j];
-                                    else
-                                        for (; j < n; j++) tile_i[r][j] = t.i[r][j];
-                                    for (; j < ELMO_NR; j++) tile_i[r][j] = 0.0f;
-                                    t.i[r] = tile_i[r];
-                                }
-                            }
-                        } else {
-                            t.init = bias ? TILE_INIT_BIAS : TILE_INIT_ZERO;
-                        }
-                        if (!first && n < ELMO_NR) {
-                            for (int r = 0; r < m; r++) {
-                                memcpy(tile_i[r], t.i[r], sizeof(float) * (size_t)n);
-                                memset(tile_i[r] + n, 0, sizeof(float) * (size_t)(ELMO_NR - n));
-                                t.i[r] = tile_i[r];
-                            }
-                        }
+                        tile_start(op, &t, ir, m, j0, n, first, bias, tile_i);
                         /* where the sums go */
                         const bool direct = carrier && n == ELMO_NR;
                         for (int r = 0; r < m; r++)
                             t.c[r] = direct ? out_row(&op->c, ir + r) + j0 : tile_c[r];
                         isa->tile(&t);
-                        if (carrier && n < ELMO_NR)
-                            for (int r = 0; r < m; r++)
-                                memcpy(out_row(&op->c, ir + r) + j0, tile_c[r],
-                                       sizeof(float) * (size_t)n);
-                        if (last && op->epi) {
-                            const float *rows[PGEMM_MAXMR];
-                            for (int r = 0; r < m; r++) rows[r] = t.c[r];
-                            op->epi(op->epi_ctx, ir, m, j0, n, rows);
-                        }
+                        tile_finish(op, &t, ir, m, j0, n, carrier, last, tile_c);
                     }
                 }
             }
