@@ -41,50 +41,56 @@ static int put_double(hid_t obj, const char *name, double v) {
     return elmo_h5_attr_write_n(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &v, NULL);
 }
 
-/* Writes the tagger into file (a new file); path names it in messages. */
-static int save_to(const char *file, const char *path, const struct elmo_tagger *t,
-                   const struct elmo_tagger_meta *meta) {
-    elmo_h5_silence();
-    hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", file);
-    int rc = 0, bad = 0;
-    const char *what = "";
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    H5Pset_obj_track_times(dcpl, 0);
+/* The parameter tensors the config uses, as params/<name>; on failure *what names the one. */
+static int write_params(hid_t f, const struct elmo_tagger *t, hid_t lcpl, hid_t dcpl,
+                        const char **what) {
     struct elmo_tagger_tensor tt[ELMO_TAGGER_TENSORS];
     elmo_tagger_layout(&t->cfg, tt);
-    for (int i = 0; i < ELMO_TAGGER_TENSORS && !bad; i++) {
+    for (int i = 0; i < ELMO_TAGGER_TENSORS; i++) {
         char name[96];
         if (tt[i].numel == 0) continue; /* a tensor the config does not use */
         snprintf(name, sizeof name, "params/%s", tt[i].name);
         hsize_t dims[2] = {(hsize_t)tt[i].dims[0], (hsize_t)tt[i].dims[1]};
         if (elmo_h5_write_dataset(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, tt[i].ndim, dims,
-                                  t->block + tt[i].offset, lcpl, dcpl, NULL) < 0)
-            bad = 1, what = tt[i].name;
+                                  t->block + tt[i].offset, lcpl, dcpl, NULL) < 0) {
+            *what = tt[i].name;
+            return -1;
+        }
     }
-    const struct elmo_glove *gv = &meta->glove;
-    if (!bad && gv->n > 0) {
-        hsize_t wd[1] = {(hsize_t)gv->words_bytes}, vd[2] = {(hsize_t)gv->n, (hsize_t)gv->dim};
-        hid_t ws = H5Screate_simple(1, wd, NULL), vs = H5Screate_simple(2, vd, NULL);
-        hid_t w = ws < 0 ? -1 : H5Dcreate2(f, "glove/words", H5T_STD_U8LE, ws, lcpl, dcpl,
-                                           H5P_DEFAULT);
-        hid_t v = vs < 0 ? -1 : H5Dcreate2(f, "glove/vectors", H5T_IEEE_F32LE, vs, lcpl, dcpl,
-                                           H5P_DEFAULT);
-        if (w < 0 || v < 0 ||
-            H5Dwrite(w, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->words) < 0 ||
-            H5Dwrite(v, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->vec) < 0)
-            bad = 1, what = "the GloVe rows";
-        if (w >= 0) H5Dclose(w);
-        if (v >= 0) H5Dclose(v);
-        if (ws >= 0) H5Sclose(ws);
-        if (vs >= 0) H5Sclose(vs);
-    }
+    return 0;
+}
+
+/* The GloVe rows as /glove/words (bytes) and /glove/vectors (n, dim). */
+static int write_glove(hid_t f, const struct elmo_glove *gv, hid_t lcpl, hid_t dcpl,
+                       const char **what) {
+    int bad = 0;
+    hsize_t wd[1] = {(hsize_t)gv->words_bytes}, vd[2] = {(hsize_t)gv->n, (hsize_t)gv->dim};
+    hid_t ws = H5Screate_simple(1, wd, NULL), vs = H5Screate_simple(2, vd, NULL);
+    hid_t w =
+        ws < 0 ? -1 : H5Dcreate2(f, "glove/words", H5T_STD_U8LE, ws, lcpl, dcpl, H5P_DEFAULT);
+    hid_t v =
+        vs < 0 ? -1 : H5Dcreate2(f, "glove/vectors", H5T_IEEE_F32LE, vs, lcpl, dcpl, H5P_DEFAULT);
+    if (w < 0 || v < 0 ||
+        H5Dwrite(w, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->words) < 0 ||
+        H5Dwrite(v, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, gv->vec) < 0)
+        bad = 1, *what = "the GloVe rows";
+    if (w >= 0) H5Dclose(w);
+    if (v >= 0) H5Dclose(v);
+    if (ws >= 0) H5Sclose(ws);
+    if (vs >= 0) H5Sclose(vs);
+    return bad ? -1 : 0;
+}
+
+/* The format, the config and the training record as attributes of the root, in this order;
+ * stops at the first that fails and names it in *what. */
+static int write_attrs(hid_t f, const struct elmo_tagger *t, const struct elmo_tagger_meta *meta,
+                       const char **what) {
+    int bad = 0;
     char *tags = elmo_tagset_join(&meta->tags);
     const struct elmo_tagger_config *c = &t->cfg;
-#define PUT(expr, name)                               \
-    do {                                              \
-        if (!bad && (expr) < 0) bad = 1, what = name; \
+#define PUT(expr, name)                                \
+    do {                                               \
+        if (!bad && (expr) < 0) bad = 1, *what = name; \
     } while (0)
     PUT(put_string(f, "format", FORMAT_NAME), "format");
     PUT(put_int(f, "format_version", FORMAT_VERSION), "format_version");
@@ -121,11 +127,27 @@ static int save_to(const char *file, const char *path, const struct elmo_tagger 
     PUT(put_string(f, "job_yaml", meta->job_yaml), "job_yaml");
 #undef PUT
     free(tags);
+    return bad ? -1 : 0;
+}
+
+/* Writes the tagger into file (a new file); path names it in messages. */
+static int save_to(const char *file, const char *path, const struct elmo_tagger *t,
+                   const struct elmo_tagger_meta *meta) {
+    elmo_h5_silence();
+    hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return elmo_error(ELMO_ERR_HDF5, "%s: cannot create the tagger file", file);
+    const char *what = "";
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_obj_track_times(dcpl, 0);
+    bool bad = write_params(f, t, lcpl, dcpl, &what) < 0 ||
+               (meta->glove.n > 0 && write_glove(f, &meta->glove, lcpl, dcpl, &what) < 0) ||
+               write_attrs(f, t, meta, &what) < 0;
     H5Pclose(lcpl);
     H5Pclose(dcpl);
-    if (H5Fclose(f) < 0 && !bad) bad = 1, what = "(closing)";
-    if (bad) rc = elmo_error(ELMO_ERR_HDF5, "%s: cannot write %s", path, what);
-    return rc;
+    if (H5Fclose(f) < 0 && !bad) bad = true, what = "(closing)";
+    if (bad) return elmo_error(ELMO_ERR_HDF5, "%s: cannot write %s", path, what);
+    return 0;
 }
 
 int elmo_tagger_save(const char *path, const struct elmo_tagger *t,
