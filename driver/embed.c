@@ -50,7 +50,7 @@
 #include "model/gemm.h"
 #include "model/grow.h"
 #include "model/status.h"
-#include "worker/embed.h"
+#include "worker/shard.h"
 #include "worker/part.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102 };

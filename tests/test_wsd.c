@@ -12,9 +12,9 @@
 
 #include "check.h"
 #include "io/svg.h"
-#include "io/wsd.h"
+#include "io/wsd_files.h"
 #include "model/status.h"
-#include "model/wsd.h"
+#include "model/sense.h"
 
 static void test_match(void) {
     bool f = true;

@@ -47,7 +47,7 @@ struct elmo_part_header {
  * read as 0.  The writer stores it in the header and rank 0 in the journal; a part is trusted
  * (on resume, and before the merge copies it) only when its size and checksum match both.
  * Reads size bytes of fd from offset 0.  Returns 0 or ELMO_ERR_IO / ELMO_ERR_FORMAT naming
- * path.  Implemented in worker/embed.c.  Not collective.
+ * path.  Implemented in worker/shard.c.  Not collective.
  */
 int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path);
 

@@ -1,10 +1,10 @@
 /*
- * wsd.h: the arithmetic of the word-sense picture (`elmo wsd`, README "The word-sense
+ * sense.h: the arithmetic of the word-sense picture (`elmo wsd`, README "The word-sense
  * picture"): which tokens are occurrences of the target word, and how well the vectors of its
  * occurrences separate by sense.  Pure compute, libc only; nothing here is collective.
  */
-#ifndef ELMO_WSD_H
-#define ELMO_WSD_H
+#ifndef ELMO_MODEL_SENSE_H
+#define ELMO_MODEL_SENSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,4 +42,4 @@ struct elmo_separation {
 int elmo_sense_separation(const float *X, int n, int d, int ldx, const int *sense,
                           int n_senses_max, struct elmo_separation *out);
 
-#endif /* ELMO_WSD_H */
+#endif /* ELMO_MODEL_SENSE_H */

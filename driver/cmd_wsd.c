@@ -1,5 +1,5 @@
 /*
- * wsd.c: the `wsd` job, the word-sense picture (issue 5; README "The word-sense picture").
+ * cmd_wsd.c: the `wsd` job, the word-sense picture (README "The word-sense picture").
  *
  * The vectors of one word in many contexts, per output (word_emb, lstm_outputs1,
  * lstm_outputs2, elmo): from sentences run through the model here (the tutorial's five
@@ -23,12 +23,12 @@
 #include "io/outfile.h"
 #include "io/store.h"
 #include "io/weights.h"
-#include "io/wsd.h"
+#include "io/wsd_files.h"
 #include "model/bilm.h"
 #include "model/gemm.h"
 #include "model/pca.h"
 #include "model/status.h"
-#include "model/wsd.h"
+#include "model/sense.h"
 #include "worker/forward.h"
 
 /* The tutorial's sentences and their senses (ner.md 1.2). */

@@ -1,15 +1,16 @@
 /*
- * wsd.h: the data and the files of the word-sense picture (`elmo wsd`, README "The word-sense
- * picture"): the set of sentences and occurrences with their vectors per output, filled from an
- * embedding store or by the driver's forward pass; the sense labels file; and the outputs:
- * one SVG per layer and fit, an overview SVG with every layer side by side, and wsd.json.
+ * wsd_files.h: the data and the files of the word-sense picture (`elmo wsd`, README "The
+ * word-sense picture"): the set of sentences and occurrences with their vectors per output,
+ * filled from an embedding store or by the driver's forward pass; the sense labels file; and
+ * the outputs: one SVG per layer and fit, an overview SVG with every layer side by side, and
+ * wsd.json.
  *
  * Dimension letters: R = token rows of the kept sentences (all their tokens), O = occurrences
  * drawn, P = the model's projection dim (word_emb is P wide, the other outputs 2P).
  * Nothing here is collective; the store is read with the serial API (io/store.h).
  */
-#ifndef ELMO_IO_WSD_H
-#define ELMO_IO_WSD_H
+#ifndef ELMO_IO_WSD_FILES_H
+#define ELMO_IO_WSD_FILES_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
 
 #include "model/outputs.h"
 #include "model/pca.h"
-#include "model/wsd.h"
+#include "model/sense.h"
 
 #define ELMO_WSD_OUTPUTS 4 /* word_emb, lstm_outputs1, lstm_outputs2, elmo: bits 0..3 */
 
@@ -118,4 +119,4 @@ int elmo_wsd_write(const char *dir, const struct elmo_wsd_set *s,
                    const struct elmo_wsd_layer *layers, int n_layers,
                    const struct elmo_wsd_meta *meta);
 
-#endif /* ELMO_IO_WSD_H */
+#endif /* ELMO_IO_WSD_FILES_H */

@@ -1,11 +1,11 @@
 /*
- * embed.h: the per-rank embed loop.  A shard (a byte range of the input in the stateless
+ * shard.h: the per-rank embed loop.  A shard (a byte range of the input in the stateless
  * regime, or a whole stream in the streams regime) is read, split into entries, batched by
  * token budget, run through the biLM, and staged as a part file (worker/part.h).  Not
  * collective: ranks call it independently on the shards they are handed.
  */
-#ifndef ELMO_EMBED_H
-#define ELMO_EMBED_H
+#ifndef ELMO_WORKER_SHARD_H
+#define ELMO_WORKER_SHARD_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -61,4 +61,4 @@ void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx);
 int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      const char *part_path, const char *rej_path);
 
-#endif /* ELMO_EMBED_H */
+#endif /* ELMO_WORKER_SHARD_H */

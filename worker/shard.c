@@ -1,5 +1,5 @@
 /*
- * embed.c: one shard from input text to a staged part file.
+ * shard.c: one shard from input text to a staged part file.
  *
  * Flow: read the shard's records (corpus reader) into entries (a record gives one entry, none
  * when rejected, several when a long sentence is split); plan length-sorted batches under the
@@ -7,7 +7,7 @@
  * compute the token vectors (word-type cache), run the biLSTM, derive the requested outputs
  * and write each entry's rows at their place in the part file.
  */
-#include "worker/embed.h"
+#include "worker/shard.h"
 
 #include <errno.h>
 #include <fcntl.h>

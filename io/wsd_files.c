@@ -1,9 +1,9 @@
 /*
- * wsd.c: the word-sense picture's data and files (see wsd.h): the set of kept sentences, the
- * sense-labels file, reading occurrences from an embedding store, and writing the SVG figures
- * and wsd.json.
+ * wsd_files.c: the word-sense picture's data and files (see wsd_files.h): the set of kept
+ * sentences, the sense-labels file, reading occurrences from an embedding store, and writing
+ * the SVG figures and wsd.json.
  */
-#include "io/wsd.h"
+#include "io/wsd_files.h"
 
 #include <errno.h>
 #include <hdf5.h>

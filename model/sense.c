@@ -1,7 +1,7 @@
 /*
- * wsd.c: occurrences of a word (suffix rules) and the sense-separation figures (see wsd.h).
+ * sense.c: occurrences of a word (suffix rules) and the sense-separation figures (see sense.h).
  */
-#include "model/wsd.h"
+#include "model/sense.h"
 
 #include <math.h>
 #include <stdlib.h>
