@@ -54,7 +54,7 @@ static void print_shape(const char *label, struct elmo_store *st, const char *na
     printf("  %-16s %s\n", label, shape);
 }
 
-/* What the journal of an embed run (driver/embed.c) says about its progress. */
+/* What the journal of an embed run (driver/embed_journal.c) says about its progress. */
 struct progress {
     int64_t plan;     /* shards in the plan, -1 when the journal has no plan line yet */
     int64_t done;     /* distinct shards journalled as done */
