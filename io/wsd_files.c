@@ -325,14 +325,108 @@ cleanup:
     return rc;
 }
 
+/* Every token of the store that is an occurrence (found: token numbers, increasing). */
+static int find_occurrences(const struct elmo_wsd_set *s, struct elmo_store *st, int64_t T,
+                            bool forms, int64_t **found, int64_t *n_found) {
+    enum { CHUNK = 65536 };
+    int rc = 0;
+    int64_t fcap = 0;
+    char *blob = NULL;
+    int64_t *toff = elmo_malloc(sizeof(int64_t) * (CHUNK + 1), "wsd: token offsets");
+    if (!toff) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    for (int64_t t0 = 0; t0 < T; t0 += CHUNK) {
+        int64_t c = T - t0 < CHUNK ? T - t0 : CHUNK;
+        ELMO_CALL(elmo_store_read_i64(st, "tokens/text_offset", t0, c + 1, toff));
+        free(blob);
+        blob = NULL;
+        ELMO_CALL(read_blob(st, "tokens/text_blob", toff[0], toff[c], &blob));
+        for (int64_t i = 0; i < c; i++) {
+            const char *tk = blob + (toff[i] - toff[0]);
+            if (!elmo_wsd_match(s->word, tk, (size_t)(toff[i + 1] - toff[i]), forms)) continue;
+            if (*n_found == fcap) {
+                fcap = fcap ? fcap * 2 : 256;
+                int64_t *q = realloc(*found, sizeof(int64_t) * (size_t)fcap);
+                if (!q) ELMO_FAIL(ELMO_ERR_NOMEM, "wsd: out of memory");
+                *found = q;
+            }
+            (*found)[(*n_found)++] = t0 + i;
+        }
+    }
+cleanup:
+    free(toff);
+    free(blob);
+    return rc;
+}
+
+/* Adds store sentence lo (tokens off[lo]..off[lo + 1]) with its nocc drawn occurrences. */
+static int add_store_sentence(struct elmo_wsd_set *s, struct elmo_store *st, int64_t lo,
+                              const int64_t *off, const int *occ, int nocc,
+                              char *const *labels) {
+    int rc = 0;
+    int n = (int)(off[lo + 1] - off[lo]);
+    int64_t *stoff = NULL;
+    char *blob = NULL, *text = NULL;
+    char **toks = elmo_calloc((size_t)n + 1, sizeof(char *), "wsd: tokens");
+    if (!toks) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    stoff = elmo_malloc(sizeof(int64_t) * (size_t)(n + 1), "wsd: token offsets");
+    if (!stoff) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    ELMO_CALL(elmo_store_read_i64(st, "tokens/text_offset", off[lo], n + 1, stoff));
+    ELMO_CALL(read_blob(st, "tokens/text_blob", stoff[0], stoff[n], &blob));
+    for (int i = 0; i < n; i++) {
+        size_t len = (size_t)(stoff[i + 1] - stoff[i]);
+        toks[i] = elmo_xmalloc(len + 1);
+        memcpy(toks[i], blob + (stoff[i] - stoff[0]), len);
+        toks[i][len] = '\0';
+    }
+    int64_t so[2];
+    ELMO_CALL(elmo_store_read_i64(st, "sentences/text_offset", lo, 2, so));
+    ELMO_CALL(read_blob(st, "sentences/text_blob", so[0], so[1], &text));
+    rc = elmo_wsd_set_add(s, text, lo, n, (const char *const *)toks, nocc, occ,
+                          labels ? labels[lo] : NULL);
+cleanup:
+    for (int i = 0; toks && i < n; i++) free(toks[i]);
+    free(toks);
+    free(stoff);
+    free(blob);
+    free(text);
+    return rc;
+}
+
+/* The drawn occurrences (every elmo_wsd_pick of found), grouped by sentence (picks increase). */
+static int add_drawn(struct elmo_wsd_set *s, struct elmo_store *st, const int64_t *off,
+                     int64_t N, const int64_t *found, int64_t n_found, int64_t take,
+                     char *const *labels) {
+    int rc = 0;
+    int *occ = elmo_malloc(sizeof(int) * (size_t)take, "wsd: occurrences");
+    if (!occ) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    for (int64_t j = 0; j < take;) {
+        int64_t t = found[elmo_wsd_pick(j, n_found, take)];
+        int64_t lo = 0, hi = N; /* the sentence: off[lo] <= t < off[lo + 1] */
+        while (hi - lo > 1) {
+            int64_t mid = (lo + hi) / 2;
+            if (off[mid] <= t) lo = mid;
+            else hi = mid;
+        }
+        int nocc = 0;
+        while (j < take) {
+            int64_t u = found[elmo_wsd_pick(j, n_found, take)];
+            if (u >= off[lo + 1]) break;
+            occ[nocc++] = (int)(u - off[lo]);
+            j++;
+        }
+        ELMO_CALL(add_store_sentence(s, st, lo, off, occ, nocc, labels));
+    }
+cleanup:
+    free(occ);
+    return rc;
+}
+
 int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, unsigned outputs,
                         int max_points, char *const *labels, int64_t n_labels) {
     struct elmo_store *st = NULL;
     struct elmo_store_info info;
     int rc = 0;
-    int64_t *off = NULL, *toff = NULL, *stoff = NULL, *found = NULL, n_found = 0, fcap = 0;
-    char *blob = NULL, **toks = NULL, *text = NULL;
-    int *occ = NULL, toks_n = 0;
+    int64_t *off = NULL, *found = NULL, n_found = 0;
     struct sources src;
     ELMO_TRY(elmo_store_open(&st, path, &info));
     if (!info.complete)
@@ -350,81 +444,13 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
     off = elmo_malloc(sizeof(int64_t) * (size_t)(N + 1), "wsd: sentence offsets");
     if (!off) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
     ELMO_CALL(elmo_store_read_i64(st, "sentences/offset", 0, N + 1, off));
-    enum { CHUNK = 65536 };
-    toff = elmo_malloc(sizeof(int64_t) * (CHUNK + 1), "wsd: token offsets");
-    if (!toff) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    for (int64_t t0 = 0; t0 < T; t0 += CHUNK) {
-        int64_t c = T - t0 < CHUNK ? T - t0 : CHUNK;
-        ELMO_CALL(elmo_store_read_i64(st, "tokens/text_offset", t0, c + 1, toff));
-        free(blob);
-        blob = NULL;
-        ELMO_CALL(read_blob(st, "tokens/text_blob", toff[0], toff[c], &blob));
-        for (int64_t i = 0; i < c; i++) {
-            const char *tk = blob + (toff[i] - toff[0]);
-            if (!elmo_wsd_match(s->word, tk, (size_t)(toff[i + 1] - toff[i]), forms)) continue;
-            if (n_found == fcap) {
-                fcap = fcap ? fcap * 2 : 256;
-                int64_t *q = realloc(found, sizeof(int64_t) * (size_t)fcap);
-                if (!q) ELMO_FAIL(ELMO_ERR_NOMEM, "wsd: out of memory");
-                found = q;
-            }
-            found[n_found++] = t0 + i;
-        }
-    }
+    ELMO_CALL(find_occurrences(s, st, T, forms, &found, &n_found));
     if (n_found == 0)
         ELMO_FAIL(ELMO_ERR_FORMAT, "no occurrence of '%s'%s among the %lld tokens of %s", s->word,
                   forms ? " (or its forms)" : "", (long long)T, path);
     int64_t take = n_found < max_points ? n_found : max_points;
     s->n_found = n_found;
-
-    /* The drawn occurrences, grouped by sentence (picks are increasing). */
-    occ = elmo_malloc(sizeof(int) * (size_t)take, "wsd: occurrences");
-    if (!occ) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    for (int64_t j = 0; j < take;) {
-        int64_t t = found[elmo_wsd_pick(j, n_found, take)];
-        int64_t lo = 0, hi = N; /* the sentence: off[lo] <= t < off[lo + 1] */
-        while (hi - lo > 1) {
-            int64_t mid = (lo + hi) / 2;
-            if (off[mid] <= t) lo = mid;
-            else hi = mid;
-        }
-        int nocc = 0;
-        while (j < take) {
-            int64_t u = found[elmo_wsd_pick(j, n_found, take)];
-            if (u >= off[lo + 1]) break;
-            occ[nocc++] = (int)(u - off[lo]);
-            j++;
-        }
-        int n = (int)(off[lo + 1] - off[lo]);
-        toks = elmo_calloc((size_t)n + 1, sizeof(char *), "wsd: tokens");
-        if (!toks) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-        toks_n = n;
-        free(stoff);
-        stoff = elmo_malloc(sizeof(int64_t) * (size_t)(n + 1), "wsd: token offsets");
-        if (!stoff) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-        ELMO_CALL(elmo_store_read_i64(st, "tokens/text_offset", off[lo], n + 1, stoff));
-        free(blob);
-        blob = NULL;
-        ELMO_CALL(read_blob(st, "tokens/text_blob", stoff[0], stoff[n], &blob));
-        for (int i = 0; i < n; i++) {
-            size_t len = (size_t)(stoff[i + 1] - stoff[i]);
-            toks[i] = elmo_xmalloc(len + 1);
-            memcpy(toks[i], blob + (stoff[i] - stoff[0]), len);
-            toks[i][len] = '\0';
-        }
-        int64_t so[2];
-        ELMO_CALL(elmo_store_read_i64(st, "sentences/text_offset", lo, 2, so));
-        ELMO_CALL(read_blob(st, "sentences/text_blob", so[0], so[1], &text));
-        rc = elmo_wsd_set_add(s, text, lo, n, (const char *const *)toks, nocc, occ,
-                              labels ? labels[lo] : NULL);
-        for (int i = 0; i < n; i++) free(toks[i]);
-        free(toks);
-        toks = NULL;
-        toks_n = 0;
-        free(text);
-        text = NULL;
-        if (rc < 0) goto cleanup;
-    }
+    ELMO_CALL(add_drawn(s, st, off, N, found, n_found, take, labels));
 
     /* The vectors of every token of the kept sentences. */
     ELMO_CALL(elmo_wsd_set_alloc(s, outputs, P));
@@ -433,14 +459,7 @@ int elmo_wsd_from_store(struct elmo_wsd_set *s, const char *path, bool forms, un
 cleanup:
     elmo_store_close(st);
     free(off);
-    free(toff);
     free(found);
-    free(stoff);
-    for (int i = 0; toks && i < toks_n; i++) free(toks[i]);
-    free(toks);
-    free(blob);
-    free(text);
-    free(occ);
     return rc;
 }
 
@@ -581,76 +600,102 @@ static void separation_note(const struct elmo_wsd_layer *l, int dim, char *out, 
              ratio, dim, l->sep.nn_accuracy, l->sep.nn_correct, l->sep.n_points);
 }
 
-static int write_figures(const char *dir, const struct elmo_wsd_set *s,
-                         const struct elmo_wsd_layer *layers, int n_layers,
-                         const struct elmo_wsd_meta *meta) {
-    int rc = 0, n_groups = 0;
-    int *group = elmo_xcalloc((size_t)s->n_occ + 1, sizeof(int));
-    char **groups = groups_make(s, &n_groups, group);
+/* The figures' shared state: points and panels per output and fit (index li * 2 + fit). */
+struct figs {
+    int n_groups;
+    int *group;                       /* (n_occ) group of each occurrence */
+    char **groups;                    /* (n_groups) group names */
     struct labels L;
-    labels_make(s, meta, &L);
-    struct elmo_svg_point *pts = elmo_xcalloc((size_t)s->n_occ * 2 * n_layers + 1, sizeof *pts);
-    struct elmo_svg_panel *panels = elmo_xcalloc((size_t)2 * n_layers, sizeof *panels);
-    char(*xl)[48] = elmo_xcalloc((size_t)2 * n_layers, sizeof *xl);
-    char(*yl)[48] = elmo_xcalloc((size_t)2 * n_layers, sizeof *yl);
-    char(*titles)[160] = elmo_xcalloc((size_t)2 * n_layers, sizeof *titles);
-    char(*notes)[300] = elmo_xcalloc((size_t)n_layers, sizeof *notes);
-    char(*short_notes)[120] = elmo_xcalloc((size_t)n_layers, sizeof *short_notes);
-    char(*numbers)[16] = elmo_xcalloc((size_t)s->n_sent + 1, sizeof *numbers);
-    for (int i = 0; i < s->n_sent; i++) snprintf(numbers[i], sizeof numbers[i], "%d", i + 1);
+    struct elmo_svg_point *pts;       /* (2 * n_layers, n_occ) */
+    struct elmo_svg_panel *panels;    /* (2 * n_layers) */
+    char (*xl)[48], (*yl)[48], (*titles)[160];  /* (2 * n_layers) */
+    char (*notes)[300], (*short_notes)[120];    /* (n_layers) */
+    char (*numbers)[16];              /* (n_sent) sentence numbers, from 1 */
+};
+
+static void figs_init(struct figs *F, const struct elmo_wsd_set *s,
+                      const struct elmo_wsd_meta *meta, int n_layers) {
+    F->n_groups = 0;
+    F->group = elmo_xcalloc((size_t)s->n_occ + 1, sizeof(int));
+    F->groups = groups_make(s, &F->n_groups, F->group);
+    labels_make(s, meta, &F->L);
+    F->pts = elmo_xcalloc((size_t)s->n_occ * 2 * n_layers + 1, sizeof *F->pts);
+    F->panels = elmo_xcalloc((size_t)2 * n_layers, sizeof *F->panels);
+    F->xl = elmo_xcalloc((size_t)2 * n_layers, sizeof *F->xl);
+    F->yl = elmo_xcalloc((size_t)2 * n_layers, sizeof *F->yl);
+    F->titles = elmo_xcalloc((size_t)2 * n_layers, sizeof *F->titles);
+    F->notes = elmo_xcalloc((size_t)n_layers, sizeof *F->notes);
+    F->short_notes = elmo_xcalloc((size_t)n_layers, sizeof *F->short_notes);
+    F->numbers = elmo_xcalloc((size_t)s->n_sent + 1, sizeof *F->numbers);
+    for (int i = 0; i < s->n_sent; i++) snprintf(F->numbers[i], sizeof F->numbers[i], "%d", i + 1);
+}
+
+static void figs_free(struct figs *F) {
+    for (int i = 0; i < F->n_groups; i++) free(F->groups[i]);
+    free(F->groups);
+    free(F->group);
+    labels_free(&F->L);
+    free(F->pts);
+    free(F->panels);
+    free(F->xl);
+    free(F->yl);
+    free(F->titles);
+    free(F->notes);
+    free(F->short_notes);
+    free(F->numbers);
+}
+
+/* The figure of output layer li (the li-th of layers) with fit 0 (all tokens) or 1 (the
+ * occurrences); fills its points and panel, which the overview reuses. */
+static int write_layer_figure(const char *dir, const struct elmo_wsd_set *s,
+                              const struct elmo_wsd_layer *l, int li, int fit, struct figs *F,
+                              const struct elmo_wsd_meta *meta) {
+    const char *name = elmo_outputs[l->bit].name;
     char path[ELMO_PATH_MAX + 64], title[320], subtitle[400];
-
-    /* One figure per output and fit; the point arrays are reused by the overview. */
-    for (int li = 0; li < n_layers; li++) {
-        const struct elmo_wsd_layer *l = &layers[li];
-        const char *name = elmo_outputs[l->bit].name;
-        separation_note(l, s->dim[l->bit], notes[li], sizeof notes[li]);
-        if (l->has_sep)
-            snprintf(short_notes[li], sizeof short_notes[li], "ratio %.2f, 1-NN %.2f",
-                     l->sep.ratio, l->sep.nn_accuracy);
-        for (int fit = 0; fit < 2; fit++) {
-            const struct elmo_pca *p = fit == 0 ? &l->all : &l->occ;
-            struct elmo_svg_point *q = pts + ((size_t)li * 2 + fit) * s->n_occ;
-            for (int o = 0; o < s->n_occ; o++) {
-                q[o].x = fit == 0 ? l->all_xy[2 * o] : p->proj[(size_t)o * p->k];
-                q[o].y = fit == 0 ? l->all_xy[2 * o + 1] : p->proj[(size_t)o * p->k + 1];
-                q[o].group = group[o];
-                q[o].before = L.before[o];
-                q[o].word = s->tok[s->occ_row[o]];
-                q[o].after = L.after[o];
-                q[o].tooltip = L.tooltip[o];
-            }
-            struct elmo_svg_panel *pn = &panels[li * 2 + fit];
-            axis_label(xl[li * 2 + fit], sizeof xl[0], 1, p->ratio[0]);
-            axis_label(yl[li * 2 + fit], sizeof yl[0], 2, p->ratio[1]);
-            snprintf(titles[li * 2 + fit], sizeof titles[0], "%s: %s", name,
-                     fit == 0 ? "PCA of all tokens" : "PCA of the occurrences");
-            *pn = (struct elmo_svg_panel){titles[li * 2 + fit], xl[li * 2 + fit],
-                                          yl[li * 2 + fit], q, s->n_occ, notes[li],
-                                          WSD_MAX_LABELS};
-            snprintf(title, sizeof title, "\u201c%s\u201d in context: %s (%s)", s->word, name,
-                     elmo_outputs[l->bit].desc);
-            char few[96] = "";
-            if (s->n_occ > WSD_MAX_LABELS)
-                snprintf(few, sizeof few, " (labels on at most %d; hover a point for its "
-                         "sentence)", WSD_MAX_LABELS);
-            if (fit == 0)
-                snprintf(subtitle, sizeof subtitle,
-                         "PCA fitted on all %d token vectors of the %d sentences (as the "
-                         "tutorial), %d occurrences drawn%s; source: %s",
-                         s->n_rows, s->n_sent, s->n_occ, few, meta->source);
-            else
-                snprintf(subtitle, sizeof subtitle,
-                         "PCA fitted on the %d occurrences alone%s; %d sentences; source: %s",
-                         s->n_occ, few, s->n_sent, meta->source);
-            struct elmo_svg_figure fig = {title, subtitle, (const char *const *)groups,
-                                          n_groups, pn, 1, 1, 900, 600, 12.0};
-            snprintf(path, sizeof path, "%s/%s%s.svg", dir, name, fit == 0 ? "" : ".occurrences");
-            ELMO_CALL(elmo_svg_write(path, &fig));
-        }
+    const struct elmo_pca *p = fit == 0 ? &l->all : &l->occ;
+    struct elmo_svg_point *q = F->pts + ((size_t)li * 2 + fit) * s->n_occ;
+    for (int o = 0; o < s->n_occ; o++) {
+        q[o].x = fit == 0 ? l->all_xy[2 * o] : p->proj[(size_t)o * p->k];
+        q[o].y = fit == 0 ? l->all_xy[2 * o + 1] : p->proj[(size_t)o * p->k + 1];
+        q[o].group = F->group[o];
+        q[o].before = F->L.before[o];
+        q[o].word = s->tok[s->occ_row[o]];
+        q[o].after = F->L.after[o];
+        q[o].tooltip = F->L.tooltip[o];
     }
+    struct elmo_svg_panel *pn = &F->panels[li * 2 + fit];
+    axis_label(F->xl[li * 2 + fit], sizeof F->xl[0], 1, p->ratio[0]);
+    axis_label(F->yl[li * 2 + fit], sizeof F->yl[0], 2, p->ratio[1]);
+    snprintf(F->titles[li * 2 + fit], sizeof F->titles[0], "%s: %s", name,
+             fit == 0 ? "PCA of all tokens" : "PCA of the occurrences");
+    *pn = (struct elmo_svg_panel){F->titles[li * 2 + fit], F->xl[li * 2 + fit],
+                                  F->yl[li * 2 + fit], q, s->n_occ, F->notes[li],
+                                  WSD_MAX_LABELS};
+    snprintf(title, sizeof title, "\u201c%s\u201d in context: %s (%s)", s->word, name,
+             elmo_outputs[l->bit].desc);
+    char few[96] = "";
+    if (s->n_occ > WSD_MAX_LABELS)
+        snprintf(few, sizeof few, " (labels on at most %d; hover a point for its "
+                 "sentence)", WSD_MAX_LABELS);
+    if (fit == 0)
+        snprintf(subtitle, sizeof subtitle,
+                 "PCA fitted on all %d token vectors of the %d sentences (as the "
+                 "tutorial), %d occurrences drawn%s; source: %s",
+                 s->n_rows, s->n_sent, s->n_occ, few, meta->source);
+    else
+        snprintf(subtitle, sizeof subtitle,
+                 "PCA fitted on the %d occurrences alone%s; %d sentences; source: %s",
+                 s->n_occ, few, s->n_sent, meta->source);
+    struct elmo_svg_figure fig = {title, subtitle, (const char *const *)F->groups,
+                                  F->n_groups, pn, 1, 1, 900, 600, 12.0};
+    snprintf(path, sizeof path, "%s/%s%s.svg", dir, name, fit == 0 ? "" : ".occurrences");
+    return elmo_svg_write(path, &fig);
+}
 
-    /* The overview: every output side by side; short labels (the sentence number). */
+/* The overview: every output side by side; short labels (the sentence number). */
+static int write_overview(const char *dir, const struct elmo_wsd_set *s, int n_layers,
+                          const struct figs *F, const struct elmo_wsd_meta *meta) {
+    char path[ELMO_PATH_MAX + 64], title[320], subtitle[400];
     struct elmo_svg_point *ov = elmo_xcalloc((size_t)s->n_occ * 2 * n_layers + 1, sizeof *ov);
     struct elmo_svg_panel *ovp = elmo_xcalloc((size_t)2 * n_layers, sizeof *ovp);
     for (int fit = 0; fit < 2; fit++)
@@ -658,14 +703,14 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
             int src = li * 2 + fit, dst = fit * n_layers + li;
             struct elmo_svg_point *q = ov + (size_t)dst * s->n_occ;
             for (int o = 0; o < s->n_occ; o++) {
-                q[o] = pts[(size_t)src * s->n_occ + o];
-                q[o].before = numbers[s->occ_sent[o]];
+                q[o] = F->pts[(size_t)src * s->n_occ + o];
+                q[o].before = F->numbers[s->occ_sent[o]];
                 q[o].word = NULL;
                 q[o].after = NULL;
             }
-            ovp[dst] = panels[src];
+            ovp[dst] = F->panels[src];
             ovp[dst].pts = q;
-            ovp[dst].note = short_notes[li][0] ? short_notes[li] : NULL;
+            ovp[dst].note = F->short_notes[li][0] ? F->short_notes[li] : NULL;
             ovp[dst].max_labels = WSD_MAX_LABELS;
         }
     snprintf(title, sizeof title, "\u201c%s\u201d in context, layer by layer", s->word);
@@ -673,26 +718,34 @@ static int write_figures(const char *dir, const struct elmo_wsd_set *s,
              "top row: PCA fitted on all %d token vectors (as the tutorial); bottom row: on the "
              "%d occurrences alone; labels are sentence numbers; source: %s",
              s->n_rows, s->n_occ, meta->source);
-    struct elmo_svg_figure fig = {title, subtitle, (const char *const *)groups, n_groups, ovp,
-                                  2 * n_layers, n_layers, 400, 340, 10.0};
+    struct elmo_svg_figure fig = {title, subtitle, (const char *const *)F->groups, F->n_groups,
+                                  ovp, 2 * n_layers, n_layers, 400, 340, 10.0};
     snprintf(path, sizeof path, "%s/layers.svg", dir);
-    rc = elmo_svg_write(path, &fig);
+    int rc = elmo_svg_write(path, &fig);
     free(ov);
     free(ovp);
+    return rc;
+}
 
+static int write_figures(const char *dir, const struct elmo_wsd_set *s,
+                         const struct elmo_wsd_layer *layers, int n_layers,
+                         const struct elmo_wsd_meta *meta) {
+    int rc = 0;
+    struct figs F;
+    figs_init(&F, s, meta, n_layers);
+    /* One figure per output and fit; the point arrays are reused by the overview. */
+    for (int li = 0; li < n_layers; li++) {
+        const struct elmo_wsd_layer *l = &layers[li];
+        separation_note(l, s->dim[l->bit], F.notes[li], sizeof F.notes[li]);
+        if (l->has_sep)
+            snprintf(F.short_notes[li], sizeof F.short_notes[li], "ratio %.2f, 1-NN %.2f",
+                     l->sep.ratio, l->sep.nn_accuracy);
+        for (int fit = 0; fit < 2; fit++)
+            ELMO_CALL(write_layer_figure(dir, s, l, li, fit, &F, meta));
+    }
+    rc = write_overview(dir, s, n_layers, &F, meta);
 cleanup:
-    for (int i = 0; i < n_groups; i++) free(groups[i]);
-    free(groups);
-    free(group);
-    labels_free(&L);
-    free(pts);
-    free(panels);
-    free(xl);
-    free(yl);
-    free(titles);
-    free(notes);
-    free(short_notes);
-    free(numbers);
+    figs_free(&F);
     return rc;
 }
 

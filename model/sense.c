@@ -52,39 +52,13 @@ bool elmo_wsd_match(const char *word, const char *tok, size_t len, bool forms) {
     return false;
 }
 
-int elmo_sense_separation(const float *X, int n, int d, int ldx, const int *sense,
-                          int n_senses_max, struct elmo_separation *out) {
-    memset(out, 0, sizeof *out);
-    out->centroid_dist = out->spread = out->ratio = out->nn_accuracy = out->majority = NAN;
-    int rc = 0, S = n_senses_max, np = 0;
-    int *rows = NULL, *count = NULL;
-    double *cent = NULL, *norm = NULL;
-    float *P = NULL, *dots = NULL;
-    if (n < 0 || d < 1 || ldx < d || S < 0) return elmo_error(ELMO_ERR_ARG, "separation: bad sizes");
-    rows = elmo_calloc((size_t)(n > 0 ? n : 1), sizeof(int), "separation: rows");
-    count = elmo_calloc((size_t)(S > 0 ? S : 1), sizeof(int), "separation: counts");
-    cent = elmo_calloc((size_t)(S > 0 ? S : 1) * d, sizeof(double), "separation: centroids");
-    if (!rows || !count || !cent) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
-    for (int i = 0; i < n; i++) {
-        if (sense[i] < 0) continue;
-        if (sense[i] >= S) ELMO_FAIL(ELMO_ERR_ARG, "separation: sense %d of row %d >= %d",
-                                     sense[i], i, S);
-        rows[np++] = i;
-        count[sense[i]]++;
-    }
-    int ns = 0, largest = 0;
-    for (int s = 0; s < S; s++) {
-        ns += count[s] > 0;
-        if (count[s] > largest) largest = count[s];
-    }
-    out->n_points = np;
-    out->n_senses = ns;
-    if (np < 2 || ns < 2)
-        ELMO_FAIL(ELMO_ERR_ARG, "separation needs 2 labelled points of 2 senses (%d points, "
-                  "%d senses)", np, ns);
-    out->majority = (double)largest / np;
-
-    /* Centroids, then the mean distance of each point to its own. */
+/*
+ * The labelled rows' sense centroids (cent: (S, d), zeroed; count: rows per sense), the mean
+ * distance of a point to its own centroid and over the pairs of centroids.
+ */
+static void centroid_figures(const float *X, int d, int ldx, const int *sense, const int *rows,
+                             int np, int S, const int *count, double *cent,
+                             struct elmo_separation *out) {
     for (int a = 0; a < np; a++) {
         const float *x = X + (size_t)rows[a] * ldx;
         double *c = cent + (size_t)sense[rows[a]] * d;
@@ -118,11 +92,15 @@ int elmo_sense_separation(const float *X, int n, int d, int ldx, const int *sens
     out->centroid_dist = between;
     out->spread = spread;
     out->ratio = spread > 0.0 ? between / spread : INFINITY;
+}
 
-    /* Leave-one-out nearest neighbour by cosine similarity; dot products through elmo_gemm. */
-    P = elmo_malloc(sizeof(float) * (size_t)np * d, "separation: points");
-    dots = elmo_malloc(sizeof(float) * (size_t)np * np, "separation: dot products");
-    norm = elmo_malloc(sizeof(double) * (size_t)np, "separation: norms");
+/* Leave-one-out nearest neighbour by cosine similarity; dot products through elmo_gemm. */
+static int nn_figures(const float *X, int d, int ldx, const int *sense, const int *rows, int np,
+                      struct elmo_separation *out) {
+    int rc = 0;
+    float *P = elmo_malloc(sizeof(float) * (size_t)np * d, "separation: points");
+    float *dots = elmo_malloc(sizeof(float) * (size_t)np * np, "separation: dot products");
+    double *norm = elmo_malloc(sizeof(double) * (size_t)np, "separation: norms");
     if (!P || !dots || !norm) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
     for (int a = 0; a < np; a++) {
         memcpy(P + (size_t)a * d, X + (size_t)rows[a] * ldx, sizeof(float) * (size_t)d);
@@ -145,13 +123,49 @@ int elmo_sense_separation(const float *X, int n, int d, int ldx, const int *sens
     }
     out->nn_correct = correct;
     out->nn_accuracy = (double)correct / np;
+cleanup:
+    free(norm);
+    free(P);
+    free(dots);
+    return rc;
+}
 
+int elmo_sense_separation(const float *X, int n, int d, int ldx, const int *sense,
+                          int n_senses_max, struct elmo_separation *out) {
+    memset(out, 0, sizeof *out);
+    out->centroid_dist = out->spread = out->ratio = out->nn_accuracy = out->majority = NAN;
+    int rc = 0, S = n_senses_max, np = 0;
+    int *rows = NULL, *count = NULL;
+    double *cent = NULL;
+    if (n < 0 || d < 1 || ldx < d || S < 0)
+        return elmo_error(ELMO_ERR_ARG, "separation: bad sizes");
+    rows = elmo_calloc((size_t)(n > 0 ? n : 1), sizeof(int), "separation: rows");
+    count = elmo_calloc((size_t)(S > 0 ? S : 1), sizeof(int), "separation: counts");
+    cent = elmo_calloc((size_t)(S > 0 ? S : 1) * d, sizeof(double), "separation: centroids");
+    if (!rows || !count || !cent) ELMO_FAIL(ELMO_ERR_NOMEM, "%s", elmo_errmsg());
+    for (int i = 0; i < n; i++) {
+        if (sense[i] < 0) continue;
+        if (sense[i] >= S) ELMO_FAIL(ELMO_ERR_ARG, "separation: sense %d of row %d >= %d",
+                                     sense[i], i, S);
+        rows[np++] = i;
+        count[sense[i]]++;
+    }
+    int ns = 0, largest = 0;
+    for (int s = 0; s < S; s++) {
+        ns += count[s] > 0;
+        if (count[s] > largest) largest = count[s];
+    }
+    out->n_points = np;
+    out->n_senses = ns;
+    if (np < 2 || ns < 2)
+        ELMO_FAIL(ELMO_ERR_ARG, "separation needs 2 labelled points of 2 senses (%d points, "
+                  "%d senses)", np, ns);
+    out->majority = (double)largest / np;
+    centroid_figures(X, d, ldx, sense, rows, np, S, count, cent, out);
+    rc = nn_figures(X, d, ldx, sense, rows, np, out);
 cleanup:
     free(rows);
     free(count);
     free(cent);
-    free(norm);
-    free(P);
-    free(dots);
     return rc;
 }
