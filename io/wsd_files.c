@@ -772,6 +772,55 @@ static json_t *pca_json(const struct elmo_pca *p, const float *xy, int n_occ) {
     return o;
 }
 
+/* The drawn occurrences for wsd.json: sentence, source line, token, sense, text. */
+static json_t *occurrences_json(const struct elmo_wsd_set *s, const struct elmo_wsd_meta *meta) {
+    json_t *occs = json_array();
+    for (int o = 0; o < s->n_occ; o++) {
+        int sent = s->occ_sent[o];
+        json_t *j = json_object();
+        json_object_set_new(j, "sentence", json_integer(sent));
+        json_object_set_new(j, meta->from_store ? "store_sentence" : "line",
+                            json_integer(s->sent_src[sent]));
+        json_object_set_new(j, "token_index", json_integer(s->occ_row[o] - s->sent_row[sent]));
+        json_object_set_new(j, "token", json_string(s->tok[s->occ_row[o]]));
+        json_object_set_new(j, "sense", s->occ_sense[o] >= 0
+                                            ? json_string(s->sense[s->occ_sense[o]])
+                                            : json_null());
+        json_object_set_new(j, "text", json_string(s->sent_text[sent]));
+        json_array_append_new(occs, j);
+    }
+    return occs;
+}
+
+/* One output's entry of wsd.json: its PCA fits and its separation figures. */
+static json_t *layer_json(const struct elmo_wsd_set *s, const struct elmo_wsd_layer *l) {
+    json_t *j = json_object();
+    json_object_set_new(j, "dim", json_integer(s->dim[l->bit]));
+    json_object_set_new(j, "description", json_string(elmo_outputs[l->bit].desc));
+    json_object_set_new(j, "pca_all_tokens", pca_json(&l->all, l->all_xy, s->n_occ));
+    float *xy = elmo_xmalloc(sizeof(float) * 2 * (size_t)s->n_occ + 1);
+    for (int o = 0; o < s->n_occ; o++) {
+        xy[2 * o] = l->occ.proj[(size_t)o * l->occ.k];
+        xy[2 * o + 1] = l->occ.proj[(size_t)o * l->occ.k + 1];
+    }
+    json_object_set_new(j, "pca_occurrences", pca_json(&l->occ, xy, s->n_occ));
+    free(xy);
+    if (l->has_sep) {
+        json_t *sp = json_object();
+        json_object_set_new(sp, "points", json_integer(l->sep.n_points));
+        json_object_set_new(sp, "senses", json_integer(l->sep.n_senses));
+        json_object_set_new(sp, "centroid_distance", jnum(l->sep.centroid_dist));
+        json_object_set_new(sp, "within_spread", jnum(l->sep.spread));
+        json_object_set_new(sp, "ratio", jnum(l->sep.ratio));
+        json_object_set_new(sp, "nn_metric", json_string("cosine"));
+        json_object_set_new(sp, "nn_correct", json_integer(l->sep.nn_correct));
+        json_object_set_new(sp, "nn_accuracy", jnum(l->sep.nn_accuracy));
+        json_object_set_new(sp, "majority", jnum(l->sep.majority));
+        json_object_set_new(j, "separation", sp);
+    } else json_object_set_new(j, "separation", json_null());
+    return j;
+}
+
 static int write_json(const char *dir, const struct elmo_wsd_set *s,
                       const struct elmo_wsd_layer *layers, int n_layers,
                       const struct elmo_wsd_meta *meta) {
@@ -800,50 +849,11 @@ static int write_json(const char *dir, const struct elmo_wsd_set *s,
                   "share of labelled occurrences whose nearest other labelled occurrence (cosine "
                   "similarity, leave one out, the earlier on ties) has the same sense",
                   "majority", "share of the largest sense, the level a constant guess reaches"));
-    json_t *occs = json_array();
-    for (int o = 0; o < s->n_occ; o++) {
-        int sent = s->occ_sent[o];
-        json_t *j = json_object();
-        json_object_set_new(j, "sentence", json_integer(sent));
-        json_object_set_new(j, meta->from_store ? "store_sentence" : "line",
-                            json_integer(s->sent_src[sent]));
-        json_object_set_new(j, "token_index", json_integer(s->occ_row[o] - s->sent_row[sent]));
-        json_object_set_new(j, "token", json_string(s->tok[s->occ_row[o]]));
-        json_object_set_new(j, "sense", s->occ_sense[o] >= 0
-                                            ? json_string(s->sense[s->occ_sense[o]])
-                                            : json_null());
-        json_object_set_new(j, "text", json_string(s->sent_text[sent]));
-        json_array_append_new(occs, j);
-    }
-    json_object_set_new(root, "occurrences", occs);
+    json_object_set_new(root, "occurrences", occurrences_json(s, meta));
     json_t *outs = json_object();
     for (int li = 0; li < n_layers; li++) {
         const struct elmo_wsd_layer *l = &layers[li];
-        json_t *j = json_object();
-        json_object_set_new(j, "dim", json_integer(s->dim[l->bit]));
-        json_object_set_new(j, "description", json_string(elmo_outputs[l->bit].desc));
-        json_object_set_new(j, "pca_all_tokens", pca_json(&l->all, l->all_xy, s->n_occ));
-        float *xy = elmo_xmalloc(sizeof(float) * 2 * (size_t)s->n_occ + 1);
-        for (int o = 0; o < s->n_occ; o++) {
-            xy[2 * o] = l->occ.proj[(size_t)o * l->occ.k];
-            xy[2 * o + 1] = l->occ.proj[(size_t)o * l->occ.k + 1];
-        }
-        json_object_set_new(j, "pca_occurrences", pca_json(&l->occ, xy, s->n_occ));
-        free(xy);
-        if (l->has_sep) {
-            json_t *sp = json_object();
-            json_object_set_new(sp, "points", json_integer(l->sep.n_points));
-            json_object_set_new(sp, "senses", json_integer(l->sep.n_senses));
-            json_object_set_new(sp, "centroid_distance", jnum(l->sep.centroid_dist));
-            json_object_set_new(sp, "within_spread", jnum(l->sep.spread));
-            json_object_set_new(sp, "ratio", jnum(l->sep.ratio));
-            json_object_set_new(sp, "nn_metric", json_string("cosine"));
-            json_object_set_new(sp, "nn_correct", json_integer(l->sep.nn_correct));
-            json_object_set_new(sp, "nn_accuracy", jnum(l->sep.nn_accuracy));
-            json_object_set_new(sp, "majority", jnum(l->sep.majority));
-            json_object_set_new(j, "separation", sp);
-        } else json_object_set_new(j, "separation", json_null());
-        json_object_set_new(outs, elmo_outputs[l->bit].name, j);
+        json_object_set_new(outs, elmo_outputs[l->bit].name, layer_json(s, l));
     }
     json_object_set_new(root, "outputs", outs);
     char path[ELMO_PATH_MAX + 16];
