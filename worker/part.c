@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -101,4 +103,78 @@ void elmo_part_close(struct elmo_part *p) {
     free(p->id_blob); free(p->text_blob); free(p->tok_blob);
     memset(p, 0, sizeof *p);
     p->fd = -1;
+}
+
+/* ---- part checksums ------------------------------------------------------------------- */
+
+#define FNV64_OFFSET 0xcbf29ce484222325ull
+#define FNV64_PRIME  0x100000001b3ull
+
+int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
+    enum { BUF = 1 << 20 };
+    const size_t field = offsetof(struct elmo_part_header, checksum);
+    uint8_t *buf = elmo_malloc(BUF, "a part checksum buffer");
+    if (!buf) return ELMO_ERR_NOMEM;
+    uint64_t h = FNV64_OFFSET;
+    int64_t off = 0;
+    int rc = 0;
+    while (off < size) {
+        size_t want = size - off < BUF ? (size_t)(size - off) : BUF;
+        ssize_t r = pread(fd, buf, want, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r == 0) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the part file is truncated", path);
+        if (off <= (int64_t)field && off + r >= (int64_t)(field + 8))
+            memset(buf + (field - (size_t)off), 0, 8);
+        /* whole words; a read that is not a multiple of 8 only happens at the end */
+        size_t words = (size_t)r / 8, i;
+        for (i = 0; i < words; i++) {
+            uint64_t w;
+            memcpy(&w, buf + 8 * i, 8);
+            h ^= w;
+            h *= FNV64_PRIME;
+        }
+        for (i = 8 * words; i < (size_t)r; i++) {
+            h ^= buf[i];
+            h *= FNV64_PRIME;
+        }
+        off += r;
+        if (r % 8 != 0 && off < size)
+            ELMO_FAIL(ELMO_ERR_IO, "%s: a short read in the middle of the file", path);
+    }
+    *sum = h;
+cleanup:
+    free(buf);
+    return rc;
+}
+
+int elmo_part_verify(const char *path, int64_t size, uint64_t sum) {
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    struct elmo_part_header h;
+    uint64_t got = 0;
+    if (fstat(fd, &st) != 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    if ((int64_t)st.st_size != size)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s has %lld bytes, the journal recorded %lld", path,
+                  (long long)st.st_size, (long long)size);
+    if (size < (int64_t)sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: cannot read the part header", path);
+    if (memcmp(h.magic, ELMO_PART_MAGIC, 8) != 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not an elmo part file", path);
+    if (h.checksum != sum)
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: its header's checksum %016llx is not the journal's "
+                  "%016llx",
+                  path, (unsigned long long)h.checksum, (unsigned long long)sum);
+    ELMO_CALL(elmo_part_checksum(fd, size, &got, path));
+    if (got != sum)
+        ELMO_FAIL(ELMO_ERR_FORMAT,
+                  "%s: its bytes do not match its checksum (%016llx, recorded "
+                  "%016llx): the file was damaged",
+                  path, (unsigned long long)got, (unsigned long long)sum);
+cleanup:
+    close(fd);
+    return rc;
 }
