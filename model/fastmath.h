@@ -1,7 +1,7 @@
 /*
  * fastmath.h: exp, sigmoid and tanh for float written so that the compiler can vectorize the
  * loops that call them (no branches, no library calls).  Accuracy: a few ulp, like the fast
- * paths of the reference frameworks; tests/test_layers.c compares against double math.
+ * paths of the reference frameworks; tests/model/test_layers.c compares against double math.
  *
  * exp: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts, Cody and Waite), e^r by its
  * Taylor series to degree 7 (truncation < 1e-8 relative), 2^n built in the exponent bits.

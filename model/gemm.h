@@ -20,7 +20,7 @@
  * columns) and the instruction set (AVX-512 or AVX2 tiles) change only which lanes and which
  * order of elements compute, never an element's chain, so a row's result is bit-identical
  * whatever the rows around it, the thread count and the x86-64 level, and it equals that
- * scalar fmaf loop (tests/test_gemm.c checks this bit for bit).  A machine without FMA runs a
+ * scalar fmaf loop (tests/model/test_gemm.c checks this bit for bit).  A machine without FMA runs a
  * scalar path calling fmaf, slow but with the same bits.
  */
 #ifndef ELMO_GEMM_H

@@ -5,7 +5,7 @@
  *
  * Every matrix product goes through elmo_gemm.  Element-wise math uses the same fastmath
  * sigmoid/tanh as the inference forward, so a trained model computes in `elmo embed` what it
- * computed here (checked in tests/test_train_bilm.c).
+ * computed here (checked in tests/model/test_train_bilm.c).
  *
  * Sections: char CNN + highway + projection; LSTM; softmax; set-up and the step.
  */

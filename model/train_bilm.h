@@ -104,7 +104,7 @@ struct elmo_lm_batch {
 int elmo_lm_step(struct elmo_lm *lm, const struct elmo_lm_batch *b, double loss[2],
                  int64_t count[2]);
 
-/* ---- the layers, exposed for the finite-difference checks (tests/test_train_bilm.c) ---- */
+/* ---- the layers, exposed for the finite-difference checks (tests/model/test_train_bilm.c) ---- */
 
 /*
  * Context-free token vectors of U word types with their caches: char CNN (only the windows

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "tests/check.h"
 #include "model/pca.h"
 #include "model/rng.h"
 #include "model/status.h"

@@ -8,7 +8,7 @@
  * store with no tokens, bad writes failing on every rank, non-stores refused, and the float16
  * conversion.
  *
- * `test_store --keep DIR` leaves the stores in DIR for tests/test_store_h5py.sh (h5py checks and
+ * `test_store --keep DIR` leaves the stores in DIR for tests/io/test_store_h5py.sh (h5py checks and
  * `elmo export`), including small stores made for the export.
  */
 #include <math.h>
@@ -521,7 +521,7 @@ int main(int argc, char **argv) {
     if (rank == 0) check_store(path, &s, 0, 0, ELMO_PREC_F32, "stateless", 1);
     synth_free(&s);
 
-    /* small stores for `elmo export` (tests/test_store_h5py.sh) */
+    /* small stores for `elmo export` (tests/io/test_store_h5py.sh) */
     synth_from_texts(&s, export_texts, sizeof export_texts / sizeof export_texts[0]);
     const struct { const char *name; unsigned outputs; bool finish; } ex[] = {
         {"export_all.h5", ELMO_OUT_ALL | ELMO_OUT_TOP | ELMO_OUT_AVERAGE | ELMO_OUT_ELMO, true},

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_wsd.sh: the wsd job end to end with the fixture model.
+# test_wsd_job.sh: the wsd job end to end with the fixture model.
 #  1. The default job (the tutorial's five sentences for `work`, senses noun/verb) writes
 #     DIR/*.svg and DIR/wsd.json; every SVG is well-formed XML (xmllint and python's
 #     xml.etree) and each per-layer SVG has exactly one labelled point per occurrence, its word

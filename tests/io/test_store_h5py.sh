@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_store_h5py.sh: stores written by 2 ranks (tests/test_store --keep DIR), read back with h5py,
+# test_store_h5py.sh: stores written by 2 ranks (tests/io/test_store.c, run with --keep DIR), read back with h5py,
 # then `elmo info` and `elmo export --format allennlp` checked with h5py too.
 # Usage: test_store_h5py.sh TEST_STORE_BINARY MPIEXEC   (env: ELMO_BIN, the Open MPI env)
 set -euo pipefail

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "tests/check.h"
 #include "model/bilm.h"
 #include "model/outputs.h"
 #include "model/status.h"

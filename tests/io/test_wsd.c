@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "tests/check.h"
 #include "io/svg.h"
 #include "io/wsd_files.h"
 #include "model/status.h"
