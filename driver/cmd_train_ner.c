@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -845,54 +846,73 @@ static int save_tagger(struct ner_run *r) {
     return lrc;
 }
 
-/* The text of DIR/eval.json: settings, per-epoch log, the final dev and test scores. */
-static char *eval_json(const struct ner_run *r) {
+/* The settings part of DIR/eval.json. */
+static json_t *eval_settings(const struct ner_run *r) {
     const struct elmo_job *job = r->job;
-    struct {
-        char *p;
-        size_t n, cap;
-    } js = {NULL, 0, 0};
-#define JS(...)                                                            \
-    do {                                                                   \
-        int need = snprintf(NULL, 0, __VA_ARGS__);                         \
-        if (js.n + (size_t)need + 1 > js.cap) {                            \
-            js.cap = (js.n + (size_t)need + 1) * 2;                        \
-            js.p = elmo_xrealloc(js.p, js.cap);                            \
-        }                                                                  \
-        js.n += (size_t)snprintf(js.p + js.n, js.cap - js.n, __VA_ARGS__); \
-    } while (0)
-    JS("{\"features\": \"%s\", \"ortho\": %s, \"output\": \"%s\", \"hidden\": %d, "
-       "\"dropout_keep\": %g, \"ranks\": %d, \"seed\": %" PRIu64 ", \"epochs\": %d, "
-       "\"best_epoch\": %d, \"feature_seconds\": %.3f, \"train_seconds\": %.3f,\n"
-       " \"per_epoch\": [",
-       job->features, job->ortho ? "true" : "false", job->ner_output, job->hidden,
-       (double)job->dropout_keep, r->size, job->seed, r->epochs_run, r->best_epoch, r->t_feat,
-       r->t_train);
+    json_t *o = json_object();
+    json_object_set_new(o, "features", json_string(job->features));
+    json_object_set_new(o, "ortho", json_boolean(job->ortho));
+    json_object_set_new(o, "output", json_string(job->ner_output));
+    json_object_set_new(o, "hidden", json_integer(job->hidden));
+    json_object_set_new(o, "dropout_keep", json_real(job->dropout_keep));
+    json_object_set_new(o, "ranks", json_integer(r->size));
+    json_object_set_new(o, "seed", json_integer((json_int_t)job->seed));
+    json_object_set_new(o, "epochs", json_integer(r->epochs_run));
+    json_object_set_new(o, "best_epoch", json_integer(r->best_epoch));
+    json_object_set_new(o, "feature_seconds", json_real(r->t_feat));
+    json_object_set_new(o, "train_seconds", json_real(r->t_train));
+    return o;
+}
+
+/* The per-epoch log of DIR/eval.json: learning rate, loss, time, dev scores. */
+static json_t *eval_epochs(const struct ner_run *r) {
+    json_t *a = json_array();
     for (int ep = 0; ep < r->epochs_run; ep++) {
         const struct elmo_ner_epoch *e = &r->elog[ep];
-        JS("%s\n  {\"epoch\": %d, \"lr\": %.8g, \"train_loss\": %.6f, \"seconds\": %.3f, "
-           "\"dev_precision\": %.4f, \"dev_recall\": %.4f, \"dev_f1\": %.4f}",
-           ep ? "," : "", ep + 1, e->lr, e->loss, e->seconds, e->dev.precision, e->dev.recall,
-           e->dev.f1);
+        json_t *o = json_object();
+        json_object_set_new(o, "epoch", json_integer(ep + 1));
+        json_object_set_new(o, "lr", json_real(e->lr));
+        json_object_set_new(o, "train_loss", json_real(e->loss));
+        json_object_set_new(o, "seconds", json_real(e->seconds));
+        json_object_set_new(o, "dev_precision", json_real(e->dev.precision));
+        json_object_set_new(o, "dev_recall", json_real(e->dev.recall));
+        json_object_set_new(o, "dev_f1", json_real(e->dev.f1));
+        json_array_append_new(a, o);
     }
-    JS("]");
+    return a;
+}
+
+/* The text of DIR/eval.json: settings, per-epoch log, the final dev and test scores; NULL with
+ * the error set when it cannot be built. */
+static char *eval_json(const struct ner_run *r) {
+    json_t *o = eval_settings(r);
+    json_object_set_new(o, "per_epoch", eval_epochs(r));
     for (int i = 1; i < 3; i++) {
         if (!r->scored[i]) continue;
         char *e = elmo_conll_eval_json(&r->evs[i]);
-        JS(",\n \"%s\": %s", i == 1 ? "dev" : "test", e);
+        json_object_set_new(o, i == 1 ? "dev" : "test", json_loads(e, 0, NULL));
         free(e);
     }
-    JS("}\n");
-#undef JS
-    return js.p;
+    char *text = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL; /* the file ends with a newline */
+    if (!line) {
+        free(text);
+        elmo_error(ELMO_ERR_NOMEM, "out of memory for the text of %s", RUN_EVAL);
+        return NULL;
+    }
+    memcpy(line + n, "\n", 2);
+    return line;
 }
 
 /* Rank 0: the tagger, DIR/eval.json, the checkpoint removed, the summary line. */
 static int write_run(struct ner_run *r) {
     const struct elmo_job *job = r->job;
     int lrc = save_tagger(r);
-    char *js = eval_json(r);
+    char *js = lrc == 0 ? eval_json(r) : NULL;
     char jp[ELMO_PATH_MAX + 16];
+    if (lrc == 0 && !js) lrc = ELMO_ERR_NOMEM;
     if (lrc == 0) lrc = run_path(job, jp, sizeof jp, RUN_EVAL);
     if (lrc == 0) lrc = elmo__ner_write_text(jp, js);
     free(js);
