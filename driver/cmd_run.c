@@ -19,7 +19,7 @@
 static void say_model(const struct elmo_job *job) {
     if (elmo_rank() != 0) return;
     bool tagger = job->kind == ELMO_JOB_ANNOTATE || job->kind == ELMO_JOB_EVAL_NER;
-    bool bilm = job->kind == ELMO_JOB_EMBED || (job->kind == ELMO_JOB_WSD && !job->store[0]);
+    bool bilm = elmo_job_runs_bilm(job);
     if (!tagger && !bilm) return;
     const char *path = tagger ? job->tagger : job->weights;
     char sha[65] = "";

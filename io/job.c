@@ -1212,9 +1212,14 @@ int elmo_job_parse_args(struct elmo_job *job, enum elmo_job_kind kind, int argc,
 
 /* ========================== Cross-key rules, derived paths ========================== */
 
+bool elmo_job_runs_bilm(const struct elmo_job *job) {
+    return job->kind == ELMO_JOB_EMBED || (job->kind == ELMO_JOB_WSD && !job->store[0]) ||
+           (job->kind == ELMO_JOB_TRAIN_NER && strcmp(job->features, "glove") != 0);
+}
+
 void elmo_job_resolve_model(struct elmo_job *job) {
     /* no model flags: the shipped default (models.h), for the kinds that run a model */
-    bool wants_bilm = job->kind == ELMO_JOB_EMBED || (job->kind == ELMO_JOB_WSD && !job->store[0]);
+    bool wants_bilm = elmo_job_runs_bilm(job);
     bool wants_tagger = job->kind == ELMO_JOB_ANNOTATE || job->kind == ELMO_JOB_EVAL_NER;
     if (wants_bilm && !job->model[0] && !job->options[0] && !job->weights[0]) {
         char where[32];

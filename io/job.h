@@ -176,6 +176,10 @@ int elmo_job_validate(const struct elmo_job *job);
    (train-ner's `out` is a run directory that the job creates.) */
 int elmo_job_check_out_dirs(const struct elmo_job *job);
 
+/* Whether the job runs a biLM named by options/weights/model (embed, wsd without a store,
+ * train-ner with ELMo features): those kinds fall back to the shipped default biLM. */
+bool elmo_job_runs_bilm(const struct elmo_job *job);
+
 /*
  * Resolves `model: DIR` into options/weights when those are empty, a `tagger` that is a
  * directory into DIR/tagger.h5, and an empty reject_file into OUTPUT.rejects.tsv (annotate

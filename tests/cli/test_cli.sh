@@ -56,6 +56,8 @@ expect "run override of another kind" 2 "--epochs is not a flag of elmo embed" "
 # that finds no default (none beside it, none installed) names the keys and flags that set one.
 "$ELMO_BIN" run "$tmp/ok.yaml" --threads 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect "run with the default model" 1 "(default, source tree; sha256" "$tmp/err"
+"$ELMO_BIN" train-ner --train "$tmp/missing.txt" --out "$tmp/run" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect "train-ner with the default biLM" 1 "(default, source tree; sha256" "$tmp/err"
 mkdir -p "$tmp/alone"; cp "$ELMO_BIN" "$tmp/alone/elmo"
 NOMODEL="$tmp/alone/elmo"
 if [ -d /usr/local/share/elmo/models/elmo-tweets ]; then NOMODEL=; fi  # installed: always found
