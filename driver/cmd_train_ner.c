@@ -889,9 +889,7 @@ static char *eval_json(const struct ner_run *r) {
     json_object_set_new(o, "per_epoch", eval_epochs(r));
     for (int i = 1; i < 3; i++) {
         if (!r->scored[i]) continue;
-        char *e = elmo_conll_eval_json(&r->evs[i]);
-        json_object_set_new(o, i == 1 ? "dev" : "test", json_loads(e, 0, NULL));
-        free(e);
+        json_object_set_new(o, i == 1 ? "dev" : "test", elmo_conll_eval_object(&r->evs[i]));
     }
     char *text = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(o);

@@ -162,7 +162,7 @@ void elmo_conll_eval_print(const struct elmo_conll_eval *ev, FILE *f) {
     }
 }
 
-char *elmo_conll_eval_json(const struct elmo_conll_eval *ev) {
+json_t *elmo_conll_eval_object(const struct elmo_conll_eval *ev) {
     struct elmo_conll_score s = elmo_conll_overall(ev);
     json_t *o = json_object(), *types = json_object();
     json_object_set_new(o, "tokens", json_integer(ev->tokens));
@@ -188,6 +188,11 @@ char *elmo_conll_eval_json(const struct elmo_conll_eval *ev) {
         json_object_set_new(types, ty->name, e);
     }
     json_object_set_new(o, "types", types);
+    return o;
+}
+
+char *elmo_conll_eval_json(const struct elmo_conll_eval *ev) {
+    json_t *o = elmo_conll_eval_object(ev);
     char *text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (!text) text = elmo_xstrdup("{}");

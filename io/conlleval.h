@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #define ELMO_CONLL_MAX_TYPES 128
 
 struct elmo_conll_type {
@@ -70,5 +72,8 @@ void elmo_conll_eval_print(const struct elmo_conll_eval *ev, FILE *f);
  * correct}}.
  */
 char *elmo_conll_eval_json(const struct elmo_conll_eval *ev);
+
+/* The same scores as a jansson object (new reference), for a caller that nests them. */
+json_t *elmo_conll_eval_object(const struct elmo_conll_eval *ev);
 
 #endif /* ELMO_CONLLEVAL_H */
