@@ -40,7 +40,8 @@ ASSUMED = {
     "tweets": 1e9,
     "fs_bw": 100e9,         # parallel file system, aggregate bytes/s (Lustre class)
     "client_bw": 2e9,       # bytes/s one node can move to/from the file system
-    "msg_s": 5e-6,          # one MPI message between nodes, one way
+    "msg_s": 5e-6,          # one MPI message between nodes, one way (latency)
+    "msg_cpu_s": None,      # rank 0's CPU per message; None: measured, else 30.5e-6
     "mem_factor": 1.0,      # per-core rate at 32 ranks per node / at 1 rank per node
     "shard_tokens": 20000,  # the embed job's default --shard-tokens
     "batch_tokens": 4096,   # the embed job's default --batch-tokens
@@ -75,16 +76,47 @@ def core_rate(inp, p):
     return r * p["mem_factor"]
 
 
-def dispatch_service(inp, p):
-    """Rank 0's time per shard: receive the request and the report, journal the report (one
-    line, fsync), send the assignment."""
-    journal = p["journal_s"] if p["journal_s"] is not None else inp["journal_fsync_s"]
-    return journal + 2 * p["msg_s"]
+# rank 0's CPU per message when neither the flag nor the inputs give it: the queue being built
+# (its rank-0 log's "us of CPU"), 32 ranks on the fixture model here, 2026-12-06
+MSG_CPU_FALLBACK_S = 30.5e-6
+
+DISPATCHES = {  # how rank 0 hands out shards
+    "current": "rank 0 works, fsync per shard",
+    "serve": "rank 0 serves, fsync per shard",
+    "batched": "rank 0 serves, fsync per round",
+}
+
+
+def journal_time(inp, p):
+    return p["journal_s"] if p["journal_s"] is not None else inp["journal_fsync_s"]
+
+
+def dispatch_service(inp, p, dispatch="current"):
+    """Rank 0's busy time per shard: two messages (the request, the report) and, unless the
+    journal is synced once per round of messages ('batched'), one fsync of the report's line."""
+    cpu = p["msg_cpu_s"] if p["msg_cpu_s"] is not None else inp.get("msg_cpu_s",
+                                                                    MSG_CPU_FALLBACK_S)
+    return 2 * cpu + (0.0 if dispatch == "batched" else journal_time(inp, p))
+
+
+def answer_wait(inp, p, dispatch, s, rho, rate):
+    """Seconds from a worker's request to rank 0's answer.  Rank 0 that works answers at its
+    next batch boundary (half a batch on average); rank 0 that only serves answers after the
+    M/D/1 queue; with one fsync per round, after the round's fsync too."""
+    wire = 2 * p["msg_s"]
+    if rho >= 1:
+        return float("inf")
+    queue = rho * s / (2 * (1 - rho))
+    if dispatch == "current":
+        return 0.5 * p["batch_tokens"] / rate + s + wire
+    if dispatch == "serve":
+        return s + queue + wire
+    return journal_time(inp, p) / (1 - rho) + s + queue + wire
 
 
 def work_phase(inp, p, nodes, output, dispatch):
-    """The work phase: (seconds, label, details).  dispatch 'current': rank 0 runs shards too
-    and serves between its batches; 'serve': rank 0 only serves."""
+    """The work phase: (seconds, label, details).  dispatch: a key of DISPATCHES ('current':
+    rank 0 runs shards too and serves between its batches)."""
     ranks = nodes * p["cores"]
     workers = ranks if dispatch == "current" else ranks - 1
     rate = core_rate(inp, p)
@@ -93,15 +125,11 @@ def work_phase(inp, p, nodes, output, dispatch):
     bpt = inp["bytes_per_token"][output]
     t_comp = p["shard_tokens"] / rate
     t_write = inp["part_fixed_s"] + p["shard_tokens"] * bpt / inp["part_write_Bps"][output]
-    s = dispatch_service(inp, p)
+    s = dispatch_service(inp, p, dispatch)
     rho = workers / (t_comp + t_write) * s
     # a worker asks for its next shard when it starts one: the answer's wait is hidden unless
-    # it exceeds the shard's time.  Rank 0 that works answers at its next batch boundary
-    # (half a batch on average); rank 0 that only serves answers after the M/D/1 queue.
-    if dispatch == "current":
-        wait = 0.5 * p["batch_tokens"] / rate + s
-    else:
-        wait = s + (rho * s / (2 * (1 - rho)) if rho < 1 else float("inf"))
+    # it exceeds the shard's time (at rho >= 1 the dispatch bound below holds instead)
+    wait = answer_wait(inp, p, dispatch, s, rho, rate)
     exposed = max(0.0, wait - (t_comp + t_write)) if math.isfinite(wait) else 0.0
     cycle = t_comp + t_write + exposed
     # rank 0 that works runs its shards at 1 - rho of its time: its last one ends, on average,
@@ -179,7 +207,7 @@ def table(rows):
     for r in rows:
         out.append("| %d | %d | %s | %s | per %s | %s | %s (%s) | %s | %s | %.0f%% | %.2f | %s |" % (
             r["nodes"], r["ranks"], r["writes"],
-            "rank 0 works" if r["dispatch"] == "current" else "rank 0 serves",
+            DISPATCHES[r["dispatch"]],
             r["weights"], fmt_s(r["startup_s"]), fmt_s(r["work_s"]), r["work_limit"],
             fmt_s(r["merge_s"]) if r["merge_s"] else "-", fmt_s(r["wall_s"]),
             100 * r["efficiency"], r["rank0_load"], r["bottleneck"]))
@@ -191,6 +219,7 @@ DESIGNS = [  # (name, writes, dispatch, weights): today's job, then the project'
     ("+ direct writes", "direct", "current", "rank"),
     ("+ one weights read per node", "direct", "current", "node"),
     ("+ rank 0 only serves", "direct", "serve", "node"),
+    ("+ journal fsync once per round of messages", "direct", "batched", "node"),
 ]
 
 
@@ -207,31 +236,33 @@ def shards_that_keep_up(inp, p, nodes, output, rho_max=0.5):
 def journal_breakeven(inp, p, nodes, output):
     """The journal fsync time at which rank 0 is busy all the time (load 1)."""
     det = work_phase(inp, p, nodes, output, "serve")[2]
-    return det["shard_s"] / (nodes * p["cores"] - 1) - 2 * p["msg_s"]
+    return det["shard_s"] / (nodes * p["cores"] - 1) - dispatch_service(inp, p, "batched")
 
 
 def inputs_line(inp, p):
     return ("Inputs: %.1f tok/s per core (original shape, 1 thread, x memory factor %g); %.2f "
-            "tokens per tweet; start-up CPU %.1f s per rank; weights %.0f MB; rank 0 service "
-            "%.2f ms per shard; %g tweets; %d cores per node; file system %g GB/s aggregate, "
-            "%g GB/s per node (assumed); shards of %d tokens."
+            "tokens per tweet; start-up CPU %.1f s per rank; weights %.0f MB; rank 0 busy %.3f "
+            "ms per shard with an fsync per shard, %.3f ms with one per round; %g tweets; %d "
+            "cores per node; file system %g GB/s aggregate, %g GB/s per node (assumed); shards "
+            "of %d tokens."
             % (core_rate(inp, p) / p["mem_factor"], p["mem_factor"], inp["tokens_per_tweet"],
                p["startup_cpu_s"] if p["startup_cpu_s"] is not None else inp["startup_cpu_s"],
-               inp["weights_bytes"] / 1e6, 1e3 * dispatch_service(inp, p), p["tweets"],
-               p["cores"], p["fs_bw"] / 1e9, p["client_bw"] / 1e9, p["shard_tokens"]))
+               inp["weights_bytes"] / 1e6, 1e3 * dispatch_service(inp, p),
+               1e3 * dispatch_service(inp, p, "batched"), p["tweets"], p["cores"],
+               p["fs_bw"] / 1e9, p["client_bw"] / 1e9, p["shard_tokens"]))
 
 
 def changes_table(inp, p, out):
     """Today's design, then the project's changes one after another, then (where rank 0 does
-    not keep up) the shard size that lets it."""
+    not keep up with an fsync per shard) the shard size that lets it without the last change."""
     lines = ["| nodes | design | wall | efficiency | rank 0 load | bottleneck |",
              "|---:|---|---:|---:|---:|---|"]
     for n in p["nodes"]:
         designs = [(name, w, d, wt, p) for name, w, d, wt in DESIGNS]
         k = shards_that_keep_up(inp, p, n, out)
         if k and k > p["shard_tokens"]:
-            designs.append(("+ --shard-tokens %d" % k, "direct", "serve", "node",
-                            dict(p, shard_tokens=k)))
+            designs.append(("(not the last, but) --shard-tokens %d" % k, "direct", "serve",
+                            "node", dict(p, shard_tokens=k)))
         for name, w, d, wt, q in designs:
             r = predict(inp, q, n, out, w, d, wt)
             lines.append("| %d | %s | %s | %.0f%% | %.2f | %s |" % (
@@ -248,7 +279,7 @@ def report(inp, p):
         lines += ["", "### %s: %.0f bytes per token" % (OUTPUTS[out], inp["bytes_per_token"][out]),
                   ""]
         rows = [predict(inp, p, n, out, w, d, "rank") for n in p["nodes"]
-                for w in ("two-pass", "direct") for d in ("current", "serve")]
+                for w in ("two-pass", "direct") for d in DISPATCHES]
         lines += [table(rows), "", "What each change buys (cumulative):", ""]
         lines += changes_table(inp, p, out)
         lines += ["", "Rank 0 keeps up (load < 1) while its journal fsync takes less than: "
@@ -327,7 +358,19 @@ def parse_rank_logs(logdir):
                 if m:
                     end = datetime.datetime.fromisoformat(m.group(1)).timestamp()
                     ev.setdefault(int(m.group(2)), []).append((end, float(m.group(5))))
+    if not ev:
+        sys.exit("scale_model: no 'shard N done: ...' lines in %s (has the log format changed?)"
+                 % logdir)
     return {r: sorted(v) for r, v in ev.items()}
+
+
+def queue_log_lines(logdir):
+    """Rank 0's own account of the queue ('queue: ...' lines), where the job writes one."""
+    try:
+        with open(os.path.join(logdir, "rank-00000.log")) as f:
+            return [line.split(": ", 1)[1].strip() for line in f if ": queue: " in line]
+    except OSError:
+        return []
 
 
 def quantile(xs, q):
@@ -367,8 +410,11 @@ def fsync_latency(directory, n=200):
 
 
 def env1():
+    """1 BLAS thread per rank; the embed runs measure today's two-pass path (part files and a
+    merge) even where the job would write the store directly."""
     e = dict(os.environ)
     e["OPENBLAS_NUM_THREADS"] = "1"
+    e["ELMO_EMBED_TWO_PASS"] = "1"
     return e
 
 
@@ -428,6 +474,7 @@ def measure_queue(a, sample, work, log):
                     env1(), log)
         fig = queue_figures(parse_rank_logs(store + ".logs"))
         fig["summary"] = parse_summary(out)
+        fig["rank0_queue_log"] = queue_log_lines(store + ".logs")
         res[str(n)] = fig
     return res
 
@@ -453,6 +500,10 @@ def measure(a):
     inp["embed_runs"] = {o: measure_embed(a, model, small, o, work, log) for o in OUTPUTS}
     derive_io(inp)
     inp["queue_runs"] = measure_queue(a, sample, work, log)
+    cpu = re.search(r"\(([0-9.]+) us of CPU\)",
+                    " ".join(inp["queue_runs"][str(max(a.ranks))]["rank0_queue_log"]))
+    if cpu:
+        inp["msg_cpu_s"] = float(cpu.group(1)) * 1e-6
     q = inp["queue_runs"][str(max(a.ranks))]["summary"]
     inp["tokens_per_tweet"] = q["tokens"] / q["sentences"]
     inp["journal_fsync_s"], inp["journal_fsync_median_s"] = fsync_latency(work)
@@ -499,6 +550,9 @@ def add_model_flags(ap):
     g.add_argument("--fs-bw", type=float, help="file system aggregate bytes/s [100e9]")
     g.add_argument("--client-bw", type=float, help="bytes/s per node to the file system [2e9]")
     g.add_argument("--msg-s", type=float, help="one MPI message between nodes, s [5e-6]")
+    g.add_argument("--msg-cpu-s", type=float,
+                   help="rank 0's CPU per message, s [measured, where the job logs it; else "
+                        "30.5e-6]")
     g.add_argument("--mem-factor", type=float, help="per-core rate at full node / alone [1]")
     g.add_argument("--shard-tokens", type=int, help="--shard-tokens of the job [20000]")
     g.add_argument("--batch-tokens", type=int, help="--batch-tokens of the job [4096]")
@@ -548,7 +602,7 @@ def main():
     p = params_from(a)
     if getattr(a, "json", False):
         print(json.dumps([predict(inp, p, n, o, w, d, wt) for n in p["nodes"] for o in OUTPUTS
-                          for w in ("two-pass", "direct") for d in ("current", "serve")
+                          for w in ("two-pass", "direct") for d in DISPATCHES
                           for wt in ("rank", "node")], indent=1))
     else:
         print(report(inp, p))
@@ -582,6 +636,7 @@ def describe(inp):
                          n, os.cpu_count(), q["shards"], q["span_s"], q["assign_per_s"],
                          1e3 * q["mean_shard_s"], 1e3 * q["gap_median_s"],
                          1e3 * q["gap_p90_s"], 100 * q["worker_busy"], q["rank0_shards"]))
+        lines += ["  - rank 0's log: " + x for x in q.get("rank0_queue_log", [])]
     lines.append("- journal line + fsync: mean %.2f ms, median %.2f ms" % (
         1e3 * inp["journal_fsync_s"], 1e3 * inp["journal_fsync_median_s"]))
     return "\n".join(lines)

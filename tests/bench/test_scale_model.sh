@@ -14,7 +14,7 @@ import json, math, sys
 import scale_model as sm
 
 inp = json.load(open(sys.argv[1]))
-P = dict(sm.ASSUMED)
+P = dict(sm.ASSUMED, msg_cpu_s=5e-6)
 fails = []
 
 
@@ -35,7 +35,7 @@ def close(a, b):
 for n in P["nodes"]:
     for out in sm.OUTPUTS:
         for w in ("two-pass", "direct"):
-            for d in ("current", "serve"):
+            for d in sm.DISPATCHES:
                 for wt in ("rank", "node"):
                     r = row(n, out, w, d, wt)
                     tag = "%d %s %s %s %s" % (n, out, w, d, wt)
@@ -49,8 +49,12 @@ for n in P["nodes"]:
                         check(row(n, out, "direct", d, wt)["wall_s"] <= r["wall_s"], tag + ": direct")
                     if wt == "rank":
                         check(row(n, out, w, d, "node")["wall_s"] <= r["wall_s"], tag + ": per node")
-                    check(row(n, out, w, "serve", wt)["work_s"]
-                          <= r["work_s"] + r["shard_s"], tag + ": serving rank 0")
+                    if d == "current":
+                        check(row(n, out, w, "serve", wt)["work_s"]
+                              <= r["work_s"] + r["shard_s"], tag + ": serving rank 0")
+                    if d == "serve":
+                        check(row(n, out, w, "batched", wt)["work_s"] <= r["work_s"],
+                              tag + ": one fsync per round")
 
 # start-up at 1024 nodes: 10 s + 0.4 GB read by every rank (32768 x 0.4 GB / 100 GB/s) or per node
 r = row(1024, "elmo_f16", "direct", "serve", "rank")
@@ -60,8 +64,8 @@ r = row(1024, "elmo_f16", "direct", "serve", "node")
 check(close(r["startup_s"], 10 + 1024 * 4e8 / 100e9), "start-up per node %g" % r["startup_s"])
 
 # dispatch at 1024 nodes: shards of 20000 tokens take 20 + 0.01 + 20000 x 2000 / 2e8 = 20.21 s;
-# 32767 workers ask 1621 times a second, rank 0 needs 1.01 ms each: load 1.64, so the work
-# phase is 5e5 shards x 1.01 ms
+# 32767 workers ask 1621 times a second, rank 0 needs 1.01 ms each (the fsync, 2 messages of
+# 5 us): load 1.64, so the work phase is 5e5 shards x 1.01 ms
 check(close(r["shard_s"], 20.21), "shard time %g" % r["shard_s"])
 check(close(r["rank0_load"], 32767 / 20.21 * 0.00101), "rank 0 load %g" % r["rank0_load"])
 check(r["work_limit"] == "dispatch (rank 0)" and close(r["work_s"], 5e5 * 0.00101),
@@ -71,6 +75,11 @@ r = row(1024, "elmo_f16", "direct", "serve", "node", journal_s=1e-5)
 check(r["work_limit"] == "compute" and close(r["work_s"], 16 * 20.21), "compute bound %g" % r["work_s"])
 check(r["bottleneck"] == "tail (last round of shards)", "fast journal: " + r["bottleneck"])
 check(sm.shards_that_keep_up(inp, P, 1024, "elmo_f16") == 70000, "shards that keep up")
+check(close(sm.journal_breakeven(inp, P, 1024, "elmo_f16"), 20.21 / 32767 - 1e-5), "break-even")
+# one fsync per round of messages: rank 0 busy 10 us per shard (load 0.016), compute-bound
+r = row(1024, "elmo_f16", "direct", "batched", "node")
+check(close(r["rank0_load"], 32767 / 20.21 * 1e-5) and r["work_limit"] == "compute",
+      "batched journal: %g %s" % (r["rank0_load"], r["work_limit"]))
 
 # the merge of the default outputs at 1024 nodes: 1e14 bytes read and written at 100 GB/s
 r = row(1024, "default", "two-pass", "serve", "node", journal_s=1e-5)
