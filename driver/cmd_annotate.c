@@ -44,6 +44,7 @@
 #include "driver/ner_shared.h"
 #include "io/corpus.h"
 #include "io/gz.h"
+#include "io/hash_cache.h"
 #include "io/outfile.h"
 #include "io/sha256.h"
 #include "io/ner_data.h"
@@ -549,7 +550,7 @@ struct sinks {
 /* "" or the sha256 of path, for the sidecar; 0 or a negative status. */
 static int sha_or_empty(const char *path, char hex[65]) {
     hex[0] = '\0';
-    return path && path[0] ? elmo_file_sha256(path, hex) : 0;
+    return path && path[0] ? elmo_file_sha256_cached(path, hex) : 0;
 }
 
 /*

@@ -37,6 +37,7 @@
 #include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/embed_job.h"
+#include "driver/node_model.h"
 #include "io/files.h"
 #include "io/rank_log.h"
 #include "model/clock.h"
@@ -181,9 +182,9 @@ static int load(struct embed_run *er) {
     elmo_rank_log("embed %s -> %s, model %s + %s, %d rank%s x %d thread%s", job->input, job->output,
                   job->options, job->weights, er->size, er->size > 1 ? "s" : "", job->threads,
                   job->threads > 1 ? "s" : "");
-    if (lrc == 0) lrc = elmo_model_load(job->options, job->weights, &er->model);
-    if (lrc == 0) lrc = elmo_embed_ctx_init(&er->ctx, job, &er->model);
     ELMO_TRY(elmo_agree(lrc));
+    ELMO_TRY(elmo_node_model_load(job->options, job->weights, &er->model)); /* one per node */
+    ELMO_TRY(elmo_agree(elmo_embed_ctx_init(&er->ctx, job, &er->model)));
     er->ctx.on_batch = er->rank == 0 ? elmo__embed_on_batch_rank0 : elmo__embed_on_batch_worker;
     er->ctx.cb_arg = er;
     return 0;

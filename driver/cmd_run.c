@@ -9,6 +9,7 @@
 
 #include "driver/collective.h"
 #include "driver/commands.h"
+#include "io/hash_cache.h"
 #include "io/sha256.h"
 #include "model/status.h"
 
@@ -23,7 +24,7 @@ static void say_model(const struct elmo_job *job) {
     if (!tagger && !bilm) return;
     const char *path = tagger ? job->tagger : job->weights;
     char sha[65] = "";
-    if (job->model_source[0] && elmo_file_sha256(path, sha) != 0) sha[0] = '\0';
+    if (job->model_source[0] && elmo_file_sha256_cached(path, sha) != 0) sha[0] = '\0';
     if (tagger)
         fprintf(stderr, "elmo %s: tagger %s%s%s%s%.12s%s\n", elmo_job_kind_name(job->kind), path,
                 job->model_source[0] ? " (" : "", job->model_source, sha[0] ? "; sha256 " : "", sha,

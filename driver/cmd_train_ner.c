@@ -41,6 +41,7 @@
 #include "driver/ner_shared.h"
 #include "io/conlleval.h"
 #include "io/files.h"
+#include "io/hash_cache.h"
 #include "io/ner_checkpoint.h"
 #include "io/models.h"
 #include "io/ner_data.h"
@@ -453,7 +454,7 @@ static int check_complete(struct ner_run *r, int *complete) {
 static int load_glove(struct ner_run *r) {
     const struct elmo_job *job = r->job;
     int lrc = elmo_glove_load(job->glove, &r->gv);
-    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256(job->glove, r->glove_sha);
+    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256_cached(job->glove, r->glove_sha);
     ELMO_TRY(elmo_agree(lrc));
     const struct elmo_ner_data *d = &r->sp[0].d;
     int64_t known = 0;
@@ -491,7 +492,7 @@ static int bilm_features(struct ner_run *r) {
     if (lrc == 0 && r->model.opt.L != 2)
         lrc = elmo_error(ELMO_ERR_ARG, "train-ner needs a 2-layer biLM (%s has %d)", job->options,
                          r->model.opt.L);
-    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256(job->weights, r->sha);
+    if (lrc == 0 && r->rank == 0) lrc = elmo_file_sha256_cached(job->weights, r->sha);
     if (lrc == 0 && r->rank == 0) r->meta.options_json = elmo_read_text(job->options);
     if (lrc == 0 && r->rank == 0 && !r->meta.options_json) lrc = ELMO_ERR_IO;
     ELMO_TRY(elmo_agree(lrc));
@@ -829,7 +830,7 @@ static int save_tagger(struct ner_run *r) {
     if (!r->glove) {
         /* a tagger shipped or moved together with its biLM keeps the relative paths */
         snprintf(meta->weights_sha256, sizeof meta->weights_sha256, "%s", r->sha);
-        lrc = elmo_file_sha256(job->options, meta->options_sha256);
+        lrc = elmo_file_sha256_cached(job->options, meta->options_sha256);
         if (lrc == 0)
             lrc = elmo_path_relative(job->out, job->options, meta->bilm_options,
                                      sizeof meta->bilm_options);

@@ -18,6 +18,7 @@
 #include "driver/commands.h"
 #include "driver/embed_job.h"
 #include "io/files.h"
+#include "io/hash_cache.h"
 #include "io/sha256.h"
 #include "model/status.h"
 
@@ -258,7 +259,7 @@ static int check_inputs(struct embed_run *er) {
     struct stat st;
     er->options_text = elmo_read_text(job->options);
     if (!er->options_text) return ELMO_ERR_IO;
-    ELMO_TRY(elmo_file_sha256(job->weights, er->sha));
+    ELMO_TRY(elmo_file_sha256_cached(job->weights, er->sha));
     for (int i = 0; i < er->in.n; i++) {
         const char *in = er->in.path[i];
         if (strcmp(in, "-") != 0 && access(in, R_OK) != 0)

@@ -11,6 +11,7 @@
 
 #include "driver/collective.h"
 #include "driver/commands.h"
+#include "driver/node_model.h"
 #include "io/outfile.h"
 #include "model/status.h"
 #include "worker/ner_step.h"
@@ -18,7 +19,8 @@
 int elmo__tagging_open(struct elmo_tagging *r, const struct elmo_job *job, int max_len) {
     ELMO_TRY(elmo_agree(elmo_tagging_load(r, job)));
     ELMO_TRY(elmo_agree(elmo_rank() == 0 ? elmo_tagging_verify(r, job) : 0));
-    int rc = elmo_agree(elmo_tagging_prepare(r, job, max_len));
+    int rc = elmo_tagging_needs_bilm(r) ? elmo_node_model_load(r->options, r->weights, &r->m) : 0;
+    if (rc == 0) rc = elmo_agree(elmo_tagging_prepare(r, job, max_len));
     if (rc < 0) elmo_tagging_close(r);
     return rc;
 }

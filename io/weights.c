@@ -302,9 +302,9 @@ static int read_dataset(hid_t file, const char *path, const struct elmo_param *p
 
 #define MAX_PARAMS (1 + 2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS)
 
-int elmo_weights_load(const char *path, struct elmo_model *m) {
-    struct elmo_options opt = m->opt;
-    elmo_model_free(m);
+/* Opens path read-only as HDF5; *file < 0 on failure (with the message set). */
+static int open_weights(const char *path, hid_t *file) {
+    *file = -1;
     elmo_h5_silence();
     FILE *f = fopen(path, "rb");
     if (!f) return elmo_error(ELMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -316,27 +316,73 @@ int elmo_weights_load(const char *path, struct elmo_model *m) {
         h5_reason();
         return elmo_error(ELMO_ERR_HDF5, "%s: not an HDF5 file (%ld bytes)", path, size);
     }
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0)
+    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*file < 0)
         return elmo_error(ELMO_ERR_HDF5,
                           "%s: cannot open as HDF5 (truncated or corrupt? %ld bytes): %s", path,
                           size, h5_reason());
+    return ELMO_OK;
+}
 
-    int rc = ELMO_OK;
-    struct elmo_model tmp;
-    memset(&tmp, 0, sizeof tmp);
+/* Settles the projections the options leave open from the file, then checks every dataset. */
+static int check_file(hid_t file, const char *path, struct elmo_options *opt) {
+    struct elmo_model shape;
     struct elmo_param params[MAX_PARAMS];
     /* where the options leave it open, the file decides (elmo-spec section 1) */
-    if (opt.F == opt.P) opt.has_cnn_proj = path_exists(file, "CNN_proj/W_proj");
-    if (opt.P == opt.D)
-        opt.has_lstm_proj = path_exists(file, "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_P_0");
-    tmp.opt = opt;
-    int n = elmo_model_params(&tmp, params, MAX_PARAMS);
+    if (opt->F == opt->P) opt->has_cnn_proj = path_exists(file, "CNN_proj/W_proj");
+    if (opt->P == opt->D)
+        opt->has_lstm_proj = path_exists(file, "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_P_0");
+    memset(&shape, 0, sizeof shape);
+    shape.opt = *opt;
+    int n = elmo_model_params(&shape, params, MAX_PARAMS);
     ELMO_ASSERT(n <= MAX_PARAMS);
-    for (int i = 0; i < n; i++) ELMO_CALL(check_dataset(file, path, &params[i]));
+    for (int i = 0; i < n; i++) ELMO_TRY(check_dataset(file, path, &params[i]));
+    return ELMO_OK;
+}
+
+/* Reads the datasets of m whose owner is part (all when owner is NULL). */
+static int read_file(hid_t file, const char *path, const struct elmo_model *m, const int *owner,
+                     int part) {
+    struct elmo_param params[MAX_PARAMS];
+    int n = elmo_model_params(m, params, MAX_PARAMS);
+    for (int i = 0; i < n; i++)
+        if (!owner || owner[i] == part) ELMO_TRY(read_dataset(file, path, &params[i]));
+    return ELMO_OK;
+}
+
+int elmo_weights_check(const char *path, struct elmo_options *opt) {
+    hid_t file;
+    int rc = open_weights(path, &file);
+    if (rc == ELMO_OK) rc = check_file(file, path, opt);
+    if (file >= 0) H5Fclose(file);
+    return rc;
+}
+
+int elmo_weights_read_part(const char *path, const struct elmo_model *m, int part, int nparts) {
+    struct elmo_param params[MAX_PARAMS];
+    size_t sizes[MAX_PARAMS];
+    int owner[MAX_PARAMS];
+    int n = elmo_model_params(m, params, MAX_PARAMS);
+    for (int i = 0; i < n; i++) sizes[i] = elmo_param_numel(&params[i]);
+    elmo_split_work(n, sizes, nparts, owner);
+    hid_t file;
+    int rc = open_weights(path, &file);
+    if (rc == ELMO_OK) rc = read_file(file, path, m, owner, part);
+    if (file >= 0) H5Fclose(file);
+    return rc;
+}
+
+int elmo_weights_load(const char *path, struct elmo_model *m) {
+    struct elmo_options opt = m->opt;
+    elmo_model_free(m);
+    hid_t file;
+    int rc = open_weights(path, &file);
+    if (rc < 0) return rc;
+    struct elmo_model tmp;
+    memset(&tmp, 0, sizeof tmp);
+    ELMO_CALL(check_file(file, path, &opt));
     ELMO_CALL(elmo_model_init(&tmp, &opt));
-    n = elmo_model_params(&tmp, params, MAX_PARAMS);
-    for (int i = 0; i < n; i++) ELMO_CALL(read_dataset(file, path, &params[i]));
+    ELMO_CALL(read_file(file, path, &tmp, NULL, 0));
     *m = tmp;
     memset(&tmp, 0, sizeof tmp);
 cleanup:

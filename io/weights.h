@@ -45,6 +45,22 @@ int elmo_options_save(const char *path, const struct elmo_options *opt);
 int elmo_weights_load(const char *path, struct elmo_model *m);
 
 /*
+ * The first half of elmo_weights_load, for loaders that place the block themselves: settles
+ * opt->has_cnn_proj / has_lstm_proj from the file where the options leave them open and checks
+ * every dataset (presence, float type, shape); reads no data.  Returns 0 or the error
+ * elmo_weights_load would give.
+ */
+int elmo_weights_check(const char *path, struct elmo_options *opt);
+
+/*
+ * The second half: reads into m (initialised from checked options, e.g. elmo_model_init_at on
+ * shared memory) the datasets of this part: the tensors are split over nparts parts by size
+ * (elmo_split_work), so nparts callers together read each dataset once.  NaN or Inf values are
+ * rejected.  Returns 0, ELMO_ERR_IO, ELMO_ERR_HDF5 or ELMO_ERR_NAN.
+ */
+int elmo_weights_read_part(const char *path, const struct elmo_model *m, int part, int nparts);
+
+/*
  * Writes m in the official layout (same dataset names and shapes, float32, contiguous).
  * An existing file is replaced.  Returns 0 or ELMO_ERR_HDF5 naming the dataset.
  */

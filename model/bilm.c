@@ -141,71 +141,77 @@ static size_t place(size_t *off, size_t n) {
     return o;
 }
 
-int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt) {
-    memset(m, 0, sizeof *m);
-    ELMO_TRY(elmo_options_check(opt));
-    const struct elmo_options *o = opt;
+/*
+ * The block's layout for opt: returns its floats; when b is not NULL, points m's tensors into
+ * b (m->opt, m->block and m->n_params are set by the callers).
+ */
+static size_t carve(struct elmo_model *m, const struct elmo_options *o, float *b) {
     size_t E = (size_t)o->E, F = (size_t)o->F, P = (size_t)o->P, D = (size_t)o->D;
     size_t off = 0;
     size_t ce = place(&off, ELMO_NCHARS * E);
-    size_t cw[ELMO_MAX_FILTERS], cb[ELMO_MAX_FILTERS];
+    if (b) m->char_embed = b + ce;
     for (int i = 0; i < o->n_filters; i++) {
-        cw[i] = place(&off, (size_t)o->filter_width[i] * E * (size_t)o->filter_count[i]);
-        cb[i] = place(&off, (size_t)o->filter_count[i]);
+        size_t cw = place(&off, (size_t)o->filter_width[i] * E * (size_t)o->filter_count[i]);
+        size_t cb = place(&off, (size_t)o->filter_count[i]);
+        if (b) m->cnn_w[i] = b + cw, m->cnn_b[i] = b + cb;
     }
-    size_t hcw[ELMO_MAX_HIGHWAY], hcb[ELMO_MAX_HIGHWAY], htw[ELMO_MAX_HIGHWAY],
-        htb[ELMO_MAX_HIGHWAY];
     for (int k = 0; k < o->n_highway; k++) {
-        hcw[k] = place(&off, F * F);
-        hcb[k] = place(&off, F);
-        htw[k] = place(&off, F * F);
-        htb[k] = place(&off, F);
+        size_t hcw = place(&off, F * F), hcb = place(&off, F);
+        size_t htw = place(&off, F * F), htb = place(&off, F);
+        if (b) {
+            m->hw_carry_w[k] = b + hcw, m->hw_carry_b[k] = b + hcb;
+            m->hw_tr_w[k] = b + htw, m->hw_tr_b[k] = b + htb;
+        }
     }
-    size_t pw = 0, pb = 0;
     if (o->has_cnn_proj) {
-        pw = place(&off, F * P);
-        pb = place(&off, P);
+        size_t pw = place(&off, F * P), pb = place(&off, P);
+        if (b) m->proj_w = b + pw, m->proj_b = b + pb;
     }
-    size_t lw[2][ELMO_MAX_LAYERS], lb[2][ELMO_MAX_LAYERS], lp[2][ELMO_MAX_LAYERS];
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < o->L; l++) {
-            lw[d][l] = place(&off, 2 * P * 4 * D);
-            lb[d][l] = place(&off, 4 * D);
-            lp[d][l] = o->has_lstm_proj ? place(&off, D * P) : 0;
+            size_t lw = place(&off, 2 * P * 4 * D), lb = place(&off, 4 * D);
+            size_t lp = o->has_lstm_proj ? place(&off, D * P) : 0;
+            if (b) {
+                m->lstm[d][l].w = b + lw;
+                m->lstm[d][l].b = b + lb;
+                m->lstm[d][l].wp = o->has_lstm_proj ? b + lp : NULL;
+            }
         }
-    float *b = elmo_aligned_alloc(off * sizeof(float), "the model weights");
+    return off;
+}
+
+size_t elmo_model_block_floats(const struct elmo_options *opt) { return carve(NULL, opt, NULL); }
+
+int elmo_model_init_at(struct elmo_model *m, const struct elmo_options *opt, float *mem) {
+    memset(m, 0, sizeof *m);
+    ELMO_TRY(elmo_options_check(opt));
+    ELMO_CHECK(mem != NULL && ((uintptr_t)mem & 63) == 0, ELMO_ERR_ARG,
+               "elmo_model_init_at: the memory is not 64-byte aligned");
+    m->opt = *opt;
+    m->block = mem;
+    m->n_params = carve(m, opt, mem);
+    m->borrowed = true;
+    return ELMO_OK;
+}
+
+int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt) {
+    memset(m, 0, sizeof *m);
+    ELMO_TRY(elmo_options_check(opt));
+    size_t n = carve(NULL, opt, NULL);
+    float *b = elmo_aligned_alloc(n * sizeof(float), "the model weights");
     if (!b) return ELMO_ERR_NOMEM;
-    memset(b, 0, off * sizeof(float));
-    m->opt = *o;
+    memset(b, 0, n * sizeof(float));
+    m->opt = *opt;
     m->block = b;
-    m->n_params = off;
-    m->char_embed = b + ce;
-    for (int i = 0; i < o->n_filters; i++) {
-        m->cnn_w[i] = b + cw[i];
-        m->cnn_b[i] = b + cb[i];
-    }
-    for (int k = 0; k < o->n_highway; k++) {
-        m->hw_carry_w[k] = b + hcw[k];
-        m->hw_carry_b[k] = b + hcb[k];
-        m->hw_tr_w[k] = b + htw[k];
-        m->hw_tr_b[k] = b + htb[k];
-    }
-    if (o->has_cnn_proj) {
-        m->proj_w = b + pw;
-        m->proj_b = b + pb;
-    }
-    for (int d = 0; d < 2; d++)
-        for (int l = 0; l < o->L; l++) {
-            m->lstm[d][l].w = b + lw[d][l];
-            m->lstm[d][l].b = b + lb[d][l];
-            m->lstm[d][l].wp = o->has_lstm_proj ? b + lp[d][l] : NULL;
-        }
+    m->n_params = n;
+    carve(m, opt, b);
     return ELMO_OK;
 }
 
 void elmo_model_free(struct elmo_model *m) {
     elmo_model_unpack(m);
-    free(m->block);
+    if (!m->borrowed) free(m->block);
+    if (m->release) m->release(m->release_ctx);
     struct elmo_options keep = m->opt;
     memset(m, 0, sizeof *m);
     m->opt = keep;
@@ -257,6 +263,18 @@ int elmo_model_params(const struct elmo_model *m, struct elmo_param *out, int ca
                     "RNN_%d/RNN/MultiRNNCell/Cell%d/LSTMCell/W_P_0", d, l);
         }
     return n;
+}
+
+void elmo_split_work(int n, const size_t *size, int nparts, int *owner) {
+    size_t load[128] = {0}; /* callers split fewer than 128 items: more parts would idle anyway */
+    if (nparts > 128) nparts = 128;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int p = 1; p < nparts; p++)
+            if (load[p] < load[best]) best = p;
+        owner[i] = best;
+        load[best] += size[i];
+    }
 }
 
 size_t elmo_param_numel(const struct elmo_param *p) {

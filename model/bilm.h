@@ -86,6 +86,10 @@ struct elmo_model {
     struct elmo_packed *packed;           /* copies of the weights packed for the row-stable
                                              GEMM (model/pack.c), or NULL; owned, see
                                              elmo_model_pack */
+    bool borrowed;                        /* block is the caller's (elmo_model_init_at) */
+    void (*release)(void *ctx);           /* called by elmo_model_free when not NULL: gives the
+                                             caller's memory back (e.g. a shared window) */
+    void *release_ctx;
 };
 
 /* One named tensor of the model, as stored in the official weight file. */
@@ -111,7 +115,21 @@ int elmo_options_preset(const char *name, struct elmo_options *opt);
  */
 int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt);
 
-/* Frees the block and the packed copies; accepts a zeroed model and may be called twice. */
+/* Floats of the weight block of a model of these options (what elmo_model_init allocates). */
+size_t elmo_model_block_floats(const struct elmo_options *opt);
+
+/*
+ * As elmo_model_init, but the tensors are views into mem (elmo_model_block_floats(opt) floats,
+ * 64-byte aligned, owned by the caller, neither zeroed nor freed here), e.g. memory shared by
+ * the processes of a node.  Returns 0 or ELMO_ERR_ARG.  Not collective.
+ */
+int elmo_model_init_at(struct elmo_model *m, const struct elmo_options *opt, float *mem);
+
+/*
+ * Frees the block (unless borrowed) and the packed copies (unless they are in caller memory),
+ * then calls m->release when set; accepts a zeroed model and may be called twice.  Collective
+ * when m->release is (see the caller that set it).
+ */
 void elmo_model_free(struct elmo_model *m);
 
 /*
@@ -125,6 +143,27 @@ int elmo_model_pack(struct elmo_model *m);
 
 /* Frees m->packed (the next elmo_bilm_ws_init packs again). */
 void elmo_model_unpack(struct elmo_model *m);
+
+/* Packed matrices of a model of these options, and the floats of their one block. */
+int elmo_model_pack_items(const struct elmo_options *opt);
+size_t elmo_model_packed_floats(const struct elmo_options *opt);
+
+/*
+ * Builds m->packed as views into mem (elmo_model_packed_floats floats, 64-byte aligned, owned
+ * by the caller and not freed by elmo_model_free) and writes the packed matrices of this part
+ * only: the items are split over nparts parts by elmo_split_work on their sizes, so nparts
+ * callers with parts 0..nparts-1 on one shared mem together write all of it, each a share of
+ * about 1/nparts of the bytes.  The views of every item are set whatever the part.  Reads only
+ * the tensors of its items from m->block.  Returns 0, ELMO_ERR_ARG or ELMO_ERR_NOMEM.
+ */
+int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts);
+
+/*
+ * Splits n items of these sizes over nparts workers: owner[i] gets the part of item i (each
+ * item in order to the least loaded part so far, the lowest on a tie).  Same inputs, same
+ * split, on every process.
+ */
+void elmo_split_work(int n, const size_t *size, int nparts, int *owner);
 
 /*
  * Lists the model's tensors in file layout, in block order.  Writes at most cap entries to out

@@ -17,6 +17,7 @@
 struct elmo_packed {
     float *block;
     size_t floats;
+    bool borrowed;                             /* block is the caller's (elmo_model_pack_at) */
     struct elmo_pmat cnn[ELMO_MAX_FILTERS];    /* (w_i E, n_i) + bias */
     struct elmo_pmat hw[ELMO_MAX_HIGHWAY];     /* (F, 2F) [carry | transform], 2 gates, + bias */
     struct elmo_pmat proj;                     /* (F, P) + bias, when has_cnn_proj */

@@ -7,6 +7,7 @@
  * input of the element-wise math of its units (model/lstm.c, model/charcnn.c).
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,32 +18,60 @@
 /* Serialises the lazy packing of elmo_bilm_ws_init across threads. */
 static pthread_mutex_t pack_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Sizes (base == NULL) or fills the packed copies; returns the floats used. */
+/* Which items of the layout to write: all (owner NULL), or those whose owner is part. */
+struct pick {
+    const int *owner;
+    int part;
+    size_t *sizes; /* when not NULL: the floats of every item, in order */
+};
+
+/* Points p at mem as elmo_pmat_pack would (gemm.h: (np, K, ELMO_NR) then the bias), no data. */
+static void describe(struct elmo_pmat *p, int K, int N, int ngates, bool bias, float *mem) {
+    p->K = K;
+    p->N = N;
+    p->np = elmo_pmat_panels(N, ngates);
+    p->ngates = ngates;
+    p->data = mem;
+    p->bias = bias ? mem + (size_t)p->np * K * ELMO_NR : NULL;
+}
+
+/* [carry | transform] of highway k as one (F, 2F) matrix (w2) with its (2F) bias (b2). */
+static void highway_pair(const struct elmo_model *m, int k, float *w2, float *b2) {
+    const size_t F = (size_t)m->opt.F;
+    for (size_t r = 0; r < F; r++) {
+        memcpy(w2 + r * 2 * F, m->hw_carry_w[k] + r * F, sizeof(float) * F);
+        memcpy(w2 + r * 2 * F + F, m->hw_tr_w[k] + r * F, sizeof(float) * F);
+    }
+    memcpy(b2, m->hw_carry_b[k], sizeof(float) * F);
+    memcpy(b2 + F, m->hw_tr_b[k], sizeof(float) * F);
+}
+
+/*
+ * Sizes (base == NULL) or fills the packed copies; returns the floats used.  With base, every
+ * item's views are set and the picked items are written (hw_tmp: room for one highway pair).
+ */
 static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *base,
-                     float *hw_tmp) {
+                     float *hw_tmp, const struct pick *pick) {
     const struct elmo_options *o = &m->opt;
     const int E = o->E, F = o->F, P = o->P, D = o->D;
     size_t off = 0;
-#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                        \
-    do {                                                                                 \
-        if (base) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off); \
-        off += elmo_pmat_floats((K), (N), (ng), (has_bias));                             \
+    int item = 0;
+#define MINE (!pick || !pick->owner || pick->owner[item] == pick->part)
+#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                            \
+    do {                                                                                     \
+        size_t n_ = elmo_pmat_floats((K), (N), (ng), (has_bias));                            \
+        if (base && MINE) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off); \
+        else if (base) describe(&(pm), (K), (N), (ng), (has_bias), base + off);              \
+        if (pick && pick->sizes) pick->sizes[item] = n_;                                     \
+        off += n_;                                                                           \
+        item++;                                                                              \
     } while (0)
     for (int i = 0; i < o->n_filters; i++)
         PUT(pk->cnn[i], o->filter_width[i] * E, o->filter_count[i], m->cnn_w[i], o->filter_count[i],
             m->cnn_b[i], true, 1);
     for (int k = 0; k < o->n_highway; k++) {
-        /* [carry | transform] as one (F, 2F) matrix with its (2F) bias */
         float *w2 = hw_tmp, *b2 = hw_tmp ? hw_tmp + (size_t)F * 2 * F : NULL;
-        if (hw_tmp) {
-            for (int r = 0; r < F; r++) {
-                memcpy(w2 + (size_t)r * 2 * F, m->hw_carry_w[k] + (size_t)r * F, sizeof(float) * F);
-                memcpy(w2 + (size_t)r * 2 * F + F, m->hw_tr_w[k] + (size_t)r * F,
-                       sizeof(float) * F);
-            }
-            memcpy(b2, m->hw_carry_b[k], sizeof(float) * F);
-            memcpy(b2 + F, m->hw_tr_b[k], sizeof(float) * F);
-        }
+        if (base && hw_tmp && MINE) highway_pair(m, k, w2, b2);
         PUT(pk->hw[k], F, 2 * F, w2, 2 * F, b2, true, 2);
     }
     if (o->has_cnn_proj) PUT(pk->proj, F, P, m->proj_w, P, m->proj_b, true, 1);
@@ -54,7 +83,32 @@ static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *
             if (o->has_lstm_proj) PUT(pk->wp[d][l], D, P, lw->wp, P, NULL, false, 1);
         }
 #undef PUT
+#undef MINE
     return off;
+}
+
+/* Items of the layout (as counted by layout()). */
+int elmo_model_pack_items(const struct elmo_options *o) {
+    return o->n_filters + o->n_highway + (o->has_cnn_proj ? 1 : 0) +
+           2 * o->L * (o->has_lstm_proj ? 3 : 2);
+}
+
+size_t elmo_model_packed_floats(const struct elmo_options *opt) {
+    struct elmo_model shape;
+    struct elmo_packed pk;
+    memset(&shape, 0, sizeof shape);
+    shape.opt = *opt;
+    return layout(&shape, &pk, NULL, NULL, NULL);
+}
+
+/* Room for one highway pair (NULL and 0 without highway layers); 0 or ELMO_ERR_NOMEM. */
+static int highway_tmp(const struct elmo_model *m, float **tmp) {
+    const size_t F = (size_t)m->opt.F;
+    *tmp = NULL;
+    if (m->opt.n_highway == 0) return ELMO_OK;
+    *tmp = malloc(sizeof(float) * (F * 2 * F + 2 * F));
+    if (!*tmp) return elmo_error(ELMO_ERR_NOMEM, "out of memory packing the highway weights");
+    return ELMO_OK;
 }
 
 int elmo_model_pack(struct elmo_model *m) {
@@ -62,16 +116,12 @@ int elmo_model_pack(struct elmo_model *m) {
     elmo_model_unpack(m);
     struct elmo_packed *pk = elmo_calloc(1, sizeof *pk, "the packed weights");
     if (!pk) return ELMO_ERR_NOMEM;
-    const size_t F = (size_t)m->opt.F;
     float *hw_tmp = NULL;
-    if (m->opt.n_highway > 0) {
-        hw_tmp = malloc(sizeof(float) * (F * 2 * F + 2 * F));
-        if (!hw_tmp) {
-            free(pk);
-            return elmo_error(ELMO_ERR_NOMEM, "out of memory packing the highway weights");
-        }
+    if (highway_tmp(m, &hw_tmp) < 0) {
+        free(pk);
+        return ELMO_ERR_NOMEM;
     }
-    size_t n = layout(m, pk, NULL, NULL);
+    size_t n = layout(m, pk, NULL, NULL, NULL);
     pk->block = elmo_aligned_alloc(sizeof(float) * (n > 0 ? n : 16), "the packed weights");
     if (!pk->block) {
         free(hw_tmp);
@@ -79,7 +129,36 @@ int elmo_model_pack(struct elmo_model *m) {
         return ELMO_ERR_NOMEM;
     }
     pk->floats = n;
-    layout(m, pk, pk->block, hw_tmp);
+    layout(m, pk, pk->block, hw_tmp, NULL);
+    free(hw_tmp);
+    m->packed = pk;
+    return ELMO_OK;
+}
+
+int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts) {
+    ELMO_CHECK(m->block != NULL, ELMO_ERR_ARG, "elmo_model_pack_at: the model has no weights");
+    ELMO_CHECK(mem != NULL && ((uintptr_t)mem & 63) == 0 && nparts >= 1 && part >= 0 &&
+                   part < nparts,
+               ELMO_ERR_ARG, "elmo_model_pack_at: bad memory or part %d of %d", part, nparts);
+    elmo_model_unpack(m);
+    const int n_items = elmo_model_pack_items(&m->opt);
+    size_t sizes[ELMO_MAX_FILTERS + ELMO_MAX_HIGHWAY + 1 + 6 * ELMO_MAX_LAYERS];
+    int owner[ELMO_MAX_FILTERS + ELMO_MAX_HIGHWAY + 1 + 6 * ELMO_MAX_LAYERS];
+    struct elmo_packed *pk = elmo_calloc(1, sizeof *pk, "the packed weights");
+    if (!pk) return ELMO_ERR_NOMEM;
+    struct pick pick = {NULL, part, sizes};
+    pk->floats = layout(m, pk, NULL, NULL, &pick);
+    elmo_split_work(n_items, sizes, nparts, owner);
+    pick.owner = owner;
+    pick.sizes = NULL;
+    float *hw_tmp = NULL;
+    if (highway_tmp(m, &hw_tmp) < 0) {
+        free(pk);
+        return ELMO_ERR_NOMEM;
+    }
+    pk->block = mem;
+    pk->borrowed = true;
+    layout(m, pk, mem, hw_tmp, &pick);
     free(hw_tmp);
     m->packed = pk;
     return ELMO_OK;
@@ -87,7 +166,7 @@ int elmo_model_pack(struct elmo_model *m) {
 
 void elmo_model_unpack(struct elmo_model *m) {
     if (!m->packed) return;
-    free(m->packed->block);
+    if (!m->packed->borrowed) free(m->packed->block);
     free(m->packed);
     m->packed = NULL;
 }

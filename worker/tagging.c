@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/hash_cache.h"
 #include "io/sha256.h"
 #include "io/weights.h"
 #include "model/status.h"
@@ -66,7 +67,7 @@ int elmo_tagging_load(struct elmo_tagging *r, const struct elmo_job *job) {
 static int verify_options(const struct elmo_tagging *r, const struct elmo_job *job) {
     char osha[65] = "";
     if (!r->meta.options_sha256[0]) return 0;
-    ELMO_TRY(elmo_file_sha256(r->options, osha));
+    ELMO_TRY(elmo_file_sha256_cached(r->options, osha));
     if (strcmp(osha, r->meta.options_sha256) != 0)
         return elmo_error(ELMO_ERR_MISMATCH,
                           "%s was trained with a biLM whose options file has sha256 %s, "
@@ -81,7 +82,7 @@ int elmo_tagging_verify(const struct elmo_tagging *r, const struct elmo_job *job
     const char *vec_path = vectors_path(r, job);
     const char *want = glove ? r->meta.glove_sha256 : r->meta.weights_sha256;
     char sha[65] = "";
-    ELMO_TRY(elmo_file_sha256(vec_path, sha));
+    ELMO_TRY(elmo_file_sha256_cached(vec_path, sha));
     if (!want[0])
         return elmo_error(ELMO_ERR_FORMAT,
                           "%s records no sha256 of the %s vectors it was trained on, so it "
@@ -97,6 +98,8 @@ int elmo_tagging_verify(const struct elmo_tagging *r, const struct elmo_job *job
             r->options, r->weights, sha, job->weights[0] ? "" : ", named by the tagger");
     return 0;
 }
+
+bool elmo_tagging_needs_bilm(const struct elmo_tagging *r) { return !uses_glove(r); }
 
 /* The vectors' width and layer count must be the tagger's. */
 static int check_shapes(const struct elmo_tagging *r, const struct elmo_job *job,
@@ -117,7 +120,7 @@ int elmo_tagging_prepare(struct elmo_tagging *r, const struct elmo_job *job, int
     const bool glove = uses_glove(r), stored = stores_glove(r);
     const struct elmo_glove *gv = stored ? &r->meta.glove : &r->glove;
     if (glove && !stored) ELMO_TRY(elmo_glove_load(vectors_path(r, job), &r->glove));
-    else if (!glove) ELMO_TRY(elmo_model_load(r->options, r->weights, &r->m));
+    else if (!glove && !r->m.block) ELMO_TRY(elmo_model_load(r->options, r->weights, &r->m));
     ELMO_TRY(check_shapes(r, job, gv));
     elmo_ner_extras_init(&r->extras, extra_glove(r) ? gv : NULL, r->meta.ortho,
                          r->meta.mask_urls_users);

@@ -46,10 +46,14 @@ int elmo_tagging_load(struct elmo_tagging *r, const struct elmo_job *job);
  */
 int elmo_tagging_verify(const struct elmo_tagging *r, const struct elmo_job *job);
 
+/* Whether the features run the biLM r->options + r->weights (after step 1). */
+bool elmo_tagging_needs_bilm(const struct elmo_tagging *r);
+
 /*
- * Step 3: loads the biLM or the GloVe vectors, checks their shapes against the tagger and
- * sizes the work space; max_len bounds the sentences that will be tagged.  0 or a status.
- * Free with elmo_tagging_close (also after a failed step).
+ * Step 3: loads the biLM (unless the caller already filled r->m from r->options and
+ * r->weights, e.g. once per node) or the GloVe vectors, checks their shapes against the tagger
+ * and sizes the work space; max_len bounds the sentences that will be tagged.  0 or a status.
+ * Free with elmo_tagging_close (also after a failed step; it frees r->m, whoever loaded it).
  */
 int elmo_tagging_prepare(struct elmo_tagging *r, const struct elmo_job *job, int max_len);
 void elmo_tagging_close(struct elmo_tagging *r);

@@ -1,0 +1,114 @@
+/*
+ * node_model.c: the biLM in one shared window per node (node_model.h).
+ *
+ * The window holds [weight block | packed copies], allocated on the node's rank 0 and mapped
+ * by the others (MPI_Win_shared_query).  Each rank writes its share of the datasets, then of
+ * the packed matrices; between the two phases and before any forward pass the ranks publish
+ * their writes as the MPI-3 memory model asks for a shared window in a passive-target epoch:
+ * MPI_Win_sync, a barrier of the node, MPI_Win_sync.  After that the window is only read.
+ */
+#include "driver/node_model.h"
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/collective.h"
+#include "io/rank_log.h"
+#include "io/weights.h"
+#include "model/clock.h"
+#include "model/status.h"
+
+/* The window of one loaded model (the model's release context). */
+struct node_window {
+    MPI_Win win;
+};
+
+/* Collective over the node: ends the epoch and frees the window (elmo_model_free's hook). */
+static void release_window(void *ctx) {
+    struct node_window *w = ctx;
+    ELMO_MPI(MPI_Win_unlock_all(w->win));
+    ELMO_MPI(MPI_Win_free(&w->win));
+    free(w);
+}
+
+/* Collective over the node: every rank's writes to the window are seen by every rank. */
+static void publish(MPI_Win win, MPI_Comm node) {
+    ELMO_MPI(MPI_Win_sync(win));
+    ELMO_MPI(MPI_Barrier(node));
+    ELMO_MPI(MPI_Win_sync(win));
+}
+
+/*
+ * Collective over the node: a window of bytes on node rank 0, mapped by every rank, opened
+ * for passive access by all (lock_all); *base is its start rounded up to 64 bytes (the same
+ * offset in every process: the mappings are page-aligned).
+ */
+static char *allocate(MPI_Comm node, int node_rank, size_t bytes, MPI_Win *win) {
+    MPI_Aint size = node_rank == 0 ? (MPI_Aint)(bytes + 64) : 0, got = 0;
+    int disp = 0;
+    void *mine = NULL, *base = NULL;
+    ELMO_MPI(MPI_Win_allocate_shared(size, 1, MPI_INFO_NULL, node, &mine, win));
+    ELMO_MPI(MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN));
+    ELMO_MPI(MPI_Win_shared_query(*win, 0, &got, &disp, &base));
+    ELMO_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
+    return (char *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+}
+
+/* Every rank: the options, settled and checked against the weight file (no data read). */
+static int read_shape(const char *options_path, const char *weights_path,
+                      struct elmo_options *opt) {
+    ELMO_TRY(elmo_options_load(options_path, opt));
+    return elmo_weights_check(weights_path, opt);
+}
+
+/* Collective over the node: this rank's share of the datasets, then of the packed copies. */
+static int fill(struct elmo_model *m, const char *weights_path, float *packed, MPI_Win win,
+                MPI_Comm node, int node_rank, int node_size, double t[2]) {
+    double t0 = elmo_now();
+    int lrc = 0;
+    if (node_rank == 0) memset(m->char_embed, 0, sizeof(float) * (size_t)m->opt.E); /* row 0 */
+    lrc = elmo_weights_read_part(weights_path, m, node_rank, node_size);
+    publish(win, node);
+    ELMO_TRY(elmo_agree(lrc));
+    t[0] = elmo_now() - t0;
+    t0 = elmo_now();
+    lrc = elmo_model_pack_at(m, packed, node_rank, node_size);
+    publish(win, node);
+    t[1] = elmo_now() - t0;
+    return elmo_agree(lrc);
+}
+
+int elmo_node_model_load(const char *options_path, const char *weights_path,
+                         struct elmo_model *m) {
+    int up = 0, down = 0;
+    if (MPI_Initialized(&up) != MPI_SUCCESS || MPI_Finalized(&down) != MPI_SUCCESS || !up || down)
+        return elmo_model_load(options_path, weights_path, m);
+    memset(m, 0, sizeof *m);
+    struct elmo_options opt;
+    ELMO_TRY(elmo_agree(read_shape(options_path, weights_path, &opt)));
+    MPI_Comm node;
+    int node_rank = 0, node_size = 1;
+    ELMO_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    ELMO_MPI(MPI_Comm_rank(node, &node_rank));
+    ELMO_MPI(MPI_Comm_size(node, &node_size));
+    const size_t nb = elmo_model_block_floats(&opt), np = elmo_model_packed_floats(&opt);
+    struct node_window *w = elmo_xmalloc(sizeof *w);
+    float *block = (float *)allocate(node, node_rank, (nb + np) * sizeof(float), &w->win);
+    int rc = elmo_agree(elmo_model_init_at(m, &opt, block));
+    m->release = release_window; /* from here elmo_model_free gives the window back */
+    m->release_ctx = w;
+    double t[2] = {0, 0};
+    if (rc == 0) rc = fill(m, weights_path, block + nb, w->win, node, node_rank, node_size, t);
+    ELMO_MPI(MPI_Comm_free(&node));
+    if (rc < 0) {
+        elmo_model_free(m);
+        return rc;
+    }
+    elmo_rank_log("model %s: read %.2f s, packed %.2f s, by the %d rank%s of this node into one "
+                  "shared copy of %.0f MiB",
+                  weights_path, t[0], t[1], node_size, node_size > 1 ? "s" : "",
+                  (double)(nb + np) * sizeof(float) / (1024.0 * 1024.0));
+    return 0;
+}
