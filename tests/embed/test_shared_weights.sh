@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The biLM shared per node (driver/node_model.c): the node's ranks read and pack the weights
+# together into one shared window.  The embed store's datasets are bit-identical on 1, 2 and 4
+# ranks (the sample in small shards, so every rank works), each rank's log says how many ranks
+# share the copy, and annotate with the shipped tagger (its biLM loaded the same way) writes
+# the same records on 1 and 2 ranks.  The hash cache is off for one run and on for the others
+# (the same store either way).
+set -euo pipefail
+: "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
+. "$ELMO_SOURCE_DIR/tests/lib.sh"
+need_fixtures
+need_h5py
+fixture_model
+make_tmp
+export ELMO_CACHE_DIR="$T/cache"
+SAMPLE="$ELMO_SOURCE_DIR/tests/data/sample.txt"
+
+for n in 1 2 4; do
+  echo "== embed on $n rank(s)"
+  embed "$n" --input "$SAMPLE" --shard-tokens 64 --output "$T/s$n.h5" 2>"$T/e$n.log" ||
+    { cat "$T/e$n.log"; fail "embed on $n ranks"; }
+  for r in $(seq 0 $((n - 1))); do
+    log="$T/s$n.h5.logs/rank-$(printf %05d "$r").log"
+    grep -q "by the $n rank.* of this node into one shared copy" "$log" ||
+      { cat "$log"; fail "rank $r of $n does not name the shared copy"; }
+  done
+done
+ELMO_CACHE_DIR=off embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/off.h5" 2>"$T/off.log" ||
+  { cat "$T/off.log"; fail "embed with the hash cache off"; }
+ls "$T/cache"/sha256-*.txt >/dev/null || fail "no hash cache entry was written"
+
+$PY - "$T" <<'EOF'
+import sys, h5py
+from h5check import dataset_names, fail, identical
+t = sys.argv[1]
+with h5py.File(t + "/s1.h5", "r") as a:
+    names = dataset_names(a)
+    assert names
+    for other in ("s2", "s4", "off"):
+        with h5py.File("%s/%s.h5" % (t, other), "r") as b:
+            if dataset_names(b) != names:
+                fail("%s: other datasets than the 1-rank store" % other)
+            for n in names:
+                if not identical(a[n][()], b[n][()]):
+                    fail("%s: dataset %s differs from the 1-rank store" % (other, n))
+        for k in ("weights_sha256",):
+            if k in a.attrs and a.attrs[k] != h5py.File("%s/%s.h5" % (t, other), "r").attrs[k]:
+                fail("%s: attribute %s differs" % (other, k))
+print("datasets identical on 1, 2, 4 ranks and with the cache off: %d" % len(names))
+EOF
+
+echo "== annotate with the shipped tagger on 1 and 2 ranks"
+TW="$ELMO_SOURCE_DIR/tests/ner/tweets_sample.jsonl"
+for n in 1 2; do
+  mpiexec -n $n "$ELMO_BIN" annotate --tagger "$ELMO_SOURCE_DIR/models/ner-tweets/tagger.h5" \
+    --input "$TW" --input-format jsonl --output "$T/a$n.jsonl" --no-progress 2>"$T/a$n.log" ||
+    { cat "$T/a$n.log"; fail "annotate on $n ranks"; }
+done
+cmp "$T/a1.jsonl" "$T/a2.jsonl" || fail "annotate differs on 1 and 2 ranks"
+echo "annotate: the same records on 1 and 2 ranks ($(wc -l <"$T/a1.jsonl") lines)"
+echo "PASS"
