@@ -184,7 +184,9 @@ static int load(struct embed_run *er) {
                   job->threads > 1 ? "s" : "");
     ELMO_TRY(elmo_agree(lrc));
     ELMO_TRY(elmo_node_model_load(job->options, job->weights, &er->model)); /* one per node */
+    double t = elmo_now();
     ELMO_TRY(elmo_agree(elmo_embed_ctx_init(&er->ctx, job, &er->model)));
+    elmo_rank_log("forward workspace ready in %.2f s", elmo_now() - t);
     er->ctx.on_batch = er->rank == 0 ? elmo__embed_on_batch_rank0 : elmo__embed_on_batch_worker;
     er->ctx.cb_arg = er;
     return 0;
