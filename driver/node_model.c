@@ -93,8 +93,7 @@ static int fill(struct elmo_model *m, const char *weights_path, float *packed, M
     return elmo_agree(lrc);
 }
 
-int elmo_node_model_load(const char *options_path, const char *weights_path,
-                         struct elmo_model *m) {
+int elmo_node_model_load(const char *options_path, const char *weights_path, struct elmo_model *m) {
     int up = 0, down = 0;
     if (MPI_Initialized(&up) != MPI_SUCCESS || MPI_Finalized(&down) != MPI_SUCCESS || !up || down)
         return elmo_model_load(options_path, weights_path, m);

@@ -19,7 +19,6 @@
  * elmo_model_load.  Returns 0 or a status agreed over the ranks (elmo_agree: the rank that
  * failed first holds the cause, the others ELMO_ERR_REPORTED); on failure m holds nothing.
  */
-int elmo_node_model_load(const char *options_path, const char *weights_path,
-                         struct elmo_model *m);
+int elmo_node_model_load(const char *options_path, const char *weights_path, struct elmo_model *m);
 
 #endif /* ELMO_NODE_MODEL_H */

@@ -63,8 +63,7 @@ static int cache_file(const char *dir, const char *abs, char *out, size_t cap) {
 
 /* The identity part of a line (everything after the hash); 0 or -1 when it does not fit. */
 static int identity(const char *abs, const struct stat *st, char *out, size_t cap) {
-    int n = snprintf(out, cap,
-                     "dev=%ju ino=%ju size=%jd mtime=%lld.%09ld ctime=%lld.%09ld path=%s",
+    int n = snprintf(out, cap, "dev=%ju ino=%ju size=%jd mtime=%lld.%09ld ctime=%lld.%09ld path=%s",
                      (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
                      (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
                      (long long)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec, abs);
@@ -124,8 +123,7 @@ int elmo_file_sha256_cached(const char *path, char hex[65]) {
     if (cached && lookup(file, ident, hex)) return ELMO_OK;
     ELMO_TRY(elmo_file_sha256(path, hex));
     /* record only a hash of the bytes this identity names: the file did not change meanwhile */
-    if (cached && stat(path, &after) == 0 && same_identity(&before, &after) &&
-        make_dirs(dir) == 0)
+    if (cached && stat(path, &after) == 0 && same_identity(&before, &after) && make_dirs(dir) == 0)
         record(file, ident, hex);
     return ELMO_OK;
 }

@@ -6,8 +6,10 @@
  * ${XDG_CACHE_HOME:-$HOME/.cache}/elmo.  It holds one small text file per hashed path,
  * "sha256-<sha256 of the absolute path>.txt", of one line:
  *
- *     sha256=<64 hex> dev=<st_dev> ino=<st_ino> size=<bytes> mtime=<s>.<ns> ctime=<s>.<ns> path=<absolute path>
+ *     sha256=<64 hex> dev=<st_dev> ino=<st_ino> size=<bytes> mtime=<s>.<ns> ctime=<s>.<ns>
+ *     path=<absolute path>
  *
+ * (one line: the path follows ctime after one space) *
  * written aside and renamed.  A line is trusted only when it has exactly this form and every
  * identity field equals the file's current one (a rewrite, a touch, a copy over it, a move of
  * another file into its place all change mtime, ctime or the inode); anything else is ignored

@@ -39,12 +39,13 @@ pss_sum() {
 }
 
 echo "elmo: $ELMO_BIN; model: $MODEL; input: $INPUT; load: $(uptime | sed 's/.*load average: //')"
-printf '%-6s %16s %18s %10s  %s\n' ranks "node PSS MiB" "per-rank RSS MiB" "wall s" "model load (rank 0 log)"
+printf '%-6s %16s %18s %10s  %s\n' ranks "node PSS MiB" "per-rank RSS MiB" "wall s" \
+  "model load (rank 0 log)"
 for n in $RANKS; do
   rm -rf "$D/out.h5" "$D/out.h5.logs"
   t0=$(date +%s.%N)
-  mpiexec -n "$n" "$ELMO_BIN" embed --options "$MODEL/options.json" --weights "$MODEL/weights.hdf5" \
-    --input "$INPUT" --output "$D/out.h5" --no-progress 2>"$D/log-$n.txt" &
+  mpiexec -n "$n" "$ELMO_BIN" embed --options "$MODEL/options.json" \
+    --weights "$MODEL/weights.hdf5" --input "$INPUT" --output "$D/out.h5" --no-progress 2>"$D/log-$n.txt" &
   pid=$!
   peak=0
   while kill -0 "$pid" 2>/dev/null; do
@@ -55,7 +56,8 @@ for n in $RANKS; do
   wait "$pid" || { cat "$D/log-$n.txt" >&2; exit 1; }
   t1=$(date +%s.%N)
   rss=$(sed -n 's/.*peak RSS per rank \(.*\) MiB$/\1/p' "$D/log-$n.txt")
-  load=$(sed -n 's/.*: model [^:]*: \(.*\)$/\1/p' "$D/out.h5.logs/rank-00000.log" 2>/dev/null || true)
+  load=$(sed -n 's/.*: model [^:]*: \(.*\)$/\1/p' "$D/out.h5.logs/rank-00000.log" \
+    2>/dev/null || true)
   printf '%-6s %16.0f %18s %10.1f  %s\n' "$n" "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')" \
     "$rss" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "${load:--}"
 done

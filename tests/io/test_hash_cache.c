@@ -180,7 +180,8 @@ static void test_split_load(void) {
         CHECK(!memcmp(mem, ref.block, nb * sizeof(float)));
         CHECK(!memcmp(mem + nb, ref.packed->block, np * sizeof(float)));
         for (int p = 0; p < nparts; p++) {
-            CHECK(m[p].packed->wx[1][1].data - mem == ref.packed->wx[1][1].data - ref.packed->block + (ptrdiff_t)nb);
+            CHECK(m[p].packed->wx[1][1].data - mem ==
+                  ref.packed->wx[1][1].data - ref.packed->block + (ptrdiff_t)nb);
             elmo_model_free(&m[p]); /* borrowed: frees neither block */
         }
         printf("  %d part%s: the same bytes\n", nparts, nparts > 1 ? "s" : "");
