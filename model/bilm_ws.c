@@ -70,12 +70,16 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
     struct carve cv = {NULL, 0};
     float *bos, *eos;
     layout(&cv, w, m, (size_t)max_rows, (size_t)max_positions, &bos, &eos);
-    float *arena = elmo_aligned_alloc(cv.off * sizeof(float), "the forward-pass workspace");
-    if (!arena) {
+    /* calloc, aligned by hand: a large block comes zeroed from the system and its pages are
+       touched only when a batch reaches them, so neither the start-up nor the memory of a
+       small job pays for the largest batch */
+    w->arena_raw = calloc(1, cv.off * sizeof(float) + 64);
+    if (!w->arena_raw) {
         free(w);
-        return ELMO_ERR_NOMEM;
+        return elmo_error(ELMO_ERR_NOMEM, "out of memory: %zu bytes for the forward-pass "
+                          "workspace", cv.off * sizeof(float));
     }
-    memset(arena, 0, cv.off * sizeof(float));
+    float *arena = (float *)(((uintptr_t)w->arena_raw + 63) & ~(uintptr_t)63);
     cv.base = arena;
     cv.off = 0;
     layout(&cv, w, m, (size_t)max_rows, (size_t)max_positions, &bos, &eos);
@@ -100,7 +104,7 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
 }
 
 void elmo_bilm_ws_free(struct elmo_bilm_ws *ws) {
-    free(ws->arena);
+    if (ws->priv) free(((struct elmo__ws *)ws->priv)->arena_raw);
     free(ws->priv);
     memset(ws, 0, sizeof *ws);
 }

@@ -30,6 +30,7 @@ struct elmo_packed {
 int elmo__model_packed(const struct elmo_model *m);
 
 struct elmo__ws {
+    void *arena_raw;     /* the allocation of ws->arena (which starts at its first 64 bytes) */
     /* token vectors, per chunk of ELMO__TOK_CHUNK tokens */
     float *emb;          /* (chunk * C, E) char embeddings of the chunk's tokens */
     const float **win;   /* (n_filters, chunk * C) start of each convolution window in emb */
