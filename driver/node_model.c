@@ -102,8 +102,8 @@ static int fill(struct elmo_model *m, const char *weights_path, float *packed, M
     int lrc = 0;
     if (node_rank == 0) memset(m->char_embed, 0, sizeof(float) * (size_t)m->opt.E); /* row 0 */
     lrc = elmo_weights_read_part(weights_path, m, node_rank, node_size);
-    publish(win, node);
     t[2] = cpu_now() - c0;
+    publish(win, node);
     ELMO_TRY(elmo_agree(lrc));
     t[0] = elmo_now() - t0;
     t0 = elmo_now(), c0 = cpu_now();
