@@ -10,7 +10,9 @@
 #define _DEFAULT_SOURCE /* madvise */
 #include "driver/node_model.h"
 
+#include <errno.h>
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +47,10 @@ static void publish(MPI_Win win, MPI_Comm node) {
 
 /*
  * Collective over the node: a window of bytes on node rank 0, mapped by every rank, opened
- * for passive access by all (lock_all); *base is its start rounded up to 64 bytes (the same
- * offset in every process: the mappings are page-aligned).
+ * for passive access by all (lock_all); returns its start rounded up to 64 bytes (the same
+ * offset in every process: the mappings are page-aligned).  A failure stops every rank
+ * (Open MPI refuses a window larger than the room in /dev/shm on rank 0 alone, and the other
+ * ranks would wait in the call for ever).
  */
 static char *allocate(MPI_Comm node, int node_rank, size_t bytes, MPI_Win *win) {
     MPI_Aint size = node_rank == 0 ? (MPI_Aint)(bytes + 64) : 0, got = 0;
@@ -62,20 +66,30 @@ static char *allocate(MPI_Comm node, int node_rank, size_t bytes, MPI_Win *win) 
 /*
  * Maps this rank's share of the window's pages in one call (MADV_POPULATE_WRITE) instead of
  * one page fault per page while reading and packing; the ranks' shares together cover it.
- * An advice only: where the kernel does not know it, the pages fault in as they are written.
+ * Returns -1 when the pages cannot be had (a /dev/shm smaller than the model: writing them
+ * would kill the process with SIGBUS), else 0, also where the kernel does not know the advice
+ * (the pages then fault in as they are written).
  */
-static void populate(char *base, size_t bytes, int node_rank, int node_size) {
+static int populate(char *base, size_t bytes, int node_rank, int node_size) {
 #ifdef MADV_POPULATE_WRITE
-    const uintptr_t page = 4096;
-    uintptr_t lo = (uintptr_t)base + bytes / (size_t)node_size * (size_t)node_rank;
-    uintptr_t hi = node_rank + 1 == node_size ? (uintptr_t)base + bytes
-                                              : (uintptr_t)base + bytes / (size_t)node_size *
-                                                                     (size_t)(node_rank + 1);
+    const uintptr_t page = 4096, b = (uintptr_t)base;
+    const size_t share = bytes / (size_t)node_size;
+    uintptr_t lo = b + share * (size_t)node_rank;
+    uintptr_t hi = node_rank + 1 == node_size ? b + bytes : b + share * (size_t)(node_rank + 1);
     lo = lo & ~(page - 1), hi = (hi + page - 1) & ~(page - 1);
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    if (hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
+        return -1;
 #else
     (void)base, (void)bytes, (void)node_rank, (void)node_size;
 #endif
+    return 0;
+}
+
+/* Collective over the node: whether every rank got its share of the pages. */
+static bool pages_ok(char *base, size_t bytes, MPI_Comm node, int node_rank, int node_size) {
+    int bad = populate(base, bytes, node_rank, node_size) < 0, any = 0;
+    ELMO_MPI(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, node));
+    return !any;
 }
 
 /* Every rank: the options, settled and checked against the weight file (no data read). */
@@ -129,7 +143,13 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     const size_t nb = elmo_model_block_floats(&opt), np = elmo_model_packed_floats(&opt);
     struct node_window *w = elmo_xmalloc(sizeof *w);
     float *block = (float *)allocate(node, node_rank, (nb + np) * sizeof(float), &w->win);
-    populate((char *)block, (nb + np) * sizeof(float), node_rank, node_size);
+    if (!pages_ok((char *)block, (nb + np) * sizeof(float), node, node_rank, node_size)) {
+        elmo_rank_log("model %s: no room for a shared copy of %.0f MiB (/dev/shm?): one copy "
+                      "per rank", weights_path, (double)(nb + np) * sizeof(float) / 1048576.0);
+        release_window(w);
+        ELMO_MPI(MPI_Comm_free(&node));
+        return elmo_agree(elmo_model_load(options_path, weights_path, m));
+    }
     int rc = elmo_agree(elmo_model_init_at(m, &opt, block));
     m->release = release_window; /* from here elmo_model_free gives the window back */
     m->release_ctx = w;
