@@ -947,6 +947,9 @@ struct annotate {
     bool conll;
     double t0;
     struct elmo_tagging rt;
+    /* the sentence cache (job->dedup); tweets and tokens it saved here, then over the ranks */
+    struct elmo_dedup dedup;
+    int64_t reused[2], reused_all[2];
     /* rank 0 */
     struct reader rd;
     struct pending pd;
@@ -1023,6 +1026,7 @@ static int check_inputs(struct elmo_job *job, struct reader *rd) {
 static int open_job(struct annotate *a) {
     ELMO_TRY(elmo_agree(a->rank == 0 ? check_inputs(a->job, &a->rd) : 0));
     ELMO_TRY(elmo__tagging_open(&a->rt, a->job, a->job->max_sentence_tokens));
+    if (a->job->dedup) ELMO_TRY(elmo_dedup_init(&a->dedup, ELMO_DEDUP_BUDGET));
     int lrc = 0;
     if (a->rank == 0) {
         lrc = open_sinks(a->job, &a->rt, a->outpath, &a->sk, &a->rpt, &a->resumed, &a->already,
@@ -1091,8 +1095,9 @@ static int tag_round(struct annotate *a) {
     int mt = a->counts[a->rank];
     a->mytags = elmo_xrealloc(a->mytags, sizeof(int32_t) * (size_t)(mt + 1));
     a->myscore = elmo_xrealloc(a->myscore, sizeof(float) * (size_t)(mt + 1));
-    ELMO_TRY(elmo_agree(elmo_tweet_block_tag(&a->rt, a->myblob, (size_t)a->bcounts[a->rank], mt,
-                                             a->mytags, a->myscore)));
+    ELMO_TRY(elmo_agree(elmo_tweet_block_tag(&a->rt, a->job->dedup ? &a->dedup : NULL, a->myblob,
+                                             (size_t)a->bcounts[a->rank], mt, a->mytags,
+                                             a->myscore, a->reused)));
     if (a->rank == 0) {
         a->tags = elmo_xrealloc(a->tags, sizeof(int32_t) * (size_t)(a->hdr[1] + 1));
         a->score = elmo_xrealloc(a->score, sizeof(float) * (size_t)(a->hdr[1] + 1));
@@ -1180,6 +1185,13 @@ static int summary(struct annotate *a) {
             c->rejected ? ", see " : "", c->rejected ? a->sk.rej.o.path : "", c->tokens,
             c->entities, dt, dt > 0 ? (double)c->written / dt : 0.0, a->size,
             a->size > 1 ? "s" : "", a->rt.meta.features);
+    if (a->job->dedup)
+        fprintf(stderr,
+                "annotate: %" PRId64 " duplicate tweets reused (%.1f%% of the tweets written, %"
+                PRId64 " tokens), tagged once per rank\n",
+                a->reused_all[0], c->written ? 100.0 * (double)a->reused_all[0] / (double)c->written
+                                             : 0.0,
+                a->reused_all[1]);
     return lrc;
 }
 
@@ -1200,6 +1212,7 @@ static void annotate_free(struct annotate *a, int rc) {
     free(a->myblob), free(a->tags), free(a->mytags), free(a->score), free(a->myscore);
     free(a->counts), free(a->displs), free(a->bcounts), free(a->bdispls);
     elmo_tagging_close(&a->rt);
+    elmo_dedup_free(&a->dedup);
 }
 
 int elmo_annotate_run(struct elmo_job *job) {
@@ -1216,6 +1229,7 @@ int elmo_annotate_run(struct elmo_job *job) {
     ELMO_CALL(open_job(a));
     if (a->already) goto cleanup;
     ELMO_CALL(rounds(a));
+    ELMO_MPI(MPI_Reduce(a->reused, a->reused_all, 2, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
     ELMO_CALL(elmo_agree(a->rank == 0 ? summary(a) : 0));
 cleanup:
     annotate_free(a, rc);

@@ -302,9 +302,10 @@ static int64_t peak_rss_kb(void) {
     return (int64_t)ru.ru_maxrss;
 }
 
-/* Rank 0: the summary on stderr.  rss: min and max over ranks (KiB); tsum: summed over ranks. */
+/* Rank 0: the summary on stderr.  rss: min and max over ranks (KiB); tsum: summed over ranks;
+ * dup: the sentences and tokens copied from an equal one, summed over ranks. */
 static void print_summary(const struct embed_run *er, const struct totals *tt, double t_merge,
-                          const int64_t rss[2], const double tsum[3]) {
+                          const int64_t rss[2], const double tsum[3], const int64_t dup[2]) {
     double wall = elmo_now() - er->t0;
     int64_t written = tt->rec - tt->reject;
     fprintf(stderr,
@@ -320,6 +321,11 @@ static void print_summary(const struct embed_run *er, const struct totals *tt, d
             tt->tok, wall > 0 ? (double)tt->tok / wall : 0.0, er->size, er->size > 1 ? "s" : "",
             tt->lookups ? 100.0 * (double)tt->hits / (double)tt->lookups : 0.0, tt->hits,
             tt->lookups, (double)rss[0] / 1024.0, (double)rss[1] / 1024.0);
+    if (er->job->dedup && er->job->streams == 0)
+        fprintf(stderr,
+                "embed: %" PRId64 " duplicate sentences reused (%.1f%% of the sentences, %" PRId64
+                " tokens), computed once per rank\n",
+                dup[0], tt->ent ? 100.0 * (double)dup[0] / (double)tt->ent : 0.0, dup[1]);
     if (tt->nonfinite)
         fprintf(stderr,
                 "embed: warning: %" PRId64 " non-finite values were stored as they "
@@ -346,15 +352,19 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
     /* where the time went, summed over ranks: reading, writing parts, the rest of the work */
     double tm[3] = {er->ctx.t_read, er->ctx.t_write, t_work}, tsum[3] = {0, 0, 0};
     ELMO_MPI(MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+    int64_t dup[2] = {er->ctx.dup_sentences, er->ctx.dup_tokens}, dsum[2] = {0, 0};
+    ELMO_MPI(MPI_Reduce(dup, dsum, 2, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
     if (er->rank == 0) {
         if (er->jf) fclose(er->jf);
         er->jf = NULL;
         elmo__embed_remove_staging(er, 1, 0);
-        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum);
+        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum);
     }
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
-                  "work %.1f s, merge %.1f s)",
-                  er->ctx.tokens_done, er->ctx.t_read, er->ctx.t_write, t_work, t_merge);
+                  "work %.1f s, merge %.1f s); %" PRId64 " duplicate sentences (%" PRId64
+                  " tokens) reused",
+                  er->ctx.tokens_done, er->ctx.t_read, er->ctx.t_write, t_work, t_merge,
+                  er->ctx.dup_sentences, er->ctx.dup_tokens);
 }
 
 static void run_free(struct embed_run *er, int rc) {

@@ -207,6 +207,10 @@ static const struct key keys[] = {
         "elmo: normalise each layer per sentence before mixing"),
     KEY("cache", K_MODEL, T_BOOL, cache, 0, 0, "true", NULL, NULL,
         "cache the context-free vector of each word type"),
+    KEY("dedup", K_CORPUS, T_BOOL, dedup, 0, 0, "true", NULL, NULL,
+        "stateless: compute a sentence whose tokens equal those of one this rank already did "
+        "once and copy its results (the output is the same either way; --no-dedup computes "
+        "every one)"),
     KEY("progress", K_ALL, T_BOOL, progress, 0, 0, "true", NULL, NULL,
         "show progress on stderr (rank 0)"),
 

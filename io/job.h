@@ -85,6 +85,7 @@ struct elmo_job {
     float gamma;                     /* `elmo` scale (default 1) */
     bool layer_norm;                 /* layer norm in the mix (default false) */
     bool cache;                      /* word-type cache of token vectors (default true) */
+    bool dedup;                      /* stateless: equal sentences computed once (default true) */
     bool progress;                   /* progress on stderr (default true) */
 
     /* NER / wsd / pretrain keys are added by their issues. */

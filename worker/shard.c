@@ -5,7 +5,10 @@
  * when rejected, several when a long sentence is split); plan length-sorted batches under the
  * token budget (stateless) or walk the stream in order (streams); for each batch look up or
  * compute the token vectors (word-type cache), run the biLSTM, derive the requested outputs
- * and write each entry's rows at their place in the part file.
+ * and write each entry's rows at their place in the part file.  Stateless, with the sentence
+ * cache (worker/dedup.h): an entry equal to one computed earlier on this rank is written from
+ * the cache, and one equal to an earlier entry of the shard is written with it; neither is
+ * batched.
  */
 #include "worker/shard.h"
 
@@ -239,10 +242,50 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
         int64_t nrows;
         const float *rows = elmo_forward_output(&ctx->fwd, k, &nrows);
         if (nrows > 0 && (n > 0 || o->per_sentence)) {
+            const int64_t bad0 = ctx->n_nonfinite;
             ELMO_TRY(check_finite(ctx, b, e, k, rows, nrows * width));
             ELMO_TRY(pwrite_all(out->fd, rows, nrows * width * 4,
                                 out->lay.out[k] + at * width * 4, out->path));
+            /* the sentence cache keeps the bytes as written, with their non-finite count */
+            elmo_dedup_put(&ctx->dedup, k, rows, (size_t)(nrows * width * 4),
+                           ctx->n_nonfinite - bad0);
         }
+    }
+    return 0;
+}
+
+/* Writes the outputs of entry e from the sentence cache: the bytes an equal entry's
+ * computation wrote, and its non-finite count. */
+static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                      const struct elmo_dedup_entry *hit, const struct part_out *out) {
+    const int P = ctx->m->opt.P;
+    for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
+        const struct elmo_output *o = &elmo_outputs[k];
+        size_t len;
+        int64_t bad;
+        const void *bytes = elmo_dedup_part(hit, k, &len, &bad);
+        if (!(ctx->outputs & o->bit) || !bytes) continue;
+        const int64_t at = o->per_sentence ? e : b->ent_tok.v[e];
+        ctx->n_nonfinite += bad;
+        ELMO_TRY(pwrite_all(out->fd, bytes, (int64_t)len,
+                            out->lay.out[k] + at * elmo_output_width(k, P) * 4, out->path));
+    }
+    return 0;
+}
+
+/*
+ * Entry e, the forward path's selected sentence (its tokens w[0..n)): written and recorded in
+ * the sentence cache, then written again for each later equal entry of the shard.
+ */
+static int write_computed(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                          const struct elmo_word *w, int n, const struct part_out *out) {
+    elmo_dedup_begin(&ctx->dedup, w, n);
+    ELMO_TRY(write_entry(ctx, b, e, out));
+    elmo_dedup_end(&ctx->dedup);
+    for (int64_t d = ctx->dup_next ? ctx->dup_next[e] : -1; d >= 0; d = ctx->dup_next[d]) {
+        ELMO_TRY(write_entry(ctx, b, d, out));
+        ctx->dup_sentences++;
+        ctx->dup_tokens += n;
     }
     return 0;
 }
@@ -269,15 +312,19 @@ static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, cons
     elmo_forward_run(&ctx->fwd, B, ntok, ctx->fwd.words, state);
     int r0 = 0;
     double t0 = elmo_now();
+    const int64_t dup0 = ctx->dup_sentences, duptok0 = ctx->dup_tokens;
     for (int k = 0; k < B; k++) {
         elmo_forward_select(&ctx->fwd, r0, ntok[k]);
-        ELMO_TRY(write_entry(ctx, b, ents[k], out));
+        ELMO_TRY(write_computed(ctx, b, ents[k], ctx->fwd.words + r0, ntok[k], out));
         r0 += ntok[k];
     }
     ctx->t_write += elmo_now() - t0;
+    /* the entries written with an equal one count as done, as computed ones do */
+    const int64_t sentences = B + ctx->dup_sentences - dup0;
+    tokens += ctx->dup_tokens - duptok0;
     ctx->tokens_done += tokens;
-    ctx->sentences_done += B;
-    if (ctx->on_batch) ctx->on_batch(ctx->cb_arg, B, tokens);
+    ctx->sentences_done += sentences;
+    if (ctx->on_batch) ctx->on_batch(ctx->cb_arg, sentences, tokens);
     return 0;
 }
 
@@ -313,6 +360,8 @@ int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
         .layer_norm = job->layer_norm,
     };
     ELMO_CALL(elmo_forward_init(&ctx->fwd, m, &fo));
+    if (job->dedup && job->streams == 0)
+        ELMO_CALL(elmo_dedup_init(&ctx->dedup, ELMO_DEDUP_BUDGET));
     if (job->streams > 0) {
         ctx->state = elmo_aligned_alloc(sizeof(float) * ELMO_STREAM_GROUP *
                                         elmo_stream_state_floats(&m->opt), "stream states");
@@ -326,6 +375,7 @@ cleanup:
 
 void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
     elmo_forward_free(&ctx->fwd);
+    elmo_dedup_free(&ctx->dedup);
     free(ctx->state);
     memset(ctx, 0, sizeof *ctx);
 }
@@ -384,18 +434,89 @@ static int write_index(const struct shard_buf *b, const struct elmo_part_header 
     return 0;
 }
 
-/* Stateless: the entries in length-sorted batches under the token budget. */
+/* Writes entry e and the later equal entries chained after it (next) from the cache entry
+ * hit, counting them as reused and done. */
+static int copy_chain(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                      const int32_t *next, const struct elmo_dedup_entry *hit,
+                      const struct part_out *out) {
+    const int64_t n = b->ent_tok.v[e + 1] - b->ent_tok.v[e];
+    for (int64_t d = e; d >= 0; d = next[d]) {
+        ELMO_TRY(copy_entry(ctx, b, d, hit, out));
+        ctx->dup_sentences++;
+        ctx->dup_tokens += n;
+        ctx->sentences_done++;
+        ctx->tokens_done += n;
+    }
+    return 0;
+}
+
+/*
+ * The sentence cache before the batches: each entry equal to an earlier one of the shard is
+ * chained after the first (next, -1 ends a chain) and left out of the batches (todo 0), to be
+ * written with it; a first entry the cache holds is written from there now, with its chain,
+ * and left out too.
+ */
+static int copy_known(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int32_t *todo,
+                      int32_t *next, const struct part_out *out) {
+    const int64_t n = b->ent_line.n, n_tok = b->tok_text.n - 1;
+    const int64_t s0 = ctx->sentences_done, t0 = ctx->tokens_done;
+    struct elmo_word *w = elmo_xmalloc(sizeof *w * (size_t)(n_tok + 1));
+    int32_t *first = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *last = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int rc = 0;
+    double tw = elmo_now();
+    for (int64_t t = 0; t < n_tok; t++)
+        w[t] = (struct elmo_word){b->tok.v + b->tok_text.v[t],
+                                  (size_t)(b->tok_text.v[t + 1] - b->tok_text.v[t])};
+    elmo_dedup_group(n, w, b->ent_tok.v, first);
+    for (int64_t e = 0; e < n; e++) {
+        next[e] = -1;
+        last[e] = (int32_t)e;
+        if (todo[e] == 0 || first[e] == e) continue;
+        next[last[first[e]]] = (int32_t)e;
+        last[first[e]] = (int32_t)e;
+        todo[e] = 0;
+    }
+    for (int64_t e = 0; e < n && rc == 0; e++) {
+        if (todo[e] == 0) continue;
+        const struct elmo_dedup_entry *hit = elmo_dedup_find(&ctx->dedup, w + b->ent_tok.v[e],
+                                                             todo[e]);
+        if (!hit) continue;
+        todo[e] = 0;
+        rc = copy_chain(ctx, b, e, next, hit, out);
+    }
+    ctx->t_write += elmo_now() - tw;
+    if (rc == 0 && ctx->on_batch && ctx->sentences_done > s0)
+        ctx->on_batch(ctx->cb_arg, ctx->sentences_done - s0, ctx->tokens_done - t0);
+    free(w);
+    free(first);
+    free(last);
+    return rc;
+}
+
+/* Stateless: the entries in length-sorted batches under the token budget; with the sentence
+ * cache, only those it does not hold and not equal to an earlier one of the shard. */
 static int run_stateless(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
                          const int32_t *lens, int32_t *ntok, const struct part_out *out) {
     const int n = (int)b->ent_line.n;
     int32_t *order = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     int32_t *starts = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 2));
+    int32_t *todo = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *next = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     int rc = 0;
-    int nb = elmo_batcher_plan(n, lens, ctx->fwd.budget, ctx->fwd.max_rows, order, starts);
+    memcpy(todo, lens, sizeof(int32_t) * (size_t)n);
+    if (ctx->dedup.table) {
+        rc = copy_known(ctx, b, todo, next, out);
+        ctx->dup_next = next;
+    }
+    int nb = elmo_batcher_plan(n, todo, ctx->fwd.budget, ctx->fwd.max_rows, order, starts);
     for (int k = 0; k < nb && rc == 0; k++)
         rc = run_batch(ctx, b, order + starts[k], starts[k + 1] - starts[k], NULL, ntok, out);
+    ctx->dup_next = NULL;
     free(order);
     free(starts);
+    free(todo);
+    free(next);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "io/corpus.h"
 #include "io/job.h"
 #include "model/bilm.h"
+#include "worker/dedup.h"
 #include "worker/forward.h"
 
 /* What a shard covers. */
@@ -44,9 +45,14 @@ struct elmo_embed_ctx {
     int64_t part_bytes;  /* the last part written: its size and checksum (worker/part.h) */
     uint64_t part_checksum;
     double t_read, t_write; /* seconds on this rank: reading shards, writing part files */
+    /* stateless with job->dedup: the sentences this rank computed (worker/dedup.h), and the
+     * entries (and their tokens) copied from an equal one instead of computed */
+    struct elmo_dedup dedup;
+    int64_t dup_sentences, dup_tokens;
+    const int32_t *dup_next; /* the shard running: the next entry equal to entry e, or -1 */
 };
 
-/* Sizes everything from the job (batch_tokens, max_sentence_tokens, outputs, cache). */
+/* Sizes everything from the job (batch_tokens, max_sentence_tokens, outputs, cache, dedup). */
 int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
                         const struct elmo_model *m);
 void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx);

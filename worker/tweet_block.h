@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "io/tweet.h"
+#include "worker/dedup.h"
 #include "worker/tagging.h"
 
 struct elmo_tweet_block {
@@ -27,10 +28,14 @@ void elmo_tweet_block_free(struct elmo_tweet_block *b);
 
 /*
  * Tags a received block blob[0..n) that holds n_tok tokens: tags and score (n_tok each) get
- * each token's tag id and its probability, in the block's order.  Returns 0, ELMO_ERR_STATE
- * when the block does not hold n_tok tokens, or a status of elmo_tagging_tag.  Not collective.
+ * each token's tag id and its probability, in the block's order.  With a sentence cache d
+ * (NULL: none), a tweet whose tokens equal those of a tweet tagged earlier on this rank, or
+ * earlier in the block, gets that tweet's tags and scores, bytes for bytes, without being
+ * tagged again; reused[0] and reused[1] are increased by the tweets and tokens copied so.
+ * Returns 0, ELMO_ERR_STATE when the block does not hold n_tok tokens, or a status of
+ * elmo_tagging_tag.  Not collective.
  */
-int elmo_tweet_block_tag(struct elmo_tagging *r, const char *blob, size_t n, int n_tok,
-                         int32_t *tags, float *score);
+int elmo_tweet_block_tag(struct elmo_tagging *r, struct elmo_dedup *d, const char *blob,
+                         size_t n, int n_tok, int32_t *tags, float *score, int64_t reused[2]);
 
 #endif /* ELMO_WORKER_TWEET_BLOCK_H */
