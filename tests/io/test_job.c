@@ -74,6 +74,7 @@ static void test_defaults(void) {
     CHECK_INT_EQ(job.n_mix_weights, 0);
     CHECK(!job.layer_norm);
     CHECK(job.cache);
+    CHECK(job.dedup);
     CHECK(job.progress);
     CHECK_STR_EQ(job.text_field, "text");
     CHECK_STR_EQ(job.tokens_field, "");
