@@ -1026,7 +1026,7 @@ static int check_inputs(struct elmo_job *job, struct reader *rd) {
 static int open_job(struct annotate *a) {
     ELMO_TRY(elmo_agree(a->rank == 0 ? check_inputs(a->job, &a->rd) : 0));
     ELMO_TRY(elmo__tagging_open(&a->rt, a->job, a->job->max_sentence_tokens));
-    if (a->job->dedup) ELMO_TRY(elmo_dedup_init(&a->dedup, ELMO_DEDUP_BUDGET));
+    if (a->job->dedup) ELMO_TRY(elmo_dedup_init(&a->dedup, (size_t)a->job->dedup_mib << 20));
     int lrc = 0;
     if (a->rank == 0) {
         lrc = open_sinks(a->job, &a->rt, a->outpath, &a->sk, &a->rpt, &a->resumed, &a->already,

@@ -362,9 +362,9 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
     }
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
                   "work %.1f s, merge %.1f s); %" PRId64 " duplicate sentences (%" PRId64
-                  " tokens) reused",
+                  " tokens) reused, %" PRId64 " kept sentences evicted",
                   er->ctx.tokens_done, er->ctx.t_read, er->ctx.t_write, t_work, t_merge,
-                  er->ctx.dup_sentences, er->ctx.dup_tokens);
+                  er->ctx.dup_sentences, er->ctx.dup_tokens, er->ctx.dedup.evicted);
 }
 
 static void run_free(struct embed_run *er, int rc) {

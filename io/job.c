@@ -211,6 +211,8 @@ static const struct key keys[] = {
         "stateless: compute a sentence whose tokens equal those of one this rank already did "
         "once and copy its results (the output is the same either way; --no-dedup computes "
         "every one)"),
+    KEY("dedup_mib", K_CORPUS, T_INT, dedup_mib, 1, 1048576, "64", NULL, "N",
+        "dedup: the results kept per rank, in MiB (the least recently used go when full)"),
     KEY("progress", K_ALL, T_BOOL, progress, 0, 0, "true", NULL, NULL,
         "show progress on stderr (rank 0)"),
 

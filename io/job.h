@@ -86,6 +86,7 @@ struct elmo_job {
     bool layer_norm;                 /* layer norm in the mix (default false) */
     bool cache;                      /* word-type cache of token vectors (default true) */
     bool dedup;                      /* stateless: equal sentences computed once (default true) */
+    int dedup_mib;                   /* the sentence cache's budget per rank, MiB (default 64) */
     bool progress;                   /* progress on stderr (default true) */
 
     /* NER / wsd / pretrain keys are added by their issues. */

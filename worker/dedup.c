@@ -250,6 +250,7 @@ void elmo_dedup_end(struct elmo_dedup *d) {
     const size_t size = sizeof(struct elmo_dedup_entry) + d->rec_len + MALLOC_OVERHEAD;
     if (size > d->budget / 4 || rec_is_held(d)) return;
     while (d->oldest && d->used + size > d->budget) evict_oldest(d);
+    if (d->used + size > d->budget) return; /* the table alone fills a tiny budget */
     struct elmo_dedup_entry *e = malloc(sizeof *e + d->rec_len);
     if (!e) return; /* a cache: without memory it only keeps less */
     memset(e, 0, sizeof *e);

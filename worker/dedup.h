@@ -24,9 +24,6 @@
 
 #include "worker/forward.h"
 
-/* The per-rank budget of the embed and annotate jobs (see the README, "dedup"). */
-#define ELMO_DEDUP_BUDGET ((size_t)64 << 20)
-
 /* Parts per entry (embed: one per output, model/outputs.h). */
 #define ELMO_DEDUP_PARTS 8
 

@@ -361,7 +361,7 @@ int elmo_embed_ctx_init(struct elmo_embed_ctx *ctx, const struct elmo_job *job,
     };
     ELMO_CALL(elmo_forward_init(&ctx->fwd, m, &fo));
     if (job->dedup && job->streams == 0)
-        ELMO_CALL(elmo_dedup_init(&ctx->dedup, ELMO_DEDUP_BUDGET));
+        ELMO_CALL(elmo_dedup_init(&ctx->dedup, (size_t)job->dedup_mib << 20));
     if (job->streams > 0) {
         ctx->state = elmo_aligned_alloc(sizeof(float) * ELMO_STREAM_GROUP *
                                         elmo_stream_state_floats(&m->opt), "stream states");

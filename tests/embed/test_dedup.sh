@@ -73,6 +73,20 @@ same one.h5 no-dedup1.h5
 grep -q "embed: $DUP duplicate sentences reused (.*, $DUP_TOK tokens)" one.log \
   || { cat one.log; fail "expected $DUP duplicates, $DUP_TOK tokens"; }
 
+echo "== a 1 MiB budget over 30,000 distinct tokens, then early and late sentences again"
+$PY - <<'EOF'
+import random
+rng = random.Random(3)
+sent = [" ".join("w%d" % rng.randrange(100000) for _ in range(10)) for _ in range(3000)]
+open("evict.txt", "w").write("\n".join(sent + sent[:50] + sent[-50:]) + "\n")
+EOF
+run ev0.log embed 1 --input evict.txt --outputs all --shard-tokens 2000 --no-dedup --output ev0.h5
+run ev1.log embed 1 --input evict.txt --outputs all --shard-tokens 2000 --dedup-mib 1 --output ev1.h5
+same ev1.h5 ev0.h5
+grep -q "duplicate sentences .* reused, [1-9][0-9]* kept sentences evicted" ev1.h5.logs/rank-*.log \
+  || { cat ev1.h5.logs/rank-*.log; fail "nothing was evicted"; }
+grep -q "embed: [1-9][0-9]* duplicate sentences reused" ev1.log || fail "the late sentences were not reused"
+
 echo "== f16, keep_nonfinite; streams (dedup does nothing there)"
 run h1.log embed 1 --input in.txt --precision f16 --keep-nonfinite --shard-tokens 150 --no-dedup \
   --output h1.h5

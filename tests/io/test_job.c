@@ -75,6 +75,7 @@ static void test_defaults(void) {
     CHECK(!job.layer_norm);
     CHECK(job.cache);
     CHECK(job.dedup);
+    CHECK_INT_EQ(job.dedup_mib, 64);
     CHECK(job.progress);
     CHECK_STR_EQ(job.text_field, "text");
     CHECK_STR_EQ(job.tokens_field, "");
