@@ -229,6 +229,15 @@ struct part_out {
     const char *path;
 };
 
+/* Writes len bytes of output k of entry e at their place: the one place an output's bytes go,
+ * from the forward path (write_entry) or from the sentence cache (copy_entry). */
+static int put_output(const struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
+                      unsigned k, const void *bytes, int64_t len, const struct part_out *out) {
+    const int64_t at = elmo_outputs[k].per_sentence ? e : b->ent_tok.v[e];
+    return pwrite_all(out->fd, bytes, len,
+                      out->lay.out[k] + at * elmo_output_width(k, ctx->m->opt.P) * 4, out->path);
+}
+
 /* Writes the outputs of entry e, the forward path's selected sentence, at its place. */
 static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
                        const struct part_out *out) {
@@ -238,14 +247,12 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
         const struct elmo_output *o = &elmo_outputs[k];
         if (!(ctx->outputs & o->bit)) continue;
         const int64_t width = elmo_output_width(k, P);
-        const int64_t at = o->per_sentence ? e : b->ent_tok.v[e];
         int64_t nrows;
         const float *rows = elmo_forward_output(&ctx->fwd, k, &nrows);
         if (nrows > 0 && (n > 0 || o->per_sentence)) {
             const int64_t bad0 = ctx->n_nonfinite;
             ELMO_TRY(check_finite(ctx, b, e, k, rows, nrows * width));
-            ELMO_TRY(pwrite_all(out->fd, rows, nrows * width * 4,
-                                out->lay.out[k] + at * width * 4, out->path));
+            ELMO_TRY(put_output(ctx, b, e, k, rows, nrows * width * 4, out));
             /* the sentence cache keeps the bytes as written, with their non-finite count */
             elmo_dedup_put(&ctx->dedup, k, rows, (size_t)(nrows * width * 4),
                            ctx->n_nonfinite - bad0);
@@ -258,17 +265,13 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
  * computation wrote, and its non-finite count. */
 static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
                       const struct elmo_dedup_entry *hit, const struct part_out *out) {
-    const int P = ctx->m->opt.P;
     for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
-        const struct elmo_output *o = &elmo_outputs[k];
         size_t len;
         int64_t bad;
         const void *bytes = elmo_dedup_part(hit, k, &len, &bad);
-        if (!(ctx->outputs & o->bit) || !bytes) continue;
-        const int64_t at = o->per_sentence ? e : b->ent_tok.v[e];
+        if (!(ctx->outputs & elmo_outputs[k].bit) || !bytes) continue;
         ctx->n_nonfinite += bad;
-        ELMO_TRY(pwrite_all(out->fd, bytes, (int64_t)len,
-                            out->lay.out[k] + at * elmo_output_width(k, P) * 4, out->path));
+        ELMO_TRY(put_output(ctx, b, e, k, bytes, (int64_t)len, out));
     }
     return 0;
 }
