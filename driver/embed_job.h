@@ -112,6 +112,10 @@ int elmo__embed_journal_resume(struct embed_run *er, int *resumed, int *stale);
 int elmo__embed_journal_start(struct embed_run *er);
 /* Journals shard id as done with its part's size and checksum (as its writer reported them). */
 int elmo__embed_journal_done(struct embed_run *er, int64_t id, int64_t bytes, uint64_t sum);
+/* The same in two steps, so that one fsync covers several lines: the line written (buffered),
+ * then everything written so far flushed and fsynced. */
+int elmo__embed_journal_note(struct embed_run *er, int64_t id, int64_t bytes, uint64_t sum);
+int elmo__embed_journal_sync(struct embed_run *er);
 /*
  * Collective: checks the parts of the shards with which[i] set against the journal's size and
  * checksum; bad[i] (on every rank) is set for every part that fails (see embed_journal.c).
@@ -128,6 +132,10 @@ void elmo__embed_on_batch_rank0(void *arg, int64_t sentences, int64_t tokens);
 void elmo__embed_on_batch_worker(void *arg, int64_t sentences, int64_t tokens);
 /* Collective: runs every shard not done, rank 0 handing them out; a failure stops the job. */
 void elmo__embed_work(struct embed_run *er);
+/* The ranks that compute shards in a run on size ranks (rank 0 only serves above a limit). */
+int elmo__embed_computing_ranks(int size);
+/* Seconds this rank spent running shards (after elmo__embed_work). */
+double elmo__embed_busy_seconds(void);
 
 /* ---- embed_merge.c --------------------------------------------------------------------- */
 

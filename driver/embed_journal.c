@@ -214,15 +214,25 @@ int elmo__embed_journal_start(struct embed_run *er) {
 
 /* Journals shard id as done with its part's size and checksum (as its writer reported them). */
 int elmo__embed_journal_done(struct embed_run *er, int64_t id, int64_t bytes, uint64_t sum) {
+    ELMO_TRY(elmo__embed_journal_note(er, id, bytes, sum));
+    return elmo__embed_journal_sync(er);
+}
+
+int elmo__embed_journal_note(struct embed_run *er, int64_t id, int64_t bytes, uint64_t sum) {
     if (id < 0 || id >= er->plan.n)
         return elmo_error(ELMO_ERR_STATE, "shard %" PRId64 " reported done is not in the plan", id);
-    if (fprintf(er->jf, "done %" PRId64 " %" PRId64 " %016" PRIx64 "\n", id, bytes, sum) < 0 ||
-        fflush(er->jf) != 0 || fsync(fileno(er->jf)) != 0)
+    if (fprintf(er->jf, "done %" PRId64 " %" PRId64 " %016" PRIx64 "\n", id, bytes, sum) < 0)
         return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", er->journal, strerror(errno));
     er->plan.done[id] = 1;
     er->plan.bytes[id] = bytes;
     er->plan.sum[id] = sum;
     er->shards_done++;
+    return 0;
+}
+
+int elmo__embed_journal_sync(struct embed_run *er) {
+    if (fflush(er->jf) != 0 || fsync(fileno(er->jf)) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: write failed: %s", er->journal, strerror(errno));
     return 0;
 }
 

@@ -22,19 +22,22 @@
 #include "io/sha256.h"
 #include "model/status.h"
 
-/* Estimates bytes per token from the head of a plain file. */
-static double bytes_per_token(const char *path) {
+/* Estimates bytes per token from the head of a plain file: conll has one token per non-blank
+ * line (the other columns are tags), the other formats whitespace-separated words. */
+static double bytes_per_token(const char *path, enum elmo_input_format format) {
     FILE *f = fopen(path, "rb");
     if (!f) return 6.0;
     char *buf = elmo_xmalloc(1 << 20);
     size_t n = fread(buf, 1, (1 << 20) - 1, f);
     fclose(f);
     long tokens = 0;
-    int in = 0;
+    int in = 0, line_start = 1;
     for (size_t i = 0; i < n; i++) {
         int ws = buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r';
-        if (!ws && !in) tokens++;
+        if (format == ELMO_INPUT_CONLL) tokens += line_start && !ws;
+        else if (!ws && !in) tokens++;
         in = !ws;
+        line_start = buf[i] == '\n' || (line_start && ws && buf[i] != '\n');
     }
     free(buf);
     return tokens > 0 ? (double)n / (double)tokens : 6.0;
@@ -126,51 +129,94 @@ static int plan_stream_groups(struct embed_run *er) {
 }
 
 /*
- * The stateless regime: about shard_tokens tokens per shard (estimated from the head of the
- * input), cut on record boundaries; with --slice, the K-th of N contiguous groups of them.
+ * The stateless regime.  The base plan: about shard_tokens tokens per shard (estimated from the
+ * head of the input), cut on record boundaries, and with --slice the K-th of N contiguous
+ * groups of it; it depends on the input and the job only, so that slices run with any rank
+ * counts tile the input.  Then balance_range re-cuts the range the run covers for the ranks
+ * that compute (a shard's boundaries never change a sentence's numbers in this regime, so the
+ * store is the same whatever the rank count; a resume takes the journal's plan as it is).
  */
+
+/* The smallest shard balance_range plans (in tokens; shard_tokens when that is smaller). */
+#define PLAN_MIN_TOKENS 512
+
+/* Record boundaries of the input about every atom_bytes bytes (at most MAX_SHARDS pieces). */
+static int plan_atoms(const struct embed_run *er, int64_t size, double atom_bytes, int64_t **bounds,
+                      int64_t **lines, int *n) {
+    int64_t pieces = (int64_t)ceil((double)size / atom_bytes);
+    if (pieces < 1) pieces = 1;
+    if (pieces > MAX_SHARDS) pieces = MAX_SHARDS;
+    *bounds = elmo_xmalloc(sizeof(int64_t) * (size_t)(pieces + 1));
+    *lines = elmo_xmalloc(sizeof(int64_t) * (size_t)(pieces + 1));
+    struct elmo_corpus_opts co = er->ctx.copts;
+    *n = elmo_corpus_split(er->input, &co, (int)pieces, *bounds, *lines);
+    return *n < 0 ? *n : 0;
+}
+
+/*
+ * Re-cuts [begin, end) (first line `line`) at the atoms' record boundaries, guided: each shard
+ * takes 1/(2 W) of what is left for W computing ranks, between the minimum shard and
+ * shard_tokens, so the plan starts with the largest shards and tapers to small ones that let
+ * the ranks finish together; a remainder under half the minimum joins the last shard.  One
+ * computing rank gets shards of shard_tokens.  Replaces p's shards.
+ */
+static void balance_range(struct plan *p, const int64_t *ab, const int64_t *al, int na,
+                          int64_t begin, int64_t end, int64_t line, double bpt, int64_t shard_tok,
+                          int workers) {
+    double max_b = bpt * (double)shard_tok;
+    double min_b = bpt * (double)(shard_tok < PLAN_MIN_TOKENS ? shard_tok : PLAN_MIN_TOKENS);
+    int k = 0; /* the first atom boundary after begin */
+    while (k <= na && ab[k] <= begin) k++;
+    int64_t cap = 16, n = 0, at = begin, at_line = line;
+    struct elmo_shard *sh = elmo_xmalloc(sizeof *sh * (size_t)cap);
+    while (at < end) {
+        double want = workers > 1 ? (double)(end - at) / (2.0 * workers) : max_b;
+        want = want > max_b ? max_b : want < min_b ? min_b : want;
+        while (k <= na && ab[k] < end && (double)(ab[k] - at) < want) k++;
+        int64_t cut = k <= na && ab[k] < end ? ab[k] : end;
+        if ((double)(end - cut) < min_b / 2) cut = end;
+        if (n == cap) sh = elmo_xrealloc(sh, sizeof *sh * (size_t)(cap *= 2));
+        sh[n] = (struct elmo_shard){n, at, cut, at_line, -1, 0};
+        n++;
+        if (cut < end) at_line = al[k];
+        at = cut;
+    }
+    free(p->sh);
+    p->sh = sh;
+    p->n = n;
+}
+
 static int plan_byte_ranges(struct embed_run *er) {
     const struct elmo_job *j = er->job;
     struct plan *p = &er->plan;
     struct stat st;
     if (stat(er->input, &st) != 0)
         return elmo_error(ELMO_ERR_IO, "%s: %s", er->input, strerror(errno));
-    double bpt = bytes_per_token(er->input);
-    double want = (double)st.st_size / (bpt * (double)j->shard_tokens);
-    int64_t pieces = (int64_t)ceil(want);
-    if (pieces < 1) pieces = 1;
-    if (pieces > MAX_SHARDS) pieces = MAX_SHARDS;
-    int64_t *bounds = elmo_xmalloc(sizeof(int64_t) * (size_t)(pieces + 1));
-    int64_t *lines = elmo_xmalloc(sizeof(int64_t) * (size_t)(pieces + 1));
-    struct elmo_corpus_opts co = er->ctx.copts;
-    int n = elmo_corpus_split(er->input, &co, (int)pieces, bounds, lines);
-    if (n < 0) {
+    double bpt = bytes_per_token(er->input, er->ctx.copts.format);
+    int64_t *bounds = NULL, *lines = NULL;
+    int n = 0, rc = 0;
+    int64_t begin = 0, end = (int64_t)st.st_size, line = 1;
+    if (er->slice_n > 0) {
+        /* the base plan, and the K-th of N contiguous groups of it */
+        ELMO_CALL(plan_atoms(er, st.st_size, bpt * (double)j->shard_tokens, &bounds, &lines, &n));
+        int64_t a = (int64_t)n * er->slice_k / er->slice_n;
+        int64_t b = (int64_t)n * (er->slice_k + 1) / er->slice_n;
+        begin = bounds[a];
+        end = bounds[b];
+        line = lines[a];
         free(bounds);
         free(lines);
-        return n;
+        bounds = lines = NULL;
     }
-    p->n = n;
-    p->sh = elmo_xcalloc((size_t)(n > 0 ? n : 1), sizeof *p->sh);
-    for (int i = 0; i < n; i++) {
-        p->sh[i].id = i;
-        p->sh[i].begin = bounds[i];
-        p->sh[i].end = bounds[i + 1];
-        p->sh[i].first_line = lines[i];
-        p->sh[i].stream = -1;
-    }
+    int64_t min_tok = j->shard_tokens < PLAN_MIN_TOKENS ? j->shard_tokens : PLAN_MIN_TOKENS;
+    ELMO_CALL(plan_atoms(er, st.st_size, bpt * (double)min_tok, &bounds, &lines, &n));
+    if (er->slice_n == 0) end = bounds[n]; /* what the splitter read */
+    balance_range(p, bounds, lines, n, begin, end, line, bpt, j->shard_tokens,
+                  elmo__embed_computing_ranks(er->size));
+cleanup:
     free(bounds);
     free(lines);
-    if (er->slice_n > 0) {
-        /* keep the K-th of N contiguous groups of the full plan, renumbered from 0 */
-        int64_t k = er->slice_k, parts = er->slice_n;
-        int64_t a = p->n * k / parts, b = p->n * (k + 1) / parts;
-        for (int64_t i = a; i < b; i++) {
-            p->sh[i - a] = p->sh[i];
-            p->sh[i - a].id = i - a;
-        }
-        p->n = b - a;
-    }
-    return 0;
+    return rc;
 }
 
 static int plan_shards(struct embed_run *er) {

@@ -56,25 +56,92 @@ static void progress(struct embed_run *er, int final) {
 
 /* ---- the work queue ------------------------------------------------------------------- */
 
+/*
+ * Above this many ranks rank 0 only serves the queue: it hands out shards and journals them as
+ * they are reported, answering each request at once, and computes none.  At or below it rank 0
+ * also computes shards and answers between its batches (the workers ask one shard ahead, so a
+ * batch of rank 0 shorter than a worker's shard costs no worker any wait), which is worth
+ * 1/size of the job's throughput; above it a rank more that answers at once is worth more than
+ * 1/size of the work (tests/bench/README.md, "Dispatch").
+ */
+#define RANK0_COMPUTES_MAX 16
+
+/* The limit, which the environment's ELMO_RANK0_COMPUTES_MAX (a count of ranks) replaces for
+ * measurements (tests/bench/dispatch.sh); read by rank 0 only. */
+static int rank0_computes_max(void) {
+    const char *e = getenv("ELMO_RANK0_COMPUTES_MAX");
+    char *end;
+    long v = e ? strtol(e, &end, 10) : -1;
+    return e && *e && !*end && v >= 0 && v <= 1000000000 ? (int)v : RANK0_COMPUTES_MAX;
+}
+
+int elmo__embed_computing_ranks(int size) {
+    return size == 1 || size <= rank0_computes_max() ? size : size - 1;
+}
+
+/* What the queue cost, per rank, for the rank log, the summary and tests/bench/dispatch.sh. */
+struct queue_stats {
+    double busy;                /* s running shards */
+    double wait;                /* worker: s blocked for a shard after finishing one */
+    int64_t waits;              /* worker: shards it had to wait for */
+    double rtt_sum, rtt_max;    /* worker: request to assignment, over the waited requests */
+    double serve;               /* rank 0: s handling messages (receive, journal, answer) */
+    int64_t msgs, assigned;     /* rank 0: messages handled, shards handed out */
+    int64_t wakes;              /* rank 0: serve calls that handled messages (one fsync each) */
+};
+static struct queue_stats qs;
+
+double elmo__embed_busy_seconds(void) { return qs.busy; }
+
 static int64_t next_shard(struct embed_run *er) {
     while (er->next < er->plan.n && er->plan.done[er->next]) er->next++;
     if (er->next >= er->plan.n) return -1;
     return er->next++;
 }
 
+/* Rank 0: one worker message {done, tokens, sentences, want, bytes, checksum} (see serve);
+ * returns 1 when it wrote a journal line (not yet synced). */
+static int handle(struct embed_run *er, int src, const int64_t *msg) {
+    if (msg[0] >= 0) {
+        int rc = elmo__embed_journal_note(er, msg[0], msg[4], (uint64_t)msg[5]);
+        if (rc < 0) elmo_die(rc);
+        er->pending[src]--;
+        er->tok_done += msg[1];
+        er->sent_done += msg[2];
+    }
+    if (msg[3]) {
+        int64_t give = next_shard(er);
+        ELMO_MPI(MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD));
+        if (give >= 0) {
+            er->pending[src]++;
+            qs.assigned++;
+        } else {
+            er->ended[src] = 1;
+        }
+    }
+    if (er->ended[src] == 1 && er->pending[src] == 0) {
+        er->ended[src] = 2;
+        er->active_workers--;
+    }
+    return msg[0] >= 0;
+}
+
 /*
- * Rank 0: handles the workers' messages (blocking waits for one when block is set).  A message
- * {done, tokens, sentences, want, bytes, checksum} reports shard `done` finished (done >= 0:
- * journalled now with its part's size and checksum)
- * and/or asks for the next shard (want: answered with a shard id or -1 for "no more").  A
- * worker asks for its next shard before it runs the current one, so it never waits for rank 0
- * to finish a batch; it is finished when it was told "no more" and has reported all it got.
+ * Rank 0: handles the workers' messages that have arrived (with block, waits for one first).
+ * A message {done, tokens, sentences, want, bytes, checksum} reports shard `done` finished
+ * (done >= 0: journalled with its part's size and checksum) and/or asks for the next shard
+ * (want: answered at once with a shard id or -1 for "no more").  The journal lines of one call
+ * share one fsync, after the answers.  A worker asks for its next shard before it runs the
+ * current one, so it never waits for rank 0 to finish a batch shorter than its shard; it is
+ * finished when it was told "no more" and has reported all it got.
  */
 static void serve(struct embed_run *er, int block) {
+    int64_t handled = 0, journalled = 0;
+    double t = 0;
     for (;;) {
         int flag = 0;
         MPI_Status st;
-        if (block) {
+        if (block && handled == 0) {
             ELMO_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &st));
             flag = 1;
         } else {
@@ -83,30 +150,24 @@ static void serve(struct embed_run *er, int block) {
             for (int tries = 0; tries < 4 && !flag; tries++)
                 ELMO_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st));
         }
-        if (!flag) return;
-        int src = st.MPI_SOURCE;
+        if (!flag) break;
+        if (handled == 0) t = elmo_now();
         int64_t msg[6];
-        ELMO_MPI(MPI_Recv(msg, 6, MPI_INT64_T, src, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-        if (msg[0] >= 0) {
-            int rc = elmo__embed_journal_done(er, msg[0], msg[4], (uint64_t)msg[5]);
-            if (rc < 0) elmo_die(rc);
-            er->pending[src]--;
-            er->tok_done += msg[1];
-            er->sent_done += msg[2];
-        }
-        if (msg[3]) {
-            int64_t give = next_shard(er);
-            ELMO_MPI(MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD));
-            if (give >= 0) er->pending[src]++;
-            else er->ended[src] = 1;
-        }
-        if (er->ended[src] == 1 && er->pending[src] == 0) {
-            er->ended[src] = 2;
-            er->active_workers--;
-        }
-        progress(er, 0);
-        if (block) return;
+        ELMO_MPI(MPI_Recv(msg, 6, MPI_INT64_T, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD,
+                          MPI_STATUS_IGNORE));
+        journalled += handle(er, st.MPI_SOURCE, msg);
+        handled++;
     }
+    if (journalled) {
+        int rc = elmo__embed_journal_sync(er);
+        if (rc < 0) elmo_die(rc);
+    }
+    if (handled) {
+        qs.serve += elmo_now() - t;
+        qs.msgs += handled;
+        qs.wakes++;
+    }
+    progress(er, 0);
 }
 
 /* Stops this rank (and so the job, exit 3) when a stop signal arrived; the journal only ever
@@ -146,6 +207,7 @@ static int run_shard(struct embed_run *er, int64_t id) {
     int rc = elmo_embed_shard(&er->ctx, er->input, &er->plan.sh[id], pp, rp);
     if (rc < 0) elmo_die(rc);  /* one rank's failure stops every rank */
     t = elmo_now() - t;
+    qs.busy += t;
     tok = er->ctx.tokens_done - tok;
     elmo_rank_log("shard %" PRId64 " done: %" PRId64 " non-empty sentences, %" PRId64
                   " tokens, %.2f s, %.0f tokens/s",
@@ -165,31 +227,44 @@ static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, in
     ELMO_MPI(MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_REQ, MPI_COMM_WORLD));
 }
 
-/* Rank 0: sends every worker its first shard, runs shards itself, then serves until the
- * workers are done. */
-static void work_rank0(struct embed_run *er) {
-    er->active_workers = er->size - 1;
-    er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
-    er->ended = elmo_xcalloc((size_t)er->size, 1);
-    /* every worker's first shard is sent unasked, so that no one waits for a batch here */
+/* Rank 0: every worker's first shard, sent unasked so that no one waits for a batch here. */
+static void send_first_shards(struct embed_run *er) {
     for (int r = 1; r < er->size; r++) {
         int64_t first = next_shard(er);
         ELMO_MPI(MPI_Send(&first, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD));
-        if (first >= 0) er->pending[r]++;
-        else {
+        if (first >= 0) {
+            er->pending[r]++;
+            qs.assigned++;
+        } else {
             er->ended[r] = 2;
             er->active_workers--;
         }
     }
+}
+
+/* Rank 0: sends every worker its first shard, runs shards itself (at most
+ * RANK0_COMPUTES_MAX ranks), then serves until the workers are done. */
+static void work_rank0(struct embed_run *er) {
+    er->active_workers = er->size - 1;
+    er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
+    er->ended = elmo_xcalloc((size_t)er->size, 1);
+    send_first_shards(er);
     int64_t id;
-    while ((id = next_shard(er)) >= 0) {
+    while (elmo__embed_computing_ranks(er->size) == er->size && (id = next_shard(er)) >= 0) {
         run_shard(er, id);
         int rc = elmo__embed_journal_done(er, id, er->ctx.part_bytes, er->ctx.part_checksum);
         if (rc < 0) elmo_die(rc);
         progress(er, 0);
     }
-    while (er->active_workers > 0) serve(er, 1);
+    while (er->active_workers > 0) {
+        serve(er, 1);
+        stop_if_signalled(er);
+    }
     progress(er, 1);
+    elmo_rank_log("queue: %" PRId64 " messages served in %" PRId64 " rounds, %.3f s (%.1f us "
+                  "each), %" PRId64 " shards handed out",
+                  qs.msgs, qs.wakes, qs.serve, qs.msgs ? 1e6 * qs.serve / (double)qs.msgs : 0.0,
+                  qs.assigned);
     free(er->pending);
     free(er->ended);
     er->pending = NULL;
@@ -199,18 +274,34 @@ static void work_rank0(struct embed_run *er) {
 /* A worker: runs the shards rank 0 hands it, always asking for one ahead. */
 static void work_worker(struct embed_run *er) {
     /* the first shard comes unasked; then always one is asked for ahead of the one running */
-    int64_t cur, next = -1;
+    int64_t cur, next = -1, n = 0;
     ELMO_MPI(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
     while (cur >= 0) {
         MPI_Request req;
+        double t_req = elmo_now();
         tell_rank0(er, -1, 0, 0, 1);
         ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
         int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
         run_shard(er, cur);
+        n++;
         tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
-        ELMO_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
+        int got = 0;
+        ELMO_MPI(MPI_Test(&req, &got, MPI_STATUS_IGNORE));
+        if (!got) { /* the answer is not here yet: this rank idles until it is */
+            double t_wait = elmo_now();
+            ELMO_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
+            double now = elmo_now(), rtt = now - t_req;
+            qs.wait += now - t_wait;
+            qs.waits++;
+            qs.rtt_sum += rtt;
+            if (rtt > qs.rtt_max) qs.rtt_max = rtt;
+        }
         cur = next;
     }
+    elmo_rank_log("queue: %" PRId64 " shards, waited for %" PRId64 " of them %.3f s in all; "
+                  "request to answer %.1f us on average, %.1f us at most, when waited",
+                  n, qs.waits, qs.wait, qs.waits ? 1e6 * qs.rtt_sum / (double)qs.waits : 0.0,
+                  1e6 * qs.rtt_max);
 }
 
 void elmo__embed_work(struct embed_run *er) {
