@@ -305,7 +305,8 @@ static int64_t peak_rss_kb(void) {
 /* Rank 0: the summary on stderr.  rss: min and max over ranks (KiB); tsum: summed over ranks;
  * dup: the sentences and tokens copied from an equal one, summed over ranks. */
 static void print_summary(const struct embed_run *er, const struct totals *tt, double t_merge,
-                          const int64_t rss[2], const double tsum[3], const int64_t dup[2]) {
+                          const int64_t rss[2], const double tsum[3], const int64_t dup[2],
+                          const double busy[2]) {
     double wall = elmo_now() - er->t0;
     int64_t written = tt->rec - tt->reject;
     fprintf(stderr,
@@ -337,6 +338,10 @@ static void print_summary(const struct embed_run *er, const struct totals *tt, d
             " and queue %.1f%%; then the merge %.1f s\n",
             tsum[2] / er->size, 100 * tsum[0] / all, 100 * tsum[1] / all,
             100 * (tsum[2] - io) / all, t_merge);
+    fprintf(stderr, "embed: ranks computing shards busy %.0f-%.0f%% of the work phase%s\n",
+            100 * busy[0], 100 * busy[1],
+            elmo__embed_computing_ranks(er->size) < er->size ? " (rank 0 only hands them out)"
+                                                            : "");
     fprintf(stderr, "embed: wrote %s (complete)\n", er->job->output);
     elmo_rank_log("wrote %s (complete): %" PRId64 " records = %" PRId64 " written + %" PRId64
                   " rejected, %" PRId64 " tokens, %.1f s",
@@ -354,11 +359,13 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
     ELMO_MPI(MPI_Reduce(tm, tsum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     int64_t dup[2] = {er->ctx.dup_sentences, er->ctx.dup_tokens}, dsum[2] = {0, 0};
     ELMO_MPI(MPI_Reduce(dup, dsum, 2, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
+    double busy[2];
+    elmo__embed_busy_range(er, t_work, busy);
     if (er->rank == 0) {
         if (er->jf) fclose(er->jf);
         er->jf = NULL;
         elmo__embed_remove_staging(er, 1, 0);
-        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum);
+        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum, busy);
     }
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
                   "work %.1f s, merge %.1f s); %" PRId64 " duplicate sentences (%" PRId64

@@ -134,8 +134,11 @@ void elmo__embed_on_batch_worker(void *arg, int64_t sentences, int64_t tokens);
 void elmo__embed_work(struct embed_run *er);
 /* The ranks that compute shards in a run on size ranks (rank 0 only serves above a limit). */
 int elmo__embed_computing_ranks(int size);
-/* Seconds this rank spent running shards (after elmo__embed_work). */
-double elmo__embed_busy_seconds(void);
+/*
+ * Collective, after elmo__embed_work: on rank 0, busy[0] and busy[1] are the least and the most
+ * any computing rank spent running shards, as fractions of the work phase (t_work seconds).
+ */
+void elmo__embed_busy_range(const struct embed_run *er, double t_work, double busy[2]);
 
 /* ---- embed_merge.c --------------------------------------------------------------------- */
 

@@ -88,10 +88,19 @@ struct queue_stats {
     double serve;               /* rank 0: s handling messages (receive, journal, answer) */
     int64_t msgs, assigned;     /* rank 0: messages handled, shards handed out */
     int64_t wakes;              /* rank 0: serve calls that handled messages (one fsync each) */
+    double sync;                /* rank 0: s of serve in the journal's fsync */
 };
 static struct queue_stats qs;
 
-double elmo__embed_busy_seconds(void) { return qs.busy; }
+void elmo__embed_busy_range(const struct embed_run *er, double t_work, double busy[2]) {
+    /* a rank that computes no shard by design (rank 0 serving only) is left out */
+    int computes = er->rank > 0 || elmo__embed_computing_ranks(er->size) == er->size;
+    double f = t_work > 0 ? qs.busy / t_work : 0, mine[2] = {computes ? f : 2, computes ? -f : 1};
+    double got[2] = {0, 0};
+    ELMO_MPI(MPI_Reduce(mine, got, 2, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD));
+    busy[0] = got[0];
+    busy[1] = -got[1];
+}
 
 static int64_t next_shard(struct embed_run *er) {
     while (er->next < er->plan.n && er->plan.done[er->next]) er->next++;
@@ -159,8 +168,10 @@ static void serve(struct embed_run *er, int block) {
         handled++;
     }
     if (journalled) {
+        double ts = elmo_now();
         int rc = elmo__embed_journal_sync(er);
         if (rc < 0) elmo_die(rc);
+        qs.sync += elmo_now() - ts;
     }
     if (handled) {
         qs.serve += elmo_now() - t;
@@ -248,6 +259,7 @@ static void work_rank0(struct embed_run *er) {
     er->active_workers = er->size - 1;
     er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
     er->ended = elmo_xcalloc((size_t)er->size, 1);
+    double t_start = elmo_now();
     send_first_shards(er);
     int64_t id;
     while (elmo__embed_computing_ranks(er->size) == er->size && (id = next_shard(er)) >= 0) {
@@ -261,42 +273,60 @@ static void work_rank0(struct embed_run *er) {
         stop_if_signalled(er);
     }
     progress(er, 1);
-    elmo_rank_log("queue: %" PRId64 " messages served in %" PRId64 " rounds, %.3f s (%.1f us "
-                  "each), %" PRId64 " shards handed out",
-                  qs.msgs, qs.wakes, qs.serve, qs.msgs ? 1e6 * qs.serve / (double)qs.msgs : 0.0,
-                  qs.assigned);
+    double t_work = elmo_now() - t_start, per = qs.msgs ? 1e6 / (double)qs.msgs : 0.0;
+    elmo_rank_log("queue: %" PRId64 " messages in %" PRId64 " rounds, %" PRId64 " shards handed "
+                  "out in %.3f s (%.0f/s); serving took %.3f s (%.1f us a message, of which "
+                  "%.1f us the journal's fsync)",
+                  qs.msgs, qs.wakes, qs.assigned, t_work,
+                  t_work > 0 ? (double)qs.assigned / t_work : 0.0, qs.serve, qs.serve * per,
+                  qs.sync * per);
     free(er->pending);
     free(er->ended);
     er->pending = NULL;
     er->ended = NULL;
 }
 
-/* A worker: runs the shards rank 0 hands it, always asking for one ahead. */
+/* Worker: completes the request for the next shard (sent at t_req), counting any wait. */
+static void wait_for_shard(MPI_Request *req, double t_req) {
+    int got = 0;
+    ELMO_MPI(MPI_Test(req, &got, MPI_STATUS_IGNORE));
+    if (got) return;
+    double t_wait = elmo_now(); /* the answer is not here yet: this rank idles until it is */
+    ELMO_MPI(MPI_Wait(req, MPI_STATUS_IGNORE));
+    double now = elmo_now(), rtt = now - t_req;
+    qs.wait += now - t_wait;
+    qs.waits++;
+    qs.rtt_sum += rtt;
+    if (rtt > qs.rtt_max) qs.rtt_max = rtt;
+}
+
+/*
+ * A worker: runs the shards rank 0 hands it, always holding the next one while it runs one.
+ * The first shard comes unasked and the worker asks for a second at once; from then on one
+ * message per shard, sent when it finishes, reports it done and asks for the one after the
+ * next (rank 0 answers it while the next runs).
+ */
 static void work_worker(struct embed_run *er) {
-    /* the first shard comes unasked; then always one is asked for ahead of the one running */
     int64_t cur, next = -1, n = 0;
+    MPI_Request req = MPI_REQUEST_NULL;
+    double t_req = elmo_now();
     ELMO_MPI(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    while (cur >= 0) {
-        MPI_Request req;
-        double t_req = elmo_now();
+    if (cur >= 0) {
+        t_req = elmo_now();
         tell_rank0(er, -1, 0, 0, 1);
         ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
+    }
+    while (cur >= 0) {
         int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
         run_shard(er, cur);
         n++;
-        tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
-        int got = 0;
-        ELMO_MPI(MPI_Test(&req, &got, MPI_STATUS_IGNORE));
-        if (!got) { /* the answer is not here yet: this rank idles until it is */
-            double t_wait = elmo_now();
-            ELMO_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
-            double now = elmo_now(), rtt = now - t_req;
-            qs.wait += now - t_wait;
-            qs.waits++;
-            qs.rtt_sum += rtt;
-            if (rtt > qs.rtt_max) qs.rtt_max = rtt;
-        }
+        wait_for_shard(&req, t_req);
+        /* done, and (unless told "no more") the request for the shard after next */
+        t_req = elmo_now();
+        tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, next >= 0);
         cur = next;
+        if (cur >= 0)
+            ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
     }
     elmo_rank_log("queue: %" PRId64 " shards, waited for %" PRId64 " of them %.3f s in all; "
                   "request to answer %.1f us on average, %.1f us at most, when waited",
