@@ -174,6 +174,9 @@ static void balance_range(struct plan *p, const int64_t *ab, const int64_t *al, 
         want = want > max_b ? max_b : want < min_b ? min_b : want;
         while (k <= na && ab[k] < end && (double)(ab[k] - at) < want) k++;
         int64_t cut = k <= na && ab[k] < end ? ab[k] : end;
+        /* the record boundary nearest the target, past `at` */
+        if (k > 0 && ab[k - 1] > at && want - (double)(ab[k - 1] - at) < (double)(cut - at) - want)
+            cut = ab[--k];
         if ((double)(end - cut) < min_b / 2) cut = end;
         if (n == cap) sh = elmo_xrealloc(sh, sizeof *sh * (size_t)(cap *= 2));
         sh[n] = (struct elmo_shard){n, at, cut, at_line, -1, 0};
@@ -209,7 +212,7 @@ static int plan_byte_ranges(struct embed_run *er) {
         bounds = lines = NULL;
     }
     int64_t min_tok = j->shard_tokens < PLAN_MIN_TOKENS ? j->shard_tokens : PLAN_MIN_TOKENS;
-    ELMO_CALL(plan_atoms(er, st.st_size, bpt * (double)min_tok, &bounds, &lines, &n));
+    ELMO_CALL(plan_atoms(er, st.st_size, bpt * (double)min_tok / 2, &bounds, &lines, &n));
     if (er->slice_n == 0) end = bounds[n]; /* what the splitter read */
     balance_range(p, bounds, lines, n, begin, end, line, bpt, j->shard_tokens,
                   elmo__embed_computing_ranks(er->size));
