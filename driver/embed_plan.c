@@ -216,6 +216,12 @@ static int plan_byte_ranges(struct embed_run *er) {
     if (er->slice_n == 0) end = bounds[n]; /* what the splitter read */
     balance_range(p, bounds, lines, n, begin, end, line, bpt, j->shard_tokens,
                   elmo__embed_computing_ranks(er->size));
+    if (p->n == 0 && er->slice_n == 0) { /* an empty input: one empty shard, as ever */
+        free(p->sh);
+        p->sh = elmo_xcalloc(1, sizeof *p->sh);
+        p->sh[0] = (struct elmo_shard){0, begin, end, line, -1, 0};
+        p->n = 1;
+    }
 cleanup:
     free(bounds);
     free(lines);

@@ -22,9 +22,9 @@ limited() {  # limited N ARGS...: embed with the ranks' file size limit
 embed 2 "${ARGS[@]}" --output "$T/ref.h5" 2>"$T/ref.log" || { cat "$T/ref.log"; exit 1; }
 [ "$(stat -c %s "$T/ref.h5")" -gt $((LIMIT_KB * 1024)) ] || fail "the reference store fits the limit"
 
-echo "== 1. a part file over the limit (one shard holds everything)"
+echo "== 1. a part file over the limit (one shard holds everything: one rank, so no balancing)"
 set +e
-limited 2 "${ARGS[@]}" --shard-tokens 1000000 --output "$T/a.h5" 2>"$T/a1.log"
+limited 1 "${ARGS[@]}" --shard-tokens 1000000 --output "$T/a.h5" 2>"$T/a1.log"
 rc=$?
 set -e
 expect_exit 1 $rc "part over the limit"
@@ -32,7 +32,7 @@ expect_msg "$T/a1.log" "$T/a.h5.parts/shard-000000.part"
 expect_msg "$T/a1.log" "File too large"
 not_complete "$T/a.h5"
 [ "$(journal_intact "$T/a.h5")" -eq 0 ] || fail "a shard is listed as done"
-embed 2 "${ARGS[@]}" --shard-tokens 1000000 --output "$T/a.h5" 2>"$T/a2.log" \
+embed 1 "${ARGS[@]}" --shard-tokens 1000000 --output "$T/a.h5" 2>"$T/a2.log" \
   || { cat "$T/a2.log"; exit 1; }
 grep -q "resuming from" "$T/a2.log" || fail "the rerun did not resume"
 [ ! -e "$T/a.h5.journal" ] && [ ! -e "$T/a.h5.parts" ] || fail "staging left after success"
