@@ -12,9 +12,9 @@
  *      input, refuses any other existing STORE unless `overwrite`, checks the journal, plans
  *      shards (byte ranges on record boundaries, or stream groups) and broadcasts the plan;
  *      a resume verifies every journalled part (size and checksum) before it trusts it;
- *   2. work: rank 0 hands out shards on demand (it works too, serving requests between its
- *      batches); a finished shard is a part file (checksummed, fsynced, renamed) and a journal
- *      line with its size and checksum;
+ *   2. work: rank 0 hands out shards on demand (up to 16 ranks it works too, serving requests
+ *      between its batches); a finished shard is a part file (checksummed, fsynced, renamed)
+ *      and a journal line with its size and checksum;
  *   3. checks: the input still has its fingerprint, every part its checksum; rank 0 writes the
  *      reject file (only when something was rejected) and fails above max_reject_fraction;
  *   4. merge: every rank takes a contiguous range of records, reads their rows from the parts

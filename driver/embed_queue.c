@@ -1,7 +1,8 @@
 /*
- * embed_queue.c: the embed job's work (embed_job.h).  Rank 0 hands out shards on demand and
- * works too, serving requests between its batches; a finished shard is a part file and a
- * journal line with its size and checksum.  Progress is printed by rank 0.
+ * embed_queue.c: the embed job's work (embed_job.h).  Rank 0 hands out shards on demand and,
+ * up to RANK0_COMPUTES_MAX ranks, works too, serving requests between its batches; a finished
+ * shard is a part file and a journal line with its size and checksum.  Progress is printed by
+ * rank 0.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -5,7 +5,8 @@
 # computing shards between its batches ("works") and once with rank 0 only handing them out
 # ("serves"; the environment's ELMO_RANK0_COMPUTES_MAX picks the mode), and prints from the
 # rank logs:
-#   shards/s      shards handed out per second of rank 0's work phase (what it sustained)
+#   shards        shards handed out to the workers (rank 0's own aside)
+#   shards/s      those per second of rank 0's work phase (what it sustained)
 #   us/msg        rank 0's wall time for one worker message (receive, journal line, answer)
 #   cpu us/msg    the same in CPU time: the cost on a core of its own
 #   cap/s         1e6 / cpu us/msg: the messages (= shards: one per shard) rank 0 could serve a
