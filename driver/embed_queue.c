@@ -82,7 +82,8 @@ int elmo__embed_computing_ranks(int size) {
     return size == 1 || size <= rank0_computes_max() ? size : size - 1;
 }
 
-/* What the queue cost, per rank, for the rank log, the summary and tests/bench/dispatch.sh. */
+/* What the queue cost, per rank and job (reset by elmo__embed_work), for the rank log, the
+ * summary and tests/bench/dispatch.sh. */
 struct queue_stats {
     double busy;                /* s running shards */
     double wait;                /* worker: s blocked for a shard after finishing one */
@@ -372,6 +373,7 @@ static void work_worker(struct embed_run *er) {
 }
 
 void elmo__embed_work(struct embed_run *er) {
+    memset(&qs, 0, sizeof qs); /* a process may run several jobs (train-ner's feature stores) */
     if (er->rank == 0) work_rank0(er);
     else work_worker(er);
 }
