@@ -85,16 +85,16 @@ int elmo__embed_computing_ranks(int size) {
 /* What the queue cost, per rank and job (reset by elmo__embed_work), for the rank log, the
  * summary and tests/bench/dispatch.sh. */
 struct queue_stats {
-    double busy;                /* s running shards */
-    double wait;                /* worker: s blocked for a shard after finishing one */
-    int64_t waits;              /* worker: shards it had to wait for */
-    double rtt_sum, rtt_max;    /* worker: request to assignment, over the waited requests */
-    double serve;               /* rank 0: s handling messages (receive, journal, answer) */
-    int64_t msgs, assigned;     /* rank 0: messages handled, shards handed out */
-    int64_t wakes;              /* rank 0: serve calls that handled messages (one fsync each) */
-    double sync;                /* rank 0: s in the journal's fsync */
-    int64_t syncs;              /* rank 0: the journal's fsyncs */
-    double serve_cpu;           /* rank 0: CPU s handling messages */
+    double busy;             /* s running shards */
+    double wait;             /* worker: s blocked for a shard after finishing one */
+    int64_t waits;           /* worker: shards it had to wait for */
+    double rtt_sum, rtt_max; /* worker: request to assignment, over the waited requests */
+    double serve;            /* rank 0: s handling messages (receive, journal, answer) */
+    int64_t msgs, assigned;  /* rank 0: messages handled, shards handed out */
+    int64_t wakes;           /* rank 0: serve calls that handled messages */
+    double sync;             /* rank 0: s in the journal's fsync */
+    int64_t syncs;           /* rank 0: the journal's fsyncs */
+    double serve_cpu;        /* rank 0: CPU s handling messages */
 };
 static struct queue_stats qs;
 
