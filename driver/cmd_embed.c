@@ -131,6 +131,7 @@ static int check_paths(struct embed_run *er) {
 static void run_init(struct embed_run *er, struct elmo_job *job) {
     memset(er, 0, sizeof *er);
     er->out.lock_fd = er->rej.lock_fd = -1;
+    er->direct.fd = -1;
     er->job = job;
     er->rank = elmo_rank();
     er->size = elmo_size();
@@ -230,6 +231,7 @@ static int check_input_and_parts(struct embed_run *er) {
         }
     }
     ELMO_TRY(elmo_agree(lrc));
+    if (er->direct_on) return 0; /* each shard's rows were checked as they were journalled */
     elmo_bcast(er->plan.bytes, sizeof *er->plan.bytes * (size_t)er->plan.n);
     elmo_bcast(er->plan.sum, sizeof *er->plan.sum * (size_t)er->plan.n);
     size_t n = (size_t)(er->plan.n > 0 ? er->plan.n : 1);
@@ -277,22 +279,26 @@ static int reconcile(struct embed_run *er, struct merge *mg, struct totals *tt, 
     elmo_bcast(er->sha, sizeof er->sha);
     memset(mg, 0, sizeof *mg);
     mg->er = er;
-    int lrc = elmo__embed_merge_headers(er, mg, tt, tot);
+    int lrc = er->direct_on ? elmo__embed_direct_totals(er, tt)
+                            : elmo__embed_merge_headers(er, mg, tt, tot);
     if (lrc == 0 && er->rank == 0) lrc = check_rejects(er, tt);
     int rc = elmo_agree(lrc);
     if (rc < 0) elmo__embed_merge_free(mg);
     return rc;
 }
 
-/* 6. Merge into STORE.partial, then rank 0 renames it over STORE.  mg is freed. */
+/*
+ * 6. Merge into STORE.partial (with direct writes: complete it), then rank 0 renames it over
+ *    STORE.  mg is freed.
+ */
 static int merge(struct embed_run *er, struct merge *mg, const struct span *tot,
                  double *t_merge) {
     double t = elmo_now();
-    int lrc = elmo__embed_merge_write(er, mg, tot);
+    int lrc = er->direct_on ? elmo__embed_direct_finish(er) : elmo__embed_merge_write(er, mg, tot);
     elmo__embed_merge_free(mg);
     ELMO_TRY(lrc);
     *t_merge = elmo_now() - t;
-    if (er->rank == 0) lrc = elmo_out_commit(&er->out);
+    if (er->rank == 0 && !er->direct_on) lrc = elmo_out_commit(&er->out);
     return elmo_agree(lrc);
 }
 
@@ -348,6 +354,30 @@ static void print_summary(const struct embed_run *er, const struct totals *tt, d
                   er->job->output, tt->rec, written, tt->reject, tt->tok, wall);
 }
 
+/* Bytes this process has written (write calls of any kind: /proc/self/io wchar), or -1. */
+static int64_t process_wchar(void) {
+    FILE *f = fopen("/proc/self/io", "r");
+    long long v = -1;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "wchar: %lld", &v) == 1) break;
+    if (f) fclose(f);
+    return v;
+}
+
+/* Rank 0: bytes the ranks wrote (sum) against the store's size, and which path wrote it. */
+static void print_write_amplification(const struct embed_run *er, int64_t written) {
+    struct stat st;
+    if (written < 0 || stat(er->job->output, &st) != 0 || st.st_size <= 0) return;
+    char how[96];
+    if (er->direct_on) snprintf(how, sizeof how, "direct writes; counting pass %.1f s", er->t_count);
+    else snprintf(how, sizeof how, "two-pass: part files and a merge, for %s", er->two_pass);
+    fprintf(stderr,
+            "embed: wrote %" PRId64 " bytes for %lld stored: %.2f bytes written per stored byte"
+            " (%s)\n",
+            written, (long long)st.st_size, (double)written / (double)st.st_size, how);
+}
+
 /* 7. Summary (collective: the ranks' peak memory and times), clean-up of the staging. */
 static void summary(struct embed_run *er, const struct totals *tt, double t_work,
                     double t_merge) {
@@ -361,11 +391,15 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
     ELMO_MPI(MPI_Reduce(dup, dsum, 2, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
     double busy[2];
     elmo__embed_busy_range(er, t_work, busy);
+    int64_t wrote = process_wchar(), wrote_all = 0, wrote_min = 0;
+    ELMO_MPI(MPI_Reduce(&wrote, &wrote_all, 1, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(&wrote, &wrote_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD));
     if (er->rank == 0) {
         if (er->jf) fclose(er->jf);
         er->jf = NULL;
         elmo__embed_remove_staging(er, 1, 0);
         print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum, busy);
+        print_write_amplification(er, wrote_min < 0 ? -1 : wrote_all);
     }
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
                   "work %.1f s, merge %.1f s); %" PRId64 " duplicate sentences (%" PRId64
@@ -380,6 +414,7 @@ static void run_free(struct embed_run *er, int rc) {
         if (rc < 0) elmo_out_abandon(&er->out);
         elmo_out_unlock(&er->out);
     }
+    elmo__embed_direct_free(er);
     elmo_embed_ctx_free(&er->ctx);
     elmo_model_free(&er->model);
     free(er->plan.sh);
@@ -414,6 +449,8 @@ int elmo_embed_run(struct elmo_job *job) {
         elmo_rank_log("%s is already complete; nothing to do", job->output);
         goto cleanup;
     }
+    elmo__embed_direct_choose(&er);                           /* direct writes or two-pass */
+    if (er.direct_on) ELMO_CALL(elmo__embed_direct_prepare(&er, &resumed));
     if (resumed) ELMO_CALL(verify_journalled(&er));
     t_work = elmo_now();                               /* 3. work */
     elmo__embed_work(&er);

@@ -8,7 +8,11 @@
  *                    done shards with their parts' sizes and checksums), part verification,
  *                    the staging area's removal;
  *   embed_queue.c    rank 0's dispatch of shards to ranks, the workers' loop, progress;
- *   embed_merge.c    the reject file and the collective merge of the parts into STORE.partial.
+ *   embed_direct.c   direct writes: the counting pass, STORE.partial created (or reopened
+ *                    and checked) before the work so that ranks write their rows straight into
+ *                    it, and its completion;
+ *   embed_merge.c    the reject file and the collective merge of the parts into STORE.partial
+ *                    (the two-pass path: compressed stores, the streams regime).
  *
  * Functions named elmo__embed_* are collective only where their comment says so.
  */
@@ -71,6 +75,12 @@ struct embed_run {
     int64_t tok_done, sent_done, shards_done, shards_skipped;
     int tty;
     struct elmo_embed_ctx ctx;
+    /* direct writes (embed_direct.c); two_pass names why not, when not */
+    int direct_on;
+    const char *two_pass;
+    struct elmo_direct direct;
+    struct elmo_shard_count *count, *first; /* (plan.n) counting pass, prefix sums */
+    double t_count;
 };
 
 /* ---- cmd_embed.c: small shared helpers ------------------------------------------------- */
@@ -166,5 +176,30 @@ void elmo__embed_merge_free(struct merge *mg);
 int elmo__embed_merge_write(struct embed_run *er, struct merge *mg, const struct span *tot);
 /* Rank 0: collects the shards' reject lists (expect lines in all) into the reject file. */
 int elmo__embed_write_rejects(struct embed_run *er, int64_t expect);
+/*
+ * The store's layout and attributes for totals tot; *yaml (owned) and regime (32 bytes) hold
+ * strings attrs points to.
+ */
+void elmo__embed_store_describe(const struct embed_run *er, const struct span *tot,
+                                struct elmo_store_layout *lay, struct elmo_store_attrs *attrs,
+                                char *regime, char **yaml);
+/* The job's identity, the input's fingerprint and the slice as store attributes. */
+int elmo__embed_store_identify(const struct embed_run *er, struct elmo_store *st);
+
+/* ---- embed_direct.c -------------------------------------------------------------------- */
+
+/* Every rank: direct writes unless the store is compressed or the job runs streams. */
+void elmo__embed_direct_choose(struct embed_run *er);
+/*
+ * Collective: the counting pass, STORE.partial created (or reopened when this job's partial
+ * fits the journal: *resumed stays 1, else the journal starts afresh and *resumed is 0), the
+ * store's map on every rank and the file open on every rank.
+ */
+int elmo__embed_direct_prepare(struct embed_run *er, int *resumed);
+/* Collective: the totals from the counting pass and the ranks' counters. */
+int elmo__embed_direct_totals(struct embed_run *er, struct totals *tt);
+/* Collective: the closing offsets and the complete flag, then STORE.partial renamed. */
+int elmo__embed_direct_finish(struct embed_run *er);
+void elmo__embed_direct_free(struct embed_run *er);
 
 #endif /* ELMO_DRIVER_EMBED_JOB_H */

@@ -237,8 +237,8 @@ int elmo__embed_journal_sync(struct embed_run *er) {
 }
 
 /*
- * Collective: checks the parts of the shards with which[i] set against the journal's size and
- * checksum, each rank the shards i with i % size == rank; bad[i] (on every rank) is set for
+ * Collective: checks the parts of the shards with which[i] set (with direct writes: their rows
+ * in STORE.partial) against the journal's size and checksum, each rank the shards i with i % size == rank; bad[i] (on every rank) is set for
  * every part that fails.  With warn, each failure is printed as a warning (the shard is then
  * computed again); otherwise this rank stops at its first failure and returns it in *first
  * (its message recorded).
@@ -253,7 +253,8 @@ int elmo__embed_verify_parts(struct embed_run *er, const uint8_t *which, uint8_t
         if (!which[i]) continue;
         char pp[ELMO_PATH_MAX + 64];
         elmo__embed_part_path(er, i, pp, sizeof pp, "part");
-        int rc = elmo_part_verify(pp, p->bytes[i], p->sum[i]);
+        int rc = er->direct_on ? elmo_direct_verify(&er->direct, i, p->bytes[i], p->sum[i])
+                               : elmo_part_verify(pp, p->bytes[i], p->sum[i]);
         if (rc == 0) continue;
         bad[i] = 1;
         if (warn) {

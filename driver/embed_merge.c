@@ -328,6 +328,37 @@ void elmo__embed_merge_free(struct merge *mg) {
     memset(mg, 0, sizeof *mg);
 }
 
+void elmo__embed_store_describe(const struct embed_run *er, const struct span *tot,
+                                struct elmo_store_layout *lay, struct elmo_store_attrs *attrs,
+                                char *regime, char **yaml) {
+    const struct elmo_job *j = er->job;
+    *lay = (struct elmo_store_layout){.n_sent = tot->ent,
+                                      .n_tok = tot->tok,
+                                      .id_bytes = tot->id,
+                                      .sent_text_bytes = tot->text,
+                                      .tok_text_bytes = tot->tokb,
+                                      .outputs = j->outputs,
+                                      .P = er->model.opt.P,
+                                      .precision = j->precision,
+                                      .compress = j->compress};
+    if (j->streams > 0) snprintf(regime, 32, "streams=%d", j->streams);
+    else snprintf(regime, 32, "stateless");
+    *yaml = elmo_job_to_yaml(j);
+    *attrs = (struct elmo_store_attrs){
+        .options_json = er->options_text, .weights_sha256 = er->sha, .regime = regime,
+        .job_yaml = *yaml ? *yaml : "", .elmo_weights = j->mix_weights,
+        .n_elmo_weights = j->n_mix_weights, .elmo_gamma = j->gamma,
+        .elmo_layer_norm = j->layer_norm};
+}
+
+int elmo__embed_store_identify(const struct embed_run *er, struct elmo_store *st) {
+    ELMO_TRY(elmo_store_put_attr_string(st, "job_fingerprint", er->job_fp));
+    ELMO_TRY(elmo_store_put_attr_string(st, "input_fingerprint", er->input_fp));
+    if (er->slice_n > 0) ELMO_TRY(elmo_store_put_attr_i64(st, "slice_k", er->slice_k));
+    if (er->slice_n > 0) ELMO_TRY(elmo_store_put_attr_i64(st, "slice_n", er->slice_n));
+    return 0;
+}
+
 /*
  * Collective: writes every record into STORE.partial (rank 0 owns that name for this run),
  * records the job's identity, the input's fingerprint and the slice, and marks it complete.
@@ -345,33 +376,16 @@ int elmo__embed_merge_write(struct embed_run *er, struct merge *mg, const struct
     ELMO_MPI(MPI_Exscan(&mine, &start, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
     if (er->rank == 0) memset(&start, 0, sizeof start);
 
-    struct elmo_store_layout lay = {.n_sent = tot->ent,
-                                    .n_tok = tot->tok,
-                                    .id_bytes = tot->id,
-                                    .sent_text_bytes = tot->text,
-                                    .tok_text_bytes = tot->tokb,
-                                    .outputs = er->job->outputs,
-                                    .P = er->model.opt.P,
-                                    .precision = er->job->precision,
-                                    .compress = er->job->compress};
-    char regime[32];
-    if (er->job->streams > 0) snprintf(regime, sizeof regime, "streams=%d", er->job->streams);
-    else snprintf(regime, sizeof regime, "stateless");
-    char *yaml = elmo_job_to_yaml(er->job);
-    struct elmo_store_attrs attrs = {
-        .options_json = er->options_text, .weights_sha256 = er->sha, .regime = regime,
-        .job_yaml = yaml ? yaml : "", .elmo_weights = er->job->mix_weights,
-        .n_elmo_weights = er->job->n_mix_weights, .elmo_gamma = er->job->gamma,
-        .elmo_layer_norm = er->job->layer_norm};
+    struct elmo_store_layout lay;
+    struct elmo_store_attrs attrs;
+    char regime[32], *yaml = NULL;
+    elmo__embed_store_describe(er, tot, &lay, &attrs, regime, &yaml);
     merge_check_interrupt(er);
     if (er->rank == 0) elmo_out_claim_partial(&er->out);
     rc = elmo_store_create(&st, er->out.partial, MPI_COMM_WORLD, &lay, &attrs);
     free(yaml);
     ELMO_CALL(elmo_agree(rc));
-    rc = elmo_store_put_attr_string(st, "job_fingerprint", er->job_fp);
-    if (rc == 0) rc = elmo_store_put_attr_string(st, "input_fingerprint", er->input_fp);
-    if (rc == 0 && er->slice_n > 0) rc = elmo_store_put_attr_i64(st, "slice_k", er->slice_k);
-    if (rc == 0 && er->slice_n > 0) rc = elmo_store_put_attr_i64(st, "slice_n", er->slice_n);
+    rc = elmo__embed_store_identify(er, st);
     if (rc < 0) elmo_die(rc); /* a failed collective attribute write leaves HDF5 inconsistent */
     lrc = merge_run(mg, st, ra, rb, &start, tot);
     /* After a failed collective write (EFBIG, ENOSPC) the ranks hang in the store's collective

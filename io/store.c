@@ -57,6 +57,7 @@ struct elmo_store {
     MPI_Comm comm;      /* duplicate of the creator's communicator; MPI_COMM_NULL when reading */
     int rank;
     bool writing;
+    bool contiguous;    /* created for direct writes (elmo_store_map) */
     int n_independent;  /* writes that HDF5 did not do collectively (should stay 0) */
     int n_ds;
     struct ds ds[STORE_MAX_DATASETS];
@@ -260,7 +261,10 @@ static int add_dataset(struct elmo_store *st, const char *name, enum ds_type typ
     H5CALL(dcpl, "%s: %s: cannot create a property list", st->path, name);
     /* Every element gets written; skip writing fill values first. */
     H5CALL(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: %s: fill time", st->path, name);
-    if (type == DS_FLOAT && dims[0] > 0) {
+    if (st->contiguous) /* direct writes: the file offset is known before any row is written */
+        H5CALL(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "%s: %s: allocation time",
+               st->path, name);
+    else if (type == DS_FLOAT && dims[0] > 0) {
         /* Chunks need a non-zero size no larger than the (fixed) dataset: a 0-row dataset
          * stays contiguous and is never written. */
         size_t elem = d->half ? 2 : 4;
@@ -296,6 +300,8 @@ static int check_layout(const struct elmo_store_layout *lay, const char *path) {
                "%s: unknown precision %d", path, (int)lay->precision);
     ELMO_CHECK(lay->compress >= 0 && lay->compress <= 9, ELMO_ERR_ARG,
                "%s: deflate level %d is not in 0..9", path, lay->compress);
+    ELMO_CHECK(!lay->contiguous || lay->compress == 0, ELMO_ERR_ARG,
+               "%s: a contiguous store cannot be compressed", path);
     return 0;
 }
 
@@ -420,16 +426,24 @@ int elmo_store_create(struct elmo_store **out, const char *path, MPI_Comm comm,
     ELMO_CALL(agree_layout(lay, st->comm, st->rank, path));
     ELMO_CALL(check_layout(lay, path)); /* same layout everywhere: same verdict everywhere */
 
+    /* A contiguous store is created by one process with the default (POSIX) driver, which
+     * extends the file to its full size at close. */
+    st->contiguous = lay->contiguous;
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5CALL(fapl, "%s: cannot create a file access list", path);
-    H5CALL(H5Pset_fapl_mpio(fapl, st->comm, MPI_INFO_NULL), "%s: cannot select MPI-IO", path);
-    H5CALL(H5Pset_all_coll_metadata_ops(fapl, 1), "%s: collective metadata reads", path);
-    H5CALL(H5Pset_coll_metadata_write(fapl, 1), "%s: collective metadata writes", path);
+    if (!st->contiguous) {
+        H5CALL(H5Pset_fapl_mpio(fapl, st->comm, MPI_INFO_NULL), "%s: cannot select MPI-IO",
+               path);
+        H5CALL(H5Pset_all_coll_metadata_ops(fapl, 1), "%s: collective metadata reads", path);
+        H5CALL(H5Pset_coll_metadata_write(fapl, 1), "%s: collective metadata writes", path);
+    }
     st->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5CALL(st->file, "%s: cannot create the store", path);
     st->dxpl = H5Pcreate(H5P_DATASET_XFER);
     H5CALL(st->dxpl, "%s: cannot create a transfer list", path);
-    H5CALL(H5Pset_dxpl_mpio(st->dxpl, H5FD_MPIO_COLLECTIVE), "%s: collective transfers", path);
+    if (!st->contiguous)
+        H5CALL(H5Pset_dxpl_mpio(st->dxpl, H5FD_MPIO_COLLECTIVE), "%s: collective transfers",
+               path);
     if (lay->precision == ELMO_PREC_F16) {
         st->f16 = make_f16_type();
         H5CALL(st->f16, "%s: cannot build the float16 type", path);
@@ -540,7 +554,7 @@ static int write_rows(struct elmo_store *st, const char *name, enum ds_type want
            "%s: cannot write rows [%lld, %lld) of /%s", st->path, (long long)row0,
            (long long)(row0 + n), d->name);
     uint32_t local_cause = 0, global_cause = 0;
-    if (H5Pget_mpio_no_collective_cause(st->dxpl, &local_cause, &global_cause) >= 0 &&
+    if (!st->contiguous && H5Pget_mpio_no_collective_cause(st->dxpl, &local_cause, &global_cause) >= 0 &&
         global_cause != 0)
         st->n_independent++;
 cleanup:
@@ -610,6 +624,75 @@ void elmo_store_close(struct elmo_store *st) {
     if (!st) return;
     close_file(st);
     store_free(st);
+}
+
+/* ---- direct writes ----------------------------------------------------------------------- */
+
+static const char *const map_names[ELMO_DS_EMB0] = {
+    "sentences/offset", "sentences/line", "sentences/id_offset", "sentences/id_blob",
+    "sentences/text_offset", "sentences/text_blob", "tokens/text_offset", "tokens/text_blob"};
+
+/* One dataset's place in the file: contiguous, little-endian, storage allocated. */
+static int map_one(struct elmo_store *st, const char *name, int i, struct elmo_store_map *m) {
+    int rc = 0;
+    hid_t d = -1, sp = -1, ty = -1, pl = -1;
+    hsize_t dims[3] = {0, 1, 1};
+    d = H5Dopen2(st->file, name, H5P_DEFAULT);
+    H5CALL(d, "%s: cannot open /%s", st->path, name);
+    sp = H5Dget_space(d);
+    ty = H5Dget_type(d);
+    pl = H5Dget_create_plist(d);
+    H5CALL(sp < 0 || ty < 0 || pl < 0 ? -1 : 0, "%s: /%s: cannot read its layout", st->path,
+           name);
+    int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (nd < 1 || nd > 3 || H5Pget_layout(pl) != H5D_CONTIGUOUS ||
+        (H5Tget_size(ty) > 1 && H5Tget_order(ty) != H5T_ORDER_LE))
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: /%s is not a contiguous little-endian dataset", st->path,
+                  name);
+    haddr_t off = H5Dget_offset(d);
+    m->rows[i] = (int64_t)dims[0];
+    m->row_bytes[i] = (int64_t)(H5Tget_size(ty) * (nd > 1 ? dims[1] : 1) * (nd > 2 ? dims[2] : 1));
+    m->off[i] = dims[0] > 0 && off != HADDR_UNDEF ? (int64_t)off : -1;
+    if (dims[0] > 0 && m->off[i] < 0)
+        ELMO_FAIL(ELMO_ERR_FORMAT, "%s: /%s has no storage allocated", st->path, name);
+cleanup:
+    H5Eclear2(H5E_DEFAULT);
+    if (pl >= 0) H5Pclose(pl);
+    if (ty >= 0) H5Tclose(ty);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    return rc;
+}
+
+int elmo_store_map(struct elmo_store *st, struct elmo_store_map *map) {
+    for (int i = 0; i < ELMO_DS_COUNT; i++) {
+        map->off[i] = -1;
+        map->rows[i] = map->row_bytes[i] = 0;
+    }
+    for (int i = 0; i < ELMO_DS_EMB0; i++) ELMO_TRY(map_one(st, map_names[i], i, map));
+    for (int k = 0; k < ELMO_N_OUTPUTS; k++) {
+        char name[40];
+        snprintf(name, sizeof name, "embeddings/%s", elmo_outputs[k].name);
+        if (H5Lexists(st->file, name, H5P_DEFAULT) > 0)
+            ELMO_TRY(map_one(st, name, ELMO_DS_EMB0 + k, map));
+    }
+    return 0;
+}
+
+int elmo_store_mark_complete(const char *path) {
+    int rc = 0, one = 1;
+    hid_t f = -1, a = -1;
+    elmo_h5_silence();
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5CALL(f, "%s: cannot open the store to complete it", path);
+    H5CALL(H5Fflush(f, H5F_SCOPE_GLOBAL), "%s: cannot flush the store", path);
+    a = H5Aopen(f, "complete", H5P_DEFAULT);
+    H5CALL(a, "%s: cannot open attribute complete", path);
+    H5CALL(H5Awrite(a, H5T_NATIVE_INT, &one), "%s: cannot write attribute complete", path);
+cleanup:
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = elmo_h5_fail("%s: cannot close the store", path);
+    return rc;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */

@@ -48,6 +48,7 @@ struct elmo_store_layout {
     int P;                   /* projection dim; embeddings are P (word_emb) or 2P wide */
     enum elmo_precision precision;
     int compress;            /* deflate level 0..9 */
+    bool contiguous;         /* direct writes: see elmo_store_map (compress must be 0) */
 };
 
 struct elmo_store_attrs {
@@ -97,6 +98,40 @@ int elmo_store_put_attr_i64(struct elmo_store *st, const char *name, int64_t val
  * elmo_store_create; also closes a store from elmo_store_open (not collective).  Accepts NULL.
  */
 void elmo_store_close(struct elmo_store *st);
+
+/* ---- direct writes: rows written with plain POSIX I/O at known file offsets ---- */
+
+/*
+ * A store created with lay->contiguous (on one process: comm = MPI_COMM_SELF) has every dataset
+ * contiguous, its storage allocated at creation and never filled (a sparse file of its final
+ * size), so that other processes can pwrite rows at fixed byte offsets without HDF5.  The
+ * datasets in this fixed order; embedding output bit k is ELMO_DS_EMB0 + k.
+ */
+enum elmo_store_ds {
+    ELMO_DS_SENT_OFFSET, ELMO_DS_SENT_LINE, ELMO_DS_ID_OFFSET, ELMO_DS_ID_BLOB,
+    ELMO_DS_TEXT_OFFSET, ELMO_DS_TEXT_BLOB, ELMO_DS_TOK_OFFSET, ELMO_DS_TOK_BLOB,
+    ELMO_DS_EMB0, ELMO_DS_COUNT = ELMO_DS_EMB0 + 8
+};
+
+/* Where each dataset's rows are: file offset (-1 when absent or 0 rows), rows, bytes a row. */
+struct elmo_store_map {
+    int64_t off[ELMO_DS_COUNT];
+    int64_t rows[ELMO_DS_COUNT];
+    int64_t row_bytes[ELMO_DS_COUNT];
+};
+
+/*
+ * Fills *map from a store (created or opened).  Every dataset of the store must be contiguous
+ * and little-endian with its storage allocated; otherwise ELMO_ERR_FORMAT (such a store cannot
+ * take direct writes).  Not collective.
+ */
+int elmo_store_map(struct elmo_store *st, struct elmo_store_map *map);
+
+/*
+ * Marks a closed store at path complete (attribute complete = 1, written after a flush) on the
+ * calling process alone, for a store whose rows were written directly.  Not collective.
+ */
+int elmo_store_mark_complete(const char *path);
 
 /* ---- reading (serial, any process) ---- */
 

@@ -178,3 +178,79 @@ cleanup:
     close(fd);
     return rc;
 }
+
+/* ---- direct writes -------------------------------------------------------------------- */
+
+int elmo_direct_ranges(const struct elmo_direct *d, int64_t i, int64_t ranges[][2]) {
+    const struct elmo_shard_count *c = &d->count[i], *f = &d->first[i];
+    int n = 0;
+    for (int k = 0; k < ELMO_DS_COUNT; k++) {
+        if (d->map.off[k] < 0) continue;
+        int64_t at, rows;
+        switch (k) {
+        case ELMO_DS_ID_BLOB: at = f->id_bytes; rows = c->id_bytes; break;
+        case ELMO_DS_TEXT_BLOB: at = f->text_bytes; rows = c->text_bytes; break;
+        case ELMO_DS_TOK_BLOB: at = f->tok_bytes; rows = c->tok_bytes; break;
+        case ELMO_DS_TOK_OFFSET: at = f->n_tok; rows = c->n_tok; break;
+        default:
+            if (k < ELMO_DS_EMB0 || elmo_outputs[k - ELMO_DS_EMB0].per_sentence) {
+                at = f->n_ent;
+                rows = c->n_ent;
+            } else {
+                at = f->n_tok;
+                rows = c->n_tok;
+            }
+        }
+        if (rows == 0) continue;
+        ranges[n][0] = d->map.off[k] + at * d->map.row_bytes[k];
+        ranges[n][1] = rows * d->map.row_bytes[k];
+        n++;
+    }
+    return n;
+}
+
+int elmo_direct_checksum(const struct elmo_direct *d, int64_t i, int64_t *bytes, uint64_t *sum) {
+    enum { BUF = 1 << 20 };
+    int64_t r[ELMO_DS_COUNT][2];
+    int n = elmo_direct_ranges(d, i, r), rc = 0;
+    uint8_t *buf = elmo_malloc(BUF, "a checksum buffer");
+    if (!buf) return ELMO_ERR_NOMEM;
+    uint64_t h = FNV64_OFFSET;
+    *bytes = 0;
+    for (int k = 0; k < n; k++) {
+        for (int64_t done = 0; done < r[k][1];) {
+            size_t want = r[k][1] - done < BUF ? (size_t)(r[k][1] - done) : BUF;
+            ELMO_CALL(read_at(d->fd, buf, (int64_t)want, r[k][0] + done, d->path));
+            size_t words = want / 8, j;
+            for (j = 0; j < words; j++) {
+                uint64_t w;
+                memcpy(&w, buf + 8 * j, 8);
+                h ^= w;
+                h *= FNV64_PRIME;
+            }
+            for (j = 8 * words; j < want; j++) {
+                h ^= buf[j];
+                h *= FNV64_PRIME;
+            }
+            done += (int64_t)want;
+        }
+        *bytes += r[k][1];
+    }
+    *sum = h;
+cleanup:
+    free(buf);
+    return rc;
+}
+
+int elmo_direct_verify(const struct elmo_direct *d, int64_t i, int64_t bytes, uint64_t sum) {
+    int64_t got_bytes = 0;
+    uint64_t got = 0;
+    ELMO_TRY(elmo_direct_checksum(d, i, &got_bytes, &got));
+    if (got_bytes != bytes || got != sum)
+        return elmo_error(ELMO_ERR_FORMAT,
+                          "%s: the rows of shard %lld do not match the journal (%lld bytes, "
+                          "checksum %016llx; recorded %lld bytes, %016llx)",
+                          d->path, (long long)i, (long long)got_bytes, (unsigned long long)got,
+                          (long long)bytes, (unsigned long long)sum);
+    return 0;
+}

@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+#include "io/store.h"
+
 #define ELMO_PART_MAGIC "ELMOPRT1"
 
 struct elmo_part_header {
@@ -85,5 +87,45 @@ int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, i
                         float *dst);
 
 void elmo_part_close(struct elmo_part *p);
+
+/* ---- direct writes: a shard's rows straight into STORE.partial ------------------------ */
+
+/*
+ * What the counting pass gives a shard (tokenize only, no biLM), and as prefix sums over the
+ * shards before it, where its rows start in the store.  Only n_ent, n_tok and the three byte
+ * counts place rows; the rest are the totals the summary and the reject reconciliation need.
+ */
+struct elmo_shard_count {
+    int64_t n_rec, n_ent, n_tok, id_bytes, text_bytes, tok_bytes;
+    int64_t n_reject, n_empty, n_split, n_truncated, n_cut_tokens;
+};
+#define ELMO_SHARD_COUNT_FIELDS 11 /* int64 fields of struct elmo_shard_count */
+
+/*
+ * A store open for direct writes: the file (open read-write: a shard's checksum is read back),
+ * where every dataset's rows are, and every shard's counts and first rows.  Shard i writes
+ * rows [first[i], first[i] + count[i]) of every dataset: entries for the sentence datasets and
+ * `default`, tokens for token datasets, bytes for the blobs.
+ */
+struct elmo_direct {
+    int fd;
+    const char *path;
+    struct elmo_store_map map;
+    const struct elmo_shard_count *count; /* (shards) */
+    const struct elmo_shard_count *first; /* (shards) */
+    int half;                             /* embeddings are float16 */
+    int64_t written;                      /* bytes this process wrote into the store */
+};
+
+/* The byte ranges shard i writes, in the fixed order of the datasets; returns how many. */
+int elmo_direct_ranges(const struct elmo_direct *d, int64_t i, int64_t ranges[][2]);
+
+/*
+ * The checksum of what shard i wrote: elmo_part_checksum's hash over its ranges, read back in
+ * their fixed order; *bytes is their total length.  The writer journals both; a resume trusts
+ * the shard only when they match again (elmo_direct_verify).  Not collective.
+ */
+int elmo_direct_checksum(const struct elmo_direct *d, int64_t i, int64_t *bytes, uint64_t *sum);
+int elmo_direct_verify(const struct elmo_direct *d, int64_t i, int64_t bytes, uint64_t sum);
 
 #endif /* ELMO_PART_H */

@@ -121,7 +121,7 @@ static int read_shard(struct elmo_embed_ctx *ctx, const char *input, const struc
         v64_push(&b->rec_ent, b->ent_line.n);
         if (rec.reject) {
             b->n_reject++;
-            if (fprintf(rej, "%" PRId64 "\t%s\n", rec.line, rec.reason) < 0)
+            if (rej && fprintf(rej, "%" PRId64 "\t%s\n", rec.line, rec.reason) < 0)
                 ELMO_FAIL(ELMO_ERR_IO, "%s: write failed: %s", rej_path, strerror(errno));
             continue;
         }
@@ -169,8 +169,12 @@ cleanup:
 
 /* ---- part file writing ---------------------------------------------------------------- */
 
+/* Every byte written to a part or the store is counted here (the summary's bytes written). */
+static int64_t bytes_written;
+
 static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const char *path) {
     const char *p = buf;
+    bytes_written += n;
     while (n > 0) {
         ssize_t w = pwrite(fd, p, (size_t)n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
@@ -222,25 +226,48 @@ static int check_finite(struct elmo_embed_ctx *ctx, const struct shard_buf *b, i
                       in, b->ent_line.v[e], elmo_outputs[k].name, bad, (double)first);
 }
 
-/* A part file being written: its descriptor, layout and (temporary) path. */
+/*
+ * Where a shard's rows go: a part file being written (its temporary path), or STORE.partial.
+ * Row r of output k is at byte out[k] + r * row[k]; half: rows are stored as float16.
+ */
 struct part_out {
     int fd;
     struct elmo_part_layout lay;
     const char *path;
+    int64_t out[ELMO_N_OUTPUTS], row[ELMO_N_OUTPUTS];
+    int half;
+    uint16_t *h16;  /* half: conversion buffer of cap16 values */
+    size_t cap16;
 };
+
+/* The bytes n floats take in out: the floats themselves, or their float16 conversion (in
+ * out->h16, valid until the next call) when the store holds float16.  *len: their size. */
+static const void *stored_bytes(struct part_out *out, const float *rows, int64_t n,
+                                int64_t *len) {
+    if (!out->half) {
+        *len = n * 4;
+        return rows;
+    }
+    if ((size_t)n > out->cap16) {
+        out->h16 = elmo_xrealloc(out->h16, sizeof *out->h16 * (size_t)n);
+        out->cap16 = (size_t)n;
+    }
+    for (int64_t i = 0; i < n; i++) out->h16[i] = elmo_f32_to_f16(rows[i]);
+    *len = n * 2;
+    return out->h16;
+}
 
 /* Writes len bytes of output k of entry e at their place: the one place an output's bytes go,
  * from the forward path (write_entry) or from the sentence cache (copy_entry). */
-static int put_output(const struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
-                      unsigned k, const void *bytes, int64_t len, const struct part_out *out) {
+static int put_output(const struct shard_buf *b, int64_t e, unsigned k, const void *bytes,
+                      int64_t len, const struct part_out *out) {
     const int64_t at = elmo_outputs[k].per_sentence ? e : b->ent_tok.v[e];
-    return pwrite_all(out->fd, bytes, len,
-                      out->lay.out[k] + at * elmo_output_width(k, ctx->m->opt.P) * 4, out->path);
+    return pwrite_all(out->fd, bytes, len, out->out[k] + at * out->row[k], out->path);
 }
 
 /* Writes the outputs of entry e, the forward path's selected sentence, at its place. */
 static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
-                       const struct part_out *out) {
+                       struct part_out *out) {
     const int P = ctx->m->opt.P;
     const int64_t n = b->ent_tok.v[e + 1] - b->ent_tok.v[e];
     for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
@@ -252,10 +279,11 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
         if (nrows > 0 && (n > 0 || o->per_sentence)) {
             const int64_t bad0 = ctx->n_nonfinite;
             ELMO_TRY(check_finite(ctx, b, e, k, rows, nrows * width));
-            ELMO_TRY(put_output(ctx, b, e, k, rows, nrows * width * 4, out));
+            int64_t len;
+            const void *bytes = stored_bytes(out, rows, nrows * width, &len);
+            ELMO_TRY(put_output(b, e, k, bytes, len, out));
             /* the sentence cache keeps the bytes as written, with their non-finite count */
-            elmo_dedup_put(&ctx->dedup, k, rows, (size_t)(nrows * width * 4),
-                           ctx->n_nonfinite - bad0);
+            elmo_dedup_put(&ctx->dedup, k, bytes, (size_t)len, ctx->n_nonfinite - bad0);
         }
     }
     return 0;
@@ -271,7 +299,7 @@ static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int
         const void *bytes = elmo_dedup_part(hit, k, &len, &bad);
         if (!(ctx->outputs & elmo_outputs[k].bit) || !bytes) continue;
         ctx->n_nonfinite += bad;
-        ELMO_TRY(put_output(ctx, b, e, k, bytes, (int64_t)len, out));
+        ELMO_TRY(put_output(b, e, k, bytes, (int64_t)len, out));
     }
     return 0;
 }
@@ -308,7 +336,7 @@ static void batch_words(struct elmo_embed_ctx *ctx, const struct shard_buf *b, c
 }
 
 static int run_batch(struct elmo_embed_ctx *ctx, const struct shard_buf *b, const int32_t *ents,
-                     int B, float *const *state, int32_t *ntok, const struct part_out *out) {
+                     int B, float *const *state, int32_t *ntok, struct part_out *out) {
     int64_t tokens = 0;
     batch_words(ctx, b, ents, B, ntok);
     for (int k = 0; k < B; k++) tokens += ntok[k];
@@ -500,7 +528,7 @@ static int copy_known(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int
 /* Stateless: the entries in length-sorted batches under the token budget; with the sentence
  * cache, only those it does not hold and not equal to an earlier one of the shard. */
 static int run_stateless(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
-                         const int32_t *lens, int32_t *ntok, const struct part_out *out) {
+                         const int32_t *lens, int32_t *ntok, struct part_out *out) {
     const int n = (int)b->ent_line.n;
     int32_t *order = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     int32_t *starts = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 2));
@@ -530,7 +558,7 @@ static int run_stateless(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
  */
 static int run_streams(struct elmo_embed_ctx *ctx, const struct shard_buf *b,
                        const struct elmo_shard *sh, const int32_t *lens, int32_t *ntok,
-                       const struct part_out *out) {
+                       struct part_out *out) {
     const size_t sf = elmo_stream_state_floats(&ctx->m->opt);
     const int G = sh->n_streams;
     const int64_t n_rec = b->rec_ent.n - 1;
@@ -602,57 +630,167 @@ static int read_rejecting(struct elmo_embed_ctx *ctx, const char *input,
     return 0;
 }
 
+/* The part file's layout, its rows' places, and its index written (as part_path.tmp). */
+static int open_part(struct elmo_embed_ctx *ctx, const struct elmo_shard *sh,
+                     const struct shard_buf *b, struct elmo_part_header *h, struct part_out *out) {
+    const int P = ctx->m->opt.P;
+    part_header(ctx, sh, b, h);
+    elmo_part_layout(h, &out->lay);
+    for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
+        out->out[k] = out->lay.out[k];
+        out->row[k] = elmo_output_width(k, P) * 4;
+    }
+    out->fd = open(out->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back */
+    if (out->fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", out->path, strerror(errno));
+    return write_index(b, h, out);
+}
+
+/* Writes a[0..n) + add as int64 at byte off of the store (an offsets dataset's rows). */
+static int write_offsets(const struct elmo_direct *d, const int64_t *a, int64_t n, int64_t add,
+                         int64_t off) {
+    if (n == 0) return 0;
+    int64_t *v = elmo_xmalloc(sizeof *v * (size_t)n);
+    for (int64_t i = 0; i < n; i++) v[i] = a[i] + add;
+    int rc = pwrite_all(d->fd, v, 8 * n, off, d->path);
+    free(v);
+    return rc;
+}
+
+/* Byte offset of row `row` of dataset k of the store. */
+static int64_t at_row(const struct elmo_direct *d, int k, int64_t row) {
+    return d->map.off[k] + row * d->map.row_bytes[k];
+}
+
+/*
+ * Direct writes: the shard's counts must be the counting pass's (else the input changed); its
+ * index goes into the store with global offsets, its rows' places are set in out.
+ */
+static int open_direct(struct elmo_embed_ctx *ctx, const struct elmo_shard *sh,
+                       const struct shard_buf *b, struct part_out *out) {
+    const struct elmo_direct *d = ctx->direct;
+    const struct elmo_shard_count *c = &d->count[sh->id], *f = &d->first[sh->id];
+    if (c->n_rec != b->rec_ent.n - 1 || c->n_ent != b->ent_line.n ||
+        c->n_tok != b->tok_text.n - 1 || c->id_bytes != b->id.n || c->text_bytes != b->text.n ||
+        c->tok_bytes != b->tok.n)
+        return elmo_error(ELMO_ERR_STATE,
+                          "shard %" PRId64 " now reads %" PRId64 " sentences and %" PRId64
+                          " tokens, the counting pass found %" PRId64 " and %" PRId64
+                          ": the input changed while the job ran; restore it and rerun",
+                          sh->id, (int64_t)b->ent_line.n, (int64_t)(b->tok_text.n - 1), c->n_ent,
+                          c->n_tok);
+    out->fd = d->fd;
+    out->path = d->path;
+    out->half = d->half;
+    for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
+        const int ds = ELMO_DS_EMB0 + (int)k;
+        out->out[k] = at_row(d, ds, elmo_outputs[k].per_sentence ? f->n_ent : f->n_tok);
+        out->row[k] = d->map.row_bytes[ds];
+    }
+    const int64_t n = c->n_ent, t = c->n_tok;
+    ELMO_TRY(write_offsets(d, b->ent_tok.v, n, f->n_tok, at_row(d, ELMO_DS_SENT_OFFSET, f->n_ent)));
+    ELMO_TRY(write_offsets(d, b->ent_line.v, n, 0, at_row(d, ELMO_DS_SENT_LINE, f->n_ent)));
+    ELMO_TRY(write_offsets(d, b->ent_id.v, n, f->id_bytes, at_row(d, ELMO_DS_ID_OFFSET, f->n_ent)));
+    ELMO_TRY(write_offsets(d, b->ent_text.v, n, f->text_bytes,
+                           at_row(d, ELMO_DS_TEXT_OFFSET, f->n_ent)));
+    ELMO_TRY(write_offsets(d, b->tok_text.v, t, f->tok_bytes,
+                           at_row(d, ELMO_DS_TOK_OFFSET, f->n_tok)));
+    if (c->id_bytes)
+        ELMO_TRY(pwrite_all(d->fd, b->id.v, c->id_bytes, at_row(d, ELMO_DS_ID_BLOB, f->id_bytes),
+                            d->path));
+    if (c->text_bytes)
+        ELMO_TRY(pwrite_all(d->fd, b->text.v, c->text_bytes,
+                            at_row(d, ELMO_DS_TEXT_BLOB, f->text_bytes), d->path));
+    if (c->tok_bytes)
+        ELMO_TRY(pwrite_all(d->fd, b->tok.v, c->tok_bytes,
+                            at_row(d, ELMO_DS_TOK_BLOB, f->tok_bytes), d->path));
+    return 0;
+}
+
+/* Direct writes: the shard's rows on disk, then their checksum read back for the journal. */
+static int seal_direct(struct elmo_embed_ctx *ctx, int64_t id) {
+    const struct elmo_direct *d = ctx->direct;
+    if (fdatasync(d->fd) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: fdatasync failed: %s", d->path, strerror(errno));
+    return elmo_direct_checksum(d, id, &ctx->part_bytes, &ctx->part_checksum);
+}
+
+int elmo_embed_count(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
+                     struct elmo_shard_count *c) {
+    struct shard_buf b;
+    memset(&b, 0, sizeof b);
+    double t0 = elmo_now();
+    int rc = read_shard(ctx, input, sh, &b, NULL, NULL);
+    ctx->t_read += elmo_now() - t0;
+    if (rc == 0)
+        *c = (struct elmo_shard_count){b.rec_ent.n - 1, b.ent_line.n, b.tok_text.n - 1, b.id.n,
+                                       b.text.n, b.tok.n, b.n_reject, b.n_empty, b.n_split,
+                                       b.n_truncated, b.n_cut_tokens};
+    shard_buf_free(&b);
+    return rc;
+}
+
+int64_t elmo_embed_bytes_written(void) { return bytes_written; }
+
+/* Runs the forward work over the shard's entries into out (stateless or streams). */
+static int run_entries(struct elmo_embed_ctx *ctx, const struct elmo_shard *sh,
+                       const struct shard_buf *b, struct part_out *out) {
+    const int n = (int)b->ent_line.n;
+    int32_t *ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->fwd.max_rows + 1));
+    int32_t *lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    for (int e = 0; e < n; e++) lens[e] = (int32_t)(b->ent_tok.v[e + 1] - b->ent_tok.v[e]);
+    int rc = sh->stream >= 0 ? run_streams(ctx, b, sh, lens, ntok, out)
+                             : run_stateless(ctx, b, lens, ntok, out);
+    free(ntok);
+    free(lens);
+    return rc;
+}
+
 int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      const char *part_path, const char *rej_path) {
     struct shard_buf b;
     struct elmo_part_header h;
     char tmp[ELMO_PATH_MAX + 8];
-    struct part_out out = {-1, {0}, tmp};
+    struct part_out out = {.fd = -1, .path = tmp};
     int rc = 0;
     FILE *rej = NULL;
-    int32_t *ntok = NULL, *lens = NULL;
     memset(&b, 0, sizeof b);
     const int64_t hits0 = ctx->fwd.cache.hits, look0 = ctx->fwd.cache.lookups;
     const int64_t bad0 = ctx->n_nonfinite;
     ctx->part_bytes = 0;
     ctx->part_checksum = 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
 
     rej = fopen(rej_path, "w");
     if (!rej) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", rej_path, strerror(errno));
     ELMO_CALL(read_rejecting(ctx, input, sh, &b, rej, rej_path));
     double t0 = elmo_now();
-    part_header(ctx, sh, &b, &h);
-    elmo_part_layout(&h, &out.lay);
-    snprintf(tmp, sizeof tmp, "%s.tmp", part_path);
-    out.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read back: checksum */
-    if (out.fd < 0) ELMO_FAIL(ELMO_ERR_IO, "%s: %s", tmp, strerror(errno));
-    ELMO_CALL(write_index(&b, &h, &out));
+    if (ctx->direct) ELMO_CALL(open_direct(ctx, sh, &b, &out));
+    else ELMO_CALL(open_part(ctx, sh, &b, &h, &out));
     ctx->t_write += elmo_now() - t0;
 
-    const int n = (int)h.n_ent;
-    ntok = elmo_xmalloc(sizeof(int32_t) * (size_t)(ctx->fwd.max_rows + 1));
-    lens = elmo_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
-    for (int e = 0; e < n; e++) lens[e] = (int32_t)(b.ent_tok.v[e + 1] - b.ent_tok.v[e]);
-    if (sh->stream >= 0) ELMO_CALL(run_streams(ctx, &b, sh, lens, ntok, &out));
-    else ELMO_CALL(run_stateless(ctx, &b, lens, ntok, &out));
+    ELMO_CALL(run_entries(ctx, sh, &b, &out));
 
-    h.cache_hits = ctx->fwd.cache.hits - hits0;
-    h.cache_lookups = ctx->fwd.cache.lookups - look0;
-    h.n_nonfinite = ctx->n_nonfinite - bad0;
     t0 = elmo_now();
-    ELMO_CALL(seal_part(&out, &h, part_path));
+    if (ctx->direct) {
+        out.fd = -1; /* the store's descriptor stays open */
+        ELMO_CALL(seal_direct(ctx, sh->id));
+    } else {
+        h.cache_hits = ctx->fwd.cache.hits - hits0;
+        h.cache_lookups = ctx->fwd.cache.lookups - look0;
+        h.n_nonfinite = ctx->n_nonfinite - bad0;
+        ELMO_CALL(seal_part(&out, &h, part_path));
+        ctx->part_bytes = out.lay.total;
+        ctx->part_checksum = h.checksum;
+    }
     ctx->t_write += elmo_now() - t0;
-    ctx->part_bytes = out.lay.total;
-    ctx->part_checksum = h.checksum;
 cleanup:
-    if (out.fd >= 0) {
+    if (out.fd >= 0 && !ctx->direct) {
         close(out.fd);
         unlink(tmp);
     }
     if (rej && fclose(rej) != 0 && rc == 0)
         rc = elmo_error(ELMO_ERR_IO, "%s: close failed: %s", rej_path, strerror(errno));
-    free(ntok);
-    free(lens);
+    free(out.h16);
     shard_buf_free(&b);
     return rc;
 }

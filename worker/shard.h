@@ -15,6 +15,7 @@
 #include "model/bilm.h"
 #include "worker/dedup.h"
 #include "worker/forward.h"
+#include "worker/part.h"
 
 /* What a shard covers. */
 struct elmo_shard {
@@ -50,6 +51,7 @@ struct elmo_embed_ctx {
     struct elmo_dedup dedup;
     int64_t dup_sentences, dup_tokens;
     const int32_t *dup_next; /* the shard running: the next entry equal to entry e, or -1 */
+    struct elmo_direct *direct; /* set: shards write into the store, not into part files */
 };
 
 /* Sizes everything from the job (batch_tokens, max_sentence_tokens, outputs, cache, dedup). */
@@ -59,12 +61,23 @@ void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx);
 
 /*
  * Processes one shard of job->input into part_path (written as part_path.tmp, fsynced and
- * renamed) and appends its rejected records to rej_path ("LINE\tREASON" lines, created even
+ * renamed), or with ctx->direct set into its rows of the store (fdatasynced; part_path unused;
+ * ctx->part_bytes and ctx->part_checksum are then elmo_direct_checksum's), and appends its rejected records to rej_path ("LINE\tREASON" lines, created even
  * when empty).  S is job->streams.  Returns 0 (ctx->part_bytes and ctx->part_checksum describe
  * the part) or a status with a message naming the file: the input line of a non-finite value
  * (ELMO_ERR_NAN, unless job->keep_nonfinite), a plain input cut short of the shard's range.
  */
 int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      const char *part_path, const char *rej_path);
+
+/*
+ * The counting pass: reads shard sh of input into entries as elmo_embed_shard does (rejects
+ * counted, not written; no biLM) and fills *c.  Not collective.
+ */
+int elmo_embed_count(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
+                     struct elmo_shard_count *c);
+
+/* Bytes this process wrote into part files or the store (both paths), since it started. */
+int64_t elmo_embed_bytes_written(void);
 
 #endif /* ELMO_WORKER_SHARD_H */
