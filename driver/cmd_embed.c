@@ -22,6 +22,12 @@
  *      over STORE, then the parts and the journal are removed.
  * A crash at any point leaves the journal and the finished parts, and the previous STORE as it
  * was; rerunning the same job skips the verified parts.
+ *
+ * With direct writes (the default; embed_direct.c) a counting pass after step 1 places every
+ * shard's rows, rank 0 creates STORE.partial before the work (or reopens it on a resume, the
+ * journalled shards' rows verified), a finished shard is its rows pwritten into STORE.partial
+ * and a journal line with their checksum, and step 4 only completes and renames the store.
+ * Compressed stores and the streams regime keep the part files and the merge (two-pass).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The embed job end to end with the fixture model: N = 1, 2, 4 ranks give bit-identical stores
-# (stateless and streams), the streams export equals the allennlp layout fixture, f16 and
-# deflate variants, input order, ids, bad input, reconciled counts, and the h5py round trip.
+# (stateless and streams; stateless stores are written directly, and equal the two-pass path's),
+# the streams export equals the allennlp layout fixture, f16 and deflate (two-pass) variants, input order, ids, bad input, reconciled counts, and the h5py round trip.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -30,6 +30,19 @@ $PY "$CHK" same "$T/d1.h5" "$T/d2.h5"
 $PY "$CHK" same "$T/d1.h5" "$T/d4.h5"
 $PY "$CHK" layout "$T/d1.h5" "$SAMPLE"
 grep -q "records read = " "$T/d1.log"
+# those were direct writes (rows pwritten into STORE.partial, contiguous datasets); the
+# two-pass path (part files and a collective merge, chunked) gives the same datasets
+for n in 1 2 4; do
+  grep -q "bytes written per stored byte (direct writes" "$T/d$n.log" \
+    || { cat "$T/d$n.log"; fail "d$n: not written directly"; }
+done
+h5dump -pH "$T/d2.h5" | grep -q CONTIGUOUS || fail "a direct store is not contiguous"
+ELMO_EMBED_TWO_PASS=1 embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/p2.h5" \
+  2>"$T/p2.log" || { cat "$T/p2.log"; exit 1; }
+grep -q "(two-pass: part files and a merge, for ELMO_EMBED_TWO_PASS is set)" "$T/p2.log" \
+  || { cat "$T/p2.log"; fail "p2: not two-pass"; }
+h5dump -pH "$T/p2.h5" | grep -q CHUNKED || fail "a two-pass store is not chunked"
+$PY "$CHK" same "$T/d1.h5" "$T/p2.h5"
 
 echo "== streams in groups: S=64 > 41 sentences equals stateless (every stream starts at zero)"
 for n in 1 2; do
@@ -44,8 +57,10 @@ $PY "$CHK" same "$T/g35.h5" "$T/g35b.h5"
 echo "== float16 and deflate"
 for n in 1 2; do
   embed $n --input "$SAMPLE" --shard-tokens 64 --precision f16 --output "$T/h$n.h5" 2>/dev/null
-  embed $n --input "$SAMPLE" --shard-tokens 64 --compress 4 --output "$T/z$n.h5" 2>/dev/null
+  embed $n --input "$SAMPLE" --shard-tokens 64 --compress 4 --output "$T/z$n.h5" 2>"$T/z$n.log"
 done
+grep -q "two-pass: part files and a merge, for a compressed store" "$T/z2.log" \
+  || { cat "$T/z2.log"; fail "a compressed store did not go through the two-pass path"; }
 $PY "$CHK" same "$T/h1.h5" "$T/h2.h5"
 $PY "$CHK" f16 "$T/h1.h5" "$T/d1.h5"
 $PY "$CHK" same "$T/z1.h5" "$T/z2.h5"
