@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "driver/collective.h"
@@ -119,6 +120,23 @@ static int reusable_partial(struct embed_run *er, const struct elmo_store_layout
     return ok;
 }
 
+/*
+ * The partial reaches the end of every dataset, sparse (HDF5 would extend it at close; over a
+ * file size limit that fails here, before any rank writes a row).
+ */
+static int extend_partial(const char *path, const struct elmo_store_map *map) {
+    int64_t end = 0;
+    struct stat st;
+    for (int k = 0; k < ELMO_DS_COUNT; k++)
+        if (map->off[k] >= 0 && map->off[k] + map->rows[k] * map->row_bytes[k] > end)
+            end = map->off[k] + map->rows[k] * map->row_bytes[k];
+    if (stat(path, &st) != 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
+    if ((int64_t)st.st_size < end && truncate(path, (off_t)end) != 0)
+        return elmo_error(ELMO_ERR_IO, "%s: cannot extend it to %" PRId64 " bytes: %s", path,
+                          end, strerror(errno));
+    return 0;
+}
+
 /* Rank 0: a fresh STORE.partial for direct writes (no row written yet); fills map. */
 static int create_partial(struct embed_run *er, const struct span *tot,
                           struct elmo_store_map *map) {
@@ -132,7 +150,11 @@ static int create_partial(struct embed_run *er, const struct span *tot,
     free(yaml);
     if (rc == 0) rc = elmo__embed_store_identify(er, st);
     if (rc == 0) rc = elmo_store_map(st, map);
-    if (st) elmo_store_close(st); /* not complete: the rows come from the ranks */
+    if (rc == 0) rc = extend_partial(er->out.partial, map);
+    /* HDF5 keeps a file whose close failed (it extends the file there too) and fails again at
+       exit: a failure once the file exists stops the job at once; the journal stays */
+    if (rc < 0 && st) elmo_die(rc);
+    elmo_store_close(st); /* not complete: the rows come from the ranks */
     return rc;
 }
 

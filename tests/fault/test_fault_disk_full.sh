@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fault: a full disk, simulated with a file size limit (ulimit -f; elmo ignores SIGXFSZ, so a
 # write past the limit fails with EFBIG).  The limit is set on the ranks only (mpiexec's own
-# PMIx files need room).  Two places: (1) a part file during the work, (2) the store during the
-# merge, after every shard is done.  Each time: an error naming the file, exit 1, no store
-# marked complete, the journal intact (2: every shard still listed as done, and the complete
-# store it was replacing unchanged); then the same command without the limit completes and
-# equals an uninterrupted run.
+# PMIx files need room).  Three places: on the two-pass path (part files, then a merge) (1) a
+# part file during the work, (2) the store during the merge, after every shard is done; with
+# direct writes (3) STORE.partial, created at its full size before the work.  Each time: an
+# error naming the file, exit 1, no store marked complete, the journal intact (2: every shard
+# still listed as done, and the complete store it was replacing unchanged); then the same
+# command without the limit completes and equals an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 LIMIT_KB=16000
 # 24000 tweet-NER lines, about 22k tokens; `all` makes rows big: the store is over 16 MB
@@ -22,6 +23,7 @@ limited() {  # limited N ARGS...: embed with the ranks' file size limit
 embed 2 "${ARGS[@]}" --output "$T/ref.h5" 2>"$T/ref.log" || { cat "$T/ref.log"; exit 1; }
 [ "$(stat -c %s "$T/ref.h5")" -gt $((LIMIT_KB * 1024)) ] || fail "the reference store fits the limit"
 
+export ELMO_EMBED_TWO_PASS=1
 echo "== 1. a part file over the limit (one shard holds everything: one rank, so no balancing)"
 set +e
 limited 1 "${ARGS[@]}" --shard-tokens 1000000 --output "$T/a.h5" 2>"$T/a1.log"
@@ -58,4 +60,23 @@ embed 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/b.h5" --overwrite 2>"$T/b2
 grep -q "resuming from .*: $plan of $plan shards already done" "$T/b2.log" \
   || { cat "$T/b2.log"; fail "the rerun redid finished shards"; }
 $PY "$CHK" same "$T/ref.h5" "$T/b.h5"
-echo "test_fault_disk_full: both failures reported, journals intact, reruns equal the reference"
+unset ELMO_EMBED_TWO_PASS
+
+echo "== 3. direct writes: STORE.partial over the limit, while replacing an old store"
+embed 1 --input "$ELMO_SOURCE_DIR/tests/data/sample.txt" --output "$T/c.h5" 2>"$T/c0.log" \
+  || { cat "$T/c0.log"; exit 1; }
+md5sum "$T/c.h5" >"$T/c.md5"
+set +e
+limited 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/c.h5" --overwrite 2>"$T/c1.log"
+rc=$?
+set -e
+expect_exit 1 $rc "a direct store over the limit"
+expect_msg "$T/c1.log" "$T/c.h5.partial"
+expect_msg "$T/c1.log" "File too large"
+md5sum -c --quiet "$T/c.md5" || fail "the failed run changed the old store"
+[ "$(journal_intact "$T/c.h5")" -eq 0 ] || fail "a shard is listed as done"
+embed 2 "${ARGS[@]}" --shard-tokens 3000 --output "$T/c.h5" --overwrite 2>"$T/c2.log" \
+  || { cat "$T/c2.log"; exit 1; }
+grep -q "(direct writes" "$T/c2.log" || { cat "$T/c2.log"; fail "the rerun was not direct"; }
+$PY "$CHK" same "$T/ref.h5" "$T/c.h5"
+echo "test_fault_disk_full: the three failures reported, journals intact, reruns equal the reference"
