@@ -37,12 +37,12 @@ for n in 1 2 4; do
     || { cat "$T/d$n.log"; fail "d$n: not written directly"; }
 done
 h5dump -pH "$T/d2.h5" >"$T/d2.txt"; grep -q CONTIGUOUS "$T/d2.txt" || fail "a direct store is not contiguous"
-ELMO_EMBED_TWO_PASS=1 embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/p2.h5" \
-  2>"$T/p2.log" || { cat "$T/p2.log"; exit 1; }
-grep -q "(two-pass: part files and a merge, for ELMO_EMBED_TWO_PASS is set)" "$T/p2.log" \
-  || { cat "$T/p2.log"; fail "p2: not two-pass"; }
-h5dump -pH "$T/p2.h5" >"$T/p2.txt"; grep -q CHUNKED "$T/p2.txt" || fail "a two-pass store is not chunked"
-$PY "$CHK" same "$T/d1.h5" "$T/p2.h5"
+ELMO_EMBED_TWO_PASS=1 embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/tp.h5" \
+  2>"$T/tp.log" || { cat "$T/tp.log"; exit 1; }
+grep -q "(two-pass: part files and a merge, for ELMO_EMBED_TWO_PASS is set)" "$T/tp.log" \
+  || { cat "$T/tp.log"; fail "tp: not two-pass"; }
+h5dump -pH "$T/tp.h5" >"$T/tp.txt"; grep -q CHUNKED "$T/tp.txt" || fail "a two-pass store is not chunked"
+$PY "$CHK" same "$T/d1.h5" "$T/tp.h5"
 
 echo "== streams in groups: S=64 > 41 sentences equals stateless (every stream starts at zero)"
 for n in 1 2; do
