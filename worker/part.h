@@ -114,7 +114,6 @@ struct elmo_direct {
     const struct elmo_shard_count *count; /* (shards) */
     const struct elmo_shard_count *first; /* (shards) */
     int half;                             /* embeddings are float16 */
-    int64_t written;                      /* bytes this process wrote into the store */
 };
 
 /* The byte ranges shard i writes, in the fixed order of the datasets; returns how many. */

@@ -169,12 +169,8 @@ cleanup:
 
 /* ---- part file writing ---------------------------------------------------------------- */
 
-/* Every byte written to a part or the store is counted here (the summary's bytes written). */
-static int64_t bytes_written;
-
 static int pwrite_all(int fd, const void *buf, int64_t n, int64_t off, const char *path) {
     const char *p = buf;
-    bytes_written += n;
     while (n > 0) {
         ssize_t w = pwrite(fd, p, (size_t)n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
@@ -728,8 +724,6 @@ int elmo_embed_count(struct elmo_embed_ctx *ctx, const char *input, const struct
     shard_buf_free(&b);
     return rc;
 }
-
-int64_t elmo_embed_bytes_written(void) { return bytes_written; }
 
 /* Runs the forward work over the shard's entries into out (stateless or streams). */
 static int run_entries(struct elmo_embed_ctx *ctx, const struct elmo_shard *sh,

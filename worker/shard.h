@@ -77,7 +77,4 @@ int elmo_embed_shard(struct elmo_embed_ctx *ctx, const char *input, const struct
 int elmo_embed_count(struct elmo_embed_ctx *ctx, const char *input, const struct elmo_shard *sh,
                      struct elmo_shard_count *c);
 
-/* Bytes this process wrote into part files or the store (both paths), since it started. */
-int64_t elmo_embed_bytes_written(void);
-
 #endif /* ELMO_WORKER_SHARD_H */
