@@ -305,7 +305,7 @@ static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int
  * the sentence cache, then written again for each later equal entry of the shard.
  */
 static int write_computed(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
-                          const struct elmo_word *w, int n, const struct part_out *out) {
+                          const struct elmo_word *w, int n, struct part_out *out) {
     elmo_dedup_begin(&ctx->dedup, w, n);
     ELMO_TRY(write_entry(ctx, b, e, out));
     elmo_dedup_end(&ctx->dedup);
