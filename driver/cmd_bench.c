@@ -128,7 +128,8 @@ struct bench_run {
     struct elmo_options o;
     struct elmo_model m;
     struct elmo_forward f;
-    int32_t *order, *starts; /* the batcher's plan */
+    int32_t *order, *starts; /* the batcher's plan of this rank's shard */
+    int s0, s1;              /* this rank's shard: sentences [s0, s1) */
     int nb;
     double t_pack, time, peak, fpeak;
     int64_t tokens, sents;
@@ -148,6 +149,26 @@ static int bench_corpus(const struct opts *op, struct bench_run *r) {
         conll = true;
     }
     return read_corpus(r->path, conll, op->tokens, &r->cp);
+}
+
+/*
+ * This rank's shard: sentences [s0, s1), the rank-th of `size` contiguous runs of the corpus
+ * of about equal token counts, cut between sentences, as the embed job cuts its input into
+ * shards (with --shard-tokens = tokens / ranks); each rank batches its own shard.
+ */
+static void bench_shard(struct bench_run *r) {
+    const int rank = elmo_rank(), size = elmo_size();
+    const struct corpus *cp = &r->cp;
+    int64_t seen = 0;
+    r->s0 = r->s1 = 0;
+    for (int i = 0; i < cp->n; i++) {
+        /* sentence i goes to the rank whose share holds its first token */
+        const int owner = (int)(seen * size / (cp->tokens > 0 ? cp->tokens : 1));
+        if (owner < rank) r->s0 = i + 1;
+        if (owner <= rank) r->s1 = i + 1;
+        seen += cp->n_tok[i];
+    }
+    if (r->s1 < r->s0) r->s1 = r->s0;
 }
 
 /* The model (seeded, packed: the packing timed) and the forward path as embed sizes it. */
@@ -173,8 +194,11 @@ static int bench_model(const struct opts *op, struct bench_run *r) {
     r->starts = malloc(sizeof(int32_t) * (size_t)(r->cp.n + 1));
     if (!r->order || !r->starts)
         return elmo_error(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
-    r->nb = elmo_batcher_plan(r->cp.n, r->cp.n_tok, r->f.budget, r->f.max_rows, r->order,
+    bench_shard(r);
+    const int n = r->s1 - r->s0;
+    r->nb = elmo_batcher_plan(n, r->cp.n_tok + r->s0, r->f.budget, r->f.max_rows, r->order,
                               r->starts);
+    for (int k = 0; k < (r->nb > 0 ? r->starts[r->nb] : 0); k++) r->order[k] += r->s0;
     return 0;
 }
 
@@ -222,9 +246,9 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
     const struct elmo_options o = r->o;
     const struct corpus cp = r->cp;
     const double tp = r->t_pack, my_time = r->time;
-    const int nb = r->nb, budget = r->f.budget, max_rows = r->f.max_rows;
+    const int budget = r->f.budget, max_rows = r->f.max_rows;
     const struct elmo_fwd_times *tm = &r->f.ws.times;
-    double loc[13] = {(double)r->tokens,
+    double loc[14] = {(double)r->tokens,
                       (double)r->sents,
                       tm->flops,
                       r->peak,
@@ -236,16 +260,18 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
                       tm->lstm_in,
                       tm->recur,
                       tm->other,
-                      r->fpeak};
-    double sum[13], tmax = 0;
+                      r->fpeak,
+                      (double)r->nb};
+    double sum[14], tmax = 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0, rss_max = 0;
-    ELMO_MPI(MPI_Reduce(loc, sum, 13, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(loc, sum, 14, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     ELMO_MPI(MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     ELMO_MPI(MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     const char *path = r->path;
     if (rank == 0) {
+        const int nb = (int)sum[13];
         const double fpt = elmo_options_flops_per_token(&o);
         const double ntok = sum[0], tps = ntok / tmax, counted = tps * fpt / 1e9,
                      done = sum[2] / tmax / 1e9, pk = sum[3];
@@ -255,8 +281,9 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
                size > 1 ? "s" : "", op->threads, op->threads > 1 ? "s" : "", elmo_pgemm_isa(),
                elmo_blas_corename());
         printf("  corpus %s: %d sentences, %lld tokens; %d batch%s (<= %d positions, <= %d "
-               "rows)\n",
-               path, cp.n, (long long)cp.tokens, nb, nb == 1 ? "" : "es", budget, max_rows);
+               "rows)%s\n",
+               path, cp.n, (long long)cp.tokens, nb, nb == 1 ? "" : "es", budget, max_rows,
+               size > 1 ? " over one shard of about equal tokens per rank" : "");
         printf("  packing the weights: %.2f s (once per model)\n", tp);
         printf("  time %.2f s: %.1f tokens/s, %.1f sentences/s\n", tmax, tps, sum[1] / tmax);
         printf("  GFLOP/s: %.1f counting %.1f MFLOP/token (elmo_options_flops_per_token); "
@@ -289,17 +316,16 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
 }
 
 static int bench(const struct opts *op) {
-    const int rank = elmo_rank(), size = elmo_size();
     struct bench_run r;
     int rc = 0;
     memset(&r, 0, sizeof r);
     ELMO_CALL(bench_corpus(op, &r));
     ELMO_CALL(bench_model(op, &r));
     bench_peaks(&r);
-    /* the run: rank r takes batches r, r + size, ... */
+    /* the run: each rank its own shard's batches */
     ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
     double t0 = elmo_now();
-    for (int bi = rank; bi < r.nb; bi += size) bench_batch(&r, bi);
+    for (int bi = 0; bi < r.nb; bi++) bench_batch(&r, bi);
     r.time = elmo_now() - t0;
     bench_peaks(&r); /* again after the run (others may share the machine) */
     bench_report(op, &r);
