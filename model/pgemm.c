@@ -7,9 +7,7 @@
  * one tile call.  The MC x KC block of A stays in L2 while the panels pass; a KC x ELMO_NR
  * block of a panel (KC 512: 128 KB) stays in L2 while the row tiles pass; the NC block of B
  * stays in L3 while the row blocks pass.  A is read in place through row pointers (no packing,
- * no compaction): A rows are any rows the caller names.  Prefetches hide the memory behind the
- * tiles: a panel's first tiles pull the next block of B into L2 (one line per k), and before
- * each tile the rows the next tile starts from and writes are requested.
+ * no compaction): A rows are any rows the caller names.
  *
  * Instruction sets: the tiles exist for AVX-512 (x86-64-v4: 6 rows x 64 columns, 24 zmm
  * accumulators), AVX2 + FMA (x86-64-v3: 6 x 16 sub-tiles, 12 ymm accumulators) and a scalar

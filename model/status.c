@@ -1,7 +1,6 @@
 /*
  * status.c: status messages, the thread-local error message, and checked allocation.
  */
-#define _DEFAULT_SOURCE /* madvise */
 #include "model/status.h"
 
 #include <signal.h>
