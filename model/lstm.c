@@ -45,7 +45,6 @@
 /* The LSTM cell on the units of one tile. */
 struct cell_ctx {
     int D;
-    int rows;   /* rows of c and mm */
     float clip; /* INFINITY = no clipping */
     float *c;   /* (Bm, D) cell state, updated */
     float *mm;  /* (Bm, D) o * tanh(c), written */
@@ -56,11 +55,6 @@ VEC_CLONES static void cell_epi(void *ctx, int r0, int m, int j0, int n, const f
     const int D = x->D, u0 = j0 / ELMO_NR * GU;
     const int nu = D - u0 < GU ? D - u0 : GU;
     const float clip = x->clip;
-    /* the next tile's rows of c and mm (the rows after these; the buffers have max_rows) */
-    for (int r = r0 + m; r < r0 + 2 * m && r < x->rows; r++) {
-        __builtin_prefetch(x->c + (size_t)r * D + u0, 1, 3);
-        __builtin_prefetch(x->mm + (size_t)r * D + u0, 1, 3);
-    }
     for (int r = 0; r < m; r++) {
         const float *z = t[r]; /* i, j, f, o of units u0 .. u0 + 15 */
         float *c = x->c + (size_t)(r0 + r) * D + u0;
@@ -244,7 +238,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                 memset(hk, 0, sizeof(float) * P);
             }
         }
-        lr.cc[d] = (struct cell_ctx){D, B, cclip, w->c[d], w->mm[d]};
+        lr.cc[d] = (struct cell_ctx){D, cclip, w->c[d], w->mm[d]};
         lr.pc[d] = (struct proj_ctx){P, pclip, o->skip && l >= 1, w->h[d], w->y[d], w->pos[d]};
         lr.w0[d] = pk->wh[d][l];
         lr.w0[d].K = 0;

@@ -41,7 +41,6 @@ struct tile_args {
     int m, kc, init;
     size_t bs;                   /* row stride of b (ELMO_NR when packed) */
     const float *b;              /* B at (k0, first column of the panel) */
-    const float *pf;             /* lines to prefetch, one per k and sub-tile (see the tile) */
     const float *bias;           /* (ELMO_NR) for TILE_INIT_BIAS */
     const float *a[PGEMM_MAXMR]; /* rows of A at k0 */
     const float *i[PGEMM_MAXMR]; /* (ELMO_NR) init rows for TILE_INIT_ROWS */
@@ -122,18 +121,17 @@ struct isa {
     const char *name;
     void (*tile)(const struct tile_args *);
     int mr;
-    int nsub; /* sub-tiles per panel: a tile call prefetches nsub kc lines */
 };
 
 static const struct isa isas[4] = {
-    {"scalar-fma", tile_scalar, 4, 4},
-    {"scalar-fma", tile_scalar, 4, 4},
+    {"scalar-fma", tile_scalar, 4},
+    {"scalar-fma", tile_scalar, 4},
 #ifdef PGEMM_X86
-    {"avx2", tile_avx2, 6, 4},
-    {"avx512", tile_avx512, 6, 1},
+    {"avx2", tile_avx2, 6},
+    {"avx512", tile_avx512, 6},
 #else
-    {"scalar-fma", tile_scalar, 4, 4},
-    {"scalar-fma", tile_scalar, 4, 4},
+    {"scalar-fma", tile_scalar, 4},
+    {"scalar-fma", tile_scalar, 4},
 #endif
 };
 
@@ -318,39 +316,6 @@ tile_finish(const struct elmo_pgemm_op *op, const struct tile_args *t, int ir, i
     }
 }
 
-/* The packed block of panel q from row k0 of B (contiguous), or NULL for a view or the tail. */
-static inline const float *packed_block(const struct prod *pr, int q, int k0) {
-    if (pr->bs != ELMO_NR || (pr->tail && q == pr->np - 1)) return NULL;
-    return pr->b + (size_t)q * pr->ps + (size_t)k0 * ELMO_NR;
-}
-
-/* The block of B the loops of run_panels visit after panel q at (k0, i0), or NULL. */
-static const float *next_block(const struct prod *pr, const struct blocking *bl, int q, int jc,
-                               int jc1, int q1, int i0, int k0) {
-    if (q + 1 < jc1) return packed_block(pr, q + 1, k0);
-    if (i0 + bl->mc < pr->op->M) return packed_block(pr, jc, k0);
-    if (k0 + bl->kc < pr->K) return packed_block(pr, jc, k0 + bl->kc);
-    if (jc1 < q1) return packed_block(pr, jc1, 0);
-    return NULL;
-}
-
-/* Prefetch the rows the tile at rows [ir, ir + m) reads first (init or partial sums) and,
- * when it writes C in place, the rows it writes. */
-static inline void prefetch_rows(const struct elmo_pgemm_op *op, int ir, int m, int j0,
-                                 bool first, bool direct) {
-    for (int r = 0; r < m; r++) {
-        const float *src = !first                            ? out_row(&op->c, ir + r) + j0
-                           : op->init_mode == ELMO_INIT_ROWS ? row_of(&op->init, ir + r) + j0
-                                                             : NULL;
-        if (src)
-            for (int j = 0; j < ELMO_NR; j += 16) __builtin_prefetch(src + j, 0, 3);
-        if (direct && first) {
-            const float *dst = out_row(&op->c, ir + r) + j0;
-            for (int j = 0; j < ELMO_NR; j += 16) __builtin_prefetch(dst + j, 1, 3);
-        }
-    }
-}
-
 /* Panels [q0, q1) of one product. */
 static void run_panels(const struct prod *pr, int q0, int q1) {
     const struct elmo_pgemm_op *op = pr->op;
@@ -379,29 +344,21 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
                     const float *bias = !has_bias                    ? NULL
                                         : (is_tail && pr->tail_bias) ? pr->tail_bias
                                                                      : pr->bias + j0;
-                    /* the next block of B goes to L2 during this panel's first tiles */
-                    const float *next = next_block(pr, &bl, q, jc, jc1, q1, i0, k0);
-                    const size_t pf_step = (size_t)isa->nsub * (size_t)kb * 16;
                     struct tile_args t;
                     t.kc = kb;
                     t.bs = is_tail ? ELMO_NR : pr->bs;
                     t.b = is_tail ? pr->tail + (size_t)k0 * ELMO_NR
                                   : pr->b + (size_t)q * pr->ps + (size_t)k0 * pr->bs;
                     t.bias = bias;
-                    /* where the sums go */
-                    const bool direct = carrier && n == ELMO_NR;
-                    for (int ir = i0, ti = 0; ir < i1; ir += MRt, ti++) {
+                    for (int ir = i0; ir < i1; ir += MRt) {
                         const int m = i1 - ir < MRt ? i1 - ir : MRt;
                         t.m = m;
-                        t.pf = next && (size_t)ti * pf_step < (size_t)kb * 64 ? next + ti * pf_step
-                                                                             : t.b;
                         for (int r = 0; r < m; r++) t.a[r] = row_of(&op->a, ir + r) + k0;
                         tile_start(op, &t, ir, m, j0, n, first, bias, tile_i);
+                        /* where the sums go */
+                        const bool direct = carrier && n == ELMO_NR;
                         for (int r = 0; r < m; r++)
                             t.c[r] = direct ? out_row(&op->c, ir + r) + j0 : tile_c[r];
-                        if (ir + MRt < i1)
-                            prefetch_rows(op, ir + MRt, i1 - ir - MRt < MRt ? i1 - ir - MRt : MRt,
-                                          j0, first, direct);
                         isa->tile(&t);
                         tile_finish(op, &t, ir, m, j0, n, carrier, last, tile_c);
                     }

@@ -16,8 +16,6 @@
  * fmaf chain over k in order whatever the lane, the row count m or the vector width (see
  * gemm.h).  The row count m (1 .. MR) is a constant in each instance of tile_body, so a tile
  * of fewer rows runs the same chains with fewer accumulators instead of padding rows.
- * Per k the tile also prefetches one cache line at pf (into L2): the caller points it at the
- * next panel's block of B, so that block is in L2 before its first tile.
  */
 
 #define TILE_CAT2(a, b) a##b
@@ -47,9 +45,7 @@ TILE_BODY(const struct tile_args *restrict t, const int m) {
                 else acc[r][v] = (TILE_VT){0};
             }
         const float *restrict bp = t->b + c0;
-        const float *pf = t->pf + s * (size_t)kc * 16;
         for (int k = 0; k < kc; k++, bp += bs) {
-            __builtin_prefetch(pf + (size_t)k * 16, 0, 2);
             TILE_VT bv[NVS];
 #pragma GCC unroll 8
             for (int v = 0; v < NVS; v++) memcpy(&bv[v], bp + v * VW, sizeof(TILE_VT));

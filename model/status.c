@@ -5,11 +5,9 @@
 
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 static _Thread_local char errbuf[2048];
 static _Thread_local int errcode;
@@ -122,23 +120,13 @@ void *elmo_calloc(size_t n, size_t size, const char *what) {
     return p;
 }
 
-/* Blocks of HUGE_MIN bytes or more (weights, workspaces that the products stream through) are
- * aligned to and advised for transparent huge pages, which cuts the TLB misses of the
- * products; where the kernel does not honour the advice nothing changes. */
-#define HUGE_PAGE (2u << 20)
-#define HUGE_MIN  (4u << 20)
-
 void *elmo_aligned_alloc(size_t size, const char *what) {
     void *p = NULL;
     size_t n = (size + 63) / 64 * 64;
-    const bool huge = n >= HUGE_MIN;
-    if (posix_memalign(&p, huge ? HUGE_PAGE : 64, n ? n : 64) != 0) {
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) {
         elmo_error(ELMO_ERR_NOMEM, "out of memory: %zu bytes for %s", size, what);
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    if (huge) (void)madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
-#endif
     return p;
 }
 
