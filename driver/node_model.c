@@ -63,6 +63,19 @@ static char *allocate(MPI_Comm node, int node_rank, size_t bytes, MPI_Win *win) 
     return (char *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
 }
 
+/* madvise(MADV_POPULATE_WRITE) over [lo, hi) rounded out to pages: 0, or -1 when it fails. */
+static int populate_range(uintptr_t lo, uintptr_t hi) {
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t page = 4096;
+    lo = lo & ~(page - 1), hi = (hi + page - 1) & ~(page - 1);
+    if (hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
+        return -1;
+#else
+    (void)lo, (void)hi;
+#endif
+    return 0;
+}
+
 /*
  * Maps this rank's share of the window's pages in one call (MADV_POPULATE_WRITE) instead of
  * one page fault per page while reading and packing; the ranks' shares together cover it.
@@ -71,24 +84,22 @@ static char *allocate(MPI_Comm node, int node_rank, size_t bytes, MPI_Win *win) 
  * (the pages then fault in as they are written).
  */
 static int populate(char *base, size_t bytes, int node_rank, int node_size) {
-#ifdef MADV_POPULATE_WRITE
-    const uintptr_t page = 4096, b = (uintptr_t)base;
+    const uintptr_t b = (uintptr_t)base;
     const size_t share = bytes / (size_t)node_size;
     uintptr_t lo = b + share * (size_t)node_rank;
     uintptr_t hi = node_rank + 1 == node_size ? b + bytes : b + share * (size_t)(node_rank + 1);
-    lo = lo & ~(page - 1), hi = (hi + page - 1) & ~(page - 1);
-    if (hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
-        return -1;
-#else
-    (void)base, (void)bytes, (void)node_rank, (void)node_size;
-#endif
-    return 0;
+    return populate_range(lo, hi);
 }
 
-/* Collective over the node: whether every rank got its share of the pages. */
+/*
+ * Collective over the node: whether every rank got its share of the pages.  When they all
+ * did, each rank then maps the pages the others allocated (no zeroing left, so this is
+ * cheap), as its reads and packing write all over the window.
+ */
 static bool pages_ok(char *base, size_t bytes, MPI_Comm node, int node_rank, int node_size) {
     int bad = populate(base, bytes, node_rank, node_size) < 0, any = 0;
     ELMO_MPI(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, node));
+    if (!any && node_size > 1) (void)populate_range((uintptr_t)base, (uintptr_t)base + bytes);
     return !any;
 }
 

@@ -6,16 +6,23 @@
  * Loading checks the whole file against the options before reading any data, so a wrong file
  * fails fast and says which dataset is wrong instead of failing half-way.
  */
+#define _DEFAULT_SOURCE /* mmap */
 #include "io/weights.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <hdf5.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/h5util.h"
 #include "model/status.h"
@@ -278,22 +285,89 @@ done:
     return rc;
 }
 
-static int read_dataset(hid_t file, const char *path, const struct elmo_param *p) {
+/* The weight file mapped read-only (size 0 and base NULL when it could not be mapped). */
+struct mapped {
+    const char *base;
+    size_t size;
+};
+
+/* Maps path read-only; a failure leaves m empty (the datasets are then read by H5Dread). */
+static void map_file(const char *path, struct mapped *m) {
+    m->base = NULL, m->size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED) m->base = p, m->size = (size_t)st.st_size;
+    }
+    close(fd);
+}
+
+static void unmap_file(struct mapped *m) {
+    if (m->base) munmap((void *)m->base, m->size);
+    m->base = NULL, m->size = 0;
+}
+
+/*
+ * Where the n floats of ds lie in the mapped file, or NULL when they must go through H5Dread:
+ * only a contiguous, allocated dataset in this file (no external storage) whose file type is
+ * the memory's float has its bytes there as they are.
+ */
+static const float *mapped_data(hid_t ds, const struct mapped *mf, size_t n) {
+    if (!mf->base) return NULL;
+    hid_t ty = H5Dget_type(ds), dcpl = H5Dget_create_plist(ds);
+    bool ok = ty >= 0 && dcpl >= 0 && H5Tequal(ty, H5T_NATIVE_FLOAT) > 0 &&
+              H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0;
+    if (ty >= 0) H5Tclose(ty);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    haddr_t at = ok ? H5Dget_offset(ds) : HADDR_UNDEF;
+    H5Eclear2(H5E_DEFAULT);
+    if (at == HADDR_UNDEF || H5Dget_storage_size(ds) != n * sizeof(float) || at > mf->size ||
+        mf->size - at < n * sizeof(float) || at % sizeof(float) != 0)
+        return NULL;
+    return (const float *)(mf->base + at);
+}
+
+/* Index of the first NaN or Inf in x (n when there is none); the common case is one pass. */
+static size_t first_nonfinite(const float *x, size_t n) {
+    const size_t block = 4096;
+    for (size_t i0 = 0; i0 < n; i0 += block) {
+        const size_t i1 = n - i0 < block ? n : i0 + block;
+        uint32_t bad = 0;
+        for (size_t i = i0; i < i1; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            for (size_t i = i0; i < i1; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return n;
+}
+
+/* Reads p's dataset into p->data: copied from the mapped file where it lies there as it is. */
+static int read_dataset(hid_t file, const char *path, const struct elmo_param *p,
+                        const struct mapped *mf) {
     hid_t ds = H5Dopen2(file, p->name, H5P_DEFAULT);
     if (ds < 0)
         return elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: cannot open: %s", path, p->name,
                           h5_reason());
-    herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data);
+    const size_t n = elmo_param_numel(p);
+    const float *src = mapped_data(ds, mf, n);
+    herr_t st = 0;
+    if (src) memcpy(p->data, src, n * sizeof(float));
+    else st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->data);
     H5Dclose(ds);
     if (st < 0)
         return elmo_error(ELMO_ERR_HDF5,
                           "%s: dataset %s: read failed (truncated or corrupt file?): %s", path,
                           p->name, h5_reason());
-    size_t n = elmo_param_numel(p);
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(p->data[i]))
-            return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path, p->name, i,
-                              isnan(p->data[i]) ? "NaN" : "infinite");
+    size_t i = first_nonfinite(p->data, n);
+    if (i < n)
+        return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path, p->name, i,
+                          isnan(p->data[i]) ? "NaN" : "infinite");
     return ELMO_OK;
 }
 
@@ -344,10 +418,13 @@ static int check_file(hid_t file, const char *path, struct elmo_options *opt) {
 static int read_file(hid_t file, const char *path, const struct elmo_model *m, const int *owner,
                      int part) {
     struct elmo_param params[MAX_PARAMS];
-    int n = elmo_model_params(m, params, MAX_PARAMS);
-    for (int i = 0; i < n; i++)
-        if (!owner || owner[i] == part) ELMO_TRY(read_dataset(file, path, &params[i]));
-    return ELMO_OK;
+    int n = elmo_model_params(m, params, MAX_PARAMS), rc = ELMO_OK;
+    struct mapped mf;
+    map_file(path, &mf); /* a copy from the page cache's own pages: no read(2) bounce */
+    for (int i = 0; i < n && rc == ELMO_OK; i++)
+        if (!owner || owner[i] == part) rc = read_dataset(file, path, &params[i], &mf);
+    unmap_file(&mf);
+    return rc;
 }
 
 int elmo_weights_check(const char *path, struct elmo_options *opt) {
