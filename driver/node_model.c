@@ -28,6 +28,7 @@
 /* The window of one loaded model (the model's release context). */
 struct node_window {
     MPI_Win win;
+    struct elmo_weights_map map; /* the weight file, when the raw tensors are views into it */
 };
 
 /* Collective over the node: ends the epoch and frees the window (elmo_model_free's hook). */
@@ -35,6 +36,7 @@ static void release_window(void *ctx) {
     struct node_window *w = ctx;
     ELMO_MPI(MPI_Win_unlock_all(w->win));
     ELMO_MPI(MPI_Win_free(&w->win));
+    elmo_weights_unmap(&w->map);
     free(w);
 }
 
@@ -118,25 +120,55 @@ static double cpu_now(void) {
 }
 
 /*
- * Collective over the node: this rank's share of the datasets, then of the packed copies;
- * t gets the wall seconds of both phases, then this rank's CPU seconds of both.
+ * Collective over the node: this rank's share of the datasets (with mapped weights, only the
+ * char table, copied by node rank 0), then of the packed copies; t gets the wall seconds of
+ * both phases, then this rank's CPU seconds of both (added to what t holds).
  */
-static int fill(struct elmo_model *m, const char *weights_path, float *packed, MPI_Win win,
-                MPI_Comm node, int node_rank, int node_size, double t[4]) {
+static int fill(struct elmo_model *m, const char *weights_path, bool mapped, float *const *tensors,
+                float *packed, MPI_Win win, MPI_Comm node, int node_rank, int node_size,
+                double t[4]) {
     double t0 = elmo_now(), c0 = cpu_now();
+    const size_t E = (size_t)m->opt.E;
     int lrc = 0;
-    if (node_rank == 0) memset(m->char_embed, 0, sizeof(float) * (size_t)m->opt.E); /* row 0 */
-    lrc = elmo_weights_read_part(weights_path, m, node_rank, node_size);
-    t[2] = cpu_now() - c0;
+    if (node_rank == 0) memset(m->char_embed, 0, sizeof(float) * E); /* row 0 */
+    if (!mapped) lrc = elmo_weights_read_part(weights_path, m, node_rank, node_size);
+    else if (node_rank == 0)
+        memcpy(m->char_embed + E, tensors[0], sizeof(float) * E * (ELMO_NCHARS - 1));
+    t[2] += cpu_now() - c0;
     publish(win, node);
     ELMO_TRY(elmo_agree(lrc));
-    t[0] = elmo_now() - t0;
+    t[0] += elmo_now() - t0;
     t0 = elmo_now(), c0 = cpu_now();
     lrc = elmo_model_pack_at(m, packed, node_rank, node_size);
-    t[3] = cpu_now() - c0;
+    t[3] += cpu_now() - c0;
     publish(win, node);
-    t[1] = elmo_now() - t0;
+    t[1] += elmo_now() - t0;
     return elmo_agree(lrc);
+}
+
+/*
+ * Collective over the node: maps the weight file where its datasets lie in it as floats
+ * (this rank checks its share for NaN/Inf); *mapped says whether every rank could, else the
+ * mapping is ended and the datasets are to be read.  t as in fill.
+ */
+static int map_weights(const char *weights_path, const struct elmo_options *opt,
+                       struct elmo_weights_map *map, float **tensors, MPI_Comm node,
+                       int node_rank, int node_size, bool *mapped, double t[4]) {
+    double t0 = elmo_now(), c0 = cpu_now();
+    int rc = elmo_weights_map_part(weights_path, opt, node_rank, node_size, map, tensors);
+    int mine = map->base != NULL, all = 0;
+    t[2] += cpu_now() - c0;
+    rc = elmo_agree(rc);
+    ELMO_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, node));
+    if (rc < 0 || !all) elmo_weights_unmap(map);
+    *mapped = rc == 0 && all;
+    t[0] += elmo_now() - t0;
+    return rc;
+}
+
+/* Gives the weight file's pages back to the page cache (the views fault them in again). */
+static void drop_pages(const struct elmo_weights_map *map) {
+    if (map->base) (void)madvise(map->base, map->size, MADV_DONTNEED);
 }
 
 int elmo_node_model_load(const char *options_path, const char *weights_path, struct elmo_model *m) {
@@ -151,8 +183,21 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     ELMO_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
     ELMO_MPI(MPI_Comm_rank(node, &node_rank));
     ELMO_MPI(MPI_Comm_size(node, &node_size));
-    const size_t nb = elmo_model_block_floats(&opt), np = elmo_model_packed_floats(&opt);
     struct node_window *w = elmo_xmalloc(sizeof *w);
+    float *tensors[1 + 2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS];
+    double t[4] = {0, 0, 0, 0};
+    bool mapped = false;
+    int rc = map_weights(weights_path, &opt, &w->map, tensors, node, node_rank, node_size,
+                         &mapped, t);
+    if (rc < 0) {
+        free(w);
+        ELMO_MPI(MPI_Comm_free(&node));
+        return rc;
+    }
+    /* mapped: the window holds the char table and the packed copies, not the raw weights */
+    const size_t nb = mapped ? ((size_t)ELMO_NCHARS * (size_t)opt.E + 15) / 16 * 16
+                             : elmo_model_block_floats(&opt);
+    const size_t np = elmo_model_packed_floats(&opt);
     float *block = (float *)allocate(node, node_rank, (nb + np) * sizeof(float), &w->win);
     if (!pages_ok((char *)block, (nb + np) * sizeof(float), node, node_rank, node_size)) {
         elmo_rank_log("model %s: no room for a shared copy of %.0f MiB (/dev/shm?): one copy "
@@ -161,19 +206,22 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
         ELMO_MPI(MPI_Comm_free(&node));
         return elmo_agree(elmo_model_load(options_path, weights_path, m));
     }
-    int rc = elmo_agree(elmo_model_init_at(m, &opt, block));
+    rc = elmo_agree(mapped ? elmo_model_init_views(m, &opt, block, tensors)
+                           : elmo_model_init_at(m, &opt, block));
     m->release = release_window; /* from here elmo_model_free gives the window back */
     m->release_ctx = w;
-    double t[4] = {0, 0, 0, 0};
-    if (rc == 0) rc = fill(m, weights_path, block + nb, w->win, node, node_rank, node_size, t);
+    if (rc == 0)
+        rc = fill(m, weights_path, mapped, tensors, block + nb, w->win, node, node_rank,
+                  node_size, t);
     ELMO_MPI(MPI_Comm_free(&node));
     if (rc < 0) {
         elmo_model_free(m);
         return rc;
     }
-    elmo_rank_log("model %s: read %.2f s, packed %.2f s (this rank's share: %.2f + %.2f s CPU), "
+    drop_pages(&w->map);
+    elmo_rank_log("model %s: %s %.2f s, packed %.2f s (this rank's share: %.2f + %.2f s CPU), "
                   "by the %d rank%s of this node into one shared copy of %.0f MiB",
-                  weights_path, t[0], t[1], t[2], t[3], node_size, node_size > 1 ? "s" : "",
-                  (double)(nb + np) * sizeof(float) / (1024.0 * 1024.0));
+                  weights_path, mapped ? "mapped" : "read", t[0], t[1], t[2], t[3], node_size,
+                  node_size > 1 ? "s" : "", (double)(nb + np) * sizeof(float) / 1048576.0);
     return 0;
 }

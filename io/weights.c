@@ -449,6 +449,65 @@ int elmo_weights_read_part(const char *path, const struct elmo_model *m, int par
     return rc;
 }
 
+/* Points tensors[i] at params[i] in mf; 1 when every one lies there, 0 if not, or an error. */
+static int locate(hid_t file, const char *path, const struct elmo_param *params, int n,
+                  const struct mapped *mf, float **tensors) {
+    for (int i = 0; i < n; i++) {
+        hid_t ds = H5Dopen2(file, params[i].name, H5P_DEFAULT);
+        if (ds < 0)
+            return elmo_error(ELMO_ERR_HDF5, "%s: dataset %s: cannot open: %s", path,
+                              params[i].name, h5_reason());
+        tensors[i] = (float *)mapped_data(ds, mf, elmo_param_numel(&params[i]));
+        H5Dclose(ds);
+        if (!tensors[i]) return 0;
+    }
+    return 1;
+}
+
+/* Checks the tensors of this part for NaN or Inf. */
+static int check_finite(const char *path, const struct elmo_param *params, int n,
+                        float *const *tensors, int part, int nparts) {
+    size_t sizes[MAX_PARAMS];
+    int owner[MAX_PARAMS];
+    for (int i = 0; i < n; i++) sizes[i] = elmo_param_numel(&params[i]);
+    elmo_split_work(n, sizes, nparts, owner);
+    for (int i = 0; i < n; i++) {
+        size_t k = owner[i] == part ? first_nonfinite(tensors[i], sizes[i]) : sizes[i];
+        if (k < sizes[i])
+            return elmo_error(ELMO_ERR_NAN, "%s: dataset %s: element %zu is %s", path,
+                              params[i].name, k, isnan(tensors[i][k]) ? "NaN" : "infinite");
+    }
+    return ELMO_OK;
+}
+
+int elmo_weights_map_part(const char *path, const struct elmo_options *opt, int part,
+                          int nparts, struct elmo_weights_map *map, float **tensors) {
+    struct elmo_model shape;
+    struct elmo_param params[MAX_PARAMS];
+    map->base = NULL, map->size = 0;
+    memset(&shape, 0, sizeof shape);
+    shape.opt = *opt;
+    int n = elmo_model_params(&shape, params, MAX_PARAMS);
+    hid_t file;
+    int rc = open_weights(path, &file);
+    if (rc < 0) return rc;
+    struct mapped mf;
+    map_file(path, &mf);
+    rc = locate(file, path, params, n, &mf, tensors);
+    if (rc == 1) rc = check_finite(path, params, n, tensors, part, nparts);
+    else if (rc == 0) unmap_file(&mf);
+    if (rc < 0) unmap_file(&mf);
+    H5Fclose(file);
+    map->base = (void *)mf.base, map->size = mf.size;
+    return rc < 0 ? rc : ELMO_OK;
+}
+
+void elmo_weights_unmap(struct elmo_weights_map *map) {
+    struct mapped mf = {map->base, map->size};
+    unmap_file(&mf);
+    map->base = NULL, map->size = 0;
+}
+
 int elmo_weights_load(const char *path, struct elmo_model *m) {
     struct elmo_options opt = m->opt;
     elmo_model_free(m);

@@ -60,6 +60,28 @@ int elmo_weights_check(const char *path, struct elmo_options *opt);
  */
 int elmo_weights_read_part(const char *path, const struct elmo_model *m, int part, int nparts);
 
+/* A read-only mapping of a weight file (elmo_weights_map_part). */
+struct elmo_weights_map {
+    void *base;
+    size_t size;
+};
+
+/*
+ * For loaders that keep no copy of the raw weights: maps path read-only and points tensors[i]
+ * (room for every tensor of elmo_model_params) at dataset i of a model of opt (checked by
+ * elmo_weights_check) in the mapping, then checks this part's share of the datasets (split as
+ * in elmo_weights_read_part) for NaN or Inf.  Where some dataset does not lie in the file as
+ * native floats (chunked, compressed, another type), returns 0 with map->base NULL: read the
+ * datasets instead.  Returns 0, ELMO_ERR_IO, ELMO_ERR_HDF5 or ELMO_ERR_NAN (map empty then).
+ * The mapping ends with elmo_weights_unmap; a file truncated in place meanwhile would make
+ * reading the views fail (SIGBUS), a file replaced by rename would not.
+ */
+int elmo_weights_map_part(const char *path, const struct elmo_options *opt, int part,
+                          int nparts, struct elmo_weights_map *map, float **tensors);
+
+/* Ends the mapping (accepts an empty one). */
+void elmo_weights_unmap(struct elmo_weights_map *map);
+
 /*
  * Writes m in the official layout (same dataset names and shapes, float32, contiguous).
  * An existing file is replaced.  Returns 0 or ELMO_ERR_HDF5 naming the dataset.

@@ -194,6 +194,41 @@ int elmo_model_init_at(struct elmo_model *m, const struct elmo_options *opt, flo
     return ELMO_OK;
 }
 
+/* The model's tensor pointers after char_embed, in elmo_model_params order; returns the count. */
+static int tensor_slots(struct elmo_model *m, float **slot[]) {
+    const struct elmo_options *o = &m->opt;
+    int n = 0;
+    for (int i = 0; i < o->n_filters; i++) slot[n++] = &m->cnn_w[i], slot[n++] = &m->cnn_b[i];
+    for (int k = 0; k < o->n_highway; k++) {
+        slot[n++] = &m->hw_carry_w[k], slot[n++] = &m->hw_carry_b[k];
+        slot[n++] = &m->hw_tr_w[k], slot[n++] = &m->hw_tr_b[k];
+    }
+    if (o->has_cnn_proj) slot[n++] = &m->proj_w, slot[n++] = &m->proj_b;
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < o->L; l++) {
+            slot[n++] = &m->lstm[d][l].w, slot[n++] = &m->lstm[d][l].b;
+            if (o->has_lstm_proj) slot[n++] = &m->lstm[d][l].wp;
+        }
+    return n;
+}
+
+int elmo_model_init_views(struct elmo_model *m, const struct elmo_options *opt, float *mem,
+                          float *const *tensors) {
+    float **slot[2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS];
+    memset(m, 0, sizeof *m);
+    ELMO_TRY(elmo_options_check(opt));
+    ELMO_CHECK(mem != NULL && ((uintptr_t)mem & 63) == 0, ELMO_ERR_ARG,
+               "elmo_model_init_views: the memory is not 64-byte aligned");
+    m->opt = *opt;
+    m->block = mem;
+    m->n_params = (size_t)ELMO_NCHARS * (size_t)opt->E;
+    m->char_embed = mem;
+    m->borrowed = true;
+    int n = tensor_slots(m, slot);
+    for (int i = 0; i < n; i++) *slot[i] = tensors[i + 1];
+    return ELMO_OK;
+}
+
 int elmo_model_init(struct elmo_model *m, const struct elmo_options *opt) {
     memset(m, 0, sizeof *m);
     ELMO_TRY(elmo_options_check(opt));

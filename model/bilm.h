@@ -126,6 +126,16 @@ size_t elmo_model_block_floats(const struct elmo_options *opt);
 int elmo_model_init_at(struct elmo_model *m, const struct elmo_options *opt, float *mem);
 
 /*
+ * As elmo_model_init_at, but only the char table is in mem (ELMO_NCHARS * E floats, 64-byte
+ * aligned, the caller's; it becomes the model's block): every other tensor is the view
+ * tensors[i] given in elmo_model_params order (tensors[0], char_embed's file rows, is not
+ * used), e.g. into a mapping of the weight file, kept by the caller while m lives.  Returns 0
+ * or ELMO_ERR_ARG.  Not collective.
+ */
+int elmo_model_init_views(struct elmo_model *m, const struct elmo_options *opt, float *mem,
+                          float *const *tensors);
+
+/*
  * Frees the block (unless borrowed) and the packed copies (unless they are in caller memory),
  * then calls m->release when set; accepts a zeroed model and may be called twice.  Collective
  * when m->release is (see the caller that set it).
