@@ -185,7 +185,7 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     ELMO_MPI(MPI_Comm_size(node, &node_size));
     struct node_window *w = elmo_xmalloc(sizeof *w);
     float *tensors[1 + 2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS];
-    double t[4] = {0, 0, 0, 0};
+    double t[6] = {0, 0, 0, 0, 0, 0}; /* see fill; then the window's wall and CPU seconds */
     bool mapped = false;
     int rc = map_weights(weights_path, &opt, &w->map, tensors, node, node_rank, node_size,
                          &mapped, t);
@@ -198,6 +198,7 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     const size_t nb = mapped ? ((size_t)ELMO_NCHARS * (size_t)opt.E + 15) / 16 * 16
                              : elmo_model_block_floats(&opt);
     const size_t np = elmo_model_packed_floats(&opt);
+    double t0 = elmo_now(), c0 = cpu_now();
     float *block = (float *)allocate(node, node_rank, (nb + np) * sizeof(float), &w->win);
     if (!pages_ok((char *)block, (nb + np) * sizeof(float), node, node_rank, node_size)) {
         elmo_rank_log("model %s: no room for a shared copy of %.0f MiB (/dev/shm?): one copy "
@@ -206,6 +207,7 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
         ELMO_MPI(MPI_Comm_free(&node));
         return elmo_agree(elmo_model_load(options_path, weights_path, m));
     }
+    t[4] = elmo_now() - t0, t[5] = cpu_now() - c0;
     rc = elmo_agree(mapped ? elmo_model_init_views(m, &opt, block, tensors)
                            : elmo_model_init_at(m, &opt, block));
     m->release = release_window; /* from here elmo_model_free gives the window back */
@@ -219,9 +221,11 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
         return rc;
     }
     drop_pages(&w->map);
-    elmo_rank_log("model %s: %s %.2f s, packed %.2f s (this rank's share: %.2f + %.2f s CPU), "
-                  "by the %d rank%s of this node into one shared copy of %.0f MiB",
-                  weights_path, mapped ? "mapped" : "read", t[0], t[1], t[2], t[3], node_size,
+    elmo_rank_log("model %s: %s %.2f s, window %.2f s, packed %.2f s (this rank's share: %.2f + "
+                  "%.2f + %.2f s CPU), by the %d rank%s of this node into one shared copy of "
+                  "%.0f MiB",
+                  weights_path, mapped ? "mapped" : "read", t[0], t[4], t[1], t[2], t[5], t[3],
+                  node_size,
                   node_size > 1 ? "s" : "", (double)(nb + np) * sizeof(float) / 1048576.0);
     return 0;
 }
