@@ -146,6 +146,11 @@ static int fill(struct elmo_model *m, const char *weights_path, bool mapped, flo
     return elmo_agree(lrc);
 }
 
+/* Gives the weight file's pages back to the page cache (the views fault them in again). */
+static void drop_pages(const struct elmo_weights_map *map) {
+    if (map->base) (void)madvise(map->base, map->size, MADV_DONTNEED);
+}
+
 /*
  * Collective over the node: maps the weight file where its datasets lie in it as floats
  * (this rank checks its share for NaN/Inf); *mapped says whether every rank could, else the
@@ -161,14 +166,10 @@ static int map_weights(const char *weights_path, const struct elmo_options *opt,
     rc = elmo_agree(rc);
     ELMO_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, node));
     if (rc < 0 || !all) elmo_weights_unmap(map);
+    else drop_pages(map); /* checked: packing maps only its share again */
     *mapped = rc == 0 && all;
     t[0] += elmo_now() - t0;
     return rc;
-}
-
-/* Gives the weight file's pages back to the page cache (the views fault them in again). */
-static void drop_pages(const struct elmo_weights_map *map) {
-    if (map->base) (void)madvise(map->base, map->size, MADV_DONTNEED);
 }
 
 int elmo_node_model_load(const char *options_path, const char *weights_path, struct elmo_model *m) {
