@@ -314,22 +314,40 @@ static int64_t peak_rss_kb(void) {
     return (int64_t)ru.ru_maxrss;
 }
 
+/* Rank 0: bytes the ranks wrote (sum) against the store's size, and which path wrote it. */
+static void print_write_amplification(const struct embed_run *er, int64_t written) {
+    struct stat st;
+    if (written < 0 || stat(er->job->output, &st) != 0 || st.st_size <= 0) return;
+    char how[96];
+    if (er->direct_on) snprintf(how, sizeof how, "direct writes; counting pass %.1f s", er->t_count);
+    else snprintf(how, sizeof how, "two-pass: part files and a merge, for %s", er->two_pass);
+    fprintf(stderr,
+            "embed: wrote %" PRId64 " bytes for %lld stored: %.2f bytes written per stored byte"
+            " (%s)\n",
+            written, (long long)st.st_size, (double)written / (double)st.st_size, how);
+}
+
 /* Rank 0: the summary on stderr.  rss: min and max over ranks (KiB); tsum: summed over ranks;
- * dup: the sentences and tokens copied from an equal one, summed over ranks. */
+ * dup: the sentences and tokens copied from an equal one, summed over ranks; busy: the
+ * computing ranks' least and most busy share of the work phase; wrote: the bytes all ranks
+ * wrote (-1: unknown). */
 static void print_summary(const struct embed_run *er, const struct totals *tt, double t_merge,
                           const int64_t rss[2], const double tsum[3], const int64_t dup[2],
-                          const double busy[2]) {
+                          const double busy[2], int64_t wrote) {
     double wall = elmo_now() - er->t0;
+    /* direct writes: the rows go into the store during the work; the last step closes it */
+    const char *rows = er->direct_on ? "writing rows" : "writing parts";
+    const char *last = er->direct_on ? "closing the store" : "the merge";
     int64_t written = tt->rec - tt->reject;
     fprintf(stderr,
-            "embed: done in %.1f s (merge %.1f s): %" PRId64 " records read = %" PRId64
+            "embed: done in %.1f s (%s %.1f s): %" PRId64 " records read = %" PRId64
             " written + %" PRId64 " rejected%s%s\n"
             "embed: %" PRId64 " sentences (%" PRId64 " empty, %" PRId64 " split, %" PRId64
             " truncated by %" PRId64 " tokens), %" PRId64 " tokens, %.0f tokens/s over the job"
             " on %d rank%s\n"
             "embed: token cache hit rate %.1f%% (%" PRId64 " of %" PRId64 " lookups); peak"
             " RSS per rank %.0f-%.0f MiB\n",
-            wall, t_merge, tt->rec, written, tt->reject, tt->reject ? ", see " : "",
+            wall, er->direct_on ? "closing" : "merge", t_merge, tt->rec, written, tt->reject, tt->reject ? ", see " : "",
             tt->reject ? er->rej.path : "", tt->ent, tt->empty, tt->split, tt->truncated, tt->cut,
             tt->tok, wall > 0 ? (double)tt->tok / wall : 0.0, er->size, er->size > 1 ? "s" : "",
             tt->lookups ? 100.0 * (double)tt->hits / (double)tt->lookups : 0.0, tt->hits,
@@ -346,14 +364,15 @@ static void print_summary(const struct embed_run *er, const struct totals *tt, d
                 tt->nonfinite);
     double io = tsum[0] + tsum[1], all = tsum[2] > 0 ? tsum[2] : 1;
     fprintf(stderr,
-            "embed: work %.1f s per rank: reading input %.1f%%, writing parts %.1f%%, forward"
-            " and queue %.1f%%; then the merge %.1f s\n",
-            tsum[2] / er->size, 100 * tsum[0] / all, 100 * tsum[1] / all,
-            100 * (tsum[2] - io) / all, t_merge);
+            "embed: work %.1f s per rank: reading input %.1f%%, %s %.1f%%, forward"
+            " and queue %.1f%%; then %s %.1f s\n",
+            tsum[2] / er->size, 100 * tsum[0] / all, rows, 100 * tsum[1] / all,
+            100 * (tsum[2] - io) / all, last, t_merge);
     fprintf(stderr, "embed: ranks computing shards busy %.0f-%.0f%% of the work phase%s\n",
             100 * busy[0], 100 * busy[1],
             elmo__embed_computing_ranks(er->size) < er->size ? " (rank 0 only hands them out)"
                                                             : "");
+    print_write_amplification(er, wrote);
     fprintf(stderr, "embed: wrote %s (complete)\n", er->job->output);
     elmo_rank_log("wrote %s (complete): %" PRId64 " records = %" PRId64 " written + %" PRId64
                   " rejected, %" PRId64 " tokens, %.1f s",
@@ -371,18 +390,6 @@ static int64_t process_wchar(void) {
     return v;
 }
 
-/* Rank 0: bytes the ranks wrote (sum) against the store's size, and which path wrote it. */
-static void print_write_amplification(const struct embed_run *er, int64_t written) {
-    struct stat st;
-    if (written < 0 || stat(er->job->output, &st) != 0 || st.st_size <= 0) return;
-    char how[96];
-    if (er->direct_on) snprintf(how, sizeof how, "direct writes; counting pass %.1f s", er->t_count);
-    else snprintf(how, sizeof how, "two-pass: part files and a merge, for %s", er->two_pass);
-    fprintf(stderr,
-            "embed: wrote %" PRId64 " bytes for %lld stored: %.2f bytes written per stored byte"
-            " (%s)\n",
-            written, (long long)st.st_size, (double)written / (double)st.st_size, how);
-}
 
 /* 7. Summary (collective: the ranks' peak memory and times), clean-up of the staging. */
 static void summary(struct embed_run *er, const struct totals *tt, double t_work,
@@ -404,8 +411,8 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
         if (er->jf) fclose(er->jf);
         er->jf = NULL;
         elmo__embed_remove_staging(er, 1, 0);
-        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum, busy);
-        print_write_amplification(er, wrote_min < 0 ? -1 : wrote_all);
+        print_summary(er, tt, t_merge, (int64_t[2]){rss_min, rss_max}, tsum, dsum, busy,
+                      wrote_min < 0 ? -1 : wrote_all);
     }
     elmo_rank_log("done: %" PRId64 " tokens on this rank (reading %.1f s, part writes %.1f s, "
                   "work %.1f s, merge %.1f s); %" PRId64 " duplicate sentences (%" PRId64
