@@ -138,7 +138,7 @@ def work_phase(inp, p, nodes, output, dispatch):
     bounds = {
         "compute": math.ceil(shards / workers) * cycle + late,
         "dispatch (rank 0)": shards * s,
-        "file system (part writes)": _fs_time(tokens * bpt, tokens * bpt / nodes, p, nodes),
+        "file system (writes)": _fs_time(tokens * bpt, tokens * bpt / nodes, p, nodes),
     }
     label = max(bounds, key=bounds.get)
     return bounds[label], label, {"rho": rho, "wait": wait, "shards": shards,
@@ -214,8 +214,8 @@ def table(rows):
     return "\n".join(out)
 
 
-DESIGNS = [  # (name, writes, dispatch, weights): today's job, then the project's changes
-    ("today: two-pass, rank 0 works, weights per rank", "two-pass", "current", "rank"),
+DESIGNS = [  # (name, writes, dispatch, weights): the job before, then each change
+    ("before: two-pass, rank 0 works, weights per rank", "two-pass", "current", "rank"),
     ("+ direct writes", "direct", "current", "rank"),
     ("+ one weights read per node", "direct", "current", "node"),
     ("+ rank 0 only serves", "direct", "serve", "node"),
@@ -410,7 +410,7 @@ def fsync_latency(directory, n=200):
 
 
 def env1():
-    """1 BLAS thread per rank; the embed runs measure today's two-pass path (part files and a
+    """1 BLAS thread per rank; the embed runs measure the two-pass path (part files and a
     merge) even where the job would write the store directly."""
     e = dict(os.environ)
     e["OPENBLAS_NUM_THREADS"] = "1"

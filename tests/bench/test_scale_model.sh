@@ -87,7 +87,7 @@ check(r["bottleneck"] == "merge (file system)" and close(r["merge_s"], 2e14 / 10
       "merge: %s %g" % (r["bottleneck"], r["merge_s"]))
 # a slow file system: the part writes bound the work phase (1e14 bytes at 1 GB/s)
 r = row(64, "default", "direct", "serve", "node", fs_bw=1e9)
-check(r["work_limit"] == "file system (part writes)" and close(r["work_s"], 1e14 / 1e9),
+check(r["work_limit"] == "file system (writes)" and close(r["work_s"], 1e14 / 1e9),
       "slow FS: %s %g" % (r["work_limit"], r["work_s"]))
 # 64 nodes, direct writes: compute-bound, only the tail and start-up lost
 r = row(64, "elmo_f16", "direct", "serve", "node")
