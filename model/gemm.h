@@ -64,6 +64,10 @@ int elmo_pmat_panels(int N, int ngates);
 /* Floats elmo_pmat_pack writes for a (K, N) matrix, bias included, rounded up to 16. */
 size_t elmo_pmat_floats(int K, int N, int ngates, bool bias);
 
+/* Points p at mem laid out as elmo_pmat_pack writes it, without writing any data (for a copy
+ * packed elsewhere, e.g. by another process into shared memory). */
+void elmo_pmat_describe(struct elmo_pmat *p, int K, int N, int ngates, bool bias, float *mem);
+
 /*
  * Packs B (K, N, row stride ldb) and bias (N, may be NULL) into mem (elmo_pmat_floats floats,
  * 64-byte aligned, owned by the caller) and describes it in p.  ngates: 1, or 2 / 4 with N a

@@ -25,16 +25,6 @@ struct pick {
     size_t *sizes; /* when not NULL: the floats of every item, in order */
 };
 
-/* Points p at mem as elmo_pmat_pack would (gemm.h: (np, K, ELMO_NR) then the bias), no data. */
-static void describe(struct elmo_pmat *p, int K, int N, int ngates, bool bias, float *mem) {
-    p->K = K;
-    p->N = N;
-    p->np = elmo_pmat_panels(N, ngates);
-    p->ngates = ngates;
-    p->data = mem;
-    p->bias = bias ? mem + (size_t)p->np * K * ELMO_NR : NULL;
-}
-
 /* [carry | transform] of highway k as one (F, 2F) matrix (w2) with its (2F) bias (b2). */
 static void highway_pair(const struct elmo_model *m, int k, float *w2, float *b2) {
     const size_t F = (size_t)m->opt.F;
@@ -61,7 +51,7 @@ static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *
     do {                                                                                     \
         size_t n_ = elmo_pmat_floats((K), (N), (ng), (has_bias));                            \
         if (base && MINE) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off); \
-        else if (base) describe(&(pm), (K), (N), (ng), (has_bias), base + off);              \
+        else if (base) elmo_pmat_describe(&(pm), (K), (N), (ng), (has_bias), base + off);      \
         if (pick && pick->sizes) pick->sizes[item] = n_;                                     \
         off += n_;                                                                           \
         item++;                                                                              \

@@ -178,16 +178,20 @@ size_t elmo_pmat_floats(int K, int N, int ngates, bool bias) {
     return (n + 15) / 16 * 16;
 }
 
-void elmo_pmat_pack(struct elmo_pmat *p, int K, int N, const float *B, int ldb, const float *bias,
-                    int ngates, float *mem) {
-    ELMO_ASSERT((ngates == 1 || ngates == 2 || ngates == 4) && N % ngates == 0);
-    const int w = ELMO_NR / ngates, gd = N / ngates;
+void elmo_pmat_describe(struct elmo_pmat *p, int K, int N, int ngates, bool bias, float *mem) {
     p->K = K;
     p->N = N;
     p->np = elmo_pmat_panels(N, ngates);
     p->ngates = ngates;
     p->data = mem;
     p->bias = bias ? mem + (size_t)p->np * K * ELMO_NR : NULL;
+}
+
+void elmo_pmat_pack(struct elmo_pmat *p, int K, int N, const float *B, int ldb, const float *bias,
+                    int ngates, float *mem) {
+    ELMO_ASSERT((ngates == 1 || ngates == 2 || ngates == 4) && N % ngates == 0);
+    const int w = ELMO_NR / ngates, gd = N / ngates;
+    elmo_pmat_describe(p, K, N, ngates, bias != NULL, mem);
     /* blocks of 32 rows of B (in cache) go to every panel, so B is read once, in order */
     for (int k0 = 0; k0 < K; k0 += 32) {
         for (int q = 0; q < p->np; q++) {

@@ -110,6 +110,23 @@ void elmo_part_close(struct elmo_part *p) {
 #define FNV64_OFFSET 0xcbf29ce484222325ull
 #define FNV64_PRIME  0x100000001b3ull
 
+/* Folds n bytes into the FNV-1a state h: whole little-endian 64-bit words, then the tail of
+ * fewer than 8 bytes byte by byte.  The one hash of part files and of direct-write shards. */
+static uint64_t fnv_fold(uint64_t h, const uint8_t *buf, size_t n) {
+    const size_t words = n / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w;
+        memcpy(&w, buf + 8 * i, 8);
+        h ^= w;
+        h *= FNV64_PRIME;
+    }
+    for (size_t i = 8 * words; i < n; i++) {
+        h ^= buf[i];
+        h *= FNV64_PRIME;
+    }
+    return h;
+}
+
 int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
     enum { BUF = 1 << 20 };
     const size_t field = offsetof(struct elmo_part_header, checksum);
@@ -126,18 +143,8 @@ int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
         if (r == 0) ELMO_FAIL(ELMO_ERR_FORMAT, "%s: the part file is truncated", path);
         if (off <= (int64_t)field && off + r >= (int64_t)(field + 8))
             memset(buf + (field - (size_t)off), 0, 8);
-        /* whole words; a read that is not a multiple of 8 only happens at the end */
-        size_t words = (size_t)r / 8, i;
-        for (i = 0; i < words; i++) {
-            uint64_t w;
-            memcpy(&w, buf + 8 * i, 8);
-            h ^= w;
-            h *= FNV64_PRIME;
-        }
-        for (i = 8 * words; i < (size_t)r; i++) {
-            h ^= buf[i];
-            h *= FNV64_PRIME;
-        }
+        /* a read that is not a multiple of 8 only happens at the end */
+        h = fnv_fold(h, buf, (size_t)r);
         off += r;
         if (r % 8 != 0 && off < size)
             ELMO_FAIL(ELMO_ERR_IO, "%s: a short read in the middle of the file", path);
@@ -221,17 +228,7 @@ int elmo_direct_checksum(const struct elmo_direct *d, int64_t i, int64_t *bytes,
         for (int64_t done = 0; done < r[k][1];) {
             size_t want = r[k][1] - done < BUF ? (size_t)(r[k][1] - done) : BUF;
             ELMO_CALL(read_at(d->fd, buf, (int64_t)want, r[k][0] + done, d->path));
-            size_t words = want / 8, j;
-            for (j = 0; j < words; j++) {
-                uint64_t w;
-                memcpy(&w, buf + 8 * j, 8);
-                h ^= w;
-                h *= FNV64_PRIME;
-            }
-            for (j = 8 * words; j < want; j++) {
-                h ^= buf[j];
-                h *= FNV64_PRIME;
-            }
+            h = fnv_fold(h, buf, want);
             done += (int64_t)want;
         }
         *bytes += r[k][1];
