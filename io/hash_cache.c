@@ -4,7 +4,6 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "io/hash_cache.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/outfile.h"
 #include "io/sha256.h"
 #include "model/status.h"
 
@@ -32,20 +32,6 @@ int elmo_hash_cache_dir(char *dir, size_t cap) {
         else return -1;
     }
     return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
-/* Creates dir and its missing parents (0700 for the ones made here); 0 when it exists after. */
-static int make_dirs(char *dir) {
-    struct stat st;
-    if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : -1;
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        int rc = make_dirs(dir);
-        *slash = '/';
-        if (rc != 0) return -1;
-    }
-    return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 /* The cache file of an absolute path: DIR/sha256-<sha256 of the path>.txt; 0 or -1. */
@@ -123,7 +109,11 @@ int elmo_file_sha256_cached(const char *path, char hex[65]) {
     if (cached && lookup(file, ident, hex)) return ELMO_OK;
     ELMO_TRY(elmo_file_sha256(path, hex));
     /* record only a hash of the bytes this identity names: the file did not change meanwhile */
-    if (cached && stat(path, &after) == 0 && same_identity(&before, &after) && make_dirs(dir) == 0)
-        record(file, ident, hex);
+    if (cached && stat(path, &after) == 0 && same_identity(&before, &after)) {
+        /* the cache's directory is private (0700); one that cannot be made only skips the
+           record, and its error is not the caller's */
+        if (elmo_make_dirs_mode(dir, 0700) == ELMO_OK) record(file, ident, hex);
+        else elmo_error_clear();
+    }
     return ELMO_OK;
 }

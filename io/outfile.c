@@ -193,7 +193,9 @@ void elmo_out_abandon(struct elmo_out *o) {
     o->partial_created = false;
 }
 
-int elmo_make_dirs(const char *path) {
+int elmo_make_dirs(const char *path) { return elmo_make_dirs_mode(path, 0777); }
+
+int elmo_make_dirs_mode(const char *path, unsigned mode) {
     char buf[ELMO_PATH_MAX];
     if (!path[0]) return elmo_error(ELMO_ERR_ARG, "an empty directory name");
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
@@ -202,7 +204,7 @@ int elmo_make_dirs(const char *path) {
         if (*p != '/' && *p != '\0') continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
             return elmo_error(ELMO_ERR_IO, "%s: cannot create the directory: %s", buf,
                               strerror(errno));
         *p = c;

@@ -93,5 +93,7 @@ int elmo_commit_file(const char *tmp, const char *path);
  * path when it exists as something else.
  */
 int elmo_make_dirs(const char *path);
+/* elmo_make_dirs with the mode of the directories it creates (less the umask). */
+int elmo_make_dirs_mode(const char *path, unsigned mode);
 
 #endif /* ELMO_OUTFILE_H */
