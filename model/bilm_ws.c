@@ -3,13 +3,22 @@
  * for the largest batch the worker will run, carves the views of struct elmo__ws out of it,
  * and computes the <S>/</S> token vectors once; the forward pass then never allocates.
  */
+#define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "model/bilm_ws.h"
 #include "model/clock.h"
 #include "model/gemm.h"
 #include "model/status.h"
+
+/* Alignment of the arena: one huge page. */
+#define ARENA_ALIGN ((size_t)2 << 20)
+
+/* Rows of the input projections computed at once (see layout). */
+#define ZX_ROWS ((size_t)1024)
 
 /* Carves n floats (64-byte aligned) from the arena, or only counts when base is NULL. */
 struct carve {
@@ -30,6 +39,10 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_model
                  D = (size_t)o->D, CH = ELMO__TOK_CHUNK, PTR = sizeof(void *) / sizeof(float);
     const size_t G = (size_t)elmo_pmat_panels(4 * o->D, 4) * ELMO_NR;
     w->G = (int)G;
+    /* zx holds the input projections of a run of steps: enough rows that the product
+       streams W_0[:P] once per ZX_ROWS rows or so, few enough that it stays small */
+    const size_t Zm = Bm > (Pm < ZX_ROWS ? Pm : ZX_ROWS) ? Bm : (Pm < ZX_ROWS ? Pm : ZX_ROWS);
+    w->Zm = (int)Zm;
     *bos = take(cv, P);
     *eos = take(cv, P);
     w->emb = take(cv, CH * C * E);
@@ -44,7 +57,8 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_model
     w->x0 = take(cv, Pm * P);
     for (int d = 0; d < 2; d++) {
         w->y[d] = take(cv, Pm * P);
-        w->zx[d] = take(cv, Pm * G);
+        w->zx[d] = take(cv, Zm * G);
+        w->xrow[d] = (const float **)take(cv, Zm * PTR);
         w->h[d] = take(cv, Bm * P);
         w->c[d] = take(cv, Bm * D);
         w->mm[d] = take(cv, Bm * D);
@@ -70,16 +84,24 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
     struct carve cv = {NULL, 0};
     float *bos, *eos;
     layout(&cv, w, m, (size_t)max_rows, (size_t)max_positions, &bos, &eos);
-    /* calloc, aligned by hand: a large block comes zeroed from the system and its pages are
-       touched only when a batch reaches them, so neither the start-up nor the memory of a
-       small job pays for the largest batch */
-    w->arena_raw = calloc(1, cv.off * sizeof(float) + 64);
-    if (!w->arena_raw) {
+    /* anonymous zeroed pages, touched only when a batch reaches them, so neither the start-up
+       nor the memory of a small job pays for the largest batch; advised as huge pages, so
+       that a batch's first touches fault 2 MiB at a time (the advice may be ignored) */
+    w->arena_bytes = (cv.off * sizeof(float) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    void *raw = mmap(NULL, w->arena_bytes + ARENA_ALIGN, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
         free(w);
-        return elmo_error(ELMO_ERR_NOMEM, "out of memory: %zu bytes for the forward-pass "
-                          "workspace", cv.off * sizeof(float));
+        return elmo_error(ELMO_ERR_NOMEM,
+                          "out of memory: %zu bytes for the forward-pass "
+                          "workspace",
+                          cv.off * sizeof(float));
     }
-    float *arena = (float *)(((uintptr_t)w->arena_raw + 63) & ~(uintptr_t)63);
+    w->arena_raw = raw;
+    float *arena = (float *)(((uintptr_t)raw + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(arena, w->arena_bytes, MADV_HUGEPAGE);
+#endif
     cv.base = arena;
     cv.off = 0;
     layout(&cv, w, m, (size_t)max_rows, (size_t)max_positions, &bos, &eos);
@@ -104,7 +126,8 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
 }
 
 void elmo_bilm_ws_free(struct elmo_bilm_ws *ws) {
-    if (ws->priv) free(((struct elmo__ws *)ws->priv)->arena_raw);
+    struct elmo__ws *w = ws->priv;
+    if (w && w->arena_raw) (void)munmap(w->arena_raw, w->arena_bytes + ARENA_ALIGN);
     free(ws->priv);
     memset(ws, 0, sizeof *ws);
 }

@@ -30,7 +30,8 @@ struct elmo_packed {
 int elmo__model_packed(const struct elmo_model *m);
 
 struct elmo__ws {
-    void *arena_raw;     /* the allocation of ws->arena (which starts at its first 64 bytes) */
+    void *arena_raw;     /* the mapping holding ws->arena (aligned to 2 MiB inside it) */
+    size_t arena_bytes;  /* of the arena, a multiple of 2 MiB (the mapping has 2 MiB more) */
     /* token vectors, per chunk of ELMO__TOK_CHUNK tokens */
     float *emb;          /* (chunk * C, E) char embeddings of the chunk's tokens */
     const float **win;   /* (n_filters, chunk * C) start of each convolution window in emb */
@@ -42,7 +43,8 @@ struct elmo__ws {
     /* biLSTM; per direction d where indexed [2] */
     float *x0;           /* (Pm, P) layer-0 input with <S> and </S> inserted */
     float *y[2];         /* (Pm, P) layer output (with skip), next layer's input */
-    float *zx[2];        /* (Pm, G) input projection x W_0[:P] + B, packed gate order */
+    float *zx[2];        /* (Zm, G) input projections x W_0[:P] + B of a run of steps */
+    const float **xrow[2]; /* (Zm) the layer-input row of each zx row */
     float *h[2];         /* (Bm, P) recurrent h of the rows, in length order */
     float *c[2];         /* (Bm, D) cell state of the rows, in length order */
     float *mm[2];        /* (Bm, D) o * tanh(c) of one step */
@@ -53,6 +55,7 @@ struct elmo__ws {
     int32_t *off;        /* (Bm) first position of each batch row in x0/y/zx */
     int32_t *toff;       /* (Bm) first real token of each batch row in tok/out */
     int G;               /* row stride of zx / carry: packed width of W_0 (>= 4D) */
+    int Zm;              /* rows of zx: at least one step's rows (Bm) */
 };
 
 /* The char CNN's all-PAD window outputs; called once by elmo_bilm_ws_init. */

@@ -2,22 +2,26 @@
  * lstm.c: the biLSTM stack over a batch (elmo-spec sections 5-8).
  *
  * Positions of all rows sit one after another (row b at off[b] .. off[b] + T_b - 1, with <S>
- * and </S> inserted).  A layer runs both directions together.  First the input projections
- * x @ W_0[:P] + B of every position (zx), both directions in one elmo_pgemm call; then per
- * time step s the rows still running (T_b > s) form a prefix of the length-sorted order, so
- * their h is contiguous and one product gives zx + h @ W_0[P:] for all of them: the
- * accumulators start from the rows' zx rows (named by pointers, no copies) and the epilogue of
- * each tile runs the LSTM cell on the 16 units whose four gates the tile holds
+ * and </S> inserted).  A layer runs both directions together.  Per time step s the rows still
+ * running (T_b > s) form a prefix of the length-sorted order.  The input projections
+ * x @ W_0[:P] + B (zx) are computed for a run of steps at a time: one product whose rows are
+ * the positions those steps visit (named by pointers), in step order, up to zx's Zm rows, large
+ * enough to run as fast as a whole batch's product and small enough to keep zx small.  Then
+ * per step the running rows' h is contiguous and one product gives zx + h @ W_0[P:] for all
+ * of them: the accumulators start from the rows' zx rows (pointers, no copies) and the
+ * epilogue of each tile runs the LSTM cell on the 16 units whose four gates the tile holds
  * (W_0 is packed gate-interleaved, model/pack.c), updating c and writing o * tanh(c).  One
  * more product projects o * tanh(c) to P, and its epilogue clips, stores the new h and writes
  * (or adds, with the skip connection) the layer output at the row's position.  The forward
  * direction visits position s of each row, the backward direction position T_b - 1 - s, so
- * each row runs on its own length.  Layer outputs overwrite the layer input in place; the
- * recurrent h never includes the skip.  In the stateless regime the first step has h = 0 and
- * runs the cell on zx alone.  Threads: with exactly two GEMM threads each runs the steps of one
- * direction on its own and they meet once per layer; otherwise the two directions run in
- * lockstep, each step's products of both in one call whose panels the threads split.  Either
- * way every element is computed the same way (gemm.h), so the bits do not depend on it.
+ * each row runs on its own length.  Layer outputs overwrite the layer input in place: each
+ * position is visited by one step of a direction, whose input projection was computed before
+ * the step ran.  The recurrent h never includes the skip.  In the stateless regime the first
+ * step has h = 0 and runs the cell on zx alone.  Threads: with exactly two GEMM threads each
+ * runs the steps of one direction on its own and they meet once per layer; otherwise the two
+ * directions run in lockstep, each step's products of both in one call whose panels the
+ * threads split.  Either way every element is computed the same way (gemm.h), so the bits do
+ * not depend on it.
  *
  * Stream state layout (elmo_stream_state_floats): for d in {forward, backward}, for l in
  * 0..L-1: c (D) then h (P).
@@ -121,12 +125,51 @@ struct layer_run {
     struct elmo__ws *w;
     int B, l;
     const int32_t *n_tok;
+    const float *in[2]; /* (Pm, P) layer input; a position is read before its step writes y */
     float *const *state;
     struct cell_ctx cc[2];
     struct proj_ctx pc[2];
     struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
     double flops[2];
+    double t_in[2]; /* seconds in input projections, by the thread running direction d0 */
 };
+
+/* Position of running row k (length order) at step s in direction d. */
+static inline int step_pos(const struct elmo__ws *w, const int32_t *n_tok, int d, int k, int s) {
+    const int b = w->order[k], T = n_tok[b] + 2;
+    return w->off[b] + (d == 0 ? s : T - 1 - s);
+}
+
+/*
+ * The input projections zx of the steps s, s + 1, ... (nact rows running at s) of directions
+ * d0 .. d1 - 1, as many steps as fit in zx's rows (at least step s); returns the first step
+ * not computed.
+ */
+static int input_run(struct layer_run *lr, int d0, int d1, int s, int nact, int Tmax,
+                     void (*run)(int, const struct elmo_pgemm_op *)) {
+    struct elmo__ws *w = lr->w;
+    const struct elmo_options *o = &lr->m->opt;
+    const int P = o->P;
+    double t0 = elmo_now();
+    int rows = 0, e = s;
+    for (; e < Tmax; e++) {
+        while (nact > 0 && lr->n_tok[w->order[nact - 1]] + 2 <= e) nact--;
+        if (nact == 0 || rows + nact > w->Zm) break;
+        for (int d = d0; d < d1; d++)
+            for (int k = 0; k < nact; k++)
+                w->xrow[d][rows + k] = lr->in[d] + (size_t)step_pos(w, lr->n_tok, d, k, e) * P;
+        rows += nact;
+    }
+    struct elmo_pgemm_op ops[2];
+    for (int d = d0; d < d1; d++)
+        ops[d - d0] = (struct elmo_pgemm_op){.M = rows,
+                                             .W = &lr->m->packed->wx[d][lr->l],
+                                             .a = {NULL, 0, w->xrow[d]},
+                                             .c = {w->zx[d], (size_t)w->G, NULL}};
+    run(d1 - d0, ops);
+    lr->t_in[d0] += elmo_now() - t0;
+    return e;
+}
 
 /*
  * The steps of the directions d0 .. d1 - 1, in lockstep (one product call per step for all of
@@ -144,15 +187,19 @@ static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
     struct elmo_pgemm_op ops[2];
     const int nd = d1 - d0;
     int nact = lr->B;
+    int zend = 0, zi = 0; /* zx holds the steps before zend; step s's rows start at row zi */
     for (int s = 0; s < Tmax; s++) {
         while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
+        if (s == zend) {
+            zend = input_run(lr, d0, d1, s, nact, Tmax, run);
+            zi = 0;
+        }
         for (int d = d0; d < d1; d++)
             for (int k = 0; k < nact; k++) {
-                int b = w->order[k], T = n_tok[b] + 2;
-                int pos = w->off[b] + (d == 0 ? s : T - 1 - s);
-                w->pos[d][k] = pos;
-                w->zrow[d][k] = w->zx[d] + (size_t)pos * G;
+                w->pos[d][k] = step_pos(w, n_tok, d, k, s);
+                w->zrow[d][k] = w->zx[d] + (size_t)(zi + k) * G;
             }
+        zi += nact;
         /* zx + h W_0[P:], then the cell; with zero state the first step has h = 0 */
         const bool zero_h = lr->state == NULL && s == 0;
         for (int d = d0; d < d1; d++) {
@@ -206,25 +253,15 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     struct elmo__ws *w = ws->priv;
     const struct elmo_options *o = &m->opt;
     const struct elmo_packed *pk = m->packed;
-    const int P = o->P, D = o->D, G = w->G;
+    const int P = o->P, D = o->D;
     const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
-    struct elmo_pgemm_op ops[2];
-    double t0 = elmo_now();
-
-    /* input projection of every position at once */
-    for (int d = 0; d < 2; d++)
-        ops[d] = (struct elmo_pgemm_op){.M = Tsum,
-                                        .W = &pk->wx[d][l],
-                                        .a = {in[d], (size_t)P, NULL},
-                                        .c = {w->zx[d], (size_t)G, NULL}};
-    elmo_pgemm(2, ops);
-    ws->times.flops += 2 * 2.0 * Tsum * P * 4.0 * D;
-    double t1 = elmo_now();
-    ws->times.lstm_in += t1 - t0;
+    const double t0 = elmo_now();
+    ws->times.flops += 2 * 2.0 * Tsum * P * 4.0 * D; /* the input projections */
 
     /* initial state, in length order */
-    struct layer_run lr = {.m = m, .w = w, .B = B, .l = l, .n_tok = n_tok, .state = state};
+    struct layer_run lr = {
+        .m = m, .w = w, .B = B, .l = l, .n_tok = n_tok, .in = {in[0], in[1]}, .state = state};
     for (int d = 0; d < 2; d++) {
         const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
         for (int k = 0; k < B; k++) {
@@ -245,9 +282,13 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     }
 
     /* the steps: with 2 threads one direction each, else both in lockstep on all threads */
-    if (elmo_blas_threads() == 2) elmo__parallel(recur_task, &lr);
+    const bool split = elmo_blas_threads() == 2;
+    if (split) elmo__parallel(recur_task, &lr);
     else recur(&lr, 0, 2, false);
     ws->times.flops += lr.flops[0] + lr.flops[1];
+    /* wall time of the input projections: the two threads' times overlap when split */
+    const double t_in = (lr.t_in[0] + lr.t_in[1]) / (split ? 2.0 : 1.0);
+    ws->times.lstm_in += t_in;
 
     if (state)
         for (int d = 0; d < 2; d++) {
@@ -258,7 +299,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                 memcpy(state[b] + soff + D, w->h[d] + (size_t)k * P, sizeof(float) * P);
             }
         }
-    ws->times.recur += elmo_now() - t1;
+    ws->times.recur += elmo_now() - t0 - t_in;
 }
 
 void elmo_bilm_forward(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B,

@@ -423,6 +423,17 @@ int main(void) {
     CHECK(run_bilm(tiny(1, true, true, 2, true), 2.0f, 6, lens, true, 3,
                    "L=2, skip, 3 rounds of carried stream state") < 1e-4);
     CHECK(clip_c_hits > 0 && clip_h_hits > 0);
+
+    /* a batch of more positions than the input projections computed at once (1024 rows), so
+       the steps take their projections from several runs */
+    int32_t many[64];
+    int many_pos = 0;
+    for (int b = 0; b < 64; b++) many[b] = 5 + (b * 7) % 37, many_pos += many[b] + 2;
+    CHECK(many_pos > 1024);
+    CHECK(run_bilm(tiny(1, true, true, 2, true), 1.0f, 64, many, false, 1,
+                   "64 rows, several runs of input projections") < 1e-4);
+    CHECK(run_bilm(tiny(1, true, true, 2, true), 2.0f, 64, many, true, 2,
+                   "64 rows, several runs, carried stream state") < 1e-4);
     test_mix();
     test_fastmath();
     test_counts();
