@@ -10,8 +10,11 @@
  * instruction set (elmo_pgemm_fma_peak), where the time goes (struct
  * elmo_fwd_times), the cache hit rate and the peak RSS.
  *
- * Collective: with N ranks each rank takes every N-th batch and its own copy of the model;
- * rates are totals over the ranks, times are the slowest rank's.
+ * Collective: every rank plans the same batches over the whole corpus and holds its own copy of
+ * the model; the ranks take the batches one at a time from a counter on rank 0 (MPI one-sided
+ * fetch-and-add), as embed's ranks take shards from rank 0, so a faster core runs more of them
+ * and every rank's token cache sees the batches it ran.  Rates are totals over the ranks,
+ * times are the slowest rank's.
  */
 #include <cblas.h>
 #include <mpi.h>
@@ -128,9 +131,9 @@ struct bench_run {
     struct elmo_options o;
     struct elmo_model m;
     struct elmo_forward f;
-    int32_t *order, *starts; /* the batcher's plan of this rank's shard */
-    int s0, s1;              /* this rank's shard: sentences [s0, s1) */
-    int nb;
+    int32_t *order, *starts; /* the batcher's plan of the corpus */
+    int32_t *ntok;           /* (max_rows) tokens of each sentence of a batch */
+    int nb, ran;             /* batches planned; batches this rank ran */
     double t_pack, time, peak, fpeak;
     int64_t tokens, sents;
 };
@@ -149,26 +152,6 @@ static int bench_corpus(const struct opts *op, struct bench_run *r) {
         conll = true;
     }
     return read_corpus(r->path, conll, op->tokens, &r->cp);
-}
-
-/*
- * This rank's shard: sentences [s0, s1), the rank-th of `size` contiguous runs of the corpus
- * of about equal token counts, cut between sentences, as the embed job cuts its input into
- * shards (with --shard-tokens = tokens / ranks); each rank batches its own shard.
- */
-static void bench_shard(struct bench_run *r) {
-    const int rank = elmo_rank(), size = elmo_size();
-    const struct corpus *cp = &r->cp;
-    int64_t seen = 0;
-    r->s0 = r->s1 = 0;
-    for (int i = 0; i < cp->n; i++) {
-        /* sentence i goes to the rank whose share holds its first token */
-        const int owner = (int)(seen * size / (cp->tokens > 0 ? cp->tokens : 1));
-        if (owner < rank) r->s0 = i + 1;
-        if (owner <= rank) r->s1 = i + 1;
-        seen += cp->n_tok[i];
-    }
-    if (r->s1 < r->s0) r->s1 = r->s0;
 }
 
 /* The model (seeded, packed: the packing timed) and the forward path as embed sizes it. */
@@ -192,13 +175,11 @@ static int bench_model(const struct opts *op, struct bench_run *r) {
     ELMO_TRY(elmo_forward_init(&r->f, &r->m, &fo));
     r->order = malloc(sizeof(int32_t) * (size_t)r->cp.n);
     r->starts = malloc(sizeof(int32_t) * (size_t)(r->cp.n + 1));
-    if (!r->order || !r->starts)
+    r->ntok = malloc(sizeof(int32_t) * (size_t)r->f.max_rows);
+    if (!r->order || !r->starts || !r->ntok)
         return elmo_error(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
-    bench_shard(r);
-    const int n = r->s1 - r->s0;
-    r->nb = elmo_batcher_plan(n, r->cp.n_tok + r->s0, r->f.budget, r->f.max_rows, r->order,
-                              r->starts);
-    for (int k = 0; k < (r->nb > 0 ? r->starts[r->nb] : 0); k++) r->order[k] += r->s0;
+    r->nb =
+        elmo_batcher_plan(r->cp.n, r->cp.n_tok, r->f.budget, r->f.max_rows, r->order, r->starts);
     return 0;
 }
 
@@ -208,7 +189,7 @@ static void bench_batch(struct bench_run *r, int bi) {
     struct elmo_forward *f = &r->f;
     const struct corpus *cp = &r->cp;
     const int B = r->starts[bi + 1] - r->starts[bi];
-    int32_t ntok[256];
+    int32_t *ntok = r->ntok;
     int row = 0;
     for (int k = 0; k < B; k++) {
         const int s = r->order[r->starts[bi] + k];
@@ -228,6 +209,33 @@ static void bench_batch(struct bench_run *r, int bi) {
     }
     r->tokens += row;
     r->sents += B;
+    r->ran++;
+}
+
+/* The run: each rank takes the next batch from the counter on rank 0 until none is left. */
+static int bench_run_batches(struct bench_run *r) {
+    int *next = NULL;
+    MPI_Win win;
+    const int rank = elmo_rank();
+    ELMO_MPI(MPI_Win_allocate(rank == 0 ? (MPI_Aint)sizeof(int) : 0, (int)sizeof(int),
+                              MPI_INFO_NULL, MPI_COMM_WORLD, &next, &win));
+    if (rank == 0) *next = 0;
+    ELMO_MPI(MPI_Win_lock_all(0, win));
+    ELMO_MPI(MPI_Win_sync(win));
+    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
+    const double t0 = elmo_now();
+    for (;;) {
+        const int one = 1;
+        int bi = 0;
+        ELMO_MPI(MPI_Fetch_and_op(&one, &bi, MPI_INT, 0, 0, MPI_SUM, win));
+        ELMO_MPI(MPI_Win_flush(0, win));
+        if (bi >= r->nb) break;
+        bench_batch(r, bi);
+    }
+    r->time = elmo_now() - t0;
+    ELMO_MPI(MPI_Win_unlock_all(win));
+    ELMO_MPI(MPI_Win_free(&win));
+    return 0;
 }
 
 /* The sgemm and FMA peaks, every rank at once; the better of this and an earlier measure. */
@@ -261,7 +269,7 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
                       tm->recur,
                       tm->other,
                       r->fpeak,
-                      (double)r->nb};
+                      (double)r->ran};
     double sum[14], tmax = 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -269,6 +277,9 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
     ELMO_MPI(MPI_Reduce(loc, sum, 14, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
     ELMO_MPI(MPI_Reduce(&my_time, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     ELMO_MPI(MPI_Reduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    int ran_min = 0, ran_max = 0;
+    ELMO_MPI(MPI_Reduce(&r->ran, &ran_min, 1, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD));
+    ELMO_MPI(MPI_Reduce(&r->ran, &ran_max, 1, MPI_INT, MPI_MAX, 0, MPI_COMM_WORLD));
     const char *path = r->path;
     if (rank == 0) {
         const int nb = (int)sum[13];
@@ -281,9 +292,11 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
                size > 1 ? "s" : "", op->threads, op->threads > 1 ? "s" : "", elmo_pgemm_isa(),
                elmo_blas_corename());
         printf("  corpus %s: %d sentences, %lld tokens; %d batch%s (<= %d positions, <= %d "
-               "rows)%s\n",
-               path, cp.n, (long long)cp.tokens, nb, nb == 1 ? "" : "es", budget, max_rows,
-               size > 1 ? " over one shard of about equal tokens per rank" : "");
+               "rows)\n",
+               path, cp.n, (long long)cp.tokens, nb, nb == 1 ? "" : "es", budget, max_rows);
+        if (size > 1)
+            printf("  batches taken one at a time from rank 0's counter: %d to %d per rank\n",
+                   ran_min, ran_max);
         printf("  packing the weights: %.2f s (once per model)\n", tp);
         printf("  time %.2f s: %.1f tokens/s, %.1f sentences/s\n", tmax, tps, sum[1] / tmax);
         printf("  GFLOP/s: %.1f counting %.1f MFLOP/token (elmo_options_flops_per_token); "
@@ -312,7 +325,6 @@ static void bench_report(const struct opts *op, const struct bench_run *r) {
         else printf("  token cache: off\n");
         printf("  peak RSS: %.0f MiB per rank (largest)\n", rss_max);
     }
-
 }
 
 static int bench(const struct opts *op) {
@@ -322,15 +334,11 @@ static int bench(const struct opts *op) {
     ELMO_CALL(bench_corpus(op, &r));
     ELMO_CALL(bench_model(op, &r));
     bench_peaks(&r);
-    /* the run: each rank its own shard's batches */
-    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
-    double t0 = elmo_now();
-    for (int bi = 0; bi < r.nb; bi++) bench_batch(&r, bi);
-    r.time = elmo_now() - t0;
+    ELMO_CALL(bench_run_batches(&r));
     bench_peaks(&r); /* again after the run (others may share the machine) */
     bench_report(op, &r);
 cleanup:
-    free(r.order), free(r.starts);
+    free(r.order), free(r.starts), free(r.ntok);
     elmo_forward_free(&r.f);
     elmo_model_free(&r.m);
     free_corpus(&r.cp);
@@ -341,8 +349,13 @@ int elmo_cmd_bench(int argc, char **argv) {
     struct elmo_job flags;
     int code = elmo_tool_flags(ELMO_TOOL_BENCH, argc, argv, &flags, NULL, NULL);
     if (code) return code;
-    struct opts op = {flags.shape, flags.input[0] ? flags.input : NULL, (int64_t)flags.tokens,
-                      flags.threads, flags.batch_tokens, flags.cache, flags.seed};
+    struct opts op = {flags.shape,
+                      flags.input[0] ? flags.input : NULL,
+                      (int64_t)flags.tokens,
+                      flags.threads,
+                      flags.batch_tokens,
+                      flags.cache,
+                      flags.seed};
     struct elmo_options o;
     if (elmo_options_preset(op.shape, &o) < 0) {
         if (elmo_rank() == 0) fprintf(stderr, "elmo bench: %s\n", elmo_errmsg());

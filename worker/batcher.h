@@ -9,7 +9,10 @@
 
 /*
  * Orders sentence indices 0..n-1 by length (longest first, ties by index) and cuts them into
- * batches of at most max_rows sentences and at most budget positions (sum of n_tok + 2).
+ * the fewest batches of at most max_rows sentences and at most budget positions (sum of
+ * n_tok + 2; a longer sentence alone), made as even as that count allows: the largest batch
+ * holds as few positions as any cut into that many batches can (so a plan never ends on one
+ * small batch whose narrow products run slowly).
  * order: (n) out, the sentence index of each slot; starts: (n + 1) out, batch b covers
  * order[starts[b] .. starts[b+1]).  Returns the number of batches.  Empty sentences
  * (n_tok == 0) are left out (they get an empty entry and no model work).

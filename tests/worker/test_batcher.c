@@ -2,8 +2,9 @@
  * test_batcher.c: worker/batcher, the token-budget batcher.  For hand-made and random sentence
  * lengths, budgets and row limits, the plan must hold every non-empty sentence exactly once and
  * no empty one, in its documented order (longest first, ties by index), with every batch within
- * both limits (a sentence longer than the budget alone in its batch), and cut only when the next
- * sentence would break a limit (no batch could have taken one more).
+ * both limits (a sentence longer than the budget alone in its batch), as few batches as a greedy
+ * cut under the limits makes, and as even as that count allows (a greedy cut with a position
+ * limit one below the plan's largest batch needs more batches).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,22 @@
 
 /* Positions a sentence occupies in a batch: its tokens and <S>, </S>. */
 static long positions(int32_t n_tok) { return (long)n_tok + 2; }
+
+/* Batches of a greedy cut of the sentences order[0 .. m) (as planned) at limit lim and rows. */
+static int greedy(int m, const int32_t *order, const int32_t *len, long lim, int max_rows) {
+    int nb = 0, rows = 0;
+    long used = 0;
+    for (int k = 0; k < m; k++) {
+        if (rows > 0 && (used + positions(len[order[k]]) > lim || rows >= max_rows)) {
+            nb++;
+            rows = 0;
+            used = 0;
+        }
+        rows++;
+        used += positions(len[order[k]]);
+    }
+    return nb + (m > 0);
+}
 
 /* Checks one plan of n sentences against the batcher's contract. */
 static void check_plan(int n, const int32_t *len, int budget, int max_rows) {
@@ -27,7 +44,7 @@ static void check_plan(int n, const int32_t *len, int budget, int max_rows) {
     CHECK_INT_EQ(starts[0], 0);
     CHECK_INT_EQ(nb > 0 ? starts[nb] : 0, m);
     CHECK_INT_EQ(nb == 0, m == 0);
-    int ok_once = 1, ok_order = 1, ok_limits = 1, ok_greedy = 1;
+    int ok_once = 1, ok_order = 1, ok_limits = 1, ok_even = 1;
     for (int k = 0; k < m; k++) {
         int s = order[k];
         if (s < 0 || s >= n || len[s] <= 0 || seen[s]++) ok_once = 0;
@@ -36,19 +53,25 @@ static void check_plan(int n, const int32_t *len, int budget, int max_rows) {
             if (len[p] < len[s] || (len[p] == len[s] && p > s)) ok_order = 0;
         }
     }
+    long largest = 0;
+    int largest_rows = 0;
     for (int b = 0; b < nb && ok_once; b++) {
         int rows = starts[b + 1] - starts[b];
         long used = 0;
         for (int k = starts[b]; k < starts[b + 1]; k++) used += positions(len[order[k]]);
         if (rows < 1 || rows > max_rows || (used > budget && rows > 1)) ok_limits = 0;
-        if (b + 1 < nb && rows < max_rows &&
-            used + positions(len[order[starts[b + 1]]]) <= budget)
-            ok_greedy = 0;
+        if (used > largest) largest = used, largest_rows = rows;
+    }
+    /* the count: what the greedy cut under the budget makes; evenness: no smaller largest
+       batch in that many (unless the largest is one sentence, which no cut can shrink) */
+    if (ok_once && nb > 0) {
+        CHECK_INT_EQ(nb, greedy(m, order, len, budget, max_rows));
+        if (largest_rows > 1 && greedy(m, order, len, largest - 1, max_rows) <= nb) ok_even = 0;
     }
     CHECK(ok_once);
     CHECK(ok_order);
     CHECK(ok_limits);
-    CHECK(ok_greedy);
+    CHECK(ok_even);
     free(order);
     free(starts);
     free(seen);
@@ -67,11 +90,12 @@ static void test_by_hand(void) {
     CHECK_INT_EQ(starts[0], 0);
     CHECK_INT_EQ(starts[1], 2);
     CHECK_INT_EQ(starts[2], 5);
-    /* two rows at most: 2 4 | 0 5 | 3 */
+    /* two rows at most: three batches, evened out: 2 (7) | 4 0 (7 + 5) | 5 3 (4 + 3), where
+       the plain greedy cut 2 4 | 0 5 | 3 would make one of 14 positions */
     nb = elmo_batcher_plan(6, len, 1000, 2, order, starts);
     CHECK_INT_EQ(nb, 3);
-    CHECK_INT_EQ(starts[1], 2);
-    CHECK_INT_EQ(starts[2], 4);
+    CHECK_INT_EQ(starts[1], 1);
+    CHECK_INT_EQ(starts[2], 3);
     CHECK_INT_EQ(starts[3], 5);
     /* a budget below one sentence: each sentence alone, none dropped */
     nb = elmo_batcher_plan(6, len, 3, 8, order, starts);
