@@ -137,8 +137,12 @@ static int plan_stream_groups(struct embed_run *er) {
  * store is the same whatever the rank count; a resume takes the journal's plan as it is).
  */
 
-/* The smallest shard balance_range plans (in tokens; shard_tokens when that is smaller). */
+/* The smallest shard balance_range plans (in tokens; shard_tokens when that is smaller), and
+ * the most it raises that floor to on a range of at least 4 W such shards for W ranks: a shard
+ * of a few hundred tokens is one narrow batch, whose products run well below a full batch's
+ * speed, so a larger input ends on fewer, larger shards while every rank still gets several. */
 #define PLAN_MIN_TOKENS 512
+#define PLAN_FLOOR_MAX  2048
 
 /* Record boundaries of the input about every atom_bytes bytes (at most MAX_SHARDS pieces). */
 static int plan_atoms(const struct embed_run *er, int64_t size, double atom_bytes, int64_t **bounds,
@@ -155,16 +159,21 @@ static int plan_atoms(const struct embed_run *er, int64_t size, double atom_byte
 
 /*
  * Re-cuts [begin, end) (first line `line`) at the atoms' record boundaries, guided: each shard
- * takes 1/(2 W) of what is left for W computing ranks, between the minimum shard and
- * shard_tokens, so the plan starts with the largest shards and tapers to small ones that let
- * the ranks finish together; a remainder under half the minimum joins the last shard.  One
- * computing rank gets shards of shard_tokens.  Replaces p's shards.
+ * takes 1/(2 W) of what is left for W computing ranks, between the minimum shard (the range's
+ * tokens / 4 W, within PLAN_MIN_TOKENS .. PLAN_FLOOR_MAX) and shard_tokens, so the plan starts
+ * with the largest shards and tapers to small ones that let the ranks finish together; a
+ * remainder under half the minimum joins the last shard.  One computing rank gets shards of
+ * shard_tokens.  Replaces p's shards.
  */
 static void balance_range(struct plan *p, const int64_t *ab, const int64_t *al, int na,
                           int64_t begin, int64_t end, int64_t line, double bpt, int64_t shard_tok,
                           int workers) {
     double max_b = bpt * (double)shard_tok;
-    double min_b = bpt * (double)(shard_tok < PLAN_MIN_TOKENS ? shard_tok : PLAN_MIN_TOKENS);
+    double floor_tok = (double)(end - begin) / bpt / (4.0 * (workers > 1 ? workers : 1));
+    floor_tok = floor_tok < PLAN_MIN_TOKENS ? PLAN_MIN_TOKENS
+                : floor_tok > PLAN_FLOOR_MAX ? PLAN_FLOOR_MAX
+                                             : floor_tok;
+    double min_b = bpt * ((double)shard_tok < floor_tok ? (double)shard_tok : floor_tok);
     int k = 0; /* the first atom boundary after begin */
     while (k <= na && ab[k] <= begin) k++;
     int64_t cap = 16, n = 0, at = begin, at_line = line;
