@@ -165,8 +165,9 @@ static int map_weights(const char *weights_path, const struct elmo_options *opt,
     t[2] += cpu_now() - c0;
     rc = elmo_agree(rc);
     ELMO_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, node));
+    /* checked; the pages stay mapped for the packing, which reads much of what was checked,
+       and are given back after it */
     if (rc < 0 || !all) elmo_weights_unmap(map);
-    else drop_pages(map); /* checked: packing maps only its share again */
     *mapped = rc == 0 && all;
     t[0] += elmo_now() - t0;
     return rc;
