@@ -419,6 +419,11 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
                   " tokens) reused, %" PRId64 " kept sentences evicted",
                   er->ctx.tokens_done, er->ctx.t_read, er->ctx.t_write, t_work, t_merge,
                   er->ctx.dup_sentences, er->ctx.dup_tokens, er->ctx.dedup.evicted);
+    const struct elmo_fwd_times *ft = &er->ctx.fwd.ws.times;
+    elmo_rank_log("forward: char CNN %.2f s, highway %.2f s, projection %.2f s, LSTM input "
+                  "GEMM %.2f s, LSTM recurrence %.2f s, LSTM other %.2f s; %.1f GFLOP run",
+                  ft->cnn, ft->highway, ft->proj, ft->lstm_in, ft->recur, ft->other,
+                  ft->flops / 1e9);
 }
 
 static void run_free(struct embed_run *er, int rc) {
