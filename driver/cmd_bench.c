@@ -13,8 +13,9 @@
  * Collective: every rank plans the same batches over the whole corpus and holds its own copy of
  * the model; the ranks take the batches one at a time from a counter on rank 0 (MPI one-sided
  * fetch-and-add), as embed's ranks take shards from rank 0, so a faster core runs more of them
- * and every rank's token cache sees the batches it ran.  Rates are totals over the ranks,
- * times are the slowest rank's.
+ * and every rank's token cache sees the batches it ran; with N > 1 ranks the last N batches
+ * are cut in two so that the ranks finish together.  Rates are totals over the ranks, times
+ * are the slowest rank's.
  */
 #include <cblas.h>
 #include <mpi.h>
@@ -154,6 +155,32 @@ static int bench_corpus(const struct opts *op, struct bench_run *r) {
     return read_corpus(r->path, conll, op->tokens, &r->cp);
 }
 
+/*
+ * With more than one rank the last `size` batches are each cut in two of about equal positions,
+ * so that the ranks, which take batches one at a time, finish closer together (the embed job
+ * ends on smaller shards for the same reason).
+ */
+static void split_tail(struct bench_run *r, int size) {
+    if (size <= 1 || r->nb < size) return;
+    int32_t *st = r->starts;
+    for (int b = r->nb - size; b < r->nb; b++) {
+        const int k0 = st[b], k1 = st[b + 1];
+        if (k1 - k0 < 2) continue;
+        long tot = 0, half = 0;
+        for (int k = k0; k < k1; k++) tot += r->cp.n_tok[r->order[k]] + 2;
+        int cut = k0 + 1;
+        for (int k = k0; k < k1 - 1; k++) {
+            half += r->cp.n_tok[r->order[k]] + 2;
+            cut = k + 1;
+            if (2 * half >= tot) break;
+        }
+        memmove(st + b + 2, st + b + 1, sizeof *st * (size_t)(r->nb - b));
+        st[b + 1] = cut;
+        r->nb++;
+        b++;
+    }
+}
+
 /* The model (seeded, packed: the packing timed) and the forward path as embed sizes it. */
 static int bench_model(const struct opts *op, struct bench_run *r) {
     ELMO_TRY(elmo_options_preset(op->shape, &r->o));
@@ -174,12 +201,13 @@ static int bench_model(const struct opts *op, struct bench_run *r) {
                                          .gamma = 1.0f};
     ELMO_TRY(elmo_forward_init(&r->f, &r->m, &fo));
     r->order = malloc(sizeof(int32_t) * (size_t)r->cp.n);
-    r->starts = malloc(sizeof(int32_t) * (size_t)(r->cp.n + 1));
+    r->starts = malloc(sizeof(int32_t) * (size_t)(r->cp.n + 2 + elmo_size()));
     r->ntok = malloc(sizeof(int32_t) * (size_t)r->f.max_rows);
     if (!r->order || !r->starts || !r->ntok)
         return elmo_error(ELMO_ERR_NOMEM, "out of memory for the bench buffers");
     r->nb =
         elmo_batcher_plan(r->cp.n, r->cp.n_tok, r->f.budget, r->f.max_rows, r->order, r->starts);
+    split_tail(r, elmo_size());
     return 0;
 }
 
