@@ -41,7 +41,7 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_model
     w->G = (int)G;
     /* zx holds the input projections of a run of steps: enough rows that the product
        streams W_0[:P] once per ZX_ROWS rows or so, few enough that it stays small */
-    const size_t Zm = Bm > (Pm < ZX_ROWS ? Pm : ZX_ROWS) ? Bm : (Pm < ZX_ROWS ? Pm : ZX_ROWS);
+    const size_t cap = Pm < ZX_ROWS ? Pm : ZX_ROWS, Zm = Bm > cap ? Bm : cap;
     w->Zm = (int)Zm;
     *bos = take(cv, P);
     *eos = take(cv, P);

@@ -140,6 +140,12 @@ static inline int step_pos(const struct elmo__ws *w, const int32_t *n_tok, int d
     return w->off[b] + (d == 0 ? s : T - 1 - s);
 }
 
+/* Rows still running at step s, of the nact (a prefix of the length order) running before. */
+static inline int running_at(const struct elmo__ws *w, const int32_t *n_tok, int nact, int s) {
+    while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
+    return nact;
+}
+
 /*
  * The input projections zx of the steps s, s + 1, ... (nact rows running at s) of directions
  * d0 .. d1 - 1, as many steps as fit in zx's rows (at least step s); returns the first step
@@ -153,7 +159,7 @@ static int input_run(struct layer_run *lr, int d0, int d1, int s, int nact, int 
     double t0 = elmo_now();
     int rows = 0, e = s;
     for (; e < Tmax; e++) {
-        while (nact > 0 && lr->n_tok[w->order[nact - 1]] + 2 <= e) nact--;
+        nact = running_at(w, lr->n_tok, nact, e);
         if (nact == 0 || rows + nact > w->Zm) break;
         for (int d = d0; d < d1; d++)
             for (int k = 0; k < nact; k++)
@@ -189,7 +195,7 @@ static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
     int nact = lr->B;
     int zend = 0, zi = 0; /* zx holds the steps before zend; step s's rows start at row zi */
     for (int s = 0; s < Tmax; s++) {
-        while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
+        nact = running_at(w, n_tok, nact, s);
         if (s == zend) {
             zend = input_run(lr, d0, d1, s, nact, Tmax, run);
             zi = 0;
