@@ -144,6 +144,27 @@ static void sync_journal(struct embed_run *er, int now) {
     if (rc < 0) elmo_die(rc);
 }
 
+/* Rank 0: sends worker r its next shard, or -1 when none is left (the worker then ends once
+ * its pending shards are reported: retire_if_done). */
+static void assign(struct embed_run *er, int r) {
+    int64_t give = next_shard(er);
+    ELMO_MPI(MPI_Send(&give, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD));
+    if (give >= 0) {
+        er->pending[r]++;
+        qs.assigned++;
+    } else {
+        er->ended[r] = 1;
+    }
+}
+
+/* Rank 0: worker r has ended (told "no more") and reported every shard it held. */
+static void retire_if_done(struct embed_run *er, int r) {
+    if (er->ended[r] == 1 && er->pending[r] == 0) {
+        er->ended[r] = 2;
+        er->active_workers--;
+    }
+}
+
 /* Rank 0: one worker message {done, tokens, sentences, want, bytes, checksum} (see serve);
  * returns 1 when it wrote a journal line (not yet synced). */
 static int handle(struct embed_run *er, int src, const int64_t *msg) {
@@ -154,20 +175,8 @@ static int handle(struct embed_run *er, int src, const int64_t *msg) {
         er->tok_done += msg[1];
         er->sent_done += msg[2];
     }
-    if (msg[3]) {
-        int64_t give = next_shard(er);
-        ELMO_MPI(MPI_Send(&give, 1, MPI_INT64_T, src, TAG_ASSIGN, MPI_COMM_WORLD));
-        if (give >= 0) {
-            er->pending[src]++;
-            qs.assigned++;
-        } else {
-            er->ended[src] = 1;
-        }
-    }
-    if (er->ended[src] == 1 && er->pending[src] == 0) {
-        er->ended[src] = 2;
-        er->active_workers--;
-    }
+    if (msg[3]) assign(er, src);
+    retire_if_done(er, src);
     return msg[0] >= 0;
 }
 
@@ -276,15 +285,8 @@ static void tell_rank0(const struct embed_run *er, int64_t done, int64_t tok, in
 /* Rank 0: every worker's first shard, sent unasked so that no one waits for a batch here. */
 static void send_first_shards(struct embed_run *er) {
     for (int r = 1; r < er->size; r++) {
-        int64_t first = next_shard(er);
-        ELMO_MPI(MPI_Send(&first, 1, MPI_INT64_T, r, TAG_ASSIGN, MPI_COMM_WORLD));
-        if (first >= 0) {
-            er->pending[r]++;
-            qs.assigned++;
-        } else {
-            er->ended[r] = 2;
-            er->active_workers--;
-        }
+        assign(er, r);
+        retire_if_done(er, r);
     }
 }
 
