@@ -182,6 +182,8 @@ static int validate(struct embed_run *er) {
     return elmo_agree(lrc);
 }
 
+static int64_t process_wchar(void);
+
 /* 1. The rank's log, model and context on every rank. */
 static int load(struct embed_run *er) {
     const struct elmo_job *job = er->job;
@@ -190,7 +192,10 @@ static int load(struct embed_run *er) {
                   job->options, job->weights, er->size, er->size > 1 ? "s" : "", job->threads,
                   job->threads > 1 ? "s" : "");
     ELMO_TRY(elmo_agree(lrc));
+    const int64_t w0 = process_wchar();
     ELMO_TRY(elmo_node_model_load(job->options, job->weights, &er->model)); /* one per node */
+    const int64_t w1 = process_wchar();
+    er->wchar_model = w0 >= 0 && w1 >= 0 ? w1 - w0 : 0;
     double t = elmo_now();
     ELMO_TRY(elmo_agree(elmo_embed_ctx_init(&er->ctx, job, &er->model)));
     elmo_rank_log("forward workspace ready in %.2f s", elmo_now() - t);
@@ -404,7 +409,9 @@ static void summary(struct embed_run *er, const struct totals *tt, double t_work
     ELMO_MPI(MPI_Reduce(dup, dsum, 2, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
     double busy[2];
     elmo__embed_busy_range(er, t_work, busy);
+    /* the store's bytes: not those of a packed cache written while loading the model */
     int64_t wrote = process_wchar(), wrote_all = 0, wrote_min = 0;
+    if (wrote >= 0) wrote -= er->wchar_model;
     ELMO_MPI(MPI_Reduce(&wrote, &wrote_all, 1, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
     ELMO_MPI(MPI_Reduce(&wrote, &wrote_min, 1, MPI_INT64_T, MPI_MIN, 0, MPI_COMM_WORLD));
     if (er->rank == 0) {

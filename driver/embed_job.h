@@ -81,6 +81,7 @@ struct embed_run {
     struct elmo_direct direct;
     struct elmo_shard_count *count, *first; /* (plan.n) counting pass, prefix sums */
     double t_count;
+    int64_t wchar_model; /* bytes this process wrote loading the model (the packed cache) */
 };
 
 /* ---- cmd_embed.c: small shared helpers ------------------------------------------------- */

@@ -6,37 +6,53 @@
  * the packed matrices; between the two phases and before any forward pass the ranks publish
  * their writes as the MPI-3 memory model asks for a shared window in a passive-target epoch:
  * MPI_Win_sync, a barrier of the node, MPI_Win_sync.  After that the window is only read.
+ *
+ * The window's [char table | packed copies] is also the image kept in the packed cache
+ * (io/pack_cache.h): node rank 0 writes it there after packing, and a later load whose weight
+ * file has the same identity maps that file instead (the page cache holds the node's one copy),
+ * once every rank has checked its share of the image's blocks.  The weight file is then mapped
+ * for the views only, not read.
  */
 #define _DEFAULT_SOURCE /* madvise */
 #include "driver/node_model.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "driver/collective.h"
+#include "io/hash_cache.h"
+#include "io/pack_cache.h"
 #include "io/rank_log.h"
 #include "io/weights.h"
 #include "model/clock.h"
 #include "model/status.h"
 
-/* The window of one loaded model (the model's release context). */
+/* The memory of one loaded model (the model's release context). */
 struct node_window {
     MPI_Win win;
+    bool has_win;                /* else the model views img */
     struct elmo_weights_map map; /* the weight file, when the raw tensors are views into it */
+    struct elmo_pack_image img;  /* the packed cache's image, when the model views it */
 };
 
-/* Collective over the node: ends the epoch and frees the window (elmo_model_free's hook). */
+/* Collective over the node when there is a window: ends the epoch and frees it; ends the
+ * mappings (elmo_model_free's hook). */
 static void release_window(void *ctx) {
     struct node_window *w = ctx;
-    ELMO_MPI(MPI_Win_unlock_all(w->win));
-    ELMO_MPI(MPI_Win_free(&w->win));
+    if (w->has_win) {
+        ELMO_MPI(MPI_Win_unlock_all(w->win));
+        ELMO_MPI(MPI_Win_free(&w->win));
+    }
     elmo_weights_unmap(&w->map);
+    elmo_pack_cache_unmap(&w->img);
     free(w);
 }
 
@@ -153,14 +169,15 @@ static void drop_pages(const struct elmo_weights_map *map) {
 
 /*
  * Collective over the node: maps the weight file where its datasets lie in it as floats
- * (this rank checks its share for NaN/Inf); *mapped says whether every rank could, else the
- * mapping is ended and the datasets are to be read.  t as in fill.
+ * (this rank checks its share for NaN/Inf unless check is false); *mapped says whether every
+ * rank could, else the mapping is ended and the datasets are to be read.  t as in fill.
  */
 static int map_weights(const char *weights_path, const struct elmo_options *opt,
-                       struct elmo_weights_map *map, float **tensors, MPI_Comm node,
-                       int node_rank, int node_size, bool *mapped, double t[4]) {
+                       struct elmo_weights_map *map, float **tensors, MPI_Comm node, int node_rank,
+                       int node_size, bool check, bool *mapped, double t[4]) {
     double t0 = elmo_now(), c0 = cpu_now();
-    int rc = elmo_weights_map_part(weights_path, opt, node_rank, node_size, map, tensors);
+    int rc =
+        elmo_weights_map_part(weights_path, opt, check ? node_rank : -1, node_size, map, tensors);
     int mine = map->base != NULL, all = 0;
     t[2] += cpu_now() - c0;
     rc = elmo_agree(rc);
@@ -171,6 +188,74 @@ static int map_weights(const char *weights_path, const struct elmo_options *opt,
     *mapped = rc == 0 && all;
     t[0] += elmo_now() - t0;
     return rc;
+}
+
+/* Where the packed image of a weight file is cached and what it must be made for. */
+struct cache_entry {
+    char file[PATH_MAX + 96]; /* "" when the cache is off */
+    char key[PATH_MAX + 1024];
+};
+
+/* The cache entry of weights_path for a model of opt whose image starts with nb floats. */
+static void cache_entry_of(const char *weights_path, const struct elmo_options *opt, size_t nb,
+                           struct cache_entry *c) {
+    char tag[512];
+    size_t n;
+    if (elmo_model_pack_tag(opt, tag, sizeof tag) != 0 ||
+        elmo_cache_entry(weights_path, "packed-", ".bin", c->file, sizeof c->file, c->key,
+                         sizeof c->key) != 0 ||
+        (n = strlen(c->key), snprintf(c->key + n, sizeof c->key - n, " %s chars=%zu", tag, nb) >=
+                                 (int)(sizeof c->key - n)))
+        c->file[0] = c->key[0] = '\0';
+}
+
+/*
+ * Collective over the node: maps the node's image of the model from the packed cache into
+ * w->img when every rank mapped the same intact file (each checks a share of its blocks).
+ * Returns whether it did; says in the log why not (node rank 0, or the rank that found a
+ * damaged block).  t[0] gets the wall seconds, t[2] this rank's CPU seconds.
+ */
+static bool cached_image(const struct cache_entry *c, size_t floats, struct node_window *w,
+                         MPI_Comm node, int node_rank, int node_size, double t[4]) {
+    double t0 = elmo_now(), c0 = cpu_now();
+    char why[256] = "";
+    int ok = c->file[0] && elmo_pack_cache_map(c->file, c->key, floats, &w->img, why, sizeof why);
+    /* one file on every rank: a file renamed over it meanwhile would be another's image */
+    uint64_t id[2] = {ok ? (uint64_t)w->img.dev : 0, ok ? (uint64_t)w->img.ino : 0};
+    ELMO_MPI(MPI_Bcast(id, 2, MPI_UINT64_T, 0, node));
+    if (ok && (id[0] != (uint64_t)w->img.dev || id[1] != (uint64_t)w->img.ino)) ok = 0;
+    int all = 0;
+    ELMO_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node));
+    if (c->file[0] && !all && node_rank == 0)
+        elmo_rank_log("packed cache %s: not used (%s): packing", c->file,
+                      why[0] ? why : "another rank could not map it");
+    if (all) {
+        long bad = elmo_pack_cache_check(&w->img, node_rank, node_size);
+        if (bad >= 0)
+            elmo_rank_log("packed cache %s: block %ld does not match its checksum (damaged): "
+                          "packing again",
+                          c->file, bad);
+        ok = bad < 0;
+        ELMO_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node));
+    }
+    if (!all) elmo_pack_cache_unmap(&w->img);
+    t[0] += elmo_now() - t0, t[2] += cpu_now() - c0;
+    return all;
+}
+
+/* Node rank 0, after packing: the window's image into the cache when the weight file kept the
+ * identity the image was made from (the cache is optional: a failure is only logged). */
+static void cache_image(const char *weights_path, const struct elmo_options *opt,
+                        const struct cache_entry *c, const float *image, size_t nb, size_t floats) {
+    struct cache_entry now;
+    cache_entry_of(weights_path, opt, nb, &now);
+    if (!c->file[0] || strcmp(now.key, c->key) != 0) return;
+    char why[PATH_MAX + 256];
+    double t0 = elmo_now();
+    if (elmo_pack_cache_write(c->file, c->key, image, floats, why, sizeof why) == 0)
+        elmo_rank_log("packed cache: wrote %s (%.0f MiB) in %.2f s", c->file,
+                      (double)floats * sizeof(float) / 1048576.0, elmo_now() - t0);
+    else elmo_rank_log("packed cache: could not write %s: %s", c->file, why);
 }
 
 int elmo_node_model_load(const char *options_path, const char *weights_path, struct elmo_model *m) {
@@ -185,27 +270,57 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     ELMO_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
     ELMO_MPI(MPI_Comm_rank(node, &node_rank));
     ELMO_MPI(MPI_Comm_size(node, &node_size));
-    struct node_window *w = elmo_xmalloc(sizeof *w);
+    struct node_window *w = elmo_xcalloc(1, sizeof *w);
     float *tensors[1 + 2 * ELMO_MAX_FILTERS + 4 * ELMO_MAX_HIGHWAY + 2 + 6 * ELMO_MAX_LAYERS];
     double t[6] = {0, 0, 0, 0, 0, 0}; /* see fill; then the window's wall and CPU seconds */
-    bool mapped = false;
-    int rc = map_weights(weights_path, &opt, &w->map, tensors, node, node_rank, node_size,
+    /* with mapped weights the image is [char table | packed copies] */
+    const size_t nc = ((size_t)ELMO_NCHARS * (size_t)opt.E + 15) / 16 * 16;
+    const size_t np = elmo_model_packed_floats(&opt);
+    struct cache_entry *ce = elmo_xmalloc(sizeof *ce);
+    cache_entry_of(weights_path, &opt, nc, ce);
+    bool hit = cached_image(ce, nc + np, w, node, node_rank, node_size, t), mapped = false;
+    /* a cached image stands for the NaN check of the file it was packed from */
+    int rc = map_weights(weights_path, &opt, &w->map, tensors, node, node_rank, node_size, !hit,
                          &mapped, t);
+    if (rc == 0 && hit && mapped) {
+        rc = elmo_agree(elmo_model_init_views(m, &opt, (float *)w->img.data, tensors));
+        m->release = release_window; /* from here elmo_model_free ends the mappings */
+        m->release_ctx = w;
+        if (rc == 0) rc = elmo_agree(elmo_model_pack_view(m, w->img.data + nc));
+        ELMO_MPI(MPI_Comm_free(&node));
+        free(ce);
+        if (rc < 0) {
+            elmo_model_free(m);
+            return rc;
+        }
+        elmo_rank_log("model %s: packed image mapped from the cache and checked in %.2f s (this "
+                      "rank's share: %.2f s CPU), by the %d rank%s of this node into one shared "
+                      "copy of %.0f MiB (the page cache's)",
+                      weights_path, t[0], t[2], node_size, node_size > 1 ? "s" : "",
+                      (double)(nc + np) * sizeof(float) / 1048576.0);
+        return 0;
+    }
+    if (hit) { /* the weights are to be read (and checked): no image of them is kept */
+        elmo_pack_cache_unmap(&w->img);
+        ce->file[0] = '\0';
+    }
     if (rc < 0) {
         free(w);
+        free(ce);
         ELMO_MPI(MPI_Comm_free(&node));
         return rc;
     }
     /* mapped: the window holds the char table and the packed copies, not the raw weights */
-    const size_t nb = mapped ? ((size_t)ELMO_NCHARS * (size_t)opt.E + 15) / 16 * 16
-                             : elmo_model_block_floats(&opt);
-    const size_t np = elmo_model_packed_floats(&opt);
+    const size_t nb = mapped ? nc : elmo_model_block_floats(&opt);
     double t0 = elmo_now(), c0 = cpu_now();
     float *block = (float *)allocate(node, node_rank, (nb + np) * sizeof(float), &w->win);
+    w->has_win = true;
     if (!pages_ok((char *)block, (nb + np) * sizeof(float), node, node_rank, node_size)) {
         elmo_rank_log("model %s: no room for a shared copy of %.0f MiB (/dev/shm?): one copy "
-                      "per rank", weights_path, (double)(nb + np) * sizeof(float) / 1048576.0);
+                      "per rank",
+                      weights_path, (double)(nb + np) * sizeof(float) / 1048576.0);
         release_window(w);
+        free(ce);
         ELMO_MPI(MPI_Comm_free(&node));
         return elmo_agree(elmo_model_load(options_path, weights_path, m));
     }
@@ -215,10 +330,11 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     m->release = release_window; /* from here elmo_model_free gives the window back */
     m->release_ctx = w;
     if (rc == 0)
-        rc = fill(m, weights_path, mapped, tensors, block + nb, w->win, node, node_rank,
-                  node_size, t);
+        rc = fill(m, weights_path, mapped, tensors, block + nb, w->win, node, node_rank, node_size,
+                  t);
     ELMO_MPI(MPI_Comm_free(&node));
     if (rc < 0) {
+        free(ce);
         elmo_model_free(m);
         return rc;
     }
@@ -227,7 +343,9 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
                   "%.2f + %.2f s CPU), by the %d rank%s of this node into one shared copy of "
                   "%.0f MiB",
                   weights_path, mapped ? "mapped" : "read", t[0], t[4], t[1], t[2], t[5], t[3],
-                  node_size,
-                  node_size > 1 ? "s" : "", (double)(nb + np) * sizeof(float) / 1048576.0);
+                  node_size, node_size > 1 ? "s" : "",
+                  (double)(nb + np) * sizeof(float) / 1048576.0);
+    if (node_rank == 0 && mapped) cache_image(weights_path, &opt, ce, block, nc, nc + np);
+    free(ce);
     return 0;
 }

@@ -34,32 +34,27 @@ int elmo_hash_cache_dir(char *dir, size_t cap) {
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* The cache file of an absolute path: DIR/sha256-<sha256 of the path>.txt; 0 or -1. */
-static int cache_file(const char *dir, const char *abs, char *out, size_t cap) {
+int elmo_cache_entry(const char *path, const char *prefix, const char *suffix, char *file,
+                     size_t fcap, char *ident, size_t icap) {
+    char dir[PATH_MAX], abs[PATH_MAX], hex[65];
+    struct stat st;
+    if (elmo_hash_cache_dir(dir, sizeof dir) != 0 || realpath(path, abs) == NULL ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    int n =
+        snprintf(ident, icap, "dev=%ju ino=%ju size=%jd mtime=%lld.%09ld ctime=%lld.%09ld path=%s",
+                 (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_size,
+                 (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                 (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec, abs);
+    if (n <= 0 || (size_t)n >= icap) return -1;
     struct elmo_sha256 s;
     uint8_t d[32];
-    char hex[65];
     elmo_sha256_init(&s);
     elmo_sha256_update(&s, abs, strlen(abs));
     elmo_sha256_final(&s, d);
     elmo_sha256_hex(d, hex);
-    int n = snprintf(out, cap, "%s/sha256-%s.txt", dir, hex);
-    return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
-/* The identity part of a line (everything after the hash); 0 or -1 when it does not fit. */
-static int identity(const char *abs, const struct stat *st, char *out, size_t cap) {
-    int n = snprintf(out, cap, "dev=%ju ino=%ju size=%jd mtime=%lld.%09ld ctime=%lld.%09ld path=%s",
-                     (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
-                     (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
-                     (long long)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec, abs);
-    return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
-static int same_identity(const struct stat *a, const struct stat *b) {
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+    n = snprintf(file, fcap, "%s/%s%s%s", dir, prefix, hex, suffix);
+    return n > 0 && (size_t)n < fcap ? 0 : -1;
 }
 
 /*
@@ -99,17 +94,16 @@ static void record(const char *file, const char *ident, const char hex[65]) {
 }
 
 int elmo_file_sha256_cached(const char *path, char hex[65]) {
-    char dir[PATH_MAX], abs[PATH_MAX], file[PATH_MAX + 96];
-    static _Thread_local char ident[LINE_MAX_BYTES];
-    struct stat before, after;
-    int cached = elmo_hash_cache_dir(dir, sizeof dir) == 0 && realpath(path, abs) != NULL &&
-                 stat(path, &before) == 0 && S_ISREG(before.st_mode) &&
-                 identity(abs, &before, ident, sizeof ident) == 0 &&
-                 cache_file(dir, abs, file, sizeof file) == 0;
+    char file[PATH_MAX + 96], again[PATH_MAX + 96], dir[PATH_MAX];
+    static _Thread_local char ident[LINE_MAX_BYTES], now[LINE_MAX_BYTES];
+    int cached =
+        elmo_cache_entry(path, "sha256-", ".txt", file, sizeof file, ident, sizeof ident) == 0;
     if (cached && lookup(file, ident, hex)) return ELMO_OK;
     ELMO_TRY(elmo_file_sha256(path, hex));
     /* record only a hash of the bytes this identity names: the file did not change meanwhile */
-    if (cached && stat(path, &after) == 0 && same_identity(&before, &after)) {
+    if (cached &&
+        elmo_cache_entry(path, "sha256-", ".txt", again, sizeof again, now, sizeof now) == 0 &&
+        !strcmp(ident, now) && elmo_hash_cache_dir(dir, sizeof dir) == 0) {
         /* the cache's directory is private (0700); one that cannot be made only skips the
            record, and its error is not the caller's */
         if (elmo_make_dirs_mode(dir, 0700) == ELMO_OK) record(file, ident, hex);

@@ -35,4 +35,14 @@ int elmo_file_sha256_cached(const char *path, char hex[65]);
  */
 int elmo_hash_cache_dir(char *dir, size_t cap);
 
+/*
+ * A cache entry of the regular file path: its identity line into ident (icap bytes:
+ * "dev=.. ino=.. size=.. mtime=<s>.<ns> ctime=<s>.<ns> path=<absolute path>") and the entry's
+ * file, DIR/<prefix><sha256 of the absolute path><suffix>, into file (fcap bytes).  Two
+ * identity lines of one path are equal only when the file was not rewritten, touched or
+ * replaced in between.  Returns 0, or -1 when the cache is off or either cannot be had.
+ */
+int elmo_cache_entry(const char *path, const char *prefix, const char *suffix, char *file,
+                     size_t fcap, char *ident, size_t icap);
+
 #endif /* ELMO_HASH_CACHE_H */

@@ -70,7 +70,8 @@ struct elmo_weights_map {
  * For loaders that keep no copy of the raw weights: maps path read-only and points tensors[i]
  * (room for every tensor of elmo_model_params) at dataset i of a model of opt (checked by
  * elmo_weights_check) in the mapping, then checks this part's share of the datasets (split as
- * in elmo_weights_read_part) for NaN or Inf.  Where some dataset does not lie in the file as
+ * in elmo_weights_read_part) for NaN or Inf (none with part < 0: the caller vouches for the
+ * values, as a packed image made from this same file does, io/pack_cache.h).  Where some dataset does not lie in the file as
  * native floats (chunked, compressed, another type), returns 0 with map->base NULL: read the
  * datasets instead.  Returns 0, ELMO_ERR_IO, ELMO_ERR_HDF5 or ELMO_ERR_NAN (map empty then).
  * The mapping ends with elmo_weights_unmap; a file truncated in place meanwhile would make

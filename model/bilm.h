@@ -169,6 +169,20 @@ size_t elmo_model_packed_floats(const struct elmo_options *opt);
 int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts);
 
 /*
+ * Builds m->packed as views into mem, which already holds what elmo_model_pack_at wrote for a
+ * model of m's options (every part; 64-byte aligned; read only, never written).  Returns 0,
+ * ELMO_ERR_ARG or ELMO_ERR_NOMEM.
+ */
+int elmo_model_pack_view(struct elmo_model *m, const float *mem);
+
+/*
+ * Names in buf (cap bytes) the packed layout of a model of these options: the layout's
+ * version, the tile width and the shape; packed weights are valid for one name only.  Returns
+ * 0, or -1 when cap is too small.
+ */
+int elmo_model_pack_tag(const struct elmo_options *opt, char *buf, size_t cap);
+
+/*
  * Splits n items of these sizes over nparts workers: owner[i] gets the part of item i (each
  * item in order to the least loaded part so far, the lowest on a tie).  Same inputs, same
  * split, on every process.

@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,21 +41,21 @@ static void highway_pair(const struct elmo_model *m, int k, float *w2, float *b2
  * Sizes (base == NULL) or fills the packed copies; returns the floats used.  With base, every
  * item's views are set and the picked items are written (hw_tmp: room for one highway pair).
  */
-static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *base,
-                     float *hw_tmp, const struct pick *pick) {
+static size_t layout(const struct elmo_model *m, struct elmo_packed *pk, float *base, float *hw_tmp,
+                     const struct pick *pick) {
     const struct elmo_options *o = &m->opt;
     const int E = o->E, F = o->F, P = o->P, D = o->D;
     size_t off = 0;
     int item = 0;
 #define MINE (!pick || !pick->owner || pick->owner[item] == pick->part)
-#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                            \
-    do {                                                                                     \
-        size_t n_ = elmo_pmat_floats((K), (N), (ng), (has_bias));                            \
+#define PUT(pm, K, N, B, ldb, bias, has_bias, ng)                                                \
+    do {                                                                                         \
+        size_t n_ = elmo_pmat_floats((K), (N), (ng), (has_bias));                                \
         if (base && MINE) elmo_pmat_pack(&(pm), (K), (N), (B), (ldb), (bias), (ng), base + off); \
-        else if (base) elmo_pmat_describe(&(pm), (K), (N), (ng), (has_bias), base + off);      \
-        if (pick && pick->sizes) pick->sizes[item] = n_;                                     \
-        off += n_;                                                                           \
-        item++;                                                                              \
+        else if (base) elmo_pmat_describe(&(pm), (K), (N), (ng), (has_bias), base + off);        \
+        if (pick && pick->sizes) pick->sizes[item] = n_;                                         \
+        off += n_;                                                                               \
+        item++;                                                                                  \
     } while (0)
     for (int i = 0; i < o->n_filters; i++)
         PUT(pk->cnn[i], o->filter_width[i] * E, o->filter_count[i], m->cnn_w[i], o->filter_count[i],
@@ -125,7 +126,8 @@ int elmo_model_pack(struct elmo_model *m) {
     return ELMO_OK;
 }
 
-int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts) {
+/* elmo_model_pack_at, or with write false elmo_model_pack_view (every item described). */
+static int pack_into(struct elmo_model *m, float *mem, int part, int nparts, bool write) {
     ELMO_CHECK(m->block != NULL, ELMO_ERR_ARG, "elmo_model_pack_at: the model has no weights");
     ELMO_CHECK(mem != NULL && ((uintptr_t)mem & 63) == 0 && nparts >= 1 && part >= 0 &&
                    part < nparts,
@@ -139,10 +141,12 @@ int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts) {
     struct pick pick = {NULL, part, sizes};
     pk->floats = layout(m, pk, NULL, NULL, &pick);
     elmo_split_work(n_items, sizes, nparts, owner);
+    if (!write)
+        for (int i = 0; i < n_items; i++) owner[i] = -1;
     pick.owner = owner;
     pick.sizes = NULL;
     float *hw_tmp = NULL;
-    if (highway_tmp(m, &hw_tmp) < 0) {
+    if (write && highway_tmp(m, &hw_tmp) < 0) {
         free(pk);
         return ELMO_ERR_NOMEM;
     }
@@ -152,6 +156,29 @@ int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts) {
     free(hw_tmp);
     m->packed = pk;
     return ELMO_OK;
+}
+
+int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts) {
+    return pack_into(m, mem, part, nparts, true);
+}
+
+int elmo_model_pack_view(struct elmo_model *m, const float *mem) {
+    /* the views are only read: the forward pass never writes the packed weights */
+    return pack_into(m, (float *)mem, 0, 1, false);
+}
+
+int elmo_model_pack_tag(const struct elmo_options *o, char *buf, size_t cap) {
+    /* the layout's version: raise it whenever layout() or elmo_pmat_pack changes what they
+       write */
+    int n = snprintf(buf, cap, "layout=1 nr=%d E=%d F=%d filters=", ELMO_NR, o->E, o->F);
+    for (int i = 0; i < o->n_filters && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(buf + n, cap - (size_t)n, "%s%dx%d", i ? "," : "", o->filter_width[i],
+                      o->filter_count[i]);
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      " highway=%d cnn_proj=%d P=%d D=%d L=%d lstm_proj=%d", o->n_highway,
+                      (int)o->has_cnn_proj, o->P, o->D, o->L, (int)o->has_lstm_proj);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
 void elmo_model_unpack(struct elmo_model *m) {

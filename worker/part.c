@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/files.h"
 #include "model/outputs.h"
 #include "model/status.h"
 
@@ -20,15 +21,24 @@ static int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
 void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout *lay) {
     int64_t o = (int64_t)sizeof *h;
     memset(lay, 0, sizeof *lay);
-    lay->rec_ent = o;  o += 8 * (h->n_rec + 1);
-    lay->ent_line = o; o += 8 * h->n_ent;
-    lay->ent_id = o;   o += 8 * (h->n_ent + 1);
-    lay->ent_text = o; o += 8 * (h->n_ent + 1);
-    lay->ent_tok = o;  o += 8 * (h->n_ent + 1);
-    lay->tok_text = o; o += 8 * (h->n_tok + 1);
-    lay->id_blob = o;   o += pad8(h->id_bytes);
-    lay->text_blob = o; o += pad8(h->text_bytes);
-    lay->tok_blob = o;  o += pad8(h->tok_bytes);
+    lay->rec_ent = o;
+    o += 8 * (h->n_rec + 1);
+    lay->ent_line = o;
+    o += 8 * h->n_ent;
+    lay->ent_id = o;
+    o += 8 * (h->n_ent + 1);
+    lay->ent_text = o;
+    o += 8 * (h->n_ent + 1);
+    lay->ent_tok = o;
+    o += 8 * (h->n_ent + 1);
+    lay->tok_text = o;
+    o += 8 * (h->n_tok + 1);
+    lay->id_blob = o;
+    o += pad8(h->id_bytes);
+    lay->text_blob = o;
+    o += pad8(h->text_bytes);
+    lay->tok_blob = o;
+    o += pad8(h->tok_bytes);
     for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
         if (!(h->outputs & elmo_outputs[k].bit)) continue;
         int64_t rows = elmo_outputs[k].per_sentence ? h->n_ent : h->n_tok;
@@ -98,41 +108,27 @@ int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, i
 
 void elmo_part_close(struct elmo_part *p) {
     if (p->fd > 0) close(p->fd);
-    free(p->rec_ent); free(p->ent_line); free(p->ent_id); free(p->ent_text);
-    free(p->ent_tok); free(p->tok_text);
-    free(p->id_blob); free(p->text_blob); free(p->tok_blob);
+    free(p->rec_ent);
+    free(p->ent_line);
+    free(p->ent_id);
+    free(p->ent_text);
+    free(p->ent_tok);
+    free(p->tok_text);
+    free(p->id_blob);
+    free(p->text_blob);
+    free(p->tok_blob);
     memset(p, 0, sizeof *p);
     p->fd = -1;
 }
 
 /* ---- part checksums ------------------------------------------------------------------- */
 
-#define FNV64_OFFSET 0xcbf29ce484222325ull
-#define FNV64_PRIME  0x100000001b3ull
-
-/* Folds n bytes into the FNV-1a state h: whole little-endian 64-bit words, then the tail of
- * fewer than 8 bytes byte by byte.  The one hash of part files and of direct-write shards. */
-static uint64_t fnv_fold(uint64_t h, const uint8_t *buf, size_t n) {
-    const size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w;
-        memcpy(&w, buf + 8 * i, 8);
-        h ^= w;
-        h *= FNV64_PRIME;
-    }
-    for (size_t i = 8 * words; i < n; i++) {
-        h ^= buf[i];
-        h *= FNV64_PRIME;
-    }
-    return h;
-}
-
 int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
     enum { BUF = 1 << 20 };
     const size_t field = offsetof(struct elmo_part_header, checksum);
     uint8_t *buf = elmo_malloc(BUF, "a part checksum buffer");
     if (!buf) return ELMO_ERR_NOMEM;
-    uint64_t h = FNV64_OFFSET;
+    uint64_t h = ELMO_FNV64_OFFSET;
     int64_t off = 0;
     int rc = 0;
     while (off < size) {
@@ -144,7 +140,7 @@ int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path) {
         if (off <= (int64_t)field && off + r >= (int64_t)(field + 8))
             memset(buf + (field - (size_t)off), 0, 8);
         /* a read that is not a multiple of 8 only happens at the end */
-        h = fnv_fold(h, buf, (size_t)r);
+        h = elmo_fnv64_fold(h, buf, (size_t)r);
         off += r;
         if (r % 8 != 0 && off < size)
             ELMO_FAIL(ELMO_ERR_IO, "%s: a short read in the middle of the file", path);
@@ -195,10 +191,22 @@ int elmo_direct_ranges(const struct elmo_direct *d, int64_t i, int64_t ranges[][
         if (d->map.off[k] < 0) continue;
         int64_t at, rows;
         switch (k) {
-        case ELMO_DS_ID_BLOB: at = f->id_bytes; rows = c->id_bytes; break;
-        case ELMO_DS_TEXT_BLOB: at = f->text_bytes; rows = c->text_bytes; break;
-        case ELMO_DS_TOK_BLOB: at = f->tok_bytes; rows = c->tok_bytes; break;
-        case ELMO_DS_TOK_OFFSET: at = f->n_tok; rows = c->n_tok; break;
+        case ELMO_DS_ID_BLOB:
+            at = f->id_bytes;
+            rows = c->id_bytes;
+            break;
+        case ELMO_DS_TEXT_BLOB:
+            at = f->text_bytes;
+            rows = c->text_bytes;
+            break;
+        case ELMO_DS_TOK_BLOB:
+            at = f->tok_bytes;
+            rows = c->tok_bytes;
+            break;
+        case ELMO_DS_TOK_OFFSET:
+            at = f->n_tok;
+            rows = c->n_tok;
+            break;
         default:
             if (k < ELMO_DS_EMB0 || elmo_outputs[k - ELMO_DS_EMB0].per_sentence) {
                 at = f->n_ent;
@@ -222,13 +230,13 @@ int elmo_direct_checksum(const struct elmo_direct *d, int64_t i, int64_t *bytes,
     int n = elmo_direct_ranges(d, i, r), rc = 0;
     uint8_t *buf = elmo_malloc(BUF, "a checksum buffer");
     if (!buf) return ELMO_ERR_NOMEM;
-    uint64_t h = FNV64_OFFSET;
+    uint64_t h = ELMO_FNV64_OFFSET;
     *bytes = 0;
     for (int k = 0; k < n; k++) {
         for (int64_t done = 0; done < r[k][1];) {
             size_t want = r[k][1] - done < BUF ? (size_t)(r[k][1] - done) : BUF;
             ELMO_CALL(read_at(d->fd, buf, (int64_t)want, r[k][0] + done, d->path));
-            h = fnv_fold(h, buf, want);
+            h = elmo_fnv64_fold(h, buf, want);
             done += (int64_t)want;
         }
         *bytes += r[k][1];

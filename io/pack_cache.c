@@ -1,0 +1,193 @@
+/*
+ * pack_cache.c: packed-weight images kept in files (pack_cache.h).
+ */
+#define _DEFAULT_SOURCE /* gethostname */
+#include "io/pack_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/files.h"
+#include "io/outfile.h"
+#include "model/status.h"
+
+#define MAGIC        "elmo packed 1\n"
+/* Floats per checksummed block (4 MiB). */
+#define BLOCK_FLOATS ((size_t)1 << 20)
+/* The largest header a reader accepts. */
+#define HEADER_MAX   ((size_t)1 << 20)
+
+/* The header's fixed part (64 bytes). */
+struct fixed {
+    char magic[16];
+    uint64_t header_bytes, floats, block_floats, nblocks, key_bytes, header_sum;
+};
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+/* The header's checksum: FNV-1a over its bytes with the header_sum field taken as 0. */
+static uint64_t header_sum(const unsigned char *h, size_t n) {
+    const size_t at = offsetof(struct fixed, header_sum);
+    static const unsigned char zero[8];
+    uint64_t s = elmo_fnv64_fold(ELMO_FNV64_OFFSET, h, at);
+    s = elmo_fnv64_fold(s, zero, 8);
+    return elmo_fnv64_fold(s, h + at + 8, n - at - 8);
+}
+
+int elmo_pack_cache_map(const char *file, const char *key, size_t floats,
+                        struct elmo_pack_image *img, char *why, size_t cap) {
+    memset(img, 0, sizeof *img);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, cap, "%s", errno == ENOENT ? "none" : strerror(errno));
+        return 0;
+    }
+    struct stat st;
+    struct fixed f;
+    const size_t klen = strlen(key);
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0 || pread(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
+        bad = "it cannot be read";
+    else if (memcmp(f.magic, MAGIC, sizeof MAGIC - 1) != 0) bad = "it is not a packed image";
+    else if (f.header_bytes % 4096 != 0 || f.header_bytes < sizeof f ||
+             f.header_bytes > HEADER_MAX || f.block_floats == 0 || f.key_bytes > f.header_bytes ||
+             f.nblocks > f.header_bytes / 8 ||
+             f.nblocks != (f.floats + f.block_floats - 1) / f.block_floats ||
+             sizeof f + round_up(f.key_bytes, 8) + 8 * f.nblocks > f.header_bytes ||
+             f.floats > ((uint64_t)1 << 40) ||
+             (uint64_t)st.st_size != f.header_bytes + 4 * f.floats)
+        bad = "its header is damaged or the file is truncated";
+    else if (f.floats != floats || f.key_bytes != klen)
+        bad = "it was made for another weight file or layout";
+    if (bad) {
+        close(fd);
+        snprintf(why, cap, "%s", bad);
+        return 0;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(why, cap, "it cannot be mapped: %s", strerror(errno));
+        return 0;
+    }
+    const unsigned char *h = p;
+    struct fixed g;
+    memcpy(&g, h, sizeof g);
+    if (memcmp(&g, &f, sizeof g) != 0 || header_sum(h, f.header_bytes) != f.header_sum)
+        bad = "its header is damaged";
+    else if (memcmp(h + sizeof f, key, klen) != 0)
+        bad = "it was made for another weight file or layout";
+    if (bad) {
+        munmap(p, (size_t)st.st_size);
+        snprintf(why, cap, "%s", bad);
+        return 0;
+    }
+    img->map = p;
+    img->map_bytes = (size_t)st.st_size;
+    img->data = (const float *)(h + f.header_bytes);
+    img->floats = floats;
+    img->block_floats = f.block_floats;
+    img->nblocks = f.nblocks;
+    img->sums = (const uint64_t *)(h + sizeof f + round_up(klen, 8));
+    img->dev = st.st_dev;
+    img->ino = st.st_ino;
+    return 1;
+}
+
+long elmo_pack_cache_check(const struct elmo_pack_image *img, int part, int nparts) {
+    for (size_t b = (size_t)part; b < img->nblocks; b += (size_t)nparts) {
+        const size_t lo = b * img->block_floats;
+        const size_t n =
+            img->floats - lo < img->block_floats ? img->floats - lo : img->block_floats;
+        if (elmo_fnv64_fold(ELMO_FNV64_OFFSET, img->data + lo, n * sizeof(float)) != img->sums[b])
+            return (long)b;
+    }
+    return -1;
+}
+
+void elmo_pack_cache_unmap(struct elmo_pack_image *img) {
+    if (img->map) munmap(img->map, img->map_bytes);
+    memset(img, 0, sizeof *img);
+}
+
+/* Writes all n bytes of buf to fd; 0 or -1 (errno set). */
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *b = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int elmo_pack_cache_write(const char *file, const char *key, const float *data, size_t floats,
+                          char *why, size_t cap) {
+    char dir[PATH_MAX], host[64] = "host", tmp[PATH_MAX + 160];
+    const char *slash = strrchr(file, '/');
+    const size_t dlen = slash ? (size_t)(slash - file) : 0;
+    if (dlen >= sizeof dir) {
+        snprintf(why, cap, "the path is too long");
+        return -1;
+    }
+    memcpy(dir, file, dlen);
+    dir[dlen] = '\0';
+    if (dlen > 0 && elmo_make_dirs_mode(dir, 0700) != ELMO_OK) {
+        snprintf(why, cap, "%s", elmo_errmsg());
+        elmo_error_clear();
+        return -1;
+    }
+    (void)gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (snprintf(tmp, sizeof tmp, "%s.%s.%ld.tmp", file, host, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(why, cap, "the path is too long");
+        return -1;
+    }
+    const size_t klen = strlen(key), nblocks = (floats + BLOCK_FLOATS - 1) / BLOCK_FLOATS;
+    struct fixed f = {
+        .floats = floats, .block_floats = BLOCK_FLOATS, .nblocks = nblocks, .key_bytes = klen};
+    memcpy(f.magic, MAGIC, sizeof MAGIC - 1);
+    f.header_bytes = round_up(sizeof f + round_up(klen, 8) + 8 * nblocks, 4096);
+    unsigned char *h = calloc(1, f.header_bytes);
+    if (!h) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    uint64_t *sums = (uint64_t *)(h + sizeof f + round_up(klen, 8));
+    memcpy(h + sizeof f, key, klen);
+    for (size_t b = 0; b < nblocks; b++) {
+        const size_t lo = b * BLOCK_FLOATS;
+        const size_t n = floats - lo < BLOCK_FLOATS ? floats - lo : BLOCK_FLOATS;
+        sums[b] = elmo_fnv64_fold(ELMO_FNV64_OFFSET, data + lo, n * sizeof(float));
+    }
+    memcpy(h, &f, sizeof f);
+    f.header_sum = header_sum(h, f.header_bytes);
+    memcpy(h, &f, sizeof f);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(why, cap, "%s: %s", tmp, strerror(errno));
+        free(h);
+        return -1;
+    }
+    const char *step = NULL;
+    int err = 0;
+    if (write_all(fd, h, f.header_bytes) != 0 || write_all(fd, data, floats * sizeof(float)) != 0)
+        step = "writing", err = errno;
+    if (close(fd) != 0 && !step) step = "closing", err = errno;
+    if (!step && rename(tmp, file) != 0) step = "renaming", err = errno;
+    if (step) {
+        snprintf(why, cap, "%s %s: %s", step, tmp, strerror(err));
+        unlink(tmp); /* this call created it (O_EXCL) */
+    }
+    free(h);
+    return step ? -1 : 0;
+}
