@@ -21,24 +21,15 @@ static int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
 void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout *lay) {
     int64_t o = (int64_t)sizeof *h;
     memset(lay, 0, sizeof *lay);
-    lay->rec_ent = o;
-    o += 8 * (h->n_rec + 1);
-    lay->ent_line = o;
-    o += 8 * h->n_ent;
-    lay->ent_id = o;
-    o += 8 * (h->n_ent + 1);
-    lay->ent_text = o;
-    o += 8 * (h->n_ent + 1);
-    lay->ent_tok = o;
-    o += 8 * (h->n_ent + 1);
-    lay->tok_text = o;
-    o += 8 * (h->n_tok + 1);
-    lay->id_blob = o;
-    o += pad8(h->id_bytes);
-    lay->text_blob = o;
-    o += pad8(h->text_bytes);
-    lay->tok_blob = o;
-    o += pad8(h->tok_bytes);
+    lay->rec_ent = o;  o += 8 * (h->n_rec + 1);
+    lay->ent_line = o; o += 8 * h->n_ent;
+    lay->ent_id = o;   o += 8 * (h->n_ent + 1);
+    lay->ent_text = o; o += 8 * (h->n_ent + 1);
+    lay->ent_tok = o;  o += 8 * (h->n_ent + 1);
+    lay->tok_text = o; o += 8 * (h->n_tok + 1);
+    lay->id_blob = o;   o += pad8(h->id_bytes);
+    lay->text_blob = o; o += pad8(h->text_bytes);
+    lay->tok_blob = o;  o += pad8(h->tok_bytes);
     for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
         if (!(h->outputs & elmo_outputs[k].bit)) continue;
         int64_t rows = elmo_outputs[k].per_sentence ? h->n_ent : h->n_tok;
@@ -108,15 +99,9 @@ int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, i
 
 void elmo_part_close(struct elmo_part *p) {
     if (p->fd > 0) close(p->fd);
-    free(p->rec_ent);
-    free(p->ent_line);
-    free(p->ent_id);
-    free(p->ent_text);
-    free(p->ent_tok);
-    free(p->tok_text);
-    free(p->id_blob);
-    free(p->text_blob);
-    free(p->tok_blob);
+    free(p->rec_ent); free(p->ent_line); free(p->ent_id); free(p->ent_text);
+    free(p->ent_tok); free(p->tok_text);
+    free(p->id_blob); free(p->text_blob); free(p->tok_blob);
     memset(p, 0, sizeof *p);
     p->fd = -1;
 }
@@ -191,22 +176,10 @@ int elmo_direct_ranges(const struct elmo_direct *d, int64_t i, int64_t ranges[][
         if (d->map.off[k] < 0) continue;
         int64_t at, rows;
         switch (k) {
-        case ELMO_DS_ID_BLOB:
-            at = f->id_bytes;
-            rows = c->id_bytes;
-            break;
-        case ELMO_DS_TEXT_BLOB:
-            at = f->text_bytes;
-            rows = c->text_bytes;
-            break;
-        case ELMO_DS_TOK_BLOB:
-            at = f->tok_bytes;
-            rows = c->tok_bytes;
-            break;
-        case ELMO_DS_TOK_OFFSET:
-            at = f->n_tok;
-            rows = c->n_tok;
-            break;
+        case ELMO_DS_ID_BLOB: at = f->id_bytes; rows = c->id_bytes; break;
+        case ELMO_DS_TEXT_BLOB: at = f->text_bytes; rows = c->text_bytes; break;
+        case ELMO_DS_TOK_BLOB: at = f->tok_bytes; rows = c->tok_bytes; break;
+        case ELMO_DS_TOK_OFFSET: at = f->n_tok; rows = c->n_tok; break;
         default:
             if (k < ELMO_DS_EMB0 || elmo_outputs[k - ELMO_DS_EMB0].per_sentence) {
                 at = f->n_ent;
