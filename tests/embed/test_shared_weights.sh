@@ -3,8 +3,10 @@
 # together into one shared window.  The embed store's datasets are bit-identical on 1, 2 and 4
 # ranks (the sample in small shards, so every rank works), each rank's log says how many ranks
 # share the copy, and annotate with the shipped tagger (its biLM loaded the same way) writes
-# the same records on 1 and 2 ranks.  The hash cache is off for one run and on for the others
-# (the same store either way).
+# the same records on 1 and 2 ranks.  The caches are off for one run and on for the others
+# (the same store either way).  The packed cache: the first run writes the node's image, the
+# later runs map it; an image with a damaged byte is found, packed again and replaced; an
+# image of a weight file touched since is not used; every store is the same.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -30,6 +32,42 @@ ELMO_CACHE_DIR=off embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/off.
   { cat "$T/off.log"; fail "embed with the hash cache off"; }
 ls "$T/cache"/sha256-*.txt >/dev/null || fail "no hash cache entry was written"
 
+echo "== the packed cache"
+R0=rank-00000.log
+ls "$T/cache"/packed-*.bin >/dev/null || fail "no packed image was written"
+grep -q "packed cache: wrote" "$T/s1.h5.logs/$R0" || fail "the first run did not write the image"
+for n in 2 4; do
+  grep -q "packed image mapped from the cache" "$T/s$n.h5.logs/$R0" ||
+    { cat "$T/s$n.h5.logs/$R0"; fail "the $n-rank run did not map the image"; }
+done
+if grep -q "packed image mapped" "$T/off.h5.logs/$R0"; then fail "the cache was used while off"; fi
+IMG=$(ls "$T/cache"/packed-*.bin)
+$PY - "$IMG" <<'EOF2'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(-100, os.SEEK_END)
+    b = f.read(1)
+    f.seek(-100, os.SEEK_END)
+    f.write(bytes([b[0] ^ 0xFF]))
+EOF2
+embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/dmg.h5" 2>"$T/dmg.log" ||
+  { cat "$T/dmg.log"; fail "embed over a damaged image"; }
+grep -q "does not match its checksum (damaged)" "$T/dmg.h5.logs"/rank-*.log ||
+  fail "the damaged image was not found"
+grep -q "packed cache: wrote" "$T/dmg.h5.logs/$R0" || fail "the damaged image was not replaced"
+embed 2 --input "$SAMPLE" --shard-tokens 64 --output "$T/fixed.h5" 2>"$T/fixed.log" ||
+  { cat "$T/fixed.log"; fail "embed after the repair"; }
+grep -q "packed image mapped from the cache" "$T/fixed.h5.logs/$R0" || fail "the new image is not used"
+cp "$FX/lm_weights.hdf5" "$T/w.hdf5"
+MODEL=(--options "$FX/options.json" --weights "$T/w.hdf5")
+embed 1 --input "$SAMPLE" --output "$T/cp1.h5" 2>"$T/cp1.log" || { cat "$T/cp1.log"; fail "copy"; }
+touch -d "2020-01-01 00:00" "$T/w.hdf5"
+embed 1 --input "$SAMPLE" --output "$T/cp2.h5" 2>"$T/cp2.log" || { cat "$T/cp2.log"; fail "touched"; }
+grep -q "not used (it was made for another weight file or layout)" "$T/cp2.h5.logs/$R0" ||
+  { cat "$T/cp2.h5.logs/$R0"; fail "the image of the touched weight file was used"; }
+fixture_model
+echo "packed cache: written, mapped on 2 and 4 ranks, a damaged image replaced, a stale one not used"
+
 $PY - "$T" <<'EOF'
 import sys, h5py
 from h5check import dataset_names, fail, identical
@@ -37,7 +75,7 @@ t = sys.argv[1]
 with h5py.File(t + "/s1.h5", "r") as a:
     names = dataset_names(a)
     assert names
-    for other in ("s2", "s4", "off"):
+    for other in ("s2", "s4", "off", "dmg", "fixed", "cp1", "cp2"):
         with h5py.File("%s/%s.h5" % (t, other), "r") as b:
             if dataset_names(b) != names:
                 fail("%s: other datasets than the 1-rank store" % other)
@@ -46,7 +84,8 @@ with h5py.File(t + "/s1.h5", "r") as a:
                     fail("%s: dataset %s differs from the 1-rank store" % (other, n))
             if a.attrs["weights_sha256"] != b.attrs["weights_sha256"]:
                 fail("%s: attribute weights_sha256 differs" % other)
-print("datasets identical on 1, 2, 4 ranks and with the cache off: %d" % len(names))
+print("datasets identical on 1, 2, 4 ranks, with the caches off and with every packed image: %d"
+      % len(names))
 EOF
 
 echo "== annotate with the shipped tagger on 1 and 2 ranks"
