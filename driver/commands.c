@@ -64,6 +64,15 @@ static const struct elmo_command commands[] = {
               "                  [--no-cache] [--seed N]\n"
               "  Speed of the stateless forward pass with seeded random weights of a published\n"
               "  shape, on a corpus, batched as the embed job does.\n"},
+    {.keys = ELMO_TOOL_CACHE, .tool = elmo_cmd_cache, .polls = false,
+     .summary = "list elmo's cache of packed weights; --prune removes the unusable ones",
+     .usage = "usage: elmo cache [--prune]\n"
+              "  Lists the packed copies of weight files kept in $ELMO_CACHE_DIR (default\n"
+              "  ${XDG_CACHE_HOME:-~/.cache}/elmo): size, state and weight file.  A copy is live\n"
+              "  while its weight file is unchanged; stale when the file changed since, orphan\n"
+              "  when it is gone, damaged when its header is.  --prune removes the copies that\n"
+              "  are not live (and files left by an interrupted write); jobs remake what they\n"
+              "  need.  Nothing else in the directory is touched.\n"},
     {.keys = ELMO_JOB_TRAIN_NER, .job = elmo_train_ner_run, .polls = true,
      .summary = "train the BiLSTM NER tagger on ELMo features"},
     {.keys = ELMO_JOB_EVAL_NER, .job = elmo_eval_ner_run, .polls = true,

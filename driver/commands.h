@@ -57,6 +57,7 @@ int elmo_cmd_info(int argc, char **argv);      /* elmo info STORE */
 int elmo_cmd_merge(int argc, char **argv);     /* elmo merge --output OUT IN0 IN1 ...; collective */
 int elmo_cmd_model(int argc, char **argv);     /* elmo model synth --shape S --seed N --out DIR */
 int elmo_cmd_bench(int argc, char **argv);     /* elmo bench [--shape S] [--input F] */
+int elmo_cmd_cache(int argc, char **argv);     /* elmo cache [--prune] */
 
 /* Job kinds implemented in their own files; each returns a status code.  Collective. */
 int elmo_embed_run(struct elmo_job *job);

@@ -352,6 +352,8 @@ static const struct key keys[] = {
         "the layout to write (allennlp is the only one)"),
     KEY("check", TOOL(INFO), T_BOOL, check, 0, 0, "false", NULL, NULL,
         "exit 0 only when the store is complete and valid, else 1"),
+    KEY("prune", TOOL(CACHE), T_BOOL, prune, 0, 0, "false", NULL, NULL,
+        "remove the packed copies whose weight file is gone or changed"),
 };
 
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -369,6 +371,7 @@ static const char *const kind_names[ELMO_KIND__COUNT] = {
     [ELMO_TOOL_MERGE] = "merge",
     [ELMO_TOOL_EXPORT] = "export",
     [ELMO_TOOL_INFO] = "info",
+    [ELMO_TOOL_CACHE] = "cache",
 };
 _Static_assert(ELMO_KIND__COUNT <= 32, "a key's kinds are bits of an unsigned");
 

@@ -34,6 +34,7 @@ enum elmo_job_kind {
     ELMO_TOOL_MERGE,
     ELMO_TOOL_EXPORT,
     ELMO_TOOL_INFO,
+    ELMO_TOOL_CACHE,
     ELMO_KIND__COUNT
 };
 
@@ -138,6 +139,7 @@ struct elmo_job {
     char shape[32];                  /* a published model shape (model/bilm.h presets) */
     uint64_t tokens;                 /* bench: stop after this many tokens (0 = all) */
     bool check;                      /* info: exit 0 only for a complete, valid store */
+    bool prune;                      /* cache: remove the packed copies no job can use */
 };
 
 /* Fills a job with the defaults of its kind.  Not collective. */

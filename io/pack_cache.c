@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "io/files.h"
+#include "io/hash_cache.h"
 #include "io/outfile.h"
 #include "model/status.h"
 
@@ -190,4 +192,58 @@ int elmo_pack_cache_write(const char *file, const char *key, const float *data, 
     }
     free(h);
     return step ? -1 : 0;
+}
+
+enum elmo_pack_state elmo_pack_cache_state(const char *file, char *path, size_t cap,
+                                           long long *bytes) {
+    path[0] = '\0';
+    *bytes = 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct fixed f;
+    if (fd < 0) return ELMO_PACK_FOREIGN;
+    if (fstat(fd, &st) != 0 || pread(fd, &f, sizeof f, 0) != (ssize_t)sizeof f ||
+        memcmp(f.magic, MAGIC, sizeof MAGIC - 1) != 0) {
+        close(fd);
+        return ELMO_PACK_FOREIGN;
+    }
+    *bytes = (long long)st.st_size;
+    unsigned char *h = NULL;
+    bool ok = f.header_bytes % 4096 == 0 && f.header_bytes >= sizeof f &&
+              f.header_bytes <= HEADER_MAX && f.key_bytes <= f.header_bytes - sizeof f &&
+              (uint64_t)st.st_size >= f.header_bytes && (h = malloc(f.header_bytes)) != NULL &&
+              pread(fd, h, f.header_bytes, 0) == (ssize_t)f.header_bytes &&
+              header_sum(h, f.header_bytes) == f.header_sum &&
+              (uint64_t)st.st_size == f.header_bytes + 4 * f.floats;
+    close(fd);
+    if (!ok) {
+        free(h);
+        return ELMO_PACK_DAMAGED;
+    }
+    /* the key: the identity line (elmo_cache_entry), " ", the layout's name */
+    char *key = calloc(1, f.key_bytes + 1), *at, *layout = NULL;
+    if (!key) {
+        free(h);
+        return ELMO_PACK_DAMAGED;
+    }
+    memcpy(key, h + sizeof f, f.key_bytes);
+    free(h);
+    for (char *p = key; (p = strstr(p, " layout=")) != NULL; p++) layout = p;
+    at = strstr(key, " path=");
+    if (!layout || !at || at > layout) {
+        free(key);
+        return ELMO_PACK_DAMAGED;
+    }
+    *layout = '\0';
+    snprintf(path, cap, "%s", at + 6);
+    char entry[PATH_MAX + 96], ident[PATH_MAX + 256];
+    const char *mine = strrchr(file, '/'), *theirs;
+    mine = mine ? mine + 1 : file;
+    enum elmo_pack_state state = ELMO_PACK_STALE;
+    if (elmo_cache_entry(path, "packed-", ".bin", entry, sizeof entry, ident, sizeof ident) == 0 &&
+        (theirs = strrchr(entry, '/')) != NULL && !strcmp(theirs + 1, mine) && !strcmp(ident, key))
+        state = ELMO_PACK_LIVE;
+    else if (stat(path, &st) != 0) state = ELMO_PACK_ORPHAN;
+    free(key);
+    return state;
 }

@@ -67,4 +67,20 @@ void elmo_pack_cache_unmap(struct elmo_pack_image *img);
 int elmo_pack_cache_write(const char *file, const char *key, const float *data, size_t floats,
                           char *why, size_t cap);
 
+/* What a "packed-<64 hex>.bin" file of the cache directory is (elmo_pack_cache_state). */
+enum elmo_pack_state {
+    ELMO_PACK_LIVE,    /* its weight file still has the identity it was made from */
+    ELMO_PACK_STALE,   /* the weight file changed since: no job will use it */
+    ELMO_PACK_ORPHAN,  /* the weight file is gone */
+    ELMO_PACK_DAMAGED, /* an image's magic, but its header is damaged or the file truncated */
+    ELMO_PACK_FOREIGN  /* not an image (never removed) */
+};
+
+/*
+ * The state of an image file; the weight file it names goes to path (cap bytes, "" when it
+ * cannot be read) and the file's size to *bytes.  Reads the header only.
+ */
+enum elmo_pack_state elmo_pack_cache_state(const char *file, char *path, size_t cap,
+                                           long long *bytes);
+
 #endif /* ELMO_PACK_CACHE_H */

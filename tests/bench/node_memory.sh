@@ -24,6 +24,7 @@ trap 'rm -rf "$D"' EXIT
 if [ -z "${MODEL:-}" ]; then
   MODEL="$D/model"
   "$ELMO_BIN" model synth --shape original --out "$MODEL" >/dev/null
+  export ELMO_CACHE_DIR="$D/cache" # the model's cache goes with it
 fi
 
 # pss_sum PID: the summed Pss (KiB) of PID's child processes (the ranks under mpiexec)

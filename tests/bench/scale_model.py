@@ -494,6 +494,8 @@ def measure(a):
     if not model:
         model = os.path.join(work, "orig")
         sh([a.elmo, "model", "synth", "--shape", "original", "--out", model], None, log)
+        # a model that goes with the work directory keeps its cache there too
+        os.environ["ELMO_CACHE_DIR"] = os.path.join(work, "cache")
     inp["weights_bytes"] = os.path.getsize(os.path.join(model, "weights.hdf5"))
     small = os.path.join(work, "tweets-small.txt")
     sample_tweets(sample, a.embed_tweets, small)

@@ -6,7 +6,9 @@
 # the same records on 1 and 2 ranks.  The caches are off for one run and on for the others
 # (the same store either way).  The packed cache: the first run writes the node's image, the
 # later runs map it; an image with a damaged byte is found, packed again and replaced; an
-# image of a weight file touched since is not used; every store is the same.
+# image of a weight file touched since is not used; every store is the same.  `elmo cache`
+# lists live, stale, orphan, foreign and partial files, and --prune removes only the stale,
+# orphan and partial ones (not the live image, a foreign file, the hashes or other files).
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -65,8 +67,34 @@ touch -d "2020-01-01 00:00" "$T/w.hdf5"
 embed 1 --input "$SAMPLE" --output "$T/cp2.h5" 2>"$T/cp2.log" || { cat "$T/cp2.log"; fail "touched"; }
 grep -q "not used (it was made for another weight file or layout)" "$T/cp2.h5.logs/$R0" ||
   { cat "$T/cp2.h5.logs/$R0"; fail "the image of the touched weight file was used"; }
-fixture_model
 echo "packed cache: written, mapped on 2 and 4 ranks, a damaged image replaced, a stale one not used"
+
+echo "== elmo cache: list, then prune"
+cp "$FX/lm_weights.hdf5" "$T/gone.hdf5"
+MODEL=(--options "$FX/options.json" --weights "$T/gone.hdf5")
+embed 1 --input "$SAMPLE" --output "$T/gone.h5" 2>"$T/gone.log" || { cat "$T/gone.log"; fail "gone"; }
+rm "$T/gone.hdf5"
+touch -d "2021-01-01 00:00" "$T/w.hdf5"
+HEX=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+echo "not an image" >"$T/cache/packed-$HEX.bin"
+head -c 1000 "$IMG" >"$T/cache/packed-$HEX.bin.$(hostname).99999999.tmp"
+touch "$T/cache/keep-me.txt"
+"$ELMO_BIN" cache >"$T/list.txt" || { cat "$T/list.txt"; fail "elmo cache"; }
+cat "$T/list.txt"
+for want in "live .*$FX/lm_weights.hdf5" "stale .*$T/w.hdf5" "orphan .*$T/gone.hdf5" \
+            "foreign .*packed-$HEX.bin" "partial .*interrupted write" "^3 packed copies"; do
+  grep -q "$want" "$T/list.txt" || fail "elmo cache does not list: $want"
+done
+"$ELMO_BIN" cache --prune >"$T/prune.txt" || { cat "$T/prune.txt"; fail "elmo cache --prune"; }
+grep -q "removed 3 files" "$T/prune.txt" || { cat "$T/prune.txt"; fail "prune removed other than 3"; }
+ls "$T/cache"
+[ "$(ls "$T/cache"/packed-*.bin | wc -l)" = 2 ] || fail "prune left other than the live and foreign files"
+[ -f "$T/cache/packed-$HEX.bin" ] && [ -f "$T/cache/keep-me.txt" ] || fail "prune removed a file not its own"
+ls "$T/cache"/sha256-*.txt >/dev/null || fail "prune removed the hashes"
+fixture_model
+embed 1 --input "$SAMPLE" --output "$T/after.h5" 2>"$T/after.log" || { cat "$T/after.log"; fail "after"; }
+grep -q "packed image mapped from the cache" "$T/after.h5.logs/$R0" || fail "the live image went"
+echo "elmo cache: live, stale, orphan, foreign and partial listed; 3 removed, the rest kept"
 
 $PY - "$T" <<'EOF'
 import sys, h5py
@@ -75,7 +103,7 @@ t = sys.argv[1]
 with h5py.File(t + "/s1.h5", "r") as a:
     names = dataset_names(a)
     assert names
-    for other in ("s2", "s4", "off", "dmg", "fixed", "cp1", "cp2"):
+    for other in ("s2", "s4", "off", "dmg", "fixed", "cp1", "cp2", "gone", "after"):
         with h5py.File("%s/%s.h5" % (t, other), "r") as b:
             if dataset_names(b) != names:
                 fail("%s: other datasets than the 1-rank store" % other)
