@@ -219,13 +219,36 @@ static bool cached_image(const struct cache_entry *c, size_t floats, struct node
                          MPI_Comm node, int node_rank, int node_size, double t[4]) {
     double t0 = elmo_now(), c0 = cpu_now();
     char why[256] = "";
-    int ok = c->file[0] && elmo_pack_cache_map(c->file, c->key, floats, &w->img, why, sizeof why);
-    /* one file on every rank: a file renamed over it meanwhile would be another's image */
-    uint64_t id[2] = {ok ? (uint64_t)w->img.dev : 0, ok ? (uint64_t)w->img.ino : 0};
-    ELMO_MPI(MPI_Bcast(id, 2, MPI_UINT64_T, 0, node));
-    if (ok && (id[0] != (uint64_t)w->img.dev || id[1] != (uint64_t)w->img.ino)) ok = 0;
     int all = 0;
-    ELMO_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node));
+    for (int pass = 0; pass < 2; pass++) {
+        int ok =
+            c->file[0] && elmo_pack_cache_map(c->file, c->key, floats, &w->img, why, sizeof why);
+        /* one file on every rank: a file renamed over it meanwhile would be another's image */
+        uint64_t id[2] = {ok ? (uint64_t)w->img.dev : 0, ok ? (uint64_t)w->img.ino : 0};
+        ELMO_MPI(MPI_Bcast(id, 2, MPI_UINT64_T, 0, node));
+        if (ok && (id[0] != (uint64_t)w->img.dev || id[1] != (uint64_t)w->img.ino)) ok = 0;
+        ELMO_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node));
+        if (!all || pass == 1) break;
+        /* an image the page cache holds in small pages (part of it was evicted and read back)
+           costs the products a TLB miss every 4 KiB: then it is read again, in 2 MiB pages */
+        int again = 0;
+        long long pmd = -1;
+        if (node_rank == 0) {
+            elmo_pack_cache_prefault(&w->img);
+            pmd = elmo_pack_cache_pmd_bytes(&w->img);
+            again = pmd >= 0 && w->img.map_bytes >= ((size_t)8 << 20) &&
+                    (double)pmd < 0.9 * (double)w->img.map_bytes;
+        }
+        ELMO_MPI(MPI_Bcast(&again, 1, MPI_INT, 0, node));
+        if (!again) break;
+        if (node_rank == 0)
+            elmo_rank_log("packed cache %s: %.0f of %.0f MiB in 2 MiB pages: read again", c->file,
+                          (double)pmd / 1048576.0, (double)w->img.map_bytes / 1048576.0);
+        elmo_pack_cache_unmap(&w->img);
+        ELMO_MPI(MPI_Barrier(node));
+        if (node_rank == 0) elmo_pack_cache_evict(c->file);
+        ELMO_MPI(MPI_Barrier(node));
+    }
     if (c->file[0] && !all && node_rank == 0)
         elmo_rank_log("packed cache %s: not used (%s): packing", c->file,
                       why[0] ? why : "another rank could not map it");
@@ -235,7 +258,7 @@ static bool cached_image(const struct cache_entry *c, size_t floats, struct node
             elmo_rank_log("packed cache %s: block %ld does not match its checksum (damaged): "
                           "packing again",
                           c->file, bad);
-        ok = bad < 0;
+        int ok = bad < 0;
         ELMO_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node));
     }
     if (!all) elmo_pack_cache_unmap(&w->img);

@@ -1,7 +1,8 @@
 /*
  * pack_cache.c: packed-weight images kept in files (pack_cache.h).
  */
-#define _DEFAULT_SOURCE /* gethostname */
+#define _DEFAULT_SOURCE     /* gethostname, madvise */
+#define _XOPEN_SOURCE   700 /* posix_fadvise */
 #include "io/pack_cache.h"
 
 #include <errno.h>
@@ -91,6 +92,9 @@ int elmo_pack_cache_map(const char *file, const char *key, size_t floats,
         snprintf(why, cap, "%s", bad);
         return 0;
     }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
+#endif
     img->map = p;
     img->map_bytes = (size_t)st.st_size;
     img->data = (const float *)(h + f.header_bytes);
@@ -117,6 +121,41 @@ long elmo_pack_cache_check(const struct elmo_pack_image *img, int part, int npar
 void elmo_pack_cache_unmap(struct elmo_pack_image *img) {
     if (img->map) munmap(img->map, img->map_bytes);
     memset(img, 0, sizeof *img);
+}
+
+void elmo_pack_cache_prefault(const struct elmo_pack_image *img) {
+#ifdef MADV_POPULATE_READ
+    if (img->map) (void)madvise(img->map, img->map_bytes, MADV_POPULATE_READ);
+#else
+    (void)img;
+#endif
+}
+
+long long elmo_pack_cache_pmd_bytes(const struct elmo_pack_image *img) {
+    FILE *f = img->map ? fopen("/proc/self/smaps", "r") : NULL;
+    if (!f) return -1;
+    char line[512];
+    long long kb = -1;
+    bool ours = false;
+    const uintptr_t start = (uintptr_t)img->map;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char dash;
+        /* a VMA's first line: "lo-hi perms ..." in hex; its fields follow */
+        if (sscanf(line, "%llx%c%llx ", &lo, &dash, &hi) == 3 && dash == '-') {
+            if (ours) break;
+            ours = lo == start;
+        } else if (ours && sscanf(line, "FilePmdMapped: %lld kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+void elmo_pack_cache_evict(const char *file) {
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
 }
 
 /* Writes all n bytes of buf to fd; 0 or -1 (errno set). */

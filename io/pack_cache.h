@@ -59,6 +59,20 @@ long elmo_pack_cache_check(const struct elmo_pack_image *img, int part, int npar
 void elmo_pack_cache_unmap(struct elmo_pack_image *img);
 
 /*
+ * Large pages: elmo_pack_cache_map advises its mapping as huge pages, so that pages the page
+ * cache lacks are read in 2 MiB folios and mapped 2 MiB at a time (where the file system and
+ * kernel support it).  Pages already cached in small folios stay small; these three let a
+ * loader see that and have them read again.  All are best effort (failures change nothing).
+ */
+/* Maps every page of img in this process (reading what the page cache lacks). */
+void elmo_pack_cache_prefault(const struct elmo_pack_image *img);
+/* Bytes of img's mapping this process maps with 2 MiB pages (its /proc/self/smaps entry's
+   FilePmdMapped), or -1 when unknown. */
+long long elmo_pack_cache_pmd_bytes(const struct elmo_pack_image *img);
+/* Drops file's cached pages that no process maps, so that they are read again. */
+void elmo_pack_cache_evict(const char *file);
+
+/*
  * Writes the floats at data as the image of key into file: to a file beside it, then renamed
  * over it (its directory made private, 0700, when missing).  Returns 0, or -1 with the reason
  * in why (cap bytes); the cache is optional: no error is recorded, and the file beside it is
