@@ -81,7 +81,9 @@ head -c 1000 "$IMG" >"$T/cache/packed-$HEX.bin.$(hostname).99999999.tmp"
 touch "$T/cache/keep-me.txt"
 "$ELMO_BIN" cache >"$T/list.txt" || { cat "$T/list.txt"; fail "elmo cache"; }
 cat "$T/list.txt"
-for want in "live .*$FX/lm_weights.hdf5" "stale .*$T/w.hdf5" "orphan .*$T/gone.hdf5" \
+# the cache names weight files by their real paths (../shared may be a symbolic link)
+RFX=$(readlink -f "$FX") RT=$(readlink -f "$T")
+for want in "live .*$RFX/lm_weights.hdf5" "stale .*$RT/w.hdf5" "orphan .*$RT/gone.hdf5" \
             "foreign .*packed-$HEX.bin" "partial .*interrupted write" "^3 packed copies"; do
   grep -q "$want" "$T/list.txt" || fail "elmo cache does not list: $want"
 done
