@@ -69,6 +69,7 @@ struct embed_run {
     int active_workers;              /* workers not yet told "no more" or with shards running */
     int *pending;                    /* (size) per worker: shards assigned, not reported done */
     char *ended;                     /* (size) per worker: was answered "no more shards" */
+    char *deferred;                  /* (size) per worker: a request held until it idles */
     FILE *jf;                        /* journal, rank 0 */
     int journal_created;             /* this run started the journal (rank 0) */
     double t0, last_print;

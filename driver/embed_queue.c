@@ -52,8 +52,10 @@ static void progress(struct embed_run *er, int final) {
                 " tokens  %.0f tok/s  ETA %s   %s",
                 bar, fin, todo, er->sent_done, er->tok_done, rate, eta, final ? "\n" : "");
     } else {
-        fprintf(stderr, "embed: %" PRId64 "/%" PRId64 " shards, %" PRId64 " sentences, %" PRId64
-                " tokens, %.0f tok/s, ETA %s\n", fin, todo, er->sent_done, er->tok_done, rate, eta);
+        fprintf(stderr,
+                "embed: %" PRId64 "/%" PRId64 " shards, %" PRId64 " sentences, %" PRId64
+                " tokens, %.0f tok/s, ETA %s\n",
+                fin, todo, er->sent_done, er->tok_done, rate, eta);
     }
 }
 
@@ -165,6 +167,15 @@ static void retire_if_done(struct embed_run *er, int r) {
     }
 }
 
+/*
+ * Rank 0: whether a worker still running a shard should wait for the next one until it is
+ * idle: when fewer shards are left than ranks computing, a shard handed one ahead could sit
+ * behind a running one while another rank has nothing to do.
+ */
+static bool hold_ahead(const struct embed_run *er) {
+    return er->plan.n - er->next < elmo__embed_computing_ranks(er->size);
+}
+
 /* Rank 0: one worker message {done, tokens, sentences, want, bytes, checksum} (see serve);
  * returns 1 when it wrote a journal line (not yet synced). */
 static int handle(struct embed_run *er, int src, const int64_t *msg) {
@@ -175,7 +186,11 @@ static int handle(struct embed_run *er, int src, const int64_t *msg) {
         er->tok_done += msg[1];
         er->sent_done += msg[2];
     }
-    if (msg[3]) assign(er, src);
+    if (msg[3] && er->pending[src] > 0 && hold_ahead(er)) er->deferred[src] = 1;
+    else if (msg[3] || (er->deferred[src] && er->pending[src] == 0)) {
+        er->deferred[src] = 0;
+        assign(er, src);
+    }
     retire_if_done(er, src);
     return msg[0] >= 0;
 }
@@ -260,7 +275,7 @@ static int run_shard(struct embed_run *er, int64_t id) {
     int64_t tok = er->ctx.tokens_done, sent = er->ctx.sentences_done;
     double t = elmo_now();
     int rc = elmo_embed_shard(&er->ctx, er->input, &er->plan.sh[id], pp, rp);
-    if (rc < 0) elmo_die(rc);  /* one rank's failure stops every rank */
+    if (rc < 0) elmo_die(rc); /* one rank's failure stops every rank */
     t = elmo_now() - t;
     qs.busy += t;
     tok = er->ctx.tokens_done - tok;
@@ -296,6 +311,7 @@ static void work_rank0(struct embed_run *er) {
     er->active_workers = er->size - 1;
     er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
     er->ended = elmo_xcalloc((size_t)er->size, 1);
+    er->deferred = elmo_xcalloc((size_t)er->size, 1);
     double t_start = elmo_now();
     send_first_shards(er);
     int64_t id;
@@ -322,8 +338,10 @@ static void work_rank0(struct embed_run *er) {
                   qs.serve_cpu * per, qs.syncs, qs.sync);
     free(er->pending);
     free(er->ended);
+    free(er->deferred);
     er->pending = NULL;
     er->ended = NULL;
+    er->deferred = NULL;
 }
 
 /* Worker: completes the request for the next shard (sent at t_req), counting any wait. */
@@ -341,10 +359,13 @@ static void wait_for_shard(MPI_Request *req, double t_req) {
 }
 
 /*
- * A worker: runs the shards rank 0 hands it, always holding the next one while it runs one.
- * The first shard comes unasked and the worker asks for a second at once; from then on one
+ * A worker: runs the shards rank 0 hands it, holding the next one while it runs one.  The
+ * first shard comes unasked and the worker asks for a second at once; from then on one
  * message per shard, sent when it finishes, reports it done and asks for the one after the
- * next (rank 0 answers it while the next runs).
+ * next (rank 0 answers it while the next runs).  When the answer is not there as a shard
+ * ends (rank 0 is in a batch, or holds the request back near the end of the plan until this
+ * worker idles: hold_ahead), the worker reports the shard at once and asks again once
+ * answered.
  */
 static void work_worker(struct embed_run *er) {
     int64_t cur, next = -1, n = 0;
@@ -360,10 +381,19 @@ static void work_worker(struct embed_run *er) {
         int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
         run_shard(er, cur);
         n++;
+        int got = 0, reported = 0;
+        ELMO_MPI(MPI_Test(&req, &got, MPI_STATUS_IGNORE));
+        if (!got) { /* report now: rank 0 may be waiting for this rank to idle */
+            tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
+            reported = 1;
+        }
         wait_for_shard(&req, t_req);
-        /* done, and (unless told "no more") the request for the shard after next */
+        /* done (unless reported), and (unless told "no more") the request for the shard after
+           next */
         t_req = elmo_now();
-        tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, next >= 0);
+        if (!reported || next >= 0)
+            tell_rank0(er, reported ? -1 : cur, reported ? 0 : er->ctx.tokens_done - t,
+                       reported ? 0 : er->ctx.sentences_done - s, next >= 0);
         cur = next;
         if (cur >= 0)
             ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
