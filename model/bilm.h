@@ -176,9 +176,10 @@ int elmo_model_pack_at(struct elmo_model *m, float *mem, int part, int nparts);
 int elmo_model_pack_view(struct elmo_model *m, const float *mem);
 
 /*
- * Names in buf (cap bytes) the packed layout of a model of these options: the layout's
- * version, the tile width and the shape; packed weights are valid for one name only.  Returns
- * 0, or -1 when cap is too small.
+ * Names in buf (cap bytes) the packed layout of a model of these options: a hash of how this
+ * build packs a tiny seeded model (so any change to the packing changes the name), the tile
+ * width and the shape; packed weights are valid for one name only.  Returns 0, or -1 when cap
+ * is too small (or the tiny model could not be packed).
  */
 int elmo_model_pack_tag(const struct elmo_options *opt, char *buf, size_t cap);
 

@@ -188,10 +188,43 @@ int elmo_model_pack_view(struct elmo_model *m, const float *mem) {
     return pack_into(m, (float *)mem, 0, 1, false);
 }
 
+/* The packing of a tiny seeded model of every kind of item (1, 2 and 4 gates, biases),
+   hashed (64-bit FNV-1a): it changes whenever the code packs anything differently. */
+static uint64_t probe_hash;
+static void probe(void) {
+    const struct elmo_options o = {.E = 3,
+                                   .n_filters = 2,
+                                   .filter_width = {1, 2},
+                                   .filter_count = {5, 7},
+                                   .F = 12,
+                                   .n_highway = 1,
+                                   .n_characters = 262,
+                                   .max_chars = 50,
+                                   .D = 24,
+                                   .P = 8,
+                                   .L = 2,
+                                   .skip = true,
+                                   .has_cnn_proj = true,
+                                   .has_lstm_proj = true};
+    struct elmo_model m;
+    if (elmo_model_init(&m, &o) != ELMO_OK) return;
+    elmo_model_randomize(&m, 7);
+    if (elmo_model_pack(&m) == ELMO_OK) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        const unsigned char *b = (const unsigned char *)m.packed->block;
+        for (size_t i = 0; i < m.packed->floats * sizeof(float); i++)
+            h = (h ^ b[i]) * 0x100000001b3ull;
+        probe_hash = h;
+    }
+    elmo_model_free(&m);
+}
+
 int elmo_model_pack_tag(const struct elmo_options *o, char *buf, size_t cap) {
-    /* the layout's version: raise it whenever layout() or elmo_pmat_pack changes what they
-       write */
-    int n = snprintf(buf, cap, "layout=1 nr=%d E=%d F=%d filters=", ELMO_NR, o->E, o->F);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, probe);
+    int n = snprintf(buf, cap,
+                     "layout=%016llx nr=%d E=%d F=%d filters=", (unsigned long long)probe_hash,
+                     ELMO_NR, o->E, o->F);
     for (int i = 0; i < o->n_filters && n > 0 && (size_t)n < cap; i++)
         n += snprintf(buf + n, cap - (size_t)n, "%s%dx%d", i ? "," : "", o->filter_width[i],
                       o->filter_count[i]);
@@ -199,7 +232,7 @@ int elmo_model_pack_tag(const struct elmo_options *o, char *buf, size_t cap) {
         n += snprintf(buf + n, cap - (size_t)n,
                       " highway=%d cnn_proj=%d P=%d D=%d L=%d lstm_proj=%d", o->n_highway,
                       (int)o->has_cnn_proj, o->P, o->D, o->L, (int)o->has_lstm_proj);
-    return n > 0 && (size_t)n < cap ? 0 : -1;
+    return n > 0 && (size_t)n < cap && probe_hash != 0 ? 0 : -1;
 }
 
 void elmo_model_unpack(struct elmo_model *m) {
