@@ -44,6 +44,40 @@ static uint64_t header_sum(const unsigned char *h, size_t n) {
     return elmo_fnv64_fold(s, h + at + 8, n - at - 8);
 }
 
+/*
+ * Reads and checks the header of the open image file fd (st its stat): NULL with f and *h (its
+ * header_bytes bytes, owned) set, else why not (*h NULL; *foreign set when the file does not
+ * start with an image's magic).
+ */
+static const char *read_header(int fd, const struct stat *st, struct fixed *f, unsigned char **h,
+                               bool *foreign) {
+    *h = NULL;
+    *foreign = false;
+    if (pread(fd, f, sizeof *f, 0) != (ssize_t)sizeof *f) {
+        *foreign = true;
+        return "it cannot be read";
+    }
+    if (memcmp(f->magic, MAGIC, sizeof MAGIC - 1) != 0) {
+        *foreign = true;
+        return "it is not a packed image";
+    }
+    if (f->header_bytes % 4096 != 0 || f->header_bytes < sizeof *f ||
+        f->header_bytes > HEADER_MAX || f->block_floats == 0 || f->key_bytes > f->header_bytes ||
+        f->nblocks > f->header_bytes / 8 ||
+        f->nblocks != (f->floats + f->block_floats - 1) / f->block_floats ||
+        sizeof *f + round_up(f->key_bytes, 8) + 8 * f->nblocks > f->header_bytes ||
+        f->floats > ((uint64_t)1 << 40) || (uint64_t)st->st_size != f->header_bytes + 4 * f->floats)
+        return "its header is damaged or the file is truncated";
+    if ((*h = malloc(f->header_bytes)) == NULL) return "out of memory";
+    if (pread(fd, *h, f->header_bytes, 0) != (ssize_t)f->header_bytes ||
+        header_sum(*h, f->header_bytes) != f->header_sum) {
+        free(*h);
+        *h = NULL;
+        return "its header is damaged";
+    }
+    return NULL;
+}
+
 int elmo_pack_cache_map(const char *file, const char *key, size_t floats,
                         struct elmo_pack_image *img, char *why, size_t cap) {
     memset(img, 0, sizeof *img);
@@ -54,41 +88,29 @@ int elmo_pack_cache_map(const char *file, const char *key, size_t floats,
     }
     struct stat st;
     struct fixed f;
+    unsigned char *h = NULL;
+    bool foreign;
     const size_t klen = strlen(key);
-    const char *bad = NULL;
-    if (fstat(fd, &st) != 0 || pread(fd, &f, sizeof f, 0) != (ssize_t)sizeof f)
-        bad = "it cannot be read";
-    else if (memcmp(f.magic, MAGIC, sizeof MAGIC - 1) != 0) bad = "it is not a packed image";
-    else if (f.header_bytes % 4096 != 0 || f.header_bytes < sizeof f ||
-             f.header_bytes > HEADER_MAX || f.block_floats == 0 || f.key_bytes > f.header_bytes ||
-             f.nblocks > f.header_bytes / 8 ||
-             f.nblocks != (f.floats + f.block_floats - 1) / f.block_floats ||
-             sizeof f + round_up(f.key_bytes, 8) + 8 * f.nblocks > f.header_bytes ||
-             f.floats > ((uint64_t)1 << 40) ||
-             (uint64_t)st.st_size != f.header_bytes + 4 * f.floats)
-        bad = "its header is damaged or the file is truncated";
-    else if (f.floats != floats || f.key_bytes != klen)
+    const char *bad =
+        fstat(fd, &st) != 0 ? "it cannot be read" : read_header(fd, &st, &f, &h, &foreign);
+    if (!bad && (f.floats != floats || f.key_bytes != klen || memcmp(h + sizeof f, key, klen)))
         bad = "it was made for another weight file or layout";
-    if (bad) {
-        close(fd);
-        snprintf(why, cap, "%s", bad);
-        return 0;
+    void *p = MAP_FAILED;
+    char map_err[160];
+    if (!bad) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            snprintf(map_err, sizeof map_err, "it cannot be mapped: %s", strerror(errno));
+            bad = map_err;
+        }
+        /* the block checksums are read from the mapping: the header checked is the one mapped */
+        else if (memcmp(p, h, f.header_bytes) != 0)
+            bad = "its header is damaged";
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
-    if (p == MAP_FAILED) {
-        snprintf(why, cap, "it cannot be mapped: %s", strerror(errno));
-        return 0;
-    }
-    const unsigned char *h = p;
-    struct fixed g;
-    memcpy(&g, h, sizeof g);
-    if (memcmp(&g, &f, sizeof g) != 0 || header_sum(h, f.header_bytes) != f.header_sum)
-        bad = "its header is damaged";
-    else if (memcmp(h + sizeof f, key, klen) != 0)
-        bad = "it was made for another weight file or layout";
+    free(h);
     if (bad) {
-        munmap(p, (size_t)st.st_size);
+        if (p != MAP_FAILED) munmap(p, (size_t)st.st_size);
         snprintf(why, cap, "%s", bad);
         return 0;
     }
@@ -97,11 +119,11 @@ int elmo_pack_cache_map(const char *file, const char *key, size_t floats,
 #endif
     img->map = p;
     img->map_bytes = (size_t)st.st_size;
-    img->data = (const float *)(h + f.header_bytes);
+    img->data = (const float *)((const char *)p + f.header_bytes);
     img->floats = floats;
     img->block_floats = f.block_floats;
     img->nblocks = f.nblocks;
-    img->sums = (const uint64_t *)(h + sizeof f + round_up(klen, 8));
+    img->sums = (const uint64_t *)((const char *)p + sizeof f + round_up(klen, 8));
     img->dev = st.st_dev;
     img->ino = st.st_ino;
     return 1;
@@ -238,27 +260,16 @@ enum elmo_pack_state elmo_pack_cache_state(const char *file, char *path, size_t 
     path[0] = '\0';
     *bytes = 0;
     int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ELMO_PACK_FOREIGN;
     struct stat st;
     struct fixed f;
-    if (fd < 0) return ELMO_PACK_FOREIGN;
-    if (fstat(fd, &st) != 0 || pread(fd, &f, sizeof f, 0) != (ssize_t)sizeof f ||
-        memcmp(f.magic, MAGIC, sizeof MAGIC - 1) != 0) {
-        close(fd);
-        return ELMO_PACK_FOREIGN;
-    }
-    *bytes = (long long)st.st_size;
     unsigned char *h = NULL;
-    bool ok = f.header_bytes % 4096 == 0 && f.header_bytes >= sizeof f &&
-              f.header_bytes <= HEADER_MAX && f.key_bytes <= f.header_bytes - sizeof f &&
-              (uint64_t)st.st_size >= f.header_bytes && (h = malloc(f.header_bytes)) != NULL &&
-              pread(fd, h, f.header_bytes, 0) == (ssize_t)f.header_bytes &&
-              header_sum(h, f.header_bytes) == f.header_sum &&
-              (uint64_t)st.st_size == f.header_bytes + 4 * f.floats;
+    bool foreign = true;
+    const char *bad = fstat(fd, &st) != 0 ? "?" : read_header(fd, &st, &f, &h, &foreign);
     close(fd);
-    if (!ok) {
-        free(h);
-        return ELMO_PACK_DAMAGED;
-    }
+    if (bad && foreign) return ELMO_PACK_FOREIGN;
+    *bytes = (long long)st.st_size;
+    if (bad) return ELMO_PACK_DAMAGED;
     /* the key: the identity line (elmo_cache_entry), " ", the layout's name */
     char *key = calloc(1, f.key_bytes + 1), *at, *layout = NULL;
     if (!key) {
