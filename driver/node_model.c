@@ -299,9 +299,9 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     /* with mapped weights the image is [char table | packed copies] */
     const size_t nc = ((size_t)ELMO_NCHARS * (size_t)opt.E + 15) / 16 * 16;
     const size_t np = elmo_model_packed_floats(&opt);
-    struct cache_entry *ce = elmo_xmalloc(sizeof *ce);
-    cache_entry_of(weights_path, &opt, nc, ce);
-    bool hit = cached_image(ce, nc + np, w, node, node_rank, node_size, t), mapped = false;
+    struct cache_entry ce;
+    cache_entry_of(weights_path, &opt, nc, &ce);
+    bool hit = cached_image(&ce, nc + np, w, node, node_rank, node_size, t), mapped = false;
     /* a cached image stands for the NaN check of the file it was packed from */
     int rc = map_weights(weights_path, &opt, &w->map, tensors, node, node_rank, node_size, !hit,
                          &mapped, t);
@@ -311,7 +311,6 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
         m->release_ctx = w;
         if (rc == 0) rc = elmo_agree(elmo_model_pack_view(m, w->img.data + nc));
         ELMO_MPI(MPI_Comm_free(&node));
-        free(ce);
         if (rc < 0) {
             elmo_model_free(m);
             return rc;
@@ -325,11 +324,10 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
     }
     if (hit) { /* the weights are to be read (and checked): no image of them is kept */
         elmo_pack_cache_unmap(&w->img);
-        ce->file[0] = '\0';
+        ce.file[0] = '\0';
     }
     if (rc < 0) {
         free(w);
-        free(ce);
         ELMO_MPI(MPI_Comm_free(&node));
         return rc;
     }
@@ -343,7 +341,6 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
                       "per rank",
                       weights_path, (double)(nb + np) * sizeof(float) / 1048576.0);
         release_window(w);
-        free(ce);
         ELMO_MPI(MPI_Comm_free(&node));
         return elmo_agree(elmo_model_load(options_path, weights_path, m));
     }
@@ -357,7 +354,6 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
                   t);
     ELMO_MPI(MPI_Comm_free(&node));
     if (rc < 0) {
-        free(ce);
         elmo_model_free(m);
         return rc;
     }
@@ -368,7 +364,6 @@ int elmo_node_model_load(const char *options_path, const char *weights_path, str
                   weights_path, mapped ? "mapped" : "read", t[0], t[4], t[1], t[2], t[5], t[3],
                   node_size, node_size > 1 ? "s" : "",
                   (double)(nb + np) * sizeof(float) / 1048576.0);
-    if (node_rank == 0 && mapped) cache_image(weights_path, &opt, ce, block, nc, nc + np);
-    free(ce);
+    if (node_rank == 0 && mapped) cache_image(weights_path, &opt, &ce, block, nc, nc + np);
     return 0;
 }
