@@ -24,12 +24,14 @@
 
 static const char *const state_names[] = {"live", "stale", "orphan", "damaged", "foreign"};
 
-/* Whether name[0 .. 64) are lowercase hex digits. */
-static bool hex64(const char *name) {
-    for (int i = 0; i < 64; i++)
+/* What follows "packed-<64 lowercase hex>.bin" at the start of name (the name of an image,
+   io/pack_cache.h), or NULL when name does not start so. */
+static const char *after_image_name(const char *name) {
+    if (strncmp(name, "packed-", 7) != 0) return NULL;
+    for (int i = 7; i < 7 + 64; i++)
         if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
-            return false;
-    return true;
+            return NULL;
+    return strncmp(name + 71, ".bin", 4) == 0 ? name + 75 : NULL;
 }
 
 /*
@@ -37,12 +39,12 @@ static bool hex64(const char *name) {
  * "packed-<hex>.bin.<host>.<pid>.tmp" whose process is gone.
  */
 static bool dead_write(const char *name, const char *host) {
-    const size_t base = 7 + 64 + 4, hl = strlen(host);
-    if (strncmp(name, "packed-", 7) != 0 || !hex64(name + 7) || strncmp(name + 71, ".bin.", 5))
+    const char *rest = after_image_name(name);
+    const size_t hl = strlen(host);
+    if (!rest || rest[0] != '.' || strncmp(rest + 1, host, hl) != 0 || rest[1 + hl] != '.')
         return false;
-    if (strncmp(name + base + 1, host, hl) != 0 || name[base + 1 + hl] != '.') return false;
     char *end = NULL;
-    long pid = strtol(name + base + 2 + hl, &end, 10);
+    long pid = strtol(rest + 2 + hl, &end, 10);
     return pid > 0 && end && !strcmp(end, ".tmp") && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
@@ -70,8 +72,8 @@ static int cache_run(bool prune) {
         const char *name = e->d_name;
         char file[PATH_MAX + 300], path[PATH_MAX];
         snprintf(file, sizeof file, "%s/%s", dir, name);
-        bool image = strlen(name) == 7 + 64 + 4 && !strncmp(name, "packed-", 7) &&
-                     hex64(name + 7) && !strcmp(name + 71, ".bin");
+        const char *rest = after_image_name(name);
+        bool image = rest && rest[0] == '\0';
         long long bytes = 0;
         const char *what;
         bool drop;
