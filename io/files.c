@@ -77,19 +77,3 @@ int elmo_read_stream(FILE *f, const char *name, size_t max, char **text, size_t 
     *len = n;
     return 0;
 }
-
-uint64_t elmo_fnv64_fold(uint64_t h, const void *buf, size_t n) {
-    const uint8_t *b = buf;
-    const size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w;
-        memcpy(&w, b + 8 * i, 8);
-        h ^= w;
-        h *= 0x100000001b3ull;
-    }
-    for (size_t i = 8 * words; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}

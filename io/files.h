@@ -7,7 +7,6 @@
 #ifndef ELMO_FILES_H
 #define ELMO_FILES_H
 
-#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -28,15 +27,5 @@ char *elmo_read_text(const char *path);
  * ELMO_ERR_RANGE.  Returns 0 or a negative status; *text is NULL on failure.  f stays open.
  */
 int elmo_read_stream(FILE *f, const char *name, size_t max, char **text, size_t *len);
-
-/* The start of a 64-bit FNV-1a checksum. */
-#define ELMO_FNV64_OFFSET 0xcbf29ce484222325ull
-
-/*
- * Folds n bytes into the FNV-1a state h: whole little-endian 64-bit words, then the tail of
- * fewer than 8 bytes byte by byte.  The one checksum of part files, direct-write shards and
- * packed-weight images (io/pack_cache.h).
- */
-uint64_t elmo_fnv64_fold(uint64_t h, const void *buf, size_t n);
 
 #endif /* ELMO_FILES_H */

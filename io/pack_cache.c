@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/files.h"
 #include "io/hash_cache.h"
 #include "io/outfile.h"
+#include "model/fnv.h"
 #include "model/status.h"
 
 #define MAGIC        "elmo packed 1\n"

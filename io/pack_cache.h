@@ -14,7 +14,7 @@
  * The key is the caller's: the weight file's identity (elmo_cache_entry) and the layout the
  * image was packed for.  An image is used only when its key and size are the caller's, the
  * header's own checksum (header_sum, taken with that field as 0) holds, and every block of the
- * image matches its checksum (64-bit FNV-1a, io/files.h).  Files are written aside and renamed,
+ * image matches its checksum (64-bit FNV-1a, model/fnv.h).  Files are written aside and renamed,
  * so a reader maps a whole old file or a whole new one; a file truncated in place while mapped
  * would make reading it fail (SIGBUS), as for the weight file itself (io/weights.h).
  */

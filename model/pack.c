@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "model/bilm_ws.h"
+#include "model/fnv.h"
 #include "model/gemm.h"
 #include "model/status.h"
 
@@ -189,7 +190,7 @@ int elmo_model_pack_view(struct elmo_model *m, const float *mem) {
 }
 
 /* The packing of a tiny seeded model of every kind of item (1, 2 and 4 gates, biases),
-   hashed (64-bit FNV-1a): it changes whenever the code packs anything differently. */
+   hashed (model/fnv.h): it changes whenever the code packs anything differently. */
 static uint64_t probe_hash;
 static void probe(void) {
     const struct elmo_options o = {.E = 3,
@@ -209,13 +210,9 @@ static void probe(void) {
     struct elmo_model m;
     if (elmo_model_init(&m, &o) != ELMO_OK) return;
     elmo_model_randomize(&m, 7);
-    if (elmo_model_pack(&m) == ELMO_OK) {
-        uint64_t h = 0xcbf29ce484222325ull;
-        const unsigned char *b = (const unsigned char *)m.packed->block;
-        for (size_t i = 0; i < m.packed->floats * sizeof(float); i++)
-            h = (h ^ b[i]) * 0x100000001b3ull;
-        probe_hash = h;
-    }
+    if (elmo_model_pack(&m) == ELMO_OK)
+        probe_hash =
+            elmo_fnv64_fold(ELMO_FNV64_OFFSET, m.packed->block, m.packed->floats * sizeof(float));
     elmo_model_free(&m);
 }
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/files.h"
+#include "model/fnv.h"
 #include "model/outputs.h"
 #include "model/status.h"
 
