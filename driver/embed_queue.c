@@ -381,19 +381,17 @@ static void work_worker(struct embed_run *er) {
         int64_t t = er->ctx.tokens_done, s = er->ctx.sentences_done;
         run_shard(er, cur);
         n++;
-        int got = 0, reported = 0;
+        int got = 0; /* the next shard's answer is here: else the shard is reported at once */
         ELMO_MPI(MPI_Test(&req, &got, MPI_STATUS_IGNORE));
-        if (!got) { /* report now: rank 0 may be waiting for this rank to idle */
+        if (!got) /* rank 0 may be waiting for this rank to idle */
             tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, 0);
-            reported = 1;
-        }
         wait_for_shard(&req, t_req);
         /* done (unless reported), and (unless told "no more") the request for the shard after
            next */
         t_req = elmo_now();
-        if (!reported || next >= 0)
-            tell_rank0(er, reported ? -1 : cur, reported ? 0 : er->ctx.tokens_done - t,
-                       reported ? 0 : er->ctx.sentences_done - s, next >= 0);
+        if (got)
+            tell_rank0(er, cur, er->ctx.tokens_done - t, er->ctx.sentences_done - s, next >= 0);
+        else if (next >= 0) tell_rank0(er, -1, 0, 0, 1);
         cur = next;
         if (cur >= 0)
             ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
