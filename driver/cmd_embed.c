@@ -44,6 +44,7 @@
 #include "driver/commands.h"
 #include "driver/embed_job.h"
 #include "driver/node_model.h"
+#include "driver/spare_cores.h"
 #include "io/files.h"
 #include "io/rank_log.h"
 #include "model/clock.h"
@@ -477,10 +478,16 @@ int elmo_embed_run(struct elmo_job *job) {
     elmo__embed_direct_choose(&er);                           /* direct writes or two-pass */
     if (er.direct_on) ELMO_CALL(elmo__embed_direct_prepare(&er, &resumed));
     if (resumed) ELMO_CALL(verify_journalled(&er));
+    elmo_spare_start(job->threads);
     t_work = elmo_now();                               /* 3. work */
     elmo__embed_work(&er);
     t_work = elmo_now() - t_work;
-    ELMO_MPI(MPI_Barrier(MPI_COMM_WORLD));
+    elmo_spare_offer(); /* ranks that finish first lend their cores to the others */
+    if (elmo_spare_taken() > 0)
+        elmo_rank_log("took %d core%s of ranks that had finished", elmo_spare_taken(),
+                      elmo_spare_taken() > 1 ? "s" : "");
+    elmo_spare_barrier(MPI_COMM_WORLD);
+    elmo_spare_stop();
     ELMO_CALL(check_input_and_parts(&er));                    /* 4. checks */
     ELMO_CALL(reconcile(&er, &mg, &tt, &tot));                /* 5. totals, rejects */
     ELMO_CALL(merge(&er, &mg, &tot, &t_merge));               /* 6. merge, commit */

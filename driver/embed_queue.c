@@ -16,6 +16,7 @@
 #include "driver/collective.h"
 #include "driver/commands.h"
 #include "driver/embed_job.h"
+#include "driver/spare_cores.h"
 #include "io/rank_log.h"
 #include "model/clock.h"
 #include "model/status.h"
@@ -176,6 +177,25 @@ static bool hold_ahead(const struct embed_run *er) {
     return er->plan.n - er->next < elmo__embed_computing_ranks(er->size);
 }
 
+/* Rank 0: whether every shard has been handed out. */
+static bool handed_out(struct embed_run *er) {
+    while (er->next < er->plan.n && er->plan.done[er->next]) er->next++;
+    return er->next >= er->plan.n;
+}
+
+/* Rank 0, once every shard is handed out: the requests held back (hold_ahead) are answered
+ * "no more" at once, so that those workers end (and lend their cores) as their shard ends
+ * instead of waiting for this rank's batch. */
+static void release_deferred(struct embed_run *er) {
+    if (!handed_out(er)) return;
+    for (int r = 1; r < er->size; r++)
+        if (er->deferred[r]) {
+            er->deferred[r] = 0;
+            assign(er, r);
+            retire_if_done(er, r);
+        }
+}
+
 /* Rank 0: one worker message {done, tokens, sentences, want, bytes, checksum} (see serve);
  * returns 1 when it wrote a journal line (not yet synced). */
 static int handle(struct embed_run *er, int src, const int64_t *msg) {
@@ -192,6 +212,7 @@ static int handle(struct embed_run *er, int src, const int64_t *msg) {
         assign(er, src);
     }
     retire_if_done(er, src);
+    release_deferred(er);
     return msg[0] >= 0;
 }
 
@@ -204,7 +225,7 @@ static int handle(struct embed_run *er, int src, const int64_t *msg) {
  * current one, so it never waits for rank 0 to finish a batch shorter than its shard; it is
  * finished when it was told "no more" and has reported all it got.
  */
-static void serve(struct embed_run *er, int block) {
+static int64_t serve(struct embed_run *er, int block) {
     int64_t handled = 0, journalled = 0;
     double t = 0, c = 0;
     for (;;) {
@@ -238,6 +259,7 @@ static void serve(struct embed_run *er, int block) {
         qs.wakes++;
     }
     progress(er, 0);
+    return handled;
 }
 
 /* Stops this rank (and so the job, exit 3) when a stop signal arrived; the journal only ever
@@ -316,15 +338,24 @@ static void work_rank0(struct embed_run *er) {
     send_first_shards(er);
     int64_t id;
     while (elmo__embed_computing_ranks(er->size) == er->size && (id = next_shard(er)) >= 0) {
+        release_deferred(er);
         run_shard(er, id);
         int rc = elmo__embed_journal_note(er, id, er->ctx.part_bytes, er->ctx.part_checksum);
         if (rc < 0) elmo_die(rc);
         sync_journal(er, 0);
         progress(er, 0);
     }
+    /* once no shard is left to hand out, this rank's cores go to the ranks still computing
+       and it serves their last reports without spinning */
     while (er->active_workers > 0) {
-        serve(er, 1);
+        const bool left = !handed_out(er);
+        if (!left) elmo_spare_offer();
+        const int64_t handled = serve(er, left);
         stop_if_signalled(er);
+        if (!left && !handled && er->active_workers > 0) {
+            const struct timespec ms = {0, 1000000};
+            (void)nanosleep(&ms, NULL);
+        }
     }
     sync_journal(er, 1);
     progress(er, 1);
@@ -396,6 +427,7 @@ static void work_worker(struct embed_run *er) {
         if (cur >= 0)
             ELMO_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_ASSIGN, MPI_COMM_WORLD, &req));
     }
+    elmo_spare_offer();
     elmo_rank_log("queue: %" PRId64 " shards, waited for %" PRId64 " of them %.3f s in all; "
                   "request to answer %.1f us on average, %.1f us at most, when waited",
                   n, qs.waits, qs.wait, qs.waits ? 1e6 * qs.rtt_sum / (double)qs.waits : 0.0,

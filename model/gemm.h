@@ -158,6 +158,16 @@ void elmo_blas_set_threads(int n);
 /* The current thread count of the row-stable GEMM. */
 int elmo_blas_threads(void);
 
+/*
+ * A lender of cores.  While one is set, every parallel product call (elmo_pgemm,
+ * elmo_gemm_rows; not the serial ones a GEMM thread makes) first asks take(ctx, threads) with
+ * the current thread count, and the row-stable GEMM runs on that many more threads from then
+ * on (at most 64 in all).  Results do not depend on it, so a rank may take cores other ranks
+ * stopped using in the middle of a batch.  NULL stops asking; the thread count stays until
+ * elmo_blas_set_threads.  Call it from the main thread, outside any product.
+ */
+void elmo_blas_set_lender(int (*take)(void *ctx, int threads), void *ctx);
+
 /* Name of the BLAS kernel in use (openblas_get_corename), for reports. */
 const char *elmo_blas_corename(void);
 

@@ -541,6 +541,17 @@ static void call_part(void *arg, int t, int T) {
     }
 }
 
+/* The lender of cores (elmo_blas_set_lender), asked by the main thread at each parallel call. */
+static struct {
+    int (*take)(void *ctx, int threads);
+    void *ctx;
+} lender;
+
+void elmo_blas_set_lender(int (*take)(void *ctx, int threads), void *ctx) {
+    lender.take = take;
+    lender.ctx = ctx;
+}
+
 /* Products per call of the pool (a longer elmo_pgemm is run in groups of this many). */
 #define PGEMM_GROUP 16
 
@@ -553,6 +564,10 @@ static void run_call(int n, const struct prod *prods, bool serial) {
         cum[i + 1] =
             cum[i] + (double)prods[i].np * ((double)prods[i].op->M * (double)prods[i].K + 1.0);
     struct call c = {n, prods, cum};
+    if (!serial && lender.take && pool.want < PGEMM_MAXT) {
+        const int more = lender.take(lender.ctx, pool.want);
+        if (more > 0) elmo__pgemm_set_threads(pool.want + more);
+    }
     if (serial || pool.want <= 1) call_part(&c, 0, 1);
     else elmo__parallel(call_part, &c);
 }

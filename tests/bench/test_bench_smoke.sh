@@ -34,6 +34,8 @@ mpiexec -n 2 "$ELMO_BIN" bench --shape fixture --tokens 500 >"$T/log" 2>&1 \
   || fail "bench on 2 ranks failed"
 check
 grep -q "2 ranks x 1 thread" "$T/log" || fail "2 ranks not reported"
+grep -qE "^  cores of finished ranks taken by ranks still running a batch: [0-9]+$" "$T/log" \
+  || fail "no line on lent cores"
 # every batch planned ran on exactly one of the 2 ranks: the least and most per rank add up
 awk '/^  corpus .* batch/ { for (i = 1; i <= NF; i++) if ($i ~ /^batch(es)?$/) nb = $(i - 1) }
      /^  batches taken one at a time/ { lo = $(NF - 4); hi = $(NF - 2) }

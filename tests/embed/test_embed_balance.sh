@@ -2,7 +2,8 @@
 # Shards planned for the ranks: a small input (about 11k tokens, under one default shard) on
 # 4 ranks gives every rank shards to run, the summary shows how busy the ranks were, and the
 # store is the 1-rank store; a journal planned on 2 ranks resumes on 4 (and one planned on 4
-# on 1) to the same store.
+# on 1) to the same store; a rank left without work lends its core to the rank still
+# computing, which runs on two threads from then on, and the store is the 1-rank store.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -52,4 +53,22 @@ for pair in "2 4" "4 1"; do
   $PY "$CHK" same "$T/ref.h5" "$out"
   echo "planned on $1 ranks ($plan shards), resumed on $2: the 1-rank store"
 done
+echo "== one shard on 2 ranks: rank 0 has no work and lends its core to rank 1"
+awk 'NF { printf "%s ", $1 } !NF { print ""; if (++n == 30) exit }' \
+  "$ELMO_FIXTURES/twitter-ner/validation.txt" >"$T/few.txt"
+FEW=(--input "$T/few.txt" --input-format text)
+embed 1 "${FEW[@]}" --output "$T/few1.h5" 2>"$T/few1.log" || { cat "$T/few1.log"; exit 1; }
+embed 2 "${FEW[@]}" --output "$T/few2.h5" 2>"$T/few2.log" || { cat "$T/few2.log"; exit 1; }
+L="$T/few2.h5.logs"
+[ "$(shards_of "$L" 1)" -eq 1 ] && [ "$(shards_of "$L" 0)" -eq 0 ] \
+  || { cat "$T/few2.log"; echo "FAIL: not one shard on rank 1"; exit 1; }
+grep -q 'rank 1/2: took 1 core of ranks that had finished$' "$L/rank-00001.log" \
+  || { cat "$L/rank-00001.log"; echo "FAIL: rank 1 took no core"; exit 1; }
+$PY "$CHK" same "$T/few1.h5" "$T/few2.h5"
+ELMO_LEND_CORES=0 embed 2 "${FEW[@]}" --output "$T/few0.h5" 2>"$T/few0.log" \
+  || { cat "$T/few0.log"; exit 1; }
+if grep -q 'took .* core' "$T/few0.h5.logs/rank-00001.log"; then
+  echo "FAIL: a core lent with ELMO_LEND_CORES=0"; exit 1
+fi
+$PY "$CHK" same "$T/few1.h5" "$T/few0.h5"
 echo "test_embed_balance: ok"

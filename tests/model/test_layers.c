@@ -274,6 +274,73 @@ static double run_bilm(struct elmo_options o, float wscale, int B, const int32_t
     return e;
 }
 
+/* A lender of cores (model/gemm.h) that grants one core at its `at`-th question. */
+static int lend_calls, lend_at;
+static int lend_one(void *ctx, int threads) {
+    (void)ctx;
+    (void)threads;
+    return ++lend_calls == lend_at ? 1 : 0;
+}
+
+/* One forward pass of the 64-row batch on one thread, with a lender granting a second thread
+ * at the at-th product call (0: none); the layers' outputs into out. */
+static void forward_lent(struct elmo_model *m, struct elmo_bilm_ws *ws, const int32_t *n_tok,
+                         const float *tok, int at, float **out) {
+    elmo_blas_set_threads(1);
+    lend_calls = 0;
+    lend_at = at;
+    if (at) elmo_blas_set_lender(lend_one, NULL);
+    elmo_bilm_forward(m, ws, 64, n_tok, tok, NULL, out);
+    elmo_blas_set_lender(NULL, NULL);
+    if (at) {
+        CHECK(lend_calls >= at);              /* the lender was asked at every parallel call */
+        CHECK_INT_EQ(elmo_blas_threads(), 2); /* and its core was used from then on */
+    }
+    elmo_blas_set_threads(1);
+}
+
+/* Threads lent in the middle of a batch (a rank taking the core of a finished one) leave every
+ * bit of the outputs as on one thread: granted before the first layer, in the middle of the
+ * first layer's steps, and before the second layer. */
+static void test_lender(void) {
+    struct elmo_options o = tiny(1, true, true, 2, true);
+    struct elmo_model m;
+    CHECK_OK(elmo_model_init(&m, &o));
+    elmo_model_randomize(&m, 17);
+    int32_t n_tok[64];
+    int ntot = 0;
+    for (int b = 0; b < 64; b++) n_tok[b] = 5 + (b * 7) % 37, ntot += n_tok[b];
+    struct elmo_bilm_ws ws;
+    CHECK_OK(elmo_bilm_ws_init(&ws, &m, 64, ntot + 2 * 64, 16));
+    const size_t n = (size_t)ntot * 2 * o.P;
+    float *tok = malloc(sizeof(float) * (size_t)ntot * o.P);
+    float *one[2], *lent[2];
+    for (int l = 0; l < 2; l++)
+        one[l] = malloc(sizeof(float) * n), lent[l] = malloc(sizeof(float) * n);
+    struct elmo_rng r;
+    elmo_rng_seed(&r, 9);
+    for (int i = 0; i < ntot * o.P; i++) tok[i] = frand(&r);
+    forward_lent(&m, &ws, n_tok, tok, 0, one);
+    /* how many product calls one pass makes, to grant a core in the middle of it */
+    lend_calls = 0;
+    lend_at = -1;
+    elmo_blas_set_lender(lend_one, NULL);
+    elmo_bilm_forward(&m, &ws, 64, n_tok, tok, NULL, lent);
+    elmo_blas_set_lender(NULL, NULL);
+    const int calls = lend_calls;
+    printf("lender: %d parallel product calls in one pass\n", calls);
+    CHECK(calls > 8);
+    const int at[3] = {1, calls / 4, calls / 2 + 1};
+    for (int k = 0; k < 3; k++) {
+        forward_lent(&m, &ws, n_tok, tok, at[k], lent);
+        for (int l = 0; l < 2; l++) CHECK(memcmp(one[l], lent[l], sizeof(float) * n) == 0);
+    }
+    free(tok);
+    for (int l = 0; l < 2; l++) free(one[l]), free(lent[l]);
+    elmo_bilm_ws_free(&ws);
+    elmo_model_free(&m);
+}
+
 static void test_mix(void) {
     enum { K = 3, N = 4, DIM = 6 };
     struct elmo_rng r;
@@ -434,6 +501,7 @@ int main(void) {
                    "64 rows, several runs of input projections") < 1e-4);
     CHECK(run_bilm(tiny(1, true, true, 2, true), 2.0f, 64, many, true, 2,
                    "64 rows, several runs, carried stream state") < 1e-4);
+    test_lender();
     test_mix();
     test_fastmath();
     test_counts();
