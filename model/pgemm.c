@@ -320,6 +320,21 @@ tile_finish(const struct elmo_pgemm_op *op, const struct tile_args *t, int ir, i
     }
 }
 
+/*
+ * Asks for the rows the tile at rows [ir, ir + m), columns [j0, j0 + ELMO_NR) will start
+ * from (init rows or partial sums), into L2, while the tile before it runs: they are usually
+ * far away in memory (the LSTM steps start from input projections computed long before), and
+ * every accumulator of a tile waits for them.
+ */
+static inline __attribute__((always_inline)) void
+prefetch_start(const struct elmo_pgemm_op *op, int ir, int m, int j0, bool first) {
+    if (first && op->init_mode != ELMO_INIT_ROWS) return;
+    for (int r = 0; r < m; r++) {
+        const float *p = first ? row_of(&op->init, ir + r) + j0 : out_row(&op->c, ir + r) + j0;
+        for (int l = 0; l < ELMO_NR; l += 16) __builtin_prefetch(p + l, 0, 2);
+    }
+}
+
 /* Panels [q0, q1) of one product. */
 static void run_panels(const struct prod *pr, int q0, int q1) {
     const struct elmo_pgemm_op *op = pr->op;
@@ -363,6 +378,14 @@ static void run_panels(const struct prod *pr, int q0, int q1) {
                         const bool direct = carrier && n == ELMO_NR;
                         for (int r = 0; r < m; r++)
                             t.c[r] = direct ? out_row(&op->c, ir + r) + j0 : tile_c[r];
+                        /* the next tile's start: the next rows of this panel, else the first
+                           rows of the next panel */
+                        if (ir + MRt < i1)
+                            prefetch_start(op, ir + MRt, i1 - ir - MRt < MRt ? i1 - ir - MRt : MRt,
+                                           j0, first);
+                        else if (q + 1 < jc1 && (q + 2) * ELMO_NR <= N)
+                            prefetch_start(op, i0, i1 - i0 < MRt ? i1 - i0 : MRt, j0 + ELMO_NR,
+                                           first);
                         isa->tile(&t);
                         tile_finish(op, &t, ir, m, j0, n, carrier, last, tile_c);
                     }
