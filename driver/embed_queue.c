@@ -111,11 +111,14 @@ void elmo__embed_busy_range(const struct embed_run *er, double t_work, double bu
     busy[1] = -got[1];
 }
 
-static int64_t next_shard(struct embed_run *er) {
+/* Rank 0: whether every shard has been handed out. */
+static bool handed_out(struct embed_run *er) {
     while (er->next < er->plan.n && er->plan.done[er->next]) er->next++;
-    if (er->next >= er->plan.n) return -1;
-    return er->next++;
+    return er->next >= er->plan.n;
 }
+
+/* Rank 0: the next shard to hand out (journalled ones skipped), or -1 when none is left. */
+static int64_t next_shard(struct embed_run *er) { return handed_out(er) ? -1 : er->next++; }
 
 /* This process's CPU seconds (rank 0's serving cost without the time it waited for a core). */
 static double cpu_now(void) {
@@ -175,12 +178,6 @@ static void retire_if_done(struct embed_run *er, int r) {
  */
 static bool hold_ahead(const struct embed_run *er) {
     return er->plan.n - er->next < elmo__embed_computing_ranks(er->size);
-}
-
-/* Rank 0: whether every shard has been handed out. */
-static bool handed_out(struct embed_run *er) {
-    while (er->next < er->plan.n && er->plan.done[er->next]) er->next++;
-    return er->next >= er->plan.n;
 }
 
 /* Rank 0, once every shard is handed out: the requests held back (hold_ahead) are answered
@@ -353,8 +350,7 @@ static void work_rank0(struct embed_run *er) {
         const int64_t handled = serve(er, left);
         stop_if_signalled(er);
         if (!left && !handled && er->active_workers > 0) {
-            const struct timespec ms = {0, 1000000};
-            (void)nanosleep(&ms, NULL);
+            elmo_spare_nap();
         }
     }
     sync_journal(er, 1);

@@ -41,8 +41,8 @@ struct node_slot {
 };
 
 static struct {
-    bool on, offered, widened;
-    int base, extra, taken_all, node_rank, node_size;
+    bool offered, widened;
+    int base, extra, node_rank, node_size; /* extra: cores taken (held until the offer) */
     MPI_Comm node;
     MPI_Win win;
     struct counters *c;
@@ -77,7 +77,6 @@ static int take(void *ctx, int threads) {
         if (__atomic_compare_exchange_n(&c->taken, &t, t + 1, false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             sp.extra++;
-            sp.taken_all++;
             widen();
             return 1;
         }
@@ -119,8 +118,7 @@ void elmo_spare_start(int threads) {
     ELMO_MPI(MPI_Win_sync(sp.win));
     ELMO_MPI(MPI_Barrier(sp.node));
     ELMO_MPI(MPI_Win_sync(sp.win));
-    sp.on = cpus && node_size > 1 && !(e && strcmp(e, "0") == 0);
-    if (sp.on) elmo_blas_set_lender(take, NULL);
+    if (cpus && node_size > 1 && !(e && strcmp(e, "0") == 0)) elmo_blas_set_lender(take, NULL);
 }
 
 void elmo_spare_offer(void) {
@@ -136,10 +134,14 @@ void elmo_spare_offer(void) {
     __atomic_store_n(&sp.slot[sp.node_rank].finished, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&sp.c->offered, sp.base + sp.extra, __ATOMIC_ACQ_REL);
     __atomic_fetch_sub(&sp.c->working, 1, __ATOMIC_ACQ_REL);
-    sp.extra = 0;
 }
 
-int elmo_spare_taken(void) { return sp.taken_all; }
+int elmo_spare_taken(void) { return sp.extra; }
+
+void elmo_spare_nap(void) {
+    const struct timespec ms = {0, 1000000};
+    (void)nanosleep(&ms, NULL);
+}
 
 void elmo_spare_barrier(MPI_Comm comm) {
     MPI_Request req;
@@ -148,8 +150,7 @@ void elmo_spare_barrier(MPI_Comm comm) {
         int done = 0;
         ELMO_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
         if (done) return;
-        const struct timespec ms = {0, 1000000};
-        (void)nanosleep(&ms, NULL);
+        elmo_spare_nap();
     }
 }
 
@@ -160,5 +161,4 @@ void elmo_spare_stop(void) {
     ELMO_MPI(MPI_Win_free(&sp.win));
     ELMO_MPI(MPI_Comm_free(&sp.node));
     sp.c = NULL;
-    sp.on = false;
 }

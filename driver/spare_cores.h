@@ -28,8 +28,11 @@ void elmo_spare_offer(void);
 /* Cores this rank took since the start. */
 int elmo_spare_taken(void);
 
-/* Collective over comm: a barrier that sleeps a millisecond between tests instead of
- * spinning, so that a waiting rank leaves its core to the ranks still computing. */
+/* The millisecond a rank that waits for others sleeps between tests instead of spinning, so
+ * that it leaves its core to the ranks still computing. */
+void elmo_spare_nap(void);
+
+/* Collective over comm: a barrier that naps (elmo_spare_nap) between tests. */
 void elmo_spare_barrier(MPI_Comm comm);
 
 /* Collective over MPI_COMM_WORLD (after elmo_spare_offer on every rank): ends lending. */
