@@ -212,7 +212,9 @@ static const struct key keys[] = {
         "once and copy its results (the output is the same either way; --no-dedup computes "
         "every one)"),
     KEY("dedup_mib", K_CORPUS, T_INT, dedup_mib, 1, 1048576, "64", NULL, "N",
-        "dedup: the results kept per rank, in MiB (the least recently used go when full)"),
+        "dedup: the memory per rank for the sentences it remembers, in MiB (with direct "
+        "writes a sentence's tokens and where its rows are, else its rows; the least recently "
+        "used go when full)"),
     KEY("progress", K_ALL, T_BOOL, progress, 0, 0, "true", NULL, NULL,
         "show progress on stderr (rank 0)"),
 

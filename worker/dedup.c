@@ -2,7 +2,7 @@
  * dedup.c: the sentence cache of the stateless regime (see dedup.h).
  *
  * An entry is one allocation: its header, then the key (the token lengths as uint32, then the
- * token bytes), then the parts.  Entries hang in hash chains and in a doubly linked use order;
+ * token bytes), then the parts put as bytes (a part put as a place has only its place).  Entries hang in hash chains and in a doubly linked use order;
  * eviction takes the least recently used.
  */
 #include "worker/dedup.h"
@@ -20,6 +20,7 @@ struct elmo_dedup_entry {
     int64_t n_tok;
     size_t key_len; /* 4 n_tok + the token bytes */
     uint32_t mask;  /* the parts that were put */
+    uint32_t placed; /* those of them put as places: off is the place, not an offset in data */
     size_t off[ELMO_DEDUP_PARTS], len[ELMO_DEDUP_PARTS];
     int64_t count[ELMO_DEDUP_PARTS];
     char data[]; /* key, then parts */
@@ -185,10 +186,19 @@ const struct elmo_dedup_entry *elmo_dedup_find(struct elmo_dedup *d, const struc
 
 const void *elmo_dedup_part(const struct elmo_dedup_entry *e, unsigned k, size_t *len,
                             int64_t *count) {
-    if (k >= ELMO_DEDUP_PARTS || !(e->mask & (1u << k))) return NULL;
+    if (k >= ELMO_DEDUP_PARTS || !(e->mask & (1u << k)) || (e->placed & (1u << k))) return NULL;
     *len = e->len[k];
     *count = e->count[k];
     return e->data + e->off[k];
+}
+
+int elmo_dedup_place(const struct elmo_dedup_entry *e, unsigned k, int64_t *at, size_t *len,
+                     int64_t *count) {
+    if (k >= ELMO_DEDUP_PARTS || !(e->placed & (1u << k))) return 0;
+    *at = (int64_t)e->off[k];
+    *len = e->len[k];
+    *count = e->count[k];
+    return 1;
 }
 
 /* ---- recording ------------------------------------------------------------------------ */
@@ -214,6 +224,7 @@ void elmo_dedup_begin(struct elmo_dedup *d, const struct elmo_word *w, int64_t n
     d->recording = d->table != NULL;
     d->rec_len = 0;
     d->rec_mask = 0;
+    d->rec_placed = 0;
     d->rec_tok = n;
     d->rec_hash = elmo_dedup_hash(w, n) & d->hash_mask;
     for (int64_t i = 0; i < n && d->recording; i++) {
@@ -233,6 +244,16 @@ void elmo_dedup_put(struct elmo_dedup *d, unsigned k, const void *bytes, size_t 
     d->rec_n[k] = len;
     d->rec_count[k] = count;
     d->rec_mask |= 1u << k;
+    d->rec_placed &= ~(1u << k);
+}
+
+void elmo_dedup_put_place(struct elmo_dedup *d, unsigned k, int64_t at, size_t len, int64_t count) {
+    if (!d->recording || k >= ELMO_DEDUP_PARTS || at < 0) return;
+    d->rec_off[k] = (size_t)at;
+    d->rec_n[k] = len;
+    d->rec_count[k] = count;
+    d->rec_mask |= 1u << k;
+    d->rec_placed |= 1u << k;
 }
 
 /* 1 when the key being recorded is held already. */
@@ -259,6 +280,7 @@ void elmo_dedup_end(struct elmo_dedup *d) {
     e->n_tok = d->rec_tok;
     e->key_len = d->rec_key;
     e->mask = d->rec_mask;
+    e->placed = d->rec_placed;
     memcpy(e->off, d->rec_off, sizeof e->off);
     memcpy(e->len, d->rec_n, sizeof e->len);
     memcpy(e->count, d->rec_count, sizeof e->count);

@@ -11,8 +11,10 @@
  * does not fit, the least recently used entries (a hit counts as a use) are evicted until it
  * does; an entry above a quarter of the budget is not kept.  MPI-free; not thread-safe.
  *
- * Recording: elmo_dedup_begin (the key), elmo_dedup_put per part, elmo_dedup_end (kept if it
- * fits).  A put without a begin, or after the end, does nothing, so a caller may put from a
+ * Recording: elmo_dedup_begin (the key), elmo_dedup_put or elmo_dedup_put_place per part,
+ * elmo_dedup_end (kept if it fits).  A part put as a place (where the caller wrote its bytes, in
+ * a file it keeps) costs the entry nothing but its place, so a cache of places holds a key's
+ * worth of budget per sentence instead of its results.  A put without a begin, or after the end, does nothing, so a caller may put from a
  * path that also writes sentences it does not record.
  */
 #ifndef ELMO_WORKER_DEDUP_H
@@ -42,7 +44,7 @@ struct elmo_dedup {
     int64_t rec_tok;
     uint64_t rec_hash;
     bool recording;
-    uint32_t rec_mask;
+    uint32_t rec_mask, rec_placed; /* the parts put; those of them put as places */
     size_t rec_off[ELMO_DEDUP_PARTS], rec_n[ELMO_DEDUP_PARTS];
     int64_t rec_count[ELMO_DEDUP_PARTS];
     int64_t hits, lookups, evicted; /* finds that hit, finds, entries evicted */
@@ -70,9 +72,14 @@ void elmo_dedup_group(int64_t n, const struct elmo_word *words, const int64_t *o
 const struct elmo_dedup_entry *elmo_dedup_find(struct elmo_dedup *d, const struct elmo_word *w,
                                                int64_t n);
 
-/* Part k of an entry: its bytes (*len of them) and its count; NULL when it was not put. */
+/* Part k of an entry: its bytes (*len of them) and its count; NULL when it was not put or was
+ * put as a place. */
 const void *elmo_dedup_part(const struct elmo_dedup_entry *e, unsigned k, size_t *len,
                             int64_t *count);
+
+/* Part k of an entry put as a place: 1 with *at, *len and *count set, else 0. */
+int elmo_dedup_place(const struct elmo_dedup_entry *e, unsigned k, int64_t *at, size_t *len,
+                     int64_t *count);
 
 /* Starts recording the entry of w[0..n) (any entry being recorded is dropped). */
 void elmo_dedup_begin(struct elmo_dedup *d, const struct elmo_word *w, int64_t n);
@@ -80,6 +87,10 @@ void elmo_dedup_begin(struct elmo_dedup *d, const struct elmo_word *w, int64_t n
 /* Part k (< ELMO_DEDUP_PARTS) of the entry being recorded: len bytes and a count. */
 void elmo_dedup_put(struct elmo_dedup *d, unsigned k, const void *bytes, size_t len,
                     int64_t count);
+
+/* Part k of the entry being recorded as a place: len bytes at byte `at` (>= 0) of a file the
+ * caller keeps unchanged there while the cache lives, and a count. */
+void elmo_dedup_put_place(struct elmo_dedup *d, unsigned k, int64_t at, size_t len, int64_t count);
 
 /* Ends the recording: the entry is kept (evicting the least recently used) unless it is
  * larger than a quarter of the budget or its key is held already. */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,13 +40,17 @@ void elmo_part_layout(const struct elmo_part_header *h, struct elmo_part_layout 
     lay->total = o;
 }
 
-static int read_at(int fd, void *dst, int64_t n, int64_t off, const char *path) {
+int elmo_part_read_at(int fd, void *dst, int64_t n, int64_t off, const char *path) {
     char *d = dst;
     while (n > 0) {
         ssize_t r = pread(fd, d, (size_t)n, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return elmo_error(ELMO_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-        if (r == 0) return elmo_error(ELMO_ERR_FORMAT, "%s: part file is truncated", path);
+        if (r == 0)
+            return elmo_error(ELMO_ERR_FORMAT,
+                              "%s: the file is truncated (it ends before byte "
+                              "%" PRId64 ")",
+                              path, off + n);
         d += r;
         n -= r;
         off += r;
@@ -56,7 +61,7 @@ static int read_at(int fd, void *dst, int64_t n, int64_t off, const char *path) 
 static int load(int fd, void **dst, int64_t n, int64_t off, const char *path) {
     *dst = elmo_malloc((size_t)(n > 0 ? n : 1), "part index");
     if (!*dst) return ELMO_ERR_NOMEM;
-    return read_at(fd, *dst, n, off, path);
+    return elmo_part_read_at(fd, *dst, n, off, path);
 }
 
 int elmo_part_open(struct elmo_part *p, const char *path) {
@@ -64,7 +69,7 @@ int elmo_part_open(struct elmo_part *p, const char *path) {
     memset(p, 0, sizeof *p);
     p->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (p->fd < 0) return elmo_error(ELMO_ERR_IO, "%s: %s", path, strerror(errno));
-    ELMO_CALL(read_at(p->fd, &p->h, sizeof p->h, 0, path));
+    ELMO_CALL(elmo_part_read_at(p->fd, &p->h, sizeof p->h, 0, path));
     if (memcmp(p->h.magic, ELMO_PART_MAGIC, 8) != 0 || p->h.version != 1)
         ELMO_FAIL(ELMO_ERR_FORMAT, "%s: not an elmo part file", path);
     elmo_part_layout(&p->h, &p->lay);
@@ -94,7 +99,8 @@ int elmo_part_read_rows(const struct elmo_part *p, unsigned bit, int64_t row0, i
     if (n <= 0) return 0;
     int64_t width = elmo_output_width(bit, (int)p->h.P);
     ELMO_CHECK(p->lay.out[bit] != 0, ELMO_ERR_STATE, "part has no output %u", bit);
-    return read_at(p->fd, dst, n * width * 4, p->lay.out[bit] + row0 * width * 4, "part file");
+    return elmo_part_read_at(p->fd, dst, n * width * 4, p->lay.out[bit] + row0 * width * 4,
+                             "part file");
 }
 
 void elmo_part_close(struct elmo_part *p) {
@@ -208,7 +214,7 @@ int elmo_direct_checksum(const struct elmo_direct *d, int64_t i, int64_t *bytes,
     for (int k = 0; k < n; k++) {
         for (int64_t done = 0; done < r[k][1];) {
             size_t want = r[k][1] - done < BUF ? (size_t)(r[k][1] - done) : BUF;
-            ELMO_CALL(read_at(d->fd, buf, (int64_t)want, r[k][0] + done, d->path));
+            ELMO_CALL(elmo_part_read_at(d->fd, buf, (int64_t)want, r[k][0] + done, d->path));
             h = elmo_fnv64_fold(h, buf, want);
             done += (int64_t)want;
         }

@@ -53,6 +53,10 @@ struct elmo_part_header {
  */
 int elmo_part_checksum(int fd, int64_t size, uint64_t *sum, const char *path);
 
+/* Reads n bytes of fd from byte off into dst (retrying short reads).  Returns 0, or
+ * ELMO_ERR_IO / ELMO_ERR_FORMAT (the file ends first) naming path.  Not collective. */
+int elmo_part_read_at(int fd, void *dst, int64_t n, int64_t off, const char *path);
+
 /*
  * Verifies the part at path against what the journal recorded: its size, the checksum in its
  * header and the checksum of its bytes.  Returns 0, or ELMO_ERR_FORMAT with a message naming

@@ -253,15 +253,24 @@ static const void *stored_bytes(struct part_out *out, const float *rows, int64_t
     return out->h16;
 }
 
+/* The byte of out where output k of entry e starts. */
+static int64_t place_of(const struct shard_buf *b, int64_t e, unsigned k,
+                        const struct part_out *out) {
+    const int64_t at = elmo_outputs[k].per_sentence ? e : b->ent_tok.v[e];
+    return out->out[k] + at * out->row[k];
+}
+
 /* Writes len bytes of output k of entry e at their place: the one place an output's bytes go,
  * from the forward path (write_entry) or from the sentence cache (copy_entry). */
 static int put_output(const struct shard_buf *b, int64_t e, unsigned k, const void *bytes,
                       int64_t len, const struct part_out *out) {
-    const int64_t at = elmo_outputs[k].per_sentence ? e : b->ent_tok.v[e];
-    return pwrite_all(out->fd, bytes, len, out->out[k] + at * out->row[k], out->path);
+    return pwrite_all(out->fd, bytes, len, place_of(b, e, k, out), out->path);
 }
 
-/* Writes the outputs of entry e, the forward path's selected sentence, at its place. */
+/* Writes the outputs of entry e, the forward path's selected sentence, at its place.  The
+ * sentence cache records them: with direct writes as their place in the store, which stays
+ * open and keeps them for the whole job, else as the bytes (a part file is closed when its
+ * shard ends). */
 static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
                        struct part_out *out) {
     const int P = ctx->m->opt.P;
@@ -278,22 +287,34 @@ static int write_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, in
             int64_t len;
             const void *bytes = stored_bytes(out, rows, nrows * width, &len);
             ELMO_TRY(put_output(b, e, k, bytes, len, out));
-            /* the sentence cache keeps the bytes as written, with their non-finite count */
-            elmo_dedup_put(&ctx->dedup, k, bytes, (size_t)len, ctx->n_nonfinite - bad0);
+            const int64_t bad = ctx->n_nonfinite - bad0;
+            if (ctx->direct)
+                elmo_dedup_put_place(&ctx->dedup, k, place_of(b, e, k, out), (size_t)len, bad);
+            else elmo_dedup_put(&ctx->dedup, k, bytes, (size_t)len, bad);
         }
     }
     return 0;
 }
 
 /* Writes the outputs of entry e from the sentence cache: the bytes an equal entry's
- * computation wrote, and its non-finite count. */
+ * computation wrote (kept in the cache, or read back from their place in the store), and its
+ * non-finite count. */
 static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int64_t e,
                       const struct elmo_dedup_entry *hit, const struct part_out *out) {
     for (unsigned k = 0; k < ELMO_N_OUTPUTS; k++) {
         size_t len;
-        int64_t bad;
+        int64_t bad, at;
+        if (!(ctx->outputs & elmo_outputs[k].bit)) continue;
         const void *bytes = elmo_dedup_part(hit, k, &len, &bad);
-        if (!(ctx->outputs & elmo_outputs[k].bit) || !bytes) continue;
+        if (!bytes && elmo_dedup_place(hit, k, &at, &len, &bad)) {
+            if (len > ctx->dup_cap) {
+                ctx->dup_buf = elmo_xrealloc(ctx->dup_buf, len);
+                ctx->dup_cap = len;
+            }
+            ELMO_TRY(elmo_part_read_at(out->fd, ctx->dup_buf, (int64_t)len, at, out->path));
+            bytes = ctx->dup_buf;
+        }
+        if (!bytes) continue;
         ctx->n_nonfinite += bad;
         ELMO_TRY(put_output(b, e, k, bytes, (int64_t)len, out));
     }
@@ -403,6 +424,7 @@ cleanup:
 void elmo_embed_ctx_free(struct elmo_embed_ctx *ctx) {
     elmo_forward_free(&ctx->fwd);
     elmo_dedup_free(&ctx->dedup);
+    free(ctx->dup_buf);
     free(ctx->state);
     memset(ctx, 0, sizeof *ctx);
 }

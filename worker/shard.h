@@ -51,6 +51,8 @@ struct elmo_embed_ctx {
     struct elmo_dedup dedup;
     int64_t dup_sentences, dup_tokens;
     const int32_t *dup_next; /* the shard running: the next entry equal to entry e, or -1 */
+    char *dup_buf;           /* rows read back from the store for a reused entry */
+    size_t dup_cap;
     struct elmo_direct *direct; /* set: shards write into the store, not into part files */
 };
 

@@ -5,7 +5,8 @@
 # in the same shard, in earlier shards of a rank and on other ranks), gives every dataset
 # identical to the dedup-off 1-rank store (also with f16 and with streams, where dedup does
 # nothing); on 1 rank with one shard the summary's duplicate count is the non-empty entries
-# minus their distinct token sequences; annotate with the shipped models writes the same bytes
+# minus their distinct token sequences; a small budget evicts kept rows with part files and
+# holds many more sentences as places in the store with direct writes; annotate with the shipped models writes the same bytes
 # with dedup on and off, and counts its duplicates the same way.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
@@ -79,13 +80,27 @@ import random
 rng = random.Random(3)
 sent = [" ".join("w%d" % rng.randrange(100000) for _ in range(10)) for _ in range(3000)]
 open("evict.txt", "w").write("\n".join(sent + sent[:50] + sent[-50:]) + "\n")
+open("early.txt", "w").write("\n".join(sent[:1000] + sent[:50]) + "\n")
 EOF
+# with part files (two passes) the cache keeps each sentence's rows: about 100 KiB of them
 run ev0.log embed 1 --input evict.txt --outputs all --shard-tokens 2000 --no-dedup --output ev0.h5
-run ev1.log embed 1 --input evict.txt --outputs all --shard-tokens 2000 --dedup-mib 1 --output ev1.h5
+ELMO_EMBED_TWO_PASS=1 run ev1.log embed 1 --input evict.txt --outputs all --shard-tokens 2000 \
+  --dedup-mib 1 --output ev1.h5
 same ev1.h5 ev0.h5
+grep -q "writing parts" ev1.log || { cat ev1.log; fail "ELMO_EMBED_TWO_PASS was not used"; }
 grep -q "duplicate sentences .* reused, [1-9][0-9]* kept sentences evicted" ev1.h5.logs/rank-*.log \
   || { cat ev1.h5.logs/rank-*.log; fail "nothing was evicted"; }
 grep -q "embed: [1-9][0-9]* duplicate sentences reused" ev1.log || fail "the late sentences were not reused"
+# with direct writes it keeps only where the rows are in the store: the same budget holds the
+# 1,000 sentences before the repeats, so every repeat of an early one is reused
+run ea0.log embed 1 --input early.txt --outputs all --shard-tokens 2000 --no-dedup --output ea0.h5
+run ea1.log embed 1 --input early.txt --outputs all --shard-tokens 2000 --dedup-mib 1 \
+  --output ea1.h5
+same ea1.h5 ea0.h5
+grep -q "direct writes" ea1.log || { cat ea1.log; fail "direct writes were not used"; }
+grep -q "embed: 50 duplicate sentences reused" ea1.log || { cat ea1.log; fail "expected 50 reused"; }
+grep -q "reused, 0 kept sentences evicted" ea1.h5.logs/rank-*.log \
+  || { cat ea1.h5.logs/rank-*.log; fail "entries were evicted"; }
 
 echo "== f16, keep_nonfinite; streams (dedup does nothing there)"
 run h1.log embed 1 --input in.txt --precision f16 --keep-nonfinite --shard-tokens 150 --no-dedup \

@@ -4,7 +4,8 @@
  * differently and a sequence of another length are misses; with every hash forced equal the
  * full compare still tells the keys apart; the budget is never exceeded, the least recently
  * used entry goes first (a hit counts as a use) and an entry above a quarter of the budget is
- * not kept; grouping finds the first equal sentence; a disabled cache keeps nothing.
+ * not kept; parts put as places come back as places and cost the budget nothing but the key;
+ * grouping finds the first equal sentence; a disabled cache keeps nothing.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,43 @@ static void test_eviction(void) {
     elmo_dedup_free(&d);
 }
 
+/* Parts put as places: found again with their place, length and count, not as bytes; an entry
+ * of places costs its key, not the bytes placed (10,000 parts of 1 MiB each in a 4 MiB cache). */
+static void test_places(void) {
+    struct elmo_dedup d;
+    const size_t budget = 4 << 20;
+    CHECK_OK(elmo_dedup_init(&d, budget));
+    struct elmo_word w[32];
+    char s[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(s, sizeof s, "p %d q", i);
+        int64_t n = words(s, w);
+        elmo_dedup_begin(&d, w, n);
+        elmo_dedup_put_place(&d, 2, (int64_t)i << 20, 1 << 20, i % 3);
+        elmo_dedup_put(&d, 5, s, strlen(s), 7);
+        elmo_dedup_end(&d);
+        CHECK(d.used <= budget);
+    }
+    CHECK_INT_EQ(d.evicted, 0);
+    CHECK_INT_EQ(d.n, 10000);
+    for (int i = 0; i < 10000; i += 999) {
+        snprintf(s, sizeof s, "p %d q", i);
+        const struct elmo_dedup_entry *e = find(&d, s);
+        int64_t at = -1, count = -1;
+        size_t len = 0;
+        CHECK(e != NULL);
+        if (!e) continue;
+        CHECK(elmo_dedup_place(e, 2, &at, &len, &count) == 1);
+        CHECK(at == (int64_t)i << 20 && len == 1 << 20 && count == i % 3);
+        CHECK(elmo_dedup_part(e, 2, &len, &count) == NULL); /* a place has no bytes */
+        const char *t = elmo_dedup_part(e, 5, &len, &count);
+        CHECK(t && len == strlen(s) && memcmp(t, s, len) == 0 && count == 7);
+        CHECK(elmo_dedup_place(e, 5, &at, &len, &count) == 0); /* bytes are not a place */
+        CHECK(elmo_dedup_place(e, 1, &at, &len, &count) == 0); /* not put */
+    }
+    elmo_dedup_free(&d);
+}
+
 static void test_group(void) {
     const char *s[] = {"a b", "ab", "a b", "", "b a", "ab", "", "a b"};
     struct elmo_word w[32];
@@ -151,6 +189,7 @@ int main(void) {
     test_hit_and_miss();
     test_collisions();
     test_eviction();
+    test_places();
     test_group();
     test_disabled();
     return CHECK_REPORT();
