@@ -1,6 +1,6 @@
 /*
  * embed_queue.c: the embed job's work (embed_job.h).  Rank 0 hands out shards on demand and,
- * up to RANK0_COMPUTES_MAX ranks, works too, serving requests between its batches; a finished
+ * up to RANK0_COMPUTES_MAX ranks, works too, serving requests between its products; a finished
  * shard is a part file and a journal line with its size and checksum.  Progress is printed by
  * rank 0.
  */
@@ -19,6 +19,7 @@
 #include "driver/spare_cores.h"
 #include "io/rank_log.h"
 #include "model/clock.h"
+#include "model/gemm.h"
 #include "model/status.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102 };
@@ -65,8 +66,8 @@ static void progress(struct embed_run *er, int final) {
 /*
  * Above this many ranks rank 0 only serves the queue: it hands out shards and journals them as
  * they are reported, answering each request at once, and computes none.  At or below it rank 0
- * also computes shards and answers between its batches (the workers ask one shard ahead, so a
- * batch of rank 0 shorter than a worker's shard costs no worker any wait), which is worth
+ * also computes shards and answers between its products (the GEMM's poll; the workers also
+ * ask one shard ahead), which is worth
  * 1/size of the job's throughput; above it a rank more that answers at once is worth more than
  * 1/size of the work (tests/bench/README.md, "Dispatch").
  */
@@ -219,8 +220,8 @@ static int handle(struct embed_run *er, int src, const int64_t *msg) {
  * (done >= 0: journalled with its part's size and checksum) and/or asks for the next shard
  * (want: answered at once with a shard id or -1 for "no more").  The journal lines of one call
  * share one fsync, after the answers.  A worker asks for its next shard before it runs the
- * current one, so it never waits for rank 0 to finish a batch shorter than its shard; it is
- * finished when it was told "no more" and has reported all it got.
+ * current one, and rank 0 answers between its products, so a worker never waits for rank 0's
+ * batch; it is finished when it was told "no more" and has reported all it got.
  */
 static int64_t serve(struct embed_run *er, int block) {
     int64_t handled = 0, journalled = 0;
@@ -324,8 +325,20 @@ static void send_first_shards(struct embed_run *er) {
     }
 }
 
+/* Rank 0 in its own batches: the workers' messages, between products (elmo_blas_set_poll) at
+ * most every SERVE_POLL_S, so that a worker never waits for the end of a batch here. */
+#define SERVE_POLL_S 0.002
+static void serve_in_batch(void *arg) {
+    static double last;
+    const double t = elmo_now();
+    if (t - last < SERVE_POLL_S) return;
+    last = t;
+    serve(arg, 0);
+}
+
 /* Rank 0: sends every worker its first shard, runs shards itself (at most
- * RANK0_COMPUTES_MAX ranks), then serves until the workers are done. */
+ * RANK0_COMPUTES_MAX ranks) answering the workers between its products, then serves until
+ * the workers are done. */
 static void work_rank0(struct embed_run *er) {
     er->active_workers = er->size - 1;
     er->pending = elmo_xcalloc((size_t)er->size, sizeof *er->pending);
@@ -334,6 +347,7 @@ static void work_rank0(struct embed_run *er) {
     double t_start = elmo_now();
     send_first_shards(er);
     int64_t id;
+    if (er->size > 1) elmo_blas_set_poll(serve_in_batch, er);
     while (elmo__embed_computing_ranks(er->size) == er->size && (id = next_shard(er)) >= 0) {
         release_deferred(er);
         run_shard(er, id);
@@ -342,6 +356,7 @@ static void work_rank0(struct embed_run *er) {
         sync_journal(er, 0);
         progress(er, 0);
     }
+    elmo_blas_set_poll(NULL, NULL);
     /* once no shard is left to hand out, this rank's cores go to the ranks still computing
        and it serves their last reports without spinning */
     while (er->active_workers > 0) {
@@ -390,7 +405,7 @@ static void wait_for_shard(MPI_Request *req, double t_req) {
  * first shard comes unasked and the worker asks for a second at once; from then on one
  * message per shard, sent when it finishes, reports it done and asks for the one after the
  * next (rank 0 answers it while the next runs).  When the answer is not there as a shard
- * ends (rank 0 is in a batch, or holds the request back near the end of the plan until this
+ * ends (rank 0 is in a product, or holds the request back near the end of the plan until this
  * worker idles: hold_ahead), the worker reports the shard at once and asks again once
  * answered.
  */

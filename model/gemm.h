@@ -168,6 +168,14 @@ int elmo_blas_threads(void);
  */
 void elmo_blas_set_lender(int (*take)(void *ctx, int threads), void *ctx);
 
+/*
+ * A poll between products.  While one is set, every parallel product call first calls
+ * poll(ctx) on the main thread (before asking the lender), so a rank that also answers other
+ * ranks answers within a product rather than a batch.  poll must not call the GEMM.  NULL
+ * stops it.  Call it from the main thread, outside any product.
+ */
+void elmo_blas_set_poll(void (*poll)(void *ctx), void *ctx);
+
 /* Name of the BLAS kernel in use (openblas_get_corename), for reports. */
 const char *elmo_blas_corename(void);
 

@@ -575,6 +575,18 @@ void elmo_blas_set_lender(int (*take)(void *ctx, int threads), void *ctx) {
     lender.ctx = ctx;
 }
 
+/* The poll between products (elmo_blas_set_poll), called by the main thread at each parallel
+ * call. */
+static struct {
+    void (*fn)(void *ctx);
+    void *ctx;
+} poller;
+
+void elmo_blas_set_poll(void (*fn)(void *ctx), void *ctx) {
+    poller.fn = fn;
+    poller.ctx = ctx;
+}
+
 /* Products per call of the pool (a longer elmo_pgemm is run in groups of this many). */
 #define PGEMM_GROUP 16
 
@@ -587,6 +599,7 @@ static void run_call(int n, const struct prod *prods, bool serial) {
         cum[i + 1] =
             cum[i] + (double)prods[i].np * ((double)prods[i].op->M * (double)prods[i].K + 1.0);
     struct call c = {n, prods, cum};
+    if (!serial && poller.fn) poller.fn(poller.ctx);
     if (!serial && lender.take && pool.want < PGEMM_MAXT) {
         const int more = lender.take(lender.ctx, pool.want);
         if (more > 0) elmo__pgemm_set_threads(pool.want + more);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shards planned for the ranks: a small input (about 11k tokens, under one default shard) on
-# 4 ranks gives every rank shards to run, the summary shows how busy the ranks were, and the
+# 4 ranks is planned as two shards per rank or more and every rank runs some, the summary shows how busy the ranks were, and the
 # store is the 1-rank store; a journal planned on 2 ranks resumes on 4 (and one planned on 4
 # on 1) to the same store; a rank left without work lends its core to the rank still
 # computing, which runs on two threads from then on, and the store is the 1-rank store.
@@ -19,9 +19,15 @@ shards_of() { grep -c ' shard [0-9]* done:' "$1/rank-0000$2.log" || true; }
 echo "== a small input on 4 ranks: every rank runs shards; the store is the 1-rank store"
 embed 1 "${IN[@]}" --output "$T/one.h5" 2>"$T/one.log" || { cat "$T/one.log"; exit 1; }
 embed 4 "${IN[@]}" --output "$T/four.h5" 2>"$T/four.log" || { cat "$T/four.log"; exit 1; }
+# the plan has shards for every rank several times over; which rank runs which is the queue's
+# (rank 0 answers the others between its products, so on 4 ranks sharing 2 cores it may run
+# only one)
+plan=$(sed -n 's/.*counting pass: \([0-9]*\) shards.*/\1/p' "$T/four.h5.logs/rank-00000.log")
+[ "${plan:-0}" -ge 8 ] \
+  || { cat "$T/four.log"; echo "FAIL: a plan of '$plan' shards on 4 ranks"; exit 1; }
 for r in 0 1 2 3; do
   n=$(shards_of "$T/four.h5.logs" $r)
-  [ "$n" -ge 2 ] || { cat "$T/four.log"; echo "FAIL: rank $r ran $n shards"; exit 1; }
+  [ "$n" -ge 1 ] || { cat "$T/four.log"; echo "FAIL: rank $r ran $n shards"; exit 1; }
 done
 [ "$(shards_of "$T/one.h5.logs" 0)" -eq 1 ] || { echo "FAIL: 1 rank: not one shard"; exit 1; }
 grep -E '^embed: ranks computing shards busy [0-9]+-[0-9]+% of the work phase$' "$T/four.log" \

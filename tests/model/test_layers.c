@@ -4,7 +4,8 @@
  * no projection), then with highway, then with the projection, with relu and tanh; the LSTM
  * with both clips active on one-token sentences (one step each way) and on whole sentences;
  * the full biLM on tiny random models, stateless and with carried stream state, with and
- * without skip connections; the scalar mix; the parameter table and the published counts.
+ * without skip connections; a core lent in the middle of a pass and the poll between products
+ * change no bit; the scalar mix; the parameter table and the published counts.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -282,6 +283,15 @@ static int lend_one(void *ctx, int threads) {
     return ++lend_calls == lend_at ? 1 : 0;
 }
 
+/* A poll between products (model/gemm.h) counting its calls, and those that came before the
+ * lender's question of the same call. */
+static int polls, polls_before_lender;
+static void count_poll(void *ctx) {
+    int *n = ctx;
+    ++*n;
+    if (lend_calls == *n - 1) polls_before_lender++;
+}
+
 /* One forward pass of the 64-row batch on one thread, with a lender granting a second thread
  * at the at-th product call (0: none); the layers' outputs into out. */
 static void forward_lent(struct elmo_model *m, struct elmo_bilm_ws *ws, const int32_t *n_tok,
@@ -330,6 +340,20 @@ static void test_lender(void) {
     const int calls = lend_calls;
     printf("lender: %d parallel product calls in one pass\n", calls);
     CHECK(calls > 8);
+    /* the poll between products: called once per parallel call, before the lender; no bit
+       changes; NULL stops it */
+    polls = polls_before_lender = 0;
+    lend_calls = 0;
+    elmo_blas_set_poll(count_poll, &polls);
+    elmo_blas_set_lender(lend_one, NULL);
+    elmo_bilm_forward(&m, &ws, 64, n_tok, tok, NULL, lent);
+    elmo_blas_set_lender(NULL, NULL);
+    elmo_blas_set_poll(NULL, NULL);
+    CHECK_INT_EQ(polls, calls);
+    CHECK_INT_EQ(polls_before_lender, calls);
+    for (int l = 0; l < 2; l++) CHECK(memcmp(one[l], lent[l], sizeof(float) * n) == 0);
+    elmo_bilm_forward(&m, &ws, 64, n_tok, tok, NULL, lent);
+    CHECK_INT_EQ(polls, calls);
     const int at[3] = {1, calls / 4, calls / 2 + 1};
     for (int k = 0; k < 3; k++) {
         forward_lent(&m, &ws, n_tok, tok, at[k], lent);
