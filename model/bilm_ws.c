@@ -55,6 +55,8 @@ static void layout(struct carve *cv, struct elmo__ws *w, const struct elmo_model
                                     : NULL;
     w->last = (int32_t *)take(cv, CH);
     w->x0 = take(cv, Pm * P);
+    w->edge_c = take(cv, 2 * (size_t)o->L * D);
+    w->edge_h = take(cv, 2 * (size_t)o->L * P);
     for (int d = 0; d < 2; d++) {
         w->y[d] = take(cv, Pm * P);
         w->zx[d] = take(cv, Zm * G);
@@ -121,6 +123,20 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
     elmo_token_embed(m, ws, 2, ids, both);
     memcpy(bos, both, sizeof(float) * (size_t)m->opt.P);
     memcpy(eos, both + m->opt.P, sizeof(float) * (size_t)m->opt.P);
+    /* the stateless first step of every layer and direction: a pass over one empty sentence
+       (<S> </S>) records the state after it, computed as in any batch (the GEMM's bits do not
+       depend on the rows beside a row), so later passes start from it */
+    float **none = elmo_calloc((size_t)m->opt.L, sizeof *none, "the forward-pass workspace");
+    if (!none) {
+        elmo_bilm_ws_free(ws);
+        return ELMO_ERR_NOMEM;
+    }
+    const int32_t empty = 0;
+    w->edge_capture = true;
+    elmo_bilm_forward(m, ws, 1, &empty, bos, NULL, none);
+    w->edge_capture = false;
+    w->edge_ready = true;
+    free(none);
     memset(&ws->times, 0, sizeof ws->times);
     return ELMO_OK;
 }

@@ -56,6 +56,15 @@ struct elmo__ws {
     int32_t *toff;       /* (Bm) first real token of each batch row in tok/out */
     int G;               /* row stride of zx / carry: packed width of W_0 (>= 4D) */
     int Zm;              /* rows of zx: at least one step's rows (Bm) */
+    /* Stateless, per layer l and direction d at [2 l + d]: the state after the first step, on
+     * the boundary token (<S> forward, </S> backward) from zero state, the same for every
+     * sentence; captured once by elmo_bilm_ws_init (edge_ready), so that a stateless pass
+     * starts at the second step.  The last step (the other boundary) is skipped too: its
+     * output and state are never read. */
+    float *edge_c; /* (2 L, D) */
+    float *edge_h; /* (2 L, P) */
+    bool edge_ready;
+    bool edge_capture; /* set while elmo_bilm_ws_init captures them */
 };
 
 /* The char CNN's all-PAD window outputs; called once by elmo_bilm_ws_init. */

@@ -17,10 +17,13 @@
  * each row runs on its own length.  Layer outputs overwrite the layer input in place: each
  * position is visited by one step of a direction, whose input projection was computed before
  * the step ran.  The recurrent h never includes the skip.  In the stateless regime the first
- * step has h = 0 and runs the cell on zx alone.  Threads: with exactly two GEMM threads each
- * runs the steps of one direction on its own and they meet once per layer; otherwise the two
- * directions run in lockstep, each step's products of both in one call whose panels the
- * threads split.  Either way every element is computed the same way (gemm.h), so the bits do
+ * step has h = 0 and runs the cell on zx alone; its input is the boundary token (<S> forward,
+ * </S> backward) in every layer, so its state is the same for every sentence: the workspace
+ * records it once (elmo_bilm_ws_init) and a pass starts each row after it, and skips each row's
+ * last step (the other boundary), whose output and state nothing reads.  Threads: with exactly
+ * two GEMM threads each runs the steps of one direction on its own and they meet once per
+ * layer; otherwise the two directions run in lockstep, each step's products of both in one
+ * call whose panels the threads split.  Either way every element is computed the same way (gemm.h), so the bits do
  * not depend on it.
  *
  * Stream state layout (elmo_stream_state_floats): for d in {forward, backward}, for l in
@@ -130,6 +133,8 @@ struct layer_run {
     struct cell_ctx cc[2];
     struct proj_ctx pc[2];
     struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
+    int first, trim;        /* steps run: first .. T_b - trim - 1 of a row of T_b positions */
+    bool capture;           /* record the state after step 0 (elmo__ws edge_c, edge_h) */
     double flops[2];
     double t_in[2]; /* seconds in input projections, by the thread running direction d0 */
 };
@@ -140,9 +145,11 @@ static inline int step_pos(const struct elmo__ws *w, const int32_t *n_tok, int d
     return w->off[b] + (d == 0 ? s : T - 1 - s);
 }
 
-/* Rows still running at step s, of the nact (a prefix of the length order) running before. */
-static inline int running_at(const struct elmo__ws *w, const int32_t *n_tok, int nact, int s) {
-    while (nact > 0 && n_tok[w->order[nact - 1]] + 2 <= s) nact--;
+/* Rows still running at step s, of the nact (a prefix of the length order) running before; a
+ * row of T_b positions runs steps up to T_b - trim - 1. */
+static inline int running_at(const struct elmo__ws *w, const int32_t *n_tok, int nact, int s,
+                             int trim) {
+    while (nact > 0 && n_tok[w->order[nact - 1]] + 2 - trim <= s) nact--;
     return nact;
 }
 
@@ -159,7 +166,7 @@ static int input_run(struct layer_run *lr, int d0, int d1, int s, int nact, int 
     double t0 = elmo_now();
     int rows = 0, e = s;
     for (; e < Tmax; e++) {
-        nact = running_at(w, lr->n_tok, nact, e);
+        nact = running_at(w, lr->n_tok, nact, e, lr->trim);
         if (nact == 0 || rows + nact > w->Zm) break;
         for (int d = d0; d < d1; d++)
             for (int k = 0; k < nact; k++)
@@ -188,14 +195,14 @@ static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
     const struct elmo_packed *pk = m->packed;
     const int P = o->P, D = o->D, G = w->G, l = lr->l;
     const int32_t *n_tok = lr->n_tok;
-    const int Tmax = n_tok[w->order[0]] + 2;
+    const int Tmax = n_tok[w->order[0]] + 2 - lr->trim;
     void (*run)(int, const struct elmo_pgemm_op *) = serial ? elmo__pgemm_serial : elmo_pgemm;
     struct elmo_pgemm_op ops[2];
     const int nd = d1 - d0;
     int nact = lr->B;
-    int zend = 0, zi = 0; /* zx holds the steps before zend; step s's rows start at row zi */
-    for (int s = 0; s < Tmax; s++) {
-        nact = running_at(w, n_tok, nact, s);
+    int zend = lr->first, zi = 0; /* zx holds the steps before zend; step s's from row zi */
+    for (int s = lr->first; s < Tmax; s++) {
+        nact = running_at(w, n_tok, nact, s, lr->trim);
         if (s == zend) {
             zend = input_run(lr, d0, d1, s, nact, Tmax, run);
             zi = 0;
@@ -244,6 +251,11 @@ static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
                     else memcpy(yo, mk, sizeof(float) * P);
                 }
         }
+        if (lr->capture && s == 0)
+            for (int d = d0; d < d1; d++) {
+                memcpy(w->edge_c + (size_t)(2 * l + d) * D, w->c[d], sizeof(float) * D);
+                memcpy(w->edge_h + (size_t)(2 * l + d) * P, w->h[d], sizeof(float) * P);
+            }
     }
 }
 
@@ -263,11 +275,23 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
     const float cclip = o->cell_clip > 0.0f ? o->cell_clip : INFINITY;
     const float pclip = o->proj_clip > 0.0f ? o->proj_clip : INFINITY;
     const double t0 = elmo_now();
-    ws->times.flops += 2 * 2.0 * Tsum * P * 4.0 * D; /* the input projections */
+    /* stateless with the boundary steps recorded: every row starts after its first step and
+       skips its last (whose output and state no one reads) */
+    const bool edge = !state && w->edge_ready;
+    /* the input projections */
+    ws->times.flops += 2 * 2.0 * (edge ? Tsum - 2 * B : Tsum) * P * 4.0 * D;
 
     /* initial state, in length order */
-    struct layer_run lr = {
-        .m = m, .w = w, .B = B, .l = l, .n_tok = n_tok, .in = {in[0], in[1]}, .state = state};
+    struct layer_run lr = {.m = m,
+                           .w = w,
+                           .B = B,
+                           .l = l,
+                           .n_tok = n_tok,
+                           .in = {in[0], in[1]},
+                           .state = state,
+                           .first = edge,
+                           .trim = edge,
+                           .capture = !state && w->edge_capture};
     for (int d = 0; d < 2; d++) {
         const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);
         for (int k = 0; k < B; k++) {
@@ -276,6 +300,9 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
             if (state) {
                 memcpy(ck, state[b] + soff, sizeof(float) * D);
                 memcpy(hk, state[b] + soff + D, sizeof(float) * P);
+            } else if (edge) {
+                memcpy(ck, w->edge_c + (size_t)(2 * l + d) * D, sizeof(float) * D);
+                memcpy(hk, w->edge_h + (size_t)(2 * l + d) * P, sizeof(float) * P);
             } else {
                 memset(ck, 0, sizeof(float) * D);
                 memset(hk, 0, sizeof(float) * P);

@@ -5,13 +5,14 @@
  * with both clips active on one-token sentences (one step each way) and on whole sentences;
  * the full biLM on tiny random models, stateless and with carried stream state, with and
  * without skip connections; a core lent in the middle of a pass and the poll between products
- * change no bit; the scalar mix; the parameter table and the published counts.
+ * change no bit, nor does starting a stateless pass after its recorded boundary step; the scalar mix; the parameter table and the published counts.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/bilm.h"
+#include "model/bilm_ws.h"
 #include "model/fastmath.h"
 #include "model/gemm.h"
 #include "model/rng.h"
@@ -365,6 +366,49 @@ static void test_lender(void) {
     elmo_model_free(&m);
 }
 
+/* A stateless pass starts after the boundary step recorded by elmo_bilm_ws_init and skips the
+ * last one; running every step (the record set aside) gives the same bits, with and without the
+ * state projection and skip connections, on one and two threads. */
+static void check_edge(bool lstm_proj, bool skip, int threads) {
+    struct elmo_options o = tiny(1, true, lstm_proj, 2, skip);
+    struct elmo_model m;
+    CHECK_OK(elmo_model_init(&m, &o));
+    elmo_model_randomize(&m, 23);
+    int32_t n_tok[9] = {0, 1, 7, 3, 12, 1, 5, 0, 9};
+    int ntot = 0;
+    for (int b = 0; b < 9; b++) ntot += n_tok[b];
+    elmo_blas_set_threads(threads);
+    struct elmo_bilm_ws ws;
+    CHECK_OK(elmo_bilm_ws_init(&ws, &m, 9, ntot + 2 * 9, 16));
+    struct elmo__ws *pw = ws.priv;
+    CHECK(pw->edge_ready);
+    const size_t n = (size_t)ntot * 2 * o.P;
+    float *tok = malloc(sizeof(float) * (size_t)ntot * o.P);
+    float *a[2], *b[2];
+    for (int l = 0; l < 2; l++) a[l] = calloc(n, sizeof(float)), b[l] = calloc(n, sizeof(float));
+    struct elmo_rng r;
+    elmo_rng_seed(&r, 5);
+    for (int i = 0; i < ntot * o.P; i++) tok[i] = frand(&r);
+    elmo_bilm_forward(&m, &ws, 9, n_tok, tok, NULL, a);
+    const double run = ws.times.flops;
+    pw->edge_ready = false;
+    elmo_bilm_forward(&m, &ws, 9, n_tok, tok, NULL, b);
+    pw->edge_ready = true;
+    for (int l = 0; l < 2; l++) CHECK(memcmp(a[l], b[l], sizeof(float) * n) == 0);
+    CHECK(run < ws.times.flops - run); /* fewer products run */
+    free(tok);
+    for (int l = 0; l < 2; l++) free(a[l]), free(b[l]);
+    elmo_bilm_ws_free(&ws);
+    elmo_model_free(&m);
+    elmo_blas_set_threads(1);
+}
+
+static void test_edge(void) {
+    check_edge(true, true, 1);
+    check_edge(false, false, 1);
+    check_edge(true, false, 2);
+}
+
 static void test_mix(void) {
     enum { K = 3, N = 4, DIM = 6 };
     struct elmo_rng r;
@@ -526,6 +570,7 @@ int main(void) {
     CHECK(run_bilm(tiny(1, true, true, 2, true), 2.0f, 64, many, true, 2,
                    "64 rows, several runs, carried stream state") < 1e-4);
     test_lender();
+    test_edge();
     test_mix();
     test_fastmath();
     test_counts();
