@@ -23,8 +23,8 @@
  * last step (the other boundary), whose output and state nothing reads.  Threads: with exactly
  * two GEMM threads each runs the steps of one direction on its own and they meet once per
  * layer; otherwise the two directions run in lockstep, each step's products of both in one
- * call whose panels the threads split.  Either way every element is computed the same way (gemm.h), so the bits do
- * not depend on it.
+ * call whose panels the threads split.  Either way every element is computed the same way
+ * (gemm.h), so the bits do not depend on it.
  *
  * Stream state layout (elmo_stream_state_floats): for d in {forward, backward}, for l in
  * 0..L-1: c (D) then h (P).

@@ -1,9 +1,9 @@
 /*
  * dedup.c: the sentence cache of the stateless regime (see dedup.h).
  *
- * An entry is one allocation: its header, then the key (the token lengths as uint32, then the
- * token bytes), then the parts put as bytes (a part put as a place has only its place).  Entries hang in hash chains and in a doubly linked use order;
- * eviction takes the least recently used.
+ * An entry is one allocation: its header, then the key (the token lengths as uint32, then the token
+ * bytes), then the parts put as bytes (a part put as a place has only its place).  Entries hang in
+ * hash chains and in a doubly linked use order; eviction takes the least recently used.
  */
 #include "worker/dedup.h"
 

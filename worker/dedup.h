@@ -12,10 +12,10 @@
  * does; an entry above a quarter of the budget is not kept.  MPI-free; not thread-safe.
  *
  * Recording: elmo_dedup_begin (the key), elmo_dedup_put or elmo_dedup_put_place per part,
- * elmo_dedup_end (kept if it fits).  A part put as a place (where the caller wrote its bytes, in
- * a file it keeps) costs the entry nothing but its place, so a cache of places holds a key's
- * worth of budget per sentence instead of its results.  A put without a begin, or after the end, does nothing, so a caller may put from a
- * path that also writes sentences it does not record.
+ * elmo_dedup_end (kept if it fits).  A part put as a place (where the caller wrote its bytes, in a
+ * file it keeps) costs the entry nothing but its place, so a cache of places holds a key's worth of
+ * budget per sentence instead of its results.  A put without a begin, or after the end, does
+ * nothing, so a caller may put from a path that also writes sentences it does not record.
  */
 #ifndef ELMO_WORKER_DEDUP_H
 #define ELMO_WORKER_DEDUP_H

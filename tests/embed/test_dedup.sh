@@ -6,8 +6,9 @@
 # identical to the dedup-off 1-rank store (also with f16 and with streams, where dedup does
 # nothing); on 1 rank with one shard the summary's duplicate count is the non-empty entries
 # minus their distinct token sequences; a small budget evicts kept rows with part files and
-# holds many more sentences as places in the store with direct writes; annotate with the shipped models writes the same bytes
-# with dedup on and off, and counts its duplicates the same way.
+# holds many more sentences as places in the store with direct writes; annotate with the
+# shipped models writes the same bytes with dedup on and off, and counts its duplicates the
+# same way.
 set -euo pipefail
 : "${ELMO_BIN:?}" "${ELMO_FIXTURES:?}" "${ELMO_SOURCE_DIR:?}"
 . "$ELMO_SOURCE_DIR/tests/lib.sh"
@@ -98,7 +99,8 @@ run ea1.log embed 1 --input early.txt --outputs all --shard-tokens 2000 --dedup-
   --output ea1.h5
 same ea1.h5 ea0.h5
 grep -q "direct writes" ea1.log || { cat ea1.log; fail "direct writes were not used"; }
-grep -q "embed: 50 duplicate sentences reused" ea1.log || { cat ea1.log; fail "expected 50 reused"; }
+grep -q "embed: 50 duplicate sentences reused" ea1.log \
+  || { cat ea1.log; fail "expected 50 reused"; }
 grep -q "reused, 0 kept sentences evicted" ea1.h5.logs/rank-*.log \
   || { cat ea1.h5.logs/rank-*.log; fail "entries were evicted"; }
 

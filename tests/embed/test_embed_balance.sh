@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shards planned for the ranks: a small input (about 11k tokens, under one default shard) on
-# 4 ranks is planned as two shards per rank or more and every rank runs some, the summary shows how busy the ranks were, and the
-# store is the 1-rank store; a journal planned on 2 ranks resumes on 4 (and one planned on 4
+# 4 ranks is planned as two shards per rank or more and every rank runs some, the summary
+# shows how busy the ranks were, and the store is the 1-rank store; a journal planned on 2 ranks resumes on 4 (and one planned on 4
 # on 1) to the same store; a rank left without work lends its core to the rank still
 # computing, which runs on two threads from then on, and the store is the 1-rank store.
 set -euo pipefail

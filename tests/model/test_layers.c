@@ -1,11 +1,12 @@
 /*
- * test_layers.c: each layer of the forward pass against a naive reference kept here (plain
- * loops, double accumulation, every conv position computed): the char CNN alone (no highway,
- * no projection), then with highway, then with the projection, with relu and tanh; the LSTM
- * with both clips active on one-token sentences (one step each way) and on whole sentences;
- * the full biLM on tiny random models, stateless and with carried stream state, with and
- * without skip connections; a core lent in the middle of a pass and the poll between products
- * change no bit, nor does starting a stateless pass after its recorded boundary step; the scalar mix; the parameter table and the published counts.
+ * test_layers.c: each layer of the forward pass against a naive reference kept here (plain loops,
+ * double accumulation, every conv position computed): the char CNN alone (no highway, no
+ * projection), then with highway, then with the projection, with relu and tanh; the LSTM with both
+ * clips active on one-token sentences (one step each way) and on whole sentences; the full biLM on
+ * tiny random models, stateless and with carried stream state, with and without skip connections; a
+ * core lent in the middle of a pass and the poll between products change no bit, nor does starting
+ * a stateless pass after its recorded boundary step; the scalar mix; the parameter table and the
+ * published counts.
  */
 #include <math.h>
 #include <stdlib.h>
