@@ -67,9 +67,9 @@ static void progress(struct embed_run *er, int final) {
  * Above this many ranks rank 0 only serves the queue: it hands out shards and journals them as
  * they are reported, answering each request at once, and computes none.  At or below it rank 0
  * also computes shards and answers between its products (the GEMM's poll; the workers also
- * ask one shard ahead), which is worth
- * 1/size of the job's throughput; above it a rank more that answers at once is worth more than
- * 1/size of the work (tests/bench/README.md, "Dispatch").
+ * ask one shard ahead), which is worth 1/size of the job's throughput; above it a rank more
+ * that answers at once is worth more than 1/size of the work (tests/bench/README.md,
+ * "Dispatch").
  */
 #define RANK0_COMPUTES_MAX 16
 
@@ -364,9 +364,7 @@ static void work_rank0(struct embed_run *er) {
         if (!left) elmo_spare_offer();
         const int64_t handled = serve(er, left);
         stop_if_signalled(er);
-        if (!left && !handled && er->active_workers > 0) {
-            elmo_spare_nap();
-        }
+        if (!left && !handled && er->active_workers > 0) elmo_spare_nap();
     }
     sync_journal(er, 1);
     progress(er, 1);

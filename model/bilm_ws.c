@@ -126,17 +126,12 @@ int elmo_bilm_ws_init(struct elmo_bilm_ws *ws, const struct elmo_model *m, int m
     /* the stateless first step of every layer and direction: a pass over one empty sentence
        (<S> </S>) records the state after it, computed as in any batch (the GEMM's bits do not
        depend on the rows beside a row), so later passes start from it */
-    float **none = elmo_calloc((size_t)m->opt.L, sizeof *none, "the forward-pass workspace");
-    if (!none) {
-        elmo_bilm_ws_free(ws);
-        return ELMO_ERR_NOMEM;
-    }
+    float *none[ELMO_MAX_LAYERS] = {NULL}; /* an empty sentence has no output rows */
     const int32_t empty = 0;
     w->edge_capture = true;
     elmo_bilm_forward(m, ws, 1, &empty, bos, NULL, none);
     w->edge_capture = false;
     w->edge_ready = true;
-    free(none);
     memset(&ws->times, 0, sizeof ws->times);
     return ELMO_OK;
 }

@@ -133,7 +133,8 @@ struct layer_run {
     struct cell_ctx cc[2];
     struct proj_ctx pc[2];
     struct elmo_pmat w0[2]; /* W_0[P:] with K = 0: the first stateless step, h = 0 */
-    int first, trim;        /* steps run: first .. T_b - trim - 1 of a row of T_b positions */
+    int edge; /* 1: steps 1 .. T_b - 2 of a row of T_b positions run (the boundary steps are
+                 recorded), else 0 .. T_b - 1 */
     bool capture;           /* record the state after step 0 (elmo__ws edge_c, edge_h) */
     double flops[2];
     double t_in[2]; /* seconds in input projections, by the thread running direction d0 */
@@ -146,10 +147,10 @@ static inline int step_pos(const struct elmo__ws *w, const int32_t *n_tok, int d
 }
 
 /* Rows still running at step s, of the nact (a prefix of the length order) running before; a
- * row of T_b positions runs steps up to T_b - trim - 1. */
+ * row of T_b positions runs steps up to T_b - 1, or T_b - 2 with edge (layer_run). */
 static inline int running_at(const struct elmo__ws *w, const int32_t *n_tok, int nact, int s,
-                             int trim) {
-    while (nact > 0 && n_tok[w->order[nact - 1]] + 2 - trim <= s) nact--;
+                             int edge) {
+    while (nact > 0 && n_tok[w->order[nact - 1]] + 2 - edge <= s) nact--;
     return nact;
 }
 
@@ -166,7 +167,7 @@ static int input_run(struct layer_run *lr, int d0, int d1, int s, int nact, int 
     double t0 = elmo_now();
     int rows = 0, e = s;
     for (; e < Tmax; e++) {
-        nact = running_at(w, lr->n_tok, nact, e, lr->trim);
+        nact = running_at(w, lr->n_tok, nact, e, lr->edge);
         if (nact == 0 || rows + nact > w->Zm) break;
         for (int d = d0; d < d1; d++)
             for (int k = 0; k < nact; k++)
@@ -195,14 +196,14 @@ static void recur(struct layer_run *lr, int d0, int d1, bool serial) {
     const struct elmo_packed *pk = m->packed;
     const int P = o->P, D = o->D, G = w->G, l = lr->l;
     const int32_t *n_tok = lr->n_tok;
-    const int Tmax = n_tok[w->order[0]] + 2 - lr->trim;
+    const int Tmax = n_tok[w->order[0]] + 2 - lr->edge;
     void (*run)(int, const struct elmo_pgemm_op *) = serial ? elmo__pgemm_serial : elmo_pgemm;
     struct elmo_pgemm_op ops[2];
     const int nd = d1 - d0;
     int nact = lr->B;
-    int zend = lr->first, zi = 0; /* zx holds the steps before zend; step s's from row zi */
-    for (int s = lr->first; s < Tmax; s++) {
-        nact = running_at(w, n_tok, nact, s, lr->trim);
+    int zend = lr->edge, zi = 0; /* zx holds the steps before zend; step s's from row zi */
+    for (int s = lr->edge; s < Tmax; s++) {
+        nact = running_at(w, n_tok, nact, s, lr->edge);
         if (s == zend) {
             zend = input_run(lr, d0, d1, s, nact, Tmax, run);
             zi = 0;
@@ -289,8 +290,7 @@ static void run_layer(const struct elmo_model *m, struct elmo_bilm_ws *ws, int B
                            .n_tok = n_tok,
                            .in = {in[0], in[1]},
                            .state = state,
-                           .first = edge,
-                           .trim = edge,
+                           .edge = edge,
                            .capture = !state && w->edge_capture};
     for (int d = 0; d < 2; d++) {
         const size_t soff = ((size_t)d * o->L + (size_t)l) * ((size_t)D + (size_t)P);

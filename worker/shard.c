@@ -26,6 +26,7 @@
 #include "io/store.h"
 #include "model/bilm_ws.h"
 #include "model/clock.h"
+#include "model/grow.h"
 #include "model/status.h"
 #include "worker/batcher.h"
 #include "worker/part.h"
@@ -244,10 +245,7 @@ static const void *stored_bytes(struct part_out *out, const float *rows, int64_t
         *len = n * 4;
         return rows;
     }
-    if ((size_t)n > out->cap16) {
-        out->h16 = elmo_xrealloc(out->h16, sizeof *out->h16 * (size_t)n);
-        out->cap16 = (size_t)n;
-    }
+    elmo_xgrow((void **)&out->h16, &out->cap16, (size_t)n, sizeof *out->h16);
     for (int64_t i = 0; i < n; i++) out->h16[i] = elmo_f32_to_f16(rows[i]);
     *len = n * 2;
     return out->h16;
@@ -307,10 +305,7 @@ static int copy_entry(struct elmo_embed_ctx *ctx, const struct shard_buf *b, int
         if (!(ctx->outputs & elmo_outputs[k].bit)) continue;
         const void *bytes = elmo_dedup_part(hit, k, &len, &bad);
         if (!bytes && elmo_dedup_place(hit, k, &at, &len, &bad)) {
-            if (len > ctx->dup_cap) {
-                ctx->dup_buf = elmo_xrealloc(ctx->dup_buf, len);
-                ctx->dup_cap = len;
-            }
+            elmo_xgrow((void **)&ctx->dup_buf, &ctx->dup_cap, len, 1);
             ELMO_TRY(elmo_part_read_at(out->fd, ctx->dup_buf, (int64_t)len, at, out->path));
             bytes = ctx->dup_buf;
         }
